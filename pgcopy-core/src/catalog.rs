@@ -1,0 +1,175 @@
+//! The catalog model: what pgcopy knows about a database's tables, constraints and
+//! sequences. Filled from `sql/catalog.sql`, which returns this as one `jsonb`
+//! document, so the CLI (over the wire) and the extension (over SPI) read the
+//! catalog with the same query and the same deserializer.
+
+use crate::quote::QualifiedName;
+use serde::{Deserialize, Serialize};
+
+/// Everything pgcopy reads from one database's catalog.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Ordinary tables, partitioned tables and their partitions.
+    #[serde(default)]
+    pub tables: Vec<Table>,
+    /// Foreign-key constraints.
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Sequences, owned by a column or standalone.
+    #[serde(default)]
+    pub sequences: Vec<Sequence>,
+    /// Materialized views.
+    #[serde(default)]
+    pub matviews: Vec<MatView>,
+}
+
+/// What kind of relation a table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    /// A table with storage: an ordinary table or a leaf partition.
+    Ordinary,
+    /// A partitioned table: no storage of its own, never copied directly.
+    Partitioned,
+}
+
+/// A table as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// The table's OID in its database.
+    pub oid: u32,
+    /// Schema and name.
+    #[serde(flatten)]
+    pub name: QualifiedName,
+    /// Ordinary or partitioned.
+    pub kind: TableKind,
+    /// The partitioned table this is a partition of, if any.
+    #[serde(default)]
+    pub parent: Option<QualifiedName>,
+    /// Size of the main fork in bytes (`pg_relation_size`), exact.
+    pub bytes: u64,
+    /// Row estimate (`reltuples`); `None` when the table was never analyzed.
+    #[serde(default)]
+    pub est_rows: Option<f64>,
+    /// Owner role name.
+    pub owner: String,
+    /// Whether the current role is a member of the owner role.
+    #[serde(default)]
+    pub is_owner: bool,
+    /// Current role's SELECT, INSERT and TRUNCATE rights.
+    #[serde(default)]
+    pub privileges: Privileges,
+    /// Whether the table has enabled user (non-internal) triggers.
+    #[serde(default)]
+    pub has_user_triggers: bool,
+    /// Columns in `attnum` order, dropped columns left out.
+    pub columns: Vec<Column>,
+}
+
+/// Rights of the current role on a table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privileges {
+    /// May read it.
+    pub select: bool,
+    /// May insert into it.
+    pub insert: bool,
+    /// May truncate it.
+    pub truncate: bool,
+}
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Type as `format_type(atttypid, atttypmod)` prints it.
+    pub type_name: String,
+    /// A stored generated column: never copied, the destination computes it.
+    #[serde(default)]
+    pub generated: bool,
+    /// `a` (ALWAYS) or `d` (BY DEFAULT) for identity columns.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// NOT NULL.
+    #[serde(default)]
+    pub not_null: bool,
+}
+
+/// A foreign-key constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// Constraint name.
+    pub name: String,
+    /// The referencing table.
+    pub table: QualifiedName,
+    /// The referenced table.
+    pub referenced: QualifiedName,
+    /// `pg_get_constraintdef(oid)`: the exact text to re-create it.
+    pub definition: String,
+    /// `convalidated`: false for a NOT VALID constraint.
+    pub validated: bool,
+    /// Inherited from a partitioned parent's constraint (`conparentid <> 0`): it
+    /// follows its parent and is never handled on its own.
+    #[serde(default)]
+    pub inherited: bool,
+}
+
+/// A sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// Schema and name.
+    #[serde(flatten)]
+    pub name: QualifiedName,
+    /// The table owning it (serial or identity column), if any.
+    #[serde(default)]
+    pub owned_by: Option<QualifiedName>,
+}
+
+/// A materialized view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatView {
+    /// Schema and name.
+    #[serde(flatten)]
+    pub name: QualifiedName,
+    /// Whether it holds data (`relispopulated`).
+    pub populated: bool,
+    /// Whether the current role may refresh it (member of its owner).
+    #[serde(default)]
+    pub is_owner: bool,
+    /// Tables and materialized views its query reads.
+    #[serde(default)]
+    pub depends_on: Vec<QualifiedName>,
+}
+
+impl Catalog {
+    /// Parses the document `sql/catalog.sql` returns.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// A table by name.
+    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
+        self.tables.iter().find(|t| &t.name == name)
+    }
+
+    /// The partitioned ancestors of a table, nearest first.
+    pub fn ancestors(&self, name: &QualifiedName) -> Vec<QualifiedName> {
+        let mut out = Vec::new();
+        let mut cur = self.table(name).and_then(|t| t.parent.clone());
+        while let Some(p) = cur {
+            cur = self.table(&p).and_then(|t| t.parent.clone());
+            if out.contains(&p) {
+                break;
+            }
+            out.push(p);
+        }
+        out
+    }
+}
+
+impl Table {
+    /// The columns a copy reads and writes: all but generated ones.
+    pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| !c.generated)
+    }
+}

@@ -1,0 +1,39 @@
+/*!
+Pure logic of pgcopy, shared by the `pgcopy` CLI and the `pgcopy` extension.
+
+Nothing here touches a socket, a file or a clock: the catalog comes in as a
+[`catalog::Catalog`] (read by `sql/catalog.sql`), and out go plans, problems
+and SQL text. So the same planning answers `pgcopy copy --dry-run` on a laptop
+and `SELECT * FROM pgcopy.plan()` inside the server, and both agree by
+construction.
+
+```
+use pgcopy_core::{catalog::Catalog, plan::{plan, PlanOptions}};
+let catalog = Catalog::from_json(r#"{"tables": []}"#)?;
+let p = plan(&catalog, &PlanOptions::default())?;
+assert!(p.tables.is_empty());
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+*/
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod chunk;
+pub mod conninfo;
+pub mod copy_binary;
+pub mod filter;
+pub mod fkgraph;
+pub mod plan;
+pub mod preflight;
+pub mod quote;
+pub mod sql;
+
+/// The state schema's SQL, the one source of truth for schema `pgcopy`; the
+/// extension embeds it and the CLI applies it where the extension is absent.
+pub const STATE_SCHEMA_SQL: &str = include_str!("../../sql/state_schema.sql");
+
+/// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].
+pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
+
+/// The state schema version this build reads and writes.
+pub const STATE_SCHEMA_VERSION: i32 = 1;

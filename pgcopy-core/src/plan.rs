@@ -1,0 +1,523 @@
+//! Planning a copy: which tables, in which chunks and order, what happens to each
+//! foreign key, which sequences and materialized views follow. The same function
+//! answers `pgcopy copy --dry-run` and `SELECT * FROM pgcopy.plan()`.
+
+use crate::catalog::{Catalog, ForeignKey, TableKind};
+use crate::chunk::{plan_chunks, ChunkRange};
+use crate::filter::{parse_patterns, PatternError, TablePattern};
+use crate::fkgraph::FkGraph;
+use crate::quote::QualifiedName;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Default size above which a table is split into chunks: 256 MiB.
+pub const DEFAULT_SPLIT_LARGER_THAN: u64 = 256 * 1024 * 1024;
+
+/// How foreign keys are kept from getting in the way of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FkStrategy {
+    /// `session_replication_role = replica`: FK and user triggers do not fire.
+    Replica,
+    /// FKs are saved in the state schema, dropped, and restored after the load.
+    Drop,
+}
+
+impl FkStrategy {
+    /// The name used in output and in the state schema.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FkStrategy::Replica => "replica",
+            FkStrategy::Drop => "drop",
+        }
+    }
+}
+
+/// What the copy does with one foreign key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FkAction {
+    /// Left in place (replica mode: its triggers do not fire during the load).
+    Keep,
+    /// Saved, dropped before the load, restored after it.
+    DropAndRestore,
+}
+
+/// Inputs of the planner besides the catalog.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// `--include-tables` patterns (empty: every table).
+    pub include: Vec<TablePattern>,
+    /// `--exclude-tables` patterns.
+    pub exclude: Vec<TablePattern>,
+    /// Tables above this many bytes are split into chunks (0: never).
+    pub split_larger_than: u64,
+    /// The server's `block_size`.
+    pub block_size: u64,
+    /// FK strategy the plan assumes.
+    pub fk_strategy: FkStrategy,
+    /// Schemas never copied (pgcopy's own state schema).
+    pub skip_schemas: Vec<String>,
+    /// Accept patterns that match no table.
+    pub allow_empty_match: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            split_larger_than: DEFAULT_SPLIT_LARGER_THAN,
+            block_size: 8192,
+            fk_strategy: FkStrategy::Drop,
+            skip_schemas: vec!["pgcopy".into()],
+            allow_empty_match: false,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// Sets include/exclude from comma-separated lists.
+    pub fn with_patterns(
+        mut self,
+        include: Option<&str>,
+        exclude: Option<&str>,
+    ) -> Result<Self, PatternError> {
+        self.include = include.map(parse_patterns).transpose()?.unwrap_or_default();
+        self.exclude = exclude.map(parse_patterns).transpose()?.unwrap_or_default();
+        Ok(self)
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Patterns matched no table.
+    #[error("{} matched no table: {} (check the spelling, quote mixed-case names, or pass --allow-empty-match)",
+        if .0.len() == 1 { "this pattern" } else { "these patterns" }, .0.join(", "))]
+    NoMatch(Vec<String>),
+}
+
+/// One table to copy, with its chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableCopySpec {
+    /// The table (a leaf partition or an ordinary table).
+    pub table: QualifiedName,
+    /// The top partitioned table it belongs to, if it is a partition.
+    pub partition_of: Option<QualifiedName>,
+    /// Columns copied, in order (generated columns left out).
+    pub columns: Vec<String>,
+    /// Estimated rows (0 when never analyzed).
+    pub est_rows: u64,
+    /// Bytes on disk (main fork).
+    pub bytes: u64,
+    /// Chunks; one whole-table chunk when not split.
+    pub chunks: Vec<ChunkRange>,
+    /// Whether some FK references this table: it can only be truncated together
+    /// with its referencing tables, so it is truncated up front.
+    pub referenced: bool,
+}
+
+impl TableCopySpec {
+    /// Whether the table is split into several chunks.
+    pub fn is_split(&self) -> bool {
+        self.chunks.len() > 1
+    }
+
+    /// Whether the table is truncated in its own load transaction (allowing
+    /// `COPY FREEZE`): unsplit and not referenced by any FK.
+    pub fn truncate_in_load(&self) -> bool {
+        !self.is_split() && !self.referenced
+    }
+}
+
+/// A foreign key that touches the selection, and what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FkSpec {
+    /// The constraint.
+    #[serde(flatten)]
+    pub fk: ForeignKey,
+    /// What the copy does with it.
+    pub action: FkAction,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// A sequence whose value is copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceSpec {
+    /// The sequence.
+    pub sequence: QualifiedName,
+    /// The table owning it, if any.
+    pub owned_by: Option<QualifiedName>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// FK strategy assumed.
+    pub fk_strategy: FkStrategy,
+    /// Tables to copy, largest first (the order workers take them).
+    pub tables: Vec<TableCopySpec>,
+    /// Selected tables (partitioned tables by their top parent), referenced
+    /// tables before referencing ones.
+    pub load_order: Vec<QualifiedName>,
+    /// Groups of selected tables whose FKs form a cycle (a self-reference is a
+    /// group of one).
+    pub fk_cycles: Vec<Vec<QualifiedName>>,
+    /// FKs touching selected tables.
+    pub foreign_keys: Vec<FkSpec>,
+    /// Tables outside the selection that reference selected tables.
+    pub referenced_from_outside: Vec<QualifiedName>,
+    /// Sequences to set.
+    pub sequences: Vec<SequenceSpec>,
+    /// Populated materialized views to refresh afterwards, dependencies first.
+    pub matviews: Vec<QualifiedName>,
+}
+
+impl Plan {
+    /// Estimated rows over all tables.
+    pub fn total_est_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.est_rows).sum()
+    }
+    /// Bytes over all tables.
+    pub fn total_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.bytes).sum()
+    }
+    /// Chunks over all tables.
+    pub fn total_chunks(&self) -> usize {
+        self.tables.iter().map(|t| t.chunks.len()).sum()
+    }
+    /// FKs the copy drops and restores.
+    pub fn dropped_fks(&self) -> impl Iterator<Item = &FkSpec> {
+        self.foreign_keys
+            .iter()
+            .filter(|f| f.action == FkAction::DropAndRestore)
+    }
+}
+
+/// Plans a copy of `catalog`'s tables (the source's; the destination has the same
+/// schema) under `opts`.
+pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let in_scope = |t: &QualifiedName| !opts.skip_schemas.iter().any(|s| s == &t.schema);
+    // The table and its partitioned ancestors: a pattern naming a partitioned
+    // table selects all its partitions.
+    let lineage = |t: &QualifiedName| {
+        let mut v = vec![t.clone()];
+        v.extend(catalog.ancestors(t));
+        v
+    };
+    let root_of = |t: &QualifiedName| lineage(t).pop().expect("lineage has the table");
+
+    let mut used_include = vec![false; opts.include.len()];
+    let mut used_exclude = vec![false; opts.exclude.len()];
+    for t in catalog.tables.iter().filter(|t| in_scope(&t.name)) {
+        for (i, p) in opts.include.iter().enumerate() {
+            used_include[i] |= p.matches(&t.name);
+        }
+        for (i, p) in opts.exclude.iter().enumerate() {
+            used_exclude[i] |= p.matches(&t.name);
+        }
+    }
+    let unmatched: Vec<String> = opts
+        .include
+        .iter()
+        .zip(&used_include)
+        .chain(opts.exclude.iter().zip(&used_exclude))
+        .filter(|(_, used)| !**used)
+        .map(|(p, _)| format!("`{p}`"))
+        .collect();
+    if !unmatched.is_empty() && !opts.allow_empty_match {
+        return Err(PlanError::NoMatch(unmatched));
+    }
+
+    let selected: Vec<&crate::catalog::Table> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.kind == TableKind::Ordinary && in_scope(&t.name))
+        .filter(|t| {
+            let names = lineage(&t.name);
+            let inc = opts.include.is_empty()
+                || names.iter().any(|n| opts.include.iter().any(|p| p.matches(n)));
+            let exc = names.iter().any(|n| opts.exclude.iter().any(|p| p.matches(n)));
+            inc && !exc
+        })
+        .collect();
+    let selected_names: BTreeSet<QualifiedName> = selected.iter().map(|t| t.name.clone()).collect();
+    // A relation "is selected" when it or any partition below it is.
+    let mut touched: BTreeSet<QualifiedName> = BTreeSet::new();
+    for t in &selected_names {
+        touched.extend(lineage(t));
+    }
+    let roots: BTreeSet<QualifiedName> = selected_names.iter().map(&root_of).collect();
+
+    // FKs whose referenced relation (or one of its partitions) is loaded.
+    let referenced_rels: BTreeSet<QualifiedName> = catalog
+        .foreign_keys
+        .iter()
+        .filter(|fk| !fk.inherited)
+        .map(|fk| root_of(&fk.referenced))
+        .collect();
+
+    let mut tables: Vec<TableCopySpec> = selected
+        .iter()
+        .map(|t| {
+            let partition_of = t.parent.as_ref().map(|_| root_of(&t.name));
+            TableCopySpec {
+                table: t.name.clone(),
+                partition_of,
+                columns: t.copied_columns().map(|c| c.name.clone()).collect(),
+                est_rows: t.est_rows.unwrap_or(0.0).max(0.0) as u64,
+                bytes: t.bytes,
+                chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
+                referenced: referenced_rels.contains(&root_of(&t.name)),
+            }
+        })
+        .collect();
+    tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.table.cmp(&b.table)));
+
+    // The FK graph over top-level tables: a partitioned table is one node.
+    let root_fks: Vec<ForeignKey> = catalog
+        .foreign_keys
+        .iter()
+        .filter(|fk| !fk.inherited)
+        .map(|fk| ForeignKey {
+            table: root_of(&fk.table),
+            referenced: root_of(&fk.referenced),
+            ..fk.clone()
+        })
+        .collect();
+    let graph = FkGraph::new(&roots, &root_fks);
+
+    let mut foreign_keys = Vec::new();
+    let mut outside = BTreeSet::new();
+    for fk in catalog.foreign_keys.iter().filter(|fk| !fk.inherited) {
+        let child_in = touched.contains(&fk.table);
+        let parent_in = touched.contains(&fk.referenced);
+        if !child_in && !parent_in {
+            continue;
+        }
+        let (action, reason) = match (child_in, parent_in, opts.fk_strategy) {
+            (false, true, _) => {
+                outside.insert(root_of(&fk.table));
+                (
+                    FkAction::DropAndRestore,
+                    "references a copied table from a table that is not copied: TRUNCATE needs it dropped".to_string(),
+                )
+            }
+            (_, _, FkStrategy::Replica) => (
+                FkAction::Keep,
+                "replica mode: its triggers do not fire during the load".to_string(),
+            ),
+            (_, _, FkStrategy::Drop) => (
+                FkAction::DropAndRestore,
+                "drop mode: saved, dropped, restored after the load".to_string(),
+            ),
+        };
+        foreign_keys.push(FkSpec {
+            fk: fk.clone(),
+            action,
+            reason,
+        });
+    }
+    foreign_keys.sort_by(|a, b| (&a.fk.table, &a.fk.name).cmp(&(&b.fk.table, &b.fk.name)));
+
+    let whole_db = opts.include.is_empty();
+    let sequences = catalog
+        .sequences
+        .iter()
+        .filter(|s| in_scope(&s.name))
+        .filter(|s| match &s.owned_by {
+            Some(t) => touched.contains(t),
+            None => whole_db,
+        })
+        .map(|s| SequenceSpec {
+            sequence: s.name.clone(),
+            owned_by: s.owned_by.clone(),
+        })
+        .collect();
+
+    let matviews = catalog
+        .matviews
+        .iter()
+        .filter(|m| m.populated && in_scope(&m.name))
+        .filter(|m| whole_db || m.depends_on.iter().any(|d| touched.contains(d)))
+        .map(|m| m.name.clone())
+        .collect::<Vec<_>>();
+    let matviews = order_matviews(catalog, matviews);
+
+    Ok(Plan {
+        fk_strategy: opts.fk_strategy,
+        tables,
+        load_order: graph.load_order(),
+        fk_cycles: graph.cycles(),
+        foreign_keys,
+        referenced_from_outside: outside.into_iter().collect(),
+        sequences,
+        matviews,
+    })
+}
+
+/// Orders materialized views so that a view built on another comes after it.
+fn order_matviews(catalog: &Catalog, views: Vec<QualifiedName>) -> Vec<QualifiedName> {
+    let mut done: Vec<QualifiedName> = Vec::new();
+    let mut left = views;
+    while !left.is_empty() {
+        let before = left.len();
+        let (ready, rest): (Vec<_>, Vec<_>) = left.into_iter().partition(|v| {
+            let deps = catalog
+                .matviews
+                .iter()
+                .find(|m| &m.name == v)
+                .map(|m| m.depends_on.clone())
+                .unwrap_or_default();
+            let is_view = |d: &QualifiedName| catalog.matviews.iter().any(|m| &m.name == d);
+            deps.iter().all(|d| d == v || !is_view(d) || done.contains(d))
+        });
+        done.extend(ready);
+        left = rest;
+        if left.len() == before {
+            // A dependency outside the set: keep the rest in name order.
+            done.append(&mut left);
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::*;
+
+    fn table(schema: &str, name: &str, bytes: u64) -> Table {
+        Table {
+            oid: 0,
+            name: QualifiedName::new(schema, name),
+            kind: TableKind::Ordinary,
+            parent: None,
+            bytes,
+            est_rows: Some(10.0),
+            owner: "o".into(),
+            is_owner: true,
+            privileges: Privileges::default(),
+            has_user_triggers: false,
+            columns: vec![
+                Column { name: "id".into(), type_name: "integer".into(), generated: false, identity: None, not_null: true },
+                Column { name: "g".into(), type_name: "integer".into(), generated: true, identity: None, not_null: false },
+            ],
+        }
+    }
+
+    fn fk(child: &str, parent: &str) -> ForeignKey {
+        ForeignKey {
+            name: format!("{child}_fk"),
+            table: QualifiedName::new("public", child),
+            referenced: QualifiedName::new("public", parent),
+            definition: "FOREIGN KEY (id) REFERENCES x(id)".into(),
+            validated: true,
+            inherited: false,
+        }
+    }
+
+    fn sample() -> Catalog {
+        let mut parted = table("public", "events", 0);
+        parted.kind = TableKind::Partitioned;
+        let mut p1 = table("public", "events_2024", 500);
+        p1.parent = Some(parted.name.clone());
+        let mut p2 = table("public", "events_default", 100);
+        p2.parent = Some(parted.name.clone());
+        Catalog {
+            tables: vec![
+                table("public", "a", 10_000),
+                table("public", "b", 20),
+                table("public", "c", 30),
+                table("sales", "orders", 1 << 20),
+                table("pgcopy", "jobs", 5),
+                parted,
+                p1,
+                p2,
+            ],
+            foreign_keys: vec![fk("b", "a"), fk("a", "b"), fk("c", "c"), fk("events", "a")],
+            sequences: vec![
+                Sequence { name: QualifiedName::new("public", "a_id_seq"), owned_by: Some(QualifiedName::new("public", "a")) },
+                Sequence { name: QualifiedName::new("public", "free_seq"), owned_by: None },
+            ],
+            matviews: vec![],
+        }
+    }
+
+    #[test]
+    fn whole_database() {
+        let p = plan(&sample(), &PlanOptions::default()).unwrap();
+        let names: Vec<String> = p.tables.iter().map(|t| t.table.display_name()).collect();
+        assert_eq!(
+            names,
+            ["sales.orders", "public.a", "public.events_2024", "public.events_default", "public.c", "public.b"]
+        );
+        assert_eq!(p.tables[0].columns, vec!["id"]);
+        assert_eq!(p.tables[2].partition_of, Some(QualifiedName::new("public", "events")));
+        assert_eq!(p.fk_cycles.len(), 2);
+        assert_eq!(p.sequences.len(), 2);
+        assert!(p.tables.iter().all(|t| t.table.schema != "pgcopy"));
+        assert!(p.tables.iter().find(|t| t.table.name == "a").unwrap().referenced);
+        assert!(!p.tables.iter().find(|t| t.table.name == "orders").unwrap().referenced);
+        assert_eq!(p.dropped_fks().count(), 4);
+        let order = &p.load_order;
+        let pos = |n: &str| order.iter().position(|t| t.name == n).unwrap();
+        assert!(pos("a") < pos("events"));
+    }
+
+    #[test]
+    fn include_partitioned_parent_selects_leaves() {
+        let opts = PlanOptions { fk_strategy: FkStrategy::Replica, ..Default::default() }
+            .with_patterns(Some("events"), None)
+            .unwrap();
+        let p = plan(&sample(), &opts).unwrap();
+        assert_eq!(p.tables.len(), 2);
+        // events -> a is kept: its referenced table is not copied.
+        assert_eq!(p.foreign_keys.len(), 1);
+        assert_eq!(p.foreign_keys[0].action, FkAction::Keep);
+        // Only owned sequences on a subset copy.
+        assert!(p.sequences.is_empty());
+    }
+
+    #[test]
+    fn outside_references_need_dropping_even_in_replica_mode() {
+        let opts = PlanOptions { fk_strategy: FkStrategy::Replica, ..Default::default() }
+            .with_patterns(Some("public.a"), None)
+            .unwrap();
+        let p = plan(&sample(), &opts).unwrap();
+        let dropped: Vec<&str> = p.dropped_fks().map(|f| f.fk.name.as_str()).collect();
+        assert_eq!(dropped, vec!["b_fk", "events_fk"]);
+        assert_eq!(p.referenced_from_outside.len(), 2);
+        assert_eq!(p.sequences.len(), 1);
+    }
+
+    #[test]
+    fn exclude_and_no_match() {
+        let opts = PlanOptions::default().with_patterns(None, Some("public.*")).unwrap();
+        let p = plan(&sample(), &opts).unwrap();
+        assert_eq!(p.tables.len(), 1);
+        let opts = PlanOptions::default().with_patterns(Some("nope,a"), Some("zz*")).unwrap();
+        let err = plan(&sample(), &opts).unwrap_err();
+        assert_eq!(err, PlanError::NoMatch(vec!["`nope`".into(), "`zz*`".into()]));
+        assert!(err.to_string().contains("--allow-empty-match"));
+        let opts = PlanOptions { allow_empty_match: true, ..opts };
+        assert_eq!(plan(&sample(), &opts).unwrap().tables.len(), 1);
+        // The state schema is never matched.
+        let opts = PlanOptions::default().with_patterns(Some("pgcopy.*"), None).unwrap();
+        assert!(plan(&sample(), &opts).is_err());
+    }
+
+    #[test]
+    fn split_threshold() {
+        let opts = PlanOptions { split_larger_than: 8192 * 16, ..Default::default() };
+        let p = plan(&sample(), &opts).unwrap();
+        let orders = &p.tables[0];
+        assert!(orders.is_split());
+        assert_eq!(orders.chunks.len(), 8);
+        assert!(!orders.truncate_in_load());
+        assert!(p.tables.iter().find(|t| t.table.name == "c").unwrap().truncate_in_load() == false);
+    }
+}

@@ -1,0 +1,190 @@
+//! Preflight checks that need no server: does the destination have every planned
+//! table with the same columns, and may this role do what the plan needs? Every
+//! problem is collected, so the user fixes them all in one round.
+
+use crate::catalog::{Catalog, TableKind};
+use crate::plan::Plan;
+use crate::quote::QualifiedName;
+use std::fmt;
+
+/// One reason the copy cannot start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The table is not on the destination.
+    MissingTable(QualifiedName),
+    /// The destination's table has a different kind (e.g. partitioned vs plain).
+    WrongKind(QualifiedName),
+    /// A source column the destination lacks.
+    MissingColumn(QualifiedName, String),
+    /// A column whose types differ.
+    TypeMismatch {
+        /// Table.
+        table: QualifiedName,
+        /// Column.
+        column: String,
+        /// Type on the source.
+        source: String,
+        /// Type on the destination.
+        dest: String,
+    },
+    /// A destination column the source lacks.
+    ExtraColumn(QualifiedName, String),
+    /// Generated on one side and not on the other.
+    GeneratedMismatch(QualifiedName, String),
+    /// The source role may not read the table.
+    NoSelect(QualifiedName),
+    /// The destination role may not insert into or truncate the table.
+    NoWrite(QualifiedName, &'static str),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::MissingTable(t) => write!(
+                f,
+                "table {} does not exist on the destination: create the schema there first (pg_dump --schema-only | psql), or exclude it with --exclude-tables",
+                t.display_name()
+            ),
+            Problem::WrongKind(t) => write!(
+                f,
+                "table {} is partitioned on one side and not on the other: the schemas must match",
+                t.display_name()
+            ),
+            Problem::MissingColumn(t, c) => write!(
+                f,
+                "column {c:?} of {} is missing on the destination: the schemas must match",
+                t.display_name()
+            ),
+            Problem::TypeMismatch { table, column, source, dest } => write!(
+                f,
+                "column {column:?} of {} is {source} on the source but {dest} on the destination: the types must match",
+                table.display_name()
+            ),
+            Problem::ExtraColumn(t, c) => write!(
+                f,
+                "column {c:?} of {} exists only on the destination: the schemas must match",
+                t.display_name()
+            ),
+            Problem::GeneratedMismatch(t, c) => write!(
+                f,
+                "column {c:?} of {} is generated on one side only: the schemas must match",
+                t.display_name()
+            ),
+            Problem::NoSelect(t) => write!(
+                f,
+                "the source role may not read {}: GRANT SELECT on it, or exclude it",
+                t.display_name()
+            ),
+            Problem::NoWrite(t, what) => write!(
+                f,
+                "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
+                t.display_name()
+            ),
+        }
+    }
+}
+
+/// Compares the plan (made from `source`) with the destination's catalog.
+pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for spec in &plan.tables {
+        let name = &spec.table;
+        if let Some(s) = source.table(name) {
+            if !s.privileges.select {
+                problems.push(Problem::NoSelect(name.clone()));
+            }
+        }
+        let Some(d) = dest.table(name) else {
+            problems.push(Problem::MissingTable(name.clone()));
+            continue;
+        };
+        if d.kind != TableKind::Ordinary {
+            problems.push(Problem::WrongKind(name.clone()));
+            continue;
+        }
+        let Some(s) = source.table(name) else { continue };
+        for sc in &s.columns {
+            match d.columns.iter().find(|dc| dc.name == sc.name) {
+                None => problems.push(Problem::MissingColumn(name.clone(), sc.name.clone())),
+                Some(dc) if dc.generated != sc.generated => {
+                    problems.push(Problem::GeneratedMismatch(name.clone(), sc.name.clone()))
+                }
+                Some(dc) if dc.type_name != sc.type_name => problems.push(Problem::TypeMismatch {
+                    table: name.clone(),
+                    column: sc.name.clone(),
+                    source: sc.type_name.clone(),
+                    dest: dc.type_name.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for dc in &d.columns {
+            if !s.columns.iter().any(|sc| sc.name == dc.name) {
+                problems.push(Problem::ExtraColumn(name.clone(), dc.name.clone()));
+            }
+        }
+        if !d.privileges.insert {
+            problems.push(Problem::NoWrite(name.clone(), "INSERT"));
+        }
+        if !d.privileges.truncate {
+            problems.push(Problem::NoWrite(name.clone(), "TRUNCATE"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::*;
+    use crate::plan::{plan, PlanOptions};
+
+    fn col(name: &str, ty: &str) -> Column {
+        Column { name: name.into(), type_name: ty.into(), generated: false, identity: None, not_null: false }
+    }
+
+    fn table(name: &str, cols: Vec<Column>) -> Table {
+        Table {
+            oid: 1,
+            name: QualifiedName::new("public", name),
+            kind: TableKind::Ordinary,
+            parent: None,
+            bytes: 0,
+            est_rows: None,
+            owner: "o".into(),
+            is_owner: true,
+            privileges: Privileges { select: true, insert: true, truncate: true },
+            has_user_triggers: false,
+            columns: cols,
+        }
+    }
+
+    #[test]
+    fn finds_every_problem() {
+        let source = Catalog {
+            tables: vec![
+                table("a", vec![col("id", "integer"), col("x", "text")]),
+                table("b", vec![col("id", "integer")]),
+                table("c", vec![col("id", "integer")]),
+            ],
+            ..Default::default()
+        };
+        let mut c = table("c", vec![col("id", "integer")]);
+        c.privileges.truncate = false;
+        let dest = Catalog {
+            tables: vec![table("a", vec![col("id", "bigint"), col("y", "text")]), c],
+            ..Default::default()
+        };
+        let p = plan(&source, &PlanOptions::default()).unwrap();
+        let problems = check_tables(&p, &source, &dest);
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 5, "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("table public.b does not exist on the destination")));
+        assert!(text.iter().any(|t| t.contains("\"id\" of public.a is integer on the source but bigint")));
+        assert!(text.iter().any(|t| t.contains("\"x\" of public.a is missing")));
+        assert!(text.iter().any(|t| t.contains("\"y\" of public.a exists only on the destination")));
+        assert!(text.iter().any(|t| t.contains("lacks TRUNCATE on public.c")));
+        assert!(check_tables(&p, &source, &source).is_empty());
+    }
+}

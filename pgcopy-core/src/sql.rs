@@ -1,0 +1,145 @@
+//! SQL text builders. Every statement with a name in it is built here, from
+//! [`QualifiedName`]/[`quote_ident`], so no caller ever formats a name itself.
+
+use crate::chunk::ChunkRange;
+use crate::quote::{ident_list, quote_ident, quote_literal, QualifiedName};
+
+/// `COPY ... TO STDOUT (FORMAT binary)` for one chunk of a table's columns.
+///
+/// A whole-table unit uses `COPY table (cols)`, which the server runs without a
+/// query plan; a chunk needs `COPY (SELECT ...)` for its ctid range.
+pub fn copy_out(table: &QualifiedName, columns: &[&str], chunk: &ChunkRange) -> String {
+    match chunk.where_clause() {
+        None => format!(
+            "COPY {table} ({}) TO STDOUT (FORMAT binary)",
+            ident_list(columns.iter().copied())
+        ),
+        Some(cond) => format!(
+            "COPY (SELECT {} FROM ONLY {table} WHERE {cond}) TO STDOUT (FORMAT binary)",
+            ident_list(columns.iter().copied())
+        ),
+    }
+}
+
+/// `COPY table (cols) FROM STDIN (FORMAT binary[, FREEZE])`.
+pub fn copy_in(table: &QualifiedName, columns: &[&str], freeze: bool) -> String {
+    format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary{})",
+        ident_list(columns.iter().copied()),
+        if freeze { ", FREEZE" } else { "" }
+    )
+}
+
+/// `TRUNCATE ONLY a, b, ...` in one statement: tables referencing each other can
+/// only be truncated together. `ONLY` and the default `RESTRICT` keep it from
+/// reaching inheritance children or referencing tables that were not selected.
+pub fn truncate<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> String {
+    let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();
+    format!("TRUNCATE ONLY {}", list.join(", "))
+}
+
+/// Reads a sequence's state.
+pub fn read_sequence(seq: &QualifiedName) -> String {
+    format!("SELECT last_value, is_called FROM {seq}")
+}
+
+/// Sets a sequence's state.
+pub fn set_sequence(seq: &QualifiedName, last_value: i64, is_called: bool) -> String {
+    format!(
+        "SELECT pg_catalog.setval({}, {last_value}, {is_called})",
+        quote_literal(&seq.to_string())
+    )
+}
+
+/// `ALTER TABLE ... DISABLE|ENABLE TRIGGER USER`.
+pub fn set_user_triggers(table: &QualifiedName, enable: bool) -> String {
+    format!(
+        "ALTER TABLE {table} {} TRIGGER USER",
+        if enable { "ENABLE" } else { "DISABLE" }
+    )
+}
+
+/// `ANALYZE a, b, ...`.
+pub fn analyze<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> String {
+    let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();
+    format!("ANALYZE {}", list.join(", "))
+}
+
+/// `REFRESH MATERIALIZED VIEW ...`.
+pub fn refresh_matview(view: &QualifiedName) -> String {
+    format!("REFRESH MATERIALIZED VIEW {view}")
+}
+
+/// `ALTER TABLE t DROP CONSTRAINT c`.
+pub fn drop_constraint(table: &QualifiedName, constraint: &str) -> String {
+    format!("ALTER TABLE {table} DROP CONSTRAINT {}", quote_ident(constraint))
+}
+
+/// `ALTER TABLE t ADD CONSTRAINT c <definition>`, optionally `NOT VALID`.
+///
+/// `definition` is `pg_get_constraintdef` output, which is already valid SQL;
+/// its own trailing `NOT VALID` is respected.
+pub fn add_constraint(
+    table: &QualifiedName,
+    constraint: &str,
+    definition: &str,
+    not_valid: bool,
+) -> String {
+    let def = definition.trim();
+    let already = def.ends_with("NOT VALID");
+    format!(
+        "ALTER TABLE {table} ADD CONSTRAINT {} {def}{}",
+        quote_ident(constraint),
+        if not_valid && !already { " NOT VALID" } else { "" }
+    )
+}
+
+/// `ALTER TABLE t VALIDATE CONSTRAINT c`.
+pub fn validate_constraint(table: &QualifiedName, constraint: &str) -> String {
+    format!(
+        "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
+        quote_ident(constraint)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_statements() {
+        let t = QualifiedName::new("S", "my \"t\"");
+        assert_eq!(
+            copy_out(&t, &["a", "B"], &ChunkRange::WHOLE),
+            r#"COPY "S"."my ""t""" ("a", "B") TO STDOUT (FORMAT binary)"#
+        );
+        let c = ChunkRange { index: 1, start_page: Some(3), end_page: None };
+        assert_eq!(
+            copy_out(&t, &["a"], &c),
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+        );
+        assert_eq!(
+            copy_in(&t, &["a"], true),
+            r#"COPY "S"."my ""t""" ("a") FROM STDIN (FORMAT binary, FREEZE)"#
+        );
+    }
+
+    #[test]
+    fn other_statements() {
+        let a = QualifiedName::new("public", "a");
+        let b = QualifiedName::new("x", "B");
+        assert_eq!(truncate([&a, &b]), r#"TRUNCATE ONLY "public"."a", "x"."B""#);
+        assert_eq!(
+            set_sequence(&QualifiedName::new("s", "it's"), 5, false),
+            r#"SELECT pg_catalog.setval('"s"."it''s"', 5, false)"#
+        );
+        assert_eq!(
+            add_constraint(&a, "fk", "FOREIGN KEY (x) REFERENCES b(y) NOT VALID", true),
+            r#"ALTER TABLE "public"."a" ADD CONSTRAINT "fk" FOREIGN KEY (x) REFERENCES b(y) NOT VALID"#
+        );
+        assert_eq!(
+            add_constraint(&a, "fk", "FOREIGN KEY (x) REFERENCES b(y)", true),
+            r#"ALTER TABLE "public"."a" ADD CONSTRAINT "fk" FOREIGN KEY (x) REFERENCES b(y) NOT VALID"#
+        );
+    }
+}

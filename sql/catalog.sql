@@ -1,0 +1,102 @@
+-- The catalog of the current database, as one jsonb document that
+-- pgcopy_core::catalog::Catalog deserializes. Read by the CLI on both servers
+-- and by the extension through SPI. No parameters.
+--
+-- Left out: system schemas, temporary tables, foreign tables and relations that
+-- belong to an extension (their data is the extension's business).
+WITH rels AS (
+    SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition, c.reltuples,
+           c.relispopulated
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'S', 'm')
+       AND c.relpersistence <> 't'
+       AND n.nspname <> 'information_schema'
+       AND n.nspname !~ '^pg_'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                          AND d.objid = c.oid AND d.deptype = 'e')
+)
+SELECT jsonb_build_object(
+  'tables', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'oid', r.oid::bigint,
+             'schema', r.nspname,
+             'name', r.relname,
+             'kind', CASE r.relkind WHEN 'p' THEN 'partitioned' ELSE 'ordinary' END,
+             'parent', (SELECT jsonb_build_object('schema', pn.nspname, 'name', pc.relname)
+                          FROM pg_catalog.pg_inherits i
+                          JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+                          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+                         WHERE i.inhrelid = r.oid AND r.relispartition),
+             'bytes', CASE WHEN r.relkind = 'r' THEN pg_catalog.pg_relation_size(r.oid) ELSE 0 END,
+             'est_rows', CASE WHEN r.reltuples >= 0 THEN r.reltuples END,
+             'owner', pg_catalog.pg_get_userbyid(r.relowner),
+             'is_owner', pg_catalog.pg_has_role(r.relowner, 'USAGE'),
+             'privileges', jsonb_build_object(
+                 'select', pg_catalog.has_table_privilege(r.oid, 'SELECT'),
+                 'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),
+                 'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE')),
+             'has_user_triggers', EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+                                            WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal
+                                              AND tg.tgenabled <> 'D'),
+             'columns', coalesce((
+                 SELECT jsonb_agg(jsonb_build_object(
+                          'name', a.attname,
+                          'type_name', pg_catalog.format_type(a.atttypid, a.atttypmod),
+                          'generated', a.attgenerated <> '',
+                          'identity', nullif(a.attidentity, ''),
+                          'not_null', a.attnotnull) ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb)
+           ) ORDER BY r.nspname, r.relname)
+      FROM rels r WHERE r.relkind IN ('r', 'p')), '[]'::jsonb),
+  'foreign_keys', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'name', con.conname,
+             'table', jsonb_build_object('schema', cn.nspname, 'name', cc.relname),
+             'referenced', jsonb_build_object('schema', fn.nspname, 'name', fc.relname),
+             'definition', pg_catalog.pg_get_constraintdef(con.oid),
+             'validated', con.convalidated,
+             'inherited', con.conparentid <> 0
+           ) ORDER BY cn.nspname, cc.relname, con.conname)
+      FROM pg_catalog.pg_constraint con
+      JOIN pg_catalog.pg_class cc ON cc.oid = con.conrelid
+      JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+      JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
+      JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
+     WHERE con.contype = 'f'
+       AND cn.nspname <> 'information_schema' AND cn.nspname !~ '^pg_'), '[]'::jsonb),
+  'sequences', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'schema', r.nspname,
+             'name', r.relname,
+             'owned_by', (SELECT jsonb_build_object('schema', tn.nspname, 'name', tc.relname)
+                            FROM pg_catalog.pg_depend d
+                            JOIN pg_catalog.pg_class tc ON tc.oid = d.refobjid
+                            JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+                           WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                             AND d.objid = r.oid
+                             AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                             AND d.deptype IN ('a', 'i')
+                           LIMIT 1)
+           ) ORDER BY r.nspname, r.relname)
+      FROM rels r WHERE r.relkind = 'S'), '[]'::jsonb),
+  'matviews', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'schema', r.nspname,
+             'name', r.relname,
+             'populated', r.relispopulated,
+             'is_owner', pg_catalog.pg_has_role(r.relowner, 'USAGE'),
+             'depends_on', coalesce((
+                 SELECT jsonb_agg(DISTINCT jsonb_build_object('schema', dn.nspname, 'name', dc.relname))
+                   FROM pg_catalog.pg_rewrite rw
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass
+                                              AND d.objid = rw.oid
+                                              AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                   JOIN pg_catalog.pg_class dc ON dc.oid = d.refobjid AND dc.oid <> r.oid
+                   JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace
+                  WHERE rw.ev_class = r.oid), '[]'::jsonb)
+           ) ORDER BY r.nspname, r.relname)
+      FROM rels r WHERE r.relkind = 'm'), '[]'::jsonb)
+)::text
