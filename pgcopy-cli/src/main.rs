@@ -1,1 +1,64 @@
-fn main() {}
+/*!
+The `pgcopy` binary: parses the command line, sets up logging and the runtime,
+dispatches to a command, and turns errors into one clear message and an exit
+code (see `exit`).
+*/
+
+mod cli;
+mod connect;
+mod engine;
+mod error;
+mod exit;
+mod introspect;
+mod list;
+mod logging;
+mod state;
+mod tls;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use error::UserError;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Copy(args) => engine::run(args).await,
+            Command::List(args) => list::run(args).await,
+            Command::Version => {
+                println!(
+                    "pgcopy {} (commit {}, {})",
+                    env!("CARGO_PKG_VERSION"),
+                    env!("PGCOPY_GIT_COMMIT"),
+                    env!("PGCOPY_TARGET")
+                );
+                Ok(exit::OK)
+            }
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<UserError>().map(|u| u.code).unwrap_or(exit::FAILURE);
+            eprintln!("error: {e:#}");
+            code
+        }
+    };
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}

@@ -114,9 +114,10 @@ pub struct TableCopySpec {
     pub bytes: u64,
     /// Chunks; one whole-table chunk when not split.
     pub chunks: Vec<ChunkRange>,
-    /// Whether some FK references this table: it can only be truncated together
-    /// with its referencing tables, so it is truncated up front.
-    pub referenced: bool,
+    /// Whether an FK links this table to another selected table (either way):
+    /// a referenced table can only be truncated in the same statement as the
+    /// tables referencing it, so all such tables are truncated up front together.
+    pub fk_linked: bool,
 }
 
 impl TableCopySpec {
@@ -126,9 +127,9 @@ impl TableCopySpec {
     }
 
     /// Whether the table is truncated in its own load transaction (allowing
-    /// `COPY FREEZE`): unsplit and not referenced by any FK.
+    /// `COPY FREEZE`): unsplit and not linked by an FK to another selected table.
     pub fn truncate_in_load(&self) -> bool {
-        !self.is_split() && !self.referenced
+        !self.is_split() && !self.fk_linked
     }
 }
 
@@ -252,12 +253,15 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     }
     let roots: BTreeSet<QualifiedName> = selected_names.iter().map(&root_of).collect();
 
-    // FKs whose referenced relation (or one of its partitions) is loaded.
-    let referenced_rels: BTreeSet<QualifiedName> = catalog
+    // Tables linked by an FK to another selected table (a self-reference does
+    // not stop a table from being truncated alone).
+    let fk_linked: BTreeSet<QualifiedName> = catalog
         .foreign_keys
         .iter()
-        .filter(|fk| !fk.inherited)
-        .map(|fk| root_of(&fk.referenced))
+        .filter(|fk| !fk.inherited && touched.contains(&fk.table) && touched.contains(&fk.referenced))
+        .map(|fk| (root_of(&fk.table), root_of(&fk.referenced)))
+        .filter(|(a, b)| a != b)
+        .flat_map(|(a, b)| [a, b])
         .collect();
 
     let mut tables: Vec<TableCopySpec> = selected
@@ -271,7 +275,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 est_rows: t.est_rows.unwrap_or(0.0).max(0.0) as u64,
                 bytes: t.bytes,
                 chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
-                referenced: referenced_rels.contains(&root_of(&t.name)),
+                fk_linked: fk_linked.contains(&root_of(&t.name)),
             }
         })
         .collect();
@@ -460,8 +464,10 @@ mod tests {
         assert_eq!(p.fk_cycles.len(), 2);
         assert_eq!(p.sequences.len(), 2);
         assert!(p.tables.iter().all(|t| t.table.schema != "pgcopy"));
-        assert!(p.tables.iter().find(|t| t.table.name == "a").unwrap().referenced);
-        assert!(!p.tables.iter().find(|t| t.table.name == "orders").unwrap().referenced);
+        let linked = |n: &str| p.tables.iter().find(|t| t.table.name == n).unwrap().fk_linked;
+        assert!(linked("a") && linked("b") && linked("events_2024"));
+        // A self-reference alone can be truncated alone.
+        assert!(!linked("c") && !linked("orders"));
         assert_eq!(p.dropped_fks().count(), 4);
         let order = &p.load_order;
         let pos = |n: &str| order.iter().position(|t| t.name == n).unwrap();
@@ -518,6 +524,6 @@ mod tests {
         assert!(orders.is_split());
         assert_eq!(orders.chunks.len(), 8);
         assert!(!orders.truncate_in_load());
-        assert!(p.tables.iter().find(|t| t.table.name == "c").unwrap().truncate_in_load() == false);
+        assert!(p.tables.iter().find(|t| t.table.name == "c").unwrap().truncate_in_load());
     }
 }

@@ -38,6 +38,11 @@ pub fn truncate<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> Stri
     format!("TRUNCATE ONLY {}", list.join(", "))
 }
 
+/// `SELECT count(*) FROM ONLY t`.
+pub fn count_rows(table: &QualifiedName) -> String {
+    format!("SELECT count(*) FROM ONLY {table}")
+}
+
 /// Reads a sequence's state.
 pub fn read_sequence(seq: &QualifiedName) -> String {
     format!("SELECT last_value, is_called FROM {seq}")

@@ -1,0 +1,197 @@
+//! The command line, as plain clap structs. Values here are only parsed; they are
+//! resolved into connections and plan options by the commands (two stages, as
+//! ripgrep does), so parsing never touches the network or the disk.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Copy the data of a PostgreSQL database into another with the same schema.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgcopy",
+    version,
+    about,
+    after_help = "Examples:\n  \
+      pgcopy copy -s postgresql://app@prod/app -d postgresql://app@staging/app\n  \
+      pgcopy copy -s ... -d ... --include-tables 'public.orders*,sales.*' -p 8\n  \
+      pgcopy copy -s ... -d ... --dry-run\n  \
+      pgcopy list -s postgresql://app@prod/app\n\n\
+      Connections follow libpq: URIs or key=value strings, PG* variables, ~/.pgpass.\n\
+      PGCOPY_SOURCE and PGCOPY_DEST may hold the two connection strings."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy table data from the source database into the destination database.
+    Copy(CopyArgs),
+    /// List the source's tables with their size and estimated rows.
+    List(ListArgs),
+    /// Print version, git commit and target.
+    Version,
+}
+
+/// Where the source connection string comes from.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// Source connection string (URI or key=value).
+    #[arg(short = 's', long = "source", value_name = "URL")]
+    pub source: Option<String>,
+    /// File holding the source connection string.
+    #[arg(long = "source-file", value_name = "PATH")]
+    pub source_file: Option<PathBuf>,
+}
+
+/// Where the destination connection string comes from.
+#[derive(Debug, Args, Clone)]
+pub struct DestArgs {
+    /// Destination connection string (URI or key=value).
+    #[arg(short = 'd', long = "dest", value_name = "URL")]
+    pub dest: Option<String>,
+    /// File holding the destination connection string.
+    #[arg(long = "dest-file", value_name = "PATH")]
+    pub dest_file: Option<PathBuf>,
+}
+
+/// `pgcopy copy`.
+#[derive(Debug, Args, Clone)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dest: DestArgs,
+    /// Concurrent workers, each with one source and one destination connection.
+    #[arg(short = 'p', long, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub parallel: u32,
+    /// Rows a worker streams between two updates of its live progress (the
+    /// counters in pgcopy.job_workers and on screen).
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// Only these tables: comma-separated `table` or `schema.table`, globs `*` `?`,
+    /// double quotes for exact names.
+    #[arg(long, value_name = "LIST")]
+    pub include_tables: Option<String>,
+    /// Leave these tables out (same syntax as --include-tables).
+    #[arg(long, value_name = "LIST")]
+    pub exclude_tables: Option<String>,
+    /// Accept include/exclude patterns that match no table.
+    #[arg(long)]
+    pub allow_empty_match: bool,
+    /// Split tables larger than this into ctid ranges copied in parallel
+    /// (bytes, or with kB, MB, GB; 0 never splits).
+    #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]
+    pub split_larger_than: u64,
+    /// Continue the most recent unfinished job on the destination.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the plan and stop: nothing is written anywhere.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display; a plain progress line every few seconds instead.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Skip ANALYZE of the copied tables.
+    #[arg(long)]
+    pub no_analyze: bool,
+    /// Let user triggers fire during the load where they cannot be disabled.
+    #[arg(long)]
+    pub fire_triggers: bool,
+    /// Schema on the destination holding pgcopy's state.
+    #[arg(long, default_value = "pgcopy", value_name = "NAME")]
+    pub state_schema: String,
+}
+
+/// `pgcopy list`.
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    /// Only tables in this schema.
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
+    /// Count rows exactly (reads every table).
+    #[arg(long)]
+    pub exact: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `123`, `64kB`, `256MB`, `1.5GB`, `2TB` (powers of 1024, as PostgreSQL).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 1000000, 64kB, 256MB, 1GB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "mb" | "m" => 1 << 20,
+        "gb" | "g" => 1 << 30,
+        "tb" | "t" => 1 << 40,
+        _ => return Err(format!("`{s}`: unknown unit (use kB, MB, GB or TB)")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("64kB").unwrap(), 65536);
+        assert_eq!(parse_size("256MB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1.5GB").unwrap(), 3 << 29);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MB").is_err());
+    }
+
+    #[test]
+    fn batch_size_zero_rejected() {
+        let r = Cli::try_parse_from(["pgcopy", "copy", "-s", "x", "-d", "y", "--batch-size", "0"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! What a run reports: per-table results as they finish, periodic progress
+//! lines, the final summary, and the `--dry-run` plan.
+
+use super::{Outcome, Shared};
+use crate::connect::Endpoint;
+use pgcopy_core::plan::Plan;
+use pgcopy_core::quote::QualifiedName;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Results of one table so far.
+#[derive(Debug, Clone, Default)]
+pub struct TableSummary {
+    /// Rows committed.
+    pub rows: u64,
+    /// Bytes streamed.
+    pub bytes: u64,
+    /// Worker-seconds spent.
+    pub secs: f64,
+    chunks_done: usize,
+    chunks_total: usize,
+    errors: Vec<String>,
+}
+
+/// Results of the whole run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    names: Vec<QualifiedName>,
+    tables: Vec<TableSummary>,
+}
+
+/// `1.5 MB`-style sizes (powers of 1024).
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+impl RunSummary {
+    /// An empty summary for `plan`.
+    pub fn new(plan: &Plan) -> Self {
+        RunSummary {
+            names: plan.tables.iter().map(|t| t.table.clone()).collect(),
+            tables: plan
+                .tables
+                .iter()
+                .map(|t| TableSummary { chunks_total: t.chunks.len(), ..Default::default() })
+                .collect(),
+        }
+    }
+
+    /// Adds a unit's outcome; returns the table's summary when this completed
+    /// the table without errors.
+    pub fn add(&mut self, o: &Outcome) -> Option<&TableSummary> {
+        let t = &mut self.tables[o.unit.table];
+        t.rows += o.rows;
+        t.bytes += o.bytes;
+        t.secs += o.secs;
+        t.chunks_done += 1;
+        if let Some(e) = &o.error {
+            t.errors.push(e.clone());
+        }
+        (t.chunks_done == t.chunks_total && t.errors.is_empty()).then_some(&*t)
+    }
+
+    /// Tables with at least one failed chunk.
+    pub fn failed(&self) -> usize {
+        self.tables.iter().filter(|t| !t.errors.is_empty()).count()
+    }
+
+    /// Whether a table was copied completely.
+    pub fn table_ok(&self, name: &QualifiedName) -> bool {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| &self.tables[i])
+            .is_some_and(|t| t.errors.is_empty() && t.chunks_done == t.chunks_total)
+    }
+
+    /// Rows committed so far.
+    pub fn rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    /// Logs one progress line (bytes are exact for committed chunks and live
+    /// for chunks in flight).
+    pub fn report_progress(&self, shared: &Shared) {
+        let mut rows = self.rows();
+        let mut bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        for w in &shared.live {
+            if w.table.load(Ordering::Relaxed) != usize::MAX {
+                rows += w.rows.load(Ordering::Relaxed);
+                bytes += w.bytes.load(Ordering::Relaxed);
+            }
+        }
+        let total = shared.plan.total_bytes().max(1);
+        let secs = shared.started.elapsed().as_secs_f64().max(0.001);
+        let done = self.tables.iter().filter(|t| t.chunks_done == t.chunks_total).count();
+        tracing::info!(
+            "progress: {done}/{} tables, {rows} rows, {} ({:.0}% of {}), {:.1} MB/s",
+            self.tables.len(),
+            human_bytes(bytes),
+            (100.0 * bytes as f64 / total as f64).min(100.0),
+            human_bytes(shared.plan.total_bytes()),
+            bytes as f64 / 1048576.0 / secs
+        );
+    }
+
+    /// Prints the per-table summary to stdout.
+    pub fn print(&self, plan: &Plan, elapsed: Duration) {
+        let name_w = plan
+            .tables
+            .iter()
+            .map(|t| t.table.display_name().chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        println!(
+            "{:<name_w$}  {:>12}  {:>10}  {:>8}  {:>8}  status",
+            "table", "rows", "size", "seconds", "MB/s"
+        );
+        let mut order: Vec<usize> = (0..plan.tables.len()).collect();
+        order.sort_by(|a, b| plan.tables[*a].table.cmp(&plan.tables[*b].table));
+        for i in order {
+            let spec = &plan.tables[i];
+            let t = &self.tables[i];
+            let status = if !t.errors.is_empty() {
+                format!("FAILED: {}", t.errors[0])
+            } else if t.chunks_done < t.chunks_total {
+                "not copied".to_string()
+            } else {
+                "ok".to_string()
+            };
+            println!(
+                "{:<name_w$}  {:>12}  {:>10}  {:>8.1}  {:>8.1}  {status}",
+                spec.table.display_name(),
+                t.rows,
+                human_bytes(t.bytes),
+                t.secs,
+                t.bytes as f64 / 1048576.0 / t.secs.max(0.001),
+            );
+        }
+        let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let secs = elapsed.as_secs_f64().max(0.001);
+        println!(
+            "total: {} tables, {} rows, {} in {:.1} s ({:.1} MB/s); {} failed",
+            self.tables.len(),
+            self.rows(),
+            human_bytes(bytes),
+            secs,
+            bytes as f64 / 1048576.0 / secs,
+            self.failed()
+        );
+    }
+}
+
+/// Prints the plan of a `--dry-run`, as text or JSON.
+pub fn print_plan(plan: &Plan, source: &Endpoint, dest: &Endpoint, replica: bool, json: bool) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({
+            "source": source.redacted(),
+            "destination": dest.redacted(),
+            "replica_mode": replica,
+            "plan": plan,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("dry run: nothing was changed");
+    println!("source:       {}", source.redacted());
+    println!("destination:  {}", dest.redacted());
+    println!(
+        "foreign keys: {}",
+        if replica {
+            "replica mode (session_replication_role = replica): triggers do not fire"
+        } else {
+            "drop mode: saved in the state schema, dropped, restored after the load"
+        }
+    );
+    println!(
+        "tables:       {} ({} chunks), about {} rows, {}",
+        plan.tables.len(),
+        plan.total_chunks(),
+        plan.total_est_rows(),
+        human_bytes(plan.total_bytes())
+    );
+    let name_w = plan.tables.iter().map(|t| t.table.display_name().chars().count()).max().unwrap_or(5).max(5);
+    println!("\n{:<name_w$}  {:>12}  {:>10}  {:>6}", "table", "est. rows", "size", "chunks");
+    for t in &plan.tables {
+        println!(
+            "{:<name_w$}  {:>12}  {:>10}  {:>6}",
+            t.table.display_name(),
+            t.est_rows,
+            human_bytes(t.bytes),
+            t.chunks.len()
+        );
+    }
+    let names = |v: &[QualifiedName]| v.iter().map(|t| t.display_name()).collect::<Vec<_>>().join(", ");
+    println!("\nload order:   {}", names(&plan.load_order));
+    for (i, c) in plan.fk_cycles.iter().enumerate() {
+        println!("FK cycle {}:   {}", i + 1, names(c));
+    }
+    for f in &plan.foreign_keys {
+        println!(
+            "FK {} on {} -> {}: {} ({})",
+            f.fk.name,
+            f.fk.table.display_name(),
+            f.fk.referenced.display_name(),
+            match f.action {
+                pgcopy_core::plan::FkAction::Keep => "kept",
+                pgcopy_core::plan::FkAction::DropAndRestore => "dropped and restored",
+            },
+            f.reason
+        );
+    }
+    if !plan.referenced_from_outside.is_empty() {
+        println!("referenced from tables not copied: {}", names(&plan.referenced_from_outside));
+    }
+    println!("sequences:    {}", plan.sequences.len());
+    if !plan.matviews.is_empty() {
+        println!("refresh:      {}", names(&plan.matviews));
+    }
+    Ok(())
+}

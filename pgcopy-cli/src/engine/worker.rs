@@ -1,0 +1,206 @@
+//! A copy worker: one source connection inside the shared snapshot, one
+//! destination connection, taking chunks from the queue until it is empty.
+//!
+//! Each chunk is one destination transaction: `COPY ... FROM STDIN` fed with the
+//! raw bytes of the source's `COPY ... TO STDOUT (FORMAT binary)`, the chunk's
+//! state row marked done, then COMMIT, so the state never claims rows that are
+//! not there. Rows are counted from the binary tuple headers on the way through.
+
+use super::{Outcome, Shared, Unit};
+use crate::error::{pg_message, UserError};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use pgcopy_core::copy_binary::BinaryRowCounter;
+use pgcopy_core::quote::quote_literal;
+use pgcopy_core::sql;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+/// Live position of one worker, read by the progress reporter and heartbeat.
+#[derive(Debug, Default)]
+pub struct WorkerLive {
+    /// Index into the plan's tables of the unit being copied (`usize::MAX`: idle).
+    pub table: std::sync::atomic::AtomicUsize,
+    /// Chunk index being copied.
+    pub chunk: std::sync::atomic::AtomicU32,
+    /// Rows streamed in the current chunk, published every `--batch-size` rows.
+    pub rows: std::sync::atomic::AtomicU64,
+    /// Bytes streamed in the current chunk.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// When the current chunk started (ms since the run's start).
+    pub started_ms: std::sync::atomic::AtomicU64,
+}
+
+struct Conns {
+    src: Client,
+    dst: Client,
+}
+
+async fn open(shared: &Shared, id: usize) -> Result<Conns, UserError> {
+    let src = shared.source.connect(&format!("worker {id}")).await?;
+    src.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        quote_literal(&shared.snapshot)
+    ))
+    .await
+    .map_err(|e| UserError::failure(format!("worker {id} could not import the source snapshot: {}", pg_message(&e))))?;
+    let dst = shared.dest.connect(&format!("worker {id}")).await?;
+    if shared.replica {
+        dst.batch_execute("SET session_replication_role = replica")
+            .await
+            .map_err(|e| UserError::failure(format!("worker {id}: {}", pg_message(&e))))?;
+    }
+    shared.cancel_tokens.lock().expect("lock").push((shared.source.clone(), src.cancel_token()));
+    shared.cancel_tokens.lock().expect("lock").push((shared.dest.clone(), dst.cancel_token()));
+    Ok(Conns { src, dst })
+}
+
+/// Runs worker `id` until the queue is empty or the run is interrupted.
+pub async fn run(id: usize, shared: Arc<Shared>, outcomes: mpsc::UnboundedSender<Outcome>) -> Result<(), UserError> {
+    let mut conns: Option<Conns> = None;
+    let live = &shared.live[id];
+    loop {
+        if shared.interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(unit) = shared.queue.lock().expect("lock").pop_front() else { break };
+        if conns.as_ref().is_none_or(|c| c.src.is_closed() || c.dst.is_closed()) {
+            conns = Some(open(&shared, id).await?);
+        }
+        let c = conns.as_mut().expect("opened");
+        live.table.store(unit.table, Ordering::Relaxed);
+        live.chunk.store(unit.chunk.index, Ordering::Relaxed);
+        live.rows.store(0, Ordering::Relaxed);
+        live.bytes.store(0, Ordering::Relaxed);
+        live.started_ms.store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = copy_unit(&shared, c, &unit, live).await;
+        live.table.store(usize::MAX, Ordering::Relaxed);
+        let secs = started.elapsed().as_secs_f64();
+        let outcome = match result {
+            Ok((rows, bytes)) => Outcome { unit, rows, bytes, secs, error: None },
+            Err(e) => {
+                // A half-done source statement may have left the snapshot
+                // transaction aborted: start over with fresh connections.
+                if c.src.batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit").await.is_err() {
+                    conns = None;
+                }
+                Outcome { unit, rows: 0, bytes: 0, secs, error: Some(e) }
+            }
+        };
+        if outcomes.send(outcome).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Copies one chunk in one destination transaction; returns rows and bytes.
+async fn copy_unit(shared: &Shared, c: &mut Conns, unit: &Unit, live: &WorkerLive) -> Result<(u64, u64), String> {
+    let spec = &shared.plan.tables[unit.table];
+    let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
+    let tx = c.dst.transaction().await.map_err(|e| pg_message(&e))?;
+    let freeze = spec.truncate_in_load();
+    if freeze {
+        tx.batch_execute(&sql::truncate([&spec.table]))
+            .await
+            .map_err(|e| format!("TRUNCATE failed: {}", pg_message(&e)))?;
+    }
+    let sink = tx
+        .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze))
+        .await
+        .map_err(|e| format!("COPY FROM failed to start: {}", pg_message(&e)))?;
+    c.src
+        .batch_execute("SAVEPOINT pgcopy_unit")
+        .await
+        .map_err(|e| format!("source: {}", pg_message(&e)))?;
+    let stream = c
+        .src
+        .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk))
+        .await
+        .map_err(|e| format!("reading the source failed: {}", pg_message(&e)))?;
+
+    let mut counter = BinaryRowCounter::new();
+    let mut bytes_total = 0u64;
+    let mut published = 0u64;
+    let mut format_error = None;
+    let batch = shared.batch_size;
+    let mut source_failed = false;
+    futures_util::pin_mut!(sink);
+    let piped = {
+        let counted = stream.map(|item| {
+            match &item {
+                Ok(chunk) => {
+                    bytes_total += chunk.len() as u64;
+                    if format_error.is_none() {
+                        if let Err(e) = counter.feed(chunk) {
+                            format_error = Some(e);
+                        }
+                    }
+                    let rows = counter.rows();
+                    if rows - published >= batch {
+                        published = rows;
+                        live.rows.store(rows, Ordering::Relaxed);
+                        live.bytes.store(bytes_total, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => source_failed = true,
+            }
+            item
+        });
+        futures_util::pin_mut!(counted);
+        sink.send_all(&mut counted).await
+    };
+    if let Err(e) = piped {
+        // Stop the source's COPY if it is still sending, so the connection
+        // comes back quickly; the savepoint is rolled back by the caller.
+        if !source_failed {
+            shared.source.cancel(&c.src.cancel_token()).await;
+        }
+        return Err(if source_failed {
+            format!("reading the source failed: {}", pg_message(&e))
+        } else {
+            format!("writing to the destination failed: {}", pg_message(&e))
+        });
+    }
+    let written = sink
+        .as_mut()
+        .finish()
+        .await
+        .map_err(|e| format!("writing to the destination failed: {}", pg_message(&e)))?;
+    if let Some(e) = format_error {
+        return Err(e.to_string());
+    }
+    if written != counter.rows() {
+        return Err(format!(
+            "row count mismatch: read {} rows from the source, the destination wrote {written}",
+            counter.rows()
+        ));
+    }
+    c.src
+        .batch_execute("RELEASE SAVEPOINT pgcopy_unit")
+        .await
+        .map_err(|e| format!("source: {}", pg_message(&e)))?;
+    shared
+        .store
+        .mark_chunk_done(
+            &tx,
+            shared.job_id,
+            &spec.table.schema,
+            &spec.table.name,
+            unit.chunk.index as i32,
+            written as i64,
+            bytes_total as i64,
+        )
+        .await
+        .map_err(|e| format!("recording progress failed: {}", pg_message(&e)))?;
+    tx.commit()
+        .await
+        .map_err(|e| format!("COMMIT failed: {}", pg_message(&e)))?;
+    live.rows.store(written, Ordering::Relaxed);
+    live.bytes.store(bytes_total, Ordering::Relaxed);
+    Ok((written, bytes_total))
+}

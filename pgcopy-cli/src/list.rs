@@ -1,0 +1,93 @@
+//! `pgcopy list`: the source's tables with size, estimated (or exact) rows and
+//! whether they are partitioned.
+
+use crate::cli::ListArgs;
+use crate::connect::{connection_string, Endpoint};
+use crate::engine::human_bytes;
+use crate::error::PgContext;
+use crate::exit;
+use crate::introspect::read_catalog;
+use pgcopy_core::catalog::TableKind;
+use pgcopy_core::sql;
+
+/// Runs `pgcopy list`; returns the exit code.
+pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
+    let source = Endpoint::resolve(
+        "source",
+        &connection_string(
+            "source",
+            "--source",
+            args.source.source.as_deref(),
+            "--source-file",
+            args.source.source_file.as_deref(),
+            "PGCOPY_SOURCE",
+        )?,
+    )?;
+    let client = source.connect("list").await?;
+    let catalog = read_catalog(&client, "source").await?;
+    let mut rows = Vec::new();
+    for t in &catalog.tables {
+        if args.schema.as_deref().is_some_and(|s| s != t.name.schema) {
+            continue;
+        }
+        let partitioned = t.kind == TableKind::Partitioned;
+        let exact = if args.exact && !partitioned {
+            let n: i64 = client
+                .query_one(&sql::count_rows(&t.name), &[])
+                .await
+                .pg_context(|| format!("counting rows of {}", t.name.display_name()))?
+                .get(0);
+            Some(n)
+        } else {
+            None
+        };
+        rows.push((t, partitioned, exact));
+    }
+    if args.json {
+        let doc: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(t, partitioned, exact)| {
+                serde_json::json!({
+                    "schema": t.name.schema,
+                    "name": t.name.name,
+                    "partitioned": partitioned,
+                    "partition_of": t.parent,
+                    "bytes": t.bytes,
+                    "est_rows": t.est_rows.map(|r| r.max(0.0) as u64),
+                    "rows": exact,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(exit::OK);
+    }
+    let w = rows.iter().map(|(t, _, _)| t.name.display_name().chars().count()).max().unwrap_or(5).max(5);
+    println!(
+        "{:<w$}  {:>12}  {:>10}  partitioned",
+        "table",
+        if args.exact { "rows" } else { "est. rows" },
+        "size"
+    );
+    for (t, partitioned, exact) in &rows {
+        let n = match exact {
+            Some(n) => n.to_string(),
+            None if *partitioned => "-".into(),
+            None => t.est_rows.map(|r| (r.max(0.0) as u64).to_string()).unwrap_or_else(|| "?".into()),
+        };
+        println!(
+            "{:<w$}  {:>12}  {:>10}  {}",
+            t.name.display_name(),
+            n,
+            human_bytes(t.bytes),
+            if *partitioned {
+                "yes".to_string()
+            } else if let Some(p) = &t.parent {
+                format!("partition of {}", p.display_name())
+            } else {
+                "no".to_string()
+            }
+        );
+    }
+    println!("{} tables", rows.len());
+    Ok(exit::OK)
+}

@@ -1,0 +1,332 @@
+//! The state store: pgcopy's jobs, tables, chunks and workers in the destination's
+//! state schema (`sql/state_schema.sql`). Every statement naming the schema is
+//! built here with the core's quoting, so the schema may be any name
+//! (`--state-schema`).
+
+use crate::error::{PgContext, UserError};
+use pgcopy_core::plan::Plan;
+use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::{STATE_SCHEMA_SQL, STATE_SCHEMA_VERSION};
+use tokio_postgres::{Client, GenericClient};
+
+/// What the destination has for a state schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateSchemaStatus {
+    /// Present with a version this build understands.
+    Ready {
+        /// Provided by the installed extension (not created by the CLI).
+        by_extension: bool,
+    },
+    /// Absent; the role may create it.
+    Creatable,
+}
+
+/// Handle on the state schema of one destination.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    schema: String,
+}
+
+impl StateStore {
+    /// The store in `schema`.
+    pub fn new(schema: &str) -> Self {
+        StateStore { schema: schema.to_string() }
+    }
+
+    /// `"schema".name`.
+    pub fn rel(&self, name: &str) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
+    }
+
+    /// Checks the state schema without changing anything.
+    pub async fn inspect(&self, client: &Client) -> anyhow::Result<StateSchemaStatus> {
+        let row = client
+            .query_one(
+                "SELECT n.oid IS NOT NULL AS present,
+                        (SELECT e.extversion FROM pg_catalog.pg_extension e
+                          WHERE e.extname = 'pgcopy' AND e.extnamespace = n.oid) AS ext_version,
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                                 WHERE p.pronamespace = n.oid AND p.proname = 'schema_version') AS has_version,
+                        pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS may_create
+                   FROM (SELECT $1::text AS name) s
+                   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name",
+                &[&self.schema],
+            )
+            .await
+            .pg_context(|| "reading the destination's state schema".into())?;
+        let present: bool = row.get(0);
+        let ext_version: Option<String> = row.get(1);
+        let has_version: bool = row.get(2);
+        let may_create: bool = row.get(3);
+        if !present {
+            if may_create {
+                return Ok(StateSchemaStatus::Creatable);
+            }
+            return Err(UserError::failure(format!(
+                "the destination has no state schema {:?} and this role may not create it: \
+                 run CREATE EXTENSION pgcopy there (any role with CREATE on the database may), \
+                 or GRANT CREATE ON DATABASE to this role, or choose another schema with --state-schema",
+                self.schema
+            ))
+            .into());
+        }
+        if !has_version {
+            return Err(UserError::failure(format!(
+                "schema {:?} on the destination exists but is not a pgcopy state schema: \
+                 choose another with --state-schema",
+                self.schema
+            ))
+            .into());
+        }
+        let v: i32 = client
+            .query_one(&format!("SELECT {}()", self.rel("schema_version")), &[])
+            .await
+            .pg_context(|| format!("reading {}.schema_version()", self.schema))?
+            .get(0);
+        if v != STATE_SCHEMA_VERSION {
+            return Err(UserError::failure(format!(
+                "the state schema {:?} on the destination has version {v}, this pgcopy understands {}: \
+                 upgrade pgcopy (and ALTER EXTENSION pgcopy UPDATE) so both match",
+                self.schema, STATE_SCHEMA_VERSION
+            ))
+            .into());
+        }
+        Ok(StateSchemaStatus::Ready { by_extension: ext_version.is_some() })
+    }
+
+    /// Creates the state schema from `sql/state_schema.sql`.
+    pub async fn create(&self, client: &mut Client) -> anyhow::Result<()> {
+        let tx = client.transaction().await?;
+        let q = quote_ident(&self.schema);
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA {q}; SET LOCAL search_path = {q}, pg_catalog;\n{STATE_SCHEMA_SQL}"
+        ))
+        .await
+        .pg_context(|| format!("creating the state schema {:?}", self.schema))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Jobs on this destination that did not finish (running, interrupted or
+    /// failed with work left), newest first.
+    pub async fn unfinished_jobs(&self, client: &Client) -> anyhow::Result<Vec<(i64, String)>> {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT job_id, state FROM {} WHERE state IN ('planned', 'running', 'interrupted', 'failed') \
+                      AND finished_at IS NULL ORDER BY job_id DESC",
+                    self.rel("jobs")
+                ),
+                &[],
+            )
+            .await
+            .pg_context(|| "reading unfinished jobs".into())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Saved foreign keys not restored yet, from any job.
+    pub async fn pending_fk_count(&self, client: &Client) -> anyhow::Result<i64> {
+        Ok(client
+            .query_one(
+                &format!("SELECT count(*) FROM {} WHERE restored_at IS NULL", self.rel("saved_fks")),
+                &[],
+            )
+            .await
+            .pg_context(|| "reading pending saved foreign keys".into())?
+            .get(0))
+    }
+
+    /// Records a new running job with its tables and chunks; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_job(
+        &self,
+        client: &mut Client,
+        plan: &Plan,
+        source: &str,
+        dest: &str,
+        options: &serde_json::Value,
+        snapshot: &str,
+    ) -> anyhow::Result<i64> {
+        let tx = client.transaction().await?;
+        let plan_json = serde_json::to_value(plan)?;
+        let host = std::env::var("HOSTNAME").ok().or_else(|| {
+            std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string())
+        });
+        let job_id: i64 = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
+                       client_host, client_pid, client_version, plan, started_at, heartbeat_at) \
+                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now()) RETURNING job_id",
+                    self.rel("jobs")
+                ),
+                &[
+                    &source,
+                    &dest,
+                    options,
+                    &plan.fk_strategy.as_str(),
+                    &snapshot,
+                    &host,
+                    &(std::process::id() as i32),
+                    &env!("CARGO_PKG_VERSION"),
+                    &plan_json,
+                ],
+            )
+            .await
+            .pg_context(|| "recording the job in the state schema".into())?
+            .get(0);
+        let tables = serde_json::to_value(&plan.tables)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
+                 SELECT $1, t->'table'->>'schema', t->'table'->>'name', \
+                        CASE WHEN t->'partition_of' <> 'null' THEN (t->'partition_of'->>'schema') || '.' || (t->'partition_of'->>'name') END, \
+                        (t->>'est_rows')::bigint, (t->>'bytes')::bigint, jsonb_array_length(t->'chunks') \
+                   FROM jsonb_array_elements($2::jsonb) t",
+                self.rel("job_tables")
+            ),
+            &[&job_id, &tables],
+        )
+        .await
+        .pg_context(|| "recording the job's tables".into())?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
+                 SELECT $1, t->'table'->>'schema', t->'table'->>'name', (c->>'index')::int, \
+                        (c->>'start_page')::bigint, (c->>'end_page')::bigint \
+                   FROM jsonb_array_elements($2::jsonb) t, jsonb_array_elements(t->'chunks') c",
+                self.rel("job_chunks")
+            ),
+            &[&job_id, &tables],
+        )
+        .await
+        .pg_context(|| "recording the job's chunks".into())?;
+        tx.commit().await?;
+        Ok(job_id)
+    }
+
+    /// Marks a chunk done: run inside the transaction that commits its rows.
+    pub async fn mark_chunk_done(
+        &self,
+        tx: &impl GenericClient,
+        job_id: i64,
+        schema: &str,
+        table: &str,
+        chunk: i32,
+        rows: i64,
+        bytes: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        tx.execute(
+            &format!(
+                "UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
+                        attempts = attempts + 1, finished_at = now(), error = NULL \
+                  WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                self.rel("job_chunks")
+            ),
+            &[&job_id, &schema, &table, &chunk, &rows, &bytes],
+        )
+        .await
+    }
+
+    /// Records a failed chunk and its table (outside the failed transaction).
+    pub async fn mark_chunk_failed(
+        &self,
+        client: &Client,
+        job_id: i64,
+        schema: &str,
+        table: &str,
+        chunk: i32,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = 'failed', attempts = attempts + 1, error = $5 \
+                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                    self.rel("job_chunks")
+                ),
+                &[&job_id, &schema, &table, &chunk, &error],
+            )
+            .await
+            .pg_context(|| "recording a failed chunk".into())?;
+        self.set_table_state(client, job_id, schema, table, "failed", Some(error)).await
+    }
+
+    /// Sets a table's state (`copying`, `done`, `failed`).
+    pub async fn set_table_state(
+        &self,
+        client: &Client,
+        job_id: i64,
+        schema: &str,
+        table: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = $4, error = coalesce($5, error), \
+                            started_at = coalesce(started_at, now()), \
+                            finished_at = CASE WHEN $4 IN ('done', 'failed') THEN now() END \
+                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3",
+                    self.rel("job_tables")
+                ),
+                &[&job_id, &schema, &table, &state, &error],
+            )
+            .await
+            .pg_context(|| "recording a table's state".into())?;
+        Ok(())
+    }
+
+    /// Writes the heartbeat and each worker's live position in one statement.
+    pub async fn heartbeat(
+        &self,
+        client: &Client,
+        job_id: i64,
+        workers: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        client
+            .batch_execute(&format!(
+                "UPDATE {jobs} SET heartbeat_at = now() WHERE job_id = {job_id};
+                 INSERT INTO {w} (job_id, worker, table_schema, table_name, chunk_index, rows_streamed, bytes_streamed, chunk_started_at, updated_at)
+                 SELECT {job_id}, (x->>'worker')::int, x->>'schema', x->>'table', (x->>'chunk')::int,
+                        (x->>'rows')::bigint, (x->>'bytes')::bigint, now() - make_interval(secs => (x->>'secs')::float8), now()
+                   FROM jsonb_array_elements({data}::jsonb) x
+                 ON CONFLICT (job_id, worker) DO UPDATE SET
+                        table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,
+                        chunk_index = EXCLUDED.chunk_index, rows_streamed = EXCLUDED.rows_streamed,
+                        bytes_streamed = EXCLUDED.bytes_streamed, chunk_started_at = EXCLUDED.chunk_started_at,
+                        updated_at = now()",
+                jobs = self.rel("jobs"),
+                w = self.rel("job_workers"),
+                data = quote_literal(&workers.to_string()),
+            ))
+            .await
+            .pg_context(|| "writing the heartbeat".into())?;
+        Ok(())
+    }
+
+    /// Ends a job: `state` is succeeded, failed or interrupted.
+    pub async fn finish_job(
+        &self,
+        client: &Client,
+        job_id: i64,
+        state: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        client
+            .batch_execute(&format!(
+                "UPDATE {jobs} SET state = {s}, error = {e}, finished_at = now(), \
+                        heartbeat_at = now() WHERE job_id = {job_id};
+                 UPDATE {w} SET rows_streamed = 0, bytes_streamed = 0, table_schema = NULL, table_name = NULL, \
+                        chunk_index = NULL WHERE job_id = {job_id}",
+                jobs = self.rel("jobs"),
+                w = self.rel("job_workers"),
+                s = quote_literal(state),
+                e = error.map(quote_literal).unwrap_or_else(|| "NULL".into()),
+            ))
+            .await
+            .pg_context(|| "recording the end of the job".into())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! TLS for connections, over rustls, with libpq's `sslmode` meanings:
+//! `prefer`/`require` encrypt without checking the certificate (as libpq does
+//! without a root certificate), `verify-ca` checks the chain against
+//! `sslrootcert`, `verify-full` checks the chain and the host name.
+
+use crate::error::UserError;
+use pgcopy_core::conninfo::{ConnSettings, SslMode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use std::sync::Arc;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How a connection is secured: `None` for plain TCP or sockets.
+pub type Tls = Option<MakeRustlsConnect>;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the TLS connector that `settings.sslmode` calls for.
+pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, UserError> {
+    let root_path = settings
+        .sslrootcert
+        .clone()
+        .or_else(|| home.map(|h| format!("{h}/.postgresql/root.crt")));
+    let mode = match settings.sslmode {
+        // libpq: `require` with a root certificate file present behaves as verify-ca.
+        SslMode::Require
+            if settings.sslrootcert.is_some()
+                && root_path.as_deref().is_some_and(|p| std::path::Path::new(p).exists()) =>
+        {
+            SslMode::VerifyCa
+        }
+        m => m,
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        SslMode::Disable => return Ok(None),
+        SslMode::Allow | SslMode::Prefer | SslMode::Require => Arc::new(NoVerify(provider())),
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let path = root_path.ok_or_else(|| {
+                UserError::usage(format!(
+                    "sslmode={} needs a root certificate: set sslrootcert=PATH in the connection string",
+                    mode.as_str()
+                ))
+            })?;
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(&path).map_err(|e| {
+                UserError::usage(format!(
+                    "cannot read root certificate {path} (sslrootcert): {e}; check the path"
+                ))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    UserError::usage(format!("root certificate {path} is not valid PEM: {e}"))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    UserError::usage(format!("root certificate {path} was rejected: {e}"))
+                })?;
+            }
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| UserError::usage(format!("root certificate {path}: {e}")))?;
+            if mode == SslMode::VerifyFull {
+                webpki
+            } else {
+                Arc::new(ChainOnly(webpki))
+            }
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UserError::failure(format!("TLS setup failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Some(MakeRustlsConnect::new(config)))
+}
+
+/// Encrypts without checking who the server is (`sslmode=require`/`prefer`).
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Checks the certificate chain but not the host name (`sslmode=verify-ca`).
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
