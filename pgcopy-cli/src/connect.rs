@@ -52,11 +52,14 @@ pub fn connection_string(
             }
             Ok(text.to_string())
         }
-        (None, None) => std::env::var(env_var).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-            UserError::usage(format!(
+        (None, None) => std::env::var(env_var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                UserError::usage(format!(
                 "no {role} given: pass {flag_name} URL or {file_flag_name} PATH (or set {env_var})"
             ))
-        }),
+            }),
     }
 }
 
@@ -80,7 +83,11 @@ impl Endpoint {
             .resolve(env, &defaults, pgpass.as_deref())
             .map_err(|e| UserError::usage(format!("{role} connection: {e}")))?;
         let tls = make_tls(&settings, home.as_deref())?;
-        Ok(Endpoint { role, settings, tls })
+        Ok(Endpoint {
+            role,
+            settings,
+            tls,
+        })
     }
 
     /// The connection as safe text (no password).
@@ -102,7 +109,11 @@ impl Endpoint {
         if let Some(pw) = &s.password {
             cfg.password(pw.expose());
         }
-        cfg.application_name(s.application_name.as_deref().unwrap_or(&format!("pgcopy {purpose}")));
+        cfg.application_name(
+            s.application_name
+                .as_deref()
+                .unwrap_or(&format!("pgcopy {purpose}")),
+        );
         if let Some(t) = s.connect_timeout {
             cfg.connect_timeout(std::time::Duration::from_secs(t));
         }

@@ -17,11 +17,17 @@ pub struct UserError {
 impl UserError {
     /// A failure (exit 1).
     pub fn failure(message: impl Into<String>) -> Self {
-        UserError { message: message.into(), code: exit::FAILURE }
+        UserError {
+            message: message.into(),
+            code: exit::FAILURE,
+        }
     }
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
-        UserError { message: message.into(), code: exit::USAGE }
+        UserError {
+            message: message.into(),
+            code: exit::USAGE,
+        }
     }
 }
 

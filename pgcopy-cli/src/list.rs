@@ -61,7 +61,12 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::OK);
     }
-    let w = rows.iter().map(|(t, _, _)| t.name.display_name().chars().count()).max().unwrap_or(5).max(5);
+    let w = rows
+        .iter()
+        .map(|(t, _, _)| t.name.display_name().chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!(
         "{:<w$}  {:>12}  {:>10}  partitioned",
         "table",
@@ -72,7 +77,10 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
         let n = match exact {
             Some(n) => n.to_string(),
             None if *partitioned => "-".into(),
-            None => t.est_rows.map(|r| (r.max(0.0) as u64).to_string()).unwrap_or_else(|| "?".into()),
+            None => t
+                .est_rows
+                .map(|r| (r.max(0.0) as u64).to_string())
+                .unwrap_or_else(|| "?".into()),
         };
         println!(
             "{:<w$}  {:>12}  {:>10}  {}",

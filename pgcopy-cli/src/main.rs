@@ -23,13 +23,20 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }
     };
     logging::init(cli.verbose, cli.quiet, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -54,7 +61,10 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<UserError>().map(|u| u.code).unwrap_or(exit::FAILURE);
+            let code = e
+                .downcast_ref::<UserError>()
+                .map(|u| u.code)
+                .unwrap_or(exit::FAILURE);
             eprintln!("error: {e:#}");
             code
         }

@@ -21,6 +21,19 @@ pub enum StateSchemaStatus {
     Creatable,
 }
 
+/// Which chunk of which job a state row is about.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkKey<'a> {
+    /// The job.
+    pub job_id: i64,
+    /// Table schema.
+    pub schema: &'a str,
+    /// Table name.
+    pub table: &'a str,
+    /// Chunk index.
+    pub chunk: i32,
+}
+
 /// Handle on the state schema of one destination.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -30,7 +43,9 @@ pub struct StateStore {
 impl StateStore {
     /// The store in `schema`.
     pub fn new(schema: &str) -> Self {
-        StateStore { schema: schema.to_string() }
+        StateStore {
+            schema: schema.to_string(),
+        }
     }
 
     /// `"schema".name`.
@@ -91,7 +106,9 @@ impl StateStore {
             ))
             .into());
         }
-        Ok(StateSchemaStatus::Ready { by_extension: ext_version.is_some() })
+        Ok(StateSchemaStatus::Ready {
+            by_extension: ext_version.is_some(),
+        })
     }
 
     /// Creates the state schema from `sql/state_schema.sql`.
@@ -128,7 +145,10 @@ impl StateStore {
     pub async fn pending_fk_count(&self, client: &Client) -> anyhow::Result<i64> {
         Ok(client
             .query_one(
-                &format!("SELECT count(*) FROM {} WHERE restored_at IS NULL", self.rel("saved_fks")),
+                &format!(
+                    "SELECT count(*) FROM {} WHERE restored_at IS NULL",
+                    self.rel("saved_fks")
+                ),
                 &[],
             )
             .await
@@ -137,7 +157,6 @@ impl StateStore {
     }
 
     /// Records a new running job with its tables and chunks; returns its id.
-    #[allow(clippy::too_many_arguments)]
     pub async fn create_job(
         &self,
         client: &mut Client,
@@ -150,7 +169,9 @@ impl StateStore {
         let tx = client.transaction().await?;
         let plan_json = serde_json::to_value(plan)?;
         let host = std::env::var("HOSTNAME").ok().or_else(|| {
-            std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string())
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
         });
         let job_id: i64 = tx
             .query_one(
@@ -209,10 +230,7 @@ impl StateStore {
     pub async fn mark_chunk_done(
         &self,
         tx: &impl GenericClient,
-        job_id: i64,
-        schema: &str,
-        table: &str,
-        chunk: i32,
+        key: ChunkKey<'_>,
         rows: i64,
         bytes: i64,
     ) -> Result<u64, tokio_postgres::Error> {
@@ -223,7 +241,14 @@ impl StateStore {
                   WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
                 self.rel("job_chunks")
             ),
-            &[&job_id, &schema, &table, &chunk, &rows, &bytes],
+            &[
+                &key.job_id,
+                &key.schema,
+                &key.table,
+                &key.chunk,
+                &rows,
+                &bytes,
+            ],
         )
         .await
     }
@@ -232,10 +257,7 @@ impl StateStore {
     pub async fn mark_chunk_failed(
         &self,
         client: &Client,
-        job_id: i64,
-        schema: &str,
-        table: &str,
-        chunk: i32,
+        key: ChunkKey<'_>,
         error: &str,
     ) -> anyhow::Result<()> {
         client
@@ -245,11 +267,19 @@ impl StateStore {
                       WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
                     self.rel("job_chunks")
                 ),
-                &[&job_id, &schema, &table, &chunk, &error],
+                &[&key.job_id, &key.schema, &key.table, &key.chunk, &error],
             )
             .await
             .pg_context(|| "recording a failed chunk".into())?;
-        self.set_table_state(client, job_id, schema, table, "failed", Some(error)).await
+        self.set_table_state(
+            client,
+            key.job_id,
+            key.schema,
+            key.table,
+            "failed",
+            Some(error),
+        )
+        .await
     }
 
     /// Sets a table's state (`copying`, `done`, `failed`).

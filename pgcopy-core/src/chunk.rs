@@ -97,12 +97,18 @@ mod tests {
     fn split_where_clauses() {
         let c = plan_chunks(10 * 8192, 8192, 4 * 8192);
         assert_eq!(c.len(), 3);
-        assert_eq!(c[0].where_clause().unwrap(), "ctid < '(4,0)'::pg_catalog.tid");
+        assert_eq!(
+            c[0].where_clause().unwrap(),
+            "ctid < '(4,0)'::pg_catalog.tid"
+        );
         assert_eq!(
             c[1].where_clause().unwrap(),
             "ctid >= '(4,0)'::pg_catalog.tid AND ctid < '(8,0)'::pg_catalog.tid"
         );
-        assert_eq!(c[2].where_clause().unwrap(), "ctid >= '(8,0)'::pg_catalog.tid");
+        assert_eq!(
+            c[2].where_clause().unwrap(),
+            "ctid >= '(8,0)'::pg_catalog.tid"
+        );
     }
 
     #[test]

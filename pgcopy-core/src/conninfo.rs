@@ -19,7 +19,9 @@ pub enum ConnInfoError {
     #[error("invalid connection string: {0}")]
     Syntax(String),
     /// A parameter name libpq would not accept either.
-    #[error("unknown connection parameter `{0}` (check its spelling; see the libpq parameter list)")]
+    #[error(
+        "unknown connection parameter `{0}` (check its spelling; see the libpq parameter list)"
+    )]
     UnknownParam(String),
     /// A parameter with a value outside its allowed set.
     #[error("invalid value for connection parameter `{param}`: {reason}")]
@@ -269,10 +271,12 @@ impl ConnParams {
             Some(ps) => ps
                 .split(',')
                 .map(|s| {
-                    s.trim().parse::<u16>().map_err(|_| ConnInfoError::BadValue {
-                        param: "port".into(),
-                        reason: format!("`{}` is not a port number", s.trim()),
-                    })
+                    s.trim()
+                        .parse::<u16>()
+                        .map_err(|_| ConnInfoError::BadValue {
+                            param: "port".into(),
+                            reason: format!("`{}` is not a port number", s.trim()),
+                        })
                 })
                 .collect::<Result<_, _>>()?,
             None => vec![5432],
@@ -300,15 +304,8 @@ impl ConnParams {
         let password = match p.get("password") {
             Some(pw) => Some(Secret::new(pw.clone())),
             None => pgpass.and_then(|text| {
-                pgpass_lookup(
-                    text,
-                    &hosts[0],
-                    ports[0],
-                    &dbname,
-                    &user,
-                    &defaults.host,
-                )
-                .map(Secret::new)
+                pgpass_lookup(text, &hosts[0], ports[0], &dbname, &user, &defaults.host)
+                    .map(Secret::new)
             }),
         };
         Ok(ConnSettings {
@@ -349,7 +346,12 @@ impl ConnSettings {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let port = self.ports.get(i).or(self.ports.first()).copied().unwrap_or(5432);
+                let port = self
+                    .ports
+                    .get(i)
+                    .or(self.ports.first())
+                    .copied()
+                    .unwrap_or(5432);
                 if h.starts_with('/') {
                     format!("{}:{port}", pct(h))
                 } else if h.contains(':') {
@@ -440,9 +442,9 @@ fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
     let mut ports = Vec::new();
     for part in hostspec.split(',').filter(|p| !p.is_empty()) {
         let (host, port) = if let Some(v6) = part.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| ConnInfoError::Syntax(format!("unterminated `[` in host `{part}`")))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| {
+                ConnInfoError::Syntax(format!("unterminated `[` in host `{part}`"))
+            })?;
             (h.to_string(), after.strip_prefix(':').map(str::to_string))
         } else {
             match part.rsplit_once(':') {
@@ -666,7 +668,10 @@ mod tests {
             ConnParams::parse("host=x dbnam=y"),
             Err(ConnInfoError::UnknownParam(k)) if k == "dbnam"
         ));
-        assert!(matches!(ConnParams::parse("just-a-word"), Err(ConnInfoError::Syntax(_))));
+        assert!(matches!(
+            ConnParams::parse("just-a-word"),
+            Err(ConnInfoError::Syntax(_))
+        ));
         assert!(matches!(
             ConnParams::parse("password='unterminated"),
             Err(ConnInfoError::Syntax(_))
@@ -696,7 +701,10 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let s = ConnParams::parse("").unwrap().resolve(no_env, &defaults(), None).unwrap();
+        let s = ConnParams::parse("")
+            .unwrap()
+            .resolve(no_env, &defaults(), None)
+            .unwrap();
         assert_eq!(s.hosts, vec!["/var/run/postgresql"]);
         assert_eq!(s.user, "osuser");
         assert_eq!(s.dbname, "osuser");
@@ -715,8 +723,14 @@ mod tests {
             pgpass_lookup(text, "db:host", 1, "app", "bob", "/run").as_deref(),
             Some("first:with:colons")
         );
-        assert_eq!(pgpass_lookup(text, "/tmp/x", 5432, "d", "carol", "/run").as_deref(), Some("socketpw"));
-        assert_eq!(pgpass_lookup(text, "zzz", 5432, "d", "bob", "/run").as_deref(), Some("fallback"));
+        assert_eq!(
+            pgpass_lookup(text, "/tmp/x", 5432, "d", "carol", "/run").as_deref(),
+            Some("socketpw")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "zzz", 5432, "d", "bob", "/run").as_deref(),
+            Some("fallback")
+        );
         assert_eq!(pgpass_lookup(text, "zzz", 5432, "d", "carol", "/run"), None);
         let p = ConnParams::parse("host=zzz user=bob").unwrap();
         let s = p.resolve(no_env, &defaults(), Some(text)).unwrap();

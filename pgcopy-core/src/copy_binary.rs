@@ -126,7 +126,11 @@ impl BinaryRowCounter {
                 } else {
                     self.rows += 1;
                     self.fields_left = count as u16;
-                    self.want = if count == 0 { Want::FieldCount } else { Want::FieldLen };
+                    self.want = if count == 0 {
+                        Want::FieldCount
+                    } else {
+                        Want::FieldLen
+                    };
                 }
             }
             Want::FieldLen => {
@@ -177,7 +181,10 @@ mod tests {
 
     #[test]
     fn counts_simple_stream() {
-        let data = encode(&[vec![Some(b"ab".to_vec()), None], vec![Some(vec![])], vec![]], b"x");
+        let data = encode(
+            &[vec![Some(b"ab".to_vec()), None], vec![Some(vec![])], vec![]],
+            b"x",
+        );
         let mut c = BinaryRowCounter::new();
         c.feed(&data).unwrap();
         assert_eq!(c.rows(), 3);

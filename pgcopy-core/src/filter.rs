@@ -172,7 +172,9 @@ fn parse_one(item: &str) -> Result<TablePattern, PatternError> {
                 name,
             })
         }
-        _ => Err(err("too many dots; use schema.table, quoting names that contain dots")),
+        _ => Err(err(
+            "too many dots; use schema.table, quoting names that contain dots",
+        )),
     }
 }
 

@@ -151,7 +151,13 @@ mod tests {
     #[test]
     fn chain_and_cycle() {
         let tables = names(&["a", "b", "c", "d", "e"]);
-        let fks = [fk("b", "a"), fk("c", "b"), fk("d", "e"), fk("e", "d"), fk("a", "a")];
+        let fks = [
+            fk("b", "a"),
+            fk("c", "b"),
+            fk("d", "e"),
+            fk("e", "d"),
+            fk("a", "a"),
+        ];
         let g = FkGraph::new(&tables, &fks);
         let order = g.load_order();
         let pos = |n: &str| order.iter().position(|t| t.name == n).unwrap();

@@ -240,8 +240,12 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .filter(|t| {
             let names = lineage(&t.name);
             let inc = opts.include.is_empty()
-                || names.iter().any(|n| opts.include.iter().any(|p| p.matches(n)));
-            let exc = names.iter().any(|n| opts.exclude.iter().any(|p| p.matches(n)));
+                || names
+                    .iter()
+                    .any(|n| opts.include.iter().any(|p| p.matches(n)));
+            let exc = names
+                .iter()
+                .any(|n| opts.exclude.iter().any(|p| p.matches(n)));
             inc && !exc
         })
         .collect();
@@ -258,7 +262,9 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let fk_linked: BTreeSet<QualifiedName> = catalog
         .foreign_keys
         .iter()
-        .filter(|fk| !fk.inherited && touched.contains(&fk.table) && touched.contains(&fk.referenced))
+        .filter(|fk| {
+            !fk.inherited && touched.contains(&fk.table) && touched.contains(&fk.referenced)
+        })
         .map(|fk| (root_of(&fk.table), root_of(&fk.referenced)))
         .filter(|(a, b)| a != b)
         .flat_map(|(a, b)| [a, b])
@@ -377,7 +383,8 @@ fn order_matviews(catalog: &Catalog, views: Vec<QualifiedName>) -> Vec<Qualified
                 .map(|m| m.depends_on.clone())
                 .unwrap_or_default();
             let is_view = |d: &QualifiedName| catalog.matviews.iter().any(|m| &m.name == d);
-            deps.iter().all(|d| d == v || !is_view(d) || done.contains(d))
+            deps.iter()
+                .all(|d| d == v || !is_view(d) || done.contains(d))
         });
         done.extend(ready);
         left = rest;
@@ -407,8 +414,20 @@ mod tests {
             privileges: Privileges::default(),
             has_user_triggers: false,
             columns: vec![
-                Column { name: "id".into(), type_name: "integer".into(), generated: false, identity: None, not_null: true },
-                Column { name: "g".into(), type_name: "integer".into(), generated: true, identity: None, not_null: false },
+                Column {
+                    name: "id".into(),
+                    type_name: "integer".into(),
+                    generated: false,
+                    identity: None,
+                    not_null: true,
+                },
+                Column {
+                    name: "g".into(),
+                    type_name: "integer".into(),
+                    generated: true,
+                    identity: None,
+                    not_null: false,
+                },
             ],
         }
     }
@@ -444,8 +463,14 @@ mod tests {
             ],
             foreign_keys: vec![fk("b", "a"), fk("a", "b"), fk("c", "c"), fk("events", "a")],
             sequences: vec![
-                Sequence { name: QualifiedName::new("public", "a_id_seq"), owned_by: Some(QualifiedName::new("public", "a")) },
-                Sequence { name: QualifiedName::new("public", "free_seq"), owned_by: None },
+                Sequence {
+                    name: QualifiedName::new("public", "a_id_seq"),
+                    owned_by: Some(QualifiedName::new("public", "a")),
+                },
+                Sequence {
+                    name: QualifiedName::new("public", "free_seq"),
+                    owned_by: None,
+                },
             ],
             matviews: vec![],
         }
@@ -457,14 +482,30 @@ mod tests {
         let names: Vec<String> = p.tables.iter().map(|t| t.table.display_name()).collect();
         assert_eq!(
             names,
-            ["sales.orders", "public.a", "public.events_2024", "public.events_default", "public.c", "public.b"]
+            [
+                "sales.orders",
+                "public.a",
+                "public.events_2024",
+                "public.events_default",
+                "public.c",
+                "public.b"
+            ]
         );
         assert_eq!(p.tables[0].columns, vec!["id"]);
-        assert_eq!(p.tables[2].partition_of, Some(QualifiedName::new("public", "events")));
+        assert_eq!(
+            p.tables[2].partition_of,
+            Some(QualifiedName::new("public", "events"))
+        );
         assert_eq!(p.fk_cycles.len(), 2);
         assert_eq!(p.sequences.len(), 2);
         assert!(p.tables.iter().all(|t| t.table.schema != "pgcopy"));
-        let linked = |n: &str| p.tables.iter().find(|t| t.table.name == n).unwrap().fk_linked;
+        let linked = |n: &str| {
+            p.tables
+                .iter()
+                .find(|t| t.table.name == n)
+                .unwrap()
+                .fk_linked
+        };
         assert!(linked("a") && linked("b") && linked("events_2024"));
         // A self-reference alone can be truncated alone.
         assert!(!linked("c") && !linked("orders"));
@@ -476,9 +517,12 @@ mod tests {
 
     #[test]
     fn include_partitioned_parent_selects_leaves() {
-        let opts = PlanOptions { fk_strategy: FkStrategy::Replica, ..Default::default() }
-            .with_patterns(Some("events"), None)
-            .unwrap();
+        let opts = PlanOptions {
+            fk_strategy: FkStrategy::Replica,
+            ..Default::default()
+        }
+        .with_patterns(Some("events"), None)
+        .unwrap();
         let p = plan(&sample(), &opts).unwrap();
         assert_eq!(p.tables.len(), 2);
         // events -> a is kept: its referenced table is not copied.
@@ -490,9 +534,12 @@ mod tests {
 
     #[test]
     fn outside_references_need_dropping_even_in_replica_mode() {
-        let opts = PlanOptions { fk_strategy: FkStrategy::Replica, ..Default::default() }
-            .with_patterns(Some("public.a"), None)
-            .unwrap();
+        let opts = PlanOptions {
+            fk_strategy: FkStrategy::Replica,
+            ..Default::default()
+        }
+        .with_patterns(Some("public.a"), None)
+        .unwrap();
         let p = plan(&sample(), &opts).unwrap();
         let dropped: Vec<&str> = p.dropped_fks().map(|f| f.fk.name.as_str()).collect();
         assert_eq!(dropped, vec!["b_fk", "events_fk"]);
@@ -502,28 +549,48 @@ mod tests {
 
     #[test]
     fn exclude_and_no_match() {
-        let opts = PlanOptions::default().with_patterns(None, Some("public.*")).unwrap();
+        let opts = PlanOptions::default()
+            .with_patterns(None, Some("public.*"))
+            .unwrap();
         let p = plan(&sample(), &opts).unwrap();
         assert_eq!(p.tables.len(), 1);
-        let opts = PlanOptions::default().with_patterns(Some("nope,a"), Some("zz*")).unwrap();
+        let opts = PlanOptions::default()
+            .with_patterns(Some("nope,a"), Some("zz*"))
+            .unwrap();
         let err = plan(&sample(), &opts).unwrap_err();
-        assert_eq!(err, PlanError::NoMatch(vec!["`nope`".into(), "`zz*`".into()]));
+        assert_eq!(
+            err,
+            PlanError::NoMatch(vec!["`nope`".into(), "`zz*`".into()])
+        );
         assert!(err.to_string().contains("--allow-empty-match"));
-        let opts = PlanOptions { allow_empty_match: true, ..opts };
+        let opts = PlanOptions {
+            allow_empty_match: true,
+            ..opts
+        };
         assert_eq!(plan(&sample(), &opts).unwrap().tables.len(), 1);
         // The state schema is never matched.
-        let opts = PlanOptions::default().with_patterns(Some("pgcopy.*"), None).unwrap();
+        let opts = PlanOptions::default()
+            .with_patterns(Some("pgcopy.*"), None)
+            .unwrap();
         assert!(plan(&sample(), &opts).is_err());
     }
 
     #[test]
     fn split_threshold() {
-        let opts = PlanOptions { split_larger_than: 8192 * 16, ..Default::default() };
+        let opts = PlanOptions {
+            split_larger_than: 8192 * 16,
+            ..Default::default()
+        };
         let p = plan(&sample(), &opts).unwrap();
         let orders = &p.tables[0];
         assert!(orders.is_split());
         assert_eq!(orders.chunks.len(), 8);
         assert!(!orders.truncate_in_load());
-        assert!(p.tables.iter().find(|t| t.table.name == "c").unwrap().truncate_in_load());
+        assert!(p
+            .tables
+            .iter()
+            .find(|t| t.table.name == "c")
+            .unwrap()
+            .truncate_in_load());
     }
 }

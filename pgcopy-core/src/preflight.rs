@@ -103,7 +103,9 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
             problems.push(Problem::WrongKind(name.clone()));
             continue;
         }
-        let Some(s) = source.table(name) else { continue };
+        let Some(s) = source.table(name) else {
+            continue;
+        };
         for sc in &s.columns {
             match d.columns.iter().find(|dc| dc.name == sc.name) {
                 None => problems.push(Problem::MissingColumn(name.clone(), sc.name.clone())),
@@ -141,7 +143,13 @@ mod tests {
     use crate::plan::{plan, PlanOptions};
 
     fn col(name: &str, ty: &str) -> Column {
-        Column { name: name.into(), type_name: ty.into(), generated: false, identity: None, not_null: false }
+        Column {
+            name: name.into(),
+            type_name: ty.into(),
+            generated: false,
+            identity: None,
+            not_null: false,
+        }
     }
 
     fn table(name: &str, cols: Vec<Column>) -> Table {
@@ -154,7 +162,11 @@ mod tests {
             est_rows: None,
             owner: "o".into(),
             is_owner: true,
-            privileges: Privileges { select: true, insert: true, truncate: true },
+            privileges: Privileges {
+                select: true,
+                insert: true,
+                truncate: true,
+            },
             has_user_triggers: false,
             columns: cols,
         }
@@ -180,11 +192,21 @@ mod tests {
         let problems = check_tables(&p, &source, &dest);
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 5, "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("table public.b does not exist on the destination")));
-        assert!(text.iter().any(|t| t.contains("\"id\" of public.a is integer on the source but bigint")));
-        assert!(text.iter().any(|t| t.contains("\"x\" of public.a is missing")));
-        assert!(text.iter().any(|t| t.contains("\"y\" of public.a exists only on the destination")));
-        assert!(text.iter().any(|t| t.contains("lacks TRUNCATE on public.c")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("table public.b does not exist on the destination")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("\"id\" of public.a is integer on the source but bigint")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("\"x\" of public.a is missing")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("\"y\" of public.a exists only on the destination")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("lacks TRUNCATE on public.c")));
         assert!(check_tables(&p, &source, &source).is_empty());
     }
 }

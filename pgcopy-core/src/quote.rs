@@ -84,7 +84,12 @@ impl QualifiedName {
 
 impl fmt::Display for QualifiedName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+        write!(
+            f,
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.name)
+        )
     }
 }
 
@@ -133,10 +138,8 @@ mod tests {
         let mut out = String::new();
         let mut chars = inner.chars().peekable();
         while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.next() != Some('"') {
-                    return None;
-                }
+            if c == '"' && chars.next() != Some('"') {
+                return None;
             }
             out.push(c);
         }

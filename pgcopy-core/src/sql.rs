@@ -77,7 +77,10 @@ pub fn refresh_matview(view: &QualifiedName) -> String {
 
 /// `ALTER TABLE t DROP CONSTRAINT c`.
 pub fn drop_constraint(table: &QualifiedName, constraint: &str) -> String {
-    format!("ALTER TABLE {table} DROP CONSTRAINT {}", quote_ident(constraint))
+    format!(
+        "ALTER TABLE {table} DROP CONSTRAINT {}",
+        quote_ident(constraint)
+    )
 }
 
 /// `ALTER TABLE t ADD CONSTRAINT c <definition>`, optionally `NOT VALID`.
@@ -95,7 +98,11 @@ pub fn add_constraint(
     format!(
         "ALTER TABLE {table} ADD CONSTRAINT {} {def}{}",
         quote_ident(constraint),
-        if not_valid && !already { " NOT VALID" } else { "" }
+        if not_valid && !already {
+            " NOT VALID"
+        } else {
+            ""
+        }
     )
 }
 
@@ -118,7 +125,11 @@ mod tests {
             copy_out(&t, &["a", "B"], &ChunkRange::WHOLE),
             r#"COPY "S"."my ""t""" ("a", "B") TO STDOUT (FORMAT binary)"#
         );
-        let c = ChunkRange { index: 1, start_page: Some(3), end_page: None };
+        let c = ChunkRange {
+            index: 1,
+            start_page: Some(3),
+            end_page: None,
+        };
         assert_eq!(
             copy_out(&t, &["a"], &c),
             r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#

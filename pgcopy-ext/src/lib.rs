@@ -10,7 +10,11 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../../sql/state_schema.sql", name = "state_schema", bootstrap);
+extension_sql_file!(
+    "../../sql/state_schema.sql",
+    name = "state_schema",
+    bootstrap
+);
 extension_sql_file!("../../sql/extension_grants.sql", name = "grants", finalize);
 
 /// The version of the installed extension library.

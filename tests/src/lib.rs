@@ -38,7 +38,9 @@ pub struct Cluster {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// The server binaries: `$PG_BINDIR`, else `pg_config --bindir` of `$PG_CONFIG`
@@ -69,7 +71,8 @@ fn server_command(program: &Path) -> Command {
     } else {
         Command::new(program)
     };
-    c.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    c.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     c
 }
 
@@ -91,7 +94,9 @@ fn run_ok(mut c: Command, what: &str) -> Output {
 fn chown_to_server_user(path: &Path) {
     if is_root() {
         let mut c = Command::new("chown");
-        c.arg("-R").arg(format!("{SERVER_OS_USER}:{SERVER_OS_USER}")).arg(path);
+        c.arg("-R")
+            .arg(format!("{SERVER_OS_USER}:{SERVER_OS_USER}"))
+            .arg(path);
         run_ok(c, "chown");
     }
 }
@@ -109,7 +114,11 @@ fn template(bindir: &Path) -> PathBuf {
     let version = Command::new(bindir.join("postgres"))
         .arg("--version")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().replace([' ', '(', ')'], "_"))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .replace([' ', '(', ')'], "_")
+        })
         .unwrap_or_default();
     let base = std::env::temp_dir().join(format!("pgcopy-initdb-template-{version}-v1"));
     if base.join("PG_VERSION").exists() {
@@ -129,7 +138,12 @@ fn template(bindir: &Path) -> PathBuf {
     let mut c = server_command(&bindir.join("initdb"));
     c.arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ])
         .args(["--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
         .arg(format!("--pwfile={}", pwfile.display()));
     run_ok(c, "initdb");
@@ -210,7 +224,10 @@ impl Cluster {
                 std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
             );
         }
-        panic!("cluster {}: pg_ctl start failed 5 times:\n{last_err}", self.name);
+        panic!(
+            "cluster {}: pg_ctl start failed 5 times:\n{last_err}",
+            self.name
+        );
     }
 
     /// Stops the server: `mode` is `pg_ctl`'s `-m` (smart, fast, immediate).
@@ -264,7 +281,10 @@ impl Cluster {
 
     /// A TCP connection URL for `user` with `password` to `db`.
     pub fn url_for(&self, db: &str, user: &str, password: &str) -> String {
-        format!("postgresql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgresql://{user}:{password}@127.0.0.1:{}/{db}",
+            self.port
+        )
     }
 
     /// A TCP connection URL for the superuser to `db`.
@@ -279,7 +299,16 @@ impl Cluster {
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
             .arg("-h")
             .arg(self.socket_dir())
-            .args(["-p", &self.port.to_string(), "-U", user, "-d", db, "-f", "-"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                user,
+                "-d",
+                db,
+                "-f",
+                "-",
+            ])
             .env_remove("PGPASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -121,7 +121,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         allow_empty_match: args.allow_empty_match,
         ..PlanOptions::default()
     }
-    .with_patterns(args.include_tables.as_deref(), args.exclude_tables.as_deref())
+    .with_patterns(
+        args.include_tables.as_deref(),
+        args.exclude_tables.as_deref(),
+    )
     .map_err(|e| UserError::usage(e.to_string()))?;
 
     // Connect both sides first, so a bad URL fails before anything else.
@@ -147,15 +150,32 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         .batch_execute("SET session_replication_role = replica; RESET session_replication_role")
         .await
         .is_ok();
-    let strategy = if replica { FkStrategy::Replica } else { FkStrategy::Drop };
+    let strategy = if replica {
+        FkStrategy::Replica
+    } else {
+        FkStrategy::Drop
+    };
     let plan = plan(
         &src_catalog,
-        &PlanOptions { fk_strategy: strategy, block_size, ..opts },
+        &PlanOptions {
+            fk_strategy: strategy,
+            block_size,
+            ..opts
+        },
     )
     .map_err(|e| UserError::usage(e.to_string()))?;
 
     let store = StateStore::new(&args.state_schema);
-    let trigger_tables = preflight(&args, &plan, &src_catalog, &dst_catalog, replica, &store, &dst).await?;
+    let trigger_tables = preflight(
+        &args,
+        &plan,
+        &src_catalog,
+        &dst_catalog,
+        replica,
+        &store,
+        &dst,
+    )
+    .await?;
 
     if args.dry_run {
         summary::print_plan(&plan, &source, &dest, replica, args.json)?;
@@ -165,7 +185,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     // From here on the destination changes.
     if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
         store.create(&mut dst).await?;
-        tracing::info!("created the state schema {:?} on the destination", args.state_schema);
+        tracing::info!(
+            "created the state schema {:?} on the destination",
+            args.state_schema
+        );
     }
     let options = serde_json::json!({
         "parallel": args.parallel,
@@ -177,7 +200,14 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         "fire_triggers": args.fire_triggers,
     });
     let job_id = store
-        .create_job(&mut dst, &plan, &source.redacted(), &dest.redacted(), &options, &snapshot)
+        .create_job(
+            &mut dst,
+            &plan,
+            &source.redacted(),
+            &dest.redacted(),
+            &options,
+            &snapshot,
+        )
         .await?;
     tracing::info!(
         "job {job_id}: copying {} tables ({} chunks, {} estimated) with {} workers, foreign keys: {}",
@@ -208,12 +238,20 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     let (state, error, code) = match &result {
         Ok(summary) if shared.interrupted.load(Ordering::SeqCst) => {
             summary.print(&shared.plan, shared.started.elapsed());
-            ("interrupted", Some("interrupted by signal".to_string()), exit::INTERRUPTED)
+            (
+                "interrupted",
+                Some("interrupted by signal".to_string()),
+                exit::INTERRUPTED,
+            )
         }
         Ok(summary) => {
             summary.print(&shared.plan, shared.started.elapsed());
             if summary.failed() > 0 {
-                ("failed", Some(format!("{} tables failed", summary.failed())), exit::PARTIAL)
+                (
+                    "failed",
+                    Some(format!("{} tables failed", summary.failed())),
+                    exit::PARTIAL,
+                )
             } else {
                 ("succeeded", None, exit::OK)
             }
@@ -222,7 +260,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     };
     if dst.is_closed() {
         tracing::warn!("the destination connection was lost: job {job_id} stays marked running");
-    } else if let Err(e) = store.finish_job(&dst, job_id, state, error.as_deref()).await {
+    } else if let Err(e) = store
+        .finish_job(&dst, job_id, state, error.as_deref())
+        .await
+    {
         tracing::warn!("could not record the end of job {job_id}: {e:#}");
     }
     let _ = src.batch_execute("COMMIT").await;
@@ -234,7 +275,12 @@ fn units(plan: &Plan) -> VecDeque<Unit> {
     plan.tables
         .iter()
         .enumerate()
-        .flat_map(|(i, t)| t.chunks.iter().map(move |c| Unit { table: i, chunk: *c }))
+        .flat_map(|(i, t)| {
+            t.chunks.iter().map(move |c| Unit {
+                table: i,
+                chunk: *c,
+            })
+        })
         .collect()
 }
 
@@ -250,8 +296,10 @@ async fn preflight(
     store: &StateStore,
     dst: &Client,
 ) -> anyhow::Result<Vec<QualifiedName>> {
-    let mut problems: Vec<String> =
-        check_tables(plan, src_catalog, dst_catalog).iter().map(|p| p.to_string()).collect();
+    let mut problems: Vec<String> = check_tables(plan, src_catalog, dst_catalog)
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
 
     let dropped: Vec<String> = plan
         .dropped_fks()
@@ -275,7 +323,9 @@ async fn preflight(
     let mut trigger_tables = Vec::new();
     if !replica {
         for spec in &plan.tables {
-            let Some(t) = dst_catalog.table(&spec.table) else { continue };
+            let Some(t) = dst_catalog.table(&spec.table) else {
+                continue;
+            };
             if !t.has_user_triggers {
                 continue;
             }
@@ -320,7 +370,10 @@ async fn preflight(
     let mut msg = if problems.len() == 1 {
         format!("preflight failed, nothing was changed: {}", problems[0])
     } else {
-        format!("preflight found {} problems, nothing was changed:", problems.len())
+        format!(
+            "preflight found {} problems, nothing was changed:",
+            problems.len()
+        )
     };
     if problems.len() > 1 {
         for p in &problems {
@@ -340,13 +393,17 @@ async fn copy_data(
     args: &CopyArgs,
 ) -> anyhow::Result<summary::RunSummary> {
     if shared.replica {
-        dst.batch_execute("SET session_replication_role = replica").await?;
+        dst.batch_execute("SET session_replication_role = replica")
+            .await?;
     }
     for t in trigger_tables {
         dst.batch_execute(&sql::set_user_triggers(t, false))
             .await
             .pg_context(|| format!("disabling user triggers on {}", t.display_name()))?;
-        tracing::info!("disabled user triggers on {} for the load", t.display_name());
+        tracing::info!(
+            "disabled user triggers on {} for the load",
+            t.display_name()
+        );
     }
     let result = load(shared, dst, args).await;
     // Triggers come back whatever happened.
@@ -368,13 +425,21 @@ async fn copy_data(
     Ok(summary)
 }
 
-async fn load(shared: &Arc<Shared>, dst: &Client, args: &CopyArgs) -> anyhow::Result<summary::RunSummary> {
+async fn load(
+    shared: &Arc<Shared>,
+    dst: &Client,
+    args: &CopyArgs,
+) -> anyhow::Result<summary::RunSummary> {
     let plan = &shared.plan;
     // Tables referenced by FKs can only be truncated together with the tables
     // referencing them, and split tables are loaded by several transactions:
     // both are truncated up front, in one statement.
-    let upfront: Vec<&QualifiedName> =
-        plan.tables.iter().filter(|t| !t.truncate_in_load()).map(|t| &t.table).collect();
+    let upfront: Vec<&QualifiedName> = plan
+        .tables
+        .iter()
+        .filter(|t| !t.truncate_in_load())
+        .map(|t| &t.table)
+        .collect();
     if !upfront.is_empty() {
         dst.batch_execute(&sql::truncate(upfront.iter().copied()))
             .await
@@ -386,7 +451,9 @@ async fn load(shared: &Arc<Shared>, dst: &Client, args: &CopyArgs) -> anyhow::Re
     for id in 0..args.parallel as usize {
         let shared = Arc::clone(shared);
         let tx = tx.clone();
-        handles.push(tokio::spawn(async move { worker::run(id, shared, tx).await }));
+        handles.push(tokio::spawn(
+            async move { worker::run(id, shared, tx).await },
+        ));
     }
     drop(tx);
 
@@ -432,20 +499,41 @@ async fn interrupt(shared: &Arc<Shared>) {
     }
 }
 
-async fn record_outcome(shared: &Shared, dst: &Client, summary: &mut summary::RunSummary, o: Outcome) {
+async fn record_outcome(
+    shared: &Shared,
+    dst: &Client,
+    summary: &mut summary::RunSummary,
+    o: Outcome,
+) {
     let spec = &shared.plan.tables[o.unit.table];
     let t = &spec.table;
     if let Some(err) = &o.error {
         if !shared.interrupted.load(Ordering::SeqCst) {
-            tracing::error!("table {} chunk {}: {err}", t.display_name(), o.unit.chunk.index);
+            tracing::error!(
+                "table {} chunk {}: {err}",
+                t.display_name(),
+                o.unit.chunk.index
+            );
         }
         let _ = shared
             .store
-            .mark_chunk_failed(dst, shared.job_id, &t.schema, &t.name, o.unit.chunk.index as i32, err)
+            .mark_chunk_failed(
+                dst,
+                crate::state::ChunkKey {
+                    job_id: shared.job_id,
+                    schema: &t.schema,
+                    table: &t.name,
+                    chunk: o.unit.chunk.index as i32,
+                },
+                err,
+            )
             .await;
     }
     if let Some(done) = summary.add(&o) {
-        let _ = shared.store.set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None).await;
+        let _ = shared
+            .store
+            .set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None)
+            .await;
         tracing::info!(
             "copied {} ({} rows, {}, {:.1} s)",
             t.display_name(),
@@ -476,7 +564,11 @@ async fn heartbeat(shared: &Shared, dst: &Client) {
             })
         })
         .collect();
-    if let Err(e) = shared.store.heartbeat(dst, shared.job_id, &serde_json::Value::Array(workers)).await {
+    if let Err(e) = shared
+        .store
+        .heartbeat(dst, shared.job_id, &serde_json::Value::Array(workers))
+        .await
+    {
         tracing::debug!("heartbeat failed: {e:#}");
     }
 }
@@ -495,7 +587,11 @@ async fn finish(
         let row = match src.query_one(&sql::read_sequence(&s.sequence), &[]).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!("could not read sequence {}: {}", s.sequence.display_name(), pg_message(&e));
+                tracing::warn!(
+                    "could not read sequence {}: {}",
+                    s.sequence.display_name(),
+                    pg_message(&e)
+                );
                 // The snapshot transaction is aborted now; later reads would fail too.
                 return Err(UserError::failure(format!(
                     "could not read sequence {} on the source: {}",
@@ -531,7 +627,11 @@ async fn finish(
             .filter(|t| summary.table_ok(&t.table))
             .map(|t| &t.table)
             .collect();
-        let mut roots: Vec<&QualifiedName> = plan.tables.iter().filter_map(|t| t.partition_of.as_ref()).collect();
+        let mut roots: Vec<&QualifiedName> = plan
+            .tables
+            .iter()
+            .filter_map(|t| t.partition_of.as_ref())
+            .collect();
         roots.sort();
         roots.dedup();
         copied.extend(roots);
@@ -540,7 +640,11 @@ async fn finish(
             dst.batch_execute(&sql::analyze(copied.iter().copied()))
                 .await
                 .pg_context(|| "analyzing the copied tables".into())?;
-            tracing::info!("analyzed {} tables in {:.1} s", copied.len(), started.elapsed().as_secs_f64());
+            tracing::info!(
+                "analyzed {} tables in {:.1} s",
+                copied.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())

@@ -53,7 +53,10 @@ impl RunSummary {
             tables: plan
                 .tables
                 .iter()
-                .map(|t| TableSummary { chunks_total: t.chunks.len(), ..Default::default() })
+                .map(|t| TableSummary {
+                    chunks_total: t.chunks.len(),
+                    ..Default::default()
+                })
                 .collect(),
         }
     }
@@ -104,7 +107,11 @@ impl RunSummary {
         }
         let total = shared.plan.total_bytes().max(1);
         let secs = shared.started.elapsed().as_secs_f64().max(0.001);
-        let done = self.tables.iter().filter(|t| t.chunks_done == t.chunks_total).count();
+        let done = self
+            .tables
+            .iter()
+            .filter(|t| t.chunks_done == t.chunks_total)
+            .count();
         tracing::info!(
             "progress: {done}/{} tables, {rows} rows, {} ({:.0}% of {}), {:.1} MB/s",
             self.tables.len(),
@@ -164,7 +171,13 @@ impl RunSummary {
 }
 
 /// Prints the plan of a `--dry-run`, as text or JSON.
-pub fn print_plan(plan: &Plan, source: &Endpoint, dest: &Endpoint, replica: bool, json: bool) -> anyhow::Result<()> {
+pub fn print_plan(
+    plan: &Plan,
+    source: &Endpoint,
+    dest: &Endpoint,
+    replica: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         let doc = serde_json::json!({
             "source": source.redacted(),
@@ -193,8 +206,17 @@ pub fn print_plan(plan: &Plan, source: &Endpoint, dest: &Endpoint, replica: bool
         plan.total_est_rows(),
         human_bytes(plan.total_bytes())
     );
-    let name_w = plan.tables.iter().map(|t| t.table.display_name().chars().count()).max().unwrap_or(5).max(5);
-    println!("\n{:<name_w$}  {:>12}  {:>10}  {:>6}", "table", "est. rows", "size", "chunks");
+    let name_w = plan
+        .tables
+        .iter()
+        .map(|t| t.table.display_name().chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",
+        "table", "est. rows", "size", "chunks"
+    );
     for t in &plan.tables {
         println!(
             "{:<name_w$}  {:>12}  {:>10}  {:>6}",
@@ -204,7 +226,12 @@ pub fn print_plan(plan: &Plan, source: &Endpoint, dest: &Endpoint, replica: bool
             t.chunks.len()
         );
     }
-    let names = |v: &[QualifiedName]| v.iter().map(|t| t.display_name()).collect::<Vec<_>>().join(", ");
+    let names = |v: &[QualifiedName]| {
+        v.iter()
+            .map(|t| t.display_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!("\nload order:   {}", names(&plan.load_order));
     for (i, c) in plan.fk_cycles.iter().enumerate() {
         println!("FK cycle {}:   {}", i + 1, names(c));
@@ -223,7 +250,10 @@ pub fn print_plan(plan: &Plan, source: &Endpoint, dest: &Endpoint, replica: bool
         );
     }
     if !plan.referenced_from_outside.is_empty() {
-        println!("referenced from tables not copied: {}", names(&plan.referenced_from_outside));
+        println!(
+            "referenced from tables not copied: {}",
+            names(&plan.referenced_from_outside)
+        );
     }
     println!("sequences:    {}", plan.sequences.len());
     if !plan.matviews.is_empty() {

@@ -8,6 +8,7 @@
 
 use super::{Outcome, Shared, Unit};
 use crate::error::{pg_message, UserError};
+use crate::state::ChunkKey;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use pgcopy_core::copy_binary::BinaryRowCounter;
@@ -46,28 +47,50 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, UserError> {
         quote_literal(&shared.snapshot)
     ))
     .await
-    .map_err(|e| UserError::failure(format!("worker {id} could not import the source snapshot: {}", pg_message(&e))))?;
+    .map_err(|e| {
+        UserError::failure(format!(
+            "worker {id} could not import the source snapshot: {}",
+            pg_message(&e)
+        ))
+    })?;
     let dst = shared.dest.connect(&format!("worker {id}")).await?;
     if shared.replica {
         dst.batch_execute("SET session_replication_role = replica")
             .await
             .map_err(|e| UserError::failure(format!("worker {id}: {}", pg_message(&e))))?;
     }
-    shared.cancel_tokens.lock().expect("lock").push((shared.source.clone(), src.cancel_token()));
-    shared.cancel_tokens.lock().expect("lock").push((shared.dest.clone(), dst.cancel_token()));
+    shared
+        .cancel_tokens
+        .lock()
+        .expect("lock")
+        .push((shared.source.clone(), src.cancel_token()));
+    shared
+        .cancel_tokens
+        .lock()
+        .expect("lock")
+        .push((shared.dest.clone(), dst.cancel_token()));
     Ok(Conns { src, dst })
 }
 
 /// Runs worker `id` until the queue is empty or the run is interrupted.
-pub async fn run(id: usize, shared: Arc<Shared>, outcomes: mpsc::UnboundedSender<Outcome>) -> Result<(), UserError> {
+pub async fn run(
+    id: usize,
+    shared: Arc<Shared>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+) -> Result<(), UserError> {
     let mut conns: Option<Conns> = None;
     let live = &shared.live[id];
     loop {
         if shared.interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let Some(unit) = shared.queue.lock().expect("lock").pop_front() else { break };
-        if conns.as_ref().is_none_or(|c| c.src.is_closed() || c.dst.is_closed()) {
+        let Some(unit) = shared.queue.lock().expect("lock").pop_front() else {
+            break;
+        };
+        if conns
+            .as_ref()
+            .is_none_or(|c| c.src.is_closed() || c.dst.is_closed())
+        {
             conns = Some(open(&shared, id).await?);
         }
         let c = conns.as_mut().expect("opened");
@@ -75,20 +98,39 @@ pub async fn run(id: usize, shared: Arc<Shared>, outcomes: mpsc::UnboundedSender
         live.chunk.store(unit.chunk.index, Ordering::Relaxed);
         live.rows.store(0, Ordering::Relaxed);
         live.bytes.store(0, Ordering::Relaxed);
-        live.started_ms.store(shared.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        live.started_ms.store(
+            shared.started.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
         let started = Instant::now();
         let result = copy_unit(&shared, c, &unit, live).await;
         live.table.store(usize::MAX, Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         let outcome = match result {
-            Ok((rows, bytes)) => Outcome { unit, rows, bytes, secs, error: None },
+            Ok((rows, bytes)) => Outcome {
+                unit,
+                rows,
+                bytes,
+                secs,
+                error: None,
+            },
             Err(e) => {
                 // A half-done source statement may have left the snapshot
                 // transaction aborted: start over with fresh connections.
-                if c.src.batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit").await.is_err() {
+                if c.src
+                    .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
+                    .await
+                    .is_err()
+                {
                     conns = None;
                 }
-                Outcome { unit, rows: 0, bytes: 0, secs, error: Some(e) }
+                Outcome {
+                    unit,
+                    rows: 0,
+                    bytes: 0,
+                    secs,
+                    error: Some(e),
+                }
             }
         };
         if outcomes.send(outcome).is_err() {
@@ -99,7 +141,12 @@ pub async fn run(id: usize, shared: Arc<Shared>, outcomes: mpsc::UnboundedSender
 }
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
-async fn copy_unit(shared: &Shared, c: &mut Conns, unit: &Unit, live: &WorkerLive) -> Result<(u64, u64), String> {
+async fn copy_unit(
+    shared: &Shared,
+    c: &mut Conns,
+    unit: &Unit,
+    live: &WorkerLive,
+) -> Result<(u64, u64), String> {
     let spec = &shared.plan.tables[unit.table];
     let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
     let tx = c.dst.transaction().await.map_err(|e| pg_message(&e))?;
@@ -188,10 +235,12 @@ async fn copy_unit(shared: &Shared, c: &mut Conns, unit: &Unit, live: &WorkerLiv
         .store
         .mark_chunk_done(
             &tx,
-            shared.job_id,
-            &spec.table.schema,
-            &spec.table.name,
-            unit.chunk.index as i32,
+            ChunkKey {
+                job_id: shared.job_id,
+                schema: &spec.table.schema,
+                table: &spec.table.name,
+                chunk: unit.chunk.index as i32,
+            },
             written as i64,
             bytes_total as i64,
         )

@@ -1,0 +1,273 @@
+//! Copies that must end with identical data on both sides.
+
+use crate::common::{pgcopy, scalar, Pair};
+use pgcopy_tests::fixture;
+
+#[test]
+fn pagila_copies_identically_in_replica_mode() {
+    let p = Pair::new("pagila");
+    p.load(&["pagila/pagila-schema.sql"], &["pagila/pagila-data.sql"]);
+    let run = p.copy(&["-p", "3"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
+    assert!(run.stdout.contains("total: 21 tables"), "{}", run.stdout);
+    p.assert_same_data();
+    // The job is recorded as succeeded with every chunk done.
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT state, (SELECT count(*) FROM pgcopy.job_chunks WHERE state <> 'done') FROM pgcopy.jobs"),
+        "succeeded|0"
+    );
+    // A second run over a full destination gives the same result.
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+}
+
+#[test]
+fn awkward_schema_copies_identically() {
+    let p = Pair::new("awkward");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    p.dst.psql_file(&p.db, &fixture("awkward-dest-stale.sql"));
+    let audit_before = scalar(&p.src, &p.db, "SELECT count(*) FROM audit_log");
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    // The audit trigger did not fire during the load: the log is the source's.
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM audit_log"),
+        audit_before
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM source_empty"),
+        "0"
+    );
+    // The materialized view is populated and agrees with the source.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT relispopulated FROM pg_class WHERE relname = 'everything_stats'"
+        ),
+        "t"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT n, s FROM everything_stats"),
+        scalar(&p.src, &p.db, "SELECT n, s FROM everything_stats")
+    );
+    // Identity continues where the source is.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "INSERT INTO everything (m) VALUES ('ok') RETURNING id"
+        ),
+        scalar(
+            &p.src,
+            &p.db,
+            "INSERT INTO everything (m) VALUES ('ok') RETURNING id"
+        )
+    );
+    // Triggers are enabled on the destination afterwards.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audited_audit'"
+        ),
+        "O"
+    );
+    // The comparison itself can fail: one changed value in one row shows.
+    p.dst
+        .psql(&p.db, "UPDATE everything SET t = t || '!' WHERE id = 5");
+    assert_ne!(
+        crate::common::fingerprint(&p.src, &p.db).tables["public.everything"],
+        crate::common::fingerprint(&p.dst, &p.db).tables["public.everything"]
+    );
+}
+
+#[test]
+fn split_table_copies_identically() {
+    let p = Pair::new("split");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    let run = p.copy(&["--split-larger-than", "16kB", "-p", "3"]);
+    run.expect_code(0);
+    p.assert_same_data();
+    let chunks: i64 = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT count(*) FROM pgcopy.job_chunks WHERE table_name = 'everything' AND state = 'done'",
+    )
+    .parse()
+    .unwrap();
+    assert!(chunks >= 4, "everything was split into {chunks} chunks");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT sum(rows_copied) FROM pgcopy.job_chunks WHERE table_name = 'everything'"
+        ),
+        scalar(&p.src, &p.db, "SELECT count(*) FROM everything")
+    );
+}
+
+#[test]
+fn non_superuser_owner_disables_and_restores_triggers() {
+    let p = Pair::new("owner");
+    p.dst.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE owner OWNER TO app;",
+    );
+    p.src.psql_file(&p.db, &fixture("awkward-schema.sql"));
+    p.src.psql_file(&p.db, &fixture("awkward-data.sql"));
+    let schema = std::fs::read_to_string(fixture("awkward-schema.sql")).unwrap();
+    p.dst
+        .try_psql_as(&p.db, "app", &schema)
+        .expect("schema as app");
+    let audit_before = scalar(&p.src, &p.db, "SELECT count(*) FROM audit_log");
+    let (s, _) = p.urls();
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("disabled user triggers on public.audited"),
+        "{}",
+        run.stderr
+    );
+    p.assert_same_data();
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM audit_log"),
+        audit_before
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audited_audit'"
+        ),
+        "O"
+    );
+    // The state schema was created by, and belongs to, the non-superuser.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "app"
+    );
+}
+
+#[test]
+fn include_and_exclude_select_exactly() {
+    let p = Pair::new("filters");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    p.dst.psql_file(&p.db, &fixture("awkward-dest-stale.sql"));
+    let before = crate::common::fingerprint(&p.dst, &p.db);
+    let run = p.copy(&[
+        "--include-tables",
+        r#"sales.*,parted,"Weird ""Schema"".x"."select",no*"#,
+        "--exclude-tables",
+        "parted_2025",
+    ]);
+    run.expect_code(0);
+    let src = crate::common::fingerprint(&p.src, &p.db);
+    let dst = crate::common::fingerprint(&p.dst, &p.db);
+    let copied = [
+        "sales.orders",
+        "public.parted_2024",
+        "public.parted_default",
+        "Weird \"Schema\".x.select",
+        "public.nokey",
+    ];
+    for (name, v) in &dst.tables {
+        if copied.contains(&name.as_str()) {
+            assert_eq!(Some(v), src.tables.get(name), "{name} should be copied");
+        } else {
+            assert_eq!(
+                Some(v),
+                before.tables.get(name),
+                "{name} should be untouched"
+            );
+        }
+    }
+    // Owned sequences of copied tables follow; standalone ones do not on a subset.
+    assert_eq!(
+        dst.sequences.get("sales.orders_id_seq"),
+        src.sequences.get("sales.orders_id_seq")
+    );
+    assert_eq!(
+        dst.sequences.get("public.standalone_seq"),
+        before.sequences.get("public.standalone_seq")
+    );
+}
+
+#[test]
+fn concurrent_writer_does_not_break_consistency() {
+    let p = Pair::new("snapshot");
+    let schema = "CREATE TABLE filler (id int, pad text);
+                  CREATE TABLE orders (id int PRIMARY KEY);
+                  CREATE TABLE order_lines (order_id int, line int);";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO filler SELECT i, repeat('x', 200) FROM generate_series(1, 300000) i;
+         INSERT INTO orders SELECT i FROM generate_series(1, 100) i;
+         INSERT INTO order_lines SELECT i, l FROM generate_series(1, 100) i, generate_series(1, 3) l;",
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let sock = p.src.socket_dir();
+        let port = p.src.port().to_string();
+        let db = p.db.clone();
+        std::thread::spawn(move || {
+            // Each transaction adds an order and its three lines together.
+            let script = "DO $$ DECLARE n int; BEGIN \
+                SELECT max(id) + 1 INTO n FROM orders; \
+                INSERT INTO orders VALUES (n); \
+                INSERT INTO order_lines SELECT n, l FROM generate_series(1, 3) l; END $$;\n";
+            let mut commits = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let ok = std::process::Command::new("psql")
+                    .args(["-X", "-q", "-h"])
+                    .arg(&sock)
+                    .args(["-p", &port, "-U", "postgres", "-d", &db, "-c", script])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                if ok {
+                    commits += 1;
+                }
+            }
+            commits
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let run = p.copy(&["-p", "2", "--split-larger-than", "1MB"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let commits = writer.join().unwrap();
+    run.expect_code(0);
+    assert!(commits > 0, "the writer never committed");
+    let orders: i64 = scalar(&p.dst, &p.db, "SELECT count(*) FROM orders")
+        .parse()
+        .unwrap();
+    let lines: i64 = scalar(&p.dst, &p.db, "SELECT count(*) FROM order_lines")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        lines,
+        orders * 3,
+        "orders and their lines come from one instant"
+    );
+    let src_orders: i64 = scalar(&p.src, &p.db, "SELECT count(*) FROM orders")
+        .parse()
+        .unwrap();
+    assert!(
+        orders < src_orders,
+        "rows committed after the snapshot must not appear ({orders} vs {src_orders})"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM filler"),
+        "300000"
+    );
+}

@@ -1,0 +1,47 @@
+//! The extension installs as a non-superuser (trusted) and its functions answer.
+
+use pgcopy_tests::Cluster;
+
+#[test]
+fn create_extension_as_non_superuser_with_only_create_on_database() {
+    let c = Cluster::start("destination");
+    c.create_db("ext");
+    c.psql(
+        "ext",
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw'; GRANT CREATE ON DATABASE ext TO app;",
+    );
+    // Without CREATE on the database it is refused.
+    c.psql("postgres", "CREATE DATABASE ext2");
+    let err = c
+        .try_psql_as("ext2", "app", "CREATE EXTENSION pgcopy")
+        .unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
+
+    let out = c
+        .try_psql_as(
+            "ext",
+            "app",
+            "CREATE EXTENSION pgcopy;
+             SELECT pgcopy.extension_version(), pgcopy.schema_version(), rolsuper
+               FROM pg_roles WHERE rolname = current_user;",
+        )
+        .expect("non-superuser CREATE EXTENSION");
+    assert_eq!(out, format!("{}|1|f", env!("CARGO_PKG_VERSION")));
+    // The installer may use the state tables.
+    let out = c
+        .try_psql_as(
+            "ext",
+            "app",
+            "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd') RETURNING job_id, state;",
+        )
+        .expect("installer writes state");
+    assert_eq!(out, "1|planned");
+    // The extension belongs to the installer, who may drop it.
+    let owner = c.psql(
+        "ext",
+        "SELECT extowner::regrole FROM pg_extension WHERE extname = 'pgcopy'",
+    );
+    assert_eq!(owner, "app");
+    c.try_psql_as("ext", "app", "DROP EXTENSION pgcopy")
+        .expect("owner drops it");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: real PostgreSQL clusters (a source and a destination per
+//! test), the real `pgcopy` binary, real psql. One binary, one module a topic.
+
+mod common;
+mod copy;
+mod errors;
+mod extension;
+mod list_dry_run;
