@@ -36,7 +36,8 @@ SELECT jsonb_build_object(
              'privileges', jsonb_build_object(
                  'select', pg_catalog.has_table_privilege(r.oid, 'SELECT'),
                  'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),
-                 'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE')),
+                 'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE'),
+                 'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES')),
              'has_user_triggers', EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
                                             WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal
                                               AND tg.tgenabled <> 'D'),

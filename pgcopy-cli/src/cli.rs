@@ -50,8 +50,27 @@ pub enum Command {
     Copy(CopyArgs),
     /// List the source's tables with their size and estimated rows.
     List(ListArgs),
+    /// Re-create the foreign keys a copy dropped, from their saved definitions.
+    RestoreFks(RestoreFksArgs),
     /// Print version, git commit and target.
     Version,
+}
+
+/// `pgcopy restore-fks`.
+#[derive(Debug, Args, Clone)]
+pub struct RestoreFksArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dest: DestArgs,
+    /// Only this job's foreign keys (default: every pending one).
+    #[arg(long, value_name = "N")]
+    pub job: Option<i64>,
+    /// Schema on the destination holding pgcopy's state.
+    #[arg(long, default_value = "pgcopy", value_name = "NAME")]
+    pub state_schema: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the source connection string comes from.

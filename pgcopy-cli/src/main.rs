@@ -6,9 +6,11 @@ code (see `exit`).
 
 mod cli;
 mod connect;
+mod constraints;
 mod engine;
 mod error;
 mod exit;
+mod failpoint;
 mod introspect;
 mod list;
 mod logging;
@@ -47,6 +49,7 @@ fn main() {
         match cli.command {
             Command::Copy(args) => engine::run(args).await,
             Command::List(args) => list::run(args).await,
+            Command::RestoreFks(args) => constraints::run_restore_command(args).await,
             Command::Version => {
                 println!(
                     "pgcopy {} (commit {}, {})",

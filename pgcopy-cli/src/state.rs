@@ -48,6 +48,11 @@ impl StateStore {
         }
     }
 
+    /// The schema name, unquoted.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
     /// `"schema".name`.
     pub fn rel(&self, name: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(name))

@@ -75,6 +75,9 @@ pub struct Privileges {
     pub insert: bool,
     /// May truncate it.
     pub truncate: bool,
+    /// May reference it from a foreign key.
+    #[serde(default)]
+    pub references: bool,
 }
 
 /// A column.

@@ -7,6 +7,7 @@ use crate::chunk::{plan_chunks, ChunkRange};
 use crate::filter::{parse_patterns, PatternError, TablePattern};
 use crate::fkgraph::FkGraph;
 use crate::quote::QualifiedName;
+use crate::sql::TruncateTarget;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -175,6 +176,11 @@ pub struct Plan {
     pub sequences: Vec<SequenceSpec>,
     /// Populated materialized views to refresh afterwards, dependencies first.
     pub matviews: Vec<QualifiedName>,
+    /// What the one up-front TRUNCATE names: every table not truncated in its
+    /// own load transaction, with fully copied partitioned tables named by
+    /// their parent (an FK declared on a partitioned table needs the parent
+    /// in the same TRUNCATE as the table it references).
+    pub truncate_together: Vec<TruncateTarget>,
 }
 
 impl Plan {
@@ -256,6 +262,23 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         touched.extend(lineage(t));
     }
     let roots: BTreeSet<QualifiedName> = selected_names.iter().map(&root_of).collect();
+    // Partitioned tables all of whose partitions are copied.
+    let whole_partitioned: BTreeSet<QualifiedName> = roots
+        .iter()
+        .filter(|r| {
+            catalog
+                .table(r)
+                .is_some_and(|t| t.kind == TableKind::Partitioned)
+        })
+        .filter(|r| {
+            catalog
+                .tables
+                .iter()
+                .filter(|t| t.kind == TableKind::Ordinary && &root_of(&t.name) == *r)
+                .all(|t| selected_names.contains(&t.name))
+        })
+        .cloned()
+        .collect();
 
     // Tables linked by an FK to another selected table (a self-reference does
     // not stop a table from being truncated alone).
@@ -308,7 +331,17 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         if !child_in && !parent_in {
             continue;
         }
+        // A partitioned table only partly copied cannot be named in the
+        // TRUNCATE, so its FK to a copied table has to go, like an outside one.
+        let partly = catalog
+            .table(&fk.table)
+            .is_some_and(|t| t.kind == TableKind::Partitioned)
+            && !whole_partitioned.contains(&root_of(&fk.table));
         let (action, reason) = match (child_in, parent_in, opts.fk_strategy) {
+            (true, true, _) if partly => (
+                FkAction::DropAndRestore,
+                "declared on a partitioned table that is only partly copied: TRUNCATE needs it dropped".to_string(),
+            ),
             (false, true, _) => {
                 outside.insert(root_of(&fk.table));
                 (
@@ -357,7 +390,23 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .collect::<Vec<_>>();
     let matviews = order_matviews(catalog, matviews);
 
+    let mut truncate_together: Vec<TruncateTarget> = Vec::new();
+    for t in tables.iter().filter(|t| !t.truncate_in_load()) {
+        let target = match &t.partition_of {
+            Some(root) if whole_partitioned.contains(root) => TruncateTarget {
+                table: root.clone(),
+                only: false,
+            },
+            _ => TruncateTarget::only(&t.table),
+        };
+        if !truncate_together.contains(&target) {
+            truncate_together.push(target);
+        }
+    }
+    truncate_together.sort_by(|a, b| a.table.cmp(&b.table));
+
     Ok(Plan {
+        truncate_together,
         fk_strategy: opts.fk_strategy,
         tables,
         load_order: graph.load_order(),
@@ -545,6 +594,39 @@ mod tests {
         assert_eq!(dropped, vec!["b_fk", "events_fk"]);
         assert_eq!(p.referenced_from_outside.len(), 2);
         assert_eq!(p.sequences.len(), 1);
+    }
+
+    #[test]
+    fn truncate_targets_name_whole_partitioned_tables() {
+        let p = plan(&sample(), &PlanOptions::default()).unwrap();
+        let names: Vec<String> = p
+            .truncate_together
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}{}",
+                    if t.only { "ONLY " } else { "" },
+                    t.table.display_name()
+                )
+            })
+            .collect();
+        assert_eq!(names, ["ONLY public.a", "ONLY public.b", "public.events"]);
+        // Only one partition copied: the parent cannot be truncated, so its FK goes.
+        let opts = PlanOptions {
+            fk_strategy: FkStrategy::Replica,
+            ..Default::default()
+        }
+        .with_patterns(None, Some("events_default"))
+        .unwrap();
+        let p = plan(&sample(), &opts).unwrap();
+        assert!(p
+            .truncate_together
+            .contains(&TruncateTarget::only(&QualifiedName::new(
+                "public",
+                "events_2024"
+            ))));
+        let dropped: Vec<&str> = p.dropped_fks().map(|f| f.fk.name.as_str()).collect();
+        assert_eq!(dropped, ["events_fk"]);
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub enum Problem {
     NoSelect(QualifiedName),
     /// The destination role may not insert into or truncate the table.
     NoWrite(QualifiedName, &'static str),
+    /// A foreign key must be dropped, but the role does not own its table.
+    NotOwnerForFk {
+        /// The referencing table.
+        table: QualifiedName,
+        /// The constraint.
+        constraint: String,
+    },
+    /// A foreign key must be re-created, but the role lacks REFERENCES.
+    NoReferences {
+        /// The referenced table.
+        referenced: QualifiedName,
+        /// The constraint.
+        constraint: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -75,6 +89,20 @@ impl fmt::Display for Problem {
                 f,
                 "the source role may not read {}: GRANT SELECT on it, or exclude it",
                 t.display_name()
+            ),
+            Problem::NotOwnerForFk { table, constraint } => write!(
+                f,
+                "permission denied to drop foreign key {constraint:?} on {}: the role must own {}, \
+                 or run as a role that may SET session_replication_role \
+                 (GRANT SET ON PARAMETER session_replication_role TO it)",
+                table.display_name(),
+                table.display_name()
+            ),
+            Problem::NoReferences { referenced, constraint } => write!(
+                f,
+                "foreign key {constraint:?} could not be re-created: the role lacks REFERENCES on {}; \
+                 GRANT REFERENCES on it",
+                referenced.display_name()
             ),
             Problem::NoWrite(t, what) => write!(
                 f,
@@ -136,6 +164,33 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
     problems
 }
 
+/// Checks that the role may drop and re-create every foreign key the copy drops
+/// (`fks`, as the destination defines them).
+pub fn check_fk_rights<'a>(
+    fks: impl IntoIterator<Item = &'a crate::catalog::ForeignKey>,
+    dest: &Catalog,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for fk in fks {
+        if !dest.table(&fk.table).is_some_and(|t| t.is_owner) {
+            problems.push(Problem::NotOwnerForFk {
+                table: fk.table.clone(),
+                constraint: fk.name.clone(),
+            });
+        }
+        if !dest
+            .table(&fk.referenced)
+            .is_some_and(|t| t.privileges.references)
+        {
+            problems.push(Problem::NoReferences {
+                referenced: fk.referenced.clone(),
+                constraint: fk.name.clone(),
+            });
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +221,7 @@ mod tests {
                 select: true,
                 insert: true,
                 truncate: true,
+                references: true,
             },
             has_user_triggers: false,
             columns: cols,
@@ -208,5 +264,33 @@ mod tests {
             .iter()
             .any(|t| t.contains("lacks TRUNCATE on public.c")));
         assert!(check_tables(&p, &source, &source).is_empty());
+    }
+
+    #[test]
+    fn fk_rights() {
+        let mut a = table("a", vec![col("id", "integer")]);
+        a.is_owner = false;
+        let mut b = table("b", vec![col("id", "integer")]);
+        b.privileges.references = false;
+        let dest = Catalog {
+            tables: vec![a, b],
+            ..Default::default()
+        };
+        let fk = ForeignKey {
+            name: "a_b".into(),
+            table: QualifiedName::new("public", "a"),
+            referenced: QualifiedName::new("public", "b"),
+            definition: String::new(),
+            validated: true,
+            inherited: false,
+        };
+        let problems = check_fk_rights([&fk], &dest);
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0]
+            .to_string()
+            .contains("the role must own public.a"));
+        assert!(problems[1]
+            .to_string()
+            .contains("lacks REFERENCES on public.b"));
     }
 }

@@ -30,12 +30,43 @@ pub fn copy_in(table: &QualifiedName, columns: &[&str], freeze: bool) -> String 
     )
 }
 
-/// `TRUNCATE ONLY a, b, ...` in one statement: tables referencing each other can
-/// only be truncated together. `ONLY` and the default `RESTRICT` keep it from
-/// reaching inheritance children or referencing tables that were not selected.
-pub fn truncate<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> String {
-    let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();
-    format!("TRUNCATE ONLY {}", list.join(", "))
+/// `TRUNCATE ONLY a, p, ...` in one statement: tables referencing each other can
+/// only be truncated together. `ONLY` is per name in PostgreSQL's grammar, so
+/// each target says whether it applies: a plain table or leaf partition is
+/// truncated `ONLY` (never reaching inheritance children), a partitioned table
+/// whole (`ONLY` is an error there). The default `RESTRICT` never cascades to
+/// tables that were not selected.
+pub fn truncate<'a>(targets: impl IntoIterator<Item = &'a TruncateTarget>) -> String {
+    let list: Vec<String> = targets
+        .into_iter()
+        .map(|t| {
+            if t.only {
+                format!("ONLY {}", t.table)
+            } else {
+                t.table.to_string()
+            }
+        })
+        .collect();
+    format!("TRUNCATE {}", list.join(", "))
+}
+
+/// One name in a TRUNCATE.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TruncateTarget {
+    /// The table.
+    pub table: QualifiedName,
+    /// `ONLY` this table (false for a partitioned table truncated whole).
+    pub only: bool,
+}
+
+impl TruncateTarget {
+    /// `ONLY table`.
+    pub fn only(table: &QualifiedName) -> Self {
+        TruncateTarget {
+            table: table.clone(),
+            only: true,
+        }
+    }
 }
 
 /// `SELECT count(*) FROM ONLY t`.
@@ -144,7 +175,18 @@ mod tests {
     fn other_statements() {
         let a = QualifiedName::new("public", "a");
         let b = QualifiedName::new("x", "B");
-        assert_eq!(truncate([&a, &b]), r#"TRUNCATE ONLY "public"."a", "x"."B""#);
+        let targets = [
+            TruncateTarget::only(&a),
+            TruncateTarget {
+                table: b.clone(),
+                only: false,
+            },
+            TruncateTarget::only(&b),
+        ];
+        assert_eq!(
+            truncate(&targets),
+            r#"TRUNCATE ONLY "public"."a", "x"."B", ONLY "x"."B""#
+        );
         assert_eq!(
             set_sequence(&QualifiedName::new("s", "it's"), 5, false),
             r#"SELECT pg_catalog.setval('"s"."it''s"', 5, false)"#

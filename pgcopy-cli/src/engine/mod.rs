@@ -10,14 +10,16 @@ pub mod worker;
 
 use crate::cli::CopyArgs;
 use crate::connect::{connection_string, Endpoint};
+use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore};
 use pgcopy_core::catalog::Catalog;
+use pgcopy_core::catalog::ForeignKey;
 use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
-use pgcopy_core::preflight::check_tables;
+use pgcopy_core::preflight::{check_fk_rights, check_tables};
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::sql;
 use std::collections::VecDeque;
@@ -155,6 +157,19 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     } else {
         FkStrategy::Drop
     };
+    // The FKs to drop are the destination's own (their exact definitions are
+    // what gets restored), selected by the same rules.
+    let dest_plan = plan(
+        &dst_catalog,
+        &PlanOptions {
+            fk_strategy: strategy,
+            block_size,
+            allow_empty_match: true,
+            ..opts.clone()
+        },
+    )
+    .map_err(|e| UserError::usage(e.to_string()))?;
+    let fks_to_drop: Vec<ForeignKey> = dest_plan.dropped_fks().map(|f| f.fk.clone()).collect();
     let plan = plan(
         &src_catalog,
         &PlanOptions {
@@ -171,6 +186,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         &plan,
         &src_catalog,
         &dst_catalog,
+        &fks_to_drop,
         replica,
         &store,
         &dst,
@@ -215,8 +231,20 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         plan.total_chunks(),
         summary::human_bytes(plan.total_bytes()),
         args.parallel,
-        if replica { "replica mode (session_replication_role)" } else { "none to handle" }
+        match (replica, fks_to_drop.len()) {
+            (true, 0) => "replica mode (session_replication_role)".to_string(),
+            (true, n) => format!("replica mode, and {n} from tables not copied dropped and restored"),
+            (false, n) => format!("drop mode: {n} saved, dropped and restored"),
+        }
     );
+    let fk_refs: Vec<&ForeignKey> = fks_to_drop.iter().collect();
+    if let Err(e) = constraints::save_and_drop(&mut dst, &store, job_id, &fk_refs).await {
+        let _ = store
+            .finish_job(&dst, job_id, "failed", Some(&format!("{e:#}")))
+            .await;
+        return Err(e);
+    }
+    crate::failpoint::hit("after-drop-fks").await;
 
     let shared = Arc::new(Shared {
         queue: Mutex::new(units(&plan)),
@@ -235,28 +263,34 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     });
 
     let result = copy_data(&shared, &src, &dst, &trigger_tables, &args).await;
-    let (state, error, code) = match &result {
-        Ok(summary) if shared.interrupted.load(Ordering::SeqCst) => {
-            summary.print(&shared.plan, shared.started.elapsed());
-            (
-                "interrupted",
-                Some("interrupted by signal".to_string()),
-                exit::INTERRUPTED,
-            )
-        }
-        Ok(summary) => {
-            summary.print(&shared.plan, shared.started.elapsed());
+    let restore = restore_fks(&mut dst, &store, job_id, &dest, fks_to_drop.len()).await;
+    let interrupted = shared.interrupted.load(Ordering::SeqCst);
+    if let Ok(summary) = &result {
+        summary.print(&shared.plan, shared.started.elapsed());
+    }
+    let (state, error, code) = match (&result, &restore) {
+        (Err(e), _) | (Ok(_), Err(e)) => ("failed", Some(format!("{e:#}")), exit::FAILURE),
+        (Ok(_), Ok(_)) if interrupted => (
+            "interrupted",
+            Some("interrupted by signal".to_string()),
+            exit::INTERRUPTED,
+        ),
+        (Ok(summary), Ok(bad)) if summary.failed() > 0 || !bad.is_empty() => {
+            let mut why = Vec::new();
             if summary.failed() > 0 {
-                (
-                    "failed",
-                    Some(format!("{} tables failed", summary.failed())),
-                    exit::PARTIAL,
-                )
-            } else {
-                ("succeeded", None, exit::OK)
+                why.push(format!("{} tables failed", summary.failed()));
             }
+            if !bad.is_empty() {
+                why.push(format!(
+                    "{} foreign keys are not back as they were (see {}.saved_fks; fix the data, then run \
+                     `pgcopy restore-fks`)",
+                    bad.len(),
+                    store.schema()
+                ));
+            }
+            ("failed", Some(why.join("; ")), exit::PARTIAL)
         }
-        Err(e) => ("failed", Some(format!("{e:#}")), exit::FAILURE),
+        _ => ("succeeded", None, exit::OK),
     };
     if dst.is_closed() {
         tracing::warn!("the destination connection was lost: job {job_id} stays marked running");
@@ -267,7 +301,55 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         tracing::warn!("could not record the end of job {job_id}: {e:#}");
     }
     let _ = src.batch_execute("COMMIT").await;
-    result.map(|_| code)
+    if let (Err(_), Err(e)) = (&result, &restore) {
+        tracing::error!("{e:#}");
+    }
+    result?;
+    restore?;
+    if code == exit::PARTIAL {
+        eprintln!("error: {}", error.unwrap_or_default());
+    }
+    Ok(code)
+}
+
+/// Restores the job's dropped FKs; returns those not back as they were. A second
+/// Ctrl-C stops restoring, leaving the rest saved.
+async fn restore_fks(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    dest: &Endpoint,
+    dropped: usize,
+) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
+    if dropped == 0 {
+        return Ok(Vec::new());
+    }
+    if dst.is_closed() {
+        *dst = dest.connect("restore").await?;
+    }
+    let started = Instant::now();
+    let outcomes = tokio::select! {
+        r = constraints::restore(dst, store, Some(job_id)) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(UserError::failure(format!(
+                "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \
+                 run `pgcopy restore-fks --dest ...` or SELECT * FROM pgcopy.restore_fks()",
+                store.schema()
+            )).into());
+        }
+    };
+    let bad: Vec<_> = outcomes.into_iter().filter(|o| !o.is_ok()).collect();
+    tracing::info!(
+        "restored {} foreign keys in {:.1} s{}",
+        dropped - bad.len(),
+        started.elapsed().as_secs_f64(),
+        if bad.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not as before (see above)", bad.len())
+        }
+    );
+    Ok(bad)
 }
 
 /// Every unit, largest tables first, chunks in order within a table.
@@ -287,11 +369,13 @@ fn units(plan: &Plan) -> VecDeque<Unit> {
 /// Checks everything that can be checked before the destination is touched; all
 /// problems are reported together. Returns the tables whose user triggers must
 /// be disabled for the load.
+#[allow(clippy::too_many_arguments)]
 async fn preflight(
     args: &CopyArgs,
     plan: &Plan,
     src_catalog: &Catalog,
     dst_catalog: &Catalog,
+    fks_to_drop: &[ForeignKey],
     replica: bool,
     store: &StateStore,
     dst: &Client,
@@ -301,24 +385,11 @@ async fn preflight(
         .map(|p| p.to_string())
         .collect();
 
-    let dropped: Vec<String> = plan
-        .dropped_fks()
-        .map(|f| format!("{} on {}", f.fk.name, f.fk.table.display_name()))
-        .collect();
-    if !dropped.is_empty() {
-        problems.push(format!(
-            "{} foreign key(s) would have to be dropped and restored ({}); this version of pgcopy \
-             only copies with foreign keys in place: run as a role that may SET session_replication_role \
-             (superuser, or GRANT SET ON PARAMETER session_replication_role TO it){}",
-            dropped.len(),
-            dropped.join(", "),
-            if plan.referenced_from_outside.is_empty() {
-                String::new()
-            } else {
-                ", and include the referencing tables too".to_string()
-            }
-        ));
-    }
+    problems.extend(
+        check_fk_rights(fks_to_drop, dst_catalog)
+            .iter()
+            .map(|p| p.to_string()),
+    );
 
     let mut trigger_tables = Vec::new();
     if !replica {
@@ -434,14 +505,8 @@ async fn load(
     // Tables referenced by FKs can only be truncated together with the tables
     // referencing them, and split tables are loaded by several transactions:
     // both are truncated up front, in one statement.
-    let upfront: Vec<&QualifiedName> = plan
-        .tables
-        .iter()
-        .filter(|t| !t.truncate_in_load())
-        .map(|t| &t.table)
-        .collect();
-    if !upfront.is_empty() {
-        dst.batch_execute(&sql::truncate(upfront.iter().copied()))
+    if !plan.truncate_together.is_empty() {
+        dst.batch_execute(&sql::truncate(&plan.truncate_together))
             .await
             .pg_context(|| "truncating the destination tables".into())?;
     }

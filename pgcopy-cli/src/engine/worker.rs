@@ -152,7 +152,7 @@ async fn copy_unit(
     let tx = c.dst.transaction().await.map_err(|e| pg_message(&e))?;
     let freeze = spec.truncate_in_load();
     if freeze {
-        tx.batch_execute(&sql::truncate([&spec.table]))
+        tx.batch_execute(&sql::truncate([&sql::TruncateTarget::only(&spec.table)]))
             .await
             .map_err(|e| format!("TRUNCATE failed: {}", pg_message(&e)))?;
     }

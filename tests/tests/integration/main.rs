@@ -5,4 +5,5 @@ mod common;
 mod copy;
 mod errors;
 mod extension;
+mod fks;
 mod list_dry_run;

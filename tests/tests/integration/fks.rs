@@ -1,0 +1,238 @@
+//! Foreign keys: replica mode, drop mode (save, drop, restore exactly), kills
+//! right after the drops, and validation failures that must not go unnoticed.
+
+use crate::common::{pgcopy, pgcopy_env, scalar, Pair};
+use pgcopy_tests::{fixture, Cluster};
+
+/// (table, name, definition, validated) of every FK, sorted.
+fn fk_set(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
+           FROM pg_constraint
+          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
+          ORDER BY conrelid::regclass::text, conname",
+    )
+}
+
+fn fk_pair(db: &str) -> Pair {
+    let p = Pair::new(db);
+    p.load(&["fks-schema.sql"], &["fks-data.sql"]);
+    p
+}
+
+/// A destination database owned by a non-superuser `app`, schema created by it.
+fn owner_pair(db: &str) -> (Pair, String) {
+    let p = Pair::new(db);
+    p.src.psql_file(&p.db, &fixture("fks-schema.sql"));
+    p.src.psql_file(&p.db, &fixture("fks-data.sql"));
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    let schema = std::fs::read_to_string(fixture("fks-schema.sql")).unwrap();
+    p.dst
+        .try_psql_as(&p.db, "app", &schema)
+        .expect("schema as app");
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, d)
+}
+
+#[test]
+fn replica_mode_keeps_every_foreign_key() {
+    let p = fk_pair("fkreplica");
+    let before = fk_set(&p.dst, &p.db);
+    assert!(before.lines().count() >= 9, "{before}");
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
+    p.assert_same_data();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_fks"),
+        "0"
+    );
+}
+
+#[test]
+fn drop_mode_restores_every_foreign_key_exactly() {
+    let (p, d) = owner_pair("fkdrop");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "-p", "3"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("drop mode"), "{}", run.stderr);
+    p.assert_same_data();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    // Every dropped FK was saved, and is marked restored with its validity.
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*), count(*) FILTER (WHERE restored_at IS NOT NULL), \
+                                count(*) FILTER (WHERE restored_valid = was_validated) FROM pgcopy.saved_fks"),
+        "8|8|8"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "0"
+    );
+}
+
+#[test]
+fn granted_replica_role_is_used_instead_of_dropping() {
+    let (p, d) = owner_pair("fkgrant");
+    p.dst.psql(
+        &p.db,
+        "GRANT SET ON PARAMETER session_replication_role TO app",
+    );
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
+    p.assert_same_data();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_fks"),
+        "0"
+    );
+}
+
+#[test]
+fn killed_after_drops_everything_is_saved_and_restorable() {
+    let (p, d) = owner_pair("fkkill");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
+        .args(["copy", "-s", &s, "-d", &d])
+        .env("PGCOPY_FAILPOINT", "after-drop-fks")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use std::io::BufRead;
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "pgcopy ended before the failpoint"
+        );
+        if line.contains("failpoint after-drop-fks reached") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The FKs are gone from the tables, and every one is saved.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+                                AND connamespace::regnamespace::text <> 'pgcopy'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "8"
+    );
+    // A new copy refuses to start while they are pending.
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("not restored yet"), "{}", run.stderr);
+    // The CLI restores them all, exactly.
+    let run = pgcopy_env(&["restore-fks"], &[("PGCOPY_DEST", &d)]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.lines().count(), 8, "{}", run.stdout);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "0"
+    );
+    // Idempotent: a second restore has nothing to do.
+    let run = pgcopy(&["restore-fks", "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("no foreign keys to restore"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn violating_source_row_leaves_fk_not_valid_and_fails_the_run() {
+    let (p, d) = owner_pair("fkviolate");
+    // On the source, a row that violates a validated FK (loaded in replica mode).
+    p.src.psql(
+        &p.db,
+        "SET session_replication_role = replica; INSERT INTO book VALUES (9999, 12345);",
+    );
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(3);
+    assert!(run.stderr.contains("book_author_fk"), "{}", run.stderr);
+    assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);
+    p.assert_same_data();
+    // Present, NOT VALID, with the reason recorded; every other FK as before.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'book_author_fk'"
+        ),
+        "f"
+    );
+    let reason = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT restore_error FROM pgcopy.saved_fks WHERE constraint_name = 'book_author_fk'",
+    );
+    assert!(reason.contains("validation failed"), "{reason}");
+    let after = fk_set(&p.dst, &p.db);
+    let differ: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(differ.len(), 1, "{differ:?}");
+    assert!(differ[0].1.contains("book_author_fk") && differ[0].1.ends_with("|f"));
+    // After fixing the data, restore-fks validates it.
+    p.dst.psql(&p.db, "DELETE FROM book WHERE id = 9999");
+    pgcopy(&["restore-fks", "-d", &d]).expect_code(0);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
+#[test]
+fn drop_mode_without_ownership_is_refused_before_any_change() {
+    let p = fk_pair("fknotowner");
+    p.dst.psql(
+        &p.db,
+        "CREATE ROLE loader LOGIN PASSWORD 'pw'; GRANT CREATE ON DATABASE fknotowner TO loader;
+         GRANT USAGE ON SCHEMA crm TO loader;
+         GRANT SELECT, INSERT, TRUNCATE, REFERENCES ON ALL TABLES IN SCHEMA public, crm TO loader;",
+    );
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &p.dst.url_for(&p.db, "loader", "pw"),
+    ]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert!(run.stderr.contains("permission denied to drop foreign key \"book_author_fk\" on public.book: the role must own public.book"), "{}", run.stderr);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "0"
+    );
+}
