@@ -18,6 +18,7 @@ CREATE TABLE jobs (
     client_host     text,
     client_pid      integer,
     client_version  text,
+    client_backend_pid integer,
     plan            jsonb,
     created_at      timestamptz NOT NULL DEFAULT now(),
     started_at      timestamptz,
@@ -33,6 +34,7 @@ COMMENT ON COLUMN jobs.options IS 'Command-line options of the run.';
 COMMENT ON COLUMN jobs.fk_strategy IS 'replica: FK triggers disabled by session_replication_role; drop: FKs saved, dropped and restored.';
 COMMENT ON COLUMN jobs.snapshot IS 'Source snapshot all tables were read from (pg_export_snapshot).';
 COMMENT ON COLUMN jobs.plan IS 'The plan the run followed (tables, chunks, FKs), as JSON.';
+COMMENT ON COLUMN jobs.client_backend_pid IS 'Backend pid of the client''s coordinator connection here: when it is gone while the job is running, the client died.';
 COMMENT ON COLUMN jobs.heartbeat_at IS 'Updated every few seconds while the client runs; a running job with an old heartbeat is stale (the client died).';
 
 CREATE TABLE job_tables (
@@ -123,46 +125,103 @@ CREATE TABLE saved_indexes (
 );
 COMMENT ON TABLE saved_indexes IS 'Indexes a job dropped to load faster, saved in the same transaction as the drop (pg_get_indexdef text).';
 
+-- Per table of a job: committed rows plus rows in flight, and progress measured
+-- in chunks (a chunk in flight counts by its streamed bytes, at most 99% of its
+-- share), so a finished table is exactly 100%.
+CREATE FUNCTION table_progress(job bigint)
+RETURNS TABLE (table_schema text, table_name text, state text, rows_copied bigint, est_rows bigint,
+               est_bytes bigint, fraction float8, started_at timestamptz, finished_at timestamptz, error text)
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+SELECT t.table_schema, t.table_name, t.state,
+       c.rows_done + coalesce(w.rows_streamed, 0),
+       t.est_rows, t.est_bytes,
+       CASE WHEN t.state = 'done' THEN 1.0
+            ELSE (c.chunks_done
+                  + coalesce(least(w.bytes_streamed::float8 / greatest(t.est_bytes / t.chunk_count, 1), 0.99 * w.workers), 0))
+                 / greatest(t.chunk_count, 1)
+       END,
+       t.started_at, t.finished_at, t.error
+  FROM job_tables t
+  CROSS JOIN LATERAL (
+        SELECT coalesce(sum(jc.rows_copied) FILTER (WHERE jc.state = 'done'), 0)::bigint AS rows_done,
+               count(*) FILTER (WHERE jc.state = 'done') AS chunks_done
+          FROM job_chunks jc
+         WHERE jc.job_id = t.job_id AND jc.table_schema = t.table_schema AND jc.table_name = t.table_name) c
+  LEFT JOIN LATERAL (
+        SELECT sum(jw.rows_streamed)::bigint AS rows_streamed, sum(jw.bytes_streamed) AS bytes_streamed,
+               count(*) AS workers
+          FROM job_workers jw JOIN jobs jj ON jj.job_id = jw.job_id AND jj.state = 'running'
+         WHERE jw.job_id = t.job_id AND jw.table_schema = t.table_schema AND jw.table_name = t.table_name
+           -- a chunk committed since the worker's last report is counted once
+           AND NOT EXISTS (SELECT 1 FROM job_chunks d
+                            WHERE d.job_id = jw.job_id AND d.table_schema = jw.table_schema
+                              AND d.table_name = jw.table_name AND d.chunk_index = jw.chunk_index
+                              AND d.state = 'done')) w ON true
+ WHERE t.job_id = $1
+$$;
+COMMENT ON FUNCTION table_progress(bigint) IS 'Progress of each table of a job (used by status() and the progress view).';
+
+CREATE FUNCTION job_is_stale(j jobs) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+SELECT j.state = 'running'
+   AND (j.heartbeat_at < now() - interval '30 seconds'
+        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = j.client_backend_pid))
+$$;
+COMMENT ON FUNCTION job_is_stale(jobs) IS 'A running job whose client is gone: its connection closed, or no heartbeat for 30 seconds.';
+
 CREATE VIEW progress AS
 SELECT j.job_id,
-       j.state,
-       (j.state = 'running' AND j.heartbeat_at < now() - interval '30 seconds') AS stale,
-       t.tables,
-       t.tables_done,
-       t.est_rows,
-       c.rows_copied + coalesce(w.rows_streamed, 0) AS rows_copied,
-       c.bytes_copied + coalesce(w.bytes_streamed, 0) AS bytes_copied,
-       CASE WHEN t.est_bytes > 0
-            THEN round(least(100, 100.0 * (c.bytes_copied + coalesce(w.bytes_streamed, 0)) / t.est_bytes), 1)
-       END AS percent,
-       round((c.rows_copied + coalesce(w.rows_streamed, 0))
+       CASE WHEN job_is_stale(j) THEN 'stale' ELSE j.state END AS state,
+       count(p.*) AS tables,
+       count(p.*) FILTER (WHERE p.state = 'done') AS tables_done,
+       coalesce(sum(p.est_rows), 0)::bigint AS est_rows,
+       coalesce(sum(p.rows_copied), 0)::bigint AS rows_copied,
+       round((100 * coalesce(sum(p.fraction * greatest(p.est_bytes, 1)) / nullif(sum(greatest(p.est_bytes, 1)), 0),
+                             CASE WHEN j.state = 'succeeded' THEN 1 ELSE 0 END))::numeric, 1) AS percent,
+       round(coalesce(sum(p.rows_copied), 0)
              / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001)) AS rows_per_second,
-       round((c.bytes_copied + coalesce(w.bytes_streamed, 0)) / 1048576.0
-             / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001), 1) AS mb_per_second,
-       CASE WHEN j.state = 'running' AND c.bytes_copied + coalesce(w.bytes_streamed, 0) > 0 AND t.est_bytes > 0
-            THEN (coalesce(j.finished_at, now()) - j.started_at)
-                 * (greatest(t.est_bytes - c.bytes_copied - coalesce(w.bytes_streamed, 0), 0)::float8
-                    / (c.bytes_copied + coalesce(w.bytes_streamed, 0)))
+       CASE WHEN j.state = 'running' AND sum(p.fraction * greatest(p.est_bytes, 1)) > 0
+            THEN (now() - j.started_at)
+                 * ((sum(greatest(p.est_bytes, 1)) - sum(p.fraction * greatest(p.est_bytes, 1)))
+                    / sum(p.fraction * greatest(p.est_bytes, 1)))
        END AS eta,
        j.started_at,
        j.finished_at,
        j.heartbeat_at,
        j.error
   FROM jobs j
-  CROSS JOIN LATERAL (
-        SELECT count(*) AS tables,
-               count(*) FILTER (WHERE jt.state = 'done') AS tables_done,
-               coalesce(sum(jt.est_rows), 0) AS est_rows,
-               coalesce(sum(jt.est_bytes), 0) AS est_bytes
-          FROM job_tables jt WHERE jt.job_id = j.job_id) t
-  CROSS JOIN LATERAL (
-        SELECT coalesce(sum(jc.rows_copied), 0) AS rows_copied,
-               coalesce(sum(jc.bytes_copied), 0) AS bytes_copied
-          FROM job_chunks jc WHERE jc.job_id = j.job_id AND jc.state = 'done') c
-  LEFT JOIN LATERAL (
-        SELECT sum(jw.rows_streamed) AS rows_streamed, sum(jw.bytes_streamed) AS bytes_streamed
-          FROM job_workers jw WHERE jw.job_id = j.job_id AND j.state = 'running') w ON true;
-COMMENT ON VIEW progress IS 'One row per job: percent done, rows/s, MB/s, ETA; stale when the client stopped sending heartbeats.';
+  LEFT JOIN LATERAL table_progress(j.job_id) p ON true
+ GROUP BY j.job_id;
+COMMENT ON VIEW progress IS 'One row per job: percent done, rows/s, ETA; state stale when the client died while running.';
+
+CREATE FUNCTION status(job bigint DEFAULT NULL)
+RETURNS TABLE (job_id bigint, job_state text, table_name text, state text, rows_copied bigint,
+               est_rows bigint, percent numeric, rows_per_second numeric, eta interval, error text)
+    LANGUAGE sql STABLE
+    SET search_path FROM CURRENT
+AS $$
+SELECT j.job_id,
+       CASE WHEN job_is_stale(j) THEN 'stale' ELSE j.state END,
+       p.table_schema || '.' || p.table_name,
+       p.state,
+       p.rows_copied,
+       p.est_rows,
+       round((100 * p.fraction)::numeric, 1),
+       round(p.rows_copied / greatest(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0.001)),
+       CASE WHEN p.state <> 'done' AND p.fraction > 0 AND j.state = 'running'
+            THEN (now() - p.started_at) * ((1 - p.fraction) / p.fraction)
+       END,
+       p.error
+  FROM jobs j
+  CROSS JOIN LATERAL table_progress(j.job_id) p
+ WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM jobs jj))
+ ORDER BY p.state = 'done', p.table_schema, p.table_name
+$$;
+COMMENT ON FUNCTION status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died.';
 
 CREATE VIEW pending_fks AS
 SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated,

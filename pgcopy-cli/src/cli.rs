@@ -50,10 +50,29 @@ pub enum Command {
     Copy(CopyArgs),
     /// List the source's tables with their size and estimated rows.
     List(ListArgs),
+    /// Show a job's progress from the destination's state schema.
+    Status(StatusArgs),
     /// Re-create the foreign keys a copy dropped, from their saved definitions.
     RestoreFks(RestoreFksArgs),
     /// Print version, git commit and target.
     Version,
+}
+
+/// `pgcopy status`.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dest: DestArgs,
+    /// The job (default: the latest).
+    #[arg(long, value_name = "N")]
+    pub job: Option<i64>,
+    /// Schema on the destination holding pgcopy's state.
+    #[arg(long, default_value = "pgcopy", value_name = "NAME")]
+    pub state_schema: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pgcopy restore-fks`.

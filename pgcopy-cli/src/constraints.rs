@@ -15,7 +15,8 @@ use crate::exit;
 use crate::state::StateSchemaStatus;
 use crate::state::StateStore;
 use pgcopy_core::catalog::ForeignKey;
-use pgcopy_core::quote::{quote_literal, QualifiedName};
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
 use serde::Serialize;
 use tokio_postgres::Client;
@@ -79,20 +80,6 @@ pub async fn save_and_drop(
     Ok(())
 }
 
-/// How restoring one FK ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RestoreState {
-    /// Present and validated, as before.
-    Restored,
-    /// Present and NOT VALID, as it was before the copy.
-    RestoredNotValid,
-    /// Present, but validation failed: left NOT VALID.
-    ValidationFailed,
-    /// Could not be added; still saved and pending.
-    Failed,
-}
-
 /// One restored (or not) FK.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreOutcome {
@@ -118,10 +105,6 @@ impl RestoreOutcome {
     }
 }
 
-fn strip_not_valid(def: &str) -> &str {
-    def.trim().trim_end_matches("NOT VALID").trim_end()
-}
-
 /// Restores every saved FK of `job` (all jobs when `None`) that is not back yet,
 /// or is back but still waits for validation.
 pub async fn restore(
@@ -130,50 +113,44 @@ pub async fn restore(
     job: Option<i64>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
     let rows = dst
-        .query(
-            &format!(
-                "SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated, \
-                        referenced_schema, referenced_table \
-                   FROM {} \
-                  WHERE ($1::bigint IS NULL OR job_id = $1) \
-                    AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE)) \
-                  ORDER BY job_id, table_schema, table_name, constraint_name",
-                store.rel("saved_fks")
-            ),
-            &[&job],
-        )
+        .query(&restore::pending_sql(store.schema()), &[&job])
         .await
         .pg_context(|| "reading saved foreign keys".into())?;
     let mut out = Vec::new();
     for r in rows {
-        let job_id: i64 = r.get(0);
-        let table = QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2));
-        let name: String = r.get(3);
-        let definition: String = r.get(4);
-        let was_validated: bool = r.get(5);
-        let referenced = QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7));
         let saved = SavedFk {
-            job_id,
-            table: &table,
-            name: &name,
-            definition: &definition,
-            was_validated,
-            referenced: &referenced,
+            job_id: r.get(0),
+            table: QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
+            name: r.get(3),
+            definition: r.get(4),
+            was_validated: r.get(5),
+            referenced: QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7)),
         };
-        let outcome = restore_one(dst, store, &saved).await;
-        let outcome = match outcome {
-            Ok(o) => o,
+        let (state, error) = match restore_one(dst, store, &saved).await {
+            Ok(done) => done,
             Err(e) => {
                 let msg = format!("{e:#}");
-                let _ = record_error(dst, store, job_id, &table, &name, &msg).await;
-                RestoreOutcome {
-                    job_id,
-                    table: table.clone(),
-                    constraint: name.clone(),
-                    state: RestoreState::Failed,
-                    error: Some(msg),
-                }
+                let _ = dst
+                    .execute(
+                        &restore::error_sql(store.schema()),
+                        &[
+                            &saved.job_id,
+                            &saved.table.schema,
+                            &saved.table.name,
+                            &saved.name,
+                            &msg,
+                        ],
+                    )
+                    .await;
+                (RestoreState::Failed, Some(msg))
             }
+        };
+        let outcome = RestoreOutcome {
+            job_id: saved.job_id,
+            table: saved.table,
+            constraint: saved.name,
+            state,
+            error,
         };
         match outcome.state {
             RestoreState::Restored | RestoreState::RestoredNotValid => {
@@ -201,176 +178,88 @@ pub async fn restore(
     Ok(out)
 }
 
-async fn record_error(
-    dst: &Client,
-    store: &StateStore,
-    job_id: i64,
-    table: &QualifiedName,
-    name: &str,
-    error: &str,
-) -> anyhow::Result<()> {
-    dst.execute(
-        &format!(
-            "UPDATE {} SET restore_error = $5 WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND constraint_name = $4",
-            store.rel("saved_fks")
-        ),
-        &[&job_id, &table.schema, &table.name, &name, &error],
-    )
-    .await?;
-    Ok(())
-}
-
-/// One row of `saved_fks`.
-struct SavedFk<'a> {
-    job_id: i64,
-    table: &'a QualifiedName,
-    name: &'a str,
-    definition: &'a str,
-    was_validated: bool,
-    referenced: &'a QualifiedName,
-}
-
+/// Runs the core's restore steps for one FK, each in its own transaction.
 async fn restore_one(
     dst: &mut Client,
     store: &StateStore,
-    saved: &SavedFk<'_>,
-) -> anyhow::Result<RestoreOutcome> {
-    let SavedFk {
-        job_id,
-        table,
-        name,
-        definition,
-        was_validated,
-        referenced,
-    } = *saved;
-    let mark = format!(
-        "UPDATE {} SET restored_at = coalesce(restored_at, now()), restored_valid = $5, restore_error = $6 \
-          WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND constraint_name = $4",
-        store.rel("saved_fks")
+    saved: &SavedFk,
+) -> anyhow::Result<(RestoreState, Option<String>)> {
+    let mark = restore::mark_sql(store.schema());
+    let keys = (
+        saved.job_id,
+        &saved.table.schema,
+        &saved.table.name,
+        &saved.name,
     );
-    let regclass = quote_literal(&table.to_string());
-    let ref_regclass = quote_literal(&referenced.to_string());
-    let existing = dst
-        .query_opt(
-            &format!(
-                "SELECT pg_catalog.pg_get_constraintdef(c.oid), c.convalidated, \
-                        t.relkind = 'p' OR EXISTS (SELECT 1 FROM pg_catalog.pg_class r \
-                                                    WHERE r.oid = {ref_regclass}::regclass AND r.relkind = 'p') \
-                   FROM pg_catalog.pg_class t LEFT JOIN pg_catalog.pg_constraint c \
-                     ON c.conrelid = t.oid AND c.conname = $1 \
-                  WHERE t.oid = {regclass}::regclass"
-            ),
-            &[&name],
-        )
+    let row = dst
+        .query_opt(&restore::probe_sql(saved), &[&saved.name])
         .await
-        .pg_context(|| format!("looking up {}", table.display_name()))?
-        .ok_or_else(|| anyhow::anyhow!("table {} does not exist", table.display_name()))?;
-    let present_def: Option<String> = existing.get(0);
-    let present_valid: Option<bool> = existing.get(1);
-    let partitioned: bool = existing.get(2);
-    let mut valid_now = match present_def {
-        Some(def) if strip_not_valid(&def) == strip_not_valid(definition) => {
-            present_valid.unwrap_or(false)
-        }
-        Some(def) => anyhow::bail!(
-            "a different constraint named {name:?} exists on {} ({def})",
-            table.display_name()
-        ),
-        None => {
-            // PostgreSQL cannot add a NOT VALID foreign key to a partitioned
-            // table, and validating one that references a partitioned table
-            // leaves its per-partition clones marked not validated: with
-            // either, the constraint is added and validated in one step.
-            let not_valid = !partitioned || !was_validated;
-            let tx = dst.transaction().await?;
-            tx.batch_execute(&sql::add_constraint(table, name, definition, not_valid))
-                .await
-                .pg_context(|| format!("adding foreign key {name} on {}", table.display_name()))?;
-            let valid = !not_valid;
-            tx.execute(
-                &mark,
-                &[
-                    &job_id,
-                    &table.schema,
-                    &table.name,
-                    &name,
-                    &valid,
-                    &None::<String>,
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            valid
-        }
+        .pg_context(|| format!("looking up {}", saved.table.display_name()))?
+        .ok_or_else(|| anyhow::anyhow!("table {} does not exist", saved.table.display_name()))?;
+    let present = Present {
+        definition: row.get(0),
+        validated: row.get(1),
+        partitioned: row.get(2),
     };
-    if present_valid.is_some() {
-        dst.execute(
-            &mark,
-            &[
-                &job_id,
-                &table.schema,
-                &table.name,
-                &name,
-                &valid_now,
-                &None::<String>,
-            ],
-        )
-        .await?;
-    }
+    let mut valid_now = false;
     let mut error = None;
-    if was_validated && !valid_now {
-        let tx = dst.transaction().await?;
-        match tx
-            .batch_execute(&sql::validate_constraint(table, name))
-            .await
-        {
-            Ok(()) => {
+    for step in restore::steps(saved, &present)? {
+        match step {
+            Step::Add { sql, valid } => {
+                let tx = dst.transaction().await?;
+                tx.batch_execute(&sql).await.pg_context(|| {
+                    format!(
+                        "adding foreign key {} on {}",
+                        saved.name,
+                        saved.table.display_name()
+                    )
+                })?;
                 tx.execute(
                     &mark,
-                    &[
-                        &job_id,
-                        &table.schema,
-                        &table.name,
-                        &name,
-                        &true,
-                        &None::<String>,
-                    ],
+                    &[&keys.0, keys.1, keys.2, keys.3, &valid, &None::<String>],
                 )
                 .await?;
                 tx.commit().await?;
-                valid_now = true;
+                valid_now = valid;
             }
-            Err(e) => {
-                drop(tx);
-                let msg = format!("validation failed: {}", pg_message(&e));
+            Step::MarkPresent { valid } => {
                 dst.execute(
                     &mark,
-                    &[
-                        &job_id,
-                        &table.schema,
-                        &table.name,
-                        &name,
-                        &false,
-                        &Some(msg.clone()),
-                    ],
+                    &[&keys.0, keys.1, keys.2, keys.3, &valid, &None::<String>],
                 )
                 .await?;
-                error = Some(msg);
+                valid_now = valid;
+            }
+            Step::Validate { sql } => {
+                let tx = dst.transaction().await?;
+                match tx.batch_execute(&sql).await {
+                    Ok(()) => {
+                        tx.execute(
+                            &mark,
+                            &[&keys.0, keys.1, keys.2, keys.3, &true, &None::<String>],
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        valid_now = true;
+                    }
+                    Err(e) => {
+                        drop(tx);
+                        let msg = format!("validation failed: {}", pg_message(&e));
+                        dst.execute(
+                            &mark,
+                            &[&keys.0, keys.1, keys.2, keys.3, &false, &Some(msg.clone())],
+                        )
+                        .await?;
+                        error = Some(msg);
+                    }
+                }
             }
         }
     }
-    let state = match (was_validated, valid_now) {
-        (true, true) => RestoreState::Restored,
-        (false, _) => RestoreState::RestoredNotValid,
-        (true, false) => RestoreState::ValidationFailed,
-    };
-    Ok(RestoreOutcome {
-        job_id,
-        table: table.clone(),
-        constraint: name.to_string(),
-        state,
+    Ok((
+        RestoreState::from_validity(saved.was_validated, valid_now),
         error,
-    })
+    ))
 }
 
 /// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
@@ -408,12 +297,7 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
                 o.job_id,
                 o.table.display_name(),
                 o.constraint,
-                match o.state {
-                    RestoreState::Restored => "restored",
-                    RestoreState::RestoredNotValid => "restored (NOT VALID, as before)",
-                    RestoreState::ValidationFailed => "present but NOT VALID",
-                    RestoreState::Failed => "NOT restored",
-                },
+                o.state.as_str(),
                 o.error
                     .as_deref()
                     .map(|e| format!(": {e}"))

@@ -11,3 +11,19 @@ pub async fn hit(name: &str) {
         }
     }
 }
+
+/// With `PGCOPY_FAILPOINT=<name>:<ms>`, waits that many milliseconds here (to
+/// make a copy slow enough to watch); otherwise returns at once.
+pub async fn delay(name: &str) {
+    static SETTING: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    let setting = SETTING.get_or_init(|| {
+        let v = std::env::var("PGCOPY_FAILPOINT").ok()?;
+        let (n, ms) = v.split_once(':')?;
+        Some((n.to_string(), ms.parse().ok()?))
+    });
+    if let Some((n, ms)) = setting {
+        if n == name {
+            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod introspect;
 mod list;
 mod logging;
 mod state;
+mod status;
 mod tls;
 
 use clap::Parser;
@@ -49,6 +50,7 @@ fn main() {
         match cli.command {
             Command::Copy(args) => engine::run(args).await,
             Command::List(args) => list::run(args).await,
+            Command::Status(args) => status::run(args).await,
             Command::RestoreFks(args) => constraints::run_restore_command(args).await,
             Command::Version => {
                 println!(

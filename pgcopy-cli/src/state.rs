@@ -182,8 +182,8 @@ impl StateStore {
             .query_one(
                 &format!(
                     "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
-                       client_host, client_pid, client_version, plan, started_at, heartbeat_at) \
-                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now()) RETURNING job_id",
+                       client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid) \
+                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), pg_catalog.pg_backend_pid()) RETURNING job_id",
                     self.rel("jobs")
                 ),
                 &[

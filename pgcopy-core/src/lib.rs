@@ -26,6 +26,7 @@ pub mod fkgraph;
 pub mod plan;
 pub mod preflight;
 pub mod quote;
+pub mod restore;
 pub mod sql;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the

@@ -1,11 +1,20 @@
 /*!
 The `pgcopy` extension, installed on the destination database.
 
-It creates the state schema (`sql/state_schema.sql`, shared with the CLI) and
-adds SQL-callable functions over `pgcopy-core`, so a DBA can inspect and repair
-a copy from psql. Functions are thin: SPI calls and datum conversion only.
+It creates the state schema (`sql/state_schema.sql`, shared with the CLI, which
+also defines `pgcopy.status()` and the views) and adds SQL-callable functions
+over `pgcopy-core`, so a DBA can inspect and repair a copy from psql:
+`pgcopy.plan()` and `pgcopy.restore_fks()`. Functions are thin: SPI calls and
+datum conversion around the core's planning and restore decisions.
 */
 
+mod subxact;
+
+use pgcopy_core::catalog::Catalog;
+use pgcopy_core::filter::parse_patterns;
+use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -17,10 +26,276 @@ extension_sql_file!(
 );
 extension_sql_file!("../../sql/extension_grants.sql", name = "grants", finalize);
 
+// `plan()`'s SQL default for split_larger_than must be the CLI's default.
+const _: () = assert!(DEFAULT_SPLIT_LARGER_THAN == 268_435_456);
+
+/// The state schema's name: the extension is not relocatable.
+const SCHEMA: &str = "pgcopy";
+
 /// The version of the installed extension library.
 #[pg_extern]
 fn extension_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+fn patterns(
+    list: Option<Vec<Option<String>>>,
+    what: &str,
+) -> Vec<pgcopy_core::filter::TablePattern> {
+    let mut out = Vec::new();
+    for item in list.unwrap_or_default().into_iter().flatten() {
+        match parse_patterns(&item) {
+            Ok(p) => out.extend(p),
+            Err(e) => error!("pgcopy.plan: {what}: {e}"),
+        }
+    }
+    out
+}
+
+/// What a copy into this database would do, planned from its own catalog (the
+/// source has the same schema) by the same core code as `pgcopy copy --dry-run`,
+/// assuming a non-superuser copy (drop mode): one row per table, in load order.
+#[allow(clippy::type_complexity)]
+#[pg_extern]
+fn plan(
+    include: default!(Option<Vec<Option<String>>>, "NULL"),
+    exclude: default!(Option<Vec<Option<String>>>, "NULL"),
+    split_larger_than: default!(i64, 268435456),
+) -> TableIterator<
+    'static,
+    (
+        name!(load_position, i32),
+        name!(table_schema, String),
+        name!(table_name, String),
+        name!(partition_of, Option<String>),
+        name!(est_rows, i64),
+        name!(bytes, i64),
+        name!(chunks, i32),
+        name!(fk_cycle, Option<i32>),
+        name!(drops_fks, Vec<String>),
+        name!(referenced_from_outside, Vec<String>),
+    ),
+> {
+    let json: String = Spi::get_one(pgcopy_core::CATALOG_SQL)
+        .unwrap_or_else(|e| error!("pgcopy.plan: reading the catalog failed: {e}"))
+        .unwrap_or_default();
+    let catalog = Catalog::from_json(&json).unwrap_or_else(|e| error!("pgcopy.plan: catalog: {e}"));
+    let block_size: i64 = Spi::get_one("SELECT current_setting('block_size')::bigint")
+        .ok()
+        .flatten()
+        .unwrap_or(8192);
+    let opts = PlanOptions {
+        include: patterns(include, "include"),
+        exclude: patterns(exclude, "exclude"),
+        split_larger_than: split_larger_than.max(0) as u64,
+        block_size: block_size as u64,
+        fk_strategy: FkStrategy::Drop,
+        skip_schemas: vec![SCHEMA.to_string()],
+        allow_empty_match: false,
+    };
+    let p = pgcopy_core::plan::plan(&catalog, &opts).unwrap_or_else(|e| error!("pgcopy.plan: {e}"));
+    let mut rows = Vec::new();
+    for t in &p.tables {
+        let root = t.partition_of.clone().unwrap_or_else(|| t.table.clone());
+        let position = p
+            .load_order
+            .iter()
+            .position(|n| n == &root)
+            .map(|i| i as i32 + 1)
+            .unwrap_or(0);
+        let cycle = p
+            .fk_cycles
+            .iter()
+            .position(|c| c.contains(&root))
+            .map(|i| i as i32 + 1);
+        let drops: Vec<String> = p
+            .foreign_keys
+            .iter()
+            .filter(|f| {
+                f.action == FkAction::DropAndRestore
+                    && (f.fk.table == root || f.fk.table == t.table)
+            })
+            .map(|f| f.fk.name.clone())
+            .collect();
+        let outside: Vec<String> = p
+            .foreign_keys
+            .iter()
+            .filter(|f| f.fk.referenced == root && p.referenced_from_outside.contains(&f.fk.table))
+            .map(|f| f.fk.table.display_name())
+            .collect();
+        rows.push((
+            position,
+            t.table.schema.clone(),
+            t.table.name.clone(),
+            t.partition_of.as_ref().map(QualifiedName::display_name),
+            t.est_rows as i64,
+            t.bytes as i64,
+            t.chunks.len() as i32,
+            cycle,
+            drops,
+            outside,
+        ));
+    }
+    rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+    TableIterator::new(rows)
+}
+
+/// Re-creates the foreign keys a copy dropped (of `job`, or every pending one),
+/// from their saved definitions, each in its own subtransaction so one failure
+/// does not stop the rest. A constraint that was NOT VALID stays NOT VALID;
+/// one whose validation fails is left added as NOT VALID with the reason saved.
+/// Idempotent: a constraint already present with the same definition counts as
+/// restored.
+#[allow(clippy::type_complexity)]
+#[pg_extern]
+fn restore_fks(
+    job: default!(Option<i64>, "NULL"),
+    validate: default!(bool, true),
+) -> TableIterator<
+    'static,
+    (
+        name!(job_id, i64),
+        name!(table_name, String),
+        name!(constraint_name, String),
+        name!(outcome, String),
+        name!(error, Option<String>),
+    ),
+> {
+    let pending: Vec<SavedFk> = Spi::connect(|client| {
+        let table = client.select(&restore::pending_sql(SCHEMA), None, &[job.into()])?;
+        let mut out = Vec::new();
+        for row in table {
+            let text = |i: usize| -> Result<String, pgrx::spi::Error> {
+                Ok(row.get::<String>(i)?.unwrap_or_default())
+            };
+            out.push(SavedFk {
+                job_id: row.get::<i64>(1)?.unwrap_or_default(),
+                table: QualifiedName::new(text(2)?, text(3)?),
+                name: text(4)?,
+                definition: text(5)?,
+                was_validated: row.get::<bool>(6)?.unwrap_or(true),
+                referenced: QualifiedName::new(text(7)?, text(8)?),
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_fks failed: {e}"));
+
+    let mut rows = Vec::new();
+    for saved in pending {
+        let (state, error) = restore_one(&saved, validate);
+        rows.push((
+            saved.job_id,
+            saved.table.display_name(),
+            saved.name.clone(),
+            state.as_str().to_string(),
+            error,
+        ));
+    }
+    TableIterator::new(rows)
+}
+
+fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx::spi::Error> {
+    Spi::run_with_args(
+        &restore::mark_sql(SCHEMA),
+        &[
+            saved.job_id.into(),
+            saved.table.schema.clone().into(),
+            saved.table.name.clone().into(),
+            saved.name.clone().into(),
+            valid.into(),
+            error.into(),
+        ],
+    )
+}
+
+fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>) {
+    let probe = subxact::run(|| {
+        Spi::connect(|client| {
+            let mut t = client.select(
+                &restore::probe_sql(saved),
+                Some(1),
+                &[saved.name.clone().into()],
+            )?;
+            let row = t.next();
+            Ok::<_, pgrx::spi::Error>(match row {
+                Some(r) => Some(Present {
+                    definition: r.get::<String>(1)?,
+                    validated: r.get::<bool>(2)?,
+                    partitioned: r.get::<bool>(3)?.unwrap_or(false),
+                }),
+                None => None,
+            })
+        })
+    });
+    let present = match probe {
+        Ok(Ok(Some(p))) => p,
+        Ok(Ok(None)) => {
+            return fail(
+                saved,
+                format!("table {} does not exist", saved.table.display_name()),
+            )
+        }
+        Ok(Err(e)) => return fail(saved, e.to_string()),
+        Err(msg) => return fail(saved, msg),
+    };
+    let steps = match restore::steps(saved, &present) {
+        Ok(s) => s,
+        Err(conflict) => return fail(saved, conflict.to_string()),
+    };
+    let mut valid_now = false;
+    let mut error = None;
+    for step in steps {
+        match step {
+            Step::Add { sql, valid } => {
+                match subxact::run(|| Spi::run(&sql).and_then(|_| mark(saved, valid, None))) {
+                    Ok(Ok(())) => valid_now = valid,
+                    Ok(Err(e)) => return fail(saved, e.to_string()),
+                    Err(msg) => return fail(saved, msg),
+                }
+            }
+            Step::MarkPresent { valid } => {
+                if let Err(msg) = subxact::run(|| mark(saved, valid, None))
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
+                    return fail(saved, msg);
+                }
+                valid_now = valid;
+            }
+            Step::Validate { sql } if validate => {
+                match subxact::run(|| Spi::run(&sql).and_then(|_| mark(saved, true, None))) {
+                    Ok(Ok(())) => valid_now = true,
+                    Ok(Err(e)) => error = Some(format!("validation failed: {e}")),
+                    Err(msg) => error = Some(format!("validation failed: {msg}")),
+                }
+                if let Some(msg) = &error {
+                    let _ = subxact::run(|| mark(saved, false, Some(msg.clone())));
+                }
+            }
+            Step::Validate { .. } => {}
+        }
+    }
+    (
+        RestoreState::from_validity(saved.was_validated, valid_now),
+        error,
+    )
+}
+
+/// Records why `saved` could not be restored and reports it.
+fn fail(saved: &SavedFk, msg: String) -> (RestoreState, Option<String>) {
+    let _ = subxact::run(|| {
+        Spi::run_with_args(
+            &restore::error_sql(SCHEMA),
+            &[
+                saved.job_id.into(),
+                saved.table.schema.clone().into(),
+                saved.table.name.clone().into(),
+                saved.name.clone().into(),
+                msg.clone().into(),
+            ],
+        )
+    });
+    (RestoreState::Failed, Some(msg))
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -39,6 +314,159 @@ mod tests {
     #[pg_test]
     fn version_matches_cargo() {
         assert_eq!(crate::extension_version(), env!("CARGO_PKG_VERSION"));
+    }
+
+    fn fixture() {
+        Spi::run(
+            "CREATE TABLE a (id int PRIMARY KEY, b_id int);
+             CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);
+             ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b;
+             CREATE TABLE tree (id int PRIMARY KEY, parent int REFERENCES tree);
+             CREATE TABLE leaf (id int, a_id int REFERENCES a);
+             INSERT INTO tree SELECT g, NULLIF(g - 1, 0) FROM generate_series(1, 5000) g;",
+        )
+        .unwrap();
+    }
+
+    type PlanRow = (String, Option<i32>, Vec<String>, Vec<String>, i32);
+
+    #[pg_test]
+    fn plan_lists_tables_cycles_and_outside_references() {
+        fixture();
+        let rows: Vec<PlanRow> = Spi::connect(|c| {
+            c.select(
+                "SELECT table_name, fk_cycle, drops_fks, referenced_from_outside, chunks
+                   FROM pgcopy.plan(include => ARRAY['a', 'b', 'tree'], split_larger_than => 16384)
+                  ORDER BY table_name",
+                None,
+                &[],
+            )?
+            .map(|r| {
+                Ok((
+                    r.get::<String>(1)?.unwrap(),
+                    r.get::<i32>(2)?,
+                    r.get::<Vec<String>>(3)?.unwrap(),
+                    r.get::<Vec<String>>(4)?.unwrap(),
+                    r.get::<i32>(5)?.unwrap(),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        let (a, b, tree) = (&rows[0], &rows[1], &rows[2]);
+        assert_eq!(a.0, "a");
+        assert!(a.1.is_some() && a.1 == b.1, "a and b form one cycle");
+        assert!(
+            tree.1.is_some() && tree.1 != a.1,
+            "a self-reference is a cycle of its own"
+        );
+        assert_eq!(a.2, vec!["a_b_fk"]);
+        assert_eq!(a.3, vec!["public.leaf"]);
+        assert!(tree.4 > 1, "tree is split into chunks");
+    }
+
+    #[pg_test(
+        error = "pgcopy.plan: this pattern matched no table: `nope` (check the spelling, quote mixed-case names, or pass --allow-empty-match)"
+    )]
+    fn plan_rejects_patterns_that_match_nothing() {
+        Spi::run("SELECT * FROM pgcopy.plan(include => ARRAY['nope'])").unwrap();
+    }
+
+    #[pg_test]
+    fn restore_fks_brings_back_saved_constraints_and_reports_failures() {
+        fixture();
+        Spi::run(
+            "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+             INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
+                    referenced_schema, referenced_table, definition, was_validated)
+             SELECT (SELECT max(job_id) FROM pgcopy.jobs), n.nspname, c.relname, con.conname, fn.nspname, f.relname,
+                    pg_get_constraintdef(con.oid), con.convalidated
+               FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_class f ON f.oid = con.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+              WHERE con.contype = 'f' AND n.nspname = 'public';
+             ALTER TABLE a DROP CONSTRAINT a_b_fk; ALTER TABLE b DROP CONSTRAINT b_a_id_fkey;
+             ALTER TABLE tree DROP CONSTRAINT tree_parent_fkey; ALTER TABLE leaf DROP CONSTRAINT leaf_a_id_fkey;
+             INSERT INTO leaf VALUES (1, 424242);",
+        )
+        .unwrap();
+        let outcomes: Vec<(String, String)> = Spi::connect(|c| {
+            c.select(
+                "SELECT constraint_name, outcome FROM pgcopy.restore_fks() ORDER BY 1",
+                None,
+                &[],
+            )?
+            .map(|r| Ok((r.get::<String>(1)?.unwrap(), r.get::<String>(2)?.unwrap())))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("a_b_fk".to_string(), "restored".to_string()),
+                ("b_a_id_fkey".to_string(), "restored".to_string()),
+                (
+                    "leaf_a_id_fkey".to_string(),
+                    "validation_failed".to_string()
+                ),
+                ("tree_parent_fkey".to_string(), "restored".to_string()),
+            ]
+        );
+        // The violated one is present, NOT VALID, with the reason saved.
+        let valid = Spi::get_one::<bool>(
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'leaf_a_id_fkey'",
+        )
+        .unwrap();
+        assert_eq!(valid, Some(false));
+        let why = Spi::get_one::<String>(
+            "SELECT restore_error FROM pgcopy.saved_fks WHERE constraint_name = 'leaf_a_id_fkey'",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(why.contains("violates foreign key constraint"), "{why}");
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM pgcopy.pending_fks").unwrap(),
+            Some(0)
+        );
+        // Idempotent, and validation succeeds once the data is fixed.
+        Spi::run("DELETE FROM leaf WHERE a_id = 424242").unwrap();
+        let again =
+            Spi::get_one::<String>("SELECT string_agg(outcome, ',') FROM pgcopy.restore_fks()")
+                .unwrap();
+        assert_eq!(again.as_deref(), Some("restored"));
+        assert_eq!(
+            Spi::get_one::<String>("SELECT string_agg(outcome, ',') FROM pgcopy.restore_fks()")
+                .unwrap(),
+            None
+        );
+    }
+
+    #[pg_test]
+    fn status_reports_progress_and_staleness() {
+        Spi::run(
+            "INSERT INTO pgcopy.jobs (state, source, destination, started_at, heartbeat_at, client_backend_pid)
+             VALUES ('running', 's', 'd', now() - interval '10 seconds', now(), pg_backend_pid());
+             INSERT INTO pgcopy.job_tables (job_id, table_schema, table_name, est_rows, est_bytes, chunk_count, state, started_at)
+             SELECT max(job_id), 'public', 'big', 1000, 80000, 2, 'copying', now() - interval '10 seconds' FROM pgcopy.jobs;
+             INSERT INTO pgcopy.job_chunks (job_id, table_schema, table_name, chunk_index, state, rows_copied)
+             SELECT max(job_id), 'public', 'big', c, CASE c WHEN 0 THEN 'done' ELSE 'pending' END, 500 - 500 * c
+               FROM pgcopy.jobs, generate_series(0, 1) c GROUP BY c;
+             INSERT INTO pgcopy.job_workers (job_id, worker, table_schema, table_name, chunk_index, rows_streamed, bytes_streamed)
+             SELECT max(job_id), 0, 'public', 'big', 1, 100, 8000 FROM pgcopy.jobs;",
+        )
+        .unwrap();
+        let (state, rows, pct) = Spi::get_three::<String, i64, f64>(
+            "SELECT job_state, rows_copied, percent::float8 FROM pgcopy.status()",
+        )
+        .unwrap();
+        assert_eq!(state.as_deref(), Some("running"));
+        assert_eq!(rows, Some(600));
+        assert_eq!(pct, Some(60.0));
+        // A client whose connection is gone makes the job stale.
+        Spi::run("UPDATE pgcopy.jobs SET client_backend_pid = -1").unwrap();
+        let state = Spi::get_one::<String>("SELECT state FROM pgcopy.progress").unwrap();
+        assert_eq!(state.as_deref(), Some("stale"));
     }
 }
 

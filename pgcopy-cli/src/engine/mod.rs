@@ -523,7 +523,7 @@ async fn load(
     drop(tx);
 
     let mut summary = summary::RunSummary::new(plan);
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_report = Instant::now();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {

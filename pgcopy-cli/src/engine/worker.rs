@@ -227,6 +227,9 @@ async fn copy_unit(
             counter.rows()
         ));
     }
+    live.rows.store(written, Ordering::Relaxed);
+    live.bytes.store(bytes_total, Ordering::Relaxed);
+    crate::failpoint::delay("before-chunk-commit").await;
     c.src
         .batch_execute("RELEASE SAVEPOINT pgcopy_unit")
         .await
@@ -249,7 +252,5 @@ async fn copy_unit(
     tx.commit()
         .await
         .map_err(|e| format!("COMMIT failed: {}", pg_message(&e)))?;
-    live.rows.store(written, Ordering::Relaxed);
-    live.bytes.store(bytes_total, Ordering::Relaxed);
     Ok((written, bytes_total))
 }

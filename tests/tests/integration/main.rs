@@ -7,3 +7,4 @@ mod errors;
 mod extension;
 mod fks;
 mod list_dry_run;
+mod state;

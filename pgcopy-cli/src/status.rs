@@ -1,0 +1,194 @@
+//! `pgcopy status`: what `pgcopy.progress` and `pgcopy.status()` say, for people
+//! or as JSON. Reads only; works with or without the extension.
+
+use crate::cli::StatusArgs;
+use crate::connect::{connection_string, Endpoint};
+use crate::error::{PgContext, UserError};
+use crate::exit;
+use crate::state::{StateSchemaStatus, StateStore};
+use pgcopy_core::quote::quote_ident;
+use serde::Serialize;
+
+/// One job's overall progress (`pgcopy.progress`).
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    /// Job id.
+    pub job_id: i64,
+    /// planned, running, succeeded, failed, interrupted, or stale.
+    pub state: String,
+    /// Tables in the job.
+    pub tables: i64,
+    /// Tables done.
+    pub tables_done: i64,
+    /// Estimated rows.
+    pub est_rows: i64,
+    /// Rows copied (committed plus in flight).
+    pub rows_copied: i64,
+    /// Percent done.
+    pub percent: Option<f64>,
+    /// Rows per second since the start.
+    pub rows_per_second: Option<f64>,
+    /// Estimated time left.
+    pub eta: Option<String>,
+    /// Error of the job.
+    pub error: Option<String>,
+    /// Per table.
+    pub table_status: Vec<TableStatus>,
+}
+
+/// One table's progress (`pgcopy.status()`).
+#[derive(Debug, Serialize)]
+pub struct TableStatus {
+    /// `schema.table`.
+    pub table: String,
+    /// pending, copying, done, failed.
+    pub state: String,
+    /// Rows copied.
+    pub rows_copied: i64,
+    /// Estimated rows.
+    pub est_rows: i64,
+    /// Percent done.
+    pub percent: Option<f64>,
+    /// Rows per second.
+    pub rows_per_second: Option<f64>,
+    /// Estimated time left.
+    pub eta: Option<String>,
+    /// Error.
+    pub error: Option<String>,
+}
+
+/// Runs `pgcopy status`; exit 0, or 1 when there is no such job.
+pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
+    let dest = Endpoint::resolve(
+        "destination",
+        &connection_string(
+            "destination",
+            "--dest",
+            args.dest.dest.as_deref(),
+            "--dest-file",
+            args.dest.dest_file.as_deref(),
+            "PGCOPY_DEST",
+        )?,
+    )?;
+    let dst = dest.connect("status").await?;
+    let store = StateStore::new(&args.state_schema);
+    if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
+        return Err(UserError::failure(format!(
+            "no pgcopy state schema {:?} on the destination: no copy has run there",
+            args.state_schema
+        ))
+        .into());
+    }
+    let schema = quote_ident(&args.state_schema);
+    let job = dst
+        .query_opt(
+            &format!(
+                "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
+                        rows_per_second::float8, eta::text, error \
+                   FROM {schema}.progress \
+                  WHERE job_id = coalesce($1, (SELECT max(job_id) FROM {schema}.jobs))"
+            ),
+            &[&args.job],
+        )
+        .await
+        .pg_context(|| "reading the job's progress".into())?;
+    let Some(j) = job else {
+        return Err(UserError::failure(match args.job {
+            Some(n) => format!("there is no job {n} on the destination"),
+            None => "no job has run on the destination yet".to_string(),
+        })
+        .into());
+    };
+    let job_id: i64 = j.get(0);
+    let rows = dst
+        .query(
+            &format!(
+                "SELECT table_name, state, rows_copied, est_rows, percent::float8, rows_per_second::float8, \
+                        eta::text, error FROM {schema}.status($1)"
+            ),
+            &[&job_id],
+        )
+        .await
+        .pg_context(|| "reading the tables' progress".into())?;
+    let status = JobStatus {
+        job_id,
+        state: j.get(1),
+        tables: j.get(2),
+        tables_done: j.get(3),
+        est_rows: j.get(4),
+        rows_copied: j.get(5),
+        percent: j.get(6),
+        rows_per_second: j.get(7),
+        eta: j.get(8),
+        error: j.get(9),
+        table_status: rows
+            .iter()
+            .map(|r| TableStatus {
+                table: r.get(0),
+                state: r.get(1),
+                rows_copied: r.get(2),
+                est_rows: r.get(3),
+                percent: r.get(4),
+                rows_per_second: r.get(5),
+                eta: r.get(6),
+                error: r.get(7),
+            })
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "job {}: {}, {:.1}% ({}/{} tables), {} rows of about {}, {:.0} rows/s{}",
+        status.job_id,
+        status.state,
+        status.percent.unwrap_or(0.0),
+        status.tables_done,
+        status.tables,
+        status.rows_copied,
+        status.est_rows,
+        status.rows_per_second.unwrap_or(0.0),
+        status
+            .eta
+            .as_deref()
+            .map(|e| format!(", ETA {e}"))
+            .unwrap_or_default()
+    );
+    if let Some(e) = &status.error {
+        println!("error: {e}");
+    }
+    if status.state == "stale" {
+        println!(
+            "the client of this job is gone; restore its foreign keys with `pgcopy restore-fks` \
+             or SELECT * FROM {}.restore_fks()",
+            args.state_schema
+        );
+    }
+    let w = status
+        .table_status
+        .iter()
+        .map(|t| t.table.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6}",
+        "table", "state", "rows", "est. rows", "%"
+    );
+    for t in &status.table_status {
+        println!(
+            "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6.1}{}",
+            t.table,
+            t.state,
+            t.rows_copied,
+            t.est_rows,
+            t.percent.unwrap_or(0.0),
+            t.error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,362 @@
+//! The state schema from psql: plan(), status() during and after a copy, a
+//! killed run seen as stale and repaired with restore_fks(), with and without
+//! the extension.
+
+use crate::common::{pgcopy, scalar, Pair};
+use pgcopy_tests::{fixture, Cluster};
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+fn fk_set(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
+           FROM pg_constraint
+          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
+          ORDER BY conrelid::regclass::text, conname",
+    )
+}
+
+/// Destination owned by non-superuser `app`, who installed the extension.
+fn with_extension(db: &str) -> (Pair, String) {
+    let p = Pair::new(db);
+    p.src.psql_file(&p.db, &fixture("fks-schema.sql"));
+    p.src.psql_file(&p.db, &fixture("fks-data.sql"));
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    let schema = std::fs::read_to_string(fixture("fks-schema.sql")).unwrap();
+    p.dst
+        .try_psql_as(&p.db, "app", &schema)
+        .expect("schema as app");
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
+        .expect("trusted install");
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, d)
+}
+
+#[test]
+fn plan_from_psql_lists_tables_and_cycles_and_agrees_with_dry_run() {
+    let (p, d) = with_extension("planagree");
+    // Plan on the source side too: load the data on the destination first.
+    p.dst.try_psql_as(&p.db, "app", &std::fs::read_to_string(fixture("fks-data.sql")).unwrap().replace("SET session_replication_role = replica;", "ALTER TABLE item DROP CONSTRAINT item_category_fk;").replace("RESET session_replication_role;", "ALTER TABLE item ADD CONSTRAINT item_category_fk FOREIGN KEY (category_id) REFERENCES category (id) NOT VALID;")).expect("data as app");
+    p.dst.psql(&p.db, "ANALYZE");
+    let rows = p
+        .dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "SELECT table_schema || '.' || table_name, coalesce(fk_cycle::text, '-'), chunks, est_rows, bytes,
+                    array_to_string(drops_fks, ',')
+               FROM pgcopy.plan(split_larger_than => 8192) ORDER BY 1",
+        )
+        .unwrap();
+    let line = |t: &str| {
+        rows.lines()
+            .find(|l| l.starts_with(&format!("{t}|")))
+            .unwrap_or_else(|| panic!("{t}: {rows}"))
+            .to_string()
+    };
+    let cycle = |t: &str| line(t).split('|').nth(1).unwrap().to_string();
+    assert_ne!(cycle("public.author"), "-");
+    assert_eq!(cycle("public.author"), cycle("public.book"));
+    assert_ne!(cycle("public.employee"), "-");
+    assert_ne!(cycle("public.employee"), cycle("public.author"));
+    assert_eq!(cycle("public.invoice"), "-");
+    assert!(line("public.book").ends_with("|book_author_fk"));
+
+    // The CLI plans the same database (as source and destination) identically.
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &d,
+        "-d",
+        &d,
+        "--dry-run",
+        "--json",
+        "--split-larger-than",
+        "8192",
+    ]);
+    run.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut from_cli: Vec<String> = doc["plan"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let table = format!(
+                "{}.{}",
+                t["table"]["schema"].as_str().unwrap(),
+                t["table"]["name"].as_str().unwrap()
+            );
+            let drops: Vec<String> = doc["plan"]["foreign_keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["action"] == "drop_and_restore")
+                .filter(|f| {
+                    let owner = format!(
+                        "{}.{}",
+                        f["table"]["schema"].as_str().unwrap(),
+                        f["table"]["name"].as_str().unwrap()
+                    );
+                    let root = t["partition_of"].as_object().map(|p| {
+                        format!(
+                            "{}.{}",
+                            p["schema"].as_str().unwrap(),
+                            p["name"].as_str().unwrap()
+                        )
+                    });
+                    owner == table || Some(owner) == root
+                })
+                .map(|f| f["name"].as_str().unwrap().to_string())
+                .collect();
+            format!(
+                "{table}|{}|{}|{}|{}",
+                t["chunks"].as_array().unwrap().len(),
+                t["est_rows"],
+                t["bytes"],
+                drops.join(",")
+            )
+        })
+        .collect();
+    from_cli.sort();
+    let from_sql: Vec<String> = rows
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            format!("{}|{}|{}|{}|{}", f[0], f[2], f[3], f[4], f[5])
+        })
+        .collect();
+    assert_eq!(from_cli, from_sql);
+}
+
+#[test]
+fn status_rises_during_a_copy_and_ends_at_the_source_count() {
+    let (p, d) = with_extension("statusrise");
+    p.src.psql(&p.db, "INSERT INTO measurement SELECT i, DATE '2024-01-01' + i % 300, 1 FROM generate_series(1000, 60000) i");
+    let total = scalar(&p.src, &p.db, "SELECT count(*) FROM measurement");
+    let (s, _) = p.urls();
+    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
+        .args([
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            &d,
+            "-p",
+            "1",
+            "--split-larger-than",
+            "64kB",
+            "--include-tables",
+            "measurement,employee",
+        ])
+        .env("PGCOPY_FAILPOINT", "before-chunk-commit:300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen: Vec<i64> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        if let Ok(v) = p.dst.try_psql_as(
+            &p.db,
+            "app",
+            "SELECT coalesce(sum(rows_copied), 0) FROM pgcopy.status() WHERE table_name LIKE 'public.measurement%'",
+        ) {
+            if let Ok(n) = v.trim().parse() {
+                seen.push(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(child.wait().unwrap().success());
+    seen.dedup();
+    assert!(
+        seen.len() >= 3,
+        "status did not move during the copy: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "rows went backwards: {seen:?}"
+    );
+    let end = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT sum(rows_copied) FROM pgcopy.status() WHERE table_name LIKE 'public.measurement%'",
+    );
+    assert_eq!(end, total);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT state, percent FROM pgcopy.progress"),
+        "succeeded|100.0"
+    );
+    // The CLI shows the same.
+    let run = pgcopy(&["status", "-d", &d, "--json"]);
+    run.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["state"], "succeeded");
+    assert_eq!(doc["percent"], 100.0);
+    let rows: i64 = doc["table_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["table"]
+                .as_str()
+                .unwrap()
+                .starts_with("public.measurement")
+        })
+        .map(|t| t["rows_copied"].as_i64().unwrap())
+        .sum();
+    assert_eq!(rows.to_string(), total);
+}
+
+#[test]
+fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
+    let (p, d) = with_extension("killdrops");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
+        .args(["copy", "-s", &s, "-d", &d])
+        .env("PGCOPY_FAILPOINT", "after-drop-fks")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("failpoint after-drop-fks reached") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "pgcopy ended early"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "8"
+    );
+    let out = p
+        .dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
+        )
+        .unwrap();
+    assert_eq!(out, "restored|7\nrestored_not_valid|1");
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
+#[test]
+fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
+    let (p, d) = with_extension("killstale");
+    p.src.psql(&p.db, "INSERT INTO measurement SELECT i, DATE '2024-01-01' + i % 300, 1 FROM generate_series(1000, 30000) i");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
+        .args([
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            &d,
+            "-p",
+            "1",
+            "--split-larger-than",
+            "64kB",
+        ])
+        .env("PGCOPY_FAILPOINT", "before-chunk-commit:300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some table is done, then kill -9 mid-copy.
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "pgcopy ended early"
+        );
+        if line.contains("copied public.") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut state = String::new();
+    while Instant::now() < deadline {
+        state = scalar(&p.dst, &p.db, "SELECT state FROM pgcopy.progress");
+        if state == "stale" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state, "stale");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT DISTINCT job_state FROM pgcopy.status()"
+        ),
+        "stale"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "8"
+    );
+    // Killed mid-copy, some tables are loaded and others not: every FK comes
+    // back where the data allows, and the others are reported and stay saved.
+    let out = p
+        .dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "SELECT constraint_name, outcome, error FROM pgcopy.restore_fks()",
+        )
+        .unwrap();
+    assert_eq!(out.lines().count(), 8, "{out}");
+    for l in out.lines() {
+        let f: Vec<&str> = l.split('|').collect();
+        match f[1] {
+            "restored" | "restored_not_valid" => assert_eq!(f[2], "", "{l}"),
+            "validation_failed" | "failed" => {
+                assert!(f[2].contains("violates foreign key constraint"), "{l}")
+            }
+            other => panic!("unexpected outcome {other}: {l}"),
+        }
+    }
+    let unresolved = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT count(*) FROM pgcopy.saved_fks WHERE restored_at IS NULL OR restored_valid <> was_validated",
+    );
+    assert_eq!(
+        unresolved,
+        out.lines()
+            .filter(|l| l.contains("|failed|") || l.contains("|validation_failed|"))
+            .count()
+            .to_string()
+    );
+    // Once the data is consistent again (here: emptied), a second call brings
+    // back every remaining definition exactly.
+    p.dst.psql(
+        &p.db,
+        "TRUNCATE author, book, employee, crm.account, invoice, tenant, doc, category, item, measurement, region, office",
+    );
+    p.dst
+        .try_psql_as(&p.db, "app", "SELECT * FROM pgcopy.restore_fks()")
+        .unwrap();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "0"
+    );
+}
