@@ -32,7 +32,11 @@ echo
 echo "== pgcopy copy -s SOURCE -d DEST -p 4"
 $pgcopy copy -s "$src" -d "$dst" -p 4
 echo
-echo "== on the destination: SELECT * FROM pgcopy.progress"
+echo "== pgcopy status -d DEST"
+$pgcopy status -d "$dst" | head -8
+echo
+echo "== on the destination, from psql: what a copy would do (pgcopy.plan), and what it did (pgcopy.progress)"
+psql_dst -d pagila -c "SELECT load_position, table_name, est_rows, chunks, fk_cycle, drops_fks FROM pgcopy.plan() LIMIT 8"
 psql_dst -d pagila -c "SELECT job_id, state, tables, tables_done, rows_copied, percent FROM pgcopy.progress"
 psql_dst -d pagila -c "SELECT count(*) AS rentals, max(rental_date) AS latest FROM rental"
 cat <<MSG

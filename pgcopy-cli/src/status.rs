@@ -140,14 +140,14 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     println!(
-        "job {}: {}, {:.1}% ({}/{} tables), {} rows of about {}, {:.0} rows/s{}",
+        "job {}: {}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
         status.job_id,
         status.state,
         status.percent.unwrap_or(0.0),
         status.tables_done,
         status.tables,
         status.rows_copied,
-        status.est_rows,
+        if status.est_rows > 0 { format!(" of about {}", status.est_rows) } else { String::new() },
         status.rows_per_second.unwrap_or(0.0),
         status
             .eta
