@@ -9,7 +9,7 @@
 CREATE TABLE jobs (
     job_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     state           text NOT NULL DEFAULT 'planned'
-                    CHECK (state IN ('planned', 'running', 'succeeded', 'failed', 'interrupted')),
+                    CHECK (state IN ('planned', 'running', 'succeeded', 'failed', 'interrupted', 'discarded')),
     source          text NOT NULL,
     destination     text NOT NULL,
     options         jsonb NOT NULL DEFAULT '{}',
@@ -24,10 +24,16 @@ CREATE TABLE jobs (
     started_at      timestamptz,
     finished_at     timestamptz,
     heartbeat_at    timestamptz,
+    truncated_at    timestamptz,
+    fks_dropped_at  timestamptz,
+    disabled_triggers jsonb,
     error           text
 );
 COMMENT ON TABLE jobs IS 'One row per pgcopy run against this database.';
-COMMENT ON COLUMN jobs.state IS 'planned, running, succeeded, failed or interrupted.';
+COMMENT ON COLUMN jobs.state IS 'planned, running, succeeded, failed, interrupted, or discarded (given up with pgcopy jobs discard).';
+COMMENT ON COLUMN jobs.truncated_at IS 'When the tables truncated up front were truncated (same transaction): a resumed job never truncates again.';
+COMMENT ON COLUMN jobs.fks_dropped_at IS 'When the job saved and dropped its foreign keys (same transaction).';
+COMMENT ON COLUMN jobs.disabled_triggers IS 'Tables whose user triggers the job disabled and has not re-enabled yet (set in the transaction that disables them).';
 COMMENT ON COLUMN jobs.source IS 'Source connection, password removed.';
 COMMENT ON COLUMN jobs.destination IS 'Destination connection, password removed.';
 COMMENT ON COLUMN jobs.options IS 'Command-line options of the run.';

@@ -54,6 +54,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Re-create the foreign keys a copy dropped, from their saved definitions.
     RestoreFks(RestoreFksArgs),
+    /// List the jobs on a destination, or give up an unfinished one.
+    Jobs(JobsArgs),
+    /// Check that source and destination hold the same rows.
+    Verify(VerifyArgs),
     /// Print version, git commit and target.
     Version,
 }
@@ -73,6 +77,78 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `pgcopy verify`.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dest: DestArgs,
+    /// Only these tables (same syntax as copy).
+    #[arg(long, value_name = "LIST")]
+    pub include_tables: Option<String>,
+    /// Leave these tables out.
+    #[arg(long, value_name = "LIST")]
+    pub exclude_tables: Option<String>,
+    /// Compare every row (checksums computed on each server) instead of counts.
+    #[arg(long)]
+    pub exact: bool,
+    /// Tables checked at once.
+    #[arg(short = 'p', long, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// Schema on the destination holding pgcopy's state (never compared).
+    #[arg(long, default_value = "pgcopy", value_name = "NAME")]
+    pub state_schema: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pgcopy jobs`.
+#[derive(Debug, Args, Clone)]
+pub struct JobsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: JobsAction,
+}
+
+/// The destination and state schema, for `pgcopy jobs` subcommands.
+#[derive(Debug, Args, Clone)]
+pub struct JobsTarget {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dest: DestArgs,
+    /// Schema on the destination holding pgcopy's state.
+    #[arg(long, default_value = "pgcopy", value_name = "NAME")]
+    pub state_schema: String,
+}
+
+/// `pgcopy jobs` subcommands.
+#[derive(Debug, Subcommand, Clone)]
+pub enum JobsAction {
+    /// List the jobs, newest first.
+    List {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        target: JobsTarget,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give up an unfinished job: restore the foreign keys it dropped, re-enable
+    /// the triggers it disabled, and mark it discarded (the rows it copied stay).
+    Discard {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        target: JobsTarget,
+        /// The job.
+        job: i64,
+    },
 }
 
 /// `pgcopy restore-fks`.
@@ -146,9 +222,21 @@ pub struct CopyArgs {
     /// (bytes, or with kB, MB, GB; 0 never splits).
     #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]
     pub split_larger_than: u64,
-    /// Continue the most recent unfinished job on the destination.
+    /// Continue the most recent unfinished job on the destination (its plan and
+    /// options), skipping the chunks already committed.
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: the job to continue (default: the most recent unfinished).
+    #[arg(long, value_name = "N", requires = "resume")]
+    pub job: Option<i64>,
+    /// Read from this exported snapshot (pg_export_snapshot() in a transaction
+    /// you keep open) instead of exporting a new one.
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// Retries of a chunk after a lost connection, with backoff (0.5 s doubling
+    /// to 10 s); errors in the data are not retried.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
     /// Print the plan and stop: nothing is written anywhere.
     #[arg(long)]
     pub dry_run: bool,

@@ -35,7 +35,11 @@ pub async fn save_and_drop(
     let insert = format!(
         "INSERT INTO {} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
                          referenced_table, definition, was_validated) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
+                referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
+                definition = EXCLUDED.definition, was_validated = EXCLUDED.was_validated, dropped_at = now(), \
+                restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         store.rel("saved_fks")
     );
     for fk in fks {
@@ -70,6 +74,9 @@ pub async fn save_and_drop(
                 )
             })?;
     }
+    store
+        .mark_step(&tx, job_id, crate::state::JobStep::FksDropped)
+        .await?;
     tx.commit()
         .await
         .pg_context(|| "committing the dropped foreign keys".into())?;

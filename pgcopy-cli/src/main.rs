@@ -12,11 +12,13 @@ mod error;
 mod exit;
 mod failpoint;
 mod introspect;
+mod jobs;
 mod list;
 mod logging;
 mod state;
 mod status;
 mod tls;
+mod verify;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -51,6 +53,8 @@ fn main() {
             Command::Copy(args) => engine::run(args).await,
             Command::List(args) => list::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Jobs(args) => jobs::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
             Command::RestoreFks(args) => constraints::run_restore_command(args).await,
             Command::Version => {
                 println!(

@@ -21,6 +21,15 @@ pub enum StateSchemaStatus {
     Creatable,
 }
 
+/// One-off steps of a job, recorded in the transaction that does them.
+#[derive(Debug, Clone, Copy)]
+pub enum JobStep {
+    /// The up-front TRUNCATE.
+    Truncated,
+    /// Saving and dropping the FKs.
+    FksDropped,
+}
+
 /// Which chunk of which job a state row is about.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkKey<'a> {
@@ -32,6 +41,27 @@ pub struct ChunkKey<'a> {
     pub table: &'a str,
     /// Chunk index.
     pub chunk: i32,
+}
+
+/// A job that did not finish, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    /// Job id.
+    pub job_id: i64,
+    /// Stored state.
+    pub state: String,
+    /// Running, but its client is gone.
+    pub stale: bool,
+    /// Redacted source it copied from.
+    pub source: String,
+    /// The plan it follows.
+    pub plan: serde_json::Value,
+    /// Its command-line options.
+    pub options: serde_json::Value,
+    /// The up-front TRUNCATE was done.
+    pub truncated: bool,
+    /// Tables whose user triggers it disabled and did not re-enable.
+    pub disabled_triggers: Vec<pgcopy_core::quote::QualifiedName>,
 }
 
 /// Handle on the state schema of one destination.
@@ -129,21 +159,148 @@ impl StateStore {
         Ok(())
     }
 
-    /// Jobs on this destination that did not finish (running, interrupted or
-    /// failed with work left), newest first.
-    pub async fn unfinished_jobs(&self, client: &Client) -> anyhow::Result<Vec<(i64, String)>> {
+    /// Jobs on this destination that did not finish (neither succeeded nor
+    /// discarded), newest first; `job` picks one.
+    pub async fn unfinished_jobs(
+        &self,
+        client: &Client,
+        job: Option<i64>,
+    ) -> anyhow::Result<Vec<StoredJob>> {
         let rows = client
             .query(
                 &format!(
-                    "SELECT job_id, state FROM {} WHERE state IN ('planned', 'running', 'interrupted', 'failed') \
-                      AND finished_at IS NULL ORDER BY job_id DESC",
-                    self.rel("jobs")
+                    "SELECT job_id, state, {stale}(j), source, coalesce(plan, 'null'), options, \
+                            truncated_at IS NOT NULL, \
+                            coalesce(disabled_triggers, '[]') \
+                       FROM {jobs} j \
+                      WHERE state NOT IN ('succeeded', 'discarded') AND ($1::bigint IS NULL OR job_id = $1) \
+                      ORDER BY job_id DESC",
+                    stale = self.rel("job_is_stale"),
+                    jobs = self.rel("jobs")
                 ),
-                &[],
+                &[&job],
             )
             .await
             .pg_context(|| "reading unfinished jobs".into())?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter()
+            .map(|r| {
+                Ok(StoredJob {
+                    job_id: r.get(0),
+                    state: r.get(1),
+                    stale: r.get::<_, Option<bool>>(2).unwrap_or(false),
+                    source: r.get(3),
+                    plan: r.get(4),
+                    options: r.get(5),
+                    truncated: r.get(6),
+                    disabled_triggers: serde_json::from_value(r.get(7))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a stored job up again: running, with a new snapshot and client.
+    pub async fn restart_job(
+        &self,
+        client: &Client,
+        job_id: i64,
+        snapshot: &str,
+    ) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = 'running', snapshot = $2, error = NULL, finished_at = NULL, \
+                            heartbeat_at = now(), client_pid = $3, client_backend_pid = pg_catalog.pg_backend_pid(), \
+                            client_version = $4 \
+                      WHERE job_id = $1",
+                    self.rel("jobs")
+                ),
+                &[&job_id, &snapshot, &(std::process::id() as i32), &env!("CARGO_PKG_VERSION")],
+            )
+            .await
+            .pg_context(|| format!("taking up job {job_id} again"))?;
+        Ok(())
+    }
+
+    /// Chunks of a job already committed: (schema, table, chunk) -> (rows, bytes).
+    pub async fn done_chunks(
+        &self,
+        client: &Client,
+        job_id: i64,
+    ) -> anyhow::Result<std::collections::HashMap<(String, String, i32), (i64, i64)>> {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT table_schema, table_name, chunk_index, rows_copied, bytes_copied FROM {} \
+                      WHERE job_id = $1 AND state = 'done'",
+                    self.rel("job_chunks")
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| "reading the job's chunks".into())?;
+        Ok(rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1), r.get(2)), (r.get(3), r.get(4))))
+            .collect())
+    }
+
+    /// Whether a chunk is marked done (its transaction committed), with its rows
+    /// and bytes: used when a COMMIT's answer was lost.
+    pub async fn chunk_done(
+        &self,
+        client: &Client,
+        key: ChunkKey<'_>,
+    ) -> Result<Option<(i64, i64)>, tokio_postgres::Error> {
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT rows_copied, bytes_copied FROM {} WHERE job_id = $1 AND table_schema = $2 \
+                        AND table_name = $3 AND chunk_index = $4 AND state = 'done'",
+                    self.rel("job_chunks")
+                ),
+                &[&key.job_id, &key.schema, &key.table, &key.chunk],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// `UPDATE jobs SET <column> = now()`, run inside the transaction doing the step.
+    pub async fn mark_step(
+        &self,
+        tx: &impl GenericClient,
+        job_id: i64,
+        column: JobStep,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let col = match column {
+            JobStep::Truncated => "truncated_at",
+            JobStep::FksDropped => "fks_dropped_at",
+        };
+        tx.execute(
+            &format!(
+                "UPDATE {} SET {col} = now() WHERE job_id = $1",
+                self.rel("jobs")
+            ),
+            &[&job_id],
+        )
+        .await
+    }
+
+    /// Records which tables have their user triggers disabled by the job (None:
+    /// none any more), inside the transaction that changes them.
+    pub async fn set_disabled_triggers(
+        &self,
+        tx: &impl GenericClient,
+        job_id: i64,
+        tables: Option<&serde_json::Value>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        tx.execute(
+            &format!(
+                "UPDATE {} SET disabled_triggers = $2 WHERE job_id = $1",
+                self.rel("jobs")
+            ),
+            &[&job_id, &tables],
+        )
+        .await
     }
 
     /// Saved foreign keys not restored yet, from any job.

@@ -147,7 +147,11 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         status.tables_done,
         status.tables,
         status.rows_copied,
-        if status.est_rows > 0 { format!(" of about {}", status.est_rows) } else { String::new() },
+        if status.est_rows > 0 {
+            format!(" of about {}", status.est_rows)
+        } else {
+            String::new()
+        },
         status.rows_per_second.unwrap_or(0.0),
         status
             .eta

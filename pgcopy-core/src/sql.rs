@@ -74,6 +74,22 @@ pub fn count_rows(table: &QualifiedName) -> String {
     format!("SELECT count(*) FROM ONLY {table}")
 }
 
+/// Settings that make `row::text` render the same on any two servers, for
+/// comparing rows by their text.
+pub const STABLE_TEXT_SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; \
+     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'";
+
+/// Row count and an order-independent checksum of a table's rows: the sum of
+/// the first 64 bits of each row's md5, so equal multisets of rows give equal
+/// results whatever their physical order (duplicates count, unlike XOR).
+pub fn table_checksum(table: &QualifiedName, columns: &[&str]) -> String {
+    format!(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint), 0)::text \
+           FROM ONLY {table}",
+        ident_list(columns.iter().copied())
+    )
+}
+
 /// Reads a sequence's state.
 pub fn read_sequence(seq: &QualifiedName) -> String {
     format!("SELECT last_value, is_called FROM {seq}")
@@ -168,6 +184,16 @@ mod tests {
         assert_eq!(
             copy_in(&t, &["a"], true),
             r#"COPY "S"."my ""t""" ("a") FROM STDIN (FORMAT binary, FREEZE)"#
+        );
+    }
+
+    #[test]
+    fn checksum_statement() {
+        let t = QualifiedName::new("s", "t");
+        assert_eq!(
+            table_checksum(&t, &["a", "b c"]),
+            "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(\"a\", \"b c\")::text), 1, 16))::bit(64)::bigint), 0)::text \
+           FROM ONLY \"s\".\"t\""
         );
     }
 

@@ -1,10 +1,14 @@
-//! `pgcopy copy`: connect, introspect, plan, preflight, record the job, take one
-//! source snapshot, stream every chunk through the workers, then set sequences,
-//! re-enable triggers, refresh materialized views, analyze, and summarize.
+//! `pgcopy copy`: connect, take one source snapshot, set up the job (new, or a
+//! resumed one), then stream every chunk through the workers, set sequences,
+//! re-enable triggers, refresh materialized views, analyze, restore foreign keys
+//! and summarize.
 //!
 //! Nothing on the destination changes before preflight has passed; `--dry-run`
-//! stops right after it.
+//! stops right after it. Every one-off step that changes the destination (FK
+//! drops, disabling triggers, the up-front TRUNCATE) is recorded in the job's
+//! row in the same transaction, so a resumed job knows exactly what is done.
 
+mod setup;
 mod summary;
 pub mod worker;
 
@@ -13,15 +17,12 @@ use crate::connect::{connection_string, Endpoint};
 use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
-use crate::introspect;
-use crate::state::{StateSchemaStatus, StateStore};
-use pgcopy_core::catalog::Catalog;
-use pgcopy_core::catalog::ForeignKey;
+use crate::state::{JobStep, StateStore};
 use pgcopy_core::chunk::ChunkRange;
-use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
-use pgcopy_core::preflight::{check_fk_rights, check_tables};
-use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::plan::Plan;
+use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
+use setup::Setup;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use worker::WorkerLive;
+
+pub use summary::human_bytes;
 
 /// One chunk of one table: the unit a worker takes.
 #[derive(Debug, Clone)]
@@ -62,7 +65,7 @@ pub struct Shared {
     pub source: Endpoint,
     /// The destination.
     pub dest: Endpoint,
-    /// Snapshot exported by the coordinator.
+    /// Snapshot every worker reads from.
     pub snapshot: String,
     /// State store on the destination.
     pub store: StateStore,
@@ -74,6 +77,8 @@ pub struct Shared {
     pub replica: bool,
     /// Rows between live progress updates.
     pub batch_size: u64,
+    /// Retries of a chunk after a lost connection.
+    pub retries: u32,
     /// Set on Ctrl-C/SIGTERM.
     pub interrupted: AtomicBool,
     /// Per-worker live counters.
@@ -84,17 +89,7 @@ pub struct Shared {
     pub started: Instant,
 }
 
-/// Runs `pgcopy copy`; returns the exit code.
-pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
-    if args.resume {
-        return Err(UserError::usage(
-            "--resume is not available in this version yet: start a new copy without it",
-        )
-        .into());
-    }
-    if args.json && !args.dry_run {
-        return Err(UserError::usage("--json goes with --dry-run").into());
-    }
+fn endpoints(args: &CopyArgs) -> Result<(Endpoint, Endpoint), UserError> {
     let source = Endpoint::resolve(
         "source",
         &connection_string(
@@ -117,17 +112,15 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
             "PGCOPY_DEST",
         )?,
     )?;
-    let opts = PlanOptions {
-        split_larger_than: args.split_larger_than,
-        skip_schemas: vec![args.state_schema.clone()],
-        allow_empty_match: args.allow_empty_match,
-        ..PlanOptions::default()
+    Ok((source, dest))
+}
+
+/// Runs `pgcopy copy`; returns the exit code.
+pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
+    if args.json && !args.dry_run {
+        return Err(UserError::usage("--json goes with --dry-run").into());
     }
-    .with_patterns(
-        args.include_tables.as_deref(),
-        args.exclude_tables.as_deref(),
-    )
-    .map_err(|e| UserError::usage(e.to_string()))?;
+    let (source, dest) = endpoints(&args)?;
 
     // Connect both sides first, so a bad URL fails before anything else.
     let (src, dst) = tokio::join!(source.connect("coordinator"), dest.connect("coordinator"));
@@ -138,132 +131,104 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .pg_context(|| "starting the source transaction".into())?;
-    let snapshot: String = src
-        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-        .await
-        .pg_context(|| "exporting the source snapshot".into())?
-        .get(0);
-    let src_catalog = introspect::read_catalog(&src, "source").await?;
-    let dst_catalog = introspect::read_catalog(&dst, "destination").await?;
-    let block_size = introspect::block_size(&src).await?;
-
-    // Replica mode if this role may set it: try it, don't guess from attributes.
-    let replica = dst
-        .batch_execute("SET session_replication_role = replica; RESET session_replication_role")
-        .await
-        .is_ok();
-    let strategy = if replica {
-        FkStrategy::Replica
-    } else {
-        FkStrategy::Drop
+    let snapshot = match &args.snapshot {
+        Some(id) => {
+            src.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
+                .await
+                .map_err(|e| {
+                    UserError::failure(format!(
+                        "cannot read from snapshot {id:?}: {}; the transaction that exported it must stay open \
+                         during the copy",
+                        pg_message(&e)
+                    ))
+                })?;
+            id.clone()
+        }
+        None => src
+            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+            .await
+            .pg_context(|| "exporting the source snapshot".into())?
+            .get(0),
     };
-    // The FKs to drop are the destination's own (their exact definitions are
-    // what gets restored), selected by the same rules.
-    let dest_plan = plan(
-        &dst_catalog,
-        &PlanOptions {
-            fk_strategy: strategy,
-            block_size,
-            allow_empty_match: true,
-            ..opts.clone()
-        },
-    )
-    .map_err(|e| UserError::usage(e.to_string()))?;
-    let fks_to_drop: Vec<ForeignKey> = dest_plan.dropped_fks().map(|f| f.fk.clone()).collect();
-    let plan = plan(
-        &src_catalog,
-        &PlanOptions {
-            fk_strategy: strategy,
-            block_size,
-            ..opts
-        },
-    )
-    .map_err(|e| UserError::usage(e.to_string()))?;
 
     let store = StateStore::new(&args.state_schema);
-    let trigger_tables = preflight(
-        &args,
-        &plan,
-        &src_catalog,
-        &dst_catalog,
-        &fks_to_drop,
-        replica,
-        &store,
-        &dst,
-    )
-    .await?;
+    let Some(setup) =
+        setup::prepare(&args, &source, &dest, &src, &mut dst, &store, &snapshot).await?
+    else {
+        return Ok(exit::OK); // --dry-run
+    };
+    execute(args, setup, source, dest, src, dst, store, snapshot).await
+}
 
-    if args.dry_run {
-        summary::print_plan(&plan, &source, &dest, replica, args.json)?;
-        return Ok(exit::OK);
-    }
-
-    // From here on the destination changes.
-    if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
-        store.create(&mut dst).await?;
-        tracing::info!(
-            "created the state schema {:?} on the destination",
-            args.state_schema
-        );
-    }
-    let options = serde_json::json!({
-        "parallel": args.parallel,
-        "batch_size": args.batch_size,
-        "include_tables": args.include_tables,
-        "exclude_tables": args.exclude_tables,
-        "split_larger_than": args.split_larger_than,
-        "analyze": !args.no_analyze,
-        "fire_triggers": args.fire_triggers,
-    });
-    let job_id = store
-        .create_job(
-            &mut dst,
-            &plan,
-            &source.redacted(),
-            &dest.redacted(),
-            &options,
-            &snapshot,
-        )
-        .await?;
-    tracing::info!(
-        "job {job_id}: copying {} tables ({} chunks, {} estimated) with {} workers, foreign keys: {}",
-        plan.tables.len(),
-        plan.total_chunks(),
-        summary::human_bytes(plan.total_bytes()),
-        args.parallel,
-        match (replica, fks_to_drop.len()) {
-            (true, 0) => "replica mode (session_replication_role)".to_string(),
-            (true, n) => format!("replica mode, and {n} from tables not copied dropped and restored"),
-            (false, n) => format!("drop mode: {n} saved, dropped and restored"),
+/// Runs a prepared job to its end; returns the exit code.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    args: CopyArgs,
+    setup: Setup,
+    source: Endpoint,
+    dest: Endpoint,
+    src: Client,
+    mut dst: Client,
+    store: StateStore,
+    snapshot: String,
+) -> anyhow::Result<i32> {
+    let job_id = setup.job_id;
+    if !setup.fks_to_drop.is_empty() {
+        let refs: Vec<_> = setup.fks_to_drop.iter().collect();
+        if let Err(e) = constraints::save_and_drop(&mut dst, &store, job_id, &refs).await {
+            let _ = store
+                .finish_job(&dst, job_id, "failed", Some(&format!("{e:#}")))
+                .await;
+            return Err(e);
         }
-    );
-    let fk_refs: Vec<&ForeignKey> = fks_to_drop.iter().collect();
-    if let Err(e) = constraints::save_and_drop(&mut dst, &store, job_id, &fk_refs).await {
-        let _ = store
-            .finish_job(&dst, job_id, "failed", Some(&format!("{e:#}")))
-            .await;
-        return Err(e);
     }
     crate::failpoint::hit("after-drop-fks").await;
 
+    let mut summary = summary::RunSummary::new(&setup.plan);
+    let queue: VecDeque<Unit> = setup
+        .plan
+        .tables
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.chunks.iter().map(move |c| Unit {
+                table: i,
+                chunk: *c,
+            })
+        })
+        .filter(|u| {
+            let t = &setup.plan.tables[u.table].table;
+            match setup
+                .done_chunks
+                .get(&(t.schema.clone(), t.name.clone(), u.chunk.index as i32))
+            {
+                Some(&(rows, bytes)) => {
+                    summary.add_done(u.table, rows as u64, bytes as u64);
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
     let shared = Arc::new(Shared {
-        queue: Mutex::new(units(&plan)),
+        queue: Mutex::new(queue),
         live: (0..args.parallel).map(|_| WorkerLive::default()).collect(),
-        plan,
+        plan: setup.plan.clone(),
         source: source.clone(),
         dest: dest.clone(),
         snapshot,
         store: store.clone(),
         job_id,
-        replica,
+        replica: setup.replica,
         batch_size: args.batch_size,
+        retries: args.retries,
         interrupted: AtomicBool::new(false),
         cancel_tokens: Mutex::new(Vec::new()),
         started: Instant::now(),
     });
 
-    let result = copy_data(&shared, &src, &dst, &trigger_tables, &args).await;
-    let restore = restore_fks(&mut dst, &store, job_id, &dest, fks_to_drop.len()).await;
+    let result = copy_data(&shared, &src, &mut dst, &setup, &args, summary).await;
+    let restore = restore_fks(&mut dst, &store, job_id, &dest, setup.fks_pending).await;
     let interrupted = shared.interrupted.load(Ordering::SeqCst);
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());
@@ -292,13 +257,15 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         }
         _ => ("succeeded", None, exit::OK),
     };
-    if dst.is_closed() {
-        tracing::warn!("the destination connection was lost: job {job_id} stays marked running");
-    } else if let Err(e) = store
-        .finish_job(&dst, job_id, state, error.as_deref())
-        .await
-    {
-        tracing::warn!("could not record the end of job {job_id}: {e:#}");
+    if reconnect_if_closed(&mut dst, &dest).await {
+        if let Err(e) = store
+            .finish_job(&dst, job_id, state, error.as_deref())
+            .await
+        {
+            tracing::warn!("could not record the end of job {job_id}: {e:#}");
+        }
+    } else {
+        tracing::warn!("the destination is unreachable: job {job_id} stays marked running");
     }
     let _ = src.batch_execute("COMMIT").await;
     if let (Err(_), Err(e)) = (&result, &restore) {
@@ -309,7 +276,31 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     if code == exit::PARTIAL {
         eprintln!("error: {}", error.unwrap_or_default());
     }
+    if code != exit::OK && code != exit::PARTIAL {
+        eprintln!(
+            "hint: continue this job with `pgcopy copy --resume` (same source and destination)"
+        );
+    }
     Ok(code)
+}
+
+/// Makes sure `dst` is connected, reconnecting once if the server closed it
+/// (e.g. after a restart); false when it cannot.
+async fn reconnect_if_closed(dst: &mut Client, dest: &Endpoint) -> bool {
+    if !dst.is_closed() {
+        return true;
+    }
+    match dest.connect("coordinator").await {
+        Ok(c) => {
+            *dst = c;
+            tracing::info!("reconnected to the destination");
+            true
+        }
+        Err(e) => {
+            tracing::debug!("reconnecting to the destination failed: {e}");
+            false
+        }
+    }
 }
 
 /// Restores the job's dropped FKs; returns those not back as they were. A second
@@ -319,13 +310,23 @@ async fn restore_fks(
     store: &StateStore,
     job_id: i64,
     dest: &Endpoint,
-    dropped: usize,
+    any: bool,
 ) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
-    if dropped == 0 {
+    if !any {
         return Ok(Vec::new());
     }
-    if dst.is_closed() {
-        *dst = dest.connect("restore").await?;
+    let mut tries = 0;
+    while !reconnect_if_closed(dst, dest).await {
+        tries += 1;
+        if tries > 20 {
+            return Err(UserError::failure(format!(
+                "the destination is unreachable: the foreign keys job {job_id} dropped stay saved in {}.saved_fks; \
+                 run `pgcopy restore-fks` when it is back",
+                store.schema()
+            ))
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let started = Instant::now();
     let outcomes = tokio::select! {
@@ -338,10 +339,11 @@ async fn restore_fks(
             )).into());
         }
     };
+    let total = outcomes.len();
     let bad: Vec<_> = outcomes.into_iter().filter(|o| !o.is_ok()).collect();
     tracing::info!(
         "restored {} foreign keys in {:.1} s{}",
-        dropped - bad.len(),
+        total - bad.len(),
         started.elapsed().as_secs_f64(),
         if bad.is_empty() {
             String::new()
@@ -352,139 +354,59 @@ async fn restore_fks(
     Ok(bad)
 }
 
-/// Every unit, largest tables first, chunks in order within a table.
-fn units(plan: &Plan) -> VecDeque<Unit> {
-    plan.tables
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            t.chunks.iter().map(move |c| Unit {
-                table: i,
-                chunk: *c,
-            })
-        })
-        .collect()
-}
-
-/// Checks everything that can be checked before the destination is touched; all
-/// problems are reported together. Returns the tables whose user triggers must
-/// be disabled for the load.
-#[allow(clippy::too_many_arguments)]
-async fn preflight(
-    args: &CopyArgs,
-    plan: &Plan,
-    src_catalog: &Catalog,
-    dst_catalog: &Catalog,
-    fks_to_drop: &[ForeignKey],
-    replica: bool,
-    store: &StateStore,
-    dst: &Client,
-) -> anyhow::Result<Vec<QualifiedName>> {
-    let mut problems: Vec<String> = check_tables(plan, src_catalog, dst_catalog)
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
-
-    problems.extend(
-        check_fk_rights(fks_to_drop, dst_catalog)
-            .iter()
-            .map(|p| p.to_string()),
-    );
-
-    let mut trigger_tables = Vec::new();
-    if !replica {
-        for spec in &plan.tables {
-            let Some(t) = dst_catalog.table(&spec.table) else {
-                continue;
-            };
-            if !t.has_user_triggers {
-                continue;
-            }
-            if t.is_owner {
-                trigger_tables.push(t.name.clone());
-            } else if !args.fire_triggers {
-                problems.push(format!(
-                    "table {} has user triggers that would fire during the load, and this role can neither \
-                     disable them (it must own the table) nor use replica mode: pass --fire-triggers to \
-                     let them fire, or run as the owner",
-                    t.name.display_name()
-                ));
-            }
-        }
-    }
-
-    if !args.dry_run {
-        match store.inspect(dst).await {
-            Ok(StateSchemaStatus::Ready { .. }) => {
-                let pending = store.pending_fk_count(dst).await?;
-                if pending > 0 {
-                    problems.push(format!(
-                        "{pending} foreign key(s) dropped by an earlier job are not restored yet: \
-                         restore them first (SELECT * FROM {}.restore_fks())",
-                        args.state_schema
-                    ));
-                }
-                for (job, state) in store.unfinished_jobs(dst).await? {
-                    if state == "running" {
-                        tracing::warn!("job {job} on the destination is still marked running (another pgcopy, or one that died)");
-                    }
-                }
-            }
-            Ok(StateSchemaStatus::Creatable) => {}
-            Err(e) => problems.push(format!("{e:#}")),
-        }
-    }
-
-    if problems.is_empty() {
-        return Ok(trigger_tables);
-    }
-    let mut msg = if problems.len() == 1 {
-        format!("preflight failed, nothing was changed: {}", problems[0])
-    } else {
-        format!(
-            "preflight found {} problems, nothing was changed:",
-            problems.len()
-        )
-    };
-    if problems.len() > 1 {
-        for p in &problems {
-            msg.push_str("\n  - ");
-            msg.push_str(p);
-        }
-    }
-    Err(UserError::failure(msg).into())
-}
-
-/// The part of the run that changes the destination.
+/// Disables user triggers (recorded in the job), runs the load, re-enables them
+/// whatever happened, then sets sequences, refreshes and analyzes.
 async fn copy_data(
     shared: &Arc<Shared>,
     src: &Client,
-    dst: &Client,
-    trigger_tables: &[QualifiedName],
+    dst: &mut Client,
+    setup: &Setup,
     args: &CopyArgs,
+    summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
+    let store = &shared.store;
     if shared.replica {
         dst.batch_execute("SET session_replication_role = replica")
             .await?;
     }
-    for t in trigger_tables {
-        dst.batch_execute(&sql::set_user_triggers(t, false))
-            .await
-            .pg_context(|| format!("disabling user triggers on {}", t.display_name()))?;
-        tracing::info!(
-            "disabled user triggers on {} for the load",
-            t.display_name()
-        );
+    if !setup.trigger_tables.is_empty() {
+        let tx = dst.transaction().await?;
+        for t in &setup.trigger_tables {
+            tx.batch_execute(&sql::set_user_triggers(t, false))
+                .await
+                .pg_context(|| format!("disabling user triggers on {}", t.display_name()))?;
+        }
+        store
+            .set_disabled_triggers(
+                &tx,
+                shared.job_id,
+                Some(&serde_json::to_value(&setup.trigger_tables)?),
+            )
+            .await?;
+        tx.commit().await?;
+        for t in &setup.trigger_tables {
+            tracing::info!(
+                "disabled user triggers on {} for the load",
+                t.display_name()
+            );
+        }
     }
-    let result = load(shared, dst, args).await;
-    // Triggers come back whatever happened.
-    for t in trigger_tables {
-        if let Err(e) = dst.batch_execute(&sql::set_user_triggers(t, true)).await {
+    if !setup.truncated && !shared.plan.truncate_together.is_empty() {
+        let tx = dst.transaction().await?;
+        tx.batch_execute(&sql::truncate(&shared.plan.truncate_together))
+            .await
+            .pg_context(|| "truncating the destination tables".into())?;
+        store
+            .mark_step(&tx, shared.job_id, JobStep::Truncated)
+            .await?;
+        tx.commit().await?;
+    }
+    let result = load(shared, dst, args, summary).await;
+    if !setup.trigger_tables.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
+        if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.trigger_tables).await {
             tracing::error!(
-                "could not re-enable user triggers on {}: {}; run ALTER TABLE {} ENABLE TRIGGER USER",
-                t.display_name(),
-                pg_message(&e),
-                t
+                "could not re-enable user triggers: {e:#}; run ALTER TABLE ... ENABLE TRIGGER USER on {}",
+                setup.trigger_tables.iter().map(|t| t.display_name()).collect::<Vec<_>>().join(", ")
             );
         }
     }
@@ -492,25 +414,96 @@ async fn copy_data(
     if shared.interrupted.load(Ordering::SeqCst) {
         return Ok(summary);
     }
+    reconnect_if_closed(dst, &shared.dest).await;
+    if shared.replica {
+        dst.batch_execute("SET session_replication_role = replica")
+            .await?;
+    }
     finish(shared, src, dst, args, &summary).await?;
     Ok(summary)
 }
 
+/// Re-enables user triggers and clears the job's record of them, together.
+pub async fn enable_triggers(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    tables: &[QualifiedName],
+) -> anyhow::Result<()> {
+    let tx = dst.transaction().await?;
+    for t in tables {
+        tx.batch_execute(&sql::set_user_triggers(t, true))
+            .await
+            .pg_context(|| format!("re-enabling user triggers on {}", t.display_name()))?;
+    }
+    store.set_disabled_triggers(&tx, job_id, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn load(
     shared: &Arc<Shared>,
-    dst: &Client,
+    dst: &mut Client,
     args: &CopyArgs,
+    mut summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
-    let plan = &shared.plan;
-    // Tables referenced by FKs can only be truncated together with the tables
-    // referencing them, and split tables are loaded by several transactions:
-    // both are truncated up front, in one statement.
-    if !plan.truncate_together.is_empty() {
-        dst.batch_execute(&sql::truncate(&plan.truncate_together))
-            .await
-            .pg_context(|| "truncating the destination tables".into())?;
+    for round in 0.. {
+        summary = run_workers(shared, dst, args, summary).await?;
+        if shared.interrupted.load(Ordering::SeqCst) || round == 3 {
+            return Ok(summary);
+        }
+        // A commit acknowledged just before a destination crash can be lost
+        // (synchronous_commit = off): its rows and its done mark vanish
+        // together. Copy such chunks again.
+        let lost = lost_chunks(shared, dst, &summary).await?;
+        if lost.is_empty() {
+            return Ok(summary);
+        }
+        tracing::warn!(
+            "{} chunks committed before the destination restarted were lost by it (is synchronous_commit off?): \
+             copying them again",
+            lost.len()
+        );
+        let mut queue = shared.queue.lock().expect("lock");
+        for unit in lost {
+            summary.forget(unit.table, unit.chunk.index);
+            queue.push_back(unit);
+        }
     }
+    Ok(summary)
+}
 
+/// Chunks this run counted as committed that the state does not show as done.
+async fn lost_chunks(
+    shared: &Shared,
+    dst: &mut Client,
+    summary: &summary::RunSummary,
+) -> anyhow::Result<Vec<Unit>> {
+    if !reconnect_if_closed(dst, &shared.dest).await {
+        return Ok(Vec::new());
+    }
+    let done = shared.store.done_chunks(dst, shared.job_id).await?;
+    let mut lost = Vec::new();
+    for (i, t) in shared.plan.tables.iter().enumerate() {
+        for c in &t.chunks {
+            let key = (t.table.schema.clone(), t.table.name.clone(), c.index as i32);
+            if summary.committed(i, c.index) && !done.contains_key(&key) {
+                lost.push(Unit {
+                    table: i,
+                    chunk: *c,
+                });
+            }
+        }
+    }
+    Ok(lost)
+}
+
+async fn run_workers(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    args: &CopyArgs,
+    mut summary: summary::RunSummary,
+) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
     let mut handles = Vec::new();
     for id in 0..args.parallel as usize {
@@ -522,7 +515,6 @@ async fn load(
     }
     drop(tx);
 
-    let mut summary = summary::RunSummary::new(plan);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_report = Instant::now();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -530,10 +522,13 @@ async fn load(
         tokio::select! {
             outcome = rx.recv() => {
                 let Some(o) = outcome else { break };
+                reconnect_if_closed(dst, &shared.dest).await;
                 record_outcome(shared, dst, &mut summary, o).await;
             }
             _ = tick.tick() => {
-                heartbeat(shared, dst).await;
+                if reconnect_if_closed(dst, &shared.dest).await {
+                    heartbeat(shared, dst).await;
+                }
                 if last_report.elapsed() >= Duration::from_secs(5) {
                     last_report = Instant::now();
                     summary.report_progress(shared);
@@ -557,7 +552,7 @@ async fn interrupt(shared: &Arc<Shared>) {
     if shared.interrupted.swap(true, Ordering::SeqCst) {
         return;
     }
-    tracing::warn!("interrupted: stopping the workers");
+    tracing::warn!("interrupted: stopping the workers, then restoring what was dropped");
     let tokens: Vec<_> = shared.cancel_tokens.lock().expect("lock").clone();
     for (ep, token) in tokens {
         ep.cancel(&token).await;
@@ -714,5 +709,3 @@ async fn finish(
     }
     Ok(())
 }
-
-pub use summary::human_bytes;

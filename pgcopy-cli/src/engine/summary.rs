@@ -27,6 +27,8 @@ pub struct TableSummary {
 pub struct RunSummary {
     names: Vec<QualifiedName>,
     tables: Vec<TableSummary>,
+    /// Chunks this run committed: (table, chunk) -> (rows, bytes).
+    committed: std::collections::HashMap<(usize, u32), (u64, u64)>,
 }
 
 /// `1.5 MB`-style sizes (powers of 1024).
@@ -50,6 +52,7 @@ impl RunSummary {
     pub fn new(plan: &Plan) -> Self {
         RunSummary {
             names: plan.tables.iter().map(|t| t.table.clone()).collect(),
+            committed: std::collections::HashMap::new(),
             tables: plan
                 .tables
                 .iter()
@@ -59,6 +62,14 @@ impl RunSummary {
                 })
                 .collect(),
         }
+    }
+
+    /// Counts a chunk committed by an earlier run of a resumed job.
+    pub fn add_done(&mut self, table: usize, rows: u64, bytes: u64) {
+        let t = &mut self.tables[table];
+        t.rows += rows;
+        t.bytes += bytes;
+        t.chunks_done += 1;
     }
 
     /// Adds a unit's outcome; returns the table's summary when this completed
@@ -71,8 +82,27 @@ impl RunSummary {
         t.chunks_done += 1;
         if let Some(e) = &o.error {
             t.errors.push(e.clone());
+        } else {
+            self.committed
+                .insert((o.unit.table, o.unit.chunk.index), (o.rows, o.bytes));
         }
         (t.chunks_done == t.chunks_total && t.errors.is_empty()).then_some(&*t)
+    }
+
+    /// Whether this run committed that chunk.
+    pub fn committed(&self, table: usize, chunk: u32) -> bool {
+        self.committed.contains_key(&(table, chunk))
+    }
+
+    /// Takes back a chunk this run believed committed but the destination does
+    /// not have (lost in a crash): it is copied again.
+    pub fn forget(&mut self, table: usize, chunk: u32) {
+        if let Some((rows, bytes)) = self.committed.remove(&(table, chunk)) {
+            let t = &mut self.tables[table];
+            t.rows -= rows;
+            t.bytes -= bytes;
+            t.chunks_done -= 1;
+        }
     }
 
     /// Tables with at least one failed chunk.

@@ -16,7 +16,7 @@ use pgcopy_core::quote::quote_literal;
 use pgcopy_core::sql;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
@@ -40,36 +40,80 @@ struct Conns {
     dst: Client,
 }
 
-async fn open(shared: &Shared, id: usize) -> Result<Conns, UserError> {
-    let src = shared.source.connect(&format!("worker {id}")).await?;
+/// Why a chunk failed, and whether trying again may help.
+#[derive(Debug)]
+pub struct ChunkError {
+    message: String,
+    transient: bool,
+}
+
+impl ChunkError {
+    fn new(what: &str, e: &tokio_postgres::Error) -> Self {
+        ChunkError {
+            message: format!("{what}: {}", pg_message(e)),
+            transient: is_transient(e),
+        }
+    }
+    fn fatal(message: String) -> Self {
+        ChunkError {
+            message,
+            transient: false,
+        }
+    }
+}
+
+/// Lost connections and server shutdowns are worth a retry; errors in the data
+/// or the schema are not.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        None => true,
+        Some(c) => {
+            c.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(c)
+        }
+    }
+}
+
+async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
+    let transient = |e: UserError| ChunkError {
+        message: e.to_string(),
+        transient: true,
+    };
+    let src = shared
+        .source
+        .connect(&format!("worker {id}"))
+        .await
+        .map_err(transient)?;
     src.batch_execute(&format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
         quote_literal(&shared.snapshot)
     ))
     .await
-    .map_err(|e| {
-        UserError::failure(format!(
-            "worker {id} could not import the source snapshot: {}",
-            pg_message(&e)
-        ))
-    })?;
-    let dst = shared.dest.connect(&format!("worker {id}")).await?;
+    .map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
+    let dst = shared
+        .dest
+        .connect(&format!("worker {id}"))
+        .await
+        .map_err(transient)?;
     if shared.replica {
         dst.batch_execute("SET session_replication_role = replica")
             .await
-            .map_err(|e| UserError::failure(format!("worker {id}: {}", pg_message(&e))))?;
+            .map_err(|e| ChunkError::new("setting replica mode", &e))?;
     }
-    shared
-        .cancel_tokens
-        .lock()
-        .expect("lock")
-        .push((shared.source.clone(), src.cancel_token()));
-    shared
-        .cancel_tokens
-        .lock()
-        .expect("lock")
-        .push((shared.dest.clone(), dst.cancel_token()));
+    let mut tokens = shared.cancel_tokens.lock().expect("lock");
+    tokens.push((shared.source.clone(), src.cancel_token()));
+    tokens.push((shared.dest.clone(), dst.cancel_token()));
     Ok(Conns { src, dst })
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((500u64 << attempt.min(5)).min(10_000))
 }
 
 /// Runs worker `id` until the queue is empty or the run is interrupted.
@@ -87,23 +131,83 @@ pub async fn run(
         let Some(unit) = shared.queue.lock().expect("lock").pop_front() else {
             break;
         };
-        if conns
-            .as_ref()
-            .is_none_or(|c| c.src.is_closed() || c.dst.is_closed())
-        {
-            conns = Some(open(&shared, id).await?);
-        }
-        let c = conns.as_mut().expect("opened");
+        let spec = &shared.plan.tables[unit.table];
+        let key = ChunkKey {
+            job_id: shared.job_id,
+            schema: &spec.table.schema,
+            table: &spec.table.name,
+            chunk: unit.chunk.index as i32,
+        };
         live.table.store(unit.table, Ordering::Relaxed);
         live.chunk.store(unit.chunk.index, Ordering::Relaxed);
-        live.rows.store(0, Ordering::Relaxed);
-        live.bytes.store(0, Ordering::Relaxed);
         live.started_ms.store(
             shared.started.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
         let started = Instant::now();
-        let result = copy_unit(&shared, c, &unit, live).await;
+        let mut attempt = 0u32;
+        let result = loop {
+            live.rows.store(0, Ordering::Relaxed);
+            live.bytes.store(0, Ordering::Relaxed);
+            let attempt_result = async {
+                if conns
+                    .as_ref()
+                    .is_none_or(|c| c.src.is_closed() || c.dst.is_closed())
+                {
+                    conns = None;
+                    conns = Some(open(&shared, id).await?);
+                }
+                let c = conns.as_mut().expect("opened");
+                if attempt > 0 {
+                    // The last COMMIT may have succeeded with its answer lost.
+                    if let Some((rows, bytes)) = shared
+                        .store
+                        .chunk_done(&c.dst, key)
+                        .await
+                        .map_err(|e| ChunkError::new("reading state", &e))?
+                    {
+                        return Ok((rows as u64, bytes as u64));
+                    }
+                }
+                copy_unit(&shared, c, &unit, live).await
+            }
+            .await;
+            match attempt_result {
+                Ok(r) => break Ok(r),
+                Err(e) => {
+                    if let Some(c) = conns.as_ref() {
+                        // A half-done source statement may have left the snapshot
+                        // transaction aborted: then start over with new connections.
+                        if c.src
+                            .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
+                            .await
+                            .is_err()
+                        {
+                            conns = None;
+                        }
+                    }
+                    if e.transient
+                        && attempt < shared.retries
+                        && !shared.interrupted.load(Ordering::SeqCst)
+                    {
+                        attempt += 1;
+                        let wait = backoff(attempt - 1);
+                        tracing::warn!(
+                            "{} chunk {}: {}; retrying in {:.1} s ({attempt} of {})",
+                            spec.table.display_name(),
+                            unit.chunk.index,
+                            e.message,
+                            wait.as_secs_f64(),
+                            shared.retries
+                        );
+                        conns = None;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    break Err(e.message);
+                }
+            }
+        };
         live.table.store(usize::MAX, Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         let outcome = match result {
@@ -114,24 +218,13 @@ pub async fn run(
                 secs,
                 error: None,
             },
-            Err(e) => {
-                // A half-done source statement may have left the snapshot
-                // transaction aborted: start over with fresh connections.
-                if c.src
-                    .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
-                    .await
-                    .is_err()
-                {
-                    conns = None;
-                }
-                Outcome {
-                    unit,
-                    rows: 0,
-                    bytes: 0,
-                    secs,
-                    error: Some(e),
-                }
-            }
+            Err(e) => Outcome {
+                unit,
+                rows: 0,
+                bytes: 0,
+                secs,
+                error: Some(e),
+            },
         };
         if outcomes.send(outcome).is_err() {
             break;
@@ -146,29 +239,33 @@ async fn copy_unit(
     c: &mut Conns,
     unit: &Unit,
     live: &WorkerLive,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64), ChunkError> {
     let spec = &shared.plan.tables[unit.table];
     let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
-    let tx = c.dst.transaction().await.map_err(|e| pg_message(&e))?;
+    let tx = c
+        .dst
+        .transaction()
+        .await
+        .map_err(|e| ChunkError::new("BEGIN failed", &e))?;
     let freeze = spec.truncate_in_load();
     if freeze {
         tx.batch_execute(&sql::truncate([&sql::TruncateTarget::only(&spec.table)]))
             .await
-            .map_err(|e| format!("TRUNCATE failed: {}", pg_message(&e)))?;
+            .map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
     }
     let sink = tx
         .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze))
         .await
-        .map_err(|e| format!("COPY FROM failed to start: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
     c.src
         .batch_execute("SAVEPOINT pgcopy_unit")
         .await
-        .map_err(|e| format!("source: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("source", &e))?;
     let stream = c
         .src
         .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk))
         .await
-        .map_err(|e| format!("reading the source failed: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("reading the source failed", &e))?;
 
     let mut counter = BinaryRowCounter::new();
     let mut bytes_total = 0u64;
@@ -207,25 +304,28 @@ async fn copy_unit(
         if !source_failed {
             shared.source.cancel(&c.src.cancel_token()).await;
         }
-        return Err(if source_failed {
-            format!("reading the source failed: {}", pg_message(&e))
-        } else {
-            format!("writing to the destination failed: {}", pg_message(&e))
-        });
+        return Err(ChunkError::new(
+            if source_failed {
+                "reading the source failed"
+            } else {
+                "writing to the destination failed"
+            },
+            &e,
+        ));
     }
     let written = sink
         .as_mut()
         .finish()
         .await
-        .map_err(|e| format!("writing to the destination failed: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
     if let Some(e) = format_error {
-        return Err(e.to_string());
+        return Err(ChunkError::fatal(e.to_string()));
     }
     if written != counter.rows() {
-        return Err(format!(
+        return Err(ChunkError::fatal(format!(
             "row count mismatch: read {} rows from the source, the destination wrote {written}",
             counter.rows()
-        ));
+        )));
     }
     live.rows.store(written, Ordering::Relaxed);
     live.bytes.store(bytes_total, Ordering::Relaxed);
@@ -233,7 +333,7 @@ async fn copy_unit(
     c.src
         .batch_execute("RELEASE SAVEPOINT pgcopy_unit")
         .await
-        .map_err(|e| format!("source: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("source", &e))?;
     shared
         .store
         .mark_chunk_done(
@@ -248,9 +348,9 @@ async fn copy_unit(
             bytes_total as i64,
         )
         .await
-        .map_err(|e| format!("recording progress failed: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("recording progress failed", &e))?;
     tx.commit()
         .await
-        .map_err(|e| format!("COMMIT failed: {}", pg_message(&e)))?;
+        .map_err(|e| ChunkError::new("COMMIT failed", &e))?;
     Ok((written, bytes_total))
 }

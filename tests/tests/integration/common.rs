@@ -164,3 +164,125 @@ pub fn fingerprint(c: &Cluster, db: &str) -> Fingerprint {
 pub fn scalar(c: &Cluster, db: &str, sql: &str) -> String {
     c.psql(db, sql).trim().to_string()
 }
+
+/// Everything that must match after a copy, constraints included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullFingerprint {
+    /// Rows and sequences.
+    pub data: Fingerprint,
+    /// (table, name, definition, validated) of every FK.
+    pub fks: String,
+    /// (table, trigger, enabled) of every user trigger.
+    pub triggers: String,
+}
+
+/// FK definitions and validity, and user trigger states (outside `pgcopy`).
+pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
+    let fks = c.psql(
+        db,
+        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
+           FROM pg_constraint
+          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
+          ORDER BY conrelid::regclass::text, conname",
+    );
+    let triggers = c.psql(
+        db,
+        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1::regclass::text, 2",
+    );
+    (fks, triggers)
+}
+
+/// The full fingerprint of a database.
+pub fn full_fingerprint(c: &Cluster, db: &str) -> FullFingerprint {
+    let (fks, triggers) = constraints_and_triggers(c, db);
+    FullFingerprint {
+        data: fingerprint(c, db),
+        fks,
+        triggers,
+    }
+}
+
+/// A pair where the destination database belongs to the non-superuser `app`
+/// (drop mode, triggers disabled by ownership), loaded with the awkward and
+/// foreign-key fixtures plus `extra_rows` more rows in a partitioned table.
+pub fn owner_pair_all_fixtures(db: &str, extra_rows: u32) -> (Pair, String) {
+    let p = Pair::new(db);
+    for f in [
+        "awkward-schema.sql",
+        "fks-schema.sql",
+        "awkward-data.sql",
+        "fks-data.sql",
+    ] {
+        p.src.psql_file(&p.db, &pgcopy_tests::fixture(f));
+    }
+    p.src.psql(
+        &p.db,
+        &format!(
+            "INSERT INTO measurement SELECT i, DATE '2024-01-01' + i % 700, 1 + i % 100 FROM generate_series(1000, {}) i; ANALYZE",
+            1000 + extra_rows
+        ),
+    );
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    for f in ["awkward-schema.sql", "fks-schema.sql"] {
+        let sql = std::fs::read_to_string(pgcopy_tests::fixture(f)).unwrap();
+        p.dst
+            .try_psql_as(&p.db, "app", &sql)
+            .expect("schema as app");
+    }
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, d)
+}
+
+/// Starts `pgcopy copy` in the background with extra arguments and environment.
+pub fn spawn_copy(
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let mut c = Command::new(pgcopy_bin());
+    c.args(["copy", "-s", src, "-d", dst]).args(extra);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PG") || k == "RUST_LOG" {
+            c.env_remove(&k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pgcopy")
+}
+
+/// A small seeded pseudo-random generator (xorshift64*), so fault tests print a
+/// seed that replays them.
+pub struct Rng(u64);
+
+impl Rng {
+    /// From `$var` if set, else from the clock; prints the seed.
+    pub fn from_env(var: &str) -> Rng {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("{var}={seed}");
+        Rng(seed.max(1))
+    }
+    /// A number in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        lo + self.0.wrapping_mul(0x2545F4914F6CDD1D) % (hi - lo).max(1)
+    }
+}

@@ -1,0 +1,403 @@
+//! Setting up a run before the destination changes: read both catalogs, choose
+//! the FK strategy, plan (or take a resumed job's stored plan), and run every
+//! preflight check, reporting all problems together. A new job is then recorded;
+//! a resumed one is taken up again with a new snapshot.
+
+use super::summary;
+use crate::cli::CopyArgs;
+use crate::connect::Endpoint;
+use crate::error::UserError;
+use crate::introspect;
+use crate::state::{StateSchemaStatus, StateStore, StoredJob};
+use pgcopy_core::catalog::{Catalog, ForeignKey};
+use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
+use pgcopy_core::preflight::{check_fk_rights, check_tables};
+use pgcopy_core::quote::QualifiedName;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+/// Everything the run needs to execute a job.
+pub struct Setup {
+    /// The job's id.
+    pub job_id: i64,
+    /// The plan (new, or the resumed job's).
+    pub plan: Plan,
+    /// Destination sessions use replica mode.
+    pub replica: bool,
+    /// FKs to save and drop now (the destination's own definitions).
+    pub fks_to_drop: Vec<ForeignKey>,
+    /// Whether this job has dropped FKs to restore at the end.
+    pub fks_pending: bool,
+    /// Tables whose user triggers are disabled for the load.
+    pub trigger_tables: Vec<QualifiedName>,
+    /// The up-front TRUNCATE is already done (resumed job).
+    pub truncated: bool,
+    /// Chunks already committed (resumed job): (schema, table, chunk) -> (rows, bytes).
+    pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
+}
+
+/// Prepares the run; `None` after a `--dry-run` printed the plan.
+pub async fn prepare(
+    args: &CopyArgs,
+    source: &Endpoint,
+    dest: &Endpoint,
+    src: &Client,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+) -> anyhow::Result<Option<Setup>> {
+    let src_catalog = introspect::read_catalog(src, "source").await?;
+    let dst_catalog = introspect::read_catalog(dst, "destination").await?;
+    let block_size = introspect::block_size(src).await?;
+    // Replica mode if this role may set it: try it, don't guess from attributes.
+    let replica = dst
+        .batch_execute("SET session_replication_role = replica; RESET session_replication_role")
+        .await
+        .is_ok();
+    let strategy = if replica {
+        FkStrategy::Replica
+    } else {
+        FkStrategy::Drop
+    };
+    let ctx = Ctx {
+        args,
+        src_catalog: &src_catalog,
+        dst_catalog: &dst_catalog,
+        replica,
+        strategy,
+        block_size,
+    };
+    if args.resume {
+        resume(&ctx, source, dest, dst, store, snapshot).await
+    } else {
+        new_job(&ctx, source, dest, dst, store, snapshot).await
+    }
+}
+
+struct Ctx<'a> {
+    args: &'a CopyArgs,
+    src_catalog: &'a Catalog,
+    dst_catalog: &'a Catalog,
+    replica: bool,
+    strategy: FkStrategy,
+    block_size: u64,
+}
+
+impl Ctx<'_> {
+    fn plan_options(
+        &self,
+        include: Option<&str>,
+        exclude: Option<&str>,
+    ) -> Result<PlanOptions, UserError> {
+        PlanOptions {
+            split_larger_than: self.args.split_larger_than,
+            skip_schemas: vec![self.args.state_schema.clone()],
+            allow_empty_match: self.args.allow_empty_match,
+            fk_strategy: self.strategy,
+            block_size: self.block_size,
+            ..PlanOptions::default()
+        }
+        .with_patterns(include, exclude)
+        .map_err(|e| UserError::usage(e.to_string()))
+    }
+
+    /// The FKs to drop: the destination's own (their exact definitions are what
+    /// gets restored), selected by the same rules as the plan.
+    fn fks_to_drop(&self, opts: &PlanOptions) -> Result<Vec<ForeignKey>, UserError> {
+        let dest_plan = plan(
+            self.dst_catalog,
+            &PlanOptions {
+                allow_empty_match: true,
+                ..opts.clone()
+            },
+        )
+        .map_err(|e| UserError::usage(e.to_string()))?;
+        Ok(dest_plan.dropped_fks().map(|f| f.fk.clone()).collect())
+    }
+
+    /// Checks that need no server round trip; returns the problems and the
+    /// tables whose user triggers must be disabled.
+    fn check(&self, plan: &Plan, fks_to_drop: &[ForeignKey]) -> (Vec<String>, Vec<QualifiedName>) {
+        let mut problems: Vec<String> = check_tables(plan, self.src_catalog, self.dst_catalog)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        problems.extend(
+            check_fk_rights(fks_to_drop, self.dst_catalog)
+                .iter()
+                .map(|p| p.to_string()),
+        );
+        let mut trigger_tables = Vec::new();
+        if !self.replica {
+            for spec in &plan.tables {
+                let Some(t) = self.dst_catalog.table(&spec.table) else {
+                    continue;
+                };
+                if !t.has_user_triggers {
+                    continue;
+                }
+                if t.is_owner {
+                    trigger_tables.push(t.name.clone());
+                } else if !self.args.fire_triggers {
+                    problems.push(format!(
+                        "table {} has user triggers that would fire during the load, and this role can neither \
+                         disable them (it must own the table) nor use replica mode: pass --fire-triggers to \
+                         let them fire, or run as the owner",
+                        t.name.display_name()
+                    ));
+                }
+            }
+        }
+        (problems, trigger_tables)
+    }
+}
+
+fn fail_preflight(problems: &[String]) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut msg = if problems.len() == 1 {
+        format!("preflight failed, nothing was changed: {}", problems[0])
+    } else {
+        format!(
+            "preflight found {} problems, nothing was changed:",
+            problems.len()
+        )
+    };
+    if problems.len() > 1 {
+        for p in problems {
+            msg.push_str("\n  - ");
+            msg.push_str(p);
+        }
+    }
+    Err(UserError::failure(msg).into())
+}
+
+/// Why an unfinished job blocks a new copy, and what to do.
+fn blocking(job: &StoredJob) -> String {
+    if job.state == "running" && !job.stale {
+        format!(
+            "job {} is running on the destination right now (its client is connected): wait for it",
+            job.job_id
+        )
+    } else {
+        format!(
+            "job {} did not finish ({}): continue it with `pgcopy copy --resume`, or give it up with \
+             `pgcopy jobs discard {}` (which restores what it dropped)",
+            job.job_id,
+            if job.stale { "its client died" } else { job.state.as_str() },
+            job.job_id
+        )
+    }
+}
+
+async fn new_job(
+    ctx: &Ctx<'_>,
+    source: &Endpoint,
+    dest: &Endpoint,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+) -> anyhow::Result<Option<Setup>> {
+    let args = ctx.args;
+    let opts = ctx.plan_options(
+        args.include_tables.as_deref(),
+        args.exclude_tables.as_deref(),
+    )?;
+    let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    let fks_to_drop = ctx.fks_to_drop(&opts)?;
+    let (mut problems, trigger_tables) = ctx.check(&plan, &fks_to_drop);
+
+    let mut schema_ready = false;
+    if !args.dry_run {
+        match store.inspect(dst).await {
+            Ok(StateSchemaStatus::Ready { .. }) => {
+                schema_ready = true;
+                problems.extend(store.unfinished_jobs(dst, None).await?.iter().map(blocking));
+                let pending = store.pending_fk_count(dst).await?;
+                if pending > 0 {
+                    problems.push(format!(
+                        "{pending} foreign key(s) dropped by an earlier job are not restored yet: restore them \
+                         first (`pgcopy restore-fks`, or SELECT * FROM {}.restore_fks())",
+                        args.state_schema
+                    ));
+                }
+            }
+            Ok(StateSchemaStatus::Creatable) => {}
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    fail_preflight(&problems)?;
+    if args.dry_run {
+        summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
+        return Ok(None);
+    }
+
+    // From here on the destination changes.
+    if !schema_ready {
+        store.create(dst).await?;
+        tracing::info!(
+            "created the state schema {:?} on the destination",
+            args.state_schema
+        );
+    }
+    let options = serde_json::json!({
+        "parallel": args.parallel,
+        "batch_size": args.batch_size,
+        "include_tables": args.include_tables,
+        "exclude_tables": args.exclude_tables,
+        "split_larger_than": args.split_larger_than,
+        "analyze": !args.no_analyze,
+        "fire_triggers": args.fire_triggers,
+    });
+    let job_id = store
+        .create_job(
+            dst,
+            &plan,
+            &source.redacted(),
+            &dest.redacted(),
+            &options,
+            snapshot,
+        )
+        .await?;
+    tracing::info!(
+        "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}",
+        plan.tables.len(),
+        plan.total_chunks(),
+        summary::human_bytes(plan.total_bytes()),
+        args.parallel,
+        fk_mode(ctx.replica, fks_to_drop.len())
+    );
+    Ok(Some(Setup {
+        job_id,
+        plan,
+        replica: ctx.replica,
+        fks_pending: !fks_to_drop.is_empty(),
+        fks_to_drop,
+        trigger_tables,
+        truncated: false,
+        done_chunks: HashMap::new(),
+    }))
+}
+
+fn fk_mode(replica: bool, drops: usize) -> String {
+    match (replica, drops) {
+        (true, 0) => "replica mode (session_replication_role)".to_string(),
+        (true, n) => format!("replica mode, and {n} from tables not copied dropped and restored"),
+        (false, n) => format!("drop mode: {n} saved, dropped and restored"),
+    }
+}
+
+async fn resume(
+    ctx: &Ctx<'_>,
+    source: &Endpoint,
+    dest: &Endpoint,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+) -> anyhow::Result<Option<Setup>> {
+    let args = ctx.args;
+    if store.inspect(dst).await? == StateSchemaStatus::Creatable {
+        return Err(
+            UserError::failure("nothing to resume: no copy has run on this destination").into(),
+        );
+    }
+    let jobs = store.unfinished_jobs(dst, args.job).await?;
+    let Some(job) = jobs.into_iter().next() else {
+        return Err(UserError::failure(match args.job {
+            Some(n) => {
+                format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
+            }
+            None => "nothing to resume: every job on this destination finished".to_string(),
+        })
+        .into());
+    };
+    if job.state == "running" && !job.stale {
+        return Err(UserError::failure(blocking(&job)).into());
+    }
+    for (flag, given, key) in [
+        ("--include-tables", &args.include_tables, "include_tables"),
+        ("--exclude-tables", &args.exclude_tables, "exclude_tables"),
+    ] {
+        let stored = job
+            .options
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if given.is_some() && given != &stored {
+            return Err(UserError::usage(format!(
+                "{flag} {} contradicts job {}, which was started with {}: resume it without {flag}, \
+                 or discard it (`pgcopy jobs discard {}`) and start a new copy",
+                given.as_deref().unwrap_or(""),
+                job.job_id,
+                stored.map(|s| format!("{flag} {s}")).unwrap_or_else(|| format!("no {flag}")),
+                job.job_id
+            ))
+            .into());
+        }
+    }
+    if job.source != source.redacted() {
+        tracing::warn!(
+            "job {} copied from {}; resuming from {}",
+            job.job_id,
+            job.source,
+            source.redacted()
+        );
+    }
+    let plan: Plan = serde_json::from_value(job.plan.clone()).map_err(|e| {
+        UserError::failure(format!(
+            "job {} has a plan this pgcopy cannot read: {e}",
+            job.job_id
+        ))
+    })?;
+    if plan.fk_strategy == FkStrategy::Replica && !ctx.replica {
+        return Err(UserError::failure(format!(
+            "job {} used replica mode, but this role may not SET session_replication_role: resume it as the role \
+             that started it",
+            job.job_id
+        ))
+        .into());
+    }
+    let opts = ctx.plan_options(
+        job.options.get("include_tables").and_then(|v| v.as_str()),
+        job.options.get("exclude_tables").and_then(|v| v.as_str()),
+    )?;
+    let opts = PlanOptions {
+        fk_strategy: plan.fk_strategy,
+        allow_empty_match: true,
+        ..opts
+    };
+    // Whatever of the plan's FKs is present now (all, none, or those an
+    // interrupted run restored) is dropped again; the saved ones stay saved.
+    let fks_to_drop = ctx.fks_to_drop(&opts)?;
+    let (problems, mut trigger_tables) = ctx.check(&plan, &fks_to_drop);
+    fail_preflight(&problems)?;
+    for t in &job.disabled_triggers {
+        if !trigger_tables.contains(t) {
+            trigger_tables.push(t.clone());
+        }
+    }
+    if args.dry_run {
+        summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
+        return Ok(None);
+    }
+    store.restart_job(dst, job.job_id, snapshot).await?;
+    let done_chunks = store.done_chunks(dst, job.job_id).await?;
+    tracing::info!(
+        "resuming job {}: {} of {} chunks already copied; reading the rest from a new snapshot, so rows changed \
+         on the source since the first run may be inconsistent across tables (use --snapshot to keep one)",
+        job.job_id,
+        done_chunks.len(),
+        plan.total_chunks()
+    );
+    Ok(Some(Setup {
+        job_id: job.job_id,
+        plan,
+        replica: ctx.replica,
+        fks_pending: true,
+        fks_to_drop,
+        trigger_tables,
+        truncated: job.truncated,
+        done_chunks,
+    }))
+}

@@ -1,0 +1,123 @@
+//! `pgcopy jobs list` and `pgcopy jobs discard N`.
+
+use crate::cli::{JobsAction, JobsArgs};
+use crate::connect::{connection_string, Endpoint};
+use crate::constraints;
+use crate::error::{PgContext, UserError};
+use crate::exit;
+use crate::state::{StateSchemaStatus, StateStore};
+use pgcopy_core::quote::quote_ident;
+
+/// Runs `pgcopy jobs ...`; returns the exit code.
+pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
+    let target = match &args.action {
+        JobsAction::List { target, .. } | JobsAction::Discard { target, .. } => target.clone(),
+    };
+    let dest = Endpoint::resolve(
+        "destination",
+        &connection_string(
+            "destination",
+            "--dest",
+            target.dest.dest.as_deref(),
+            "--dest-file",
+            target.dest.dest_file.as_deref(),
+            "PGCOPY_DEST",
+        )?,
+    )?;
+    let mut dst = dest.connect("jobs").await?;
+    let store = StateStore::new(&target.state_schema);
+    if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
+        return Err(
+            UserError::failure("no copy has run on this destination: there are no jobs").into(),
+        );
+    }
+    match args.action {
+        JobsAction::List { json, .. } => {
+            let rows = dst
+                .query(
+                    &format!(
+                        "SELECT j.job_id, p.state, j.source, j.started_at::text, j.finished_at::text, \
+                                coalesce(p.rows_copied, 0), coalesce(j.error, '') \
+                           FROM {s}.jobs j JOIN {s}.progress p USING (job_id) ORDER BY j.job_id DESC",
+                        s = quote_ident(&target.state_schema)
+                    ),
+                    &[],
+                )
+                .await
+                .pg_context(|| "listing jobs".into())?;
+            let jobs: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "job_id": r.get::<_, i64>(0),
+                        "state": r.get::<_, String>(1),
+                        "source": r.get::<_, String>(2),
+                        "started_at": r.get::<_, Option<String>>(3),
+                        "finished_at": r.get::<_, Option<String>>(4),
+                        "rows_copied": r.get::<_, i64>(5),
+                        "error": r.get::<_, String>(6),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                println!(
+                    "{:>5}  {:<11}  {:>12}  {:<32}  source",
+                    "job", "state", "rows", "started"
+                );
+                for j in &jobs {
+                    println!(
+                        "{:>5}  {:<11}  {:>12}  {:<32}  {}",
+                        j["job_id"],
+                        j["state"].as_str().unwrap_or(""),
+                        j["rows_copied"],
+                        j["started_at"].as_str().unwrap_or(""),
+                        j["source"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        JobsAction::Discard { job, .. } => {
+            let Some(stored) = store
+                .unfinished_jobs(&dst, Some(job))
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Err(UserError::failure(format!(
+                    "job {job} cannot be discarded: it does not exist, succeeded, or was discarded already"
+                ))
+                .into());
+            };
+            if stored.state == "running" && !stored.stale {
+                return Err(UserError::failure(format!(
+                    "job {job} is running right now (its client is connected): stop that pgcopy first"
+                ))
+                .into());
+            }
+            let outcomes = constraints::restore(&mut dst, &store, Some(job)).await?;
+            let bad = outcomes.iter().filter(|o| !o.is_ok()).count();
+            if !stored.disabled_triggers.is_empty() {
+                crate::engine::enable_triggers(&mut dst, &store, job, &stored.disabled_triggers)
+                    .await?;
+            }
+            if bad > 0 {
+                eprintln!(
+                    "error: {bad} foreign keys of job {job} are not back as they were (see {}.saved_fks); \
+                     the job stays as it is",
+                    target.state_schema
+                );
+                return Ok(exit::PARTIAL);
+            }
+            store.finish_job(&dst, job, "discarded", None).await?;
+            println!(
+                "job {job} discarded: {} foreign keys restored, {} tables' triggers re-enabled",
+                outcomes.len(),
+                stored.disabled_triggers.len()
+            );
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Resuming an interrupted job: exactly once, at chunk granularity.
+
+use crate::common::{full_fingerprint, owner_pair_all_fixtures, pgcopy, scalar, spawn_copy};
+use std::io::BufRead;
+
+/// Waits for `pattern` on the child's stderr, then SIGKILLs it.
+fn kill_after(child: &mut std::process::Child, pattern: &str) {
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "pgcopy ended before `{pattern}`"
+        );
+        if line.contains(pattern) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn killed_job_is_refused_then_resumed_exactly_once() {
+    let (p, d) = owner_pair_all_fixtures("resumeonce", 40_000);
+    let (s, _) = p.urls();
+    let before_dst = full_fingerprint(&p.dst, &p.db);
+    let mut child = spawn_copy(
+        &s,
+        &d,
+        &["-p", "2", "--split-larger-than", "64kB"],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:150")],
+    );
+    kill_after(&mut child, "copied public.");
+    let done_before: i64 = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT count(*) FROM pgcopy.job_chunks WHERE state = 'done'",
+    )
+    .parse()
+    .unwrap();
+    assert!(done_before > 0);
+    // Triggers are disabled and recorded; FKs are saved.
+    assert_ne!(
+        scalar(&p.dst, &p.db, "SELECT disabled_triggers FROM pgcopy.jobs"),
+        ""
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "8"
+    );
+
+    // A plain copy refuses, and says how to go on.
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "job 1 did not finish (its client died): continue it with `pgcopy copy --resume`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("pgcopy jobs discard 1"),
+        "{}",
+        run.stderr
+    );
+    // A resume that contradicts the job's selection is refused.
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--resume",
+        "--include-tables",
+        "book",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("contradicts job 1"), "{}", run.stderr);
+    assert_eq!(
+        full_fingerprint(&p.dst, &p.db).data,
+        full_fingerprint(&p.dst, &p.db).data
+    );
+
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "-p", "3"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("resuming job 1: {done_before} of")),
+        "{}",
+        run.stderr
+    );
+    let src = full_fingerprint(&p.src, &p.db);
+    let dst = full_fingerprint(&p.dst, &p.db);
+    assert_eq!(src.data, dst.data, "no row lost or duplicated");
+    assert_eq!(dst.fks, before_dst.fks, "every FK back exactly");
+    assert_eq!(dst.triggers, before_dst.triggers, "triggers enabled again");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT state, disabled_triggers IS NULL FROM pgcopy.jobs"
+        ),
+        "succeeded|t"
+    );
+    // Each chunk was committed once: the resumed run did not redo done chunks.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pgcopy.job_chunks WHERE attempts <> 1 AND state = 'done'"
+        ),
+        "0"
+    );
+    // Nothing left to resume.
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("nothing to resume"), "{}", run.stderr);
+}
+
+#[test]
+fn discarding_a_job_restores_constraints_and_triggers() {
+    let (p, d) = owner_pair_all_fixtures("discard", 20_000);
+    let (s, _) = p.urls();
+    let before = full_fingerprint(&p.dst, &p.db);
+    let mut child = spawn_copy(
+        &s,
+        &d,
+        &["-p", "1", "--split-larger-than", "64kB"],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:150")],
+    );
+    kill_after(&mut child, "copied public.");
+    let run = pgcopy(&["jobs", "list", "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.lines().nth(1).unwrap().contains("stale"),
+        "{}",
+        run.stdout
+    );
+    let run = pgcopy(&["jobs", "discard", "1", "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("job 1 discarded: 8 foreign keys restored, 1 tables' triggers re-enabled"),
+        "{}",
+        run.stdout
+    );
+    let after = full_fingerprint(&p.dst, &p.db);
+    assert_eq!(after.triggers, before.triggers);
+    // FKs whose data is half copied come back NOT VALID at worst, never lost.
+    assert_eq!(after.fks.lines().count(), before.fks.lines().count());
+    // A new copy is allowed again and ends identical.
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    let dst = full_fingerprint(&p.dst, &p.db);
+    assert_eq!(dst.data, full_fingerprint(&p.src, &p.db).data);
+    assert_eq!(dst.fks, before.fks);
+}
