@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 need_pkgs=()
-for p in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo; do
+for p in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo tmux; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -58,6 +58,11 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Check that source and destination hold the same rows.
     Verify(VerifyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print version, git commit and target.
     Version,
 }
@@ -255,6 +260,12 @@ pub struct CopyArgs {
     /// Schema on the destination holding pgcopy's state.
     #[arg(long, default_value = "pgcopy", value_name = "NAME")]
     pub state_schema: String,
+    /// Write a JSON summary of the run to this file when it ends.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<std::path::PathBuf>,
+    /// Copy even though source and destination are the same database.
+    #[arg(long)]
+    pub yes_i_know: bool,
 }
 
 /// `pgcopy list`.

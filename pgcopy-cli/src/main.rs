@@ -15,6 +15,7 @@ mod introspect;
 mod jobs;
 mod list;
 mod logging;
+mod progress;
 mod state;
 mod status;
 mod tls;
@@ -38,6 +39,7 @@ fn main() {
         }
     };
     logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let quiet = cli.quiet;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,12 +52,25 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Copy(args) => engine::run(args).await,
+            Command::Copy(mut args) => {
+                args.no_progress |= quiet;
+                engine::run(args).await
+            }
             Command::List(args) => list::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::RestoreFks(args) => constraints::run_restore_command(args).await,
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "pgcopy",
+                    &mut std::io::stdout(),
+                );
+                Ok(exit::OK)
+            }
             Command::Version => {
                 println!(
                     "pgcopy {} (commit {}, {})",

@@ -127,6 +127,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     let src = src?;
     let mut dst = dst?;
 
+    if !args.dry_run && !args.yes_i_know {
+        guard_same_database(&src, &dst).await?;
+    }
+
     // The snapshot every worker imports; the catalog is read inside it too.
     src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
@@ -158,6 +162,28 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK); // --dry-run
     };
     execute(args, setup, source, dest, src, dst, store, snapshot).await
+}
+
+/// Refuses to copy a database onto itself: the truncation would destroy the
+/// source. Same server instance means the same system identifier *and* the same
+/// postmaster start time: clusters cloned from one base backup (a staging copy
+/// of production) share the identifier but not the start time.
+async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::Result<()> {
+    let q = "SELECT system_identifier::text || '/' || pg_catalog.pg_postmaster_start_time()::text || '/' \
+                    || pg_catalog.current_database() \
+               FROM pg_catalog.pg_control_system()";
+    let (a, b) = tokio::join!(src.query_one(q, &[]), dst.query_one(q, &[]));
+    if let (Ok(a), Ok(b)) = (a, b) {
+        let (a, b): (String, String) = (a.get(0), b.get(0));
+        if a == b {
+            return Err(UserError::usage(
+                "source and destination are the same database: copying would empty it; check --dest, \
+                 or pass --yes-i-know if this is really meant",
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Runs a prepared job to its end; returns the exit code.
@@ -268,6 +294,20 @@ async fn execute(
         tracing::warn!("the destination is unreachable: job {job_id} stays marked running");
     }
     let _ = src.batch_execute("COMMIT").await;
+    if let Some(path) = &args.summary_json {
+        let doc = summary::summary_json(
+            job_id,
+            state,
+            code,
+            error.as_deref(),
+            &shared,
+            result.as_ref().ok(),
+            restore.as_ref().ok(),
+        );
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n") {
+            tracing::error!("could not write the summary to {}: {e}", path.display());
+        }
+    }
     if let (Err(_), Err(e)) = (&result, &restore) {
         tracing::error!("{e:#}");
     }
@@ -445,10 +485,33 @@ async fn load(
     shared: &Arc<Shared>,
     dst: &mut Client,
     args: &CopyArgs,
+    summary: summary::RunSummary,
+) -> anyhow::Result<summary::RunSummary> {
+    let mut display = match crate::progress::detect(args.no_progress) {
+        crate::progress::ProgressMode::Bar => {
+            Some(crate::progress::Display::start(args.parallel as usize))
+        }
+        crate::progress::ProgressMode::Lines => None,
+    };
+    let result = load_rounds(shared, dst, args, summary, display.as_ref()).await;
+    if let (Some(d), Ok(summary)) = (display.as_mut(), &result) {
+        d.finish(
+            &summary.snapshot(shared),
+            shared.started.elapsed().as_secs_f64(),
+        );
+    }
+    result
+}
+
+async fn load_rounds(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    args: &CopyArgs,
     mut summary: summary::RunSummary,
+    display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     for round in 0.. {
-        summary = run_workers(shared, dst, args, summary).await?;
+        summary = run_workers(shared, dst, args, summary, display).await?;
         if shared.interrupted.load(Ordering::SeqCst) || round == 3 {
             return Ok(summary);
         }
@@ -503,6 +566,7 @@ async fn run_workers(
     dst: &mut Client,
     args: &CopyArgs,
     mut summary: summary::RunSummary,
+    display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
     let mut handles = Vec::new();
@@ -516,6 +580,7 @@ async fn run_workers(
     drop(tx);
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut redraw = tokio::time::interval(Duration::from_millis(200));
     let mut last_report = Instant::now();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -529,9 +594,14 @@ async fn run_workers(
                 if reconnect_if_closed(dst, &shared.dest).await {
                     heartbeat(shared, dst).await;
                 }
-                if last_report.elapsed() >= Duration::from_secs(5) {
+                if display.is_none() && last_report.elapsed() >= Duration::from_secs(5) {
                     last_report = Instant::now();
                     summary.report_progress(shared);
+                }
+            }
+            _ = redraw.tick(), if display.is_some() => {
+                if let Some(d) = display {
+                    d.update(&summary.snapshot(shared), shared.started.elapsed().as_secs_f64());
                 }
             }
             _ = tokio::signal::ctrl_c() => interrupt(shared).await,

@@ -124,6 +124,63 @@ impl RunSummary {
         self.tables.iter().map(|t| t.rows).sum()
     }
 
+    /// The state to show on the progress display: progress counted in estimated
+    /// bytes (a finished chunk counts its whole share, a chunk in flight its
+    /// streamed bytes up to 99% of its share), rows exact, and the expected rows
+    /// corrected to the exact count as each table finishes.
+    pub fn snapshot(&self, shared: &Shared) -> crate::progress::Snapshot {
+        let plan = &shared.plan;
+        let mut snap = crate::progress::Snapshot {
+            tables: plan.tables.len(),
+            workers: vec![None; shared.live.len()],
+            ..Default::default()
+        };
+        let mut in_flight = vec![(0u64, 0u64); plan.tables.len()];
+        let now_ms = shared.started.elapsed().as_millis() as u64;
+        for (i, w) in shared.live.iter().enumerate() {
+            let t = w.table.load(Ordering::Relaxed);
+            if let Some(spec) = plan.tables.get(t) {
+                let (rows, bytes) = (
+                    w.rows.load(Ordering::Relaxed),
+                    w.bytes.load(Ordering::Relaxed),
+                );
+                let share = spec.bytes / spec.chunks.len().max(1) as u64;
+                in_flight[t].0 += rows;
+                in_flight[t].1 += bytes.min(share * 99 / 100);
+                snap.rows += rows;
+                snap.bytes += bytes;
+                let secs =
+                    now_ms.saturating_sub(w.started_ms.load(Ordering::Relaxed)) as f64 / 1000.0;
+                snap.workers[i] = Some(format!(
+                    "{} chunk {}/{}: {} rows, {}, {:.1} MB/s",
+                    spec.table.display_name(),
+                    w.chunk.load(Ordering::Relaxed) + 1,
+                    spec.chunks.len(),
+                    rows,
+                    human_bytes(bytes),
+                    bytes as f64 / 1048576.0 / secs.max(0.001)
+                ));
+            }
+        }
+        for (i, (spec, t)) in plan.tables.iter().zip(&self.tables).enumerate() {
+            let chunks = spec.chunks.len().max(1) as u64;
+            snap.total_units += spec.bytes.max(1);
+            snap.done_units += spec.bytes.max(1) * t.chunks_done as u64 / chunks + in_flight[i].1;
+            snap.rows += t.rows;
+            snap.bytes += t.bytes;
+            let finished = t.chunks_done == t.chunks_total;
+            if finished {
+                snap.tables_done += 1;
+            }
+            snap.rows_expected += if finished {
+                t.rows
+            } else {
+                spec.est_rows.max(t.rows + in_flight[i].0)
+            };
+        }
+        snap
+    }
+
     /// Logs one progress line (bytes are exact for committed chunks and live
     /// for chunks in flight).
     pub fn report_progress(&self, shared: &Shared) {
@@ -290,4 +347,61 @@ pub fn print_plan(
         println!("refresh:      {}", names(&plan.matviews));
     }
     Ok(())
+}
+
+/// The `--summary-json` document (shape documented in README).
+pub fn summary_json(
+    job_id: i64,
+    state: &str,
+    exit_code: i32,
+    error: Option<&str>,
+    shared: &Shared,
+    run: Option<&RunSummary>,
+    not_restored: Option<&Vec<crate::constraints::RestoreOutcome>>,
+) -> serde_json::Value {
+    let tables: Vec<serde_json::Value> = run
+        .map(|r| {
+            shared
+                .plan
+                .tables
+                .iter()
+                .zip(&r.tables)
+                .map(|(spec, t)| {
+                    serde_json::json!({
+                        "schema": spec.table.schema,
+                        "table": spec.table.name,
+                        "rows": t.rows,
+                        "bytes": t.bytes,
+                        "seconds": (t.secs * 1000.0).round() / 1000.0,
+                        "chunks": t.chunks_total,
+                        "status": if !t.errors.is_empty() { "failed" }
+                                  else if t.chunks_done < t.chunks_total { "not_copied" }
+                                  else { "ok" },
+                        "error": t.errors.first(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "job_id": job_id,
+        "state": state,
+        "exit_code": exit_code,
+        "error": error,
+        "seconds": (shared.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "fk_strategy": shared.plan.fk_strategy.as_str(),
+        "totals": {
+            "tables": shared.plan.tables.len(),
+            "failed_tables": run.map(|r| r.failed()).unwrap_or(0),
+            "rows": run.map(|r| r.rows()).unwrap_or(0),
+            "bytes": run.map(|r| r.tables.iter().map(|t| t.bytes).sum::<u64>()).unwrap_or(0),
+        },
+        "foreign_keys_not_restored": not_restored.map(|v| v.iter().map(|o| serde_json::json!({
+            "table": o.table.display_name(),
+            "constraint": o.constraint,
+            "state": o.state.as_str(),
+            "error": o.error,
+        })).collect::<Vec<_>>()).unwrap_or_default(),
+        "tables": tables,
+    })
 }

@@ -10,4 +10,5 @@ mod fks;
 mod list_dry_run;
 mod resume;
 mod state;
+mod ui;
 mod verify;

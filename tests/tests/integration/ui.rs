@@ -1,0 +1,201 @@
+//! What a person and a machine see: the pinned progress display in a real
+//! terminal (tmux), plain output when piped, JSON summaries and logs,
+//! completions, and the guard against copying a database onto itself.
+
+use crate::common::{pgcopy, scalar, Pair};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(["-L", socket])
+        .args(args)
+        .output()
+        .expect("tmux is needed for this test (make setup installs it)");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
+    let p = Pair::new("tty");
+    p.load(&["pagila/pagila-schema.sql"], &["pagila/pagila-data.sql"]);
+    let total: u64 = scalar(
+        &p.src,
+        &p.db,
+        "SELECT sum(n) FROM (SELECT (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %s', c.oid::regclass), false, true, '')))[1]::text::bigint AS n
+           FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.relkind = 'r' AND ns.nspname = 'public') x",
+    )
+    .parse()
+    .unwrap();
+    let (s, d) = p.urls();
+    let socket = format!("pgcopy-test-{}", std::process::id());
+    let cmd = format!(
+        "env -u CI PGCOPY_FAILPOINT=before-chunk-commit:250 {} copy -p 2 -s '{s}' -d '{d}'; echo PGCOPY_EXIT=$?; sleep 600",
+        pgcopy_tests::pgcopy_bin().display()
+    );
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "copy",
+            "-x",
+            "150",
+            "-y",
+            "30",
+            &cmd,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut frames_with_bar_on_top_and_logs_below = 0;
+    let mut final_screen = String::new();
+    while Instant::now() < deadline {
+        let screen = tmux(&socket, &["capture-pane", "-p", "-t", "copy"]);
+        if screen.contains("PGCOPY_EXIT=") {
+            final_screen = tmux(&socket, &["capture-pane", "-p", "-S", "-", "-t", "copy"]);
+            break;
+        }
+        let lines: Vec<&str> = screen.lines().collect();
+        if lines.first().is_some_and(|l| l.starts_with("pgcopy ")) {
+            assert!(
+                lines
+                    .get(1)
+                    .is_some_and(|l| l.trim_start().starts_with("worker 1")),
+                "{screen}"
+            );
+            if lines
+                .iter()
+                .skip(3)
+                .any(|l| l.contains("INFO copied public."))
+            {
+                frames_with_bar_on_top_and_logs_below += 1;
+            }
+            // Nothing but the display is ever drawn on the first line.
+            assert!(!lines[0].contains("INFO"), "{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    tmux(&socket, &["kill-server"]);
+    assert!(
+        final_screen.contains("PGCOPY_EXIT=0"),
+        "copy did not finish cleanly:\n{final_screen}"
+    );
+    assert!(
+        frames_with_bar_on_top_and_logs_below >= 2,
+        "never saw the bar on top with logs below"
+    );
+    let last_bar = final_screen
+        .lines()
+        .rfind(|l| l.starts_with("pgcopy "))
+        .expect("a final bar line");
+    assert!(last_bar.contains("100%"), "{last_bar}");
+    assert!(
+        last_bar.contains(&format!("{total} rows of ~{total}")),
+        "final totals must be exact: {last_bar}"
+    );
+    assert!(last_bar.contains("21/21 tables"), "{last_bar}");
+}
+
+#[test]
+fn piped_output_is_plain_and_json_outputs_parse() {
+    let p = Pair::new("plainjson");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    let summary = std::env::temp_dir().join(format!("pgcopy-summary-{}.json", std::process::id()));
+    let run = p.copy(&["--summary-json", summary.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains('\x1b') && !run.stdout.contains('\x1b'),
+        "escape codes in piped output"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    std::fs::remove_file(&summary).unwrap();
+    assert_eq!(doc["state"], "succeeded");
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["fk_strategy"], "replica");
+    assert_eq!(doc["totals"]["tables"], 11);
+    assert_eq!(doc["totals"]["failed_tables"], 0);
+    let rows: u64 = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(doc["totals"]["rows"].as_u64().unwrap(), rows);
+    let everything = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "everything")
+        .unwrap();
+    assert_eq!(everything["rows"], 2001);
+    assert_eq!(everything["status"], "ok");
+    assert!(doc["foreign_keys_not_restored"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // JSON log lines, one object each, never a password.
+    let run = p.copy(&["--log-format", "json"]);
+    run.expect_code(0);
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("copied public.everything"))));
+    assert!(!run.stderr.contains(pgcopy_tests::SUPERUSER_PASSWORD));
+    // Quiet: only warnings and errors.
+    let run = p.copy(&["-q"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "quiet run printed: {}", run.stderr);
+}
+
+#[test]
+fn copying_a_database_onto_itself_is_refused() {
+    let p = Pair::new("selfcopy");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    let before = crate::common::fingerprint(&p.src, &p.db);
+    let (s, _) = p.urls();
+    let same = format!(
+        "host=127.0.0.1 port={} dbname={} user=postgres password={}",
+        p.src.port(),
+        p.db,
+        pgcopy_tests::SUPERUSER_PASSWORD
+    );
+    let run = pgcopy(&["copy", "-s", &s, "-d", &same]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("source and destination are the same database"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--yes-i-know"), "{}", run.stderr);
+    assert_eq!(crate::common::fingerprint(&p.src, &p.db), before);
+}
+
+#[test]
+fn completions_and_help() {
+    let run = pgcopy(&["completions", "bash"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("--include-tables") && run.stdout.contains("restore-fks"));
+    let run = pgcopy(&["copy", "--help"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("--split-larger-than"));
+    let run = pgcopy(&["--help"]);
+    assert!(run.stdout.contains("Examples:"));
+    let run = pgcopy(&["version"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .starts_with(&format!("pgcopy {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        run.stdout
+    );
+    let run = pgcopy(&["copy", "--bogus"]);
+    run.expect_code(2);
+}
