@@ -55,5 +55,12 @@ demo-stop:
 	@target/debug/pgcopy-cluster stop $(DEMO_DIR)/destination
 	@echo "demo clusters stopped and removed"
 
+# Benchmarks (not part of make test): BENCH_SCALE, BENCH_RUNS, BENCH_PARALLEL,
+# BENCH_DATASETS, BENCH_TOOLS; see BENCHMARKS.md.
+bench: setup
+	command -v pgcopydb >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgcopydb >/dev/null
+	cargo build --release -p pgcopy-cli -p pgcopy-tests
+	PGCOPY_BIN=$(CURDIR)/target/release/pgcopy target/release/pgcopy-bench
+
 clean:
 	cargo clean

@@ -83,6 +83,21 @@ SELECT jsonb_build_object(
                            LIMIT 1)
            ) ORDER BY r.nspname, r.relname)
       FROM rels r WHERE r.relkind = 'S'), '[]'::jsonb),
+  'indexes', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'table', jsonb_build_object('schema', tn.nspname, 'name', t.relname),
+             'name', ic.relname,
+             'definition', pg_catalog.pg_get_indexdef(i.indexrelid),
+             'backs_constraint', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
+                                                                                  AND c.contype IN ('p', 'u', 'x')),
+             'valid', i.indisvalid,
+             'is_partition', ic.relispartition
+           ) ORDER BY tn.nspname, t.relname, ic.relname)
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+      JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+     WHERE t.oid IN (SELECT oid FROM rels WHERE relkind IN ('r', 'p'))), '[]'::jsonb),
   'matviews', coalesce((
     SELECT jsonb_agg(jsonb_build_object(
              'schema', r.nspname,

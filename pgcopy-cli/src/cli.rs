@@ -260,6 +260,13 @@ pub struct CopyArgs {
     /// Schema on the destination holding pgcopy's state.
     #[arg(long, default_value = "pgcopy", value_name = "NAME")]
     pub state_schema: String,
+    /// Drop secondary indexes before the load and rebuild them after (default:
+    /// on in drop mode when the role owns every table).
+    #[arg(long, overrides_with = "no_defer_indexes")]
+    pub defer_indexes: bool,
+    /// Keep indexes in place during the load.
+    #[arg(long, overrides_with = "defer_indexes")]
+    pub no_defer_indexes: bool,
     /// Write a JSON summary of the run to this file when it ends.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<std::path::PathBuf>,

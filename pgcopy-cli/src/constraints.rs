@@ -292,6 +292,8 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::OK);
     }
+    // Indexes first: FK validation uses them.
+    let index_failures = crate::indexes::rebuild(&dst, &dest, &store, args.job, 2).await?;
     let outcomes = restore(&mut dst, &store, args.job).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
@@ -312,10 +314,11 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let bad = outcomes.iter().filter(|o| !o.is_ok()).count();
+    let bad = outcomes.iter().filter(|o| !o.is_ok()).count() + index_failures.len();
     if bad > 0 {
         eprintln!(
-            "error: {bad} foreign keys are not back as they were; their definitions stay in {}.saved_fks",
+            "error: {bad} foreign keys or indexes are not back as they were; their definitions stay in \
+             {0}.saved_fks and {0}.saved_indexes",
             args.state_schema
         );
         return Ok(exit::PARTIAL);

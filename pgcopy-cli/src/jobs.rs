@@ -97,16 +97,17 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 ))
                 .into());
             }
+            let index_failures = crate::indexes::rebuild(&dst, &dest, &store, Some(job), 2).await?;
             let outcomes = constraints::restore(&mut dst, &store, Some(job)).await?;
-            let bad = outcomes.iter().filter(|o| !o.is_ok()).count();
+            let bad = outcomes.iter().filter(|o| !o.is_ok()).count() + index_failures.len();
             if !stored.disabled_triggers.is_empty() {
                 crate::engine::enable_triggers(&mut dst, &store, job, &stored.disabled_triggers)
                     .await?;
             }
             if bad > 0 {
                 eprintln!(
-                    "error: {bad} foreign keys of job {job} are not back as they were (see {}.saved_fks); \
-                     the job stays as it is",
+                    "error: {bad} foreign keys or indexes of job {job} are not back as they were (see {0}.saved_fks \
+                     and {0}.saved_indexes); the job stays as it is",
                     target.state_schema
                 );
                 return Ok(exit::PARTIAL);

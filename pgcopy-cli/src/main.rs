@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod exit;
 mod failpoint;
+mod indexes;
 mod introspect;
 mod jobs;
 mod list;

@@ -21,6 +21,33 @@ pub struct Catalog {
     /// Materialized views.
     #[serde(default)]
     pub matviews: Vec<MatView>,
+    /// Indexes of tables.
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+}
+
+/// An index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Its table.
+    pub table: QualifiedName,
+    /// Index name (in the table's schema).
+    pub name: String,
+    /// `pg_get_indexdef` text: the CREATE INDEX statement.
+    pub definition: String,
+    /// Backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint.
+    #[serde(default)]
+    pub backs_constraint: bool,
+    /// `indisvalid`.
+    #[serde(default = "yes")]
+    pub valid: bool,
+    /// A partition of a partitioned table's index: it follows its parent.
+    #[serde(default)]
+    pub is_partition: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What kind of relation a table is.

@@ -61,6 +61,8 @@ pub struct PlanOptions {
     pub skip_schemas: Vec<String>,
     /// Accept patterns that match no table.
     pub allow_empty_match: bool,
+    /// Drop secondary indexes before the load and rebuild them after.
+    pub defer_indexes: bool,
 }
 
 impl Default for PlanOptions {
@@ -73,6 +75,7 @@ impl Default for PlanOptions {
             fk_strategy: FkStrategy::Drop,
             skip_schemas: vec!["pgcopy".into()],
             allow_empty_match: false,
+            defer_indexes: false,
         }
     }
 }
@@ -181,6 +184,11 @@ pub struct Plan {
     /// their parent (an FK declared on a partitioned table needs the parent
     /// in the same TRUNCATE as the table it references).
     pub truncate_together: Vec<TruncateTarget>,
+    /// Secondary indexes dropped before the load and rebuilt after it (with
+    /// `defer_indexes`): not backing a constraint, valid, on a copied plain
+    /// table or leaf partition (not attached to a partitioned index).
+    #[serde(default)]
+    pub deferred_indexes: Vec<crate::catalog::Index>,
 }
 
 impl Plan {
@@ -405,7 +413,27 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     }
     truncate_together.sort_by(|a, b| a.table.cmp(&b.table));
 
+    let deferred_indexes = if opts.defer_indexes {
+        catalog
+            .indexes
+            .iter()
+            .filter(|i| !i.backs_constraint && i.valid && !i.is_partition)
+            // An index on a partitioned table is left in place: its definition
+            // (`ON ONLY`) would not recreate the partitions' indexes.
+            .filter(|i| {
+                catalog
+                    .table(&i.table)
+                    .is_some_and(|t| t.kind == TableKind::Ordinary)
+                    && selected_names.contains(&i.table)
+            })
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     Ok(Plan {
+        deferred_indexes,
         truncate_together,
         fk_strategy: opts.fk_strategy,
         tables,
@@ -522,6 +550,7 @@ mod tests {
                 },
             ],
             matviews: vec![],
+            indexes: vec![],
         }
     }
 
@@ -627,6 +656,52 @@ mod tests {
             ))));
         let dropped: Vec<&str> = p.dropped_fks().map(|f| f.fk.name.as_str()).collect();
         assert_eq!(dropped, ["events_fk"]);
+    }
+
+    #[test]
+    fn deferred_indexes_are_secondary_ones_on_copied_tables() {
+        let mut c = sample();
+        let idx = |t: &str, n: &str, constraint: bool, part: bool| Index {
+            table: QualifiedName::new("public", t),
+            name: n.into(),
+            definition: format!("CREATE INDEX {n} ON public.{t} USING btree (id)"),
+            backs_constraint: constraint,
+            valid: true,
+            is_partition: part,
+        };
+        c.indexes = vec![
+            idx("a", "a_pkey", true, false),
+            idx("a", "a_v", false, false),
+            idx("events", "events_at", false, false),
+            idx("events_2024", "events_2024_at_idx", false, true),
+            idx("b", "b_v", false, false),
+        ];
+        let opts = PlanOptions {
+            defer_indexes: true,
+            ..Default::default()
+        }
+        .with_patterns(None, Some("b,events_default"))
+        .unwrap();
+        let p = plan(&c, &opts).unwrap();
+        let names: Vec<&str> = p.deferred_indexes.iter().map(|i| i.name.as_str()).collect();
+        // Not the PK, not b's (b is not copied), not events' (partly copied),
+        // not a partition's own index.
+        assert_eq!(names, ["a_v"]);
+        // Indexes of partitioned tables stay, even when copied whole.
+        let p = plan(
+            &c,
+            &PlanOptions {
+                defer_indexes: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let names: Vec<&str> = p.deferred_indexes.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["a_v", "b_v"]);
+        assert!(plan(&c, &PlanOptions::default())
+            .unwrap()
+            .deferred_indexes
+            .is_empty());
     }
 
     #[test]

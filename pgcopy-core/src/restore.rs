@@ -198,6 +198,39 @@ pub fn error_sql(state_schema: &str) -> String {
     )
 }
 
+/// Saved indexes still to rebuild, of job `$1` (all when NULL):
+/// (job_id, table_schema, table_name, index_name, definition).
+pub fn pending_indexes_sql(state_schema: &str) -> String {
+    format!(
+        "SELECT job_id, table_schema, table_name, index_name, definition FROM {}.saved_indexes \
+          WHERE ($1::bigint IS NULL OR job_id = $1) AND restored_at IS NULL \
+          ORDER BY job_id, table_schema, table_name, index_name",
+        quote_ident(state_schema)
+    )
+}
+
+/// Marks a saved index rebuilt: `$1` job, `$2` schema, `$3` index name.
+pub fn mark_index_sql(state_schema: &str) -> String {
+    format!(
+        "UPDATE {}.saved_indexes SET restored_at = now(), restore_error = NULL \
+          WHERE job_id = $1 AND table_schema = $2 AND index_name = $3",
+        quote_ident(state_schema)
+    )
+}
+
+/// Records why a rebuild failed: `$1` job, `$2` schema, `$3` index, `$4` error.
+pub fn index_error_sql(state_schema: &str) -> String {
+    format!(
+        "UPDATE {}.saved_indexes SET restore_error = $4 WHERE job_id = $1 AND table_schema = $2 AND index_name = $3",
+        quote_ident(state_schema)
+    )
+}
+
+/// Whether index `$2` exists in schema `$1`.
+pub const INDEX_EXISTS_SQL: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 \
+     AND c.relkind IN ('i', 'I'))";
+
 #[cfg(test)]
 mod tests {
     use super::*;

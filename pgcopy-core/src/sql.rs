@@ -153,6 +153,11 @@ pub fn add_constraint(
     )
 }
 
+/// `DROP INDEX schema.index`.
+pub fn drop_index(schema: &str, index: &str) -> String {
+    format!("DROP INDEX {}.{}", quote_ident(schema), quote_ident(index))
+}
+
 /// `ALTER TABLE t VALIDATE CONSTRAINT c`.
 pub fn validate_constraint(table: &QualifiedName, constraint: &str) -> String {
     format!(

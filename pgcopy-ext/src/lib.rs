@@ -92,6 +92,7 @@ fn plan(
         fk_strategy: FkStrategy::Drop,
         skip_schemas: vec![SCHEMA.to_string()],
         allow_empty_match: false,
+        defer_indexes: false,
     };
     let p = pgcopy_core::plan::plan(&catalog, &opts).unwrap_or_else(|e| error!("pgcopy.plan: {e}"));
     let mut rows = Vec::new();
@@ -140,12 +141,12 @@ fn plan(
     TableIterator::new(rows)
 }
 
-/// Re-creates the foreign keys a copy dropped (of `job`, or every pending one),
-/// from their saved definitions, each in its own subtransaction so one failure
-/// does not stop the rest. A constraint that was NOT VALID stays NOT VALID;
-/// one whose validation fails is left added as NOT VALID with the reason saved.
-/// Idempotent: a constraint already present with the same definition counts as
-/// restored.
+/// Re-creates what a copy dropped (of `job`, or every pending one) from the
+/// saved definitions: first its deferred indexes (outcome `index_restored`),
+/// then its foreign keys, each in its own subtransaction so one failure does not
+/// stop the rest. A constraint that was NOT VALID stays NOT VALID; one whose
+/// validation fails is left added as NOT VALID with the reason saved.
+/// Idempotent: a constraint or index already present counts as restored.
 #[allow(clippy::type_complexity)]
 #[pg_extern]
 fn restore_fks(
@@ -181,7 +182,7 @@ fn restore_fks(
     })
     .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_fks failed: {e}"));
 
-    let mut rows = Vec::new();
+    let mut rows = restore_indexes(job);
     for saved in pending {
         let (state, error) = restore_one(&saved, validate);
         rows.push((
@@ -193,6 +194,78 @@ fn restore_fks(
         ));
     }
     TableIterator::new(rows)
+}
+
+type RestoreRow = (i64, String, String, String, Option<String>);
+
+/// Rebuilds the saved indexes of `job` (all when NULL) that are not back.
+fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
+    let pending: Vec<(i64, String, String, String, String)> = Spi::connect(|client| {
+        let table = client.select(&restore::pending_indexes_sql(SCHEMA), None, &[job.into()])?;
+        let mut out = Vec::new();
+        for row in table {
+            let text = |i: usize| -> Result<String, pgrx::spi::Error> {
+                Ok(row.get::<String>(i)?.unwrap_or_default())
+            };
+            out.push((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                text(2)?,
+                text(3)?,
+                text(4)?,
+                text(5)?,
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_indexes failed: {e}"));
+    let mut rows = Vec::new();
+    for (job_id, schema, table, name, definition) in pending {
+        let result = subxact::run(|| {
+            let exists = Spi::get_one_with_args::<bool>(
+                restore::INDEX_EXISTS_SQL,
+                &[schema.clone().into(), name.clone().into()],
+            )?
+            .unwrap_or(false);
+            if !exists {
+                Spi::run(&definition)?;
+            }
+            Spi::run_with_args(
+                &restore::mark_index_sql(SCHEMA),
+                &[job_id.into(), schema.clone().into(), name.clone().into()],
+            )
+        });
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(msg) => Some(msg),
+        };
+        if let Some(msg) = &error {
+            let _ = subxact::run(|| {
+                Spi::run_with_args(
+                    &restore::index_error_sql(SCHEMA),
+                    &[
+                        job_id.into(),
+                        schema.clone().into(),
+                        name.clone().into(),
+                        msg.clone().into(),
+                    ],
+                )
+            });
+        }
+        let outcome = if error.is_none() {
+            "index_restored"
+        } else {
+            "failed"
+        };
+        rows.push((
+            job_id,
+            format!("{schema}.{table}"),
+            name,
+            outcome.to_string(),
+            error,
+        ));
+    }
+    rows
 }
 
 fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx::spi::Error> {
@@ -428,6 +501,26 @@ mod tests {
         assert_eq!(
             Spi::get_one::<i64>("SELECT count(*) FROM pgcopy.pending_fks").unwrap(),
             Some(0)
+        );
+        // Saved indexes come back through the same function.
+        Spi::run(
+            "CREATE INDEX leaf_a_idx ON leaf (a_id);
+             INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+             SELECT max(job_id), 'public', 'leaf', 'leaf_a_idx', pg_get_indexdef('leaf_a_idx'::regclass) FROM pgcopy.jobs;
+             DROP INDEX leaf_a_idx;",
+        )
+        .unwrap();
+        let idx = Spi::get_two::<String, String>(
+            "SELECT constraint_name, outcome FROM pgcopy.restore_fks()",
+        )
+        .unwrap();
+        assert_eq!(
+            idx,
+            (Some("leaf_a_idx".into()), Some("index_restored".into()))
+        );
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT to_regclass('leaf_a_idx') IS NOT NULL").unwrap(),
+            Some(true)
         );
         // Idempotent, and validation succeeds once the data is fixed.
         Spi::run("DELETE FROM leaf WHERE a_id = 424242").unwrap();

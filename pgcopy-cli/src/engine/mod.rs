@@ -208,6 +208,11 @@ async fn execute(
             return Err(e);
         }
     }
+    if let Err(e) =
+        crate::indexes::save_and_drop(&mut dst, &store, job_id, &setup.indexes_to_drop).await
+    {
+        tracing::error!("{e:#}");
+    }
     crate::failpoint::hit("after-drop-fks").await;
 
     let mut summary = summary::RunSummary::new(&setup.plan);
@@ -266,10 +271,19 @@ async fn execute(
             Some("interrupted by signal".to_string()),
             exit::INTERRUPTED,
         ),
-        (Ok(summary), Ok(bad)) if summary.failed() > 0 || !bad.is_empty() => {
+        (Ok(summary), Ok(bad))
+            if summary.failed() > 0 || !bad.is_empty() || !summary.index_failures.is_empty() =>
+        {
             let mut why = Vec::new();
             if summary.failed() > 0 {
                 why.push(format!("{} tables failed", summary.failed()));
+            }
+            if !summary.index_failures.is_empty() {
+                why.push(format!(
+                    "{} indexes could not be rebuilt (see {}.saved_indexes; `pgcopy restore-fks` rebuilds them)",
+                    summary.index_failures.len(),
+                    store.schema()
+                ));
             }
             if !bad.is_empty() {
                 why.push(format!(
@@ -442,6 +456,22 @@ async fn copy_data(
         tx.commit().await?;
     }
     let result = load(shared, dst, args, summary).await;
+    // Indexes come back whatever happened, before ANALYZE and FK validation
+    // (both use them).
+    let index_failures = if reconnect_if_closed(dst, &shared.dest).await {
+        crate::indexes::rebuild(
+            dst,
+            &shared.dest,
+            store,
+            Some(shared.job_id),
+            args.parallel as usize,
+        )
+        .await
+    } else {
+        Err(anyhow::anyhow!(
+            "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
+        ))
+    };
     if !setup.trigger_tables.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
         if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.trigger_tables).await {
             tracing::error!(
@@ -450,7 +480,8 @@ async fn copy_data(
             );
         }
     }
-    let summary = result?;
+    let mut summary = result?;
+    summary.index_failures = index_failures?;
     if shared.interrupted.load(Ordering::SeqCst) {
         return Ok(summary);
     }

@@ -9,7 +9,7 @@ use crate::connect::Endpoint;
 use crate::error::UserError;
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
-use pgcopy_core::catalog::{Catalog, ForeignKey};
+use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
 use pgcopy_core::preflight::{check_fk_rights, check_tables};
 use pgcopy_core::quote::QualifiedName;
@@ -26,6 +26,8 @@ pub struct Setup {
     pub replica: bool,
     /// FKs to save and drop now (the destination's own definitions).
     pub fks_to_drop: Vec<ForeignKey>,
+    /// Secondary indexes to save and drop now, rebuilt after the load.
+    pub indexes_to_drop: Vec<Index>,
     /// Whether this job has dropped FKs to restore at the end.
     pub fks_pending: bool,
     /// Tables whose user triggers are disabled for the load.
@@ -59,8 +61,17 @@ pub async fn prepare(
     } else {
         FkStrategy::Drop
     };
+    // Deferring indexes pays in drop mode when the role owns what it drops;
+    // --defer-indexes / --no-defer-indexes decide otherwise.
+    let owns_all = dst_catalog
+        .tables
+        .iter()
+        .filter(|t| t.name.schema != args.state_schema)
+        .all(|t| t.is_owner);
+    let defer_indexes = args.defer_indexes || (!args.no_defer_indexes && !replica && owns_all);
     let ctx = Ctx {
         args,
+        defer_indexes,
         src_catalog: &src_catalog,
         dst_catalog: &dst_catalog,
         replica,
@@ -76,6 +87,7 @@ pub async fn prepare(
 
 struct Ctx<'a> {
     args: &'a CopyArgs,
+    defer_indexes: bool,
     src_catalog: &'a Catalog,
     dst_catalog: &'a Catalog,
     replica: bool,
@@ -95,6 +107,7 @@ impl Ctx<'_> {
             allow_empty_match: self.args.allow_empty_match,
             fk_strategy: self.strategy,
             block_size: self.block_size,
+            defer_indexes: self.defer_indexes,
             ..PlanOptions::default()
         }
         .with_patterns(include, exclude)
@@ -103,7 +116,8 @@ impl Ctx<'_> {
 
     /// The FKs to drop: the destination's own (their exact definitions are what
     /// gets restored), selected by the same rules as the plan.
-    fn fks_to_drop(&self, opts: &PlanOptions) -> Result<Vec<ForeignKey>, UserError> {
+    #[allow(clippy::type_complexity)]
+    fn to_drop(&self, opts: &PlanOptions) -> Result<(Vec<ForeignKey>, Vec<Index>), UserError> {
         let dest_plan = plan(
             self.dst_catalog,
             &PlanOptions {
@@ -112,7 +126,10 @@ impl Ctx<'_> {
             },
         )
         .map_err(|e| UserError::usage(e.to_string()))?;
-        Ok(dest_plan.dropped_fks().map(|f| f.fk.clone()).collect())
+        Ok((
+            dest_plan.dropped_fks().map(|f| f.fk.clone()).collect(),
+            dest_plan.deferred_indexes,
+        ))
     }
 
     /// Checks that need no server round trip; returns the problems and the
@@ -205,8 +222,19 @@ async fn new_job(
         args.exclude_tables.as_deref(),
     )?;
     let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
-    let fks_to_drop = ctx.fks_to_drop(&opts)?;
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
     let (mut problems, trigger_tables) = ctx.check(&plan, &fks_to_drop);
+    if args.defer_indexes {
+        for i in &indexes_to_drop {
+            if !ctx.dst_catalog.table(&i.table).is_some_and(|t| t.is_owner) {
+                problems.push(format!(
+                    "--defer-indexes needs to drop index {:?} on {}: the role must own the table, or leave out --defer-indexes",
+                    i.name,
+                    i.table.display_name()
+                ));
+            }
+        }
+    }
 
     let mut schema_ready = false;
     if !args.dry_run {
@@ -249,6 +277,7 @@ async fn new_job(
         "split_larger_than": args.split_larger_than,
         "analyze": !args.no_analyze,
         "fire_triggers": args.fire_triggers,
+        "defer_indexes": ctx.defer_indexes,
     });
     let job_id = store
         .create_job(
@@ -274,6 +303,7 @@ async fn new_job(
         replica: ctx.replica,
         fks_pending: !fks_to_drop.is_empty(),
         fks_to_drop,
+        indexes_to_drop,
         trigger_tables,
         truncated: false,
         done_chunks: HashMap::new(),
@@ -365,11 +395,16 @@ async fn resume(
     let opts = PlanOptions {
         fk_strategy: plan.fk_strategy,
         allow_empty_match: true,
+        defer_indexes: job
+            .options
+            .get("defer_indexes")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
         ..opts
     };
-    // Whatever of the plan's FKs is present now (all, none, or those an
-    // interrupted run restored) is dropped again; the saved ones stay saved.
-    let fks_to_drop = ctx.fks_to_drop(&opts)?;
+    // Whatever of the plan's FKs and indexes is present now (all, none, or those
+    // an interrupted run restored) is dropped again; the saved ones stay saved.
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
     let (problems, mut trigger_tables) = ctx.check(&plan, &fks_to_drop);
     fail_preflight(&problems)?;
     for t in &job.disabled_triggers {
@@ -396,6 +431,7 @@ async fn resume(
         replica: ctx.replica,
         fks_pending: true,
         fks_to_drop,
+        indexes_to_drop,
         trigger_tables,
         truncated: job.truncated,
         done_chunks,

@@ -29,6 +29,8 @@ pub struct RunSummary {
     tables: Vec<TableSummary>,
     /// Chunks this run committed: (table, chunk) -> (rows, bytes).
     committed: std::collections::HashMap<(usize, u32), (u64, u64)>,
+    /// Deferred indexes that could not be rebuilt.
+    pub index_failures: Vec<String>,
 }
 
 /// `1.5 MB`-style sizes (powers of 1024).
@@ -53,6 +55,7 @@ impl RunSummary {
         RunSummary {
             names: plan.tables.iter().map(|t| t.table.clone()).collect(),
             committed: std::collections::HashMap::new(),
+            index_failures: Vec::new(),
             tables: plan
                 .tables
                 .iter()

@@ -174,6 +174,8 @@ pub struct FullFingerprint {
     pub fks: String,
     /// (table, trigger, enabled) of every user trigger.
     pub triggers: String,
+    /// Every index definition outside `pgcopy`.
+    pub indexes: String,
 }
 
 /// FK definitions and validity, and user trigger states (outside `pgcopy`).
@@ -199,6 +201,7 @@ pub fn full_fingerprint(c: &Cluster, db: &str) -> FullFingerprint {
         data: fingerprint(c, db),
         fks,
         triggers,
+        indexes: index_set(c, db),
     }
 }
 
@@ -285,4 +288,14 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         lo + self.0.wrapping_mul(0x2545F4914F6CDD1D) % (hi - lo).max(1)
     }
+}
+
+/// `pg_get_indexdef` of every index outside `pgcopy`, sorted.
+pub fn index_set(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE c.relnamespace::regnamespace::text NOT IN ('pgcopy', 'pg_catalog', 'pg_toast', 'information_schema')
+          ORDER BY 1",
+    )
 }

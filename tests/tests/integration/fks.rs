@@ -58,6 +58,7 @@ fn replica_mode_keeps_every_foreign_key() {
 fn drop_mode_restores_every_foreign_key_exactly() {
     let (p, d) = owner_pair("fkdrop");
     let before = fk_set(&p.dst, &p.db);
+    let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let run = pgcopy(&["copy", "-s", &s, "-d", &d, "-p", "3"]);
     run.expect_code(0);
@@ -74,6 +75,35 @@ fn drop_mode_restores_every_foreign_key_exactly() {
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
         "0"
     );
+    // Secondary indexes were deferred (drop mode, owner) and rebuilt exactly.
+    assert!(
+        run.stderr.contains("saved and dropped 4 secondary indexes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*), count(restored_at) FROM pgcopy.saved_indexes"
+        ),
+        "4|4"
+    );
+}
+
+#[test]
+fn no_defer_indexes_keeps_them_in_place() {
+    let (p, d) = owner_pair("fknodefer");
+    let (s, _) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--no-defer-indexes"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("secondary indexes"), "{}", run.stderr);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_indexes"),
+        "0"
+    );
+    p.assert_same_data();
 }
 
 #[test]
@@ -100,6 +130,7 @@ fn granted_replica_role_is_used_instead_of_dropping() {
 fn killed_after_drops_everything_is_saved_and_restorable() {
     let (p, d) = owner_pair("fkkill");
     let before = fk_set(&p.dst, &p.db);
+    let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
         .args(["copy", "-s", &s, "-d", &d])
@@ -142,9 +173,19 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
     let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
     run.expect_code(1);
     assert!(run.stderr.contains("not restored yet"), "{}", run.stderr);
-    // The CLI restores them all, exactly.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pgcopy.saved_indexes WHERE restored_at IS NULL"
+        ),
+        "4"
+    );
+    assert_ne!(crate::common::index_set(&p.dst, &p.db), indexes_before);
+    // The CLI restores them all, exactly, indexes included.
     let run = pgcopy_env(&["restore-fks"], &[("PGCOPY_DEST", &d)]);
     run.expect_code(0);
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
     assert_eq!(run.stdout.lines().count(), 8, "{}", run.stdout);
     assert_eq!(fk_set(&p.dst, &p.db), before);
     assert_eq!(

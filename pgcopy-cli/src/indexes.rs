@@ -1,0 +1,169 @@
+//! Deferred index builds: secondary indexes are saved in `saved_indexes` in the
+//! same transaction that drops them, and rebuilt after the load (one bulk build
+//! instead of one insertion per row), in parallel with a raised
+//! `maintenance_work_mem`. Rebuilding reads the saved rows, so the end of a run,
+//! `pgcopy restore-fks` and `pgcopy.restore_fks()` share it.
+
+use crate::connect::Endpoint;
+use crate::error::{pg_message, PgContext};
+use crate::state::StateStore;
+use pgcopy_core::catalog::Index;
+use pgcopy_core::restore;
+use pgcopy_core::sql;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio_postgres::Client;
+
+/// `maintenance_work_mem` for each rebuilding session.
+const BUILD_MEMORY: &str = "256MB";
+
+/// Saves and drops `indexes` in one destination transaction.
+pub async fn save_and_drop(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    indexes: &[Index],
+) -> anyhow::Result<()> {
+    if indexes.is_empty() {
+        return Ok(());
+    }
+    let tx = dst.transaction().await?;
+    let insert = format!(
+        "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (job_id, table_schema, index_name) DO UPDATE SET definition = EXCLUDED.definition, \
+                dropped_at = now(), restored_at = NULL, restore_error = NULL",
+        store.rel("saved_indexes")
+    );
+    for i in indexes {
+        tx.execute(
+            &insert,
+            &[
+                &job_id,
+                &i.table.schema,
+                &i.table.name,
+                &i.name,
+                &i.definition,
+            ],
+        )
+        .await
+        .pg_context(|| format!("saving index {}", i.name))?;
+        tx.batch_execute(&sql::drop_index(&i.table.schema, &i.name))
+            .await
+            .pg_context(|| format!("dropping index {} on {}", i.name, i.table.display_name()))?;
+    }
+    tx.commit()
+        .await
+        .pg_context(|| "committing the dropped indexes".into())?;
+    tracing::info!(
+        "saved and dropped {} secondary indexes, rebuilt after the load",
+        indexes.len()
+    );
+    Ok(())
+}
+
+/// A saved index waiting to be rebuilt.
+#[derive(Debug, Clone)]
+struct Pending {
+    job_id: i64,
+    schema: String,
+    table: String,
+    name: String,
+    definition: String,
+}
+
+/// Rebuilds the saved indexes of `job` (all when `None`) that are not back,
+/// with up to `parallel` sessions; returns one message per index that failed.
+pub async fn rebuild(
+    dst: &Client,
+    dest: &Endpoint,
+    store: &StateStore,
+    job: Option<i64>,
+    parallel: usize,
+) -> anyhow::Result<Vec<String>> {
+    let rows = dst
+        .query(&restore::pending_indexes_sql(store.schema()), &[&job])
+        .await
+        .pg_context(|| "reading saved indexes".into())?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queue: Arc<Mutex<VecDeque<Pending>>> = Arc::new(Mutex::new(
+        rows.iter()
+            .map(|r| Pending {
+                job_id: r.get(0),
+                schema: r.get(1),
+                table: r.get(2),
+                name: r.get(3),
+                definition: r.get(4),
+            })
+            .collect(),
+    ));
+    let total = queue.lock().expect("lock").len();
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..parallel.clamp(1, total) {
+        let (queue, dest, store) = (queue.clone(), dest.clone(), store.clone());
+        handles.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut conn = dest.connect(&format!("index builder {i}")).await?;
+            conn.batch_execute(&format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"))
+                .await?;
+            loop {
+                let Some(p) = queue.lock().expect("lock").pop_front() else {
+                    break;
+                };
+                if let Err(e) = rebuild_one(&mut conn, &store, &p).await {
+                    let msg = format!(
+                        "index {} on {}.{} could not be rebuilt: {e:#}",
+                        p.name, p.schema, p.table
+                    );
+                    let _ = conn
+                        .execute(
+                            &restore::index_error_sql(store.schema()),
+                            &[&p.job_id, &p.schema, &p.name, &msg],
+                        )
+                        .await;
+                    tracing::error!(
+                        "{msg}; its definition stays in {}.saved_indexes",
+                        store.schema()
+                    );
+                    failures.push(msg);
+                }
+            }
+            Ok::<_, anyhow::Error>(failures)
+        }));
+    }
+    let mut failures = Vec::new();
+    for h in handles {
+        failures.extend(
+            h.await
+                .map_err(|e| anyhow::anyhow!("an index builder crashed: {e}"))??,
+        );
+    }
+    tracing::info!(
+        "rebuilt {} indexes in {:.1} s",
+        total - failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(failures)
+}
+
+async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
+    let exists: bool = conn
+        .query_one(restore::INDEX_EXISTS_SQL, &[&p.schema, &p.name])
+        .await?
+        .get(0);
+    let tx = conn.transaction().await?;
+    if !exists {
+        tx.batch_execute(&p.definition)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
+    }
+    tx.execute(
+        &restore::mark_index_sql(store.schema()),
+        &[&p.job_id, &p.schema, &p.name],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! `make bench`: pgcopy against the tools users would pick instead, on the same
+//! data, in one run, alternating, several runs each; prints medians and ratios.
+//!
+//! Knobs: `BENCH_SCALE` (1.0: 200 small tables, a 2 GB table with a primary key
+//! and three secondary indexes, pagila repeated 20 times), `BENCH_RUNS` (3),
+//! `BENCH_PARALLEL` (4), `BENCH_DATASETS` (comma list of small,large,mixed),
+//! `BENCH_TOOLS` (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgcopydb).
+
+use pgcopy_tests::{fixture, pgcopy_bin, Cluster, SUPERUSER_PASSWORD};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn list_env(k: &str, d: &str) -> Vec<String> {
+    std::env::var(k)
+        .unwrap_or_else(|_| d.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// CPU seconds used so far by a cluster: its postmaster (with reaped children)
+/// and every live child.
+fn server_cpu(c: &Cluster) -> f64 {
+    let pid_file =
+        std::fs::read_to_string(c.root().join("data/postmaster.pid")).unwrap_or_default();
+    let Some(pm) = pid_file
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+    else {
+        return 0.0;
+    };
+    let ticks = |stat: &str, with_children: bool| -> u64 {
+        // Fields after the command name (which may contain spaces).
+        let rest = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12) + if with_children { n(13) + n(14) } else { 0 }
+    };
+    let mut total = std::fs::read_to_string(format!("/proc/{pm}/stat"))
+        .map(|s| ticks(&s, true))
+        .unwrap_or(0);
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let rest = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
+        if rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+            == Some(pm)
+        {
+            total += ticks(&stat, false);
+        }
+    }
+    total as f64 / 100.0
+}
+
+struct Sample {
+    wall: f64,
+    cpu: Option<f64>,
+    rss_mb: Option<f64>,
+    server_cpu: f64,
+}
+
+/// Runs a shell command under GNU time; returns wall seconds, CPU and peak RSS.
+fn timed(cmd: &str, src: &Cluster, dst: &Cluster) -> Sample {
+    let tf = std::env::temp_dir().join(format!("pgcopy-bench-time-{}", std::process::id()));
+    let cpu0 = server_cpu(src) + server_cpu(dst);
+    let start = Instant::now();
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S %M", "-o"])
+        .arg(&tf)
+        .args(["bash", "-o", "pipefail", "-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run benchmark command");
+    let wall = start.elapsed().as_secs_f64();
+    if !status.status.success() {
+        panic!(
+            "benchmark command failed: {cmd}\n{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+    let cpu1 = server_cpu(src) + server_cpu(dst);
+    let t = std::fs::read_to_string(&tf).unwrap_or_default();
+    let f: Vec<f64> = t
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Sample {
+        wall,
+        cpu: (f.len() == 3).then(|| f[0] + f[1]),
+        rss_mb: (f.len() == 3).then(|| f[2] / 1024.0),
+        server_cpu: cpu1 - cpu0,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn psql(c: &Cluster, db: &str) -> String {
+    format!(
+        "psql -X -q -h '{}' -p {} -U postgres -d {db}",
+        c.socket_dir().display(),
+        c.port()
+    )
+}
+
+fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
+    src.create_db(name);
+    dst.create_db(name);
+    let started = Instant::now();
+    match name {
+        "small" => {
+            let mut schema = String::from(
+                "CREATE TABLE t000 (id int PRIMARY KEY, v text, n numeric, at timestamptz);\n",
+            );
+            for i in 1..200 {
+                schema.push_str(&format!(
+                    "CREATE TABLE t{i:03} (id int PRIMARY KEY, parent int REFERENCES t{:03}, v text, n numeric, at timestamptz);\n",
+                    (i - 1) / 2
+                ));
+            }
+            src.psql(name, &schema);
+            dst.psql(name, &schema);
+            let rows = (5000.0 * scale).max(100.0) as u32;
+            let mut data = format!(
+                "INSERT INTO t000 SELECT g, md5(g::text), g * 1.5, now() FROM generate_series(1, {rows}) g;\n"
+            );
+            for i in 1..200 {
+                data.push_str(&format!(
+                    "INSERT INTO t{i:03} SELECT g, g, md5(g::text), g * 1.5, now() FROM generate_series(1, {rows}) g;\n"
+                ));
+            }
+            src.psql(name, &data);
+        }
+        "large" => {
+            let schema = "CREATE TABLE big (id bigint PRIMARY KEY, account int, label text, amount numeric(12,2),
+                                            created timestamptz, payload text);
+                          CREATE INDEX big_account ON big (account);
+                          CREATE INDEX big_created ON big (created);
+                          CREATE INDEX big_label ON big (label);";
+            src.psql(name, schema);
+            dst.psql(name, schema);
+            // About 215 bytes a row on disk: 10M rows ~ 2 GB of heap.
+            let rows = (10_000_000.0 * scale) as u64;
+            let step = 1_000_000u64;
+            let mut from = 1;
+            while from <= rows {
+                let to = (from + step - 1).min(rows);
+                src.psql(
+                    name,
+                    &format!(
+                        "INSERT INTO big SELECT g, (g * 7919) % 100000, 'label-' || (g % 5000), (g % 100000) / 7.0,
+                                '2020-01-01'::timestamptz + g * interval '1 second', repeat(md5(g::text), 4)
+                           FROM generate_series({from}, {to}) g"
+                    ),
+                );
+                from = to + 1;
+            }
+        }
+        "mixed" => {
+            src.psql_file(name, &fixture("pagila/pagila-schema.sql"));
+            dst.psql_file(name, &fixture("pagila/pagila-schema.sql"));
+            src.psql_file(name, &fixture("pagila/pagila-data.sql"));
+            // Repeat the big tables' rows with new keys, keeping references valid.
+            let times = (20.0 * scale).max(1.0) as u32;
+            src.psql(
+                name,
+                &format!(
+                    "SET session_replication_role = replica;
+                     INSERT INTO rental (rental_id, rental_date, inventory_id, customer_id, return_date, staff_id, last_update)
+                       SELECT rental_id + k * 100000, rental_date + k * interval '1 day', inventory_id, customer_id,
+                              return_date + k * interval '1 day', staff_id, last_update
+                         FROM rental, generate_series(1, {times}) k WHERE rental_id < 100000;
+                     INSERT INTO payment (payment_id, customer_id, staff_id, rental_id, amount, payment_date)
+                       SELECT payment_id + k * 100000, customer_id, staff_id, rental_id + k * 100000, amount, payment_date
+                         FROM payment, generate_series(1, {times}) k WHERE payment_id < 100000;
+                     INSERT INTO film_actor (actor_id, film_id, last_update)
+                       SELECT a.actor_id, f.film_id, now() FROM actor a, film f
+                        WHERE (a.actor_id * 31 + f.film_id) % 13 = 0
+                       ON CONFLICT DO NOTHING;"
+                ),
+            );
+        }
+        other => panic!("unknown dataset {other}"),
+    }
+    src.psql(name, "VACUUM ANALYZE");
+    let size = src.psql(
+        name,
+        "SELECT pg_size_pretty(pg_database_size(current_database()))",
+    );
+    eprintln!(
+        "dataset {name}: {size} generated in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Empties every user table on the destination (not timed).
+fn reset_dest(dst: &Cluster, db: &str) {
+    dst.psql(
+        db,
+        "DO $$ DECLARE t text; BEGIN
+           SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO t
+             FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pgcopy');
+           IF t IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t; END IF;
+           EXECUTE 'DROP SCHEMA IF EXISTS pgcopy CASCADE';
+         END $$",
+    );
+}
+
+fn tables_of(src: &Cluster, db: &str) -> Vec<String> {
+    src.psql(
+        db,
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgcopy')
+          ORDER BY pg_relation_size(c.oid) DESC",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn command(
+    tool: &str,
+    db: &str,
+    src: &Cluster,
+    dst: &Cluster,
+    par: u32,
+    work: &std::path::Path,
+) -> Option<String> {
+    let s = format!(
+        "postgresql://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{db}",
+        src.port()
+    );
+    let d = format!(
+        "postgresql://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{db}",
+        dst.port()
+    );
+    let bin = pgcopy_bin();
+    Some(match tool {
+        "pgcopy" => format!("{} copy -q -s '{s}' -d '{d}' -p {par}", bin.display()),
+        "pgcopy-best" => format!(
+            "{} copy -q -s '{s}' -d '{d}' -p {par} --no-analyze --split-larger-than 64MB",
+            bin.display()
+        ),
+        "psql" => {
+            // The limit: one psql pair per table, binary COPY piped, N at a time.
+            let list = work.join(format!("tables-{db}"));
+            std::fs::write(&list, tables_of(src, db).join("\n")).ok()?;
+            // Replica mode on the destination, as pgcopy has it as superuser, so
+            // tables load in any order.
+            format!(
+                "xargs -P {par} -I{{}} bash -o pipefail -c \"{} -c 'COPY {{}} TO STDOUT (FORMAT binary)' | \
+                 {} -c 'SET session_replication_role = replica' -c 'COPY {{}} FROM STDIN (FORMAT binary)'\" < {}",
+                psql(src, db),
+                psql(dst, db),
+                list.display()
+            )
+        }
+        "pgdump" => {
+            let dir = work.join(format!("dump-{db}"));
+            format!(
+                "rm -rf {dir} && PGPASSWORD={SUPERUSER_PASSWORD} pg_dump -h 127.0.0.1 -p {sp} -U postgres -Fd -j {par} --data-only -f {dir} {db} && \
+                 PGPASSWORD={SUPERUSER_PASSWORD} pg_restore -h 127.0.0.1 -p {dp} -U postgres -j {par} --data-only --disable-triggers -d {db} {dir}",
+                dir = dir.display(),
+                sp = src.port(),
+                dp = dst.port()
+            )
+        }
+        "pgcopydb" => {
+            if Command::new("pgcopydb").arg("--version").output().is_err() {
+                eprintln!("pgcopydb is not installed (apt-get install pgcopydb): skipped");
+                return None;
+            }
+            let dir = work.join(format!("pgcopydb-{db}"));
+            format!(
+                "rm -rf {dir} && pgcopydb copy table-data --source '{s}' --target '{d}' --table-jobs {par} --dir {dir} >/dev/null 2>&1",
+                dir = dir.display()
+            )
+        }
+        other => panic!("unknown tool {other}"),
+    })
+}
+
+fn main() {
+    let scale: f64 = env_or("BENCH_SCALE", 1.0);
+    let runs: usize = env_or("BENCH_RUNS", 3);
+    let par: u32 = env_or("BENCH_PARALLEL", 4);
+    let datasets = list_env("BENCH_DATASETS", "small,large,mixed");
+    let tools = list_env(
+        "BENCH_TOOLS",
+        "pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgcopydb",
+    );
+    eprintln!("pgcopy bench: scale {scale}, {runs} runs, -p {par}, datasets {datasets:?}, tools {tools:?}");
+    let work = std::env::temp_dir().join(format!("pgcopy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let (src, dst) = (
+        Cluster::start("bench-source"),
+        Cluster::start("bench-destination"),
+    );
+    let mut results: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+    for ds in &datasets {
+        generate(ds, scale, &src, &dst);
+        for run in 0..runs {
+            // Alternate the order from run to run so no tool always runs first.
+            let mut order = tools.clone();
+            order.rotate_left(run % tools.len().max(1));
+            for tool in &order {
+                reset_dest(&dst, ds);
+                dst.psql(ds, "CHECKPOINT");
+                src.psql(ds, "CHECKPOINT");
+                let Some(cmd) = command(tool, ds, &src, &dst, par, &work) else {
+                    continue;
+                };
+                let sample = timed(&cmd, &src, &dst);
+                eprintln!("  {ds} run {} {tool}: {:.2} s", run + 1, sample.wall);
+                results
+                    .entry((ds.clone(), tool.clone()))
+                    .or_default()
+                    .push(sample);
+            }
+        }
+    }
+    println!("\n| dataset | tool | median wall s | ratio to pgcopy | client CPU s | client peak RSS MiB | servers' CPU s | client CPU / servers' CPU |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for ds in &datasets {
+        let base = results
+            .get_mut(&(ds.clone(), "pgcopy".into()))
+            .map(|v| median(&mut v.iter().map(|s| s.wall).collect::<Vec<_>>()))
+            .unwrap_or(f64::NAN);
+        for tool in &tools {
+            let Some(samples) = results.get(&(ds.clone(), tool.clone())) else {
+                continue;
+            };
+            let wall = median(&mut samples.iter().map(|s| s.wall).collect::<Vec<_>>());
+            let cpu = median(&mut samples.iter().filter_map(|s| s.cpu).collect::<Vec<_>>());
+            let rss = samples.iter().filter_map(|s| s.rss_mb).fold(0.0, f64::max);
+            let scpu = median(&mut samples.iter().map(|s| s.server_cpu).collect::<Vec<_>>());
+            println!(
+                "| {ds} | {tool} | {wall:.2} | {:.2} | {cpu:.2} | {rss:.1} | {scpu:.1} | {:.1}% |",
+                wall / base,
+                100.0 * cpu / scpu.max(0.001)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
