@@ -260,8 +260,9 @@ fn command(
     let bin = pgcopy_bin();
     Some(match tool {
         "pgcopy" => format!("{} copy -q -s '{s}' -d '{d}' -p {par}", bin.display()),
+        "pgcopy-defer" => format!("{} copy -q -s '{s}' -d '{d}' -p {par} --defer-indexes", bin.display()),
         "pgcopy-best" => format!(
-            "{} copy -q -s '{s}' -d '{d}' -p {par} --no-analyze --split-larger-than 64MB",
+            "{} copy -q -s '{s}' -d '{d}' -p {par} --no-analyze --split-larger-than 64MB --defer-indexes",
             bin.display()
         ),
         "psql" => {
