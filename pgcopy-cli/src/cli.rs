@@ -261,7 +261,7 @@ pub struct CopyArgs {
     #[arg(long, default_value = "pgcopy", value_name = "NAME")]
     pub state_schema: String,
     /// Drop secondary indexes before the load and rebuild them after (default:
-    /// on in drop mode when the role owns every table).
+    /// on when the role owns every table).
     #[arg(long, overrides_with = "no_defer_indexes")]
     pub defer_indexes: bool,
     /// Keep indexes in place during the load.

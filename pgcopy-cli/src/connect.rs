@@ -63,6 +63,36 @@ pub fn connection_string(
     }
 }
 
+impl crate::cli::SourceArgs {
+    /// The source: `--source`, else `--source-file`, else `PGCOPY_SOURCE`.
+    pub fn endpoint(&self) -> Result<Endpoint, UserError> {
+        let conninfo = connection_string(
+            "source",
+            "--source",
+            self.source.as_deref(),
+            "--source-file",
+            self.source_file.as_deref(),
+            "PGCOPY_SOURCE",
+        )?;
+        Endpoint::resolve("source", &conninfo)
+    }
+}
+
+impl crate::cli::DestArgs {
+    /// The destination: `--dest`, else `--dest-file`, else `PGCOPY_DEST`.
+    pub fn endpoint(&self) -> Result<Endpoint, UserError> {
+        let conninfo = connection_string(
+            "destination",
+            "--dest",
+            self.dest.as_deref(),
+            "--dest-file",
+            self.dest_file.as_deref(),
+            "PGCOPY_DEST",
+        )?;
+        Endpoint::resolve("destination", &conninfo)
+    }
+}
+
 impl Endpoint {
     /// Parses and resolves a connection string the libpq way.
     pub fn resolve(role: &'static str, conninfo: &str) -> Result<Endpoint, UserError> {

@@ -9,7 +9,6 @@
 //! present as `NOT VALID`, with the reason recorded.
 
 use crate::cli::RestoreFksArgs;
-use crate::connect::{connection_string, Endpoint};
 use crate::error::{pg_message, PgContext};
 use crate::exit;
 use crate::state::StateSchemaStatus;
@@ -272,17 +271,7 @@ async fn restore_one(
 /// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
 /// they were, 3 when some are not.
 pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
-    let dest = Endpoint::resolve(
-        "destination",
-        &connection_string(
-            "destination",
-            "--dest",
-            args.dest.dest.as_deref(),
-            "--dest-file",
-            args.dest.dest_file.as_deref(),
-            "PGCOPY_DEST",
-        )?,
-    )?;
+    let dest = args.dest.endpoint()?;
     let mut dst = dest.connect("restore-fks").await?;
     let store = StateStore::new(&args.state_schema);
     if store.inspect(&dst).await? == StateSchemaStatus::Creatable {

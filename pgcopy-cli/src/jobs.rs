@@ -1,7 +1,6 @@
 //! `pgcopy jobs list` and `pgcopy jobs discard N`.
 
 use crate::cli::{JobsAction, JobsArgs};
-use crate::connect::{connection_string, Endpoint};
 use crate::constraints;
 use crate::error::{PgContext, UserError};
 use crate::exit;
@@ -13,17 +12,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
     let target = match &args.action {
         JobsAction::List { target, .. } | JobsAction::Discard { target, .. } => target.clone(),
     };
-    let dest = Endpoint::resolve(
-        "destination",
-        &connection_string(
-            "destination",
-            "--dest",
-            target.dest.dest.as_deref(),
-            "--dest-file",
-            target.dest.dest_file.as_deref(),
-            "PGCOPY_DEST",
-        )?,
-    )?;
+    let dest = target.dest.endpoint()?;
     let mut dst = dest.connect("jobs").await?;
     let store = StateStore::new(&target.state_schema);
     if store.inspect(&dst).await? == StateSchemaStatus::Creatable {

@@ -2,7 +2,6 @@
 //! whether they are partitioned.
 
 use crate::cli::ListArgs;
-use crate::connect::{connection_string, Endpoint};
 use crate::engine::human_bytes;
 use crate::error::PgContext;
 use crate::exit;
@@ -12,17 +11,7 @@ use pgcopy_core::sql;
 
 /// Runs `pgcopy list`; returns the exit code.
 pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
-    let source = Endpoint::resolve(
-        "source",
-        &connection_string(
-            "source",
-            "--source",
-            args.source.source.as_deref(),
-            "--source-file",
-            args.source.source_file.as_deref(),
-            "PGCOPY_SOURCE",
-        )?,
-    )?;
+    let source = args.source.endpoint()?;
     let client = source.connect("list").await?;
     let catalog = read_catalog(&client, "source").await?;
     let mut rows = Vec::new();

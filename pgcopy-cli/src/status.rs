@@ -2,7 +2,6 @@
 //! or as JSON. Reads only; works with or without the extension.
 
 use crate::cli::StatusArgs;
-use crate::connect::{connection_string, Endpoint};
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
@@ -59,17 +58,7 @@ pub struct TableStatus {
 
 /// Runs `pgcopy status`; exit 0, or 1 when there is no such job.
 pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
-    let dest = Endpoint::resolve(
-        "destination",
-        &connection_string(
-            "destination",
-            "--dest",
-            args.dest.dest.as_deref(),
-            "--dest-file",
-            args.dest.dest_file.as_deref(),
-            "PGCOPY_DEST",
-        )?,
-    )?;
+    let dest = args.dest.endpoint()?;
     let dst = dest.connect("status").await?;
     let store = StateStore::new(&args.state_schema);
     if store.inspect(&dst).await? == StateSchemaStatus::Creatable {

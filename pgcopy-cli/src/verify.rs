@@ -3,7 +3,6 @@
 //! each server, the source read from one snapshot, tables checked in parallel.
 
 use crate::cli::VerifyArgs;
-use crate::connect::{connection_string, Endpoint};
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
 use crate::introspect;
@@ -59,28 +58,8 @@ async fn query(
 
 /// Runs `pgcopy verify`: exit 0 when every table matches, 1 otherwise.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
-    let source = Endpoint::resolve(
-        "source",
-        &connection_string(
-            "source",
-            "--source",
-            args.source.source.as_deref(),
-            "--source-file",
-            args.source.source_file.as_deref(),
-            "PGCOPY_SOURCE",
-        )?,
-    )?;
-    let dest = Endpoint::resolve(
-        "destination",
-        &connection_string(
-            "destination",
-            "--dest",
-            args.dest.dest.as_deref(),
-            "--dest-file",
-            args.dest.dest_file.as_deref(),
-            "PGCOPY_DEST",
-        )?,
-    )?;
+    let source = args.source.endpoint()?;
+    let dest = args.dest.endpoint()?;
     let (src, dst) = tokio::join!(source.connect("verify"), dest.connect("verify"));
     let (src, dst) = (src?, dst?);
     src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -352,6 +352,39 @@ impl Cluster {
         );
     }
 
+    /// Turns TLS on with this certificate and key, and makes TCP logins require
+    /// it (`hostssl` only), by editing the cluster's files and reloading.
+    pub fn require_ssl(&self, cert_pem: &Path, key_pem: &Path) {
+        let data = self.root.join("data");
+        std::fs::copy(cert_pem, data.join("server.crt")).expect("copy cert");
+        std::fs::copy(key_pem, data.join("server.key")).expect("copy key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod key");
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).expect("read pg_hba.conf");
+        let hba: String = hba
+            .lines()
+            .map(|l| {
+                if l.starts_with("host ") {
+                    l.replacen("host ", "hostssl ", 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(data.join("pg_hba.conf"), hba + "\n").expect("write pg_hba.conf");
+        chown_to_server_user(&data);
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET ssl = on; SELECT pg_reload_conf();",
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// Waits until the server accepts connections (after a restart).
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let start = Instant::now();

@@ -13,7 +13,7 @@ mod summary;
 pub mod worker;
 
 use crate::cli::CopyArgs;
-use crate::connect::{connection_string, Endpoint};
+use crate::connect::Endpoint;
 use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
@@ -89,38 +89,12 @@ pub struct Shared {
     pub started: Instant,
 }
 
-fn endpoints(args: &CopyArgs) -> Result<(Endpoint, Endpoint), UserError> {
-    let source = Endpoint::resolve(
-        "source",
-        &connection_string(
-            "source",
-            "--source",
-            args.source.source.as_deref(),
-            "--source-file",
-            args.source.source_file.as_deref(),
-            "PGCOPY_SOURCE",
-        )?,
-    )?;
-    let dest = Endpoint::resolve(
-        "destination",
-        &connection_string(
-            "destination",
-            "--dest",
-            args.dest.dest.as_deref(),
-            "--dest-file",
-            args.dest.dest_file.as_deref(),
-            "PGCOPY_DEST",
-        )?,
-    )?;
-    Ok((source, dest))
-}
-
 /// Runs `pgcopy copy`; returns the exit code.
 pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     if args.json && !args.dry_run {
         return Err(UserError::usage("--json goes with --dry-run").into());
     }
-    let (source, dest) = endpoints(&args)?;
+    let (source, dest) = (args.source.endpoint()?, args.dest.endpoint()?);
 
     // Connect both sides first, so a bad URL fails before anything else.
     let (src, dst) = tokio::join!(source.connect("coordinator"), dest.connect("coordinator"));

@@ -173,7 +173,7 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
                     &format!(
                         "INSERT INTO big SELECT g, (g * 7919) % 100000, 'label-' || (g % 5000), (g % 100000) / 7.0,
                                 '2020-01-01'::timestamptz + g * interval '1 second', repeat(md5(g::text), 4)
-                           FROM generate_series({from}, {to}) g"
+                           FROM generate_series({from}::bigint, {to}) g"
                     ),
                 );
                 from = to + 1;
@@ -304,6 +304,36 @@ fn command(
     })
 }
 
+fn print_table(
+    ds: &str,
+    tools: &[String],
+    results: &BTreeMap<(String, String), Vec<Sample>>,
+    header: bool,
+) {
+    if header {
+        println!("| dataset | tool | median wall s | ratio to pgcopy | client CPU s | client peak RSS MiB | servers' CPU s | client CPU / servers' CPU |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    }
+    let base = results
+        .get(&(ds.to_string(), "pgcopy".into()))
+        .map(|v| median(&mut v.iter().map(|s| s.wall).collect::<Vec<_>>()))
+        .unwrap_or(f64::NAN);
+    for tool in tools {
+        let Some(samples) = results.get(&(ds.to_string(), tool.clone())) else {
+            continue;
+        };
+        let wall = median(&mut samples.iter().map(|s| s.wall).collect::<Vec<_>>());
+        let cpu = median(&mut samples.iter().filter_map(|s| s.cpu).collect::<Vec<_>>());
+        let rss = samples.iter().filter_map(|s| s.rss_mb).fold(0.0, f64::max);
+        let scpu = median(&mut samples.iter().map(|s| s.server_cpu).collect::<Vec<_>>());
+        println!(
+            "| {ds} | {tool} | {wall:.2} | {:.2} | {cpu:.2} | {rss:.1} | {scpu:.1} | {:.1}% |",
+            wall / base,
+            100.0 * cpu / scpu.max(0.001)
+        );
+    }
+}
+
 fn main() {
     let scale: f64 = env_or("BENCH_SCALE", 1.0);
     let runs: usize = env_or("BENCH_RUNS", 3);
@@ -342,28 +372,9 @@ fn main() {
                     .push(sample);
             }
         }
-    }
-    println!("\n| dataset | tool | median wall s | ratio to pgcopy | client CPU s | client peak RSS MiB | servers' CPU s | client CPU / servers' CPU |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for ds in &datasets {
-        let base = results
-            .get_mut(&(ds.clone(), "pgcopy".into()))
-            .map(|v| median(&mut v.iter().map(|s| s.wall).collect::<Vec<_>>()))
-            .unwrap_or(f64::NAN);
-        for tool in &tools {
-            let Some(samples) = results.get(&(ds.clone(), tool.clone())) else {
-                continue;
-            };
-            let wall = median(&mut samples.iter().map(|s| s.wall).collect::<Vec<_>>());
-            let cpu = median(&mut samples.iter().filter_map(|s| s.cpu).collect::<Vec<_>>());
-            let rss = samples.iter().filter_map(|s| s.rss_mb).fold(0.0, f64::max);
-            let scpu = median(&mut samples.iter().map(|s| s.server_cpu).collect::<Vec<_>>());
-            println!(
-                "| {ds} | {tool} | {wall:.2} | {:.2} | {cpu:.2} | {rss:.1} | {scpu:.1} | {:.1}% |",
-                wall / base,
-                100.0 * cpu / scpu.max(0.001)
-            );
-        }
+        print_table(ds, &tools, &results, ds == &datasets[0]);
+        dst.psql("postgres", &format!("DROP DATABASE {ds}"));
+        src.psql("postgres", &format!("DROP DATABASE {ds}"));
     }
     let _ = std::fs::remove_dir_all(&work);
 }

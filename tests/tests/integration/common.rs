@@ -299,3 +299,22 @@ pub fn index_set(c: &Cluster, db: &str) -> String {
           ORDER BY 1",
     )
 }
+
+/// Reads the child's stderr until a line contains `pattern`, then SIGKILLs it.
+pub fn kill_after(child: &mut std::process::Child, pattern: &str) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "pgcopy ended before `{pattern}`"
+        );
+        if line.contains(pattern) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -6,13 +6,7 @@ use pgcopy_tests::{fixture, Cluster};
 
 /// (table, name, definition, validated) of every FK, sorted.
 fn fk_set(c: &Cluster, db: &str) -> String {
-    c.psql(
-        db,
-        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
-           FROM pg_constraint
-          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
-          ORDER BY conrelid::regclass::text, conname",
-    )
+    crate::common::constraints_and_triggers(c, db).0
 }
 
 fn fk_pair(db: &str) -> Pair {
@@ -139,22 +133,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        use std::io::BufRead;
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "pgcopy ended before the failpoint"
-        );
-        if line.contains("failpoint after-drop-fks reached") {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
     // The FKs are gone from the tables, and every one is saved.
     assert_eq!(
         scalar(

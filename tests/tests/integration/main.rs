@@ -10,5 +10,6 @@ mod fks;
 mod list_dry_run;
 mod resume;
 mod state;
+mod tls;
 mod ui;
 mod verify;

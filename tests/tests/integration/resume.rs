@@ -1,25 +1,8 @@
 //! Resuming an interrupted job: exactly once, at chunk granularity.
 
-use crate::common::{full_fingerprint, owner_pair_all_fixtures, pgcopy, scalar, spawn_copy};
-use std::io::BufRead;
-
-/// Waits for `pattern` on the child's stderr, then SIGKILLs it.
-fn kill_after(child: &mut std::process::Child, pattern: &str) {
-    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "pgcopy ended before `{pattern}`"
-        );
-        if line.contains(pattern) {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
+use crate::common::{
+    full_fingerprint, kill_after, owner_pair_all_fixtures, pgcopy, scalar, spawn_copy,
+};
 
 #[test]
 fn killed_job_is_refused_then_resumed_exactly_once() {

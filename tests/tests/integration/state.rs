@@ -4,17 +4,11 @@
 
 use crate::common::{pgcopy, scalar, Pair};
 use pgcopy_tests::{fixture, Cluster};
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
+/// (table, name, definition, validated) of every FK, sorted.
 fn fk_set(c: &Cluster, db: &str) -> String {
-    c.psql(
-        db,
-        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
-           FROM pg_constraint
-          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
-          ORDER BY conrelid::regclass::text, conname",
-    )
+    crate::common::constraints_and_triggers(c, db).0
 }
 
 /// Destination owned by non-superuser `app`, who installed the extension.
@@ -225,17 +219,7 @@ fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("failpoint after-drop-fks reached") {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "pgcopy ended early"
-        );
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
         "8"
@@ -276,20 +260,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
         .spawn()
         .unwrap();
     // Wait until some table is done, then kill -9 mid-copy.
-    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "pgcopy ended early"
-        );
-        if line.contains("copied public.") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    crate::common::kill_after(&mut child, "copied public.");
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut state = String::new();
     while Instant::now() < deadline {

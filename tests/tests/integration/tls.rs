@@ -1,0 +1,197 @@
+//! TLS over rustls with libpq's sslmode meanings, against a server that only
+//! accepts TLS logins, with certificates made by openssl for the test.
+
+use crate::common::{pgcopy, Pair};
+use std::path::Path;
+use std::process::Command;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and an
+/// unrelated CA.
+fn certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pgcopy test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other CA",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+#[test]
+fn sslmodes_over_rustls() {
+    let p = Pair::new("tlsdb");
+    let dir = std::env::temp_dir().join(format!("pgcopy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+    p.src
+        .require_ssl(&dir.join("server.crt"), &dir.join("server.key"));
+    let url = |extra: &str| {
+        format!(
+            "postgresql://postgres:{}@127.0.0.1:{}/tlsdb?{extra}",
+            pgcopy_tests::SUPERUSER_PASSWORD,
+            p.src.port()
+        )
+    };
+    let ca = dir.join("ca.crt");
+    let other = dir.join("other.crt");
+
+    // Without TLS the server refuses us; prefer (the default) and require work.
+    let run = pgcopy(&["list", "-s", &url("sslmode=disable")]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("no pg_hba.conf entry"),
+        "{}",
+        run.stderr
+    );
+    pgcopy(&["list", "-s", &url("")]).expect_code(0);
+    pgcopy(&["list", "-s", &url("sslmode=require")]).expect_code(0);
+    // The chain and the name check out against the right CA...
+    pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
+    ])
+    .expect_code(0);
+    pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-ca&sslrootcert={}", ca.display())),
+    ])
+    .expect_code(0);
+    // ...and not against another one.
+    let run = pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            other.display()
+        )),
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("could not connect to the source"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    // verify-full without a root certificate says what to do.
+    let run = crate::common::pgcopy_env(
+        &["list", "-s", &url("sslmode=verify-full")],
+        &[("HOME", dir.to_str().unwrap())],
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("needs a root certificate: set sslrootcert=PATH")
+            || run.stderr.contains("cannot read root certificate"),
+        "{}",
+        run.stderr
+    );
+    // A whole copy over TLS.
+    let (_, d) = p.urls();
+    p.src.psql(
+        "tlsdb",
+        "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)",
+    );
+    p.dst.psql("tlsdb", "CREATE TABLE t (id int)");
+    let run = pgcopy(&[
+        "copy",
+        "--no-progress",
+        "-s",
+        &url(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
+        "-d",
+        &d,
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        crate::common::scalar(&p.dst, "tlsdb", "SELECT count(*) FROM t"),
+        "1000"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
