@@ -205,19 +205,36 @@ pub fn full_fingerprint(c: &Cluster, db: &str) -> FullFingerprint {
     }
 }
 
-/// A pair where the destination database belongs to the non-superuser `app`
-/// (drop mode, triggers disabled by ownership), loaded with the awkward and
-/// foreign-key fixtures plus `extra_rows` more rows in a partitioned table.
-pub fn owner_pair_all_fixtures(db: &str, extra_rows: u32) -> (Pair, String) {
+/// A pair whose destination database belongs to the non-superuser `app`, who
+/// created the `schema` files there; the source has the schema and `data`.
+/// Returns the pair and `app`'s destination URL.
+pub fn owner_pair(db: &str, schema: &[&str], data: &[&str]) -> (Pair, String) {
     let p = Pair::new(db);
-    for f in [
-        "awkward-schema.sql",
-        "fks-schema.sql",
-        "awkward-data.sql",
-        "fks-data.sql",
-    ] {
+    for f in schema.iter().chain(data) {
         p.src.psql_file(&p.db, &pgcopy_tests::fixture(f));
     }
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    for f in schema {
+        let sql = std::fs::read_to_string(pgcopy_tests::fixture(f)).unwrap();
+        p.dst
+            .try_psql_as(&p.db, "app", &sql)
+            .expect("schema as app");
+    }
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, d)
+}
+
+/// [`owner_pair`] with the awkward and foreign-key fixtures, plus `extra_rows`
+/// more rows in a partitioned table.
+pub fn owner_pair_all_fixtures(db: &str, extra_rows: u32) -> (Pair, String) {
+    let (p, d) = owner_pair(
+        db,
+        &["awkward-schema.sql", "fks-schema.sql"],
+        &["awkward-data.sql", "fks-data.sql"],
+    );
     p.src.psql(
         &p.db,
         &format!(
@@ -225,17 +242,6 @@ pub fn owner_pair_all_fixtures(db: &str, extra_rows: u32) -> (Pair, String) {
             1000 + extra_rows
         ),
     );
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    for f in ["awkward-schema.sql", "fks-schema.sql"] {
-        let sql = std::fs::read_to_string(pgcopy_tests::fixture(f)).unwrap();
-        p.dst
-            .try_psql_as(&p.db, "app", &sql)
-            .expect("schema as app");
-    }
-    let d = p.dst.url_for(&p.db, "app", "app-pw");
     (p, d)
 }
 

@@ -2,7 +2,7 @@
 //! right after the drops, and validation failures that must not go unnoticed.
 
 use crate::common::{pgcopy, pgcopy_env, scalar, Pair};
-use pgcopy_tests::{fixture, Cluster};
+use pgcopy_tests::Cluster;
 
 /// (table, name, definition, validated) of every FK, sorted.
 fn fk_set(c: &Cluster, db: &str) -> String {
@@ -17,19 +17,7 @@ fn fk_pair(db: &str) -> Pair {
 
 /// A destination database owned by a non-superuser `app`, schema created by it.
 fn owner_pair(db: &str) -> (Pair, String) {
-    let p = Pair::new(db);
-    p.src.psql_file(&p.db, &fixture("fks-schema.sql"));
-    p.src.psql_file(&p.db, &fixture("fks-data.sql"));
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    let schema = std::fs::read_to_string(fixture("fks-schema.sql")).unwrap();
-    p.dst
-        .try_psql_as(&p.db, "app", &schema)
-        .expect("schema as app");
-    let d = p.dst.url_for(&p.db, "app", "app-pw");
-    (p, d)
+    crate::common::owner_pair(db, &["fks-schema.sql"], &["fks-data.sql"])
 }
 
 #[test]

@@ -13,21 +13,10 @@ fn fk_set(c: &Cluster, db: &str) -> String {
 
 /// Destination owned by non-superuser `app`, who installed the extension.
 fn with_extension(db: &str) -> (Pair, String) {
-    let p = Pair::new(db);
-    p.src.psql_file(&p.db, &fixture("fks-schema.sql"));
-    p.src.psql_file(&p.db, &fixture("fks-data.sql"));
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    let schema = std::fs::read_to_string(fixture("fks-schema.sql")).unwrap();
-    p.dst
-        .try_psql_as(&p.db, "app", &schema)
-        .expect("schema as app");
+    let (p, d) = crate::common::owner_pair(db, &["fks-schema.sql"], &["fks-data.sql"]);
     p.dst
         .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
         .expect("trusted install");
-    let d = p.dst.url_for(&p.db, "app", "app-pw");
     (p, d)
 }
 
