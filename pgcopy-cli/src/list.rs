@@ -50,12 +50,7 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::OK);
     }
-    let w = rows
-        .iter()
-        .map(|(t, _, _)| t.name.display_name().chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+    let w = crate::engine::name_column_width(rows.iter().map(|(t, _, _)| t.name.display_name()));
     println!(
         "{:<w$}  {:>12}  {:>10}  partitioned",
         "table",

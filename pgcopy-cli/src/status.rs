@@ -158,13 +158,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             args.state_schema
         );
     }
-    let w = status
-        .table_status
-        .iter()
-        .map(|t| t.table.chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+    let w = crate::engine::name_column_width(status.table_status.iter().map(|t| t.table.as_str()));
     println!(
         "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6}",
         "table", "state", "rows", "est. rows", "%"

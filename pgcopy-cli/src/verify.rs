@@ -170,12 +170,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             }))?
         );
     } else {
-        let w = checks
-            .iter()
-            .map(|c| c.table.chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
+        let w = crate::engine::name_column_width(checks.iter().map(|c| c.table.as_str()));
         println!(
             "{:<w$}  {:>12}  {:>12}  result",
             "table", "source rows", "dest rows"

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use worker::WorkerLive;
 
-pub use summary::human_bytes;
+pub use summary::{human_bytes, name_column_width};
 
 /// One chunk of one table: the unit a worker takes.
 #[derive(Debug, Clone)]

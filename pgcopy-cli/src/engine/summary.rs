@@ -33,6 +33,16 @@ pub struct RunSummary {
     pub index_failures: Vec<String>,
 }
 
+/// Width of a name column: the longest name, at least as wide as "table".
+pub fn name_column_width<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> usize {
+    names
+        .into_iter()
+        .map(|n| n.as_ref().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5)
+}
+
 /// `1.5 MB`-style sizes (powers of 1024).
 pub fn human_bytes(b: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
@@ -187,40 +197,24 @@ impl RunSummary {
     /// Logs one progress line (bytes are exact for committed chunks and live
     /// for chunks in flight).
     pub fn report_progress(&self, shared: &Shared) {
-        let mut rows = self.rows();
-        let mut bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        for w in &shared.live {
-            if w.table.load(Ordering::Relaxed) != usize::MAX {
-                rows += w.rows.load(Ordering::Relaxed);
-                bytes += w.bytes.load(Ordering::Relaxed);
-            }
-        }
-        let total = shared.plan.total_bytes().max(1);
+        // The same numbers as the progress bar.
+        let snap = self.snapshot(shared);
         let secs = shared.started.elapsed().as_secs_f64().max(0.001);
-        let done = self
-            .tables
-            .iter()
-            .filter(|t| t.chunks_done == t.chunks_total)
-            .count();
         tracing::info!(
-            "progress: {done}/{} tables, {rows} rows, {} ({:.0}% of {}), {:.1} MB/s",
-            self.tables.len(),
-            human_bytes(bytes),
-            (100.0 * bytes as f64 / total as f64).min(100.0),
+            "progress: {}/{} tables, {} rows, {} ({:.0}% of {}), {:.1} MB/s",
+            snap.tables_done,
+            snap.tables,
+            snap.rows,
+            human_bytes(snap.bytes),
+            (100.0 * snap.done_units as f64 / snap.total_units.max(1) as f64).min(100.0),
             human_bytes(shared.plan.total_bytes()),
-            bytes as f64 / 1048576.0 / secs
+            snap.bytes as f64 / 1048576.0 / secs
         );
     }
 
     /// Prints the per-table summary to stdout.
     pub fn print(&self, plan: &Plan, elapsed: Duration) {
-        let name_w = plan
-            .tables
-            .iter()
-            .map(|t| t.table.display_name().chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
+        let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
         println!(
             "{:<name_w$}  {:>12}  {:>10}  {:>8}  {:>8}  status",
             "table", "rows", "size", "seconds", "MB/s"
@@ -296,13 +290,7 @@ pub fn print_plan(
         plan.total_est_rows(),
         human_bytes(plan.total_bytes())
     );
-    let name_w = plan
-        .tables
-        .iter()
-        .map(|t| t.table.display_name().chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+    let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
     println!(
         "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",
         "table", "est. rows", "size", "chunks"
