@@ -114,13 +114,8 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
     let before = fk_set(&p.dst, &p.db);
     let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
-        .args(["copy", "-s", &s, "-d", &d])
-        .env("PGCOPY_FAILPOINT", "after-drop-fks")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-drop-fks")]);
     crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
     // The FKs are gone from the tables, and every one is saved.
     assert_eq!(

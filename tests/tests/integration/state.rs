@@ -122,25 +122,21 @@ fn status_rises_during_a_copy_and_ends_at_the_source_count() {
     p.src.psql(&p.db, "INSERT INTO measurement SELECT i, DATE '2024-01-01' + i % 300, 1 FROM generate_series(1000, 60000) i");
     let total = scalar(&p.src, &p.db, "SELECT count(*) FROM measurement");
     let (s, _) = p.urls();
-    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
-        .args([
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            &d,
+    let mut child = crate::common::spawn_copy(
+        &s,
+        &d,
+        &[
             "-p",
             "1",
             "--split-larger-than",
             "64kB",
             "--include-tables",
             "measurement,employee",
-        ])
-        .env("PGCOPY_FAILPOINT", "before-chunk-commit:300")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:300")],
+    );
+    let mut log = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     let mut seen: Vec<i64> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
@@ -201,13 +197,8 @@ fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
     let (p, d) = with_extension("killdrops");
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
-        .args(["copy", "-s", &s, "-d", &d])
-        .env("PGCOPY_FAILPOINT", "after-drop-fks")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-drop-fks")]);
     crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
@@ -231,23 +222,12 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
     p.src.psql(&p.db, "INSERT INTO measurement SELECT i, DATE '2024-01-01' + i % 300, 1 FROM generate_series(1000, 30000) i");
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let mut child = std::process::Command::new(pgcopy_tests::pgcopy_bin())
-        .args([
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            &d,
-            "-p",
-            "1",
-            "--split-larger-than",
-            "64kB",
-        ])
-        .env("PGCOPY_FAILPOINT", "before-chunk-commit:300")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::common::spawn_copy(
+        &s,
+        &d,
+        &["-p", "1", "--split-larger-than", "64kB"],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:300")],
+    );
     // Wait until some table is done, then kill -9 mid-copy.
     crate::common::kill_after(&mut child, "copied public.");
     let deadline = Instant::now() + Duration::from_secs(10);
