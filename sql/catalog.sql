@@ -91,7 +91,8 @@ SELECT jsonb_build_object(
              'backs_constraint', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
                                                                                   AND c.contype IN ('p', 'u', 'x')),
              'valid', i.indisvalid,
-             'is_partition', ic.relispartition
+             'is_partition', ic.relispartition,
+             'has_expressions', i.indexprs IS NOT NULL
            ) ORDER BY tn.nspname, t.relname, ic.relname)
       FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid

@@ -44,6 +44,10 @@ pub struct Index {
     /// A partition of a partitioned table's index: it follows its parent.
     #[serde(default)]
     pub is_partition: bool,
+    /// Has expression columns: ANALYZE gathers statistics for them, so a table
+    /// whose such index is deferred is analyzed only after the rebuild.
+    #[serde(default)]
+    pub has_expressions: bool,
 }
 
 fn yes() -> bool {

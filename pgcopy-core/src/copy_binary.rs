@@ -77,6 +77,32 @@ impl BinaryRowCounter {
     /// Feeds the next piece of the stream.
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), FormatError> {
         while !data.is_empty() {
+            // Fast path, the common case (the server sends one tuple per
+            // message): whole headers read in place, no byte-wise accumulation.
+            if self.skip == 0 && self.have == 0 {
+                match self.want {
+                    Want::FieldLen if data.len() >= 4 => {
+                        let len = i32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                        if len < -1 {
+                            return Err(FormatError("negative field length"));
+                        }
+                        self.skip = len.max(0) as u64;
+                        data = &data[4..];
+                        self.fields_left -= 1;
+                        if self.fields_left == 0 {
+                            self.want = Want::FieldCount;
+                        }
+                        continue;
+                    }
+                    Want::FieldCount if data.len() >= 2 => {
+                        self.acc[..2].copy_from_slice(&data[..2]);
+                        data = &data[2..];
+                        self.step()?;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             if self.skip > 0 {
                 let n = self.skip.min(data.len() as u64) as usize;
                 self.skip -= n as u64;

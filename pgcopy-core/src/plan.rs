@@ -192,6 +192,44 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether a table may be analyzed as soon as its data is in, while other
+    /// tables still load: not a partition (ANALYZE of the partitioned root
+    /// samples and analyzes every partition), and no deferred index on
+    /// expressions (their statistics need the index rebuilt first).
+    pub fn analyze_when_loaded(&self, spec: &TableCopySpec) -> bool {
+        spec.partition_of.is_none()
+            && !self
+                .deferred_indexes
+                .iter()
+                .any(|i| i.has_expressions && i.table == spec.table)
+    }
+
+    /// What the ANALYZE after the load names, given which tables loaded fully
+    /// and which were analyzed already: the others, partitions through their
+    /// partitioned roots.
+    pub fn analyze_after_load(
+        &self,
+        loaded: impl Fn(&QualifiedName) -> bool,
+        analyzed: impl Fn(&QualifiedName) -> bool,
+    ) -> Vec<QualifiedName> {
+        let mut out: Vec<QualifiedName> = Vec::new();
+        for t in &self.tables {
+            if !loaded(&t.table) {
+                continue;
+            }
+            match &t.partition_of {
+                Some(root) => {
+                    if !out.contains(root) {
+                        out.push(root.clone());
+                    }
+                }
+                None if !analyzed(&t.table) => out.push(t.table.clone()),
+                None => {}
+            }
+        }
+        out
+    }
+
     /// Estimated rows over all tables.
     pub fn total_est_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.est_rows).sum()
@@ -668,6 +706,7 @@ mod tests {
             backs_constraint: constraint,
             valid: true,
             is_partition: part,
+            has_expressions: false,
         };
         c.indexes = vec![
             idx("a", "a_pkey", true, false),
@@ -702,6 +741,50 @@ mod tests {
             .unwrap()
             .deferred_indexes
             .is_empty());
+    }
+
+    #[test]
+    fn analyze_early_unless_partition_or_deferred_expression_index() {
+        let mut c = sample();
+        let idx = |t: &str, n: &str, expr: bool| Index {
+            table: QualifiedName::new("public", t),
+            name: n.into(),
+            definition: format!("CREATE INDEX {n} ON public.{t} USING btree (id)"),
+            backs_constraint: false,
+            valid: true,
+            is_partition: false,
+            has_expressions: expr,
+        };
+        c.indexes = vec![idx("a", "a_lower", true), idx("b", "b_v", false)];
+        let opts = PlanOptions {
+            defer_indexes: true,
+            ..Default::default()
+        };
+        let p = plan(&c, &opts).unwrap();
+        let early: Vec<String> = p
+            .tables
+            .iter()
+            .filter(|t| p.analyze_when_loaded(t))
+            .map(|t| t.table.display_name())
+            .collect();
+        assert_eq!(early, ["sales.orders", "public.c", "public.b"]);
+        // Without deferring, a's expression index is there during the load.
+        let p2 = plan(&c, &PlanOptions::default()).unwrap();
+        assert!(p2
+            .tables
+            .iter()
+            .any(|t| t.table.name == "a" && p2.analyze_when_loaded(t)));
+
+        // Afterwards: what was not analyzed, partitions through their root once,
+        // nothing that did not load.
+        let after: Vec<String> = p
+            .analyze_after_load(|t| t.name != "c", |t| t.name == "b")
+            .iter()
+            .map(|t| t.display_name())
+            .collect();
+        assert_eq!(after, ["sales.orders", "public.a", "public.events"]);
+        let none = p.analyze_after_load(|t| t.name.starts_with("events_"), |_| true);
+        assert_eq!(none, [QualifiedName::new("public", "events")]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! drops, disabling triggers, the up-front TRUNCATE) is recorded in the job's
 //! row in the same transaction, so a resumed job knows exactly what is done.
 
+mod analyze;
 mod setup;
 mod summary;
 pub mod worker;
@@ -87,6 +88,8 @@ pub struct Shared {
     pub cancel_tokens: Mutex<Vec<(Endpoint, tokio_postgres::CancelToken)>>,
     /// When the copy started.
     pub started: Instant,
+    /// Which tables are analyzed, and by whom.
+    pub analyze: analyze::EarlyAnalyze,
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
@@ -215,7 +218,9 @@ async fn execute(
             }
         })
         .collect();
+    let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, !args.no_analyze);
     let shared = Arc::new(Shared {
+        analyze,
         queue: Mutex::new(queue),
         live: (0..args.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),
@@ -535,6 +540,7 @@ async fn load_rounds(
         let mut queue = shared.queue.lock().expect("lock");
         for unit in lost {
             summary.forget(unit.table, unit.chunk.index);
+            shared.analyze.requeued(unit.table);
             queue.push_back(unit);
         }
     }
@@ -756,30 +762,29 @@ async fn finish(
         }
     }
     if !args.no_analyze {
-        let mut copied: Vec<&QualifiedName> = plan
+        let index_of = |t: &QualifiedName| plan.tables.iter().position(|s| &s.table == t);
+        let rest = plan.analyze_after_load(
+            |t| summary.table_ok(t),
+            |t| index_of(t).is_some_and(|i| shared.analyze.is_analyzed(i)),
+        );
+        let early = plan
             .tables
             .iter()
-            .filter(|t| summary.table_ok(&t.table))
-            .map(|t| &t.table)
-            .collect();
-        let mut roots: Vec<&QualifiedName> = plan
-            .tables
-            .iter()
-            .filter_map(|t| t.partition_of.as_ref())
-            .collect();
-        roots.sort();
-        roots.dedup();
-        copied.extend(roots);
-        if !copied.is_empty() {
+            .enumerate()
+            .filter(|(i, _)| shared.analyze.is_analyzed(*i))
+            .count();
+        if !rest.is_empty() {
             let started = Instant::now();
-            dst.batch_execute(&sql::analyze(copied.iter().copied()))
+            dst.batch_execute(&sql::analyze(&rest))
                 .await
                 .pg_context(|| "analyzing the copied tables".into())?;
             tracing::info!(
-                "analyzed {} tables in {:.1} s",
-                copied.len(),
+                "analyzed {} tables after the load in {:.1} s ({early} during it)",
+                rest.len(),
                 started.elapsed().as_secs_f64()
             );
+        } else if early > 0 {
+            tracing::info!("analyzed {early} tables during the load");
         }
     }
     Ok(())

@@ -9,7 +9,7 @@
 use super::{Outcome, Shared, Unit};
 use crate::error::{pg_message, UserError};
 use crate::state::ChunkKey;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use pgcopy_core::copy_binary::BinaryRowCounter;
 use pgcopy_core::quote::quote_literal;
@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
+
+/// Bytes gathered from the source before one write to the destination.
+const FORWARD_BATCH: usize = 64 * 1024;
 
 /// Live position of one worker, read by the progress reporter and heartbeat.
 #[derive(Debug, Default)]
@@ -210,6 +213,8 @@ pub async fn run(
         };
         live.table.store(usize::MAX, Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
+        let table = unit.table;
+        let analyze_now = result.is_ok() && shared.analyze.chunk_committed(table);
         let outcome = match result {
             Ok((rows, bytes)) => Outcome {
                 unit,
@@ -228,6 +233,19 @@ pub async fn run(
         };
         if outcomes.send(outcome).is_err() {
             break;
+        }
+        if analyze_now && !shared.interrupted.load(Ordering::SeqCst) {
+            if let Some(c) = conns.as_ref() {
+                // On failure the table is analyzed after the load instead.
+                match c.dst.batch_execute(&sql::analyze([&spec.table])).await {
+                    Ok(()) => shared.analyze.mark_analyzed(table),
+                    Err(e) => tracing::debug!(
+                        "analyzing {} failed: {}; it is analyzed after the load",
+                        spec.table.display_name(),
+                        pg_message(&e)
+                    ),
+                }
+            }
         }
     }
     Ok(())
@@ -274,30 +292,37 @@ async fn copy_unit(
     let batch = shared.batch_size;
     let mut source_failed = false;
     futures_util::pin_mut!(sink);
-    let piped = {
-        let counted = stream.map(|item| {
-            match &item {
-                Ok(chunk) => {
-                    bytes_total += chunk.len() as u64;
-                    if format_error.is_none() {
-                        if let Err(e) = counter.feed(chunk) {
-                            format_error = Some(e);
-                        }
-                    }
-                    let rows = counter.rows();
-                    if rows - published >= batch {
-                        published = rows;
-                        live.rows.store(rows, Ordering::Relaxed);
-                        live.bytes.store(bytes_total, Ordering::Relaxed);
-                    }
+    futures_util::pin_mut!(stream);
+    // The server sends one message per tuple; forwarding them one by one costs
+    // a sink call each and a socket write every 4 kB. Gathered, the client's
+    // CPU per row drops and the destination reads large messages.
+    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
+    let piped: Result<(), tokio_postgres::Error> = async {
+        while let Some(item) = stream.next().await {
+            let chunk = item.inspect_err(|_| source_failed = true)?;
+            bytes_total += chunk.len() as u64;
+            if format_error.is_none() {
+                if let Err(e) = counter.feed(&chunk) {
+                    format_error = Some(e);
                 }
-                Err(_) => source_failed = true,
             }
-            item
-        });
-        futures_util::pin_mut!(counted);
-        sink.send_all(&mut counted).await
-    };
+            let rows = counter.rows();
+            if rows - published >= batch {
+                published = rows;
+                live.rows.store(rows, Ordering::Relaxed);
+                live.bytes.store(bytes_total, Ordering::Relaxed);
+            }
+            out.extend_from_slice(&chunk);
+            if out.len() >= FORWARD_BATCH {
+                sink.send(out.split().freeze()).await?;
+            }
+        }
+        if !out.is_empty() {
+            sink.send(out.split().freeze()).await?;
+        }
+        Ok(())
+    }
+    .await;
     if let Err(e) = piped {
         // Stop the source's COPY if it is still sending, so the connection
         // comes back quickly; the savepoint is rolled back by the caller.
