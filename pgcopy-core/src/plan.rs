@@ -217,14 +217,13 @@ impl Plan {
             if !loaded(&t.table) {
                 continue;
             }
-            match &t.partition_of {
-                Some(root) => {
-                    if !out.contains(root) {
-                        out.push(root.clone());
-                    }
-                }
-                None if !analyzed(&t.table) => out.push(t.table.clone()),
-                None => {}
+            let name = match &t.partition_of {
+                Some(root) => root,
+                None if analyzed(&t.table) => continue,
+                None => &t.table,
+            };
+            if !out.contains(name) {
+                out.push(name.clone());
             }
         }
         out
