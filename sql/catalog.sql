@@ -38,6 +38,7 @@ SELECT jsonb_build_object(
                  'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),
                  'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE'),
                  'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES')),
+             'row_security', pg_catalog.row_security_active(r.oid),
              'has_user_triggers', EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
                                             WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal
                                               AND tg.tgenabled <> 'D'),

@@ -251,7 +251,7 @@ pub struct CopyArgs {
     /// No progress display; a plain progress line every few seconds instead.
     #[arg(long)]
     pub no_progress: bool,
-    /// Skip ANALYZE of the copied tables.
+    /// Skip ANALYZE of the copied tables (by default each is analyzed as soon as it is loaded).
     #[arg(long)]
     pub no_analyze: bool,
     /// Let user triggers fire during the load where they cannot be disabled.

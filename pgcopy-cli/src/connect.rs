@@ -147,7 +147,14 @@ impl Endpoint {
         if let Some(t) = s.connect_timeout {
             cfg.connect_timeout(std::time::Duration::from_secs(t));
         }
-        if let Some(o) = &s.options {
+        // On the source, row-level security that would hide rows raises an
+        // error instead (as pg_dump does): a silent partial copy is worse.
+        let options = match (self.role, &s.options) {
+            ("source", Some(o)) => Some(format!("{o} -c row_security=off")),
+            ("source", None) => Some("-c row_security=off".to_string()),
+            (_, o) => o.clone(),
+        };
+        if let Some(o) = &options {
             cfg.options(o);
         }
         cfg.ssl_mode(match s.sslmode {

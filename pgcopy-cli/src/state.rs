@@ -318,6 +318,40 @@ impl StateStore {
             .get(0))
     }
 
+    /// How many of `job_id`'s saved FKs and indexes are not restored yet.
+    pub async fn job_leftovers(&self, client: &Client, job_id: i64) -> anyhow::Result<i64> {
+        Ok(client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL) \
+                          + (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL)",
+                    self.rel("saved_fks"),
+                    self.rel("saved_indexes")
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| format!("reading what job {job_id} left to restore"))?
+            .get(0))
+    }
+
+    /// Marks an unfinished job that left nothing to undo as discarded, keeping
+    /// its error.
+    pub async fn supersede_job(&self, client: &Client, job_id: i64) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = 'discarded', finished_at = coalesce(finished_at, now()) \
+                      WHERE job_id = $1",
+                    self.rel("jobs")
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| format!("marking job {job_id} discarded"))?;
+        Ok(())
+    }
+
     /// Records a new running job with its tables and chunks; returns its id.
     pub async fn create_job(
         &self,

@@ -93,6 +93,10 @@ pub struct Table {
     /// Whether the table has enabled user (non-internal) triggers.
     #[serde(default)]
     pub has_user_triggers: bool,
+    /// Row-level security policies apply to the current role: reads see only
+    /// some rows, and COPY FROM refuses the table.
+    #[serde(default)]
+    pub row_security: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
 }

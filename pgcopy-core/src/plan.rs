@@ -527,6 +527,7 @@ mod tests {
             is_owner: true,
             privileges: Privileges::default(),
             has_user_triggers: false,
+            row_security: false,
             columns: vec![
                 Column {
                     name: "id".into(),

@@ -34,6 +34,10 @@ pub enum Problem {
     GeneratedMismatch(QualifiedName, String),
     /// The source role may not read the table.
     NoSelect(QualifiedName),
+    /// Row-level security policies apply to the role on this side: the source
+    /// would hand over only the rows the policies show, and the destination's
+    /// COPY FROM refuses such a table.
+    RowSecurity(QualifiedName, &'static str),
     /// The destination role may not insert into or truncate the table.
     NoWrite(QualifiedName, &'static str),
     /// A foreign key must be dropped, but the role does not own its table.
@@ -104,6 +108,18 @@ impl fmt::Display for Problem {
                  GRANT REFERENCES on it",
                 referenced.display_name()
             ),
+            Problem::RowSecurity(t, "source") => write!(
+                f,
+                "row-level security policies on {} apply to the source role, which would read only the rows \
+                 they show: copy as the table's owner, a superuser or a role with BYPASSRLS",
+                t.display_name()
+            ),
+            Problem::RowSecurity(t, side) => write!(
+                f,
+                "row-level security policies on {} apply to the {side} role, and COPY FROM refuses such a \
+                 table: load as the table's owner, a superuser or a role with BYPASSRLS",
+                t.display_name()
+            ),
             Problem::NoWrite(t, what) => write!(
                 f,
                 "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
@@ -121,6 +137,9 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
         if let Some(s) = source.table(name) {
             if !s.privileges.select {
                 problems.push(Problem::NoSelect(name.clone()));
+            }
+            if s.row_security {
+                problems.push(Problem::RowSecurity(name.clone(), "source"));
             }
         }
         let Some(d) = dest.table(name) else {
@@ -153,6 +172,9 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
             if !s.columns.iter().any(|sc| sc.name == dc.name) {
                 problems.push(Problem::ExtraColumn(name.clone(), dc.name.clone()));
             }
+        }
+        if d.row_security {
+            problems.push(Problem::RowSecurity(name.clone(), "destination"));
         }
         if !d.privileges.insert {
             problems.push(Problem::NoWrite(name.clone(), "INSERT"));
@@ -224,15 +246,18 @@ mod tests {
                 references: true,
             },
             has_user_triggers: false,
+            row_security: false,
             columns: cols,
         }
     }
 
     #[test]
     fn finds_every_problem() {
+        let mut secret = table("a", vec![col("id", "integer"), col("x", "text")]);
+        secret.row_security = true;
         let source = Catalog {
             tables: vec![
-                table("a", vec![col("id", "integer"), col("x", "text")]),
+                secret,
                 table("b", vec![col("id", "integer")]),
                 table("c", vec![col("id", "integer")]),
             ],
@@ -240,6 +265,7 @@ mod tests {
         };
         let mut c = table("c", vec![col("id", "integer")]);
         c.privileges.truncate = false;
+        c.row_security = true;
         let dest = Catalog {
             tables: vec![table("a", vec![col("id", "bigint"), col("y", "text")]), c],
             ..Default::default()
@@ -247,7 +273,13 @@ mod tests {
         let p = plan(&source, &PlanOptions::default()).unwrap();
         let problems = check_tables(&p, &source, &dest);
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 5, "{text:#?}");
+        assert_eq!(problems.len(), 7, "{text:#?}");
+        assert!(text.iter().any(|t| t.contains(
+            "row-level security policies on public.a apply to the source role, which would read only"
+        )));
+        assert!(text.iter().any(|t| t.contains(
+            "row-level security policies on public.c apply to the destination role, and COPY FROM refuses"
+        )));
         assert!(text
             .iter()
             .any(|t| t.contains("table public.b does not exist on the destination")));
@@ -263,7 +295,9 @@ mod tests {
         assert!(text
             .iter()
             .any(|t| t.contains("lacks TRUNCATE on public.c")));
-        assert!(check_tables(&p, &source, &source).is_empty());
+        let mut clean = source.clone();
+        clean.tables[0].row_security = false;
+        assert!(check_tables(&p, &clean, &clean).is_empty());
     }
 
     #[test]

@@ -11,9 +11,11 @@ use crate::quote::{ident_list, quote_ident, quote_literal, QualifiedName};
 pub fn copy_out(table: &QualifiedName, columns: &[&str], chunk: &ChunkRange) -> String {
     match chunk.where_clause() {
         None => format!(
-            "COPY {table} ({}) TO STDOUT (FORMAT binary)",
-            ident_list(columns.iter().copied())
+            "COPY {table}{} TO STDOUT (FORMAT binary)",
+            column_list(columns)
         ),
+        // An empty select list is valid: a table without copyable columns
+        // still has rows to count.
         Some(cond) => format!(
             "COPY (SELECT {} FROM ONLY {table} WHERE {cond}) TO STDOUT (FORMAT binary)",
             ident_list(columns.iter().copied())
@@ -24,10 +26,21 @@ pub fn copy_out(table: &QualifiedName, columns: &[&str], chunk: &ChunkRange) -> 
 /// `COPY table (cols) FROM STDIN (FORMAT binary[, FREEZE])`.
 pub fn copy_in(table: &QualifiedName, columns: &[&str], freeze: bool) -> String {
     format!(
-        "COPY {table} ({}) FROM STDIN (FORMAT binary{})",
-        ident_list(columns.iter().copied()),
+        "COPY {table}{} FROM STDIN (FORMAT binary{})",
+        column_list(columns),
         if freeze { ", FREEZE" } else { "" }
     )
+}
+
+/// ` (a, "B")`, or nothing for a table without columns to copy (none at all,
+/// or only generated ones): `COPY t ()` is a syntax error, while `COPY t`
+/// leaves generated columns out by itself.
+fn column_list(columns: &[&str]) -> String {
+    if columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", ident_list(columns.iter().copied()))
+    }
 }
 
 /// `TRUNCATE ONLY a, p, ...` in one statement: tables referencing each other can
@@ -189,6 +202,19 @@ mod tests {
         assert_eq!(
             copy_in(&t, &["a"], true),
             r#"COPY "S"."my ""t""" ("a") FROM STDIN (FORMAT binary, FREEZE)"#
+        );
+        // No copyable column (none at all, or only generated ones).
+        assert_eq!(
+            copy_out(&t, &[], &ChunkRange::WHOLE),
+            r#"COPY "S"."my ""t""" TO STDOUT (FORMAT binary)"#
+        );
+        assert_eq!(
+            copy_out(&t, &[], &c),
+            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+        );
+        assert_eq!(
+            copy_in(&t, &[], false),
+            r#"COPY "S"."my ""t""" FROM STDIN (FORMAT binary)"#
         );
     }
 

@@ -237,11 +237,24 @@ async fn new_job(
     }
 
     let mut schema_ready = false;
+    // Earlier jobs that did not finish but left nothing to undo (nothing
+    // dropped or disabled is still out) are simply superseded by a new copy.
+    let mut superseded = Vec::new();
     if !args.dry_run {
         match store.inspect(dst).await {
             Ok(StateSchemaStatus::Ready { .. }) => {
                 schema_ready = true;
-                problems.extend(store.unfinished_jobs(dst, None).await?.iter().map(blocking));
+                for job in store.unfinished_jobs(dst, None).await? {
+                    let busy = job.state == "running" && !job.stale;
+                    if busy
+                        || !job.disabled_triggers.is_empty()
+                        || store.job_leftovers(dst, job.job_id).await? > 0
+                    {
+                        problems.push(blocking(&job));
+                    } else {
+                        superseded.push(job);
+                    }
+                }
                 let pending = store.pending_fk_count(dst).await?;
                 if pending > 0 {
                     problems.push(format!(
@@ -262,6 +275,14 @@ async fn new_job(
     }
 
     // From here on the destination changes.
+    for job in &superseded {
+        store.supersede_job(dst, job.job_id).await?;
+        tracing::info!(
+            "earlier job {} ({}) left nothing to restore: marked discarded, this copy starts afresh",
+            job.job_id,
+            job.state
+        );
+    }
     if !schema_ready {
         store.create(dst).await?;
         tracing::info!(

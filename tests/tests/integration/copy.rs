@@ -177,6 +177,7 @@ fn include_and_exclude_select_exactly() {
         "public.parted_default",
         "Weird \"Schema\".x.select",
         "public.nokey",
+        "public.no_columns",
     ];
     for (name, v) in &dst.tables {
         if copied.contains(&name.as_str()) {

@@ -108,6 +108,24 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
         run.stderr
     );
 
+    // A source role subject to row-level security would read only some rows:
+    // refused up front (pg_read_all_data reads every table, policies still apply).
+    p.src.psql(
+        &p.db,
+        "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT pg_read_all_data TO reader",
+    );
+    let reader = p.src.url_for(&p.db, "reader", "reader-pw");
+    let run = pgcopy(&["copy", "-s", &reader, "-d", &d]);
+    run.expect_code(1);
+    assert_eq!(run.error_lines().len(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "row-level security policies on public.private_note apply to the source role, which would read only"
+        ),
+        "{}",
+        run.stderr
+    );
+
     assert_untouched(&p, &before);
 }
 

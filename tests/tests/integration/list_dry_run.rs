@@ -84,7 +84,7 @@ fn dry_run_writes_nothing_anywhere() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(doc["replica_mode"], true);
     let tables = doc["plan"]["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 11);
+    assert_eq!(tables.len(), 16);
     let everything = tables
         .iter()
         .find(|t| t["table"]["name"] == "everything")

@@ -141,3 +141,42 @@ fn discarding_a_job_restores_constraints_and_triggers() {
     assert_eq!(dst.data, full_fingerprint(&p.src, &p.db).data);
     assert_eq!(dst.fks, before.fks);
 }
+
+#[test]
+fn failed_job_that_left_nothing_dropped_is_superseded_by_a_new_copy() {
+    let p = crate::common::Pair::new("supersede");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    // A destination-only CHECK that some source rows break: those tables fail,
+    // in replica mode nothing is dropped.
+    p.dst.psql(
+        &p.db,
+        "ALTER TABLE nokey ADD CONSTRAINT nokey_small CHECK (a < 2)",
+    );
+    let run = p.copy(&[]);
+    run.expect_code(3);
+    assert!(run.stdout.contains("public.nokey"), "{}", run.stdout);
+    let first = scalar(&p.dst, &p.db, "SELECT max(job_id) FROM pgcopy.jobs");
+
+    // Fixed, a plain copy runs again without --resume or `jobs discard`.
+    p.dst
+        .psql(&p.db, "ALTER TABLE nokey DROP CONSTRAINT nokey_small");
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "earlier job {first} (failed) left nothing to restore"
+        )),
+        "{}",
+        run.stderr
+    );
+    p.assert_same_data();
+    // The earlier job keeps its error and is out of the way.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            &format!("SELECT state, error LIKE '%tables failed%' FROM pgcopy.jobs WHERE job_id = {first}")
+        ),
+        "discarded|t"
+    );
+}
