@@ -48,7 +48,28 @@ SELECT jsonb_build_object(
                           'type_name', pg_catalog.format_type(a.atttypid, a.atttypmod),
                           'generated', a.attgenerated <> '',
                           'identity', nullif(a.attidentity, ''),
-                          'not_null', a.attnotnull) ORDER BY a.attnum)
+                          'not_null', a.attnotnull,
+                          -- Binary COPY needs send/receive functions for the type
+                          -- and every type inside it (aclitem has none, nor do some
+                          -- extension types): such a table is copied as text.
+                          'binary_io', (
+                              WITH RECURSIVE ty(oid) AS (
+                                  SELECT a.atttypid
+                                  UNION
+                                  SELECT x.oid
+                                    FROM ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid
+                                   CROSS JOIN LATERAL (
+                                         SELECT t.typelem WHERE t.typelem <> 0
+                                         UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0
+                                         UNION ALL SELECT rg.rngsubtype FROM pg_catalog.pg_range rg
+                                                    WHERE rg.rngtypid = t.oid
+                                         UNION ALL SELECT rg.rngtypid FROM pg_catalog.pg_range rg
+                                                    WHERE rg.rngmultitypid = t.oid
+                                         UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
+                                                    WHERE t.typrelid <> 0 AND ca.attrelid = t.typrelid
+                                                      AND ca.attnum > 0 AND NOT ca.attisdropped) x(oid))
+                              SELECT bool_and(t.typsend::oid <> 0 AND t.typreceive::oid <> 0)
+                                FROM ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid)) ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb)
            ) ORDER BY r.nspname, r.relname)

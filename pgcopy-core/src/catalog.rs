@@ -131,6 +131,9 @@ pub struct Column {
     /// NOT NULL.
     #[serde(default)]
     pub not_null: bool,
+    /// Its type, and every type inside it, has binary send/receive functions.
+    #[serde(default = "yes")]
+    pub binary_io: bool,
 }
 
 /// A foreign-key constraint.
@@ -209,5 +212,15 @@ impl Table {
     /// The columns a copy reads and writes: all but generated ones.
     pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
+    }
+
+    /// The COPY format for this table: binary unless a copied column's type
+    /// cannot be sent or received in binary.
+    pub fn copy_format(&self) -> crate::sql::CopyFormat {
+        if self.copied_columns().all(|c| c.binary_io) {
+            crate::sql::CopyFormat::Binary
+        } else {
+            crate::sql::CopyFormat::Text
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod chunk;
 pub mod conninfo;
 pub mod copy_binary;
+pub mod copy_text;
 pub mod filter;
 pub mod fkgraph;
 pub mod plan;

@@ -7,7 +7,7 @@ use crate::chunk::{plan_chunks, ChunkRange};
 use crate::filter::{parse_patterns, PatternError, TablePattern};
 use crate::fkgraph::FkGraph;
 use crate::quote::QualifiedName;
-use crate::sql::TruncateTarget;
+use crate::sql::{CopyFormat, TruncateTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -112,6 +112,9 @@ pub struct TableCopySpec {
     pub partition_of: Option<QualifiedName>,
     /// Columns copied, in order (generated columns left out).
     pub columns: Vec<String>,
+    /// Binary, unless a column's type has no binary I/O.
+    #[serde(default)]
+    pub format: CopyFormat,
     /// Estimated rows (0 when never analyzed).
     pub est_rows: u64,
     /// Bytes on disk (main fork).
@@ -346,6 +349,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 table: t.name.clone(),
                 partition_of,
                 columns: t.copied_columns().map(|c| c.name.clone()).collect(),
+                format: t.copy_format(),
                 est_rows: t.est_rows.unwrap_or(0.0).max(0.0) as u64,
                 bytes: t.bytes,
                 chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
@@ -535,6 +539,7 @@ mod tests {
                     generated: false,
                     identity: None,
                     not_null: true,
+                    binary_io: true,
                 },
                 Column {
                     name: "g".into(),
@@ -542,6 +547,7 @@ mod tests {
                     generated: true,
                     identity: None,
                     not_null: false,
+                    binary_io: true,
                 },
             ],
         }

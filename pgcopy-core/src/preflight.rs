@@ -226,6 +226,7 @@ mod tests {
             generated: false,
             identity: None,
             not_null: false,
+            binary_io: true,
         }
     }
 

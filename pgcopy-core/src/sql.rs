@@ -4,30 +4,63 @@
 use crate::chunk::ChunkRange;
 use crate::quote::{ident_list, quote_ident, quote_literal, QualifiedName};
 
-/// `COPY ... TO STDOUT (FORMAT binary)` for one chunk of a table's columns.
+/// The data format of a COPY.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyFormat {
+    /// Binary: no parsing or printing of values, the fast path.
+    #[default]
+    Binary,
+    /// Text, for tables with a type that has no binary I/O; both sessions must
+    /// run with [`STABLE_TEXT_SETTINGS`] so values print and parse alike.
+    Text,
+}
+
+impl CopyFormat {
+    fn option(self) -> &'static str {
+        match self {
+            CopyFormat::Binary => "binary",
+            CopyFormat::Text => "text",
+        }
+    }
+}
+
+/// `COPY ... TO STDOUT (FORMAT f)` for one chunk of a table's columns.
 ///
 /// A whole-table unit uses `COPY table (cols)`, which the server runs without a
 /// query plan; a chunk needs `COPY (SELECT ...)` for its ctid range.
-pub fn copy_out(table: &QualifiedName, columns: &[&str], chunk: &ChunkRange) -> String {
+pub fn copy_out(
+    table: &QualifiedName,
+    columns: &[&str],
+    chunk: &ChunkRange,
+    format: CopyFormat,
+) -> String {
+    let f = format.option();
     match chunk.where_clause() {
         None => format!(
-            "COPY {table}{} TO STDOUT (FORMAT binary)",
+            "COPY {table}{} TO STDOUT (FORMAT {f})",
             column_list(columns)
         ),
         // An empty select list is valid: a table without copyable columns
         // still has rows to count.
         Some(cond) => format!(
-            "COPY (SELECT {} FROM ONLY {table} WHERE {cond}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM ONLY {table} WHERE {cond}) TO STDOUT (FORMAT {f})",
             ident_list(columns.iter().copied())
         ),
     }
 }
 
-/// `COPY table (cols) FROM STDIN (FORMAT binary[, FREEZE])`.
-pub fn copy_in(table: &QualifiedName, columns: &[&str], freeze: bool) -> String {
+/// `COPY table (cols) FROM STDIN (FORMAT f[, FREEZE])`.
+pub fn copy_in(
+    table: &QualifiedName,
+    columns: &[&str],
+    freeze: bool,
+    format: CopyFormat,
+) -> String {
     format!(
-        "COPY {table}{} FROM STDIN (FORMAT binary{})",
+        "COPY {table}{} FROM STDIN (FORMAT {}{})",
         column_list(columns),
+        format.option(),
         if freeze { ", FREEZE" } else { "" }
     )
 }
@@ -187,7 +220,7 @@ mod tests {
     fn copy_statements() {
         let t = QualifiedName::new("S", "my \"t\"");
         assert_eq!(
-            copy_out(&t, &["a", "B"], &ChunkRange::WHOLE),
+            copy_out(&t, &["a", "B"], &ChunkRange::WHOLE, CopyFormat::Binary),
             r#"COPY "S"."my ""t""" ("a", "B") TO STDOUT (FORMAT binary)"#
         );
         let c = ChunkRange {
@@ -196,25 +229,25 @@ mod tests {
             end_page: None,
         };
         assert_eq!(
-            copy_out(&t, &["a"], &c),
+            copy_out(&t, &["a"], &c, CopyFormat::Binary),
             r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
-            copy_in(&t, &["a"], true),
+            copy_in(&t, &["a"], true, CopyFormat::Binary),
             r#"COPY "S"."my ""t""" ("a") FROM STDIN (FORMAT binary, FREEZE)"#
         );
         // No copyable column (none at all, or only generated ones).
         assert_eq!(
-            copy_out(&t, &[], &ChunkRange::WHOLE),
+            copy_out(&t, &[], &ChunkRange::WHOLE, CopyFormat::Binary),
             r#"COPY "S"."my ""t""" TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
-            copy_out(&t, &[], &c),
-            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+            copy_out(&t, &[], &c, CopyFormat::Text),
+            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
         );
         assert_eq!(
-            copy_in(&t, &[], false),
-            r#"COPY "S"."my ""t""" FROM STDIN (FORMAT binary)"#
+            copy_in(&t, &[], false, CopyFormat::Text),
+            r#"COPY "S"."my ""t""" FROM STDIN (FORMAT text)"#
         );
     }
 

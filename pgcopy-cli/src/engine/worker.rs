@@ -11,7 +11,7 @@ use crate::error::{pg_message, UserError};
 use crate::state::ChunkKey;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use pgcopy_core::copy_binary::BinaryRowCounter;
+use pgcopy_core::copy_text::RowCounter;
 use pgcopy_core::quote::quote_literal;
 use pgcopy_core::sql;
 use std::sync::atomic::Ordering;
@@ -93,8 +93,11 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         .connect(&format!("worker {id}"))
         .await
         .map_err(transient)?;
+    // Text-format tables print on one side and parse on the other: the same
+    // output settings on both.
     src.batch_execute(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        sql::STABLE_TEXT_SETTINGS,
         quote_literal(&shared.snapshot)
     ))
     .await
@@ -104,6 +107,9 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         .connect(&format!("worker {id}"))
         .await
         .map_err(transient)?;
+    dst.batch_execute(sql::STABLE_TEXT_SETTINGS)
+        .await
+        .map_err(|e| ChunkError::new("setting up the session", &e))?;
     if shared.replica {
         dst.batch_execute("SET session_replication_role = replica")
             .await
@@ -272,7 +278,7 @@ async fn copy_unit(
             .map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
     }
     let sink = tx
-        .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze))
+        .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze, spec.format))
         .await
         .map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
     c.src
@@ -281,11 +287,11 @@ async fn copy_unit(
         .map_err(|e| ChunkError::new("source", &e))?;
     let stream = c
         .src
-        .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk))
+        .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format))
         .await
         .map_err(|e| ChunkError::new("reading the source failed", &e))?;
 
-    let mut counter = BinaryRowCounter::new();
+    let mut counter = RowCounter::new(spec.format);
     let mut bytes_total = 0u64;
     let mut published = 0u64;
     let mut format_error = None;

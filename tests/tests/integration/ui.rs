@@ -118,7 +118,7 @@ fn piped_output_is_plain_and_json_outputs_parse() {
     assert_eq!(doc["state"], "succeeded");
     assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["fk_strategy"], "replica");
-    assert_eq!(doc["totals"]["tables"], 16);
+    assert_eq!(doc["totals"]["tables"], 17);
     assert_eq!(doc["totals"]["failed_tables"], 0);
     let rows: u64 = doc["tables"]
         .as_array()
