@@ -9,6 +9,7 @@
 //! present as `NOT VALID`, with the reason recorded.
 
 use crate::cli::RestoreFksArgs;
+use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
 use crate::exit;
 use crate::state::StateSchemaStatus;
@@ -113,8 +114,17 @@ impl RestoreOutcome {
 
 /// Restores every saved FK of `job` (all jobs when `None`) that is not back yet,
 /// or is back but still waits for validation.
+///
+/// Adding runs on `dst`, one FK at a time: `ADD CONSTRAINT` locks both tables,
+/// and two FKs between the same tables in opposite directions would deadlock
+/// if added at once. Validating, the slow part (a scan of the referencing
+/// table), runs over up to `parallel` connections: it locks the referencing
+/// table SHARE UPDATE EXCLUSIVE and the referenced one ROW SHARE, which never
+/// deadlock each other.
 pub async fn restore(
     dst: &mut Client,
+    dest: &Endpoint,
+    parallel: usize,
     store: &StateStore,
     job: Option<i64>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
@@ -122,39 +132,74 @@ pub async fn restore(
         .query(&restore::pending_sql(store.schema()), &[&job])
         .await
         .pg_context(|| "reading saved foreign keys".into())?;
-    let mut out = Vec::new();
-    for r in rows {
-        let saved = SavedFk {
+    let saved: Vec<SavedFk> = rows
+        .iter()
+        .map(|r| SavedFk {
             job_id: r.get(0),
             table: QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
             name: r.get(3),
             definition: r.get(4),
             was_validated: r.get(5),
             referenced: QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7)),
-        };
-        let (state, error) = match restore_one(dst, store, &saved).await {
-            Ok(done) => done,
+        })
+        .collect();
+
+    // (valid now, why not as before, failed outright)
+    let mut results: Vec<(bool, Option<String>, bool)> = Vec::with_capacity(saved.len());
+    let mut validations = Vec::new();
+    for (i, fk) in saved.iter().enumerate() {
+        match add_one(dst, store, fk).await {
+            Ok((valid, validate)) => {
+                results.push((valid, None, false));
+                if let Some(sql) = validate {
+                    validations.push((i, fk.clone(), sql));
+                }
+            }
             Err(e) => {
                 let msg = format!("{e:#}");
-                let _ = dst
-                    .execute(
-                        &restore::error_sql(store.schema()),
-                        &[
-                            &saved.job_id,
-                            &saved.table.schema,
-                            &saved.table.name,
-                            &saved.name,
-                            &msg,
-                        ],
-                    )
-                    .await;
-                (RestoreState::Failed, Some(msg))
+                record_error(dst, store, fk, &msg).await;
+                results.push((false, Some(msg), true));
             }
+        }
+    }
+    let schema = store.clone();
+    let validated = crate::pool::on_connections(
+        dest,
+        parallel,
+        "FK validation",
+        "",
+        validations,
+        move |mut conn, (i, fk, sql)| {
+            let store = schema.clone();
+            async move {
+                let r = validate_one(&mut conn, &store, &fk, &sql).await;
+                if let Err(e) = &r {
+                    record_error(&conn, &store, &fk, &format!("{e:#}")).await;
+                }
+                (conn, (i, r))
+            }
+        },
+    )
+    .await?;
+    for (i, r) in validated {
+        results[i] = match r {
+            Ok(None) => (true, None, false),
+            Ok(Some(why)) => (false, Some(why), false),
+            Err(e) => (false, Some(format!("{e:#}")), false),
+        };
+    }
+
+    let mut out = Vec::new();
+    for (fk, (valid_now, error, failed)) in saved.into_iter().zip(results) {
+        let state = if failed {
+            RestoreState::Failed
+        } else {
+            RestoreState::from_validity(fk.was_validated, valid_now)
         };
         let outcome = RestoreOutcome {
-            job_id: saved.job_id,
-            table: saved.table,
-            constraint: saved.name,
+            job_id: fk.job_id,
+            table: fk.table,
+            constraint: fk.name,
             state,
             error,
         };
@@ -184,12 +229,24 @@ pub async fn restore(
     Ok(out)
 }
 
-/// Runs the core's restore steps for one FK, each in its own transaction.
-async fn restore_one(
+/// Records why a saved FK could not be restored (best effort: the connection
+/// may be the reason).
+async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str) {
+    let _ = conn
+        .execute(
+            &restore::error_sql(store.schema()),
+            &[&fk.job_id, &fk.table.schema, &fk.table.name, &fk.name, &msg],
+        )
+        .await;
+}
+
+/// Runs the core's steps for one FK up to validation, each in its own
+/// transaction; returns whether it is valid now, and the VALIDATE still to run.
+async fn add_one(
     dst: &mut Client,
     store: &StateStore,
     saved: &SavedFk,
-) -> anyhow::Result<(RestoreState, Option<String>)> {
+) -> anyhow::Result<(bool, Option<String>)> {
     let mark = restore::mark_sql(store.schema());
     let keys = (
         saved.job_id,
@@ -208,7 +265,7 @@ async fn restore_one(
         partitioned: row.get(2),
     };
     let mut valid_now = false;
-    let mut error = None;
+    let mut validate = None;
     for step in restore::steps(saved, &present)? {
         match step {
             Step::Add { sql, valid } => {
@@ -236,36 +293,49 @@ async fn restore_one(
                 .await?;
                 valid_now = valid;
             }
-            Step::Validate { sql } => {
-                let tx = dst.transaction().await?;
-                match tx.batch_execute(&sql).await {
-                    Ok(()) => {
-                        tx.execute(
-                            &mark,
-                            &[&keys.0, keys.1, keys.2, keys.3, &true, &None::<String>],
-                        )
-                        .await?;
-                        tx.commit().await?;
-                        valid_now = true;
-                    }
-                    Err(e) => {
-                        drop(tx);
-                        let msg = format!("validation failed: {}", pg_message(&e));
-                        dst.execute(
-                            &mark,
-                            &[&keys.0, keys.1, keys.2, keys.3, &false, &Some(msg.clone())],
-                        )
-                        .await?;
-                        error = Some(msg);
-                    }
-                }
-            }
+            Step::Validate { sql } => validate = Some(sql),
         }
     }
-    Ok((
-        RestoreState::from_validity(saved.was_validated, valid_now),
-        error,
-    ))
+    Ok((valid_now, validate))
+}
+
+/// Validates one restored FK and records the result with it; `Some(why)` when
+/// the data does not satisfy it (it stays NOT VALID).
+async fn validate_one(
+    conn: &mut Client,
+    store: &StateStore,
+    saved: &SavedFk,
+    sql: &str,
+) -> anyhow::Result<Option<String>> {
+    let mark = restore::mark_sql(store.schema());
+    let keys = (
+        saved.job_id,
+        &saved.table.schema,
+        &saved.table.name,
+        &saved.name,
+    );
+    let tx = conn.transaction().await?;
+    match tx.batch_execute(sql).await {
+        Ok(()) => {
+            tx.execute(
+                &mark,
+                &[&keys.0, keys.1, keys.2, keys.3, &true, &None::<String>],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(None)
+        }
+        Err(e) => {
+            drop(tx);
+            let msg = format!("validation failed: {}", pg_message(&e));
+            conn.execute(
+                &mark,
+                &[&keys.0, keys.1, keys.2, keys.3, &false, &Some(msg.clone())],
+            )
+            .await?;
+            Ok(Some(msg))
+        }
+    }
 }
 
 /// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
@@ -283,7 +353,7 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
     }
     // Indexes first: FK validation uses them.
     let index_failures = crate::indexes::rebuild(&dst, &dest, &store, args.job, 2).await?;
-    let outcomes = restore(&mut dst, &store, args.job).await?;
+    let outcomes = restore(&mut dst, &dest, 2, &store, args.job).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else if outcomes.is_empty() {

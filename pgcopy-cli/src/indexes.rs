@@ -10,8 +10,6 @@ use crate::state::StateStore;
 use pgcopy_core::catalog::Index;
 use pgcopy_core::restore;
 use pgcopy_core::sql;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
 /// `maintenance_work_mem` for each rebuilding session.
@@ -87,59 +85,55 @@ pub async fn rebuild(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let queue: Arc<Mutex<VecDeque<Pending>>> = Arc::new(Mutex::new(
-        rows.iter()
-            .map(|r| Pending {
-                job_id: r.get(0),
-                schema: r.get(1),
-                table: r.get(2),
-                name: r.get(3),
-                definition: r.get(4),
-            })
-            .collect(),
-    ));
-    let total = queue.lock().expect("lock").len();
+    let pending: Vec<Pending> = rows
+        .iter()
+        .map(|r| Pending {
+            job_id: r.get(0),
+            schema: r.get(1),
+            table: r.get(2),
+            name: r.get(3),
+            definition: r.get(4),
+        })
+        .collect();
+    let total = pending.len();
     let started = std::time::Instant::now();
-    let mut handles = Vec::new();
-    for i in 0..parallel.clamp(1, total) {
-        let (queue, dest, store) = (queue.clone(), dest.clone(), store.clone());
-        handles.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            let mut conn = dest.connect(&format!("index builder {i}")).await?;
-            conn.batch_execute(&format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"))
-                .await?;
-            loop {
-                let Some(p) = queue.lock().expect("lock").pop_front() else {
-                    break;
+    let schema = store.clone();
+    let results = crate::pool::on_connections(
+        dest,
+        parallel,
+        "index builder",
+        &format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"),
+        pending,
+        move |mut conn, p| {
+            let store = schema.clone();
+            async move {
+                let r = rebuild_one(&mut conn, &store, &p).await;
+                let failure = match r {
+                    Ok(()) => None,
+                    Err(e) => {
+                        let msg = format!(
+                            "index {} on {}.{} could not be rebuilt: {e:#}",
+                            p.name, p.schema, p.table
+                        );
+                        let _ = conn
+                            .execute(
+                                &restore::index_error_sql(store.schema()),
+                                &[&p.job_id, &p.schema, &p.name, &msg],
+                            )
+                            .await;
+                        tracing::error!(
+                            "{msg}; its definition stays in {}.saved_indexes",
+                            store.schema()
+                        );
+                        Some(msg)
+                    }
                 };
-                if let Err(e) = rebuild_one(&mut conn, &store, &p).await {
-                    let msg = format!(
-                        "index {} on {}.{} could not be rebuilt: {e:#}",
-                        p.name, p.schema, p.table
-                    );
-                    let _ = conn
-                        .execute(
-                            &restore::index_error_sql(store.schema()),
-                            &[&p.job_id, &p.schema, &p.name, &msg],
-                        )
-                        .await;
-                    tracing::error!(
-                        "{msg}; its definition stays in {}.saved_indexes",
-                        store.schema()
-                    );
-                    failures.push(msg);
-                }
+                (conn, failure)
             }
-            Ok::<_, anyhow::Error>(failures)
-        }));
-    }
-    let mut failures = Vec::new();
-    for h in handles {
-        failures.extend(
-            h.await
-                .map_err(|e| anyhow::anyhow!("an index builder crashed: {e}"))??,
-        );
-    }
+        },
+    )
+    .await?;
+    let failures: Vec<String> = results.into_iter().flatten().collect();
     tracing::info!(
         "rebuilt {} indexes in {:.1} s",
         total - failures.len(),

@@ -16,6 +16,7 @@ mod introspect;
 mod jobs;
 mod list;
 mod logging;
+mod pool;
 mod progress;
 mod state;
 mod status;

@@ -238,7 +238,15 @@ async fn execute(
     });
 
     let result = copy_data(&shared, &src, &mut dst, &setup, &args, summary).await;
-    let restore = restore_fks(&mut dst, &store, job_id, &dest, setup.fks_pending).await;
+    let restore = restore_fks(
+        &mut dst,
+        &store,
+        job_id,
+        &dest,
+        args.parallel as usize,
+        setup.fks_pending,
+    )
+    .await;
     let interrupted = shared.interrupted.load(Ordering::SeqCst);
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());
@@ -343,6 +351,7 @@ async fn restore_fks(
     store: &StateStore,
     job_id: i64,
     dest: &Endpoint,
+    parallel: usize,
     any: bool,
 ) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
     if !any {
@@ -363,7 +372,7 @@ async fn restore_fks(
     }
     let started = Instant::now();
     let outcomes = tokio::select! {
-        r = constraints::restore(dst, store, Some(job_id)) => r?,
+        r = constraints::restore(dst, dest, parallel, store, Some(job_id)) => r?,
         _ = tokio::signal::ctrl_c() => {
             return Err(UserError::failure(format!(
                 "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \
