@@ -8,7 +8,7 @@ use pgcopy_core::conninfo::{ConnSettings, SslMode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
 };
@@ -75,13 +75,65 @@ pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, User
             }
         }
     };
-    let config = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| UserError::failure(format!("TLS setup failed: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match client_certificate(settings, home)? {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            UserError::usage(format!(
+                "the client certificate or key (sslcert, sslkey) cannot be used: {e}; \
+                 an X.509 v3 certificate and its own unencrypted key are needed"
+            ))
+        })?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(Some(MakeRustlsConnect::new(config)))
+}
+
+/// The client certificate chain and key, as libpq finds them: `sslcert` and
+/// `sslkey`, else `~/.postgresql/postgresql.crt` and `postgresql.key` when the
+/// certificate file exists.
+fn client_certificate(
+    settings: &ConnSettings,
+    home: Option<&str>,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, UserError> {
+    let cert_path = match &settings.sslcert {
+        Some(p) => p.clone(),
+        None => match home.map(|h| format!("{h}/.postgresql/postgresql.crt")) {
+            Some(p) if std::path::Path::new(&p).exists() => p,
+            _ => return Ok(None),
+        },
+    };
+    let key_path =
+        settings
+            .sslkey
+            .clone()
+            .unwrap_or_else(|| match cert_path.strip_suffix(".crt") {
+                Some(stem) if settings.sslcert.is_none() => format!("{stem}.key"),
+                _ => home
+                    .map(|h| format!("{h}/.postgresql/postgresql.key"))
+                    .unwrap_or_default(),
+            });
+    let chain = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            UserError::usage(format!(
+                "cannot read client certificate {cert_path} (sslcert): {e}; check the path"
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(UserError::usage(format!(
+            "client certificate {cert_path} (sslcert) holds no PEM certificate"
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        UserError::usage(format!(
+            "cannot read the client key {key_path} (sslkey): {e}; give an unencrypted PEM key"
+        ))
+    })?;
+    Ok(Some((chain, key)))
 }
 
 /// Encrypts without checking who the server is (`sslmode=require`/`prefer`).

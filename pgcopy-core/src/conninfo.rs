@@ -210,6 +210,10 @@ pub struct ConnSettings {
     pub sslmode: SslMode,
     /// CA bundle for `verify-ca`/`verify-full`.
     pub sslrootcert: Option<String>,
+    /// Client certificate (PEM) for certificate authentication.
+    pub sslcert: Option<String>,
+    /// The client certificate's private key (PEM, not encrypted).
+    pub sslkey: Option<String>,
     /// Connect timeout in seconds.
     pub connect_timeout: Option<u64>,
     /// `options` (command-line options sent to the server).
@@ -301,6 +305,15 @@ impl ConnParams {
             })?),
             None => None,
         };
+        if non_empty("sslpassword").is_some() {
+            return Err(ConnInfoError::BadValue {
+                param: "sslpassword".into(),
+                reason:
+                    "encrypted client keys are not supported: give an unencrypted copy of the key \
+                         (openssl pkey -in KEY -out KEY.plain), readable only by you"
+                        .into(),
+            });
+        }
         let password = match p.get("password") {
             Some(pw) => Some(Secret::new(pw.clone())),
             None => pgpass.and_then(|text| {
@@ -316,6 +329,8 @@ impl ConnParams {
             password,
             sslmode,
             sslrootcert: non_empty("sslrootcert"),
+            sslcert: non_empty("sslcert"),
+            sslkey: non_empty("sslkey"),
             connect_timeout,
             options: non_empty("options"),
             application_name: non_empty("application_name"),

@@ -385,6 +385,28 @@ impl Cluster {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    /// Lets `user` log in over TLS with a client certificate signed by the CA
+    /// in `ca_pem` (pg_hba `cert`, ahead of every other line), and only so.
+    pub fn trust_client_certs(&self, ca_pem: &Path, user: &str) {
+        let data = self.root.join("data");
+        std::fs::copy(ca_pem, data.join("root.crt")).expect("copy CA");
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).expect("read pg_hba.conf");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("hostssl all {user} 127.0.0.1/32 cert\n{hba}"),
+        )
+        .expect("write pg_hba.conf");
+        chown_to_server_user(&data);
+        self.psql(
+            "postgres",
+            &format!(
+                "ALTER SYSTEM SET ssl_ca_file = 'root.crt'; CREATE ROLE {user} LOGIN; \
+                 GRANT pg_read_all_data TO {user}; SELECT pg_reload_conf();"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// Waits until the server accepts connections (after a restart).
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let start = Instant::now();

@@ -18,9 +18,24 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and an
-/// unrelated CA.
+/// A CA, a server certificate for 127.0.0.1 and localhost signed by it, a
+/// client certificate for the role `certuser` signed by it, and an unrelated CA.
 fn certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=certuser",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
     openssl(
         dir,
         &[
@@ -77,6 +92,8 @@ fn certificates(dir: &Path) {
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
     )
     .unwrap();
+    // Extensions make it X.509 v3, as real client certificates are.
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     openssl(
         dir,
         &[
@@ -95,6 +112,26 @@ fn certificates(dir: &Path) {
             "san.ext",
             "-out",
             "server.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
         ],
     );
 }
@@ -173,6 +210,63 @@ fn sslmodes_over_rustls() {
         "{}",
         run.stderr
     );
+    // Certificate authentication: the role logs in with its client
+    // certificate, and without it is refused.
+    p.src.trust_client_certs(&ca, "certuser");
+    let cert_url = |extra: &str| {
+        format!(
+            "postgresql://certuser@127.0.0.1:{}/tlsdb?sslmode=verify-full&sslrootcert={}{extra}",
+            p.src.port(),
+            ca.display()
+        )
+    };
+    pgcopy(&[
+        "list",
+        "-s",
+        &cert_url(&format!(
+            "&sslcert={}&sslkey={}",
+            dir.join("client.crt").display(),
+            dir.join("client.key").display()
+        )),
+    ])
+    .expect_code(0);
+    let run = crate::common::pgcopy_env(
+        &["list", "-s", &cert_url("")],
+        &[("HOME", dir.to_str().unwrap())],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("could not connect to the source"),
+        "{}",
+        run.stderr
+    );
+    // libpq's default place for them.
+    std::fs::create_dir_all(dir.join(".postgresql")).unwrap();
+    std::fs::copy(
+        dir.join("client.crt"),
+        dir.join(".postgresql/postgresql.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join("client.key"),
+        dir.join(".postgresql/postgresql.key"),
+    )
+    .unwrap();
+    crate::common::pgcopy_env(
+        &["list", "-s", &cert_url("")],
+        &[("HOME", dir.to_str().unwrap())],
+    )
+    .expect_code(0);
+    // An encrypted key is refused with what to do.
+    let run = pgcopy(&["list", "-s", &cert_url("&sslpassword=x")]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("encrypted client keys are not supported"),
+        "{}",
+        run.stderr
+    );
+
     // A whole copy over TLS.
     let (_, d) = p.urls();
     p.src.psql(
