@@ -84,8 +84,9 @@ pub struct Shared {
     pub interrupted: AtomicBool,
     /// Per-worker live counters.
     pub live: Vec<WorkerLive>,
-    /// Cancel handles of every worker connection.
-    pub cancel_tokens: Mutex<Vec<(Endpoint, tokio_postgres::CancelToken)>>,
+    /// Cancel handles of each worker's current connections (source,
+    /// destination), replaced when a worker reconnects.
+    pub cancel_tokens: Mutex<Vec<Vec<(Endpoint, tokio_postgres::CancelToken)>>>,
     /// When the copy started.
     pub started: Instant,
     /// Which tables are analyzed, and by whom.
@@ -233,7 +234,7 @@ async fn execute(
         batch_size: args.batch_size,
         retries: args.retries,
         interrupted: AtomicBool::new(false),
-        cancel_tokens: Mutex::new(Vec::new()),
+        cancel_tokens: Mutex::new(vec![Vec::new(); args.parallel as usize]),
         started: Instant::now(),
     });
 
@@ -643,7 +644,14 @@ async fn interrupt(shared: &Arc<Shared>) {
         return;
     }
     tracing::warn!("interrupted: stopping the workers, then restoring what was dropped");
-    let tokens: Vec<_> = shared.cancel_tokens.lock().expect("lock").clone();
+    let tokens: Vec<_> = shared
+        .cancel_tokens
+        .lock()
+        .expect("lock")
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
     for (ep, token) in tokens {
         ep.cancel(&token).await;
     }

@@ -115,9 +115,10 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
             .await
             .map_err(|e| ChunkError::new("setting replica mode", &e))?;
     }
-    let mut tokens = shared.cancel_tokens.lock().expect("lock");
-    tokens.push((shared.source.clone(), src.cancel_token()));
-    tokens.push((shared.dest.clone(), dst.cancel_token()));
+    shared.cancel_tokens.lock().expect("lock")[id] = vec![
+        (shared.source.clone(), src.cancel_token()),
+        (shared.dest.clone(), dst.cancel_token()),
+    ];
     Ok(Conns { src, dst })
 }
 
