@@ -35,13 +35,20 @@ pub async fn save_and_drop(
     let insert = format!(
         "INSERT INTO {} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
                          referenced_table, definition, was_validated) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                 $8 OR EXISTS (SELECT 1 FROM {0} o WHERE o.table_schema = $2 AND o.table_name = $3 \
+                                  AND o.constraint_name = $4 AND o.was_validated \
+                                  AND o.restored_valid IS NOT TRUE)) \
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
-                referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
-                definition = EXCLUDED.definition, was_validated = EXCLUDED.was_validated, dropped_at = now(), \
+                was_validated = {0}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         store.rel("saved_fks")
     );
+    // An FK present NOT VALID because a restore was cut short between adding
+    // and validating it (a resumed job re-drops it, or a new job finds it)
+    // keeps the validity it had: the row saved then, or any earlier job's row
+    // still waiting for validation, says it was validated. The definition is
+    // stored without NOT VALID; validity lives in was_validated.
     for fk in fks {
         tx.execute(
             &insert,
@@ -52,7 +59,7 @@ pub async fn save_and_drop(
                 &fk.name,
                 &fk.referenced.schema,
                 &fk.referenced.name,
-                &fk.definition,
+                &restore::strip_not_valid(&fk.definition),
                 &fk.validated,
             ],
         )
@@ -162,6 +169,7 @@ pub async fn restore(
             }
         }
     }
+    crate::failpoint::hit("after-fk-adds").await;
     let schema = store.clone();
     let validated = crate::pool::on_connections(
         dest,

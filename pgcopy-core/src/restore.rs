@@ -112,7 +112,9 @@ pub struct Conflict {
     pub present: String,
 }
 
-fn strip_not_valid(def: &str) -> &str {
+/// A constraint definition without its trailing `NOT VALID`: validity is kept
+/// apart, in `was_validated`.
+pub fn strip_not_valid(def: &str) -> &str {
     def.trim().trim_end_matches("NOT VALID").trim_end()
 }
 

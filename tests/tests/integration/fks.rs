@@ -150,6 +150,43 @@ fn granted_replica_role_is_used_instead_of_dropping() {
 }
 
 #[test]
+fn killed_between_adding_and_validating_keeps_every_fk_validity() {
+    let (p, d) = owner_pair("fkhalf");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-adds")]);
+    crate::common::kill_after(&mut child, "failpoint after-fk-adds reached");
+    // Every FK is back, the validated ones still NOT VALID for now.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FILTER (WHERE NOT convalidated) > 1 FROM pg_constraint WHERE contype = 'f'"
+        ),
+        "t"
+    );
+    // The resumed job re-drops them as they are now, and brings them back as
+    // they were before the first run: validated where they were.
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    p.assert_same_data();
+
+    // Same cut, then a new job instead of a resume (the old one discarded
+    // first): the validity the old job saved carries over.
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-adds")]);
+    crate::common::kill_after(&mut child, "failpoint after-fk-adds reached");
+    let job = scalar(&p.dst, &p.db, "SELECT max(job_id) FROM pgcopy.jobs");
+    p.dst.psql(
+        &p.db,
+        &format!("UPDATE pgcopy.jobs SET state = 'discarded' WHERE job_id = {job}"),
+    );
+    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
+#[test]
 fn killed_after_drops_everything_is_saved_and_restorable() {
     let (p, d) = owner_pair("fkkill");
     let before = fk_set(&p.dst, &p.db);
