@@ -311,12 +311,14 @@ pub fn kill_after(child: &mut std::process::Child, pattern: &str) {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
     let mut line = String::new();
+    let mut seen = String::new();
     loop {
         line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "pgcopy ended before `{pattern}`"
-        );
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("pgcopy ended ({status}) before `{pattern}`; its stderr:\n{seen}");
+        }
+        seen.push_str(&line);
         if line.contains(pattern) {
             break;
         }
