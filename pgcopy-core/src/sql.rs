@@ -120,10 +120,12 @@ pub fn count_rows(table: &QualifiedName) -> String {
     format!("SELECT count(*) FROM ONLY {table}")
 }
 
-/// Settings that make `row::text` render the same on any two servers, for
-/// comparing rows by their text.
+/// Settings that make values print the same on any two servers (and parse back
+/// as printed): for text COPY, and for comparing rows by their text. `money`
+/// follows `lc_monetary`, hence the C locale.
 pub const STABLE_TEXT_SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; \
-     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'";
+     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'; \
+     SET lc_monetary = 'C'";
 
 /// Row count and an order-independent checksum of a table's rows: the sum of
 /// the first 64 bits of each row's md5, so equal multisets of rows give equal
