@@ -19,7 +19,7 @@ use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
 use serde::Serialize;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 /// Saves and drops `fks` in one destination transaction.
 pub async fn save_and_drop(
@@ -255,13 +255,6 @@ async fn add_one(
     store: &StateStore,
     saved: &SavedFk,
 ) -> anyhow::Result<(bool, Option<String>)> {
-    let mark = restore::mark_sql(store.schema());
-    let keys = (
-        saved.job_id,
-        &saved.table.schema,
-        &saved.table.name,
-        &saved.name,
-    );
     let row = dst
         .query_opt(&restore::probe_sql(saved), &[&saved.name])
         .await
@@ -285,26 +278,40 @@ async fn add_one(
                         saved.table.display_name()
                     )
                 })?;
-                tx.execute(
-                    &mark,
-                    &[&keys.0, keys.1, keys.2, keys.3, &valid, &None::<String>],
-                )
-                .await?;
+                mark_restored(&tx, store, saved, valid, None).await?;
                 tx.commit().await?;
                 valid_now = valid;
             }
             Step::MarkPresent { valid } => {
-                dst.execute(
-                    &mark,
-                    &[&keys.0, keys.1, keys.2, keys.3, &valid, &None::<String>],
-                )
-                .await?;
+                mark_restored(dst, store, saved, valid, None).await?;
                 valid_now = valid;
             }
             Step::Validate { sql } => validate = Some(sql),
         }
     }
     Ok((valid_now, validate))
+}
+
+/// Marks `saved` restored, with its validity now and why it is not as before.
+async fn mark_restored(
+    conn: &impl GenericClient,
+    store: &StateStore,
+    saved: &SavedFk,
+    valid: bool,
+    error: Option<&str>,
+) -> Result<u64, tokio_postgres::Error> {
+    conn.execute(
+        &restore::mark_sql(store.schema()),
+        &[
+            &saved.job_id,
+            &saved.table.schema,
+            &saved.table.name,
+            &saved.name,
+            &valid,
+            &error,
+        ],
+    )
+    .await
 }
 
 /// Validates one restored FK and records the result with it; `Some(why)` when
@@ -315,32 +322,17 @@ async fn validate_one(
     saved: &SavedFk,
     sql: &str,
 ) -> anyhow::Result<Option<String>> {
-    let mark = restore::mark_sql(store.schema());
-    let keys = (
-        saved.job_id,
-        &saved.table.schema,
-        &saved.table.name,
-        &saved.name,
-    );
     let tx = conn.transaction().await?;
     match tx.batch_execute(sql).await {
         Ok(()) => {
-            tx.execute(
-                &mark,
-                &[&keys.0, keys.1, keys.2, keys.3, &true, &None::<String>],
-            )
-            .await?;
+            mark_restored(&tx, store, saved, true, None).await?;
             tx.commit().await?;
             Ok(None)
         }
         Err(e) => {
             drop(tx);
             let msg = format!("validation failed: {}", pg_message(&e));
-            conn.execute(
-                &mark,
-                &[&keys.0, keys.1, keys.2, keys.3, &false, &Some(msg.clone())],
-            )
-            .await?;
+            mark_restored(conn, store, saved, false, Some(&msg)).await?;
             Ok(Some(msg))
         }
     }
