@@ -7,6 +7,7 @@ mod errors;
 mod extension;
 mod faults;
 mod fks;
+mod generated;
 mod list_dry_run;
 mod resume;
 mod state;

@@ -1,0 +1,309 @@
+//! Generated schemas: seeded random tables with awkward names, columns of every
+//! family of types (arrays, enums, composites, domains, ranges, a type without
+//! binary I/O), partitions, FKs in chains, self-references, cycles and NOT VALID
+//! ones, expression and partial indexes, generated columns and serials; copied
+//! as superuser (replica mode) and as a non-superuser owner (drop mode, deferred
+//! indexes), then compared whole: rows, sequences, FK definitions and validity,
+//! index definitions. `GEN_SEED` replays a schema, `GEN_ROUNDS` makes more.
+
+use crate::common::{full_fingerprint, owner_pair, pgcopy, Pair, Rng};
+
+/// (type, value expression over `g`, the row number from 1).
+const TYPES: &[(&str, &str)] = &[
+    ("int", "g * 7 % 1000"),
+    ("bigint", "g::bigint * 1000003"),
+    ("text", "'v' || g || E'\\t\\n\\\\' || repeat('x', g % 5)"),
+    ("numeric(12,3)", "g / 7.0"),
+    ("float8", "g / 3.0"),
+    (
+        "timestamptz",
+        "TIMESTAMPTZ '2020-01-01 00:00+02' + g * interval '37 minutes'",
+    ),
+    ("date", "DATE '2000-02-28' + g"),
+    ("boolean", "g % 3 = 0"),
+    (
+        "jsonb",
+        "jsonb_build_object('k', g, 'a', jsonb_build_array(g, 'x'))",
+    ),
+    ("bytea", "decode(md5(g::text), 'hex')"),
+    ("uuid", "md5(g::text)::uuid"),
+    ("int[]", "ARRAY[g, g + 1, NULL]"),
+    ("text[]", "ARRAY['a' || g, NULL, 'q\"uote']"),
+    (
+        "gen_mood",
+        "(ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::gen_mood",
+    ),
+    (
+        "gen_mood[]",
+        "ARRAY[(ARRAY['sad', 'ok'])[g % 2 + 1]]::gen_mood[]",
+    ),
+    ("gen_pair", "ROW(g, 'p' || g)::gen_pair"),
+    ("gen_pair[]", "ARRAY[ROW(g, 'x,y')::gen_pair]"),
+    ("gen_posint", "g + 1"),
+    ("aclitem", "'postgres=r/postgres'::aclitem"),
+    (
+        "tstzrange",
+        "tstzrange(TIMESTAMPTZ '2021-01-01' - g * interval '1 day', TIMESTAMPTZ '2021-01-01')",
+    ),
+    ("inet", "('10.0.0.' || (g % 250))::inet"),
+    ("interval", "make_interval(secs => g / 3.0)"),
+    ("\"char\"", "chr(65 + g % 26)::\"char\""),
+    ("money", "(g * 1.25)::money"),
+    ("bit(4)", "(g % 16)::bit(4)"),
+    ("point", "point(g, -g)"),
+    ("xml", "xmlelement(name r, g)"),
+    ("int4multirange", "int4multirange(int4range(g, g + 5))"),
+];
+
+const NAME_SHAPES: &[&str] = &[
+    "t{}",
+    "\"Mixed Case {}\"",
+    "\"dot.{}\"",
+    "\"q\"\"uote{}\"",
+    "\"ünï {}\"",
+    "\"select{}\"",
+];
+
+const FK_OPTIONS: &[&str] = &[
+    "",
+    " ON DELETE CASCADE",
+    " DEFERRABLE INITIALLY DEFERRED",
+    " ON UPDATE SET NULL",
+    " MATCH FULL",
+    " DEFERRABLE",
+];
+
+struct Table {
+    /// Schema-qualified, quoted.
+    name: String,
+    rows: u64,
+    partitioned: bool,
+}
+
+fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    &items[rng.range(0, items.len() as u64) as usize]
+}
+
+/// A schema (run on both sides) and data (run on the source).
+fn generate(rng: &mut Rng) -> (String, String) {
+    let mut schema = String::from(
+        "CREATE SCHEMA \"Gen Schema\";
+         CREATE TYPE gen_mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE TYPE gen_pair AS (a int, b text);
+         CREATE DOMAIN gen_posint AS int CHECK (VALUE > 0);\n",
+    );
+    let mut data = String::from("SET session_replication_role = replica;\n");
+    let mut tables: Vec<Table> = Vec::new();
+    let n = rng.range(6, 12);
+    for i in 0..n {
+        let shape = pick(rng, NAME_SHAPES);
+        let local = shape.replace("{}", &i.to_string());
+        let in_schema = rng.range(0, 3) == 0;
+        let name = if in_schema {
+            format!("\"Gen Schema\".{local}")
+        } else {
+            format!("public.{local}")
+        };
+        let rows = [0, 1, 40, 300, 1200][rng.range(0, 5) as usize];
+        let partitioned = rng.range(0, 4) == 0;
+        let mut cols = vec!["id int NOT NULL".to_string()];
+        let mut values = vec!["g".to_string()];
+        for j in 0..rng.range(2, 7) {
+            let (ty, expr) = pick(rng, TYPES);
+            let col = if j % 2 == 0 {
+                format!("c{j}")
+            } else {
+                format!("\"Col {j}\"")
+            };
+            cols.push(format!("{col} {ty}"));
+            values.push(format!("CASE WHEN g % 11 = 0 THEN NULL ELSE {expr} END"));
+        }
+        // References to earlier tables, sometimes to itself.
+        if let Some(target) = (i > 0 && rng.range(0, 10) < 6)
+            .then(|| &tables[rng.range(0, tables.len() as u64) as usize])
+        {
+            let opt = pick(rng, FK_OPTIONS);
+            cols.push(format!("ref int REFERENCES {}{opt}", target.name));
+            values.push(if target.rows == 0 {
+                "NULL".into()
+            } else {
+                format!(
+                    "CASE WHEN g % 5 = 0 THEN NULL ELSE (g % {}) + 1 END",
+                    target.rows
+                )
+            });
+        }
+        let self_ref = !partitioned && rng.range(0, 5) == 0;
+        if self_ref {
+            cols.push(format!("parent int REFERENCES {name} DEFERRABLE"));
+            values.push("nullif(g - 1, 0)".into());
+        }
+        if rng.range(0, 3) == 0 {
+            cols.push("doubled int GENERATED ALWAYS AS (id * 2) STORED".into());
+        }
+        if !partitioned && rng.range(0, 3) == 0 {
+            cols.push("serial_no bigserial".into());
+        }
+        cols.push("PRIMARY KEY (id)".into());
+        schema.push_str(&format!(
+            "CREATE TABLE {name} ({}){};\n",
+            cols.join(", "),
+            if partitioned {
+                " PARTITION BY RANGE (id)"
+            } else {
+                ""
+            }
+        ));
+        let base = format!("gen_part_{i}");
+        if partitioned {
+            let schema_of = if in_schema {
+                "\"Gen Schema\""
+            } else {
+                "public"
+            };
+            schema.push_str(&format!(
+                "CREATE TABLE {schema_of}.{base}_low PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (100);
+                 CREATE TABLE {schema_of}.{base}_rest PARTITION OF {name} DEFAULT;\n"
+            ));
+        }
+        match rng.range(0, 4) {
+            0 => schema.push_str(&format!("CREATE INDEX ON {name} ((id % 7));\n")),
+            1 => schema.push_str(&format!("CREATE INDEX ON {name} (id) WHERE id > 10;\n")),
+            2 => schema.push_str(&format!("CREATE UNIQUE INDEX ON {name} (id DESC);\n")),
+            _ => {}
+        }
+        let copied_cols: Vec<&str> = cols
+            .iter()
+            .filter(|c| {
+                !c.contains("GENERATED") && !c.starts_with("PRIMARY") && !c.starts_with("serial_no")
+            })
+            .map(|c| {
+                // The column name: up to the type (quoted names contain spaces).
+                if let Some(rest) = c.strip_prefix('"') {
+                    &c[..rest.find('"').unwrap() + 2]
+                } else {
+                    c.split(' ').next().unwrap()
+                }
+            })
+            .collect();
+        if rows > 0 {
+            data.push_str(&format!(
+                "INSERT INTO {name} ({}) SELECT {} FROM generate_series(1, {rows}) g;\n",
+                copied_cols.join(", "),
+                values.join(", ")
+            ));
+        }
+        tables.push(Table {
+            name,
+            rows,
+            partitioned,
+        });
+    }
+    // A cycle: the first plain table references the last one.
+    let plain: Vec<&Table> = tables.iter().filter(|t| !t.partitioned).collect();
+    if plain.len() >= 2 && rng.range(0, 2) == 0 {
+        let (first, last) = (plain[0], plain[plain.len() - 1]);
+        schema.push_str(&format!(
+            "ALTER TABLE {} ADD COLUMN back int REFERENCES {} DEFERRABLE INITIALLY DEFERRED;\n",
+            first.name, last.name
+        ));
+        if last.rows > 0 {
+            data.push_str(&format!("UPDATE {} SET back = 1;\n", first.name));
+        }
+    }
+    // A NOT VALID FK the data breaks: it must stay NOT VALID, never be validated.
+    if plain.len() >= 2 {
+        let (a, b) = (plain[plain.len() - 1], plain[0]);
+        schema.push_str(&format!(
+            "ALTER TABLE {} ADD COLUMN loose int;
+             ALTER TABLE {} ADD CONSTRAINT loose_fk FOREIGN KEY (loose) REFERENCES {} NOT VALID;\n",
+            a.name, a.name, b.name
+        ));
+        if a.rows > 0 {
+            data.push_str(&format!("UPDATE {} SET loose = -id;\n", a.name));
+        }
+    }
+    data.push_str("RESET session_replication_role;\nANALYZE;\n");
+    (schema, data)
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
+    let rounds: u32 = std::env::var("GEN_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let mut rng = Rng::from_env("GEN_SEED");
+    let dir = std::env::temp_dir().join(format!("pgcopy-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for round in 0..rounds {
+        let (schema, data) = generate(&mut rng);
+        let schema_file = write(&dir, &format!("schema{round}.sql"), &schema);
+        let data_file = write(&dir, &format!("data{round}.sql"), &data);
+
+        let p = Pair::new(&format!("gen{round}"));
+        p.load(&[&schema_file], &[&data_file]);
+        // Not vacuous: rows, FKs, a text-format or partitioned table or not.
+        let shape = crate::common::scalar(
+            &p.src,
+            &p.db,
+            "SELECT (SELECT sum(n_live_tup) FROM pg_stat_user_tables), \
+                    (SELECT count(*) FROM pg_constraint WHERE contype = 'f'), \
+                    (SELECT count(*) FROM pg_class WHERE relkind = 'p')",
+        );
+        eprintln!("round {round}: rows|fks|partitioned = {shape}");
+        assert!(
+            !shape.starts_with("0|") && !shape.contains("|0|"),
+            "{shape}"
+        );
+        let run = p.copy(&["-p", "3", "--split-larger-than", "16kB"]);
+        run.expect_code(0);
+        let (src, dst) = (
+            full_fingerprint(&p.src, &p.db),
+            full_fingerprint(&p.dst, &p.db),
+        );
+        assert_eq!(
+            src.data, dst.data,
+            "superuser copy differs; schema:\n{schema}"
+        );
+        assert_eq!(
+            src.fks, dst.fks,
+            "superuser copy: FKs differ; schema:\n{schema}"
+        );
+        assert_eq!(src.indexes, dst.indexes, "superuser copy: indexes differ");
+        drop(p);
+
+        let (p, d) = owner_pair(&format!("genown{round}"), &[&schema_file], &[&data_file]);
+        let (s, _) = p.urls();
+        let run = pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            &d,
+            "-p",
+            "3",
+            "--split-larger-than",
+            "16kB",
+        ]);
+        run.expect_code(0);
+        let (src, dst) = (
+            full_fingerprint(&p.src, &p.db),
+            full_fingerprint(&p.dst, &p.db),
+        );
+        assert_eq!(src.data, dst.data, "owner copy differs; schema:\n{schema}");
+        assert_eq!(
+            src.fks, dst.fks,
+            "owner copy: FKs differ; schema:\n{schema}\n{}",
+            run.stderr
+        );
+        assert_eq!(src.indexes, dst.indexes, "owner copy: indexes differ");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
