@@ -147,16 +147,17 @@ impl Endpoint {
         if let Some(t) = s.connect_timeout {
             cfg.connect_timeout(std::time::Duration::from_secs(t));
         }
-        // On the source, row-level security that would hide rows raises an
-        // error instead (as pg_dump does): a silent partial copy is worse.
-        let options = match (self.role, &s.options) {
-            ("source", Some(o)) => Some(format!("{o} -c row_security=off")),
-            ("source", None) => Some("-c row_security=off".to_string()),
-            (_, o) => o.clone(),
-        };
-        if let Some(o) = &options {
-            cfg.options(o);
+        // Sent in the startup packet, these win over ALTER ROLE/DATABASE
+        // settings, as pg_dump does with its own SETs: a COPY or an index
+        // build may run for hours, and the snapshot transaction sits idle for
+        // the whole copy. On the source, row-level security that would hide
+        // rows raises an error instead of a silent partial copy.
+        let mut options = s.options.clone().unwrap_or_default();
+        options.push_str(" -c statement_timeout=0 -c idle_in_transaction_session_timeout=0");
+        if self.role == "source" {
+            options.push_str(" -c row_security=off");
         }
+        cfg.options(options.trim_start());
         cfg.ssl_mode(match s.sslmode {
             pgcopy_core::conninfo::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             pgcopy_core::conninfo::SslMode::Allow | pgcopy_core::conninfo::SslMode::Prefer => {

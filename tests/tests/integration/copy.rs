@@ -272,3 +272,37 @@ fn concurrent_writer_does_not_break_consistency() {
         "300000"
     );
 }
+
+#[test]
+fn role_timeouts_do_not_cut_the_copy() {
+    // Managed servers often set short timeouts per role: the snapshot
+    // transaction idles through the whole copy, and each chunk's source
+    // transaction idles while the destination commits (slowed here).
+    let p = Pair::new("timeouts");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    p.src.psql(
+        "postgres",
+        "CREATE ROLE hurried LOGIN BYPASSRLS PASSWORD 'hurried-pw'; GRANT pg_read_all_data TO hurried;
+         ALTER ROLE hurried SET statement_timeout = '100ms';
+         ALTER ROLE hurried SET idle_in_transaction_session_timeout = '100ms';",
+    );
+    let s = p.src.url_for(&p.db, "hurried", "hurried-pw");
+    let (_, d) = p.urls();
+    let run = crate::common::pgcopy_env(
+        &[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            &d,
+            "--no-progress",
+            "-p",
+            "2",
+            "--retries",
+            "0",
+        ],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:300")],
+    );
+    run.expect_code(0);
+    p.assert_same_data();
+}
