@@ -143,12 +143,14 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
 }
 
 /// Refuses to copy a database onto itself: the truncation would destroy the
-/// source. Same server instance means the same system identifier *and* the same
-/// postmaster start time: clusters cloned from one base backup (a staging copy
-/// of production) share the identifier but not the start time.
+/// source. Same server instance means the same system identifier, postmaster
+/// start time *and* port: clusters cloned from one base backup (a staging copy
+/// of production) share the identifier, and two clones started together on one
+/// host can share the start time where the clock is coarse (seen in tests),
+/// but not the port.
 async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::Result<()> {
     let q = "SELECT system_identifier::text || '/' || pg_catalog.pg_postmaster_start_time()::text || '/' \
-                    || pg_catalog.current_database() \
+                    || pg_catalog.current_setting('port') || '/' || pg_catalog.current_database() \
                FROM pg_catalog.pg_control_system()";
     let (a, b) = tokio::join!(src.query_one(q, &[]), dst.query_one(q, &[]));
     if let (Ok(a), Ok(b)) = (a, b) {
