@@ -207,26 +207,26 @@ impl Plan {
                 .any(|i| i.has_expressions && i.table == spec.table)
     }
 
-    /// What the ANALYZE after the load names, given which tables loaded fully
-    /// and which were analyzed already: the others, partitions through their
-    /// partitioned roots.
+    /// What the ANALYZE after the load names, given which tables (by index
+    /// into `tables`) loaded fully and which were analyzed already: the others,
+    /// partitions through their partitioned roots, each root once.
     pub fn analyze_after_load(
         &self,
-        loaded: impl Fn(&QualifiedName) -> bool,
-        analyzed: impl Fn(&QualifiedName) -> bool,
+        loaded: impl Fn(usize) -> bool,
+        analyzed: impl Fn(usize) -> bool,
     ) -> Vec<QualifiedName> {
-        let mut out: Vec<QualifiedName> = Vec::new();
-        for t in &self.tables {
-            if !loaded(&t.table) {
+        let mut roots = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            if !loaded(i) {
                 continue;
             }
-            let name = match &t.partition_of {
-                Some(root) => root,
-                None if analyzed(&t.table) => continue,
-                None => &t.table,
-            };
-            if !out.contains(name) {
-                out.push(name.clone());
+            if let Some(root) = &t.partition_of {
+                if roots.insert(root) {
+                    out.push(root.clone());
+                }
+            } else if !analyzed(i) {
+                out.push(t.table.clone());
             }
         }
         out
@@ -784,12 +784,16 @@ mod tests {
         // Afterwards: what was not analyzed, partitions through their root once,
         // nothing that did not load.
         let after: Vec<String> = p
-            .analyze_after_load(|t| t.name != "c", |t| t.name == "b")
+            .analyze_after_load(
+                |i| p.tables[i].table.name != "c",
+                |i| p.tables[i].table.name == "b",
+            )
             .iter()
             .map(|t| t.display_name())
             .collect();
         assert_eq!(after, ["sales.orders", "public.a", "public.events"]);
-        let none = p.analyze_after_load(|t| t.name.starts_with("events_"), |_| true);
+        let none =
+            p.analyze_after_load(|i| p.tables[i].table.name.starts_with("events_"), |_| true);
         assert_eq!(none, [QualifiedName::new("public", "events")]);
     }
 

@@ -781,11 +781,8 @@ async fn finish(
         }
     }
     if !args.no_analyze {
-        let index_of = |t: &QualifiedName| plan.tables.iter().position(|s| &s.table == t);
-        let rest = plan.analyze_after_load(
-            |t| summary.table_ok(t),
-            |t| index_of(t).is_some_and(|i| shared.analyze.is_analyzed(i)),
-        );
+        let rest =
+            plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
         let early = plan
             .tables
             .iter()

@@ -25,7 +25,6 @@ pub struct TableSummary {
 /// Results of the whole run.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
-    names: Vec<QualifiedName>,
     tables: Vec<TableSummary>,
     /// Chunks this run committed: (table, chunk) -> (rows, bytes).
     committed: std::collections::HashMap<(usize, u32), (u64, u64)>,
@@ -63,7 +62,6 @@ impl RunSummary {
     /// An empty summary for `plan`.
     pub fn new(plan: &Plan) -> Self {
         RunSummary {
-            names: plan.tables.iter().map(|t| t.table.clone()).collect(),
             committed: std::collections::HashMap::new(),
             index_failures: Vec::new(),
             tables: plan
@@ -123,12 +121,10 @@ impl RunSummary {
         self.tables.iter().filter(|t| !t.errors.is_empty()).count()
     }
 
-    /// Whether a table was copied completely.
-    pub fn table_ok(&self, name: &QualifiedName) -> bool {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| &self.tables[i])
+    /// Whether table `i` of the plan was copied completely.
+    pub fn table_ok(&self, i: usize) -> bool {
+        self.tables
+            .get(i)
             .is_some_and(|t| t.errors.is_empty() && t.chunks_done == t.chunks_total)
     }
 
