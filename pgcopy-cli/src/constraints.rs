@@ -151,13 +151,13 @@ pub async fn restore(
         })
         .collect();
 
-    // (valid now, why not as before, failed outright)
-    let mut results: Vec<(bool, Option<String>, bool)> = Vec::with_capacity(saved.len());
+    // Per FK: its state, and why it is not back as before.
+    let mut results: Vec<(RestoreState, Option<String>)> = Vec::with_capacity(saved.len());
     let mut validations = Vec::new();
     for (i, fk) in saved.iter().enumerate() {
         match add_one(dst, store, fk).await {
             Ok((valid, validate)) => {
-                results.push((valid, None, false));
+                results.push((RestoreState::from_validity(fk.was_validated, valid), None));
                 if let Some(sql) = validate {
                     validations.push((i, fk.clone(), sql));
                 }
@@ -165,7 +165,7 @@ pub async fn restore(
             Err(e) => {
                 let msg = format!("{e:#}");
                 record_error(dst, store, fk, &msg).await;
-                results.push((false, Some(msg), true));
+                results.push((RestoreState::Failed, Some(msg)));
             }
         }
     }
@@ -190,20 +190,18 @@ pub async fn restore(
     )
     .await?;
     for (i, r) in validated {
-        results[i] = match r {
-            Ok(None) => (true, None, false),
-            Ok(Some(why)) => (false, Some(why), false),
-            Err(e) => (false, Some(format!("{e:#}")), false),
+        let why = match r {
+            Ok(why) => why,
+            Err(e) => Some(format!("{e:#}")),
         };
+        results[i] = (
+            RestoreState::from_validity(saved[i].was_validated, why.is_none()),
+            why,
+        );
     }
 
     let mut out = Vec::new();
-    for (fk, (valid_now, error, failed)) in saved.into_iter().zip(results) {
-        let state = if failed {
-            RestoreState::Failed
-        } else {
-            RestoreState::from_validity(fk.was_validated, valid_now)
-        };
+    for (fk, (state, error)) in saved.into_iter().zip(results) {
         let outcome = RestoreOutcome {
             job_id: fk.job_id,
             table: fk.table,
