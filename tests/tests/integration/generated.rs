@@ -107,7 +107,8 @@ fn generate(rng: &mut Rng) -> (String, String) {
         let rows = [0, 1, 40, 300, 1200][rng.range(0, 5) as usize];
         let partitioned = rng.range(0, 4) == 0;
         let mut cols = vec!["id int NOT NULL".to_string()];
-        let mut values = vec!["g".to_string()];
+        // (column, value expression) of the columns the data fills.
+        let mut filled = vec![("id".to_string(), "g".to_string())];
         for j in 0..rng.range(2, 7) {
             let (ty, expr) = pick(rng, TYPES);
             let col = if j % 2 == 0 {
@@ -116,7 +117,10 @@ fn generate(rng: &mut Rng) -> (String, String) {
                 format!("\"Col {j}\"")
             };
             cols.push(format!("{col} {ty}"));
-            values.push(format!("CASE WHEN g % 11 = 0 THEN NULL ELSE {expr} END"));
+            filled.push((
+                col,
+                format!("CASE WHEN g % 11 = 0 THEN NULL ELSE {expr} END"),
+            ));
         }
         // References to earlier tables, sometimes to itself.
         if let Some(target) = (i > 0 && rng.range(0, 10) < 6)
@@ -124,19 +128,20 @@ fn generate(rng: &mut Rng) -> (String, String) {
         {
             let opt = pick(rng, FK_OPTIONS);
             cols.push(format!("ref int REFERENCES {}{opt}", target.name));
-            values.push(if target.rows == 0 {
+            let value = if target.rows == 0 {
                 "NULL".into()
             } else {
                 format!(
                     "CASE WHEN g % 5 = 0 THEN NULL ELSE (g % {}) + 1 END",
                     target.rows
                 )
-            });
+            };
+            filled.push(("ref".into(), value));
         }
         let self_ref = !partitioned && rng.range(0, 5) == 0;
         if self_ref {
             cols.push(format!("parent int REFERENCES {name} DEFERRABLE"));
-            values.push("nullif(g - 1, 0)".into());
+            filled.push(("parent".into(), "nullif(g - 1, 0)".into()));
         }
         if rng.range(0, 3) == 0 {
             cols.push("doubled int GENERATED ALWAYS AS (id * 2) STORED".into());
@@ -172,24 +177,11 @@ fn generate(rng: &mut Rng) -> (String, String) {
             2 => schema.push_str(&format!("CREATE UNIQUE INDEX ON {name} (id DESC);\n")),
             _ => {}
         }
-        let copied_cols: Vec<&str> = cols
-            .iter()
-            .filter(|c| {
-                !c.contains("GENERATED") && !c.starts_with("PRIMARY") && !c.starts_with("serial_no")
-            })
-            .map(|c| {
-                // The column name: up to the type (quoted names contain spaces).
-                if let Some(rest) = c.strip_prefix('"') {
-                    &c[..rest.find('"').unwrap() + 2]
-                } else {
-                    c.split(' ').next().unwrap()
-                }
-            })
-            .collect();
         if rows > 0 {
+            let (names, values): (Vec<String>, Vec<String>) = filled.into_iter().unzip();
             data.push_str(&format!(
                 "INSERT INTO {name} ({}) SELECT {} FROM generate_series(1, {rows}) g;\n",
-                copied_cols.join(", "),
+                names.join(", "),
                 values.join(", ")
             ));
         }

@@ -18,122 +18,68 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A self-signed CA: `{name}.crt` and `{name}.key`.
+fn ca(dir: &Path, name: &str, cn: &str) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", cn, "-keyout",
+            &key, "-out", &crt,
+        ],
+    );
+}
+
+/// A key and a certificate signed by `ca`, with the X.509 v3 extensions in
+/// `ext` (as real server and client certificates have): `{name}.crt`, `{name}.key`.
+fn signed(dir: &Path, name: &str, cn: &str, ext: &str) {
+    let (key, csr, crt, ext_file) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("{name}.ext"),
+    );
+    std::fs::write(dir.join(&ext_file), format!("{ext}\n")).unwrap();
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", cn, "-keyout", &key, "-out", &csr,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &crt,
+        ],
+    );
+}
+
 /// A CA, a server certificate for 127.0.0.1 and localhost signed by it, a
 /// client certificate for the role `certuser` signed by it, and an unrelated CA.
 fn certificates(dir: &Path) {
-    openssl(
+    ca(dir, "ca", "/CN=pgcopy test CA");
+    ca(dir, "other", "/CN=other CA");
+    signed(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=certuser",
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-        ],
+        "server",
+        "/CN=127.0.0.1",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
     );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=pgcopy test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other CA",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    // Extensions make it X.509 v3, as real client certificates are.
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-            "-out",
-            "client.crt",
-        ],
-    );
+    signed(dir, "client", "/CN=certuser", "extendedKeyUsage=clientAuth");
 }
 
 #[test]
