@@ -2,9 +2,13 @@
 //! settings (via `pgcopy_core::conninfo`), then tokio-postgres clients.
 
 use crate::error::{pg_message, UserError};
+use crate::merging::{CopyReadStats, MergingStream, MergingTls, RawSocket};
 use crate::tls::{make_tls, Tls};
 use pgcopy_core::conninfo::{ConnDefaults, ConnParams, ConnSettings};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls};
 
 /// One side of the copy, resolved and ready to connect.
@@ -125,8 +129,8 @@ impl Endpoint {
         self.settings.redacted()
     }
 
-    /// Opens a connection; its I/O task runs on the tokio runtime.
-    pub async fn connect(&self, purpose: &str) -> Result<Client, UserError> {
+    /// The tokio-postgres settings for one connection.
+    fn config(&self, purpose: &str) -> tokio_postgres::Config {
         let s = &self.settings;
         let mut cfg = tokio_postgres::Config::new();
         for h in &s.hosts {
@@ -145,7 +149,7 @@ impl Endpoint {
                 .unwrap_or(&format!("pgcopy {purpose}")),
         );
         if let Some(t) = s.connect_timeout {
-            cfg.connect_timeout(std::time::Duration::from_secs(t));
+            cfg.connect_timeout(Duration::from_secs(t));
         }
         // Sent in the startup packet, these win over ALTER ROLE/DATABASE
         // settings, as pg_dump does with its own SETs: a COPY or an index
@@ -165,42 +169,210 @@ impl Endpoint {
             }
             _ => tokio_postgres::config::SslMode::Require,
         });
-        let fail = |e: tokio_postgres::Error| {
-            UserError::failure(format!(
-                "could not connect to the {} ({}): {}",
-                self.role,
-                self.redacted(),
-                pg_message(&e)
-            ))
-        };
-        let client = match &self.tls {
-            None => {
-                let (client, conn) = cfg.connect(NoTls).await.map_err(fail)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection closed: {}", pg_message(&e));
-                    }
-                });
-                client
-            }
-            Some(tls) => {
-                let (client, conn) = cfg.connect(tls.clone()).await.map_err(fail)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection closed: {}", pg_message(&e));
-                    }
-                });
-                client
-            }
-        };
-        Ok(client)
+        cfg
     }
 
-    /// Cancels whatever the connection behind `token` is running.
-    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
-        let r = match &self.tls {
-            None => token.cancel_query(NoTls).await,
-            Some(tls) => token.cancel_query(tls.clone()).await,
+    fn connect_failed(&self, detail: &str) -> UserError {
+        UserError::failure(format!(
+            "could not connect to the {} ({}): {detail}",
+            self.role,
+            self.redacted()
+        ))
+    }
+
+    /// Opens a connection; its I/O task runs on the tokio runtime.
+    pub async fn connect(&self, purpose: &str) -> Result<Client, UserError> {
+        Ok(self.connect_session(purpose).await?.client)
+    }
+
+    /// Opens a connection and keeps what cancels it and what it read.
+    ///
+    /// pgcopy opens the sockets itself, over a stream that joins the server's
+    /// per-row COPY messages (see `merging`), and hands them to tokio-postgres.
+    /// Hosts are tried in order and Unix-domain sockets go without TLS, as
+    /// libpq does.
+    pub async fn connect_session(&self, purpose: &str) -> Result<Session, UserError> {
+        let base = self.config(purpose);
+        let mut last = String::from("no host to connect to");
+        for peer in self.peers() {
+            let mut cfg = base.clone();
+            if let Peer::Unix(_) = peer {
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            }
+            let socket = match peer.open(self.settings.connect_timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    last = format!("{}: {e}", peer.describe());
+                    continue;
+                }
+            };
+            let stats = Arc::new(CopyReadStats::default());
+            let stream = MergingStream::new(socket, stats.clone());
+            let result = match (&self.tls, &peer) {
+                (Some(make), Peer::Tcp { host, .. }) => {
+                    let tls = MergingTls {
+                        make: make.clone(),
+                        host: host.clone(),
+                    };
+                    cfg.connect_raw(stream, tls).await.map(|(client, conn)| {
+                        spawn_connection(conn);
+                        client
+                    })
+                }
+                // No TLS configured (sslmode=disable), or a Unix-domain socket.
+                _ => cfg.connect_raw(stream, NoTls).await.map(|(client, conn)| {
+                    spawn_connection(conn);
+                    client
+                }),
+            };
+            match result {
+                Ok(client) => {
+                    let cancel = CancelHandle {
+                        endpoint: self.clone(),
+                        token: client.cancel_token(),
+                        peer,
+                    };
+                    return Ok(Session {
+                        client,
+                        cancel,
+                        stats,
+                    });
+                }
+                Err(e) => last = format!("{}: {}", peer.describe(), pg_message(&e)),
+            }
+        }
+        Err(self.connect_failed(&last))
+    }
+
+    /// The hosts to try, each with its port, in the order given.
+    fn peers(&self) -> Vec<Peer> {
+        let s = &self.settings;
+        s.hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = match s.ports.len() {
+                    0 => 5432,
+                    1 => s.ports[0],
+                    _ => s.ports.get(i).copied().unwrap_or(5432),
+                };
+                if host.starts_with('/') {
+                    Peer::Unix(format!("{host}/.s.PGSQL.{port}"))
+                } else {
+                    Peer::Tcp {
+                        host: host.clone(),
+                        port,
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+fn spawn_connection<S, T>(conn: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("connection closed: {}", pg_message(&e));
+        }
+    });
+}
+
+/// A connection with what cancels it and what it read, from
+/// [`Endpoint::connect_session`].
+pub struct Session {
+    /// The session.
+    pub client: Client,
+    /// Cancels what it runs.
+    pub cancel: CancelHandle,
+    /// Counts of the COPY data it read.
+    pub stats: Arc<CopyReadStats>,
+}
+
+/// Where a connection went.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// A TCP host name or address and port.
+    Tcp {
+        /// As given in the connection string.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// The path of a Unix-domain socket.
+    Unix(String),
+}
+
+impl Peer {
+    fn describe(&self) -> String {
+        match self {
+            Peer::Tcp { host, port } => format!("{host}:{port}"),
+            Peer::Unix(path) => path.clone(),
+        }
+    }
+
+    /// Opens a plain socket, as tokio-postgres would: no Nagle delay, and TCP
+    /// keepalives so a copy through a firewall does not lose an idle session.
+    async fn open(&self, timeout: Option<u64>) -> std::io::Result<RawSocket> {
+        let connect = async {
+            Ok::<RawSocket, std::io::Error>(match self {
+                Peer::Tcp { host, port } => {
+                    let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    s.set_nodelay(true)?;
+                    socket2::SockRef::from(&s).set_tcp_keepalive(
+                        &socket2::TcpKeepalive::new().with_time(Duration::from_secs(7200)),
+                    )?;
+                    RawSocket::Left(s)
+                }
+                Peer::Unix(path) => RawSocket::Right(tokio::net::UnixStream::connect(path).await?),
+            })
+        };
+        match timeout.filter(|t| *t > 0) {
+            Some(t) => tokio::time::timeout(Duration::from_secs(t), connect)
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "timeout expired")
+                })?,
+            None => connect.await,
+        }
+    }
+}
+
+/// Cancels what one connection runs.
+#[derive(Clone)]
+pub struct CancelHandle {
+    endpoint: Endpoint,
+    token: tokio_postgres::CancelToken,
+    /// tokio-postgres does not know where a connection it was handed went:
+    /// the cancel request goes to the same peer.
+    peer: Peer,
+}
+
+impl CancelHandle {
+    /// Asks the server to cancel the connection's current statement; failures
+    /// are only logged, since the caller is giving up on it anyway.
+    pub async fn cancel(&self) {
+        let socket = match self.peer.open(self.endpoint.settings.connect_timeout).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("cancel request failed: {e}");
+                return;
+            }
+        };
+        let r = match (&self.peer, &self.endpoint.tls) {
+            (Peer::Tcp { host, .. }, Some(make)) => {
+                match MakeTlsConnect::<RawSocket>::make_tls_connect(&mut make.clone(), host) {
+                    Ok(tls) => self.token.cancel_query_raw(socket, tls).await,
+                    Err(e) => {
+                        tracing::debug!("cancel request failed: {e}");
+                        return;
+                    }
+                }
+            }
+            _ => self.token.cancel_query_raw(socket, NoTls).await,
         };
         if let Err(e) = r {
             tracing::debug!("cancel request failed: {}", pg_message(&e));

@@ -16,6 +16,7 @@ mod introspect;
 mod jobs;
 mod list;
 mod logging;
+mod merging;
 mod pool;
 mod progress;
 mod state;

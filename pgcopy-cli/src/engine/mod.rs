@@ -14,7 +14,7 @@ mod summary;
 pub mod worker;
 
 use crate::cli::CopyArgs;
-use crate::connect::Endpoint;
+use crate::connect::{CancelHandle, Endpoint};
 use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
@@ -86,7 +86,7 @@ pub struct Shared {
     pub live: Vec<WorkerLive>,
     /// Cancel handles of each worker's current connections (source,
     /// destination), replaced when a worker reconnects.
-    pub cancel_tokens: Mutex<Vec<Vec<(Endpoint, tokio_postgres::CancelToken)>>>,
+    pub cancel_handles: Mutex<Vec<Vec<CancelHandle>>>,
     /// When the copy started.
     pub started: Instant,
     /// Which tables are analyzed, and by whom.
@@ -236,7 +236,7 @@ async fn execute(
         batch_size: args.batch_size,
         retries: args.retries,
         interrupted: AtomicBool::new(false),
-        cancel_tokens: Mutex::new(vec![Vec::new(); args.parallel as usize]),
+        cancel_handles: Mutex::new(vec![Vec::new(); args.parallel as usize]),
         started: Instant::now(),
     });
 
@@ -646,16 +646,16 @@ async fn interrupt(shared: &Arc<Shared>) {
         return;
     }
     tracing::warn!("interrupted: stopping the workers, then restoring what was dropped");
-    let tokens: Vec<_> = shared
-        .cancel_tokens
+    let handles: Vec<_> = shared
+        .cancel_handles
         .lock()
         .expect("lock")
         .iter()
         .flatten()
         .cloned()
         .collect();
-    for (ep, token) in tokens {
-        ep.cancel(&token).await;
+    for handle in handles {
+        handle.cancel().await;
     }
 }
 

@@ -7,11 +7,11 @@
 //! not there. Rows are counted from the binary tuple headers on the way through.
 
 use super::{Outcome, Shared, Unit};
+use crate::connect::Session;
 use crate::error::{pg_message, UserError};
 use crate::state::ChunkKey;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use pgcopy_core::copy_text::RowCounter;
 use pgcopy_core::quote::quote_literal;
 use pgcopy_core::sql;
 use std::sync::atomic::Ordering;
@@ -39,7 +39,8 @@ pub struct WorkerLive {
 }
 
 struct Conns {
-    src: Client,
+    /// The source session: its socket also counts the rows read.
+    src: Session,
     dst: Client,
 }
 
@@ -90,21 +91,26 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     };
     let src = shared
         .source
-        .connect(&format!("worker {id}"))
+        .connect_session(&format!("worker {id}"))
         .await
         .map_err(transient)?;
     // Text-format tables print on one side and parse on the other: the same
     // output settings on both.
-    src.batch_execute(&format!(
-        "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-        sql::STABLE_TEXT_SETTINGS,
-        quote_literal(&shared.snapshot)
-    ))
-    .await
-    .map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
-    let dst = shared
+    src.client
+        .batch_execute(&format!(
+            "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            sql::STABLE_TEXT_SETTINGS,
+            quote_literal(&shared.snapshot)
+        ))
+        .await
+        .map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
+    let Session {
+        client: dst,
+        cancel: dst_cancel,
+        ..
+    } = shared
         .dest
-        .connect(&format!("worker {id}"))
+        .connect_session(&format!("worker {id}"))
         .await
         .map_err(transient)?;
     dst.batch_execute(sql::STABLE_TEXT_SETTINGS)
@@ -115,10 +121,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
             .await
             .map_err(|e| ChunkError::new("setting replica mode", &e))?;
     }
-    shared.cancel_tokens.lock().expect("lock")[id] = vec![
-        (shared.source.clone(), src.cancel_token()),
-        (shared.dest.clone(), dst.cancel_token()),
-    ];
+    shared.cancel_handles.lock().expect("lock")[id] = vec![src.cancel.clone(), dst_cancel];
     Ok(Conns { src, dst })
 }
 
@@ -162,7 +165,7 @@ pub async fn run(
             let attempt_result = async {
                 if conns
                     .as_ref()
-                    .is_none_or(|c| c.src.is_closed() || c.dst.is_closed())
+                    .is_none_or(|c| c.src.client.is_closed() || c.dst.is_closed())
                 {
                     conns = None;
                     conns = Some(open(&shared, id).await?);
@@ -189,6 +192,7 @@ pub async fn run(
                         // A half-done source statement may have left the snapshot
                         // transaction aborted: then start over with new connections.
                         if c.src
+                            .client
                             .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
                             .await
                             .is_err()
@@ -282,42 +286,43 @@ async fn copy_unit(
         .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze, spec.format))
         .await
         .map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
-    c.src
-        .batch_execute("SAVEPOINT pgcopy_unit")
+    let src = &c.src.client;
+    src.batch_execute("SAVEPOINT pgcopy_unit")
         .await
         .map_err(|e| ChunkError::new("source", &e))?;
-    let stream = c
-        .src
+    // Left over from an earlier COPY that failed before its count was read.
+    let _ = c.src.stats.take_copy_rows();
+    let stream = src
         .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format))
         .await
         .map_err(|e| ChunkError::new("reading the source failed", &e))?;
 
-    let mut counter = RowCounter::new(spec.format);
+    // Rows so far: one CopyData message each, counted by the socket.
+    let messages_before = c.src.stats.messages();
+    let rows_so_far = || c.src.stats.messages() - messages_before;
     let mut bytes_total = 0u64;
     let mut published = 0u64;
-    let mut format_error = None;
     let batch = shared.batch_size;
     let mut source_failed = false;
     futures_util::pin_mut!(sink);
     futures_util::pin_mut!(stream);
-    // The server sends one message per tuple; forwarding them one by one costs
-    // a sink call each and a socket write every 4 kB. Gathered, the client's
-    // CPU per row drops and the destination reads large messages.
-    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
+    // The socket joins the server's per-row messages, so most pieces arrive
+    // large and go on as they are; small ones (the last of a run, or rows of
+    // a slow source) are gathered so the destination reads large messages.
+    let mut out = BytesMut::new();
     let piped: Result<(), tokio_postgres::Error> = async {
         while let Some(item) = stream.next().await {
             let chunk = item.inspect_err(|_| source_failed = true)?;
             bytes_total += chunk.len() as u64;
-            if format_error.is_none() {
-                if let Err(e) = counter.feed(&chunk) {
-                    format_error = Some(e);
-                }
-            }
-            let rows = counter.rows();
+            let rows = rows_so_far();
             if rows - published >= batch {
                 published = rows;
                 live.rows.store(rows, Ordering::Relaxed);
                 live.bytes.store(bytes_total, Ordering::Relaxed);
+            }
+            if out.is_empty() && chunk.len() >= FORWARD_BATCH {
+                sink.send(chunk).await?;
+                continue;
             }
             out.extend_from_slice(&chunk);
             if out.len() >= FORWARD_BATCH {
@@ -334,7 +339,7 @@ async fn copy_unit(
         // Stop the source's COPY if it is still sending, so the connection
         // comes back quickly; the savepoint is rolled back by the caller.
         if !source_failed {
-            shared.source.cancel(&c.src.cancel_token()).await;
+            c.src.cancel.cancel().await;
         }
         return Err(ChunkError::new(
             if source_failed {
@@ -350,22 +355,22 @@ async fn copy_unit(
         .finish()
         .await
         .map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
-    if let Some(e) = format_error {
-        return Err(ChunkError::fatal(e.to_string()));
-    }
-    if written != counter.rows() {
-        return Err(ChunkError::fatal(format!(
-            "row count mismatch: read {} rows from the source, the destination wrote {written}",
-            counter.rows()
-        )));
-    }
     live.rows.store(written, Ordering::Relaxed);
     live.bytes.store(bytes_total, Ordering::Relaxed);
     crate::failpoint::delay("before-chunk-commit").await;
-    c.src
-        .batch_execute("RELEASE SAVEPOINT pgcopy_unit")
+    src.batch_execute("RELEASE SAVEPOINT pgcopy_unit")
         .await
         .map_err(|e| ChunkError::new("source", &e))?;
+    // The source's `COPY n` came before the answer to RELEASE: it is counted.
+    let read = c.src.stats.take_copy_rows();
+    if read != Some(written) {
+        return Err(ChunkError::fatal(match read {
+            Some(read) => format!(
+                "row count mismatch: the source sent {read} rows, the destination wrote {written}"
+            ),
+            None => "the source did not report how many rows it sent".to_string(),
+        }));
+    }
     shared
         .store
         .mark_chunk_done(

@@ -306,3 +306,57 @@ fn role_timeouts_do_not_cut_the_copy() {
     run.expect_code(0);
     p.assert_same_data();
 }
+
+/// The workers read the source over a socket pgcopy opens itself (it joins
+/// the server's per-row messages): over a Unix-domain socket, past a dead
+/// first host in a host list, with rows larger than one joined message, rows
+/// of every size around it, an empty table and a text-format table.
+#[test]
+fn source_sockets_hosts_and_row_sizes() {
+    let p = Pair::new("sockets");
+    let schema = "CREATE TABLE sizes (id int PRIMARY KEY, b bytea, t text);
+                  CREATE TABLE empty_one (id int);
+                  CREATE TABLE acl_text (id int, a aclitem[]);";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO sizes SELECT i, CASE WHEN i % 97 = 0 THEN decode(repeat(md5(i::text), 20000 + i), 'hex') END,
+                repeat('r', (i * 37) % 5000) FROM generate_series(1, 3000) i;
+         INSERT INTO acl_text SELECT i, ARRAY[makeaclitem('postgres'::regrole, 'postgres'::regrole, 'SELECT', false)]
+           FROM generate_series(1, 500) i;",
+    );
+    // The largest row is bigger than a joined message (256 kB).
+    assert_eq!(
+        scalar(&p.src, &p.db, "SELECT max(length(b)) > 300000 FROM sizes"),
+        "t"
+    );
+    let d = p.dst.url(&p.db);
+    let pw = pgcopy_tests::SUPERUSER_PASSWORD;
+    let unix = format!(
+        "postgresql://postgres:{pw}@/{}?host={}&port={}",
+        p.db,
+        p.src.socket_dir().display(),
+        p.src.port()
+    );
+    // Port 1 refuses connections: the next host is tried.
+    let hosts = format!(
+        "postgresql://postgres:{pw}@127.0.0.1:1,127.0.0.1:{}/{}",
+        p.src.port(),
+        p.db
+    );
+    for source in [&unix, &hosts] {
+        p.dst.psql(
+            &p.db,
+            "TRUNCATE sizes, empty_one, acl_text; DROP SCHEMA IF EXISTS pgcopy CASCADE",
+        );
+        let run = pgcopy(&["copy", "--no-progress", "-p", "2", "-s", source, "-d", &d]);
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains("total: 3 tables, 3500 rows"),
+            "{}",
+            run.stdout
+        );
+        p.assert_same_data();
+    }
+}
