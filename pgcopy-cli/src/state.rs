@@ -422,21 +422,35 @@ impl StateStore {
         Ok(job_id)
     }
 
-    /// Marks a chunk done: run inside the transaction that commits its rows.
+    /// Prepares the statement [`StateStore::mark_chunk_done`] runs, once per
+    /// worker connection: a small table would otherwise pay a parse round
+    /// trip for its progress row.
+    pub async fn prepare_mark_chunk_done(
+        &self,
+        client: &Client,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        client
+            .prepare(&format!(
+                    "UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
+                            attempts = attempts + 1, finished_at = now(), error = NULL \
+                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                    self.rel("job_chunks")
+                ))
+            .await
+    }
+
+    /// Marks a chunk done, in the transaction that loaded it, with the
+    /// statement from [`StateStore::prepare_mark_chunk_done`].
     pub async fn mark_chunk_done(
         &self,
         tx: &impl GenericClient,
+        statement: &tokio_postgres::Statement,
         key: ChunkKey<'_>,
         rows: i64,
         bytes: i64,
     ) -> Result<u64, tokio_postgres::Error> {
         tx.execute(
-            &format!(
-                "UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
-                        attempts = attempts + 1, finished_at = now(), error = NULL \
-                  WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
-                self.rel("job_chunks")
-            ),
+            statement,
             &[
                 &key.job_id,
                 &key.schema,

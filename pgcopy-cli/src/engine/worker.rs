@@ -42,6 +42,8 @@ struct Conns {
     /// The source session: its socket also counts the rows read.
     src: Session,
     dst: Client,
+    /// The destination's prepared progress update.
+    mark_done: tokio_postgres::Statement,
 }
 
 /// Why a chunk failed, and whether trying again may help.
@@ -122,7 +124,16 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
             .map_err(|e| ChunkError::new("setting replica mode", &e))?;
     }
     shared.cancel_handles.lock().expect("lock")[id] = vec![src.cancel.clone(), dst_cancel];
-    Ok(Conns { src, dst })
+    let mark_done = shared
+        .store
+        .prepare_mark_chunk_done(&dst)
+        .await
+        .map_err(|e| ChunkError::new("preparing the progress update", &e))?;
+    Ok(Conns {
+        src,
+        dst,
+        mark_done,
+    })
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -277,25 +288,47 @@ async fn copy_unit(
         .await
         .map_err(|e| ChunkError::new("BEGIN failed", &e))?;
     let freeze = spec.truncate_in_load();
-    if freeze {
-        tx.batch_execute(&sql::truncate([&sql::TruncateTarget::only(&spec.table)]))
-            .await
-            .map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
-    }
-    let sink = tx
-        .copy_in::<_, Bytes>(&sql::copy_in(&spec.table, &cols, freeze, spec.format))
-        .await
-        .map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
     let src = &c.src.client;
-    src.batch_execute("SAVEPOINT pgcopy_unit")
-        .await
-        .map_err(|e| ChunkError::new("source", &e))?;
     // Left over from an earlier COPY that failed before its count was read.
     let _ = c.src.stats.take_copy_rows();
-    let stream = src
-        .copy_out(&sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format))
-        .await
-        .map_err(|e| ChunkError::new("reading the source failed", &e))?;
+    let truncate = sql::truncate([&sql::TruncateTarget::only(&spec.table)]);
+    let copy_in = sql::copy_in(&spec.table, &cols, freeze, spec.format);
+    let copy_out = sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format);
+    // A small table costs round trips more than bytes: each side's statements
+    // go out together (tokio-postgres pipelines requests polled together, in
+    // order), and both sides start at once.
+    let dst_start = async {
+        let (truncated, sink) = tokio::join!(
+            async {
+                match freeze {
+                    true => tx.batch_execute(&truncate).await,
+                    false => Ok(()),
+                }
+            },
+            tx.copy_in::<_, Bytes>(&copy_in)
+        );
+        truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
+        sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))
+    };
+    let src_start = async {
+        let (saved, stream) = tokio::join!(
+            src.batch_execute("SAVEPOINT pgcopy_unit"),
+            src.copy_out(&copy_out)
+        );
+        saved.map_err(|e| ChunkError::new("source", &e))?;
+        stream.map_err(|e| ChunkError::new("reading the source failed", &e))
+    };
+    let (sink, stream) = match tokio::join!(dst_start, src_start) {
+        (Ok(sink), Ok(stream)) => (sink, stream),
+        (Err(e), started) => {
+            // Do not wait for a whole chunk to arrive only to be dropped.
+            if started.is_ok() {
+                c.src.cancel.cancel().await;
+            }
+            return Err(e);
+        }
+        (Ok(_), Err(e)) => return Err(e),
+    };
 
     // Rows so far: one CopyData message each, counted by the socket.
     let messages_before = c.src.stats.messages();
@@ -375,6 +408,7 @@ async fn copy_unit(
         .store
         .mark_chunk_done(
             &tx,
+            &c.mark_done,
             ChunkKey {
                 job_id: shared.job_id,
                 schema: &spec.table.schema,
