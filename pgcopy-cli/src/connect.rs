@@ -202,7 +202,7 @@ impl Endpoint {
             let socket = match peer.open(self.settings.connect_timeout).await {
                 Ok(s) => s,
                 Err(e) => {
-                    last = format!("{}: {e}", peer.describe());
+                    last = format!("{} failed: {e}", peer.describe());
                     continue;
                 }
             };
@@ -238,7 +238,7 @@ impl Endpoint {
                         stats,
                     });
                 }
-                Err(e) => last = format!("{}: {}", peer.describe(), pg_message(&e)),
+                Err(e) => last = format!("{} failed: {}", peer.describe(), pg_message(&e)),
             }
         }
         Err(self.connect_failed(&last))
@@ -309,8 +309,9 @@ pub enum Peer {
 impl Peer {
     fn describe(&self) -> String {
         match self {
-            Peer::Tcp { host, port } => format!("{host}:{port}"),
-            Peer::Unix(path) => path.clone(),
+            // libpq's words, so the message reads as psql's would.
+            Peer::Tcp { host, port } => format!("connection to server at \"{host}\", port {port}"),
+            Peer::Unix(path) => format!("connection to server on socket \"{path}\""),
         }
     }
 
