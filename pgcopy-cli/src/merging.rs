@@ -213,3 +213,70 @@ impl TlsConnect<MergingStream<RawSocket>> for MergingTls {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A server that answers the SSLRequest with "N", then sends a COPY's
+    /// messages in small writes; the client reads them through the merger.
+    #[tokio::test]
+    async fn ssl_answer_then_joined_copy_data_and_counts() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let stats = Arc::new(CopyReadStats::default());
+        let mut stream = MergingStream::new(client, stats.clone());
+        stream.write_all(&SSL_REQUEST).await.unwrap();
+        let mut request = [0u8; 8];
+        server.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, SSL_REQUEST);
+
+        let mut sent = vec![b'N'];
+        sent.extend(message(b'H', &[0, 0, 0]));
+        for i in 0..300u32 {
+            sent.extend(message(b'd', format!("row {i}\n").as_bytes()));
+        }
+        sent.extend(message(b'c', b""));
+        sent.extend(message(b'C', b"COPY 300\0"));
+        sent.extend(message(b'Z', b"I"));
+        let writer = tokio::spawn(async move {
+            for piece in sent.chunks(37) {
+                server.write_all(piece).await.unwrap();
+            }
+            server.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+
+        assert_eq!(got[0], b'N');
+        let mut rest = &got[1..];
+        let mut tags = Vec::new();
+        let mut data = Vec::new();
+        while !rest.is_empty() {
+            let size = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            if rest[0] == b'd' {
+                data.extend_from_slice(&rest[5..1 + size]);
+            }
+            tags.push(rest[0]);
+            rest = &rest[1 + size..];
+        }
+        let expected: String = (0..300).map(|i| format!("row {i}\n")).collect();
+        assert_eq!(String::from_utf8(data).unwrap(), expected);
+        // Fewer CopyData messages came out than went in, the rest unchanged.
+        let joined = tags.iter().filter(|t| **t == b'd').count();
+        assert!((1..300).contains(&joined), "{joined} CopyData messages");
+        assert_eq!(tags[0], b'H');
+        assert_eq!(&tags[tags.len() - 3..], b"cCZ");
+        assert_eq!(stats.messages(), 300);
+        assert_eq!(stats.take_copy_rows(), Some(300));
+        assert_eq!(stats.take_copy_rows(), None);
+    }
+}
