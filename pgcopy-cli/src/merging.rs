@@ -1,7 +1,7 @@
 //! The socket under the workers' source connections: it joins the server's
 //! per-row CopyData messages into large ones before tokio-postgres sees them
 //! (the framing itself is `pgcopy_core::copy_frames`), so reading a table
-//! costs the client a few operations per 256 kB instead of per row.
+//! costs the client a few operations per 64 kB instead of per row.
 //!
 //! The merger also counts, for the worker: CopyData messages (one per row)
 //! for live progress, and the `COPY n` completion, the exact count of rows the
@@ -31,7 +31,7 @@ pub type RawSocket = tokio_util::either::Either<tokio::net::TcpStream, tokio::ne
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 /// Reads at least this much from the socket at a time.
-const READ_SIZE: usize = 128 * 1024;
+const READ_SIZE: usize = 64 * 1024;
 
 /// What a merging connection has read, shared with the worker that uses it.
 #[derive(Debug)]

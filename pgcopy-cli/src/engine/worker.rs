@@ -353,7 +353,7 @@ async fn copy_unit(
                 live.rows.store(rows, Ordering::Relaxed);
                 live.bytes.store(bytes_total, Ordering::Relaxed);
             }
-            if out.is_empty() && chunk.len() >= FORWARD_BATCH {
+            if out.is_empty() && chunk.len() >= FORWARD_BATCH / 2 {
                 sink.send(chunk).await?;
                 continue;
             }

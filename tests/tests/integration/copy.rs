@@ -326,7 +326,7 @@ fn source_sockets_hosts_and_row_sizes() {
          INSERT INTO acl_text SELECT i, ARRAY[makeaclitem('postgres'::regrole, 'postgres'::regrole, 'SELECT', false)]
            FROM generate_series(1, 500) i;",
     );
-    // The largest row is bigger than a joined message (256 kB).
+    // The largest row is bigger than a joined message (64 kB).
     assert_eq!(
         scalar(&p.src, &p.db, "SELECT max(length(b)) > 300000 FROM sizes"),
         "t"
