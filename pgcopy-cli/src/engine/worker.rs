@@ -291,6 +291,9 @@ async fn copy_unit(
     let src = &c.src.client;
     // Left over from an earlier COPY that failed before its count was read.
     let _ = c.src.stats.take_copy_rows();
+    // Rows so far: one CopyData message each, counted by the socket from
+    // before the COPY starts (its first rows may arrive with its answer).
+    let messages_before = c.src.stats.messages();
     let truncate = sql::truncate([&sql::TruncateTarget::only(&spec.table)]);
     let copy_in = sql::copy_in(&spec.table, &cols, freeze, spec.format);
     let copy_out = sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format);
@@ -330,8 +333,6 @@ async fn copy_unit(
         (Ok(_), Err(e)) => return Err(e),
     };
 
-    // Rows so far: one CopyData message each, counted by the socket.
-    let messages_before = c.src.stats.messages();
     let rows_so_far = || c.src.stats.messages() - messages_before;
     let mut bytes_total = 0u64;
     let mut published = 0u64;
