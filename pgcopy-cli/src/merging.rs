@@ -220,10 +220,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn message(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut m = vec![tag];
-        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        m.extend_from_slice(body);
-        m
+        [&[tag][..], &((body.len() + 4) as u32).to_be_bytes(), body].concat()
     }
 
     /// A server that answers the SSLRequest with "N", then sends a COPY's
