@@ -214,16 +214,10 @@ impl Endpoint {
                         make: make.clone(),
                         host: host.clone(),
                     };
-                    cfg.connect_raw(stream, tls).await.map(|(client, conn)| {
-                        spawn_connection(conn);
-                        client
-                    })
+                    cfg.connect_raw(stream, tls).await.map(spawn_connection)
                 }
                 // No TLS configured (sslmode=disable), or a Unix-domain socket.
-                _ => cfg.connect_raw(stream, NoTls).await.map(|(client, conn)| {
-                    spawn_connection(conn);
-                    client
-                }),
+                _ => cfg.connect_raw(stream, NoTls).await.map(spawn_connection),
             };
             match result {
                 Ok(client) => {
@@ -269,7 +263,8 @@ impl Endpoint {
     }
 }
 
-fn spawn_connection<S, T>(conn: tokio_postgres::Connection<S, T>)
+/// Runs a new connection's I/O task on the tokio runtime; returns its client.
+fn spawn_connection<S, T>((client, conn): (Client, tokio_postgres::Connection<S, T>)) -> Client
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -279,6 +274,7 @@ where
             tracing::debug!("connection closed: {}", pg_message(&e));
         }
     });
+    client
 }
 
 /// A connection with what cancels it and what it read, from

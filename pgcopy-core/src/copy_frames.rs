@@ -128,23 +128,14 @@ impl FrameMerger {
             r += size + 1;
         }
         close(buf, run, w);
-        if self.passthrough {
-            // Everything after the last good message goes on as it is.
-            if w != r {
-                buf.copy_within(r..len, w);
-            }
-            let end = w + (len - r);
-            return Framed {
-                ready: end,
-                len: end,
-            };
-        }
         if w != r {
             buf.copy_within(r..len, w);
         }
+        let end = w + (len - r);
         Framed {
-            ready: w,
-            len: w + (len - r),
+            // After a malformed length, everything goes on as it is.
+            ready: if self.passthrough { end } else { w },
+            len: end,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! Each chunk is one destination transaction: `COPY ... FROM STDIN` fed with the
 //! raw bytes of the source's `COPY ... TO STDOUT (FORMAT binary)`, the chunk's
 //! state row marked done, then COMMIT, so the state never claims rows that are
-//! not there. Rows are counted from the binary tuple headers on the way through.
+//! not there. The bytes are forwarded, never parsed: the source session's
+//! socket counts its CopyData messages for live progress, and the server's own
+//! `COPY n` is checked against what the destination wrote.
 
 use super::{Outcome, Shared, Unit};
 use crate::connect::Session;
