@@ -4,7 +4,7 @@
 --
 -- Left out: system schemas, temporary tables, foreign tables and relations that
 -- belong to an extension (their data is the extension's business).
-WITH rels AS (
+WITH RECURSIVE rels AS (
     SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition, c.reltuples,
            c.relispopulated
       FROM pg_catalog.pg_class c
@@ -16,6 +16,30 @@ WITH rels AS (
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                         WHERE d.classid = 'pg_catalog.pg_class'::regclass
                           AND d.objid = c.oid AND d.deptype = 'e')
+),
+-- Binary COPY needs send/receive functions for a column's type and every type
+-- inside it (aclitem has none, nor do some extension types): such a table is
+-- copied as text. The closure is walked once per type in use, not per column.
+type_closure(root, oid, has_io) AS (
+    SELECT DISTINCT a.atttypid, a.atttypid, t.typsend::oid <> 0 AND t.typreceive::oid <> 0
+      FROM pg_catalog.pg_attribute a
+      JOIN rels r ON r.oid = a.attrelid
+      JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+     WHERE r.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+    UNION
+    SELECT ty.root, inner_t.oid, inner_t.typsend::oid <> 0 AND inner_t.typreceive::oid <> 0
+      FROM type_closure ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid
+     CROSS JOIN LATERAL (
+           SELECT t.typelem WHERE t.typelem <> 0
+           UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0
+           UNION ALL SELECT rg.rngsubtype FROM pg_catalog.pg_range rg
+                      WHERE rg.rngtypid = t.oid
+           UNION ALL SELECT rg.rngtypid FROM pg_catalog.pg_range rg
+                      WHERE rg.rngmultitypid = t.oid
+           UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
+                      WHERE t.typrelid <> 0 AND ca.attrelid = t.typrelid
+                        AND ca.attnum > 0 AND NOT ca.attisdropped) x(oid)
+      JOIN pg_catalog.pg_type inner_t ON inner_t.oid = x.oid
 )
 SELECT jsonb_build_object(
   'tables', coalesce((
@@ -49,27 +73,8 @@ SELECT jsonb_build_object(
                           'generated', a.attgenerated <> '',
                           'identity', nullif(a.attidentity, ''),
                           'not_null', a.attnotnull,
-                          -- Binary COPY needs send/receive functions for the type
-                          -- and every type inside it (aclitem has none, nor do some
-                          -- extension types): such a table is copied as text.
-                          'binary_io', (
-                              WITH RECURSIVE ty(oid) AS (
-                                  SELECT a.atttypid
-                                  UNION
-                                  SELECT x.oid
-                                    FROM ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid
-                                   CROSS JOIN LATERAL (
-                                         SELECT t.typelem WHERE t.typelem <> 0
-                                         UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0
-                                         UNION ALL SELECT rg.rngsubtype FROM pg_catalog.pg_range rg
-                                                    WHERE rg.rngtypid = t.oid
-                                         UNION ALL SELECT rg.rngtypid FROM pg_catalog.pg_range rg
-                                                    WHERE rg.rngmultitypid = t.oid
-                                         UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
-                                                    WHERE t.typrelid <> 0 AND ca.attrelid = t.typrelid
-                                                      AND ca.attnum > 0 AND NOT ca.attisdropped) x(oid))
-                              SELECT bool_and(t.typsend::oid <> 0 AND t.typreceive::oid <> 0)
-                                FROM ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid)) ORDER BY a.attnum)
+                          'binary_io', coalesce((SELECT bool_and(ty.has_io) FROM type_closure ty
+                                                  WHERE ty.root = a.atttypid), false)) ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb)
            ) ORDER BY r.nspname, r.relname)

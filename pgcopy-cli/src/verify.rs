@@ -70,8 +70,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         .await
         .pg_context(|| "exporting the source snapshot".into())?
         .get(0);
-    let catalog = introspect::read_catalog(&src, "source").await?;
-    let dst_catalog = introspect::read_catalog(&dst, "destination").await?;
+    let (catalog, dst_catalog) = tokio::try_join!(
+        introspect::read_catalog(&src, "source"),
+        introspect::read_catalog(&dst, "destination"),
+    )?;
     let opts = PlanOptions {
         skip_schemas: vec![args.state_schema.clone()],
         split_larger_than: 0,
