@@ -36,5 +36,9 @@ pub const STATE_SCHEMA_SQL: &str = include_str!("../../sql/state_schema.sql");
 /// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].
 pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
 
+/// Whether tables to truncate before a load may hold rows: `$1` their quoted
+/// names (`text[]`), `$2` whether each is `ONLY` (`bool[]`); one `bool`.
+pub const HOLDS_ROWS_SQL: &str = include_str!("../../sql/holds_rows.sql");
+
 /// The state schema version this build reads and writes.
 pub const STATE_SCHEMA_VERSION: i32 = 1;

@@ -438,9 +438,21 @@ async fn copy_data(
     }
     if !setup.truncated && !shared.plan.truncate_together.is_empty() {
         let tx = dst.transaction().await?;
-        tx.batch_execute(&sql::truncate(&shared.plan.truncate_together))
+        let targets = &shared.plan.truncate_together;
+        let names: Vec<String> = targets.iter().map(|t| t.table.to_string()).collect();
+        let only: Vec<bool> = targets.iter().map(|t| t.only).collect();
+        let holds_rows: bool = tx
+            .query_one(pgcopy_core::HOLDS_ROWS_SQL, &[&names, &only])
             .await
-            .pg_context(|| "truncating the destination tables".into())?;
+            .pg_context(|| "reading the destination tables' sizes".into())?
+            .get(0);
+        if holds_rows {
+            tx.batch_execute(&sql::truncate(targets))
+                .await
+                .pg_context(|| "truncating the destination tables".into())?;
+        } else {
+            tracing::debug!("the destination tables are empty: not truncated");
+        }
         store
             .mark_step(&tx, shared.job_id, JobStep::Truncated)
             .await?;

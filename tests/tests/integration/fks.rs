@@ -129,6 +129,56 @@ fn no_defer_indexes_keeps_them_in_place() {
     p.assert_same_data();
 }
 
+/// Files of the FK-linked tables the load truncates together (TRUNCATE gives
+/// a table new ones): `name=relfilenode`, sorted.
+fn linked_table_files(c: &Cluster, db: &str) -> String {
+    scalar(
+        c,
+        db,
+        "SELECT string_agg(relname || '=' || relfilenode, ',' ORDER BY relname) FROM pg_class \
+          WHERE relname IN ('employee', 'book', 'author', 'measurement_2024', 'measurement_rest')",
+    )
+}
+
+#[test]
+fn linked_tables_are_truncated_only_when_one_may_hold_rows() {
+    let p = fk_pair("fktruncate");
+    let empty = linked_table_files(&p.dst, &p.db);
+    // A first load into empty tables leaves their files alone.
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(linked_table_files(&p.dst, &p.db), empty);
+    // A refresh of full tables truncates them.
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    assert_ne!(linked_table_files(&p.dst, &p.db), empty);
+
+    let all_linked = "TRUNCATE employee, book, author, measurement, invoice, crm.account, \
+                      tenant, doc, category, item, region, office";
+    // One stale row in one partition of a partitioned table is found.
+    p.dst.psql(
+        &p.db,
+        &format!(
+            "SET session_replication_role = replica; {all_linked}; \
+             INSERT INTO measurement VALUES (-1, DATE '2030-01-01', NULL)"
+        ),
+    );
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    // So is a table with pages but only dead rows: truncated, not scanned.
+    p.dst.psql(
+        &p.db,
+        &format!(
+            "SET session_replication_role = replica; {all_linked}; \
+             INSERT INTO employee VALUES (-1, NULL, 'gone'); DELETE FROM employee"
+        ),
+    );
+    let dead = linked_table_files(&p.dst, &p.db);
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    assert_ne!(linked_table_files(&p.dst, &p.db), dead);
+}
+
 #[test]
 fn granted_replica_role_is_used_instead_of_dropping() {
     let (p, d) = owner_pair("fkgrant");
