@@ -48,11 +48,17 @@ fn main() {
         Command::Verify(a) => a.parallel,
         _ => 1,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(runtime_threads(parallel))
-        .enable_all()
-        .build()
-    {
+    let mut builder = match runtime_threads(parallel) {
+        // One thread runs everything: the coordinator's future too, which a
+        // multi-thread runtime would keep on this thread, apart from the workers.
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
