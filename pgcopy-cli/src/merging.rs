@@ -38,6 +38,8 @@ const READ_SIZE: usize = 64 * 1024;
 pub struct CopyReadStats {
     copy_data: AtomicU64,
     copy_rows: AtomicU64,
+    /// Signalled when a `COPY n` completion is read.
+    completed: tokio::sync::Notify,
 }
 
 const NO_ROWS: u64 = u64::MAX;
@@ -47,6 +49,7 @@ impl Default for CopyReadStats {
         CopyReadStats {
             copy_data: AtomicU64::new(0),
             copy_rows: AtomicU64::new(NO_ROWS),
+            completed: tokio::sync::Notify::new(),
         }
     }
 }
@@ -57,11 +60,25 @@ impl CopyReadStats {
         self.copy_data.load(Ordering::Relaxed)
     }
 
-    /// The row count of the last `COPY ... TO STDOUT` completed, once. The
-    /// completion arrives after the last row: read it after a later round
-    /// trip on the same connection.
+    /// The row count of the last `COPY ... TO STDOUT` completed, once, if its
+    /// completion has been read.
     pub fn take_copy_rows(&self) -> Option<u64> {
         Some(self.copy_rows.swap(NO_ROWS, Ordering::Relaxed)).filter(|n| *n != NO_ROWS)
+    }
+
+    /// Waits for the row count of the `COPY ... TO STDOUT` whose data has
+    /// ended, and takes it. tokio-postgres ends the data at CopyDone; the
+    /// completion right behind it is read by the connection's task whether
+    /// anyone waits or not, so this needs no round trip.
+    pub async fn copy_rows(&self) -> u64 {
+        loop {
+            // A stale wake-up (a count taken without waiting) only loops.
+            let completed = self.completed.notified();
+            if let Some(n) = self.take_copy_rows() {
+                return n;
+            }
+            completed.await;
+        }
     }
 }
 
@@ -147,6 +164,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for MergingStream<S> {
                 .store(this.merger.copy_data_messages(), Ordering::Relaxed);
             if let Some(n) = this.merger.take_copy_rows() {
                 this.stats.copy_rows.store(n, Ordering::Relaxed);
+                this.stats.completed.notify_one();
             }
         }
     }

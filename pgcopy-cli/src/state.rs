@@ -431,16 +431,23 @@ impl StateStore {
     ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
         client
             .prepare(&format!(
-                    "UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
+                    "WITH table_done AS (\
+                         UPDATE {} SET state = 'done', started_at = coalesce(started_at, now()), \
+                                finished_at = now() \
+                          WHERE $7 AND job_id = $1 AND table_schema = $2 AND table_name = $3) \
+                     UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
                             attempts = attempts + 1, finished_at = now(), error = NULL \
                       WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                    self.rel("job_tables"),
                     self.rel("job_chunks")
                 ))
             .await
     }
 
     /// Marks a chunk done, in the transaction that loaded it, with the
-    /// statement from [`StateStore::prepare_mark_chunk_done`].
+    /// statement from [`StateStore::prepare_mark_chunk_done`]; its table too
+    /// when `table_done` (the table's only chunk), which saves the coordinator
+    /// a statement per small table.
     pub async fn mark_chunk_done(
         &self,
         tx: &impl GenericClient,
@@ -448,6 +455,7 @@ impl StateStore {
         key: ChunkKey<'_>,
         rows: i64,
         bytes: i64,
+        table_done: bool,
     ) -> Result<u64, tokio_postgres::Error> {
         tx.execute(
             statement,
@@ -458,6 +466,7 @@ impl StateStore {
                 &key.chunk,
                 &rows,
                 &bytes,
+                &table_done,
             ],
         )
         .await

@@ -702,10 +702,13 @@ async fn record_outcome(
             .await;
     }
     if let Some(done) = summary.add(&o) {
-        let _ = shared
-            .store
-            .set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None)
-            .await;
+        // A table of one chunk was marked done in the chunk's transaction.
+        if spec.is_split() {
+            let _ = shared
+                .store
+                .set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None)
+                .await;
+        }
         tracing::info!(
             "copied {} ({} rows, {}, {:.1} s)",
             t.display_name(),

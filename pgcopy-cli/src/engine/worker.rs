@@ -102,7 +102,11 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     // output settings on both.
     src.client
         .batch_execute(&format!(
-            "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            // One savepoint for the connection's life: a failed COPY rolls
+            // back to it and the snapshot transaction goes on. It is never
+            // released, so a chunk costs no savepoint round trips.
+            "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; \
+             SAVEPOINT pgcopy_unit",
             sql::STABLE_TEXT_SETTINGS,
             quote_literal(&shared.snapshot)
         ))
@@ -316,12 +320,9 @@ async fn copy_unit(
         sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))
     };
     let src_start = async {
-        let (saved, stream) = tokio::join!(
-            src.batch_execute("SAVEPOINT pgcopy_unit"),
-            src.copy_out(&copy_out)
-        );
-        saved.map_err(|e| ChunkError::new("source", &e))?;
-        stream.map_err(|e| ChunkError::new("reading the source failed", &e))
+        src.copy_out(&copy_out)
+            .await
+            .map_err(|e| ChunkError::new("reading the source failed", &e))
     };
     let (sink, stream) = match tokio::join!(dst_start, src_start) {
         (Ok(sink), Ok(stream)) => (sink, stream),
@@ -394,18 +395,20 @@ async fn copy_unit(
     live.rows.store(written, Ordering::Relaxed);
     live.bytes.store(bytes_total, Ordering::Relaxed);
     crate::failpoint::delay("before-chunk-commit").await;
-    src.batch_execute("RELEASE SAVEPOINT pgcopy_unit")
-        .await
-        .map_err(|e| ChunkError::new("source", &e))?;
-    // The source's `COPY n` came before the answer to RELEASE: it is counted.
-    let read = c.src.stats.take_copy_rows();
-    if read != Some(written) {
-        return Err(ChunkError::fatal(match read {
-            Some(read) => format!(
+    match source_rows(&c.src).await {
+        Some(read) if read == written => {}
+        Some(read) => {
+            return Err(ChunkError::fatal(format!(
                 "row count mismatch: the source sent {read} rows, the destination wrote {written}"
-            ),
-            None => "the source did not report how many rows it sent".to_string(),
-        }));
+            )))
+        }
+        None => {
+            return Err(ChunkError {
+                message: "the source connection closed before reporting how many rows it sent"
+                    .to_string(),
+                transient: true,
+            })
+        }
     }
     shared
         .store
@@ -420,6 +423,7 @@ async fn copy_unit(
             },
             written as i64,
             bytes_total as i64,
+            !spec.is_split(),
         )
         .await
         .map_err(|e| ChunkError::new("recording progress failed", &e))?;
@@ -427,4 +431,16 @@ async fn copy_unit(
         .await
         .map_err(|e| ChunkError::new("COMMIT failed", &e))?;
     Ok((written, bytes_total))
+}
+
+/// The source's own count of the rows its COPY sent (`COPY n`), which arrives
+/// right behind the data; `None` if the connection closed first.
+async fn source_rows(src: &Session) -> Option<u64> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), src.stats.copy_rows()).await {
+            Ok(n) => return Some(n),
+            Err(_) if src.client.is_closed() => return None,
+            Err(_) => continue,
+        }
+    }
 }
