@@ -168,6 +168,10 @@ pub async fn run(
             table: &spec.table.name,
             chunk: unit.chunk.index as i32,
         };
+        // Counters first: a reader never sees the new chunk with the last
+        // chunk's rows.
+        live.rows.store(0, Ordering::Relaxed);
+        live.bytes.store(0, Ordering::Relaxed);
         live.table.store(unit.table, Ordering::Relaxed);
         live.chunk.store(unit.chunk.index, Ordering::Relaxed);
         live.started_ms.store(
@@ -336,7 +340,11 @@ async fn copy_unit(
         (Ok(_), Err(e)) => return Err(e),
     };
 
-    let rows_so_far = || c.src.stats.messages() - messages_before;
+    // Binary COPY ends with a trailer message of its own (the header rides
+    // with the first row): not counting it keeps live progress from ever
+    // showing one row more than the chunk has.
+    let trailer = u64::from(spec.format == sql::CopyFormat::Binary);
+    let rows_so_far = || (c.src.stats.messages() - messages_before).saturating_sub(trailer);
     let mut bytes_total = 0u64;
     let mut published = 0u64;
     let batch = shared.batch_size;
