@@ -63,9 +63,11 @@ SELECT jsonb_build_object(
                  'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE'),
                  'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES')),
              'row_security', pg_catalog.row_security_active(r.oid),
-             'has_user_triggers', EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
-                                            WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal
-                                              AND tg.tgenabled <> 'D'),
+             'triggers', coalesce((
+                 SELECT jsonb_agg(jsonb_build_object('name', tg.tgname, 'mode', tg.tgenabled::text)
+                                  ORDER BY tg.tgname)
+                   FROM pg_catalog.pg_trigger tg
+                  WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal), '[]'::jsonb),
              'columns', coalesce((
                  SELECT jsonb_agg(jsonb_build_object(
                           'name', a.attname,

@@ -33,7 +33,7 @@ COMMENT ON TABLE jobs IS 'One row per pgcopy run against this database.';
 COMMENT ON COLUMN jobs.state IS 'planned, running, succeeded, failed, interrupted, or discarded (given up with pgcopy jobs discard).';
 COMMENT ON COLUMN jobs.truncated_at IS 'When the tables truncated up front were truncated (same transaction): a resumed job never truncates again.';
 COMMENT ON COLUMN jobs.fks_dropped_at IS 'When the job saved and dropped its foreign keys (same transaction).';
-COMMENT ON COLUMN jobs.disabled_triggers IS 'Tables whose user triggers the job disabled and has not re-enabled yet (set in the transaction that disables them).';
+COMMENT ON COLUMN jobs.disabled_triggers IS 'Triggers the job disabled and has not put back yet, each with its table and the mode it returns to (set in the transaction that disables them).';
 COMMENT ON COLUMN jobs.source IS 'Source connection, password removed.';
 COMMENT ON COLUMN jobs.destination IS 'Destination connection, password removed.';
 COMMENT ON COLUMN jobs.options IS 'Command-line options of the run.';

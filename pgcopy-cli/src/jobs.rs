@@ -103,7 +103,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             }
             store.finish_job(&dst, job, "discarded", None).await?;
             println!(
-                "job {job} discarded: {} foreign keys restored, {} tables' triggers re-enabled",
+                "job {job} discarded: {} foreign keys restored, {} triggers re-enabled",
                 outcomes.len(),
                 stored.disabled_triggers.len()
             );

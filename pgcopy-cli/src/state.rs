@@ -60,8 +60,8 @@ pub struct StoredJob {
     pub options: serde_json::Value,
     /// The up-front TRUNCATE was done.
     pub truncated: bool,
-    /// Tables whose user triggers it disabled and did not re-enable.
-    pub disabled_triggers: Vec<pgcopy_core::quote::QualifiedName>,
+    /// Triggers it disabled and did not put back, with their modes.
+    pub disabled_triggers: Vec<pgcopy_core::triggers::SavedTrigger>,
 }
 
 /// Handle on the state schema of one destination.

@@ -90,9 +90,9 @@ pub struct Table {
     /// Current role's SELECT, INSERT and TRUNCATE rights.
     #[serde(default)]
     pub privileges: Privileges,
-    /// Whether the table has enabled user (non-internal) triggers.
+    /// User (non-internal) triggers, disabled ones included.
     #[serde(default)]
-    pub has_user_triggers: bool,
+    pub triggers: Vec<crate::triggers::Trigger>,
     /// Row-level security policies apply to the current role: reads see only
     /// some rows, and COPY FROM refuses the table.
     #[serde(default)]

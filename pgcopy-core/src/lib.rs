@@ -28,6 +28,7 @@ pub mod preflight;
 pub mod quote;
 pub mod restore;
 pub mod sql;
+pub mod triggers;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the
 /// extension embeds it and the CLI applies it where the extension is absent.

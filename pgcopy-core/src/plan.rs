@@ -530,7 +530,7 @@ mod tests {
             owner: "o".into(),
             is_owner: true,
             privileges: Privileges::default(),
-            has_user_triggers: false,
+            triggers: vec![],
             row_security: false,
             columns: vec![
                 Column {

@@ -246,7 +246,7 @@ mod tests {
                 truncate: true,
                 references: true,
             },
-            has_user_triggers: false,
+            triggers: vec![],
             row_security: false,
             columns: cols,
         }

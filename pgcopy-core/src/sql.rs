@@ -151,14 +151,6 @@ pub fn set_sequence(seq: &QualifiedName, last_value: i64, is_called: bool) -> St
     )
 }
 
-/// `ALTER TABLE ... DISABLE|ENABLE TRIGGER USER`.
-pub fn set_user_triggers(table: &QualifiedName, enable: bool) -> String {
-    format!(
-        "ALTER TABLE {table} {} TRIGGER USER",
-        if enable { "ENABLE" } else { "DISABLE" }
-    )
-}
-
 /// `ANALYZE a, b, ...`.
 pub fn analyze<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> String {
     let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();

@@ -21,8 +21,9 @@ use crate::exit;
 use crate::state::{JobStep, StateStore};
 use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::Plan;
-use pgcopy_core::quote::{quote_literal, QualifiedName};
+use pgcopy_core::quote::quote_literal;
 use pgcopy_core::sql;
+use pgcopy_core::triggers::SavedTrigger;
 use setup::Setup;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -414,26 +415,23 @@ async fn copy_data(
         dst.batch_execute("SET session_replication_role = replica")
             .await?;
     }
-    if !setup.trigger_tables.is_empty() {
+    if !setup.triggers.is_empty() {
         let tx = dst.transaction().await?;
-        for t in &setup.trigger_tables {
-            tx.batch_execute(&sql::set_user_triggers(t, false))
+        for t in &setup.triggers {
+            tx.batch_execute(&t.disable_sql())
                 .await
-                .pg_context(|| format!("disabling user triggers on {}", t.display_name()))?;
+                .pg_context(|| format!("disabling trigger {}", t.display_name()))?;
         }
         store
             .set_disabled_triggers(
                 &tx,
                 shared.job_id,
-                Some(&serde_json::to_value(&setup.trigger_tables)?),
+                Some(&serde_json::to_value(&setup.triggers)?),
             )
             .await?;
         tx.commit().await?;
-        for t in &setup.trigger_tables {
-            tracing::info!(
-                "disabled user triggers on {} for the load",
-                t.display_name()
-            );
+        for t in &setup.triggers {
+            tracing::info!("disabled trigger {} for the load", t.display_name());
         }
     }
     if !setup.truncated && !shared.plan.truncate_together.is_empty() {
@@ -475,11 +473,12 @@ async fn copy_data(
             "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
         ))
     };
-    if !setup.trigger_tables.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
-        if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.trigger_tables).await {
+    if !setup.triggers.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
+        if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.triggers).await {
             tracing::error!(
-                "could not re-enable user triggers: {e:#}; run ALTER TABLE ... ENABLE TRIGGER USER on {}",
-                setup.trigger_tables.iter().map(|t| t.display_name()).collect::<Vec<_>>().join(", ")
+                "could not put the disabled triggers back: {e:#}; they are listed in the job's \
+                 disabled_triggers, and `pgcopy jobs discard {}` restores them",
+                shared.job_id
             );
         }
     }
@@ -497,18 +496,19 @@ async fn copy_data(
     Ok(summary)
 }
 
-/// Re-enables user triggers and clears the job's record of them, together.
+/// Puts disabled triggers back in their modes and clears the job's record of
+/// them, together.
 pub async fn enable_triggers(
     dst: &mut Client,
     store: &StateStore,
     job_id: i64,
-    tables: &[QualifiedName],
+    triggers: &[SavedTrigger],
 ) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
-    for t in tables {
-        tx.batch_execute(&sql::set_user_triggers(t, true))
+    for t in triggers {
+        tx.batch_execute(&t.restore_sql())
             .await
-            .pg_context(|| format!("re-enabling user triggers on {}", t.display_name()))?;
+            .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
     }
     store.set_disabled_triggers(&tx, job_id, None).await?;
     tx.commit().await?;

@@ -12,7 +12,7 @@ use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
 use pgcopy_core::preflight::{check_fk_rights, check_tables};
-use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::triggers::{self, SavedTrigger};
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
@@ -30,8 +30,8 @@ pub struct Setup {
     pub indexes_to_drop: Vec<Index>,
     /// Whether this job has dropped FKs to restore at the end.
     pub fks_pending: bool,
-    /// Tables whose user triggers are disabled for the load.
-    pub trigger_tables: Vec<QualifiedName>,
+    /// Triggers disabled for the load, each with the mode it goes back to.
+    pub triggers: Vec<SavedTrigger>,
     /// The up-front TRUNCATE is already done (resumed job).
     pub truncated: bool,
     /// Chunks already committed (resumed job): (schema, table, chunk) -> (rows, bytes).
@@ -137,8 +137,8 @@ impl Ctx<'_> {
     }
 
     /// Checks that need no server round trip; returns the problems and the
-    /// tables whose user triggers must be disabled.
-    fn check(&self, plan: &Plan, fks_to_drop: &[ForeignKey]) -> (Vec<String>, Vec<QualifiedName>) {
+    /// triggers that must be disabled for the load.
+    fn check(&self, plan: &Plan, fks_to_drop: &[ForeignKey]) -> (Vec<String>, Vec<SavedTrigger>) {
         let mut problems: Vec<String> = check_tables(plan, self.src_catalog, self.dst_catalog)
             .iter()
             .map(|p| p.to_string())
@@ -148,28 +148,33 @@ impl Ctx<'_> {
                 .iter()
                 .map(|p| p.to_string()),
         );
-        let mut trigger_tables = Vec::new();
-        if !self.replica {
-            for spec in &plan.tables {
-                let Some(t) = self.dst_catalog.table(&spec.table) else {
-                    continue;
-                };
-                if !t.has_user_triggers {
-                    continue;
-                }
-                if t.is_owner {
-                    trigger_tables.push(t.name.clone());
-                } else if !self.args.fire_triggers {
-                    problems.push(format!(
-                        "table {} has user triggers that would fire during the load, and this role can neither \
-                         disable them (it must own the table) nor use replica mode: pass --fire-triggers to \
-                         let them fire, or run as the owner",
-                        t.name.display_name()
-                    ));
-                }
+        let mut to_disable = Vec::new();
+        for spec in &plan.tables {
+            let Some(t) = self.dst_catalog.table(&spec.table) else {
+                continue;
+            };
+            let firing = triggers::firing(t, self.replica);
+            if firing.is_empty() {
+                continue;
+            }
+            if t.is_owner {
+                to_disable.extend(firing);
+            } else if !self.args.fire_triggers {
+                let names: Vec<String> = firing.iter().map(|f| f.display_name()).collect();
+                problems.push(format!(
+                    "table {} has triggers that would fire during the load ({}){}, and this role cannot \
+                     disable them (it must own the table): pass --fire-triggers to let them fire, or run as the owner",
+                    t.name.display_name(),
+                    names.join(", "),
+                    if self.replica {
+                        ", as ENABLE ALWAYS and ENABLE REPLICA triggers do in replica mode"
+                    } else {
+                        ""
+                    }
+                ));
             }
         }
-        (problems, trigger_tables)
+        (problems, to_disable)
     }
 }
 
@@ -227,7 +232,7 @@ async fn new_job(
     )?;
     let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
-    let (mut problems, trigger_tables) = ctx.check(&plan, &fks_to_drop);
+    let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     if args.defer_indexes {
         for i in &indexes_to_drop {
             if !ctx.dst_catalog.table(&i.table).is_some_and(|t| t.is_owner) {
@@ -329,7 +334,7 @@ async fn new_job(
         fks_pending: !fks_to_drop.is_empty(),
         fks_to_drop,
         indexes_to_drop,
-        trigger_tables,
+        triggers,
         truncated: false,
         done_chunks: HashMap::new(),
     }))
@@ -430,12 +435,13 @@ async fn resume(
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
-    let (problems, mut trigger_tables) = ctx.check(&plan, &fks_to_drop);
+    let (problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
     fail_preflight(&problems)?;
-    for t in &job.disabled_triggers {
-        if !trigger_tables.contains(t) {
-            trigger_tables.push(t.clone());
-        }
+    // Triggers the first run disabled read as disabled now: their saved modes
+    // are the ones to restore.
+    for saved in &job.disabled_triggers {
+        triggers.retain(|t| !(t.table == saved.table && t.trigger == saved.trigger));
+        triggers.push(saved.clone());
     }
     if args.dry_run {
         summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
@@ -457,7 +463,7 @@ async fn resume(
         fks_pending: true,
         fks_to_drop,
         indexes_to_drop,
-        trigger_tables,
+        triggers,
         truncated: job.truncated,
         done_chunks,
     }))

@@ -189,7 +189,7 @@ pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
     );
     let triggers = c.psql(
         db,
-        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1::regclass::text, 2",
+        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgrelid::regclass::text, tgname",
     );
     (fks, triggers)
 }

@@ -1,6 +1,6 @@
 //! Copies that must end with identical data on both sides.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{constraints_and_triggers, pgcopy, scalar, Pair};
 use pgcopy_tests::fixture;
 
 #[test]
@@ -28,9 +28,21 @@ fn awkward_schema_copies_identically() {
     p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
     p.dst.psql_file(&p.db, &fixture("awkward-dest-stale.sql"));
     let audit_before = scalar(&p.src, &p.db, "SELECT count(*) FROM audit_log");
-    p.copy(&[]).expect_code(0);
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    // Replica mode silences ordinary triggers only: the ALWAYS and REPLICA
+    // ones are disabled for the load.
+    for t in ["audited_always", "audited_replica", "parted_always"] {
+        assert!(
+            run.stderr
+                .contains(&format!("disabled trigger \"{t}\" on public.")),
+            "{t}: {}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("\"audited_audit\""), "{}", run.stderr);
     p.assert_same_data();
-    // The audit trigger did not fire during the load: the log is the source's.
+    // No trigger fired during the load: the log is the source's.
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM audit_log"),
         audit_before
@@ -65,14 +77,11 @@ fn awkward_schema_copies_identically() {
             "INSERT INTO everything (m) VALUES ('ok') RETURNING id"
         )
     );
-    // Triggers are enabled on the destination afterwards.
+    // Every trigger is back in its own mode (enabled, ALWAYS, REPLICA,
+    // disabled, partitions' clones), as on the source.
     assert_eq!(
-        scalar(
-            &p.dst,
-            &p.db,
-            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audited_audit'"
-        ),
-        "O"
+        constraints_and_triggers(&p.dst, &p.db).1,
+        constraints_and_triggers(&p.src, &p.db).1
     );
     // The comparison itself can fail: one changed value in one row shows.
     p.dst
@@ -126,24 +135,31 @@ fn non_superuser_owner_disables_and_restores_triggers() {
     let d = p.dst.url_for(&p.db, "app", "app-pw");
     let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
     run.expect_code(0);
-    assert!(
-        run.stderr
-            .contains("disabled user triggers on public.audited"),
-        "{}",
-        run.stderr
-    );
+    // Without replica mode the ordinary and ALWAYS triggers would fire; the
+    // REPLICA one would not, and the disabled one stays so.
+    for t in ["audited_audit", "audited_always", "parted_always"] {
+        assert!(
+            run.stderr
+                .contains(&format!("disabled trigger \"{t}\" on public.")),
+            "{t}: {}",
+            run.stderr
+        );
+    }
+    for t in ["audited_replica", "audited_off"] {
+        assert!(
+            !run.stderr.contains(&format!("\"{t}\"")),
+            "{t}: {}",
+            run.stderr
+        );
+    }
     p.assert_same_data();
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM audit_log"),
         audit_before
     );
     assert_eq!(
-        scalar(
-            &p.dst,
-            &p.db,
-            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audited_audit'"
-        ),
-        "O"
+        constraints_and_triggers(&p.dst, &p.db).1,
+        constraints_and_triggers(&p.src, &p.db).1
     );
     // The state schema was created by, and belongs to, the non-superuser.
     assert_eq!(
@@ -153,6 +169,68 @@ fn non_superuser_owner_disables_and_restores_triggers() {
             "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'pgcopy'"
         ),
         "app"
+    );
+}
+
+#[test]
+fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
+    let p = Pair::new("trignonowner");
+    let schema = "CREATE TABLE a (id int PRIMARY KEY);
+                  CREATE TABLE log (id int);
+                  CREATE FUNCTION log_fn() RETURNS trigger LANGUAGE plpgsql AS
+                    $$ BEGIN INSERT INTO public.log VALUES (NEW.id); RETURN NEW; END $$;
+                  CREATE TRIGGER a_log AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION log_fn();
+                  ALTER TABLE a ENABLE ALWAYS TRIGGER a_log;";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src
+        .psql(&p.db, "INSERT INTO a SELECT generate_series(1, 10)");
+    // A loader that may use replica mode but owns nothing.
+    p.dst.psql(
+        "postgres",
+        "CREATE ROLE loader LOGIN PASSWORD 'loader-pw'; \
+         GRANT SET ON PARAMETER session_replication_role TO loader; \
+         GRANT CREATE ON DATABASE trignonowner TO loader;",
+    );
+    p.dst
+        .psql(&p.db, "GRANT SELECT, INSERT, TRUNCATE ON a, log TO loader");
+    let before = crate::common::full_fingerprint(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let d = p.dst.url_for(&p.db, "loader", "loader-pw");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "table public.a has triggers that would fire during the load (\"a_log\" on public.a), \
+             as ENABLE ALWAYS and ENABLE REPLICA triggers do in replica mode, and this role cannot disable them"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--fire-triggers"), "{}", run.stderr);
+    assert_eq!(crate::common::full_fingerprint(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "0"
+    );
+    // Asked to, it lets the trigger fire: the log gets a row per copied row,
+    // on top of the source's (empty) log.
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--fire-triggers"]).expect_code(0);
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM log"), "10");
+    // The owner (here the superuser) disables it and puts it back ALWAYS.
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'a_log'"
+        ),
+        "A"
     );
 }
 

@@ -1,10 +1,11 @@
 //! Generated schemas: seeded random tables with awkward names, columns of every
 //! family of types (arrays, enums, composites, domains, ranges, a type without
 //! binary I/O), partitions, FKs in chains, self-references, cycles and NOT VALID
-//! ones, expression and partial indexes, generated columns and serials; copied
-//! as superuser (replica mode) and as a non-superuser owner (drop mode, deferred
-//! indexes), then compared whole: rows, sequences, FK definitions and validity,
-//! index definitions. `GEN_SEED` replays a schema, `GEN_ROUNDS` makes more.
+//! ones, expression and partial indexes, generated columns and serials, triggers
+//! in every mode; copied as superuser (replica mode) and as a non-superuser
+//! owner (drop mode, deferred indexes), then compared whole: rows, sequences,
+//! FK definitions and validity, index definitions, trigger modes. `GEN_SEED`
+//! replays a schema, `GEN_ROUNDS` makes more.
 
 use crate::common::{full_fingerprint, owner_pair, pgcopy, Pair, Rng};
 
@@ -73,6 +74,8 @@ const FK_OPTIONS: &[&str] = &[
     " DEFERRABLE",
 ];
 
+const TRIGGER_MODES: &[&str] = &["ENABLE", "ENABLE ALWAYS", "ENABLE REPLICA", "DISABLE"];
+
 struct Table {
     /// Schema-qualified, quoted.
     name: String,
@@ -90,7 +93,10 @@ fn generate(rng: &mut Rng) -> (String, String) {
         "CREATE SCHEMA \"Gen Schema\";
          CREATE TYPE gen_mood AS ENUM ('sad', 'ok', 'happy');
          CREATE TYPE gen_pair AS (a int, b text);
-         CREATE DOMAIN gen_posint AS int CHECK (VALUE > 0);\n",
+         CREATE DOMAIN gen_posint AS int CHECK (VALUE > 0);
+         CREATE TABLE \"Gen Schema\".gen_log (tbl text, op text);
+         CREATE FUNCTION \"Gen Schema\".gen_log_fn() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO \"Gen Schema\".gen_log VALUES (TG_TABLE_NAME, TG_OP); RETURN NULL; END $$;\n",
     );
     let mut data = String::from("SET session_replication_role = replica;\n");
     let mut tables: Vec<Table> = Vec::new();
@@ -169,6 +175,16 @@ fn generate(rng: &mut Rng) -> (String, String) {
             schema.push_str(&format!(
                 "CREATE TABLE {schema_of}.{base}_low PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (100);
                  CREATE TABLE {schema_of}.{base}_rest PARTITION OF {name} DEFAULT;\n"
+            ));
+        }
+        // A trigger in any mode: whatever would fire during the load (by the
+        // session's replica mode) is disabled and put back as it was.
+        if rng.range(0, 3) == 0 {
+            let mode = pick(rng, TRIGGER_MODES);
+            schema.push_str(&format!(
+                "CREATE TRIGGER \"gen trg {i}\" AFTER INSERT ON {name} FOR EACH ROW \
+                 EXECUTE FUNCTION \"Gen Schema\".gen_log_fn();
+                 ALTER TABLE {name} {mode} TRIGGER \"gen trg {i}\";\n"
             ));
         }
         match rng.range(0, 4) {
@@ -269,6 +285,10 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
             "superuser copy: FKs differ; schema:\n{schema}"
         );
         assert_eq!(src.indexes, dst.indexes, "superuser copy: indexes differ");
+        assert_eq!(
+            src.triggers, dst.triggers,
+            "superuser copy: triggers differ"
+        );
         drop(p);
 
         let (p, d) = owner_pair(&format!("genown{round}"), &[&schema_file], &[&data_file]);
@@ -296,6 +316,7 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
             run.stderr
         );
         assert_eq!(src.indexes, dst.indexes, "owner copy: indexes differ");
+        assert_eq!(src.triggers, dst.triggers, "owner copy: triggers differ");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -126,7 +126,7 @@ fn discarding_a_job_restores_constraints_and_triggers() {
     run.expect_code(0);
     assert!(
         run.stdout
-            .contains("job 1 discarded: 8 foreign keys restored, 1 tables' triggers re-enabled"),
+            .contains("job 1 discarded: 8 foreign keys restored, 5 triggers re-enabled"),
         "{}",
         run.stdout
     );
