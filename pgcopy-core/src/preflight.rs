@@ -36,8 +36,16 @@ pub enum Problem {
     NoSelect(QualifiedName),
     /// Row-level security policies apply to the role on this side: the source
     /// would hand over only the rows the policies show, and the destination's
-    /// COPY FROM refuses such a table.
-    RowSecurity(QualifiedName, &'static str),
+    /// COPY FROM refuses such a table. `owner`: the role owns the table, so
+    /// the policies apply because of `FORCE ROW LEVEL SECURITY`.
+    RowSecurity {
+        /// The table.
+        table: QualifiedName,
+        /// "source" or "destination".
+        side: &'static str,
+        /// The role owns the table.
+        owner: bool,
+    },
     /// The destination role may not insert into or truncate the table.
     NoWrite(QualifiedName, &'static str),
     /// A foreign key must be dropped, but the role does not own its table.
@@ -108,18 +116,25 @@ impl fmt::Display for Problem {
                  GRANT REFERENCES on it",
                 referenced.display_name()
             ),
-            Problem::RowSecurity(t, "source") => write!(
-                f,
-                "row-level security policies on {} apply to the source role, which would read only the rows \
-                 they show: copy as the table's owner, a superuser or a role with BYPASSRLS",
-                t.display_name()
-            ),
-            Problem::RowSecurity(t, side) => write!(
-                f,
-                "row-level security policies on {} apply to the {side} role, and COPY FROM refuses such a \
-                 table: load as the table's owner, a superuser or a role with BYPASSRLS",
-                t.display_name()
-            ),
+            Problem::RowSecurity { table, side, owner } => {
+                let what = if *side == "source" {
+                    "which would read only the rows they show"
+                } else {
+                    "and COPY FROM refuses such a table"
+                };
+                // The owner is subject to its policies only under FORCE.
+                let who = if *owner {
+                    "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: copy as a superuser \
+                     or a role with BYPASSRLS"
+                } else {
+                    "copy as the table's owner, a superuser or a role with BYPASSRLS"
+                };
+                write!(
+                    f,
+                    "row-level security policies on {} apply to the {side} role, {what}: {who}",
+                    table.display_name()
+                )
+            }
             Problem::NoWrite(t, what) => write!(
                 f,
                 "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
@@ -139,7 +154,11 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
                 problems.push(Problem::NoSelect(name.clone()));
             }
             if s.row_security {
-                problems.push(Problem::RowSecurity(name.clone(), "source"));
+                problems.push(Problem::RowSecurity {
+                    table: name.clone(),
+                    side: "source",
+                    owner: s.is_owner,
+                });
             }
         }
         let Some(d) = dest.table(name) else {
@@ -174,7 +193,11 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
             }
         }
         if d.row_security {
-            problems.push(Problem::RowSecurity(name.clone(), "destination"));
+            problems.push(Problem::RowSecurity {
+                table: name.clone(),
+                side: "destination",
+                owner: d.is_owner,
+            });
         }
         if !d.privileges.insert {
             problems.push(Problem::NoWrite(name.clone(), "INSERT"));
@@ -267,6 +290,7 @@ mod tests {
         let mut c = table("c", vec![col("id", "integer")]);
         c.privileges.truncate = false;
         c.row_security = true;
+        c.is_owner = false;
         let dest = Catalog {
             tables: vec![table("a", vec![col("id", "bigint"), col("y", "text")]), c],
             ..Default::default()
@@ -276,10 +300,12 @@ mod tests {
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 7, "{text:#?}");
         assert!(text.iter().any(|t| t.contains(
-            "row-level security policies on public.a apply to the source role, which would read only"
+            "row-level security policies on public.a apply to the source role, which would read only \
+             the rows they show: the table has FORCE ROW LEVEL SECURITY, so owning it is not enough"
         )));
         assert!(text.iter().any(|t| t.contains(
-            "row-level security policies on public.c apply to the destination role, and COPY FROM refuses"
+            "row-level security policies on public.c apply to the destination role, and COPY FROM refuses \
+             such a table: copy as the table's owner, a superuser or a role with BYPASSRLS"
         )));
         assert!(text
             .iter()
