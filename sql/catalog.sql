@@ -5,8 +5,8 @@
 -- Left out: system schemas, temporary tables, foreign tables and relations that
 -- belong to an extension (their data is the extension's business).
 WITH RECURSIVE rels AS (
-    SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition, c.reltuples,
-           c.relispopulated
+    SELECT c.oid, n.oid AS nspoid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition,
+           c.reltuples, c.relispopulated
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'S', 'm')
@@ -61,7 +61,8 @@ SELECT jsonb_build_object(
                  'select', pg_catalog.has_table_privilege(r.oid, 'SELECT'),
                  'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),
                  'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE'),
-                 'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES')),
+                 'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES'),
+                 'schema_usage', pg_catalog.has_schema_privilege(r.nspoid, 'USAGE')),
              'row_security', pg_catalog.row_security_active(r.oid),
              'triggers', coalesce((
                  SELECT jsonb_agg(jsonb_build_object('name', tg.tgname, 'mode', tg.tgenabled::text)

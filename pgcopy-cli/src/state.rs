@@ -97,7 +97,9 @@ impl StateStore {
                           WHERE e.extname = 'pgcopy' AND e.extnamespace = n.oid) AS ext_version,
                         EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
                                  WHERE p.pronamespace = n.oid AND p.proname = 'schema_version') AS has_version,
-                        pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS may_create
+                        pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS may_create,
+                        pg_catalog.has_schema_privilege(n.oid, 'USAGE') AS may_use,
+                        pg_catalog.pg_get_userbyid(n.nspowner) AS owner
                    FROM (SELECT $1::text AS name) s
                    LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name",
                 &[&self.schema],
@@ -108,6 +110,8 @@ impl StateStore {
         let ext_version: Option<String> = row.get(1);
         let has_version: bool = row.get(2);
         let may_create: bool = row.get(3);
+        let may_use: Option<bool> = row.get(4);
+        let owner: Option<String> = row.get(5);
         if !present {
             if may_create {
                 return Ok(StateSchemaStatus::Creatable);
@@ -125,6 +129,17 @@ impl StateStore {
                 "schema {:?} on the destination exists but is not a pgcopy state schema: \
                  choose another with --state-schema",
                 self.schema
+            ))
+            .into());
+        }
+        if may_use == Some(false) {
+            let owner = owner.unwrap_or_default();
+            return Err(UserError::failure(format!(
+                "the state schema {:?} on the destination belongs to role {owner:?} and this role may not use it: \
+                 run as {owner:?}, have it GRANT USAGE ON SCHEMA {q} and SELECT, INSERT, UPDATE, DELETE ON ALL \
+                 TABLES IN SCHEMA {q} to this role, or choose another schema with --state-schema",
+                self.schema,
+                q = quote_ident(&self.schema),
             ))
             .into());
         }

@@ -113,6 +113,10 @@ pub struct Privileges {
     /// May reference it from a foreign key.
     #[serde(default)]
     pub references: bool,
+    /// May use (`USAGE`) the table's schema, without which no right on the
+    /// table can be exercised.
+    #[serde(default = "yes")]
+    pub schema_usage: bool,
 }
 
 /// A column.

@@ -63,6 +63,11 @@ pub struct PlanOptions {
     pub allow_empty_match: bool,
     /// Drop secondary indexes before the load and rebuild them after.
     pub defer_indexes: bool,
+    /// Only these tables (exact names), on top of the patterns. The
+    /// destination's plan of what to drop is limited to the tables the
+    /// source's plan copies, so tables only the destination has (another
+    /// state schema, leftovers) keep their FKs and indexes.
+    pub only: Option<BTreeSet<QualifiedName>>,
 }
 
 impl Default for PlanOptions {
@@ -76,6 +81,7 @@ impl Default for PlanOptions {
             skip_schemas: vec!["pgcopy".into()],
             allow_empty_match: false,
             defer_indexes: false,
+            only: None,
         }
     }
 }
@@ -291,6 +297,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .tables
         .iter()
         .filter(|t| t.kind == TableKind::Ordinary && in_scope(&t.name))
+        .filter(|t| opts.only.as_ref().is_none_or(|o| o.contains(&t.name)))
         .filter(|t| {
             let names = lineage(&t.name);
             let inc = opts.include.is_empty()

@@ -4,7 +4,7 @@
 
 use crate::catalog::{Catalog, TableKind};
 use crate::plan::Plan;
-use crate::quote::QualifiedName;
+use crate::quote::{quote_ident, QualifiedName};
 use std::fmt;
 
 /// One reason the copy cannot start.
@@ -45,6 +45,14 @@ pub enum Problem {
         side: &'static str,
         /// The role owns the table.
         owner: bool,
+    },
+    /// The role on this side ("source" or "destination") may not use the
+    /// schema (reported once per schema and side).
+    NoSchemaUsage {
+        /// The schema.
+        schema: String,
+        /// "source" or "destination".
+        side: &'static str,
     },
     /// The destination role may not insert into or truncate the table.
     NoWrite(QualifiedName, &'static str),
@@ -135,6 +143,12 @@ impl fmt::Display for Problem {
                     table.display_name()
                 )
             }
+            Problem::NoSchemaUsage { schema, side } => write!(
+                f,
+                "the {side} role may not use schema {}: GRANT USAGE ON SCHEMA {} to it, or exclude its tables",
+                schema,
+                quote_ident(schema)
+            ),
             Problem::NoWrite(t, what) => write!(
                 f,
                 "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
@@ -147,9 +161,21 @@ impl fmt::Display for Problem {
 /// Compares the plan (made from `source`) with the destination's catalog.
 pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let no_usage = |problems: &mut Vec<Problem>, schema: &str, side: &'static str| {
+        let p = Problem::NoSchemaUsage {
+            schema: schema.to_string(),
+            side,
+        };
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    };
     for spec in &plan.tables {
         let name = &spec.table;
         if let Some(s) = source.table(name) {
+            if !s.privileges.schema_usage {
+                no_usage(&mut problems, &name.schema, "source");
+            }
             if !s.privileges.select {
                 problems.push(Problem::NoSelect(name.clone()));
             }
@@ -191,6 +217,9 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
             if !s.columns.iter().any(|sc| sc.name == dc.name) {
                 problems.push(Problem::ExtraColumn(name.clone(), dc.name.clone()));
             }
+        }
+        if !d.privileges.schema_usage {
+            no_usage(&mut problems, &name.schema, "destination");
         }
         if d.row_security {
             problems.push(Problem::RowSecurity {
@@ -268,6 +297,7 @@ mod tests {
                 insert: true,
                 truncate: true,
                 references: true,
+                schema_usage: true,
             },
             triggers: vec![],
             row_security: false,
@@ -289,6 +319,7 @@ mod tests {
         };
         let mut c = table("c", vec![col("id", "integer")]);
         c.privileges.truncate = false;
+        c.privileges.schema_usage = false;
         c.row_security = true;
         c.is_owner = false;
         let dest = Catalog {
@@ -298,7 +329,10 @@ mod tests {
         let p = plan(&source, &PlanOptions::default()).unwrap();
         let problems = check_tables(&p, &source, &dest);
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 7, "{text:#?}");
+        assert_eq!(problems.len(), 8, "{text:#?}");
+        assert!(text.iter().any(|t| t
+            == "the destination role may not use schema public: GRANT USAGE ON SCHEMA \"public\" to it, \
+                or exclude its tables"));
         assert!(text.iter().any(|t| t.contains(
             "row-level security policies on public.a apply to the source role, which would read only \
              the rows they show: the table has FORCE ROW LEVEL SECURITY, so owning it is not enough"

@@ -93,6 +93,7 @@ fn plan(
         skip_schemas: vec![SCHEMA.to_string()],
         allow_empty_match: false,
         defer_indexes: false,
+        only: None,
     };
     let p = pgcopy_core::plan::plan(&catalog, &opts).unwrap_or_else(|e| error!("pgcopy.plan: {e}"));
     let mut rows = Vec::new();

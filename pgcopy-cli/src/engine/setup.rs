@@ -118,14 +118,20 @@ impl Ctx<'_> {
         .map_err(|e| UserError::usage(e.to_string()))
     }
 
-    /// The FKs to drop: the destination's own (their exact definitions are what
-    /// gets restored), selected by the same rules as the plan.
+    /// The FKs and indexes to drop: the destination's own (their exact
+    /// definitions are what gets restored), selected by the same rules as the
+    /// plan, among the tables the plan copies.
     #[allow(clippy::type_complexity)]
-    fn to_drop(&self, opts: &PlanOptions) -> Result<(Vec<ForeignKey>, Vec<Index>), UserError> {
+    fn to_drop(
+        &self,
+        opts: &PlanOptions,
+        copied: &Plan,
+    ) -> Result<(Vec<ForeignKey>, Vec<Index>), UserError> {
         let dest_plan = plan(
             self.dst_catalog,
             &PlanOptions {
                 allow_empty_match: true,
+                only: Some(copied.tables.iter().map(|t| t.table.clone()).collect()),
                 ..opts.clone()
             },
         )
@@ -231,7 +237,7 @@ async fn new_job(
         args.exclude_tables.as_deref(),
     )?;
     let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
-    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     if args.defer_indexes {
         for i in &indexes_to_drop {
@@ -434,7 +440,7 @@ async fn resume(
     };
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
-    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts)?;
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes

@@ -217,9 +217,19 @@ fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
         ),
         "0"
     );
-    // Asked to, it lets the trigger fire: the log gets a row per copied row,
-    // on top of the source's (empty) log.
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--fire-triggers"]).expect_code(0);
+    // Asked to, it lets the trigger fire: the (not copied) log gets a row per
+    // copied row.
+    pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--fire-triggers",
+        "--exclude-tables",
+        "log",
+    ])
+    .expect_code(0);
     assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM log"), "10");
     // The owner (here the superuser) disables it and puts it back ALWAYS.
     p.copy(&[]).expect_code(0);

@@ -126,6 +126,32 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
         run.stderr
     );
 
+    // Rights on a table are no use without USAGE on its schema: found up
+    // front, once per schema.
+    p.src.psql(
+        &p.db,
+        "CREATE ROLE lister LOGIN PASSWORD 'lister-pw'; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO lister",
+    );
+    let lister = p.src.url_for(&p.db, "lister", "lister-pw");
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &lister,
+        "-d",
+        &d,
+        "--include-tables",
+        "sales.*",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "preflight failed, nothing was changed: the source role may not use schema sales: \
+             GRANT USAGE ON SCHEMA \"sales\" to it, or exclude its tables"
+        ),
+        "{}",
+        run.stderr
+    );
+
     assert_untouched(&p, &before);
 }
 
@@ -209,4 +235,50 @@ fn env_and_pgpass_supply_connections() {
         run.stderr
     );
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn a_state_schema_another_role_owns_is_refused_with_what_to_do() {
+    let p = Pair::new("otherstate");
+    let schema = "CREATE TABLE t (id int PRIMARY KEY)";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src
+        .psql(&p.db, "INSERT INTO t SELECT generate_series(1, 5)");
+    // The superuser's run creates the state schema, owned by it.
+    p.copy(&[]).expect_code(0);
+    p.dst.psql(
+        &p.db,
+        "CREATE ROLE loader LOGIN PASSWORD 'loader-pw'; GRANT INSERT, TRUNCATE, SELECT ON t TO loader",
+    );
+    let (s, _) = p.urls();
+    let d = p.dst.url_for(&p.db, "loader", "loader-pw");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--fire-triggers"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "the state schema \"pgcopy\" on the destination belongs to role \"postgres\" and this role \
+             may not use it: run as \"postgres\", have it GRANT USAGE ON SCHEMA \"pgcopy\""
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--state-schema"), "{}", run.stderr);
+    // With a schema of its own it goes ahead.
+    p.dst
+        .psql(&p.db, "GRANT CREATE ON DATABASE otherstate TO loader");
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--state-schema", "loader_state"]).expect_code(0);
+    assert_eq!(
+        fingerprint(&p.dst, &p.db).tables["public.t"],
+        fingerprint(&p.src, &p.db).tables["public.t"]
+    );
+    // The other role's state schema was left alone: no FK of it dropped.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'pgcopy'::regnamespace"
+        ),
+        "5"
+    );
 }
