@@ -602,6 +602,7 @@ mod tests {
             ],
             matviews: vec![],
             indexes: vec![],
+            ..Default::default()
         }
     }
 

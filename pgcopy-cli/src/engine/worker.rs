@@ -25,6 +25,13 @@ use tokio_postgres::Client;
 /// Bytes gathered from the source before one write to the destination.
 const FORWARD_BATCH: usize = 64 * 1024;
 
+/// Chunks a source transaction copies before it ends and imports the snapshot
+/// again in a new one: each table read keeps its lock until the transaction
+/// ends, and the server's lock table (`max_locks_per_transaction` times the
+/// connections, 6,400 by default) is shared by every session. Copying 10,000
+/// tables in one transaction per worker ran out of it.
+const CHUNKS_PER_SOURCE_TRANSACTION: u32 = 500;
+
 /// Live position of one worker, read by the progress reporter and heartbeat.
 #[derive(Debug, Default)]
 pub struct WorkerLive {
@@ -43,6 +50,8 @@ pub struct WorkerLive {
 struct Conns {
     /// The source session: its socket also counts the rows read.
     src: Session,
+    /// Chunks copied in the source's current snapshot transaction.
+    src_chunks: u32,
     dst: Client,
     /// The destination's prepared progress update.
     mark_done: tokio_postgres::Statement,
@@ -102,13 +111,9 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     // output settings on both.
     src.client
         .batch_execute(&format!(
-            // One savepoint for the connection's life: a failed COPY rolls
-            // back to it and the snapshot transaction goes on. It is never
-            // released, so a chunk costs no savepoint round trips.
-            "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; \
-             SAVEPOINT pgcopy_unit",
+            "{}; {}",
             sql::STABLE_TEXT_SETTINGS,
-            quote_literal(&shared.snapshot)
+            snapshot_transaction(shared)
         ))
         .await
         .map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
@@ -137,9 +142,38 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         .map_err(|e| ChunkError::new("preparing the progress update", &e))?;
     Ok(Conns {
         src,
+        src_chunks: 0,
         dst,
         mark_done,
     })
+}
+
+/// Starts a source transaction in the run's snapshot.
+fn snapshot_transaction(shared: &Shared) -> String {
+    // One savepoint for the transaction's life: a failed COPY rolls back to it
+    // and the snapshot transaction goes on. It is never released, so a chunk
+    // costs no savepoint round trips.
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; \
+         SAVEPOINT pgcopy_unit",
+        quote_literal(&shared.snapshot)
+    )
+}
+
+/// Ends the source transaction and imports the snapshot again in a new one
+/// once it has copied [`CHUNKS_PER_SOURCE_TRANSACTION`] chunks, releasing
+/// their tables' locks.
+async fn release_source_locks(shared: &Shared, c: &mut Conns) -> Result<(), ChunkError> {
+    if c.src_chunks < CHUNKS_PER_SOURCE_TRANSACTION {
+        return Ok(());
+    }
+    c.src
+        .client
+        .batch_execute(&format!("COMMIT; {}", snapshot_transaction(shared)))
+        .await
+        .map_err(|e| ChunkError::new("importing the source snapshot again", &e))?;
+    c.src_chunks = 0;
+    Ok(())
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -203,6 +237,8 @@ pub async fn run(
                         return Ok((rows as u64, bytes as u64));
                     }
                 }
+                release_source_locks(&shared, c).await?;
+                c.src_chunks += 1;
                 copy_unit(&shared, c, &unit, live).await
             }
             .await;

@@ -245,6 +245,50 @@ fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
 }
 
 #[test]
+fn more_tables_than_the_source_lock_table_holds() {
+    // Lock table: max_locks_per_transaction (10) x about 80 backends, some
+    // 800 locks nominally, shared by every session (with the spare shared
+    // memory, one transaction ran out at 2,685 tables here). A worker's source
+    // transaction keeps each table's lock until it ends, so it starts a new
+    // one, in the same snapshot, every few hundred chunks.
+    let mut p = Pair::new("manytables");
+    p.src.psql(
+        "postgres",
+        "ALTER SYSTEM SET max_locks_per_transaction = 10",
+    );
+    p.src.stop_with("fast");
+    p.src.restart();
+    assert_eq!(
+        scalar(&p.src, "postgres", "SHOW max_locks_per_transaction"),
+        "10"
+    );
+    // One statement per table: creating them all in one transaction would
+    // itself need more locks than the default lock table holds.
+    let schema =
+        "SELECT format('CREATE TABLE t%s (id int)', i) FROM generate_series(1, 3000) i \\gexec";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "SELECT format('INSERT INTO t%s SELECT generate_series(1, %s)', i, i) \
+           FROM generate_series(1, 3000, 7) i \\gexec",
+    );
+    p.src.psql(
+        "postgres",
+        "ALTER SYSTEM SET max_locks_per_transaction = 10",
+    );
+    p.src.stop_with("fast");
+    p.src.restart();
+    assert_eq!(
+        scalar(&p.src, "postgres", "SHOW max_locks_per_transaction"),
+        "10"
+    );
+    let run = p.copy(&["-p", "1", "--no-analyze"]);
+    run.expect_code(0);
+    p.assert_same_data();
+}
+
+#[test]
 fn include_and_exclude_select_exactly() {
     let p = Pair::new("filters");
     p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
