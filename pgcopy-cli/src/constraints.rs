@@ -13,7 +13,7 @@ use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
 use crate::exit;
 use crate::state::StateSchemaStatus;
-use crate::state::StateStore;
+use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::ForeignKey;
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
@@ -21,16 +21,38 @@ use pgcopy_core::sql;
 use serde::Serialize;
 use tokio_postgres::{Client, GenericClient};
 
-/// Saves and drops `fks` in one destination transaction.
+/// Saves and drops `fks`, each saved in the transaction that drops it, in
+/// batches of [`OBJECTS_PER_TRANSACTION`]; the job's step is recorded with
+/// the last batch.
 pub async fn save_and_drop(
     dst: &mut Client,
     store: &StateStore,
     job_id: i64,
     fks: &[&ForeignKey],
 ) -> anyhow::Result<()> {
-    if fks.is_empty() {
-        return Ok(());
+    let batches = fks.chunks(OBJECTS_PER_TRANSACTION).count();
+    for (i, batch) in fks.chunks(OBJECTS_PER_TRANSACTION).enumerate() {
+        save_and_drop_batch(dst, store, job_id, batch, i + 1 == batches).await?;
+        if i + 1 < batches {
+            crate::failpoint::hit("after-fk-batch").await;
+        }
     }
+    if !fks.is_empty() {
+        tracing::info!(
+            "saved and dropped {} foreign keys (definitions kept in saved_fks)",
+            fks.len()
+        );
+    }
+    Ok(())
+}
+
+async fn save_and_drop_batch(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    fks: &[&ForeignKey],
+    last: bool,
+) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
     let insert = format!(
         "INSERT INTO {} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
@@ -81,16 +103,14 @@ pub async fn save_and_drop(
                 )
             })?;
     }
-    store
-        .mark_step(&tx, job_id, crate::state::JobStep::FksDropped)
-        .await?;
+    if last {
+        store
+            .mark_step(&tx, job_id, crate::state::JobStep::FksDropped)
+            .await?;
+    }
     tx.commit()
         .await
         .pg_context(|| "committing the dropped foreign keys".into())?;
-    tracing::info!(
-        "saved and dropped {} foreign keys (definitions kept in saved_fks)",
-        fks.len()
-    );
     Ok(())
 }
 

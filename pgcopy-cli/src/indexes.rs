@@ -6,7 +6,7 @@
 
 use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
-use crate::state::StateStore;
+use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
 use pgcopy_core::restore;
 use pgcopy_core::sql;
@@ -15,16 +15,32 @@ use tokio_postgres::Client;
 /// `maintenance_work_mem` for each rebuilding session.
 const BUILD_MEMORY: &str = "256MB";
 
-/// Saves and drops `indexes` in one destination transaction.
+/// Saves and drops `indexes`, each saved in the transaction that drops it, in
+/// batches of [`OBJECTS_PER_TRANSACTION`].
 pub async fn save_and_drop(
     dst: &mut Client,
     store: &StateStore,
     job_id: i64,
     indexes: &[Index],
 ) -> anyhow::Result<()> {
-    if indexes.is_empty() {
-        return Ok(());
+    for batch in indexes.chunks(OBJECTS_PER_TRANSACTION) {
+        save_and_drop_batch(dst, store, job_id, batch).await?;
     }
+    if !indexes.is_empty() {
+        tracing::info!(
+            "saved and dropped {} secondary indexes, rebuilt after the load",
+            indexes.len()
+        );
+    }
+    Ok(())
+}
+
+async fn save_and_drop_batch(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    indexes: &[Index],
+) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
     let insert = format!(
         "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition) VALUES ($1, $2, $3, $4, $5) \
@@ -52,10 +68,6 @@ pub async fn save_and_drop(
     tx.commit()
         .await
         .pg_context(|| "committing the dropped indexes".into())?;
-    tracing::info!(
-        "saved and dropped {} secondary indexes, rebuilt after the load",
-        indexes.len()
-    );
     Ok(())
 }
 

@@ -21,6 +21,12 @@ pub enum StateSchemaStatus {
     Creatable,
 }
 
+/// Objects (FKs, indexes, triggers) saved and dropped, or disabled, per
+/// destination transaction. Each object and its record still share one
+/// transaction; batches keep a transaction's locks (two tables per FK) within
+/// the server's lock table, which one transaction for 10,000 FKs ran out of.
+pub const OBJECTS_PER_TRANSACTION: usize = 200;
+
 /// One-off steps of a job, recorded in the transaction that does them.
 #[derive(Debug, Clone, Copy)]
 pub enum JobStep {

@@ -18,7 +18,7 @@ use crate::connect::{CancelHandle, Endpoint};
 use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
-use crate::state::{JobStep, StateStore};
+use crate::state::{JobStep, StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::quote_literal;
@@ -415,24 +415,33 @@ async fn copy_data(
         dst.batch_execute("SET session_replication_role = replica")
             .await?;
     }
-    if !setup.triggers.is_empty() {
+    // In batches, each recording every trigger disabled so far.
+    let mut disabled = 0;
+    for batch in setup.triggers.chunks(OBJECTS_PER_TRANSACTION) {
         let tx = dst.transaction().await?;
-        for t in &setup.triggers {
+        for t in batch {
             tx.batch_execute(&t.disable_sql())
                 .await
                 .pg_context(|| format!("disabling trigger {}", t.display_name()))?;
         }
+        disabled += batch.len();
         store
             .set_disabled_triggers(
                 &tx,
                 shared.job_id,
-                Some(&serde_json::to_value(&setup.triggers)?),
+                Some(&serde_json::to_value(&setup.triggers[..disabled])?),
             )
             .await?;
         tx.commit().await?;
-        for t in &setup.triggers {
-            tracing::info!("disabled trigger {} for the load", t.display_name());
+    }
+    match setup.triggers.len() {
+        0 => {}
+        n if n <= 20 => {
+            for t in &setup.triggers {
+                tracing::info!("disabled trigger {} for the load", t.display_name());
+            }
         }
+        n => tracing::info!("disabled {n} triggers for the load"),
     }
     if !setup.truncated && !shared.plan.truncate_together.is_empty() {
         let tx = dst.transaction().await?;
@@ -504,14 +513,25 @@ pub async fn enable_triggers(
     job_id: i64,
     triggers: &[SavedTrigger],
 ) -> anyhow::Result<()> {
-    let tx = dst.transaction().await?;
-    for t in triggers {
-        tx.batch_execute(&t.restore_sql())
-            .await
-            .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
+    // In batches, each recording the triggers still disabled after it.
+    let mut rest = triggers;
+    while !rest.is_empty() {
+        let (batch, after) = rest.split_at(rest.len().min(OBJECTS_PER_TRANSACTION));
+        let tx = dst.transaction().await?;
+        for t in batch {
+            tx.batch_execute(&t.restore_sql())
+                .await
+                .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
+        }
+        let left = (!after.is_empty())
+            .then(|| serde_json::to_value(after))
+            .transpose()?;
+        store
+            .set_disabled_triggers(&tx, job_id, left.as_ref())
+            .await?;
+        tx.commit().await?;
+        rest = after;
     }
-    store.set_disabled_triggers(&tx, job_id, None).await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -293,6 +293,49 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
 }
 
 #[test]
+fn killed_between_batches_of_fk_drops_every_fk_is_saved_or_present() {
+    // 449 FKs: saved and dropped 200 per transaction, so a kill between two
+    // batches leaves some dropped (and saved) and the rest in place.
+    let p = Pair::new("fkbatches");
+    let schema = "CREATE TABLE t1 (id int PRIMARY KEY);
+                  SELECT format('CREATE TABLE t%s (id int PRIMARY KEY, p int REFERENCES t%s)', i, i / 2)
+                    FROM generate_series(2, 450) i \\gexec";
+    p.src.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t1 VALUES (1);
+         SELECT format('INSERT INTO t%s VALUES (1, 1)', i) FROM generate_series(2, 450) i \\gexec",
+    );
+    p.dst.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE fkbatches OWNER TO app;",
+    );
+    p.dst
+        .try_psql_as(&p.db, "app", schema)
+        .expect("schema as app");
+    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    let (s, _) = p.urls();
+    let before = fk_set(&p.dst, &p.db);
+    assert_eq!(before.lines().count(), 449);
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-batch")]);
+    crate::common::kill_after(&mut child, "failpoint after-fk-batch reached");
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "200"
+    );
+    assert_eq!(fk_set(&p.dst, &p.db).lines().count(), 249);
+    let run = pgcopy(&["restore-fks", "-d", &d]);
+    run.expect_code(0);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    // The job gave up, a new copy goes through and ends identical.
+    pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
+    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
+#[test]
 fn violating_source_row_leaves_fk_not_valid_and_fails_the_run() {
     let (p, d) = owner_pair("fkviolate");
     // On the source, a row that violates a validated FK (loaded in replica mode).
