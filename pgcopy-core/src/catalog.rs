@@ -272,10 +272,10 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(schema: &str, name: &str) -> Table {
+impl Table {
+    /// An empty ordinary table the role owns, with every right and no
+    /// columns, for tests to adjust.
+    pub(crate) fn sample(schema: &str, name: &str) -> Table {
         Table {
             oid: 0,
             name: QualifiedName::new(schema, name),
@@ -285,11 +285,26 @@ mod tests {
             est_rows: None,
             owner: "o".into(),
             is_owner: true,
-            privileges: Privileges::default(),
+            privileges: Privileges {
+                select: true,
+                insert: true,
+                truncate: true,
+                references: true,
+                schema_usage: true,
+            },
             triggers: vec![],
             row_security: false,
             columns: vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(schema: &str, name: &str) -> Table {
+        Table::sample(schema, name)
     }
 
     #[test]

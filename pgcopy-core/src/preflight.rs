@@ -285,23 +285,8 @@ mod tests {
     fn table(name: &str, cols: Vec<Column>) -> Table {
         Table {
             oid: 1,
-            name: QualifiedName::new("public", name),
-            kind: TableKind::Ordinary,
-            parent: None,
-            bytes: 0,
-            est_rows: None,
-            owner: "o".into(),
-            is_owner: true,
-            privileges: Privileges {
-                select: true,
-                insert: true,
-                truncate: true,
-                references: true,
-                schema_usage: true,
-            },
-            triggers: vec![],
-            row_security: false,
             columns: cols,
+            ..Table::sample("public", name)
         }
     }
 

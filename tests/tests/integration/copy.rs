@@ -3,6 +3,17 @@
 use crate::common::{constraints_and_triggers, pgcopy, scalar, Pair};
 use pgcopy_tests::fixture;
 
+/// The run's log names each trigger of `disabled`, and none of `kept`.
+fn assert_disabled_triggers(log: &str, disabled: &[&str], kept: &[&str]) {
+    for t in disabled {
+        let line = format!("disabled trigger \"{t}\" on public.");
+        assert!(log.contains(&line), "{t} not disabled: {log}");
+    }
+    for t in kept {
+        assert!(!log.contains(&format!("\"{t}\"")), "{t} disabled: {log}");
+    }
+}
+
 #[test]
 fn pagila_copies_identically_in_replica_mode() {
     let p = Pair::new("pagila");
@@ -32,15 +43,11 @@ fn awkward_schema_copies_identically() {
     run.expect_code(0);
     // Replica mode silences ordinary triggers only: the ALWAYS and REPLICA
     // ones are disabled for the load.
-    for t in ["audited_always", "audited_replica", "parted_always"] {
-        assert!(
-            run.stderr
-                .contains(&format!("disabled trigger \"{t}\" on public.")),
-            "{t}: {}",
-            run.stderr
-        );
-    }
-    assert!(!run.stderr.contains("\"audited_audit\""), "{}", run.stderr);
+    assert_disabled_triggers(
+        &run.stderr,
+        &["audited_always", "audited_replica", "parted_always"],
+        &["audited_audit", "audited_off"],
+    );
     p.assert_same_data();
     // No trigger fired during the load: the log is the source's.
     assert_eq!(
@@ -137,21 +144,11 @@ fn non_superuser_owner_disables_and_restores_triggers() {
     run.expect_code(0);
     // Without replica mode the ordinary and ALWAYS triggers would fire; the
     // REPLICA one would not, and the disabled one stays so.
-    for t in ["audited_audit", "audited_always", "parted_always"] {
-        assert!(
-            run.stderr
-                .contains(&format!("disabled trigger \"{t}\" on public.")),
-            "{t}: {}",
-            run.stderr
-        );
-    }
-    for t in ["audited_replica", "audited_off"] {
-        assert!(
-            !run.stderr.contains(&format!("\"{t}\"")),
-            "{t}: {}",
-            run.stderr
-        );
-    }
+    assert_disabled_triggers(
+        &run.stderr,
+        &["audited_audit", "audited_always", "parted_always"],
+        &["audited_replica", "audited_off"],
+    );
     p.assert_same_data();
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM audit_log"),
