@@ -303,14 +303,10 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn table(schema: &str, name: &str) -> Table {
-        Table::sample(schema, name)
-    }
-
     #[test]
     fn lookups_stay_right_when_tables_change_after_the_first() {
         let mut c = Catalog {
-            tables: vec![table("s", "a"), table("s", "b")],
+            tables: vec![Table::sample("s", "a"), Table::sample("s", "b")],
             ..Default::default()
         };
         assert_eq!(
@@ -320,7 +316,7 @@ mod tests {
         assert!(c.table(&QualifiedName::new("s", "c")).is_none());
         // Changed after the index was built: removed, reordered, added.
         c.tables.remove(0);
-        c.tables.push(table("s", "c"));
+        c.tables.push(Table::sample("s", "c"));
         assert_eq!(
             c.table(&QualifiedName::new("s", "b")).unwrap().name.name,
             "b"

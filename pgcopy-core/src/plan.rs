@@ -528,17 +528,8 @@ mod tests {
 
     fn table(schema: &str, name: &str, bytes: u64) -> Table {
         Table {
-            oid: 0,
-            name: QualifiedName::new(schema, name),
-            kind: TableKind::Ordinary,
-            parent: None,
             bytes,
             est_rows: Some(10.0),
-            owner: "o".into(),
-            is_owner: true,
-            privileges: Privileges::default(),
-            triggers: vec![],
-            row_security: false,
             columns: vec![
                 Column {
                     name: "id".into(),
@@ -557,6 +548,7 @@ mod tests {
                     binary_io: true,
                 },
             ],
+            ..Table::sample(schema, name)
         }
     }
 
