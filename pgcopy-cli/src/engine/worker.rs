@@ -160,19 +160,19 @@ fn snapshot_transaction(shared: &Shared) -> String {
     )
 }
 
-/// Ends the source transaction and imports the snapshot again in a new one
-/// once it has copied [`CHUNKS_PER_SOURCE_TRANSACTION`] chunks, releasing
-/// their tables' locks.
-async fn release_source_locks(shared: &Shared, c: &mut Conns) -> Result<(), ChunkError> {
-    if c.src_chunks < CHUNKS_PER_SOURCE_TRANSACTION {
-        return Ok(());
+/// Counts a chunk about to be read from the source; first, once the source
+/// transaction has read [`CHUNKS_PER_SOURCE_TRANSACTION`] chunks, ends it and
+/// imports the snapshot again in a new one, releasing their tables' locks.
+async fn count_source_chunk(shared: &Shared, c: &mut Conns) -> Result<(), ChunkError> {
+    if c.src_chunks >= CHUNKS_PER_SOURCE_TRANSACTION {
+        c.src
+            .client
+            .batch_execute(&format!("COMMIT; {}", snapshot_transaction(shared)))
+            .await
+            .map_err(|e| ChunkError::new("importing the source snapshot again", &e))?;
+        c.src_chunks = 0;
     }
-    c.src
-        .client
-        .batch_execute(&format!("COMMIT; {}", snapshot_transaction(shared)))
-        .await
-        .map_err(|e| ChunkError::new("importing the source snapshot again", &e))?;
-    c.src_chunks = 0;
+    c.src_chunks += 1;
     Ok(())
 }
 
@@ -237,8 +237,7 @@ pub async fn run(
                         return Ok((rows as u64, bytes as u64));
                     }
                 }
-                release_source_locks(&shared, c).await?;
-                c.src_chunks += 1;
+                count_source_chunk(&shared, c).await?;
                 copy_unit(&shared, c, &unit, live).await
             }
             .await;
