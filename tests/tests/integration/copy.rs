@@ -249,16 +249,6 @@ fn more_tables_than_the_source_lock_table_holds() {
     // transaction keeps each table's lock until it ends, so it starts a new
     // one, in the same snapshot, every few hundred chunks.
     let mut p = Pair::new("manytables");
-    p.src.psql(
-        "postgres",
-        "ALTER SYSTEM SET max_locks_per_transaction = 10",
-    );
-    p.src.stop_with("fast");
-    p.src.restart();
-    assert_eq!(
-        scalar(&p.src, "postgres", "SHOW max_locks_per_transaction"),
-        "10"
-    );
     // One statement per table: creating them all in one transaction would
     // itself need more locks than the default lock table holds.
     let schema =
