@@ -4,7 +4,8 @@
 //! Knobs: `BENCH_SCALE` (1.0: 200 small tables, a 2 GB table with a primary key
 //! and three secondary indexes, pagila repeated 20 times), `BENCH_RUNS` (3),
 //! `BENCH_PARALLEL` (4), `BENCH_DATASETS` (comma list of small,large,mixed),
-//! `BENCH_TOOLS` (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgcopydb).
+//! `BENCH_TOOLS` (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,
+//! pgdump-analyze,pgcopydb).
 
 use pgcopy_tests::{fixture, pgcopy_bin, Cluster, SUPERUSER_PASSWORD};
 use std::collections::BTreeMap;
@@ -289,6 +290,19 @@ fn command(
                 dp = dst.port()
             )
         }
+        "pgdump-analyze" => {
+            // The same, then what pg_restore's documentation asks for next
+            // ("run ANALYZE on each restored table"), as pgcopy does by default.
+            let tables: String = tables_of(src, db)
+                .iter()
+                .map(|t| format!(" -t '{t}'"))
+                .collect();
+            format!(
+                "{} && PGPASSWORD={SUPERUSER_PASSWORD} vacuumdb -q -h 127.0.0.1 -p {} -U postgres -j {par} --analyze-only{tables} {db}",
+                command("pgdump", db, src, dst, par, work)?,
+                dst.port()
+            )
+        }
         "pgcopydb" => {
             if Command::new("pgcopydb").arg("--version").output().is_err() {
                 eprintln!("pgcopydb is not installed (apt-get install pgcopydb): skipped");
@@ -341,7 +355,7 @@ fn main() {
     let datasets = list_env("BENCH_DATASETS", "small,large,mixed");
     let tools = list_env(
         "BENCH_TOOLS",
-        "pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgcopydb",
+        "pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgdump-analyze,pgcopydb",
     );
     eprintln!("pgcopy bench: scale {scale}, {runs} runs, -p {par}, datasets {datasets:?}, tools {tools:?}");
     let work = std::env::temp_dir().join(format!("pgcopy-bench-{}", std::process::id()));
@@ -350,6 +364,13 @@ fn main() {
         Cluster::start("bench-source"),
         Cluster::start("bench-destination"),
     );
+    // Autovacuum would analyze what a tool loaded (or leave for it) during
+    // whichever tool runs next, charging it for another's work: each tool's
+    // own ANALYZE, or none, is what is timed.
+    for c in [&src, &dst] {
+        c.psql("postgres", "ALTER SYSTEM SET autovacuum = off");
+        c.psql("postgres", "SELECT pg_reload_conf()");
+    }
     let mut results: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
     for ds in &datasets {
         generate(ds, scale, &src, &dst);
