@@ -122,7 +122,18 @@ SELECT jsonb_build_object(
                                                                                   AND c.contype IN ('p', 'u', 'x')),
              'valid', i.indisvalid,
              'is_partition', ic.relispartition,
-             'has_expressions', i.indexprs IS NOT NULL
+             'parent', (SELECT jsonb_build_object('schema', pn.nspname, 'name', pc.relname)
+                          FROM pg_catalog.pg_inherits h
+                          JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+                          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+                         WHERE h.inhrelid = i.indexrelid),
+             'has_expressions', i.indexprs IS NOT NULL,
+             -- A partition that is not a table (a foreign table) has no index to
+             -- attach: an `ON ONLY` index rebuilt with the others stays invalid.
+             'other_partitions', t.relkind = 'p' AND EXISTS (
+                 SELECT 1 FROM pg_catalog.pg_partition_tree(t.oid) pt
+                   JOIN pg_catalog.pg_class pc ON pc.oid = pt.relid
+                  WHERE pc.relkind NOT IN ('r', 'p'))
            ) ORDER BY tn.nspname, t.relname, ic.relname)
       FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid

@@ -16,14 +16,15 @@ use tokio_postgres::Client;
 const BUILD_MEMORY: &str = "256MB";
 
 /// Saves and drops `indexes`, each saved in the transaction that drops it, in
-/// batches of [`OBJECTS_PER_TRANSACTION`].
+/// batches of about [`OBJECTS_PER_TRANSACTION`], a partitioned table's index
+/// tree whole in one (dropping its root drops the partitions' indexes).
 pub async fn save_and_drop(
     dst: &mut Client,
     store: &StateStore,
     job_id: i64,
     indexes: &[Index],
 ) -> anyhow::Result<()> {
-    for batch in indexes.chunks(OBJECTS_PER_TRANSACTION) {
+    for batch in pgcopy_core::plan::index_batches(indexes, OBJECTS_PER_TRANSACTION) {
         save_and_drop_batch(dst, store, job_id, batch).await?;
     }
     if !indexes.is_empty() {
@@ -61,6 +62,8 @@ async fn save_and_drop_batch(
         )
         .await
         .pg_context(|| format!("saving index {}", i.name))?;
+    }
+    for i in indexes.iter().filter(|i| !i.is_partition) {
         tx.batch_execute(&sql::drop_index(&i.table.schema, &i.name))
             .await
             .pg_context(|| format!("dropping index {} on {}", i.name, i.table.display_name()))?;
@@ -79,6 +82,9 @@ struct Pending {
     table: String,
     name: String,
     definition: String,
+    /// 0 for an index on a plain table; for a partitioned table's, its depth
+    /// in the partition tree (it attaches its children, so it comes after).
+    level: i32,
 }
 
 /// Rebuilds the saved indexes of `job` (all when `None`) that are not back,
@@ -105,10 +111,34 @@ pub async fn rebuild(
             table: r.get(2),
             name: r.get(3),
             definition: r.get(4),
+            level: r.get(5),
         })
         .collect();
     let total = pending.len();
     let started = std::time::Instant::now();
+    // The builds, in parallel; then the partitioned tables' indexes, which
+    // attach them, one at a time, deepest first (the query's order).
+    let (builds, attaches): (Vec<Pending>, Vec<Pending>) =
+        pending.into_iter().partition(|p| p.level == 0);
+    let mut failures = rebuild_all(dest, store, parallel, builds).await?;
+    failures.extend(rebuild_all(dest, store, 1, attaches).await?);
+    tracing::info!(
+        "rebuilt {} indexes in {:.1} s",
+        total - failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(failures)
+}
+
+async fn rebuild_all(
+    dest: &Endpoint,
+    store: &StateStore,
+    parallel: usize,
+    pending: Vec<Pending>,
+) -> anyhow::Result<Vec<String>> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
     let schema = store.clone();
     let results = crate::pool::on_connections(
         dest,
@@ -145,13 +175,7 @@ pub async fn rebuild(
         },
     )
     .await?;
-    let failures: Vec<String> = results.into_iter().flatten().collect();
-    tracing::info!(
-        "rebuilt {} indexes in {:.1} s",
-        total - failures.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(failures)
+    Ok(results.into_iter().flatten().collect())
 }
 
 async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {

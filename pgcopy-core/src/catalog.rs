@@ -74,10 +74,18 @@ pub struct Index {
     /// A partition of a partitioned table's index: it follows its parent.
     #[serde(default)]
     pub is_partition: bool,
+    /// The partitioned index this one is attached to (schema and name).
+    #[serde(default)]
+    pub parent: Option<QualifiedName>,
     /// Has expression columns: ANALYZE gathers statistics for them, so a table
     /// whose such index is deferred is analyzed only after the rebuild.
     #[serde(default)]
     pub has_expressions: bool,
+    /// On a partitioned table with a partition that is not a table (a foreign
+    /// table, which has no index): such an index cannot be rebuilt valid from
+    /// `ON ONLY` and its partitions' indexes, so it is never deferred.
+    #[serde(default)]
+    pub other_partitions: bool,
 }
 
 fn yes() -> bool {

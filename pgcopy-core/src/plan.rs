@@ -462,20 +462,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     truncate_together.sort_by(|a, b| a.table.cmp(&b.table));
 
     let deferred_indexes = if opts.defer_indexes {
-        catalog
-            .indexes
-            .iter()
-            .filter(|i| !i.backs_constraint && i.valid && !i.is_partition)
-            // An index on a partitioned table is left in place: its definition
-            // (`ON ONLY`) would not recreate the partitions' indexes.
-            .filter(|i| {
-                catalog
-                    .table(&i.table)
-                    .is_some_and(|t| t.kind == TableKind::Ordinary)
-                    && selected_names.contains(&i.table)
-            })
-            .cloned()
-            .collect()
+        deferrable_indexes(catalog, &selected_names)
     } else {
         Vec::new()
     };
@@ -519,6 +506,112 @@ fn order_matviews(catalog: &Catalog, views: Vec<QualifiedName>) -> Vec<Qualified
         }
     }
     done
+}
+
+/// The secondary indexes a load may drop and rebuild: valid, backing no
+/// constraint, on copied tables. An index on a partitioned table comes with its
+/// whole tree (the partitions' indexes attached to it, at every level), when
+/// every table under it is copied: its members first, deepest first, the root
+/// last, so each tree is one run of the list. Dropping the root drops the tree.
+/// A partitioned member's definition is `pg_get_indexdef`'s `ON ONLY` statement
+/// followed by the `ATTACH PARTITION` of each of its children, so rebuilding
+/// the members in list order puts the tree back as it was, names included.
+fn deferrable_indexes(
+    catalog: &Catalog,
+    selected: &BTreeSet<QualifiedName>,
+) -> Vec<crate::catalog::Index> {
+    use crate::catalog::Index;
+    let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
+    let kind = |i: &Index| catalog.table(&i.table).map(|t| t.kind);
+    let children = |parent: &QualifiedName| -> Vec<&Index> {
+        catalog
+            .indexes
+            .iter()
+            .filter(|c| c.parent.as_ref() == Some(parent))
+            .collect()
+    };
+    // Post-order over a tree: None when any member cannot be deferred.
+    fn tree<'a>(
+        root: &'a Index,
+        children: &dyn Fn(&QualifiedName) -> Vec<&'a Index>,
+        ok: &dyn Fn(&Index) -> bool,
+        key: &dyn Fn(&Index) -> QualifiedName,
+        out: &mut Vec<&'a Index>,
+    ) -> bool {
+        if !ok(root) {
+            return false;
+        }
+        for c in children(&key(root)) {
+            if !tree(c, children, ok, key, out) {
+                return false;
+            }
+        }
+        out.push(root);
+        true
+    }
+    let ok = |i: &Index| {
+        !i.backs_constraint
+            && i.valid
+            && match kind(i) {
+                Some(TableKind::Ordinary) => selected.contains(&i.table),
+                Some(TableKind::Partitioned) => !i.other_partitions,
+                _ => false,
+            }
+    };
+    let mut out = Vec::new();
+    for root in catalog.indexes.iter().filter(|i| !i.is_partition) {
+        match kind(root) {
+            Some(TableKind::Ordinary) if ok(root) => out.push(root.clone()),
+            Some(TableKind::Partitioned) => {
+                let mut members = Vec::new();
+                // Every partition copied: then every leaf has an index in the
+                // tree (a valid partitioned index has one on each partition).
+                let whole = catalog.tables.iter().all(|t| {
+                    t.kind != TableKind::Ordinary
+                        || selected.contains(&t.name)
+                        || !catalog.ancestors(&t.name).contains(&root.table)
+                });
+                if whole && tree(root, &children, &ok, &key, &mut members) {
+                    for m in members {
+                        let mut m = m.clone();
+                        if kind(&m) == Some(TableKind::Partitioned) {
+                            for c in children(&key(&m)) {
+                                m.definition.push_str(";\n");
+                                m.definition
+                                    .push_str(&crate::sql::attach_index(&key(&m), &key(c)));
+                            }
+                        }
+                        out.push(m);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Splits deferred indexes (in the plan's order) into batches of about `size`
+/// to save and drop one transaction each, never splitting an index tree: a
+/// batch ends only after an index that is not a partition's, since dropping a
+/// tree's root drops its members, which must be saved in the same transaction.
+pub fn index_batches(
+    indexes: &[crate::catalog::Index],
+    size: usize,
+) -> impl Iterator<Item = &[crate::catalog::Index]> {
+    let mut rest = indexes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(size.max(1));
+        while end < rest.len() && rest[end - 1].is_partition {
+            end += 1;
+        }
+        let (batch, tail) = rest.split_at(end);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 #[cfg(test)]
@@ -705,21 +798,29 @@ mod tests {
     #[test]
     fn deferred_indexes_are_secondary_ones_on_copied_tables() {
         let mut c = sample();
-        let idx = |t: &str, n: &str, constraint: bool, part: bool| Index {
+        let idx = |t: &str, n: &str, constraint: bool, parent: Option<&str>| Index {
             table: QualifiedName::new("public", t),
             name: n.into(),
             definition: format!("CREATE INDEX {n} ON public.{t} USING btree (id)"),
             backs_constraint: constraint,
             valid: true,
-            is_partition: part,
+            is_partition: parent.is_some(),
+            parent: parent.map(|p| QualifiedName::new("public", p)),
             has_expressions: false,
+            other_partitions: false,
         };
         c.indexes = vec![
-            idx("a", "a_pkey", true, false),
-            idx("a", "a_v", false, false),
-            idx("events", "events_at", false, false),
-            idx("events_2024", "events_2024_at_idx", false, true),
-            idx("b", "b_v", false, false),
+            idx("a", "a_pkey", true, None),
+            idx("a", "a_v", false, None),
+            idx("events", "events_at", false, None),
+            idx(
+                "events_2024",
+                "events_2024_at_idx",
+                false,
+                Some("events_at"),
+            ),
+            idx("events_default", "custom name", false, Some("events_at")),
+            idx("b", "b_v", false, None),
         ];
         let opts = PlanOptions {
             defer_indexes: true,
@@ -729,24 +830,160 @@ mod tests {
         .unwrap();
         let p = plan(&c, &opts).unwrap();
         let names: Vec<&str> = p.deferred_indexes.iter().map(|i| i.name.as_str()).collect();
-        // Not the PK, not b's (b is not copied), not events' (partly copied),
-        // not a partition's own index.
+        // Not the PK, not b's (b is not copied), not events' tree (partly
+        // copied), not a partition's index on its own.
         assert_eq!(names, ["a_v"]);
-        // Indexes of partitioned tables stay, even when copied whole.
-        let p = plan(
-            &c,
-            &PlanOptions {
-                defer_indexes: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        // A partitioned table copied whole: its index with the partitions'
+        // attached ones, children first, the root attaching them.
+        let whole = PlanOptions {
+            defer_indexes: true,
+            ..Default::default()
+        };
+        let p = plan(&c, &whole).unwrap();
         let names: Vec<&str> = p.deferred_indexes.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "a_v",
+                "events_2024_at_idx",
+                "custom name",
+                "events_at",
+                "b_v"
+            ]
+        );
+        assert_eq!(
+            p.deferred_indexes[3].definition,
+            "CREATE INDEX events_at ON public.events USING btree (id);\n\
+             ALTER INDEX \"public\".\"events_at\" ATTACH PARTITION \"public\".\"events_2024_at_idx\";\n\
+             ALTER INDEX \"public\".\"events_at\" ATTACH PARTITION \"public\".\"custom name\""
+        );
+        assert_eq!(p.deferred_indexes[1].definition, c.indexes[3].definition);
+        // One member that backs a constraint keeps the whole tree in place.
+        c.indexes[4].backs_constraint = true;
+        let names: Vec<String> = plan(&c, &whole)
+            .unwrap()
+            .deferred_indexes
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
         assert_eq!(names, ["a_v", "b_v"]);
         assert!(plan(&c, &PlanOptions::default())
             .unwrap()
             .deferred_indexes
             .is_empty());
+    }
+
+    #[test]
+    fn index_batches_never_split_a_tree() {
+        let idx = |n: &str, part: bool| Index {
+            table: QualifiedName::new("s", "t"),
+            name: n.into(),
+            definition: String::new(),
+            backs_constraint: false,
+            valid: true,
+            is_partition: part,
+            parent: None,
+            has_expressions: false,
+            other_partitions: false,
+        };
+        let list = [
+            idx("a", false),
+            idx("b", false),
+            idx("c", false),
+            idx("t1", true),
+            idx("t2", true),
+            idx("t", false),
+            idx("d", false),
+        ];
+        let names = |size| -> Vec<Vec<&str>> {
+            index_batches(&list, size)
+                .map(|b| b.iter().map(|i| i.name.as_str()).collect())
+                .collect()
+        };
+        assert_eq!(names(4), [vec!["a", "b", "c", "t1", "t2", "t"], vec!["d"]]);
+        assert_eq!(
+            names(2),
+            [vec!["a", "b"], vec!["c", "t1", "t2", "t"], vec!["d"]]
+        );
+        assert_eq!(names(100).len(), 1);
+        assert!(index_batches(&[], 3).next().is_none());
+    }
+
+    #[test]
+    fn a_sub_partitioned_index_tree_is_deferred_children_first() {
+        let part = |name: &str, parent: Option<&str>, partitioned: bool| Table {
+            kind: if partitioned {
+                TableKind::Partitioned
+            } else {
+                TableKind::Ordinary
+            },
+            parent: parent.map(|p| QualifiedName::new("s", p)),
+            ..Table::sample("s", name)
+        };
+        let idx = |t: &str, n: &str, parent: Option<&str>| Index {
+            table: QualifiedName::new("s", t),
+            name: n.into(),
+            definition: format!("CREATE INDEX {n} ON ONLY s.{t} USING btree (v)"),
+            backs_constraint: false,
+            valid: true,
+            is_partition: parent.is_some(),
+            parent: parent.map(|p| QualifiedName::new("s", p)),
+            has_expressions: false,
+            other_partitions: false,
+        };
+        let c = Catalog {
+            tables: vec![
+                part("root", None, true),
+                part("mid", Some("root"), true),
+                part("leaf1", Some("mid"), false),
+                part("leaf2", Some("root"), false),
+            ],
+            indexes: vec![
+                idx("root", "r_idx", None),
+                idx("mid", "m_idx", Some("r_idx")),
+                idx("leaf1", "l1_idx", Some("m_idx")),
+                idx("leaf2", "l2_idx", Some("r_idx")),
+            ],
+            ..Default::default()
+        };
+        let opts = PlanOptions {
+            defer_indexes: true,
+            ..Default::default()
+        };
+        let p = plan(&c, &opts).unwrap();
+        let got: Vec<(&str, usize)> = p
+            .deferred_indexes
+            .iter()
+            .map(|i| {
+                (
+                    i.name.as_str(),
+                    i.definition.matches("ATTACH PARTITION").count(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("l1_idx", 0), ("m_idx", 1), ("l2_idx", 0), ("r_idx", 2)]
+        );
+        // A foreign partition under the middle level keeps it all in place.
+        let mut with_foreign = c.clone();
+        with_foreign.indexes[1].other_partitions = true;
+        assert!(plan(&with_foreign, &opts)
+            .unwrap()
+            .deferred_indexes
+            .is_empty());
+        // A leaf left out of the copy keeps the whole tree in place.
+        let p = plan(
+            &c,
+            &PlanOptions {
+                defer_indexes: true,
+                ..Default::default()
+            }
+            .with_patterns(None, Some("s.leaf1"))
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(p.deferred_indexes.is_empty());
     }
 
     #[test]
@@ -759,7 +996,9 @@ mod tests {
             backs_constraint: false,
             valid: true,
             is_partition: false,
+            parent: None,
             has_expressions: expr,
+            other_partitions: false,
         };
         c.indexes = vec![idx("a", "a_lower", true), idx("b", "b_v", false)];
         let opts = PlanOptions {

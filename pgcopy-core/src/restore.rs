@@ -201,12 +201,24 @@ pub fn error_sql(state_schema: &str) -> String {
 }
 
 /// Saved indexes still to rebuild, of job `$1` (all when NULL):
-/// (job_id, table_schema, table_name, index_name, definition).
+/// (job_id, table_schema, table_name, index_name, definition, level), where
+/// level is 0 for an index on a plain table and, for a partitioned table's
+/// (whose definition attaches its partitions' indexes), the table's depth in
+/// its partition tree. In rebuild order: level 0 first, then the deepest
+/// partitioned tables' up to the roots'.
 pub fn pending_indexes_sql(state_schema: &str) -> String {
     format!(
-        "SELECT job_id, table_schema, table_name, index_name, definition FROM {}.saved_indexes \
-          WHERE ($1::bigint IS NULL OR job_id = $1) AND restored_at IS NULL \
-          ORDER BY job_id, table_schema, table_name, index_name",
+        "SELECT * FROM ( \
+           SELECT s.job_id, s.table_schema, s.table_name, s.index_name, s.definition, \
+                  CASE WHEN c.relkind = 'p' \
+                       THEN (SELECT count(*) FROM pg_catalog.pg_partition_ancestors(c.oid))::int \
+                       ELSE 0 END AS level \
+             FROM {}.saved_indexes s \
+             LEFT JOIN pg_catalog.pg_class c \
+               ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(s.table_schema) || '.' || \
+                                                 pg_catalog.quote_ident(s.table_name)) \
+            WHERE ($1::bigint IS NULL OR s.job_id = $1) AND s.restored_at IS NULL) pending \
+          ORDER BY job_id, level = 0 DESC, level DESC, table_schema, table_name, index_name",
         quote_ident(state_schema)
     )
 }

@@ -198,6 +198,12 @@ pub fn drop_index(schema: &str, index: &str) -> String {
     format!("DROP INDEX {}.{}", quote_ident(schema), quote_ident(index))
 }
 
+/// `ALTER INDEX parent ATTACH PARTITION child`: puts a partition's index back
+/// under its partitioned table's index.
+pub fn attach_index(parent: &QualifiedName, child: &QualifiedName) -> String {
+    format!("ALTER INDEX {parent} ATTACH PARTITION {child}")
+}
+
 /// `ALTER TABLE t VALIDATE CONSTRAINT c`.
 pub fn validate_constraint(table: &QualifiedName, constraint: &str) -> String {
     format!(

@@ -296,11 +296,15 @@ impl Rng {
     }
 }
 
-/// `pg_get_indexdef` of every index outside `pgcopy`, sorted.
+/// `pg_get_indexdef` of every index outside `pgcopy`, with its validity and
+/// the partitioned index it is attached to, sorted.
 pub fn index_set(c: &Cluster, db: &str) -> String {
     c.psql(
         db,
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        "SELECT pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' (invalid)' END
+                || coalesce(' attached to ' || (SELECT h.inhparent::regclass::text FROM pg_inherits h
+                                                  WHERE h.inhrelid = i.indexrelid), '')
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
           WHERE c.relnamespace::regnamespace::text NOT IN ('pgcopy', 'pg_catalog', 'pg_toast', 'information_schema')
           ORDER BY 1",
     )

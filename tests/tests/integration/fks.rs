@@ -59,7 +59,8 @@ fn drop_mode_restores_every_foreign_key_exactly() {
     );
     // Secondary indexes were deferred (drop mode, owner) and rebuilt exactly.
     assert!(
-        run.stderr.contains("saved and dropped 4 secondary indexes"),
+        run.stderr
+            .contains("saved and dropped 12 secondary indexes"),
         "{}",
         run.stderr
     );
@@ -70,7 +71,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
             &p.db,
             "SELECT count(*), count(restored_at) FROM pgcopy.saved_indexes"
         ),
-        "4|4"
+        "12|12"
     );
     // Every copied table was analyzed by pgcopy (autovacuum counts apart), most
     // of them during the load; employee only after its deferred expression
@@ -269,7 +270,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
             &p.db,
             "SELECT count(*) FROM pgcopy.saved_indexes WHERE restored_at IS NULL"
         ),
-        "4"
+        "12"
     );
     assert_ne!(crate::common::index_set(&p.dst, &p.db), indexes_before);
     // The CLI restores them all, exactly, indexes included.

@@ -196,6 +196,7 @@ fn status_rises_during_a_copy_and_ends_at_the_source_count() {
 fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
     let (p, d) = with_extension("killdrops");
     let before = fk_set(&p.dst, &p.db);
+    let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let mut child =
         crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-drop-fks")]);
@@ -212,8 +213,10 @@ fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
             "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
         )
         .unwrap();
-    assert_eq!(out, "index_restored|4\nrestored|7\nrestored_not_valid|1");
+    assert_eq!(out, "index_restored|12\nrestored|7\nrestored_not_valid|1");
     assert_eq!(fk_set(&p.dst, &p.db), before);
+    // Partitioned tables' index trees too: names, attachments, validity.
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
 }
 
 #[test]
