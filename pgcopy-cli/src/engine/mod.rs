@@ -21,7 +21,7 @@ use crate::exit;
 use crate::state::{JobStep, StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::Plan;
-use pgcopy_core::quote::quote_literal;
+use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
 use pgcopy_core::triggers::SavedTrigger;
 use setup::Setup;
@@ -826,9 +826,14 @@ async fn finish(
             .count();
         if !rest.is_empty() {
             let started = Instant::now();
-            dst.batch_execute(&sql::analyze(&rest))
-                .await
-                .pg_context(|| "analyzing the copied tables".into())?;
+            if let Err(e) = dst.batch_execute(&sql::analyze(&rest)).await {
+                tracing::debug!(
+                    "ANALYZE of {} tables failed: {}",
+                    rest.len(),
+                    pg_message(&e)
+                );
+                analyze_one_by_one(dst, plan, &rest).await;
+            }
             tracing::info!(
                 "analyzed {} tables after the load in {:.1} s ({early} during it)",
                 rest.len(),
@@ -839,4 +844,43 @@ async fn finish(
         }
     }
     Ok(())
+}
+
+/// After a combined ANALYZE failed: each table alone, so one failure costs
+/// only its own statistics. A partitioned table that cannot be analyzed
+/// through its root (a foreign partition without a user mapping is sampled
+/// too) gets its copied partitions analyzed instead. The data is in either
+/// way, so a failure is a warning, not the run's.
+async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName]) {
+    for t in tables {
+        let Err(e) = dst.batch_execute(&sql::analyze([t])).await else {
+            continue;
+        };
+        let partitions: Vec<&QualifiedName> = plan
+            .tables
+            .iter()
+            .filter(|s| s.partition_of.as_ref() == Some(t))
+            .map(|s| &s.table)
+            .collect();
+        let first = pg_message(&e);
+        let fallback = match partitions.is_empty() {
+            true => Some(first.clone()),
+            false => dst
+                .batch_execute(&sql::analyze(partitions))
+                .await
+                .err()
+                .map(|f| pg_message(&f)),
+        };
+        match fallback {
+            None => tracing::warn!(
+                "could not analyze {} through its partitions' root ({}); analyzed its copied partitions instead",
+                t.display_name(),
+                first
+            ),
+            Some(f) => tracing::warn!(
+                "could not analyze {}: {f}; run ANALYZE on it once that is fixed",
+                t.display_name()
+            ),
+        }
+    }
 }

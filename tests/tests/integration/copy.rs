@@ -100,6 +100,55 @@ fn awkward_schema_copies_identically() {
 }
 
 #[test]
+fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statistics() {
+    // A foreign partition has no index and cannot be sampled without a user
+    // mapping: the partitioned index stays in place (rebuilt from `ON ONLY`
+    // it would stay invalid), and the plain partition is analyzed on its own.
+    let p = Pair::new("foreignpart");
+    let schema = "CREATE EXTENSION postgres_fdw;
+        CREATE SERVER elsewhere FOREIGN DATA WRAPPER postgres_fdw;
+        CREATE TABLE reading (at int NOT NULL, v int) PARTITION BY RANGE (at);
+        CREATE TABLE reading_here PARTITION OF reading FOR VALUES FROM (0) TO (1000);
+        CREATE FOREIGN TABLE reading_there PARTITION OF reading FOR VALUES FROM (1000) TO (2000)
+            SERVER elsewhere;
+        CREATE INDEX reading_v_idx ON reading (v);
+        CREATE TABLE plain (id int PRIMARY KEY, v int);
+        CREATE INDEX plain_v_idx ON plain (v);";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO reading_here SELECT g, g % 7 FROM generate_series(0, 999) g;
+         INSERT INTO plain SELECT g, g FROM generate_series(1, 100) g",
+    );
+    let indexes = crate::common::index_set(&p.dst, &p.db);
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    p.assert_same_data();
+    assert!(
+        run.stderr.contains("saved and dropped 1 secondary indexes"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("could not analyze public.reading through its partitions' root"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT string_agg(relname || '=' || (analyze_count > 0), ',' ORDER BY relname) \
+               FROM pg_stat_user_tables WHERE schemaname = 'public'"
+        ),
+        "plain=true,reading=false,reading_here=true"
+    );
+}
+
+#[test]
 fn split_table_copies_identically() {
     let p = Pair::new("split");
     p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
