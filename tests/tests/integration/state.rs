@@ -265,7 +265,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
             "SELECT constraint_name, outcome, error FROM pgcopy.restore_fks()",
         )
         .unwrap();
-    assert_eq!(out.lines().count(), 12, "{out}");
+    assert_eq!(out.lines().count(), 20, "{out}");
     for l in out.lines() {
         let f: Vec<&str> = l.split('|').collect();
         match f[1] {
