@@ -523,14 +523,24 @@ fn deferrable_indexes(
     use crate::catalog::Index;
     let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
     let kind = |i: &Index| catalog.table(&i.table).map(|t| t.kind);
+    let mut attached: std::collections::BTreeMap<&QualifiedName, Vec<&Index>> =
+        std::collections::BTreeMap::new();
+    for i in &catalog.indexes {
+        if let Some(p) = &i.parent {
+            attached.entry(p).or_default().push(i);
+        }
+    }
     let children = |parent: &QualifiedName| -> Vec<&Index> {
-        catalog
-            .indexes
-            .iter()
-            .filter(|c| c.parent.as_ref() == Some(parent))
-            .collect()
+        attached.get(parent).cloned().unwrap_or_default()
     };
-    // Post-order over a tree: None when any member cannot be deferred.
+    // Partitioned tables with a partition somewhere below that is not copied.
+    let partly: BTreeSet<QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.kind == TableKind::Ordinary && !selected.contains(&t.name))
+        .flat_map(|t| catalog.ancestors(&t.name))
+        .collect();
+    // Post-order over a tree into `out`; false when a member cannot be deferred.
     fn tree<'a>(
         root: &'a Index,
         children: &dyn Fn(&QualifiedName) -> Vec<&'a Index>,
@@ -566,11 +576,7 @@ fn deferrable_indexes(
                 let mut members = Vec::new();
                 // Every partition copied: then every leaf has an index in the
                 // tree (a valid partitioned index has one on each partition).
-                let whole = catalog.tables.iter().all(|t| {
-                    t.kind != TableKind::Ordinary
-                        || selected.contains(&t.name)
-                        || !catalog.ancestors(&t.name).contains(&root.table)
-                });
+                let whole = !partly.contains(&root.table);
                 if whole && tree(root, &children, &ok, &key, &mut members) {
                     for m in members {
                         let mut m = m.clone();
