@@ -26,6 +26,10 @@ pub struct Catalog {
     /// Indexes of tables.
     #[serde(default)]
     pub indexes: Vec<Index>,
+    /// Large objects in the database (`pg_largeobject_metadata`): pgcopy does
+    /// not copy them, so a run says so when the source has any.
+    #[serde(default)]
+    pub large_objects: i64,
     /// Where each table is in `tables`, built on the first lookup: planning
     /// looks tables up by name for every table and FK, which a scan made
     /// quadratic (7 s for 10,000 tables).

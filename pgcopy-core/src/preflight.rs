@@ -265,11 +265,71 @@ pub fn check_fk_rights<'a>(
     problems
 }
 
+/// A warning, not a problem: the source has large objects, which pgcopy does
+/// not copy. Names the copied columns that may refer to them (`oid`, or the
+/// `lo` extension's domain), at most five.
+pub fn large_objects_warning(plan: &Plan, source: &Catalog) -> Option<String> {
+    if source.large_objects <= 0 {
+        return None;
+    }
+    let refs: Vec<String> = plan
+        .tables
+        .iter()
+        .filter_map(|spec| source.table(&spec.table))
+        .flat_map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| {
+                    c.type_name == "oid" || c.type_name == "lo" || c.type_name.ends_with(".lo")
+                })
+                .map(move |c| format!("{}.{}", t.name.display_name(), c.name))
+        })
+        .collect();
+    let columns = match refs.len() {
+        0 => String::new(),
+        n if n <= 5 => format!(" ({})", refs.join(", ")),
+        n => format!(" ({} and {} more)", refs[..5].join(", "), n - 5),
+    };
+    Some(format!(
+        "the source has {} large objects (pg_largeobject), which pgcopy does not copy: columns \
+         that refer to them{columns} will point at nothing on the destination unless they are \
+         copied another way",
+        source.large_objects
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::*;
     use crate::plan::{plan, PlanOptions};
+
+    #[test]
+    fn large_objects_are_mentioned_with_the_columns_that_may_refer_to_them() {
+        let mut source = Catalog {
+            tables: vec![
+                table("docs", vec![col("id", "integer"), col("body", "oid")]),
+                table("scans", vec![col("image", "public.lo")]),
+                table("plain", vec![col("id", "integer")]),
+            ],
+            ..Default::default()
+        };
+        let p = plan(&source, &PlanOptions::default()).unwrap();
+        assert_eq!(large_objects_warning(&p, &source), None);
+        source.large_objects = 3;
+        let w = large_objects_warning(&p, &source).unwrap();
+        assert!(w.starts_with("the source has 3 large objects"), "{w}");
+        assert!(w.contains("(public.docs.body, public.scans.image)"), "{w}");
+        let only_plain = plan(
+            &source,
+            &PlanOptions::default()
+                .with_patterns(Some("plain"), None)
+                .unwrap(),
+        )
+        .unwrap();
+        let w = large_objects_warning(&only_plain, &source).unwrap();
+        assert!(w.contains("columns that refer to them will"), "{w}");
+    }
 
     fn col(name: &str, ty: &str) -> Column {
         Column {

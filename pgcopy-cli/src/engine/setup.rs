@@ -11,7 +11,7 @@ use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
-use pgcopy_core::preflight::{check_fk_rights, check_tables};
+use pgcopy_core::preflight::{check_fk_rights, check_tables, large_objects_warning};
 use pgcopy_core::triggers::{self, SavedTrigger};
 use std::collections::HashMap;
 use tokio_postgres::Client;
@@ -237,6 +237,9 @@ async fn new_job(
         args.exclude_tables.as_deref(),
     )?;
     let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
+        tracing::warn!("{w}");
+    }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     if args.defer_indexes {

@@ -149,6 +149,34 @@ fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statist
 }
 
 #[test]
+fn large_objects_on_the_source_are_mentioned_not_silently_skipped() {
+    let p = Pair::new("largeobjects");
+    let schema = "CREATE TABLE doc (id int PRIMARY KEY, body oid)";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO doc SELECT g, lo_from_bytea(0, 'page') FROM generate_series(1, 2) g",
+    );
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    p.assert_same_data();
+    assert!(
+        run.stderr.contains(
+            "the source has 2 large objects (pg_largeobject), which pgcopy does not copy: \
+             columns that refer to them (public.doc.body)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // A source without any says nothing.
+    p.src.psql(&p.db, "SELECT lo_unlink(body) FROM doc");
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("large objects"), "{}", run.stderr);
+}
+
+#[test]
 fn split_table_copies_identically() {
     let p = Pair::new("split");
     p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
