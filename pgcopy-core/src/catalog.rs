@@ -284,6 +284,25 @@ impl Table {
 }
 
 #[cfg(test)]
+impl Index {
+    /// A valid secondary index `name` on `schema.table` (attached to index
+    /// `parent` of the same schema, if any), for tests to adjust.
+    pub(crate) fn sample(schema: &str, table: &str, name: &str, parent: Option<&str>) -> Index {
+        Index {
+            table: QualifiedName::new(schema, table),
+            name: name.into(),
+            definition: format!("CREATE INDEX {name} ON {schema}.{table} USING btree (id)"),
+            backs_constraint: false,
+            valid: true,
+            is_partition: parent.is_some(),
+            parent: parent.map(|p| QualifiedName::new(schema, p)),
+            has_expressions: false,
+            other_partitions: false,
+        }
+    }
+}
+
+#[cfg(test)]
 impl Table {
     /// An empty ordinary table the role owns, with every right and no
     /// columns, for tests to adjust.

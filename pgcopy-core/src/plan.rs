@@ -805,15 +805,8 @@ mod tests {
     fn deferred_indexes_are_secondary_ones_on_copied_tables() {
         let mut c = sample();
         let idx = |t: &str, n: &str, constraint: bool, parent: Option<&str>| Index {
-            table: QualifiedName::new("public", t),
-            name: n.into(),
-            definition: format!("CREATE INDEX {n} ON public.{t} USING btree (id)"),
             backs_constraint: constraint,
-            valid: true,
-            is_partition: parent.is_some(),
-            parent: parent.map(|p| QualifiedName::new("public", p)),
-            has_expressions: false,
-            other_partitions: false,
+            ..Index::sample("public", t, n, parent)
         };
         c.indexes = vec![
             idx("a", "a_pkey", true, None),
@@ -881,17 +874,7 @@ mod tests {
 
     #[test]
     fn index_batches_never_split_a_tree() {
-        let idx = |n: &str, part: bool| Index {
-            table: QualifiedName::new("s", "t"),
-            name: n.into(),
-            definition: String::new(),
-            backs_constraint: false,
-            valid: true,
-            is_partition: part,
-            parent: None,
-            has_expressions: false,
-            other_partitions: false,
-        };
+        let idx = |n: &str, part: bool| Index::sample("s", "t", n, part.then_some("t_idx"));
         let list = [
             idx("a", false),
             idx("b", false),
@@ -926,17 +909,7 @@ mod tests {
             parent: parent.map(|p| QualifiedName::new("s", p)),
             ..Table::sample("s", name)
         };
-        let idx = |t: &str, n: &str, parent: Option<&str>| Index {
-            table: QualifiedName::new("s", t),
-            name: n.into(),
-            definition: format!("CREATE INDEX {n} ON ONLY s.{t} USING btree (v)"),
-            backs_constraint: false,
-            valid: true,
-            is_partition: parent.is_some(),
-            parent: parent.map(|p| QualifiedName::new("s", p)),
-            has_expressions: false,
-            other_partitions: false,
-        };
+        let idx = |t: &str, n: &str, parent: Option<&str>| Index::sample("s", t, n, parent);
         let c = Catalog {
             tables: vec![
                 part("root", None, true),
@@ -996,15 +969,8 @@ mod tests {
     fn analyze_early_unless_partition_or_deferred_expression_index() {
         let mut c = sample();
         let idx = |t: &str, n: &str, expr: bool| Index {
-            table: QualifiedName::new("public", t),
-            name: n.into(),
-            definition: format!("CREATE INDEX {n} ON public.{t} USING btree (id)"),
-            backs_constraint: false,
-            valid: true,
-            is_partition: false,
-            parent: None,
             has_expressions: expr,
-            other_partitions: false,
+            ..Index::sample("public", t, n, None)
         };
         c.indexes = vec![idx("a", "a_lower", true), idx("b", "b_v", false)];
         let opts = PlanOptions {
