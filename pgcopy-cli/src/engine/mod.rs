@@ -826,17 +826,18 @@ async fn finish(
             .count();
         if !rest.is_empty() {
             let started = Instant::now();
+            let mut failed = 0;
             if let Err(e) = dst.batch_execute(&sql::analyze(&rest)).await {
                 tracing::debug!(
                     "ANALYZE of {} tables failed: {}",
                     rest.len(),
                     pg_message(&e)
                 );
-                analyze_one_by_one(dst, plan, &rest).await;
+                failed = analyze_one_by_one(dst, plan, &rest).await;
             }
             tracing::info!(
                 "analyzed {} tables after the load in {:.1} s ({early} during it)",
-                rest.len(),
+                rest.len() - failed,
                 started.elapsed().as_secs_f64()
             );
         } else if early > 0 {
@@ -850,8 +851,10 @@ async fn finish(
 /// only its own statistics. A partitioned table that cannot be analyzed
 /// through its root (a foreign partition without a user mapping is sampled
 /// too) gets its copied partitions analyzed instead. The data is in either
-/// way, so a failure is a warning, not the run's.
-async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName]) {
+/// way, so a failure is a warning, not the run's. Returns how many tables got
+/// no statistics at all.
+async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName]) -> usize {
+    let mut failed = 0;
     for t in tables {
         let Err(e) = dst.batch_execute(&sql::analyze([t])).await else {
             continue;
@@ -877,10 +880,14 @@ async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName])
                 t.display_name(),
                 first
             ),
-            Some(f) => tracing::warn!(
-                "could not analyze {}: {f}; run ANALYZE on it once that is fixed",
-                t.display_name()
-            ),
+            Some(f) => {
+                failed += 1;
+                tracing::warn!(
+                    "could not analyze {}: {f}; run ANALYZE on it once that is fixed",
+                    t.display_name()
+                )
+            }
         }
     }
+    failed
 }
