@@ -4,12 +4,18 @@
 use crate::error::{pg_message, UserError};
 use crate::merging::{CopyReadStats, MergingStream, MergingTls, RawSocket};
 use crate::tls::{make_tls, Tls};
-use pgcopy_core::conninfo::{ConnDefaults, ConnParams, ConnSettings};
+use pgcopy_core::conninfo::{
+    ChannelBinding, ConnDefaults, ConnParams, ConnSettings, Keepalives, SslMode, TargetSessionAttrs,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls};
+
+/// Settings every pgcopy session starts with (see `Endpoint::config`).
+pub const SESSION_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp -c statement_timeout=0 \
+     -c idle_in_transaction_session_timeout=0";
 
 /// One side of the copy, resolved and ready to connect.
 #[derive(Clone)]
@@ -151,19 +157,31 @@ impl Endpoint {
         if let Some(t) = s.connect_timeout {
             cfg.connect_timeout(Duration::from_secs(t));
         }
-        // Sent in the startup packet, these win over ALTER ROLE/DATABASE
-        // settings, as pg_dump does with its own SETs: a COPY or an index
-        // build may run for hours, and the snapshot transaction sits idle for
-        // the whole copy. On the source, row-level security that would hide
-        // rows raises an error instead of a silent partial copy.
+        // Sent in the startup packet, after the user's own options, these win
+        // over ALTER ROLE/DATABASE settings, as pg_dump does with its own SETs:
+        // a COPY or an index build may run for hours, and the snapshot
+        // transaction sits idle for the whole copy. On the source, row-level
+        // security that would hide rows raises an error instead of a silent
+        // partial copy. And every session resolves unqualified functions,
+        // operators and types in pg_catalog only: an operator another role
+        // put in `public` (or any schema of its default path) never runs
+        // inside pgcopy's queries, and pg_get_constraintdef/pg_get_indexdef
+        // qualify every name they print, so a saved definition cannot bind to
+        // a look-alike later.
         let mut options = s.options.clone().unwrap_or_default();
-        options.push_str(" -c statement_timeout=0 -c idle_in_transaction_session_timeout=0");
+        options.push_str(&format!(" {SESSION_OPTIONS}"));
         if self.role == "source" {
             options.push_str(" -c row_security=off");
         }
         cfg.options(options.trim_start());
+        cfg.channel_binding(match s.channel_binding {
+            ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,
+            ChannelBinding::Prefer => tokio_postgres::config::ChannelBinding::Prefer,
+            ChannelBinding::Require => tokio_postgres::config::ChannelBinding::Require,
+        });
         cfg.ssl_mode(match s.sslmode {
             pgcopy_core::conninfo::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            // `allow` tries without TLS first (see connect_session).
             pgcopy_core::conninfo::SslMode::Allow | pgcopy_core::conninfo::SslMode::Prefer => {
                 tokio_postgres::config::SslMode::Prefer
             }
@@ -189,27 +207,58 @@ impl Endpoint {
     ///
     /// pgcopy opens the sockets itself, over a stream that joins the server's
     /// per-row COPY messages (see `merging`), and hands them to tokio-postgres.
-    /// Hosts are tried in order and Unix-domain sockets go without TLS, as
-    /// libpq does.
+    /// Hosts are tried in order (or shuffled, with `load_balance_hosts=random`)
+    /// until one accepts and has the `target_session_attrs` asked for, and
+    /// Unix-domain sockets go without TLS, as libpq does.
     pub async fn connect_session(&self, purpose: &str) -> Result<Session, UserError> {
         let base = self.config(purpose);
         let mut last = String::from("no host to connect to");
-        for peer in self.peers() {
+        let attrs = self.settings.target_session_attrs;
+        // prefer-standby: a standby first, and any server on a second pass.
+        let passes: &[TargetSessionAttrs] = match attrs {
+            TargetSessionAttrs::PreferStandby => {
+                &[TargetSessionAttrs::Standby, TargetSessionAttrs::Any]
+            }
+            _ => std::slice::from_ref(&attrs),
+        };
+        let peers = self.peers();
+        for want in passes {
+            for peer in &peers {
+                match self.connect_peer(&base, peer).await {
+                    Ok(session) => match session_fits(&session.client, *want).await {
+                        Ok(()) => return Ok(session),
+                        Err(why) => last = format!("{}: {why}", peer.describe()),
+                    },
+                    Err(e) => last = e,
+                }
+            }
+        }
+        Err(self.connect_failed(&last))
+    }
+
+    /// One connection attempt to one peer; `sslmode=allow` tries without TLS
+    /// first and with it second, as libpq does.
+    async fn connect_peer(
+        &self,
+        base: &tokio_postgres::Config,
+        peer: &Peer,
+    ) -> Result<Session, String> {
+        let tls_first = self.settings.sslmode != SslMode::Allow;
+        let attempts: &[bool] = if tls_first { &[true] } else { &[false, true] };
+        let mut last = String::new();
+        for &with_tls in attempts {
             let mut cfg = base.clone();
-            if let Peer::Unix(_) = peer {
+            if matches!(peer, Peer::Unix(_)) || !with_tls {
                 cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
             }
-            let socket = match peer.open(self.settings.connect_timeout).await {
+            let socket = match peer.open(&self.settings).await {
                 Ok(s) => s,
-                Err(e) => {
-                    last = format!("{} failed: {e}", peer.describe());
-                    continue;
-                }
+                Err(e) => return Err(format!("{} failed: {e}", peer.describe())),
             };
             let stats = Arc::new(CopyReadStats::default());
             let stream = MergingStream::new(socket, stats.clone());
-            let result = match (&self.tls, &peer) {
-                (Some(make), Peer::Tcp { host, .. }) => {
+            let result = match (&self.tls, peer) {
+                (Some(make), Peer::Tcp { host, .. }) if with_tls => {
                     let tls = MergingTls {
                         make: make.clone(),
                         host: host.clone(),
@@ -224,7 +273,7 @@ impl Endpoint {
                     let cancel = CancelHandle {
                         endpoint: self.clone(),
                         token: client.cancel_token(),
-                        peer,
+                        peer: peer.clone(),
                     };
                     return Ok(Session {
                         client,
@@ -235,13 +284,15 @@ impl Endpoint {
                 Err(e) => last = format!("{} failed: {}", peer.describe(), pg_message(&e)),
             }
         }
-        Err(self.connect_failed(&last))
+        Err(last)
     }
 
-    /// The hosts to try, each with its port, in the order given.
+    /// The hosts to try, each with its port and address, in the order given
+    /// (or shuffled with `load_balance_hosts=random`).
     fn peers(&self) -> Vec<Peer> {
         let s = &self.settings;
-        s.hosts
+        let mut peers: Vec<Peer> = s
+            .hosts
             .iter()
             .enumerate()
             .map(|(i, host)| {
@@ -250,16 +301,58 @@ impl Endpoint {
                     1 => s.ports[0],
                     _ => s.ports.get(i).copied().unwrap_or(5432),
                 };
-                if host.starts_with('/') {
+                let addr = s.hostaddrs.get(i).copied().flatten();
+                if host.starts_with('/') && addr.is_none() {
                     Peer::Unix(format!("{host}/.s.PGSQL.{port}"))
                 } else {
                     Peer::Tcp {
                         host: host.clone(),
+                        addr,
                         port,
                     }
                 }
             })
-            .collect()
+            .collect();
+        if s.load_balance_random {
+            // A Fisher-Yates shuffle; RandomState is seeded from the OS.
+            use std::hash::{BuildHasher, Hasher};
+            for i in (1..peers.len()).rev() {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                peers.swap(i, (h.finish() % (i as u64 + 1)) as usize);
+            }
+        }
+        peers
+    }
+}
+
+/// Whether a new session has the `target_session_attrs` asked for, as libpq
+/// decides it: from `transaction_read_only` and `pg_is_in_recovery()`.
+async fn session_fits(client: &Client, want: TargetSessionAttrs) -> Result<(), String> {
+    if want == TargetSessionAttrs::Any {
+        return Ok(());
+    }
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('transaction_read_only') = 'on', pg_catalog.pg_is_in_recovery()",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_message(&e))?;
+    let (read_only, standby): (bool, bool) = (row.get(0), row.get(1));
+    let (fits, what) = match want {
+        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => (true, ""),
+        TargetSessionAttrs::ReadWrite => (!read_only, "read-write"),
+        TargetSessionAttrs::ReadOnly => (read_only, "read-only"),
+        TargetSessionAttrs::Primary => (!standby, "primary"),
+        TargetSessionAttrs::Standby => (standby, "standby"),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "session is not {what} (target_session_attrs={what})"
+        ))
     }
 }
 
@@ -293,8 +386,11 @@ pub struct Session {
 pub enum Peer {
     /// A TCP host name or address and port.
     Tcp {
-        /// As given in the connection string.
+        /// As given in the connection string: what TLS verifies.
         host: String,
+        /// The numeric address to connect to instead of looking `host` up
+        /// (`hostaddr`).
+        addr: Option<std::net::IpAddr>,
         /// The port.
         port: u16,
     },
@@ -306,28 +402,43 @@ impl Peer {
     fn describe(&self) -> String {
         match self {
             // libpq's words, so the message reads as psql's would.
-            Peer::Tcp { host, port } => format!("connection to server at \"{host}\", port {port}"),
+            Peer::Tcp {
+                host,
+                addr: Some(addr),
+                port,
+            } => format!("connection to server at \"{host}\" ({addr}), port {port}"),
+            Peer::Tcp { host, port, .. } => {
+                format!("connection to server at \"{host}\", port {port}")
+            }
             Peer::Unix(path) => format!("connection to server on socket \"{path}\""),
         }
     }
 
-    /// Opens a plain socket, as tokio-postgres would: no Nagle delay, and TCP
-    /// keepalives so a copy through a firewall does not lose an idle session.
-    async fn open(&self, timeout: Option<u64>) -> std::io::Result<RawSocket> {
+    /// Opens a plain socket, as libpq would: no Nagle delay, TCP keepalives
+    /// (so a copy through a firewall does not lose an idle session) unless
+    /// `keepalives=0`, and `tcp_user_timeout`.
+    async fn open(&self, settings: &ConnSettings) -> std::io::Result<RawSocket> {
         let connect = async {
             Ok::<RawSocket, std::io::Error>(match self {
-                Peer::Tcp { host, port } => {
-                    let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                Peer::Tcp { host, addr, port } => {
+                    let s = match addr {
+                        Some(ip) => tokio::net::TcpStream::connect((*ip, *port)).await?,
+                        None => tokio::net::TcpStream::connect((host.as_str(), *port)).await?,
+                    };
                     s.set_nodelay(true)?;
-                    socket2::SockRef::from(&s).set_tcp_keepalive(
-                        &socket2::TcpKeepalive::new().with_time(Duration::from_secs(7200)),
-                    )?;
+                    let sock = socket2::SockRef::from(&s);
+                    if let Some(ka) = keepalive(&settings.keepalives) {
+                        sock.set_tcp_keepalive(&ka)?;
+                    }
+                    if let Some(ms) = settings.tcp_user_timeout.filter(|ms| *ms > 0) {
+                        sock.set_tcp_user_timeout(Some(Duration::from_millis(ms)))?;
+                    }
                     RawSocket::Left(s)
                 }
                 Peer::Unix(path) => RawSocket::Right(tokio::net::UnixStream::connect(path).await?),
             })
         };
-        match timeout.filter(|t| *t > 0) {
+        match settings.connect_timeout.filter(|t| *t > 0) {
             Some(t) => tokio::time::timeout(Duration::from_secs(t), connect)
                 .await
                 .map_err(|_| {
@@ -336,6 +447,24 @@ impl Peer {
             None => connect.await,
         }
     }
+}
+
+/// The socket's keepalive settings, `None` with `keepalives=0`; the idle
+/// time defaults to two hours, the kernel's usual default.
+fn keepalive(k: &Keepalives) -> Option<socket2::TcpKeepalive> {
+    if !k.enabled {
+        return None;
+    }
+    let mut ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(
+        k.idle.filter(|s| *s > 0).unwrap_or(7200),
+    ));
+    if let Some(s) = k.interval.filter(|s| *s > 0) {
+        ka = ka.with_interval(Duration::from_secs(s));
+    }
+    if let Some(n) = k.count.filter(|n| *n > 0) {
+        ka = ka.with_retries(n);
+    }
+    Some(ka)
 }
 
 /// Cancels what one connection runs.
@@ -352,7 +481,7 @@ impl CancelHandle {
     /// Asks the server to cancel the connection's current statement; failures
     /// are only logged, since the caller is giving up on it anyway.
     pub async fn cancel(&self) {
-        let socket = match self.peer.open(self.endpoint.settings.connect_timeout).await {
+        let socket = match self.peer.open(&self.endpoint.settings).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!("cancel request failed: {e}");

@@ -23,6 +23,15 @@ pub enum ConnInfoError {
         "unknown connection parameter `{0}` (check its spelling; see the libpq parameter list)"
     )]
     UnknownParam(String),
+    /// A libpq parameter pgcopy does not implement: refused rather than
+    /// silently ignored, since a user relies on what it promises.
+    #[error("connection parameter `{param}` is not supported by pgcopy: {reason}")]
+    Unsupported {
+        /// The parameter (or the environment variable that set it).
+        param: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A parameter with a value outside its allowed set.
     #[error("invalid value for connection parameter `{param}`: {reason}")]
     BadValue {
@@ -33,7 +42,7 @@ pub enum ConnInfoError {
     },
 }
 
-/// The parameters libpq knows that pgcopy passes on or deliberately accepts.
+/// The libpq parameters pgcopy implements as libpq does.
 const KNOWN_PARAMS: &[&str] = &[
     "host",
     "hostaddr",
@@ -53,17 +62,55 @@ const KNOWN_PARAMS: &[&str] = &[
     "keepalives_count",
     "tcp_user_timeout",
     "sslmode",
+    "requiressl",
     "sslrootcert",
     "sslcert",
     "sslkey",
     "sslpassword",
     "sslcrl",
+    "sslcrldir",
     "sslcompression",
     "sslsni",
-    "requiressl",
+    "sslcertmode",
+    "sslnegotiation",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
     "target_session_attrs",
     "channel_binding",
     "gssencmode",
+    "load_balance_hosts",
+    "min_protocol_version",
+    "max_protocol_version",
+];
+
+/// libpq parameters pgcopy does not implement, each with what to do instead:
+/// refused, never accepted and ignored.
+const REFUSED_PARAMS: &[(&str, &str)] = &[
+    (
+        "service",
+        "pgcopy does not read pg_service.conf: write the service's parameters into the connection string",
+    ),
+    (
+        "require_auth",
+        "pgcopy cannot restrict the server's authentication method; use channel_binding=require to insist on \
+         SCRAM with channel binding",
+    ),
+    ("krbsrvname", "pgcopy has no GSSAPI/Kerberos support"),
+    ("gsslib", "pgcopy has no GSSAPI/Kerberos support"),
+    ("gssdelegation", "pgcopy has no GSSAPI/Kerberos support"),
+    ("replication", "pgcopy copies with ordinary sessions, not replication connections"),
+    (
+        "requirepeer",
+        "pgcopy does not check the server process's user over a Unix socket: connect as the socket's owner \
+         expects, or over TCP with sslmode=verify-full",
+    ),
+    ("sslkeylogfile", "pgcopy never writes TLS keys to a file"),
+    ("oauth_issuer", "pgcopy has no OAuth support"),
+    ("oauth_client_id", "pgcopy has no OAuth support"),
+    ("oauth_client_secret", "pgcopy has no OAuth support"),
+    ("oauth_scope", "pgcopy has no OAuth support"),
+    ("scram_client_key", "pgcopy authenticates with the password itself"),
+    ("scram_server_key", "pgcopy authenticates with the password itself"),
 ];
 
 /// Environment variables and the parameter each one supplies, as in libpq.
@@ -78,13 +125,103 @@ const ENV_PARAMS: &[(&str, &str)] = &[
     ("PGOPTIONS", "options"),
     ("PGAPPNAME", "application_name"),
     ("PGSSLMODE", "sslmode"),
+    ("PGREQUIRESSL", "requiressl"),
     ("PGSSLROOTCERT", "sslrootcert"),
     ("PGSSLCERT", "sslcert"),
     ("PGSSLKEY", "sslkey"),
+    ("PGSSLCRL", "sslcrl"),
+    ("PGSSLCRLDIR", "sslcrldir"),
+    ("PGSSLCOMPRESSION", "sslcompression"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGSSLCERTMODE", "sslcertmode"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGSSLMINPROTOCOLVERSION", "ssl_min_protocol_version"),
+    ("PGSSLMAXPROTOCOLVERSION", "ssl_max_protocol_version"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGGSSENCMODE", "gssencmode"),
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
     ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
+    ("PGMINPROTOCOLVERSION", "min_protocol_version"),
+    ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
     ("PGCLIENTENCODING", "client_encoding"),
+    ("PGSERVICE", "service"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGKRBSRVNAME", "krbsrvname"),
+    ("PGGSSLIB", "gsslib"),
+    ("PGGSSDELEGATION", "gssdelegation"),
+    ("PGREQUIREPEER", "requirepeer"),
 ];
+
+fn refused(param: &str, via: &str) -> Option<ConnInfoError> {
+    REFUSED_PARAMS
+        .iter()
+        .find(|(p, _)| *p == param)
+        .map(|(_, reason)| ConnInfoError::Unsupported {
+            param: via.to_string(),
+            reason: reason.to_string(),
+        })
+}
+
+fn bad(param: &str, reason: impl Into<String>) -> ConnInfoError {
+    ConnInfoError::BadValue {
+        param: param.into(),
+        reason: reason.into(),
+    }
+}
+
+/// libpq's `target_session_attrs`: which server of several hosts will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetSessionAttrs {
+    /// The first that accepts the connection.
+    #[default]
+    Any,
+    /// One where transactions may write (not `default_transaction_read_only`, not a standby).
+    ReadWrite,
+    /// One where they may not.
+    ReadOnly,
+    /// A server not in recovery.
+    Primary,
+    /// A server in recovery (a standby).
+    Standby,
+    /// A standby if any host is one, else any.
+    PreferStandby,
+}
+
+/// libpq's `channel_binding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChannelBinding {
+    /// Never.
+    Disable,
+    /// When the server offers SCRAM with it over TLS (the default).
+    #[default]
+    Prefer,
+    /// Always: authentication fails unless the server proves it holds the
+    /// TLS certificate's key through SCRAM-SHA-256-PLUS.
+    Require,
+}
+
+/// A TLS protocol version bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+/// TCP keepalive settings (libpq's `keepalives*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalives {
+    /// `keepalives=0` turns them off.
+    pub enabled: bool,
+    /// Idle seconds before the first probe (`keepalives_idle`).
+    pub idle: Option<u64>,
+    /// Seconds between probes (`keepalives_interval`).
+    pub interval: Option<u64>,
+    /// Probes lost before the connection is dead (`keepalives_count`).
+    pub count: Option<u32>,
+}
 
 /// Parameters as written by the user, before defaults.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -218,8 +355,33 @@ pub struct ConnSettings {
     pub connect_timeout: Option<u64>,
     /// `options` (command-line options sent to the server).
     pub options: Option<String>,
-    /// `application_name`, when the user set one.
+    /// `application_name`, else `fallback_application_name`, when the user set one.
     pub application_name: Option<String>,
+    /// Numeric addresses to connect to, one per host (`hostaddr`); the host
+    /// name still serves TLS verification and the password file.
+    pub hostaddrs: Vec<Option<std::net::IpAddr>>,
+    /// TCP keepalives.
+    pub keepalives: Keepalives,
+    /// `tcp_user_timeout`, in milliseconds.
+    pub tcp_user_timeout: Option<u64>,
+    /// Which of several hosts will do.
+    pub target_session_attrs: TargetSessionAttrs,
+    /// Try hosts in random order (`load_balance_hosts=random`).
+    pub load_balance_random: bool,
+    /// Channel binding.
+    pub channel_binding: ChannelBinding,
+    /// Send the host name in the TLS handshake (`sslsni`, default on).
+    pub sslsni: bool,
+    /// A certificate revocation list file (PEM) to check the server against.
+    pub sslcrl: Option<String>,
+    /// A directory of certificate revocation lists.
+    pub sslcrldir: Option<String>,
+    /// Lowest TLS version (`ssl_min_protocol_version`, default TLS 1.2).
+    pub ssl_min_protocol_version: Option<TlsVersion>,
+    /// Highest TLS version (`ssl_max_protocol_version`).
+    pub ssl_max_protocol_version: Option<TlsVersion>,
+    /// `sslcertmode=disable`: never send a client certificate.
+    pub no_client_cert: bool,
 }
 
 impl ConnParams {
@@ -232,6 +394,9 @@ impl ConnParams {
             parse_keyword_value(s)?
         };
         for k in params.keys() {
+            if let Some(e) = refused(k, k) {
+                return Err(e);
+            }
             if !KNOWN_PARAMS.contains(&k.as_str()) {
                 return Err(ConnInfoError::UnknownParam(k.clone()));
             }
@@ -262,6 +427,9 @@ impl ConnParams {
         for (var, key) in ENV_PARAMS {
             if !p.contains_key(*key) {
                 if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                    if let Some(e) = refused(key, var) {
+                        return Err(e);
+                    }
                     p.insert(key.to_string(), v);
                 }
             }
@@ -277,9 +445,14 @@ impl ConnParams {
                 .map(|s| {
                     s.trim()
                         .parse::<u16>()
+                        // Not echoed: in a URI whose password holds an
+                        // unescaped `/` or `?`, the port is part of it.
                         .map_err(|_| ConnInfoError::BadValue {
                             param: "port".into(),
-                            reason: format!("`{}` is not a port number", s.trim()),
+                            reason:
+                                "it must be a number from 1 to 65535 (in a URI, a password's / ? @ \
+                                     characters must be percent-encoded)"
+                                    .into(),
                         })
                 })
                 .collect::<Result<_, _>>()?,
@@ -293,11 +466,24 @@ impl ConnParams {
         }
         let user = non_empty("user").unwrap_or_else(|| defaults.user.clone());
         let dbname = non_empty("dbname").unwrap_or_else(|| user.clone());
+        let system_roots = non_empty("sslrootcert").as_deref() == Some("system");
         let sslmode = match non_empty("sslmode") {
             Some(m) => SslMode::parse(&m)?,
             None if non_empty("requiressl").as_deref() == Some("1") => SslMode::Require,
+            // libpq: trusting the system's CAs means checking the host name too.
+            None if system_roots => SslMode::VerifyFull,
             None => SslMode::Prefer,
         };
+        if system_roots && sslmode != SslMode::VerifyFull {
+            return Err(bad(
+                "sslmode",
+                format!(
+                    "sslrootcert=system needs sslmode=verify-full (any CA the system trusts could vouch \
+                     for a server under a weaker mode), not {}",
+                    sslmode.as_str()
+                ),
+            ));
+        }
         let connect_timeout = match non_empty("connect_timeout") {
             Some(t) => Some(t.parse::<u64>().map_err(|_| ConnInfoError::BadValue {
                 param: "connect_timeout".into(),
@@ -314,6 +500,209 @@ impl ConnParams {
                         .into(),
             });
         }
+        let number = |k: &str| -> Result<Option<u64>, ConnInfoError> {
+            non_empty(k)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| bad(k, format!("`{v}` is not a whole number")))
+                })
+                .transpose()
+        };
+        let flag = |k: &str, default: bool| -> Result<bool, ConnInfoError> {
+            match non_empty(k).as_deref() {
+                None => Ok(default),
+                Some("1") => Ok(true),
+                Some("0") => Ok(false),
+                Some(v) => Err(bad(k, format!("`{v}` is not 0 or 1"))),
+            }
+        };
+        let hostaddrs: Vec<Option<std::net::IpAddr>> = match non_empty("hostaddr") {
+            None => vec![None; hosts.len()],
+            Some(list) => {
+                let addrs = list
+                    .split(',')
+                    .map(|a| {
+                        let a = a.trim();
+                        (!a.is_empty())
+                            .then(|| {
+                                a.parse::<std::net::IpAddr>().map_err(|_| {
+                                    bad("hostaddr", format!("`{a}` is not a numeric IP address"))
+                                })
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if non_empty("host").is_some() && addrs.len() != hosts.len() {
+                    return Err(bad(
+                        "hostaddr",
+                        format!("{} addresses given for {} hosts", addrs.len(), hosts.len()),
+                    ));
+                }
+                addrs
+            }
+        };
+        let target_session_attrs = match non_empty("target_session_attrs").as_deref() {
+            None | Some("any") => TargetSessionAttrs::Any,
+            Some("read-write") => TargetSessionAttrs::ReadWrite,
+            Some("read-only") => TargetSessionAttrs::ReadOnly,
+            Some("primary") => TargetSessionAttrs::Primary,
+            Some("standby") => TargetSessionAttrs::Standby,
+            Some("prefer-standby") => TargetSessionAttrs::PreferStandby,
+            Some(v) => {
+                return Err(bad(
+                    "target_session_attrs",
+                    format!(
+                        "`{v}` is not one of any, read-write, read-only, primary, standby, prefer-standby"
+                    ),
+                ))
+            }
+        };
+        let channel_binding = match non_empty("channel_binding").as_deref() {
+            None | Some("prefer") => ChannelBinding::Prefer,
+            Some("disable") => ChannelBinding::Disable,
+            Some("require") => ChannelBinding::Require,
+            Some(v) => {
+                return Err(bad(
+                    "channel_binding",
+                    format!("`{v}` is not one of disable, prefer, require"),
+                ))
+            }
+        };
+        if channel_binding == ChannelBinding::Require && sslmode == SslMode::Disable {
+            return Err(bad(
+                "channel_binding",
+                "require needs TLS, and sslmode=disable turns it off",
+            ));
+        }
+        let load_balance_random = match non_empty("load_balance_hosts").as_deref() {
+            None | Some("disable") => false,
+            Some("random") => true,
+            Some(v) => {
+                return Err(bad(
+                    "load_balance_hosts",
+                    format!("`{v}` is not disable or random"),
+                ))
+            }
+        };
+        match non_empty("gssencmode").as_deref() {
+            // libpq built without GSSAPI, as pgcopy is, treats prefer as disable.
+            None | Some("disable") | Some("prefer") => {}
+            Some("require") => return Err(ConnInfoError::Unsupported {
+                param: "gssencmode".into(),
+                reason:
+                    "pgcopy has no GSSAPI encryption: use sslmode=verify-full for an encrypted, \
+                             verified connection"
+                        .into(),
+            }),
+            Some(v) => {
+                return Err(bad(
+                    "gssencmode",
+                    format!("`{v}` is not one of disable, prefer, require"),
+                ))
+            }
+        }
+        match non_empty("sslnegotiation").as_deref() {
+            None | Some("postgres") => {}
+            Some("direct") => return Err(ConnInfoError::Unsupported {
+                param: "sslnegotiation".into(),
+                reason:
+                    "pgcopy negotiates TLS the usual way (sslnegotiation=postgres), which every \
+                             server accepts: leave it out"
+                        .into(),
+            }),
+            Some(v) => {
+                return Err(bad(
+                    "sslnegotiation",
+                    format!("`{v}` is not postgres or direct"),
+                ))
+            }
+        }
+        let no_client_cert =
+            match non_empty("sslcertmode").as_deref() {
+                None | Some("allow") => false,
+                Some("disable") => true,
+                Some("require") => return Err(ConnInfoError::Unsupported {
+                    param: "sslcertmode".into(),
+                    reason:
+                        "pgcopy cannot insist that the server asks for a client certificate: use \
+                             allow (the default) with sslcert and sslkey"
+                            .into(),
+                }),
+                Some(v) => {
+                    return Err(bad(
+                        "sslcertmode",
+                        format!("`{v}` is not one of disable, allow, require"),
+                    ))
+                }
+            };
+        let tls_version = |k: &str| -> Result<Option<TlsVersion>, ConnInfoError> {
+            match non_empty(k).as_deref() {
+                None => Ok(None),
+                Some("TLSv1.2") => Ok(Some(TlsVersion::Tls12)),
+                Some("TLSv1.3") => Ok(Some(TlsVersion::Tls13)),
+                // Below 1.2 as a lower bound changes nothing: pgcopy's TLS
+                // never speaks less than 1.2 (nor does libpq by default).
+                Some("TLSv1" | "TLSv1.1") if k == "ssl_min_protocol_version" => Ok(None),
+                Some("TLSv1" | "TLSv1.1") => Err(ConnInfoError::Unsupported {
+                    param: k.into(),
+                    reason: "pgcopy's TLS speaks only TLSv1.2 and TLSv1.3".into(),
+                }),
+                Some(v) => Err(bad(
+                    k,
+                    format!("`{v}` is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"),
+                )),
+            }
+        };
+        let ssl_min_protocol_version = tls_version("ssl_min_protocol_version")?;
+        let ssl_max_protocol_version = tls_version("ssl_max_protocol_version")?;
+        if let (Some(lo), Some(hi)) = (ssl_min_protocol_version, ssl_max_protocol_version) {
+            if lo > hi {
+                return Err(bad(
+                    "ssl_max_protocol_version",
+                    "it is lower than ssl_min_protocol_version",
+                ));
+            }
+        }
+        for k in ["min_protocol_version", "max_protocol_version"] {
+            match non_empty(k).as_deref() {
+                // pgcopy speaks protocol 3.0, which every server since 7.4 does.
+                None | Some("3.0") => {}
+                Some("3.2" | "latest") if k == "max_protocol_version" => {}
+                Some("3.2" | "latest") => {
+                    return Err(ConnInfoError::Unsupported {
+                        param: k.into(),
+                        reason: "pgcopy speaks protocol 3.0 only".into(),
+                    })
+                }
+                Some(v) => return Err(bad(k, format!("`{v}` is not 3.0, 3.2 or latest"))),
+            }
+        }
+        if let Some(enc) = non_empty("client_encoding") {
+            if !matches!(
+                enc.to_ascii_uppercase().replace('-', "").as_str(),
+                "UTF8" | "UNICODE" | "AUTO"
+            ) {
+                return Err(ConnInfoError::Unsupported {
+                    param: "client_encoding".into(),
+                    reason: format!(
+                        "pgcopy always talks UTF8 to the server (binary COPY does not depend on it), not `{enc}`: \
+                         leave it out"
+                    ),
+                });
+            }
+        }
+        // sslcompression: libpq asks for it, and OpenSSL builds of this decade
+        // never compress, as pgcopy's TLS never does: accepted either way.
+        flag("sslcompression", false)?;
+        let keepalives = Keepalives {
+            enabled: flag("keepalives", true)?,
+            idle: number("keepalives_idle")?,
+            interval: number("keepalives_interval")?,
+            count: number("keepalives_count")?
+                .map(|n| u32::try_from(n).map_err(|_| bad("keepalives_count", "too large")))
+                .transpose()?,
+        };
         let password = match p.get("password") {
             Some(pw) => Some(Secret::new(pw.clone())),
             None => pgpass.and_then(|text| {
@@ -333,7 +722,20 @@ impl ConnParams {
             sslkey: non_empty("sslkey"),
             connect_timeout,
             options: non_empty("options"),
-            application_name: non_empty("application_name"),
+            application_name: non_empty("application_name")
+                .or_else(|| non_empty("fallback_application_name")),
+            hostaddrs,
+            keepalives,
+            tcp_user_timeout: number("tcp_user_timeout")?,
+            target_session_attrs,
+            load_balance_random,
+            channel_binding,
+            sslsni: flag("sslsni", true)?,
+            sslcrl: non_empty("sslcrl"),
+            sslcrldir: non_empty("sslcrldir"),
+            ssl_min_protocol_version,
+            ssl_max_protocol_version,
+            no_client_cert,
         })
     }
 
@@ -400,7 +802,9 @@ fn pct(s: &str) -> String {
     out
 }
 
-fn pct_decode(s: &str) -> Result<String, ConnInfoError> {
+/// Decodes `%XX` escapes of one URI part; an error names the part, never its
+/// text (it may be a password).
+fn pct_decode(part: &str, s: &str) -> Result<String, ConnInfoError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -410,7 +814,9 @@ fn pct_decode(s: &str) -> Result<String, ConnInfoError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| {
-                    ConnInfoError::Syntax(format!("invalid percent-encoding near `{}`", &s[i..]))
+                    ConnInfoError::Syntax(format!(
+                        "invalid percent-encoding in the URI's {part} (a % must be followed by two hex digits)"
+                    ))
                 })?;
             out.push(hex);
             i += 3;
@@ -419,8 +825,11 @@ fn pct_decode(s: &str) -> Result<String, ConnInfoError> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| ConnInfoError::Syntax("percent-encoded text is not UTF-8".into()))
+    String::from_utf8(out).map_err(|_| {
+        ConnInfoError::Syntax(format!(
+            "the URI's {part} is not UTF-8 once percent-decoded"
+        ))
+    })
 }
 
 fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
@@ -444,10 +853,10 @@ fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
                 None => (userinfo, None),
             };
             if !user.is_empty() {
-                params.insert("user".into(), pct_decode(user)?);
+                params.insert("user".into(), pct_decode("user name", user)?);
             }
             if let Some(pw) = password {
-                params.insert("password".into(), pct_decode(pw)?);
+                params.insert("password".into(), pct_decode("password", pw)?);
             }
             hostspec
         }
@@ -463,8 +872,8 @@ fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
             (h.to_string(), after.strip_prefix(':').map(str::to_string))
         } else {
             match part.rsplit_once(':') {
-                Some((h, p)) => (pct_decode(h)?, Some(p.to_string())),
-                None => (pct_decode(part)?, None),
+                Some((h, p)) => (pct_decode("host", h)?, Some(p.to_string())),
+                None => (pct_decode("host", part)?, None),
             }
         };
         hosts.push(host);
@@ -479,14 +888,18 @@ fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
         params.insert("port".into(), ports.join(","));
     }
     if let Some(db) = path.filter(|p| !p.is_empty()) {
-        params.insert("dbname".into(), pct_decode(db)?);
+        params.insert("dbname".into(), pct_decode("database name", db)?);
     }
     if let Some(q) = query {
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
-                ConnInfoError::Syntax(format!("URI query parameter `{pair}` has no `=`"))
+                ConnInfoError::Syntax(
+                    "a URI query parameter has no `=` (write ?name=value&...)".into(),
+                )
             })?;
-            params.insert(pct_decode(k)?, pct_decode(v)?);
+            let k = pct_decode("query parameter name", k)?;
+            let v = pct_decode("query parameter value", v)?;
+            params.insert(k, v);
         }
     }
     Ok(params)
@@ -495,6 +908,9 @@ fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
 fn parse_keyword_value(s: &str) -> Result<BTreeMap<String, String>, ConnInfoError> {
     let mut params = BTreeMap::new();
     let mut chars = s.chars().peekable();
+    // Text right after an unquoted password may be the rest of a password
+    // that holds a space: an error about it must not echo it.
+    let mut after_password = false;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -513,11 +929,21 @@ fn parse_keyword_value(s: &str) -> Result<BTreeMap<String, String>, ConnInfoErro
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
+        let is_param =
+            KNOWN_PARAMS.contains(&key.as_str()) || REFUSED_PARAMS.iter().any(|(p, _)| *p == key);
+        if after_password && !is_param {
+            return Err(ConnInfoError::Syntax(
+                "a password is followed by text that is not a parameter: a password that holds spaces \
+                 must be quoted (password='...')"
+                    .into(),
+            ));
+        }
         if chars.next() != Some('=') {
             return Err(ConnInfoError::Syntax(format!(
                 "missing `=` after `{key}` (expected a URI like postgresql://user@host/db or key=value pairs)"
             )));
         }
+        after_password = key == "password" || key == "sslpassword";
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
@@ -757,11 +1183,117 @@ mod tests {
     }
 
     #[test]
+    fn libpq_parameters_are_implemented_or_refused() {
+        let resolve =
+            |s: &str| ConnParams::parse(s).and_then(|p| p.resolve(no_env, &defaults(), None));
+        let s = resolve(
+            "host=db.example.com,db2 hostaddr=10.0.0.1,::1 keepalives_idle=30 keepalives_count=3 \
+             tcp_user_timeout=5000 target_session_attrs=read-write channel_binding=require sslsni=0 \
+             sslcrl=/c.pem ssl_min_protocol_version=TLSv1.3 load_balance_hosts=random \
+             fallback_application_name=fb gssencmode=prefer sslcertmode=disable client_encoding=UTF8",
+        )
+        .unwrap();
+        assert_eq!(s.hosts, ["db.example.com", "db2"]);
+        assert_eq!(
+            s.hostaddrs,
+            [
+                Some("10.0.0.1".parse().unwrap()),
+                Some("::1".parse().unwrap())
+            ]
+        );
+        assert_eq!(s.keepalives.idle, Some(30));
+        assert_eq!(s.keepalives.count, Some(3));
+        assert!(s.keepalives.enabled);
+        assert_eq!(s.tcp_user_timeout, Some(5000));
+        assert_eq!(s.target_session_attrs, TargetSessionAttrs::ReadWrite);
+        assert_eq!(s.channel_binding, ChannelBinding::Require);
+        assert!(!s.sslsni && s.load_balance_random && s.no_client_cert);
+        assert_eq!(s.sslcrl.as_deref(), Some("/c.pem"));
+        assert_eq!(s.ssl_min_protocol_version, Some(TlsVersion::Tls13));
+        assert_eq!(s.application_name.as_deref(), Some("fb"));
+        // Refused, each with one sentence, from the string or the environment.
+        for (conninfo, param) in [
+            ("service=prod", "service"),
+            ("host=h require_auth=scram-sha-256", "require_auth"),
+            ("host=h gssencmode=require", "gssencmode"),
+            ("host=h sslnegotiation=direct", "sslnegotiation"),
+            ("host=h sslcertmode=require", "sslcertmode"),
+            (
+                "host=h ssl_max_protocol_version=TLSv1.1",
+                "ssl_max_protocol_version",
+            ),
+            ("host=h client_encoding=LATIN1", "client_encoding"),
+            ("host=h requirepeer=postgres", "requirepeer"),
+            ("host=h replication=database", "replication"),
+        ] {
+            match resolve(conninfo) {
+                Err(ConnInfoError::Unsupported { param: p, reason }) => {
+                    assert_eq!(p, param);
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{conninfo}: {other:?}"),
+            }
+        }
+        let env = |k: &str| (k == "PGSERVICE").then(|| "prod".to_string());
+        assert!(matches!(
+            ConnParams::parse("host=h").unwrap().resolve(env, &defaults(), None),
+            Err(ConnInfoError::Unsupported { param, .. }) if param == "PGSERVICE"
+        ));
+        for bad in [
+            "hostaddr=db.example.com",
+            "host=a,b hostaddr=10.0.0.1",
+            "target_session_attrs=sometimes",
+            "channel_binding=maybe",
+            "sslmode=disable channel_binding=require",
+            "keepalives=2",
+            "keepalives_idle=soon",
+            "ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2",
+        ] {
+            assert!(
+                matches!(resolve(bad), Err(ConnInfoError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn redaction_never_shows_password() {
         let p = ConnParams::parse("postgresql://u:hunter2@h:1/d?sslmode=require").unwrap();
         let s = p.resolve(no_env, &defaults(), None).unwrap();
         assert_eq!(s.redacted(), "postgresql://u@h:1/d?sslmode=require");
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    proptest::proptest! {
+        /// No error about a connection string, in any of its forms, shows any
+        /// part of the password in it.
+        #[test]
+        fn errors_never_echo_a_password(
+            pw in "[A-Za-z0-9]{6,12}",
+            junk in "[ %=@:/?&'a-z]{0,6}",
+            form in 0usize..6,
+        ) {
+            let s = match form {
+                0 => format!("postgresql://u:{pw}%Z{junk}@h/db"),
+                1 => format!("postgresql://u:{pw}{junk}@h/db?sslmode=bogus"),
+                2 => format!("host=h password={pw} {pw}{junk}"),
+                3 => format!("host=h password='{pw}{junk}"),
+                4 => format!("postgresql://u@h/db?password={pw}%G{junk}"),
+                _ => format!("host=h password={pw}{junk} port={junk}"),
+            };
+            let err = ConnParams::parse(&s)
+                .and_then(|p| p.resolve(|_| None, &defaults(), None))
+                .err();
+            if let Some(e) = err {
+                let text = e.to_string();
+                for i in 0..pw.len() - 3 {
+                    proptest::prop_assert!(
+                        !text.contains(&pw[i..i + 4]),
+                        "{text} shows part of {pw}"
+                    );
+                }
+            }
+        }
     }
 }
