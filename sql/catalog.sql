@@ -6,7 +6,7 @@
 -- belong to an extension (their data is the extension's business).
 WITH RECURSIVE rels AS (
     SELECT c.oid, n.oid AS nspoid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition,
-           c.reltuples, c.relispopulated
+           c.reltuples, c.relispopulated, c.relrowsecurity AND c.relforcerowsecurity AS forced_rls
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'S', 'm')
@@ -64,6 +64,11 @@ SELECT jsonb_build_object(
                  'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES'),
                  'schema_usage', pg_catalog.has_schema_privilege(r.nspoid, 'USAGE')),
              'row_security', pg_catalog.row_security_active(r.oid),
+             'load_as_owner', pg_catalog.pg_has_role(r.relowner, 'MEMBER')
+                              AND pg_catalog.pg_get_userbyid(r.relowner) <> current_user,
+             'owner_may_load', pg_catalog.has_table_privilege(r.relowner, r.oid, 'INSERT')
+                               AND pg_catalog.has_table_privilege(r.relowner, r.oid, 'TRUNCATE')
+                               AND NOT r.forced_rls,
              'triggers', coalesce((
                  SELECT jsonb_agg(jsonb_build_object('name', tg.tgname, 'mode', tg.tgenabled::text)
                                   ORDER BY tg.tgname)

@@ -1,15 +1,38 @@
--- pgcopy state schema, version 1.
+-- pgcopy state schema, version 2.
 --
 -- The one source of truth for the schema pgcopy keeps on the destination: the
--- extension embeds this file, and the CLI runs it (inside
--- `SET LOCAL search_path = <state schema>`) where the extension cannot be
--- installed. Names are therefore left unqualified; functions pin their
--- search_path at creation with `SET search_path FROM CURRENT`.
+-- extension embeds this file, and the CLI runs it where the extension cannot be
+-- installed. Every name of the schema's own is written `@extschema@.name`:
+-- PostgreSQL replaces `@extschema@` in an extension script, and the CLI replaces
+-- it with the quoted `--state-schema` name (pgcopy_core::state_schema_sql).
+--
+-- Hardened as PostgreSQL's "Security Considerations for Extensions" asks
+-- (the DBA who reads this schema may be a superuser, and whoever may write its
+-- rows may not be):
+--   * functions: `SET search_path = pg_catalog, pg_temp`, so every unqualified
+--     function, operator and type resolves in pg_catalog and nowhere else
+--     (pg_temp is never searched for functions or operators); the schema's own
+--     objects are named through @extschema@, called with arguments of exactly
+--     their declared types;
+--   * no `CASE x WHEN`, `IN (...)` or `= ANY` on values from rows: they pick an
+--     operator by search path (with the pinned path that is pg_catalog's, but
+--     the rule keeps the bodies safe even if copied elsewhere);
+--   * views are created under the same pinned path, so their operators are
+--     pg_catalog's, bound at creation;
+--   * the rows a role writes carry its rights, not the reader's: every row of
+--     a job may be written only by members of the role that created the job
+--     (`jobs.created_by`, set by a trigger, never changed), so a restore run
+--     by a superuser does only what that role could do (see SECURITY.md). The
+--     triggers are ENABLE ALWAYS: replica-mode sessions fire them too.
+-- The extension's install script (pgcopy-ext) adds the rest: the schema and
+-- every object in it belong to the bootstrap superuser, and the installing
+-- role gets SELECT, INSERT and UPDATE on the tables, nothing else.
 
-CREATE TABLE jobs (
+CREATE TABLE @extschema@.jobs (
     job_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     state           text NOT NULL DEFAULT 'planned'
                     CHECK (state IN ('planned', 'running', 'succeeded', 'failed', 'interrupted', 'discarded')),
+    created_by      oid NOT NULL,
     source          text NOT NULL,
     destination     text NOT NULL,
     options         jsonb NOT NULL DEFAULT '{}',
@@ -29,22 +52,23 @@ CREATE TABLE jobs (
     disabled_triggers jsonb,
     error           text
 );
-COMMENT ON TABLE jobs IS 'One row per pgcopy run against this database.';
-COMMENT ON COLUMN jobs.state IS 'planned, running, succeeded, failed, interrupted, or discarded (given up with pgcopy jobs discard).';
-COMMENT ON COLUMN jobs.truncated_at IS 'When the tables truncated up front were truncated (same transaction): a resumed job never truncates again.';
-COMMENT ON COLUMN jobs.fks_dropped_at IS 'When the job saved and dropped its foreign keys (same transaction).';
-COMMENT ON COLUMN jobs.disabled_triggers IS 'Triggers the job disabled and has not put back yet, each with its table and the mode it returns to (set in the transaction that disables them).';
-COMMENT ON COLUMN jobs.source IS 'Source connection, password removed.';
-COMMENT ON COLUMN jobs.destination IS 'Destination connection, password removed.';
-COMMENT ON COLUMN jobs.options IS 'Command-line options of the run.';
-COMMENT ON COLUMN jobs.fk_strategy IS 'replica: FK triggers disabled by session_replication_role; drop: FKs saved, dropped and restored.';
-COMMENT ON COLUMN jobs.snapshot IS 'Source snapshot all tables were read from (pg_export_snapshot).';
-COMMENT ON COLUMN jobs.plan IS 'The plan the run followed (tables, chunks, FKs), as JSON.';
-COMMENT ON COLUMN jobs.client_backend_pid IS 'Backend pid of the client''s coordinator connection here: when it is gone while the job is running, the client died.';
-COMMENT ON COLUMN jobs.heartbeat_at IS 'Updated every few seconds while the client runs; a running job with an old heartbeat is stale (the client died).';
+COMMENT ON TABLE @extschema@.jobs IS 'One row per pgcopy run against this database.';
+COMMENT ON COLUMN @extschema@.jobs.state IS 'planned, running, succeeded, failed, interrupted, or discarded (given up with pgcopy jobs discard).';
+COMMENT ON COLUMN @extschema@.jobs.created_by IS 'The role that created the job (set by a trigger, never changed): only its members may write the job''s rows, and what the job saved is restored with no more than that role''s rights.';
+COMMENT ON COLUMN @extschema@.jobs.truncated_at IS 'When the tables truncated up front were truncated (same transaction): a resumed job never truncates again.';
+COMMENT ON COLUMN @extschema@.jobs.fks_dropped_at IS 'When the job saved and dropped its foreign keys (same transaction).';
+COMMENT ON COLUMN @extschema@.jobs.disabled_triggers IS 'Triggers the job disabled and has not put back yet, each with its table and the mode it returns to (set in the transaction that disables them).';
+COMMENT ON COLUMN @extschema@.jobs.source IS 'Source connection, password removed.';
+COMMENT ON COLUMN @extschema@.jobs.destination IS 'Destination connection, password removed.';
+COMMENT ON COLUMN @extschema@.jobs.options IS 'Command-line options of the run.';
+COMMENT ON COLUMN @extschema@.jobs.fk_strategy IS 'replica: FK triggers disabled by session_replication_role; drop: FKs saved, dropped and restored.';
+COMMENT ON COLUMN @extschema@.jobs.snapshot IS 'Source snapshot all tables were read from (pg_export_snapshot).';
+COMMENT ON COLUMN @extschema@.jobs.plan IS 'The plan the run followed (tables, chunks, FKs), as JSON.';
+COMMENT ON COLUMN @extschema@.jobs.client_backend_pid IS 'Backend pid of the client''s coordinator connection here: when it is gone while the job is running, the client died.';
+COMMENT ON COLUMN @extschema@.jobs.heartbeat_at IS 'Updated every few seconds while the client runs; a running job with an old heartbeat is stale (the client died).';
 
-CREATE TABLE job_tables (
-    job_id          bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+CREATE TABLE @extschema@.job_tables (
+    job_id          bigint NOT NULL REFERENCES @extschema@.jobs ON DELETE CASCADE,
     table_schema    text NOT NULL,
     table_name      text NOT NULL,
     partition_of    text,
@@ -58,10 +82,10 @@ CREATE TABLE job_tables (
     error           text,
     PRIMARY KEY (job_id, table_schema, table_name)
 );
-COMMENT ON TABLE job_tables IS 'Tables of each job, with their estimates and state; rows copied are in job_chunks.';
-COMMENT ON COLUMN job_tables.partition_of IS 'The top partitioned table, when this is a partition.';
+COMMENT ON TABLE @extschema@.job_tables IS 'Tables of each job, with their estimates and state; rows copied are in job_chunks.';
+COMMENT ON COLUMN @extschema@.job_tables.partition_of IS 'The top partitioned table, when this is a partition.';
 
-CREATE TABLE job_chunks (
+CREATE TABLE @extschema@.job_chunks (
     job_id          bigint NOT NULL,
     table_schema    text NOT NULL,
     table_name      text NOT NULL,
@@ -76,14 +100,14 @@ CREATE TABLE job_chunks (
     finished_at     timestamptz,
     error           text,
     PRIMARY KEY (job_id, table_schema, table_name, chunk_index),
-    FOREIGN KEY (job_id, table_schema, table_name) REFERENCES job_tables ON DELETE CASCADE
+    FOREIGN KEY (job_id, table_schema, table_name) REFERENCES @extschema@.job_tables ON DELETE CASCADE
 );
-COMMENT ON TABLE job_chunks IS 'Chunks (ctid page ranges) of each table. A chunk is marked done in the same transaction that commits its rows, so done chunks are exactly the rows present.';
-COMMENT ON COLUMN job_chunks.start_page IS 'First heap page (NULL: from the start).';
-COMMENT ON COLUMN job_chunks.end_page IS 'Page after the last (NULL: to the end).';
+COMMENT ON TABLE @extschema@.job_chunks IS 'Chunks (ctid page ranges) of each table. A chunk is marked done in the same transaction that commits its rows, so done chunks are exactly the rows present.';
+COMMENT ON COLUMN @extschema@.job_chunks.start_page IS 'First heap page (NULL: from the start).';
+COMMENT ON COLUMN @extschema@.job_chunks.end_page IS 'Page after the last (NULL: to the end).';
 
-CREATE TABLE job_workers (
-    job_id          bigint NOT NULL REFERENCES jobs ON DELETE CASCADE,
+CREATE TABLE @extschema@.job_workers (
+    job_id          bigint NOT NULL REFERENCES @extschema@.jobs ON DELETE CASCADE,
     worker          integer NOT NULL,
     table_schema    text,
     table_name      text,
@@ -94,10 +118,10 @@ CREATE TABLE job_workers (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, worker)
 );
-COMMENT ON TABLE job_workers IS 'Live view of each worker: the chunk it streams now and the rows sent so far (not yet committed).';
+COMMENT ON TABLE @extschema@.job_workers IS 'Live view of each worker: the chunk it streams now and the rows sent so far (not yet committed).';
 
-CREATE TABLE saved_fks (
-    job_id          bigint NOT NULL REFERENCES jobs,
+CREATE TABLE @extschema@.saved_fks (
+    job_id          bigint NOT NULL REFERENCES @extschema@.jobs,
     table_schema    text NOT NULL,
     table_name      text NOT NULL,
     constraint_name text NOT NULL,
@@ -111,13 +135,13 @@ CREATE TABLE saved_fks (
     restore_error   text,
     PRIMARY KEY (job_id, table_schema, table_name, constraint_name)
 );
-COMMENT ON TABLE saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
-COMMENT ON COLUMN saved_fks.definition IS 'pg_get_constraintdef() text: ALTER TABLE ... ADD CONSTRAINT name <definition> re-creates it.';
-COMMENT ON COLUMN saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
-COMMENT ON COLUMN saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
+COMMENT ON TABLE @extschema@.saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
+COMMENT ON COLUMN @extschema@.saved_fks.definition IS 'pg_get_constraintdef() text: ALTER TABLE ... ADD CONSTRAINT name <definition> re-creates it, once a parser proved the whole statement is that one FOREIGN KEY on that table.';
+COMMENT ON COLUMN @extschema@.saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
+COMMENT ON COLUMN @extschema@.saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
 
-CREATE TABLE saved_indexes (
-    job_id          bigint NOT NULL REFERENCES jobs,
+CREATE TABLE @extschema@.saved_indexes (
+    job_id          bigint NOT NULL REFERENCES @extschema@.jobs,
     table_schema    text NOT NULL,
     table_name      text NOT NULL,
     index_name      text NOT NULL,
@@ -129,114 +153,184 @@ CREATE TABLE saved_indexes (
     restore_error   text,
     PRIMARY KEY (job_id, table_schema, index_name)
 );
-COMMENT ON TABLE saved_indexes IS 'Indexes a job dropped to load faster, saved in the same transaction as the drop (pg_get_indexdef text).';
+COMMENT ON TABLE @extschema@.saved_indexes IS 'Indexes a job dropped to load faster, saved in the same transaction as the drop (pg_get_indexdef text, run only once a parser proved it is that one index on that table).';
+
+-- Who may write a job's rows: members of the role that created it. On a new
+-- job, created_by is the current role whatever the INSERT says; afterwards it
+-- never changes. plpgsql, because it must exist where the extension does not.
+CREATE FUNCTION @extschema@.guard_job() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        NEW.created_by := (SELECT r.oid FROM pg_catalog.pg_roles r
+                            WHERE r.rolname OPERATOR(pg_catalog.=) current_user);
+    ELSE
+        IF NOT pg_catalog.pg_has_role(current_user, OLD.created_by, 'MEMBER') THEN
+            RAISE EXCEPTION 'permission denied: job % belongs to role %, and only its members may change it',
+                OLD.job_id, pg_catalog.pg_get_userbyid(OLD.created_by)
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        NEW.created_by := OLD.created_by;
+        NEW.job_id := OLD.job_id;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.guard_job() IS 'Trigger: stamps a new job with its creator and lets only members of that role change the job.';
+
+CREATE TRIGGER guard_job BEFORE INSERT OR UPDATE ON @extschema@.jobs
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job();
+ALTER TABLE @extschema@.jobs ENABLE ALWAYS TRIGGER guard_job;
+
+CREATE FUNCTION @extschema@.guard_job_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    creator oid;
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.job_id OPERATOR(pg_catalog.<>) OLD.job_id THEN
+        RAISE EXCEPTION 'a row of job % cannot move to another job', OLD.job_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT j.created_by INTO creator FROM @extschema@.jobs j WHERE j.job_id OPERATOR(pg_catalog.=) NEW.job_id;
+    IF creator IS NOT NULL AND NOT pg_catalog.pg_has_role(current_user, creator, 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied: job % belongs to role %, and only its members may write its %',
+            NEW.job_id, pg_catalog.pg_get_userbyid(creator), TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.guard_job_row() IS 'Trigger: only members of the role that created a job may write its tables, chunks, workers, saved foreign keys and indexes.';
+
+CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.job_tables
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
+ALTER TABLE @extschema@.job_tables ENABLE ALWAYS TRIGGER guard_job_row;
+CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.job_chunks
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
+ALTER TABLE @extschema@.job_chunks ENABLE ALWAYS TRIGGER guard_job_row;
+CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.job_workers
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
+ALTER TABLE @extschema@.job_workers ENABLE ALWAYS TRIGGER guard_job_row;
+CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.saved_fks
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
+ALTER TABLE @extschema@.saved_fks ENABLE ALWAYS TRIGGER guard_job_row;
+CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.saved_indexes
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
+ALTER TABLE @extschema@.saved_indexes ENABLE ALWAYS TRIGGER guard_job_row;
 
 -- Per table of a job: committed rows plus rows in flight, and progress measured
 -- in chunks (a chunk in flight counts by its streamed bytes, at most 99% of its
 -- share), so a finished table is exactly 100%.
-CREATE FUNCTION table_progress(job bigint)
+CREATE FUNCTION @extschema@.table_progress(job bigint)
 RETURNS TABLE (table_schema text, table_name text, state text, rows_copied bigint, est_rows bigint,
                est_bytes bigint, fraction float8, started_at timestamptz, finished_at timestamptz, error text)
     LANGUAGE sql STABLE
-    SET search_path FROM CURRENT
+    SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT t.table_schema, t.table_name, t.state,
-       c.rows_done + coalesce(w.rows_streamed, 0),
+       c.rows_done + coalesce(w.rows_streamed, 0::bigint),
        t.est_rows, t.est_bytes,
-       CASE WHEN t.state = 'done' THEN 1.0
-            ELSE (c.chunks_done
-                  + coalesce(least(w.bytes_streamed::float8 / greatest(t.est_bytes / t.chunk_count, 1), 0.99 * w.workers), 0))
-                 / greatest(t.chunk_count, 1)
+       CASE WHEN t.state = 'done' THEN 1.0::float8
+            ELSE (c.chunks_done::float8
+                  + coalesce(least(w.bytes_streamed::float8 / greatest(t.est_bytes::float8 / t.chunk_count::float8, 1.0::float8),
+                                   0.99::float8 * w.workers::float8), 0.0::float8))
+                 / greatest(t.chunk_count, 1)::float8
        END,
        t.started_at, t.finished_at, t.error
-  FROM job_tables t
+  FROM @extschema@.job_tables t
   CROSS JOIN LATERAL (
-        SELECT coalesce(sum(jc.rows_copied) FILTER (WHERE jc.state = 'done'), 0)::bigint AS rows_done,
+        SELECT coalesce(sum(jc.rows_copied) FILTER (WHERE jc.state = 'done'), 0::numeric)::bigint AS rows_done,
                count(*) FILTER (WHERE jc.state = 'done') AS chunks_done
-          FROM job_chunks jc
+          FROM @extschema@.job_chunks jc
          WHERE jc.job_id = t.job_id AND jc.table_schema = t.table_schema AND jc.table_name = t.table_name) c
   LEFT JOIN LATERAL (
         SELECT sum(jw.rows_streamed)::bigint AS rows_streamed, sum(jw.bytes_streamed) AS bytes_streamed,
                count(*) AS workers
-          FROM job_workers jw JOIN jobs jj ON jj.job_id = jw.job_id AND jj.state = 'running'
+          FROM @extschema@.job_workers jw JOIN @extschema@.jobs jj ON jj.job_id = jw.job_id AND jj.state = 'running'
          WHERE jw.job_id = t.job_id AND jw.table_schema = t.table_schema AND jw.table_name = t.table_name
            -- a chunk committed since the worker's last report is counted once
-           AND NOT EXISTS (SELECT 1 FROM job_chunks d
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.job_chunks d
                             WHERE d.job_id = jw.job_id AND d.table_schema = jw.table_schema
                               AND d.table_name = jw.table_name AND d.chunk_index = jw.chunk_index
                               AND d.state = 'done')) w ON true
  WHERE t.job_id = $1
 $$;
-COMMENT ON FUNCTION table_progress(bigint) IS 'Progress of each table of a job (used by status() and the progress view).';
+COMMENT ON FUNCTION @extschema@.table_progress(bigint) IS 'Progress of each table of a job (used by status() and the progress view).';
 
-CREATE FUNCTION job_is_stale(j jobs) RETURNS boolean
+CREATE FUNCTION @extschema@.job_is_stale(j @extschema@.jobs) RETURNS boolean
     LANGUAGE sql STABLE
-    SET search_path FROM CURRENT
+    SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT j.state = 'running'
    AND (j.heartbeat_at < now() - interval '30 seconds'
         OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = j.client_backend_pid))
 $$;
-COMMENT ON FUNCTION job_is_stale(jobs) IS 'A running job whose client is gone: its connection closed, or no heartbeat for 30 seconds.';
+COMMENT ON FUNCTION @extschema@.job_is_stale(@extschema@.jobs) IS 'A running job whose client is gone: its connection closed, or no heartbeat for 30 seconds.';
 
-CREATE VIEW progress AS
+CREATE VIEW @extschema@.progress AS
 SELECT j.job_id,
-       CASE WHEN job_is_stale(j) THEN 'stale' ELSE j.state END AS state,
+       CASE WHEN @extschema@.job_is_stale(j) THEN 'stale' ELSE j.state END AS state,
        count(p.*) AS tables,
        count(p.*) FILTER (WHERE p.state = 'done') AS tables_done,
-       coalesce(sum(p.est_rows), 0)::bigint AS est_rows,
-       coalesce(sum(p.rows_copied), 0)::bigint AS rows_copied,
-       round((100 * coalesce(sum(p.fraction * greatest(p.est_bytes, 1)) / nullif(sum(greatest(p.est_bytes, 1)), 0),
-                             CASE WHEN j.state = 'succeeded' THEN 1 ELSE 0 END))::numeric, 1) AS percent,
-       round(coalesce(sum(p.rows_copied), 0)
-             / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001)) AS rows_per_second,
-       CASE WHEN j.state = 'running' AND sum(p.fraction * greatest(p.est_bytes, 1)) > 0
+       coalesce(sum(p.est_rows), 0::numeric)::bigint AS est_rows,
+       coalesce(sum(p.rows_copied), 0::numeric)::bigint AS rows_copied,
+       round((100::float8 * coalesce(sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8)
+                                     / nullif(sum(greatest(p.est_bytes, 1::bigint)::float8), 0::float8),
+                                     CASE WHEN j.state = 'succeeded' THEN 1::float8 ELSE 0::float8 END))::numeric, 1) AS percent,
+       round(coalesce(sum(p.rows_copied), 0::numeric)
+             / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001::numeric)) AS rows_per_second,
+       CASE WHEN j.state = 'running' AND sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8) > 0::float8
             THEN (now() - j.started_at)
-                 * ((sum(greatest(p.est_bytes, 1)) - sum(p.fraction * greatest(p.est_bytes, 1)))
-                    / sum(p.fraction * greatest(p.est_bytes, 1)))
+                 * ((sum(greatest(p.est_bytes, 1::bigint)::float8) - sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8))
+                    / sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8))
        END AS eta,
        j.started_at,
        j.finished_at,
        j.heartbeat_at,
        j.error
-  FROM jobs j
-  LEFT JOIN LATERAL table_progress(j.job_id) p ON true
+  FROM @extschema@.jobs j
+  LEFT JOIN LATERAL @extschema@.table_progress(j.job_id) p ON true
  GROUP BY j.job_id;
-COMMENT ON VIEW progress IS 'One row per job: percent done, rows/s, ETA; state stale when the client died while running.';
+COMMENT ON VIEW @extschema@.progress IS 'One row per job: percent done, rows/s, ETA; state stale when the client died while running.';
 
-CREATE FUNCTION status(job bigint DEFAULT NULL)
+CREATE FUNCTION @extschema@.status(job bigint DEFAULT NULL)
 RETURNS TABLE (job_id bigint, job_state text, table_name text, state text, rows_copied bigint,
                est_rows bigint, percent numeric, rows_per_second numeric, eta interval, error text)
     LANGUAGE sql STABLE
-    SET search_path FROM CURRENT
+    SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT j.job_id,
-       CASE WHEN job_is_stale(j) THEN 'stale' ELSE j.state END,
+       CASE WHEN @extschema@.job_is_stale(j) THEN 'stale' ELSE j.state END,
        p.table_schema || '.' || p.table_name,
        p.state,
        p.rows_copied,
        p.est_rows,
-       round((100 * p.fraction)::numeric, 1),
-       round(p.rows_copied / greatest(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0.001)),
-       CASE WHEN p.state <> 'done' AND p.fraction > 0 AND j.state = 'running'
-            THEN (now() - p.started_at) * ((1 - p.fraction) / p.fraction)
+       round((100::float8 * p.fraction)::numeric, 1),
+       round(p.rows_copied::numeric / greatest(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0.001::numeric)),
+       CASE WHEN p.state <> 'done' AND p.fraction > 0::float8 AND j.state = 'running'
+            THEN (now() - p.started_at) * ((1::float8 - p.fraction) / p.fraction)
        END,
        p.error
-  FROM jobs j
-  CROSS JOIN LATERAL table_progress(j.job_id) p
- WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM jobs jj))
+  FROM @extschema@.jobs j
+  CROSS JOIN LATERAL @extschema@.table_progress(j.job_id) p
+ WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM @extschema@.jobs jj))
  ORDER BY p.state = 'done', p.table_schema, p.table_name
 $$;
-COMMENT ON FUNCTION status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died.';
+COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died.';
 
-CREATE VIEW pending_fks AS
+CREATE VIEW @extschema@.pending_fks AS
 SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated,
        dropped_at, restore_error
-  FROM saved_fks
+  FROM @extschema@.saved_fks
  WHERE restored_at IS NULL;
-COMMENT ON VIEW pending_fks IS 'Foreign keys dropped by a job and not restored yet: restore with SELECT * FROM pgcopy.restore_fks().';
+COMMENT ON VIEW @extschema@.pending_fks IS 'Foreign keys dropped by a job and not restored yet: restore with SELECT * FROM pgcopy.restore_fks().';
 
-CREATE FUNCTION schema_version() RETURNS integer
+CREATE FUNCTION @extschema@.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
-    AS 'SELECT 1';
-COMMENT ON FUNCTION schema_version() IS 'Version of the pgcopy state schema; the CLI refuses a version it does not know.';
+    SET search_path = pg_catalog, pg_temp
+    AS 'SELECT 2';
+COMMENT ON FUNCTION @extschema@.schema_version() IS 'Version of the pgcopy state schema; the CLI refuses a version it does not know.';

@@ -18,6 +18,7 @@ use pgcopy_core::catalog::ForeignKey;
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
+use pgcopy_core::stored::Authority;
 use serde::Serialize;
 use tokio_postgres::{Client, GenericClient};
 
@@ -55,22 +56,27 @@ async fn save_and_drop_batch(
 ) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
     let insert = format!(
-        "INSERT INTO {} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
+        "INSERT INTO {fks} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
                          referenced_table, definition, was_validated) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                 $8 OR EXISTS (SELECT 1 FROM {0} o WHERE o.table_schema = $2 AND o.table_name = $3 \
+                 $8 OR EXISTS (SELECT 1 FROM {fks} o JOIN {jobs} oj ON oj.job_id = o.job_id \
+                                WHERE o.table_schema = $2 AND o.table_name = $3 \
                                   AND o.constraint_name = $4 AND o.was_validated \
-                                  AND o.restored_valid IS NOT TRUE)) \
+                                  AND o.restored_valid IS NOT TRUE \
+                                  AND pg_catalog.pg_get_userbyid(oj.created_by) = current_user)) \
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
-                was_validated = {0}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
+                referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
+                definition = EXCLUDED.definition, \
+                was_validated = {fks}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
-        store.rel("saved_fks")
+        fks = store.rel("saved_fks"),
+        jobs = store.rel("jobs"),
     );
     // An FK present NOT VALID because a restore was cut short between adding
     // and validating it (a resumed job re-drops it, or a new job finds it)
-    // keeps the validity it had: the row saved then, or any earlier job's row
-    // still waiting for validation, says it was validated. The definition is
-    // stored without NOT VALID; validity lives in was_validated.
+    // keeps the validity it had: the row saved then, or an earlier job's row
+    // of this role still waiting for validation, says it was validated. The
+    // definition is stored without NOT VALID; validity lives in was_validated.
     for fk in fks {
         tx.execute(
             &insert,
@@ -178,8 +184,8 @@ pub async fn restore(
         match add_one(dst, store, fk).await {
             Ok((valid, validate)) => {
                 results.push((RestoreState::from_validity(fk.was_validated, valid), None));
-                if let Some(sql) = validate {
-                    validations.push((i, fk.clone(), sql));
+                if let Some((sql, owner)) = validate {
+                    validations.push((i, fk.clone(), sql, owner));
                 }
             }
             Err(e) => {
@@ -197,10 +203,10 @@ pub async fn restore(
         "FK validation",
         "",
         validations,
-        move |mut conn, (i, fk, sql)| {
+        move |mut conn, (i, fk, sql, owner)| {
             let store = schema.clone();
             async move {
-                let r = validate_one(&mut conn, &store, &fk, &sql).await;
+                let r = validate_one(&mut conn, &store, &fk, &sql, &owner).await;
                 if let Err(e) = &r {
                     record_error(&conn, &store, &fk, &format!("{e:#}")).await;
                 }
@@ -267,14 +273,18 @@ async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str
 }
 
 /// Runs the core's steps for one FK up to validation, each in its own
-/// transaction; returns whether it is valid now, and the VALIDATE still to run.
+/// transaction and as the table's owner; returns whether it is valid now, and
+/// the VALIDATE still to run with the role to run it as.
 async fn add_one(
     dst: &mut Client,
     store: &StateStore,
     saved: &SavedFk,
-) -> anyhow::Result<(bool, Option<String>)> {
+) -> anyhow::Result<(bool, Option<(String, String)>)> {
     let row = dst
-        .query_opt(&restore::probe_sql(saved), &[&saved.name])
+        .query_opt(
+            &restore::probe_sql(store.schema(), saved),
+            &[&saved.name, &saved.job_id],
+        )
         .await
         .pg_context(|| format!("looking up {}", saved.table.display_name()))?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", saved.table.display_name()))?;
@@ -282,14 +292,22 @@ async fn add_one(
         definition: row.get(0),
         validated: row.get(1),
         partitioned: row.get(2),
+        authority: Authority {
+            job: saved.job_id,
+            owner: row.get(3),
+            caller: row.get(4),
+            caller_is_member: row.get(5),
+            creator: row.get::<_, Option<String>>(6).unwrap_or_default(),
+            creator_is_member: row.get(7),
+        },
     };
     let mut valid_now = false;
     let mut validate = None;
-    for step in restore::steps(saved, &present)? {
+    for step in restore::steps(saved, &present, crate::parse::parse)? {
         match step {
-            Step::Add { sql, valid } => {
+            Step::Add { sql, valid, owner } => {
                 let tx = dst.transaction().await?;
-                tx.batch_execute(&sql).await.pg_context(|| {
+                run_as(&tx, &owner, &sql).await.pg_context(|| {
                     format!(
                         "adding foreign key {} on {}",
                         saved.name,
@@ -304,10 +322,23 @@ async fn add_one(
                 mark_restored(dst, store, saved, valid, None).await?;
                 valid_now = valid;
             }
-            Step::Validate { sql } => validate = Some(sql),
+            Step::Validate { sql, owner } => validate = Some((sql, owner)),
         }
     }
     Ok((valid_now, validate))
+}
+
+/// Runs a statement proven by `pgcopy_core::stored` (or built by the quoting
+/// builder) as `owner`, inside `tx`: `SET LOCAL ROLE`, the statement, `RESET
+/// ROLE`, each sent alone, so the statement's text can reach neither.
+pub async fn run_as(
+    tx: &impl GenericClient,
+    owner: &str,
+    statement: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&sql::set_local_role(owner)).await?;
+    tx.batch_execute(statement).await?;
+    tx.batch_execute(sql::RESET_ROLE).await
 }
 
 /// Marks `saved` restored, with its validity now and why it is not as before.
@@ -339,9 +370,10 @@ async fn validate_one(
     store: &StateStore,
     saved: &SavedFk,
     sql: &str,
+    owner: &str,
 ) -> anyhow::Result<Option<String>> {
     let tx = conn.transaction().await?;
-    match tx.batch_execute(sql).await {
+    match run_as(&tx, owner, sql).await {
         Ok(()) => {
             mark_restored(&tx, store, saved, true, None).await?;
             tx.commit().await?;

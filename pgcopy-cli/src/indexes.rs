@@ -8,8 +8,10 @@ use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
-use pgcopy_core::restore;
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::restore::{self, IndexAction};
 use pgcopy_core::sql;
+use pgcopy_core::stored::{self, Authority};
 use tokio_postgres::Client;
 
 /// `maintenance_work_mem` for each rebuilding session.
@@ -179,13 +181,33 @@ async fn rebuild_all(
 }
 
 async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
-    let exists: bool = conn
-        .query_one(restore::INDEX_EXISTS_SQL, &[&p.schema, &p.name])
+    let row = conn
+        .query_opt(
+            &stored::index_probe_sql(store.schema()),
+            &[&p.job_id, &p.schema, &p.table, &p.name],
+        )
         .await?
-        .get(0);
+        .ok_or_else(|| anyhow::anyhow!("table {}.{} does not exist", p.schema, p.table))?;
+    let authority = Authority {
+        job: p.job_id,
+        owner: row.get(1),
+        caller: row.get(2),
+        caller_is_member: row.get(3),
+        creator: row.get::<_, Option<String>>(4).unwrap_or_default(),
+        creator_is_member: row.get(5),
+    };
+    let table = QualifiedName::new(&p.schema, &p.table);
+    let action = restore::index_action(
+        &table,
+        &p.name,
+        &p.definition,
+        row.get(0),
+        &authority,
+        crate::parse::parse,
+    )?;
     let tx = conn.transaction().await?;
-    if !exists {
-        tx.batch_execute(&p.definition)
+    if let IndexAction::Build { sql, owner } = action {
+        crate::constraints::run_as(&tx, &owner, &sql)
             .await
             .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
     }

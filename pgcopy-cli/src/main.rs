@@ -17,6 +17,7 @@ mod jobs;
 mod list;
 mod logging;
 mod merging;
+mod parse;
 mod pool;
 mod progress;
 mod state;

@@ -6,7 +6,7 @@
 use crate::error::{PgContext, UserError};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{quote_ident, quote_literal};
-use pgcopy_core::{STATE_SCHEMA_SQL, STATE_SCHEMA_VERSION};
+use pgcopy_core::STATE_SCHEMA_VERSION;
 use tokio_postgres::{Client, GenericClient};
 
 /// What the destination has for a state schema.
@@ -68,6 +68,10 @@ pub struct StoredJob {
     pub truncated: bool,
     /// Triggers it disabled and did not put back, with their modes.
     pub disabled_triggers: Vec<pgcopy_core::triggers::SavedTrigger>,
+    /// The role that created it.
+    pub created_by: String,
+    /// Whether that is this role.
+    pub mine: bool,
 }
 
 /// Handle on the state schema of one destination.
@@ -94,7 +98,10 @@ impl StateStore {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
     }
 
-    /// Checks the state schema without changing anything.
+    /// Checks the state schema without changing anything, and whether this
+    /// role may trust it: pgcopy reads definitions and calls functions from
+    /// it, so it must be the extension's (owned by a superuser) or this
+    /// role's own, with no other role allowed to create objects in it.
     pub async fn inspect(&self, client: &Client) -> anyhow::Result<StateSchemaStatus> {
         let row = client
             .query_one(
@@ -102,10 +109,16 @@ impl StateStore {
                         (SELECT e.extversion FROM pg_catalog.pg_extension e
                           WHERE e.extname = 'pgcopy' AND e.extnamespace = n.oid) AS ext_version,
                         EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
-                                 WHERE p.pronamespace = n.oid AND p.proname = 'schema_version') AS has_version,
+                                 WHERE p.pronamespace = n.oid AND p.proname = 'schema_version'
+                                   AND p.pronargs = 0) AS has_version,
                         pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS may_create,
                         pg_catalog.has_schema_privilege(n.oid, 'USAGE') AS may_use,
-                        pg_catalog.pg_get_userbyid(n.nspowner) AS owner
+                        pg_catalog.pg_get_userbyid(n.nspowner) AS owner,
+                        coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = n.nspowner), false)
+                            AS owner_is_superuser,
+                        pg_catalog.pg_get_userbyid(n.nspowner) = current_user AS mine,
+                        EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
+                                 WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner) AS others_create
                    FROM (SELECT $1::text AS name) s
                    LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name",
                 &[&self.schema],
@@ -117,7 +130,11 @@ impl StateStore {
         let has_version: bool = row.get(2);
         let may_create: bool = row.get(3);
         let may_use: Option<bool> = row.get(4);
-        let owner: Option<String> = row.get(5);
+        let owner: String = row.get::<_, Option<String>>(5).unwrap_or_default();
+        let owner_is_superuser: bool = row.get(6);
+        let mine: Option<bool> = row.get(7);
+        let others_create: bool = row.get(8);
+        let q = quote_ident(&self.schema);
         if !present {
             if may_create {
                 return Ok(StateSchemaStatus::Creatable);
@@ -126,6 +143,27 @@ impl StateStore {
                 "the destination has no state schema {:?} and this role may not create it: \
                  run CREATE EXTENSION pgcopy there (any role with CREATE on the database may), \
                  or GRANT CREATE ON DATABASE to this role, or choose another schema with --state-schema",
+                self.schema
+            ))
+            .into());
+        }
+        // Trust before anything in it is read or called: a schema another role
+        // controls could hold a look-alike schema_version() or tampered rows.
+        if !owner_is_superuser && mine != Some(true) {
+            return Err(UserError::failure(format!(
+                "schema {:?} on the destination belongs to role {owner:?}, neither this role nor a superuser, so \
+                 pgcopy will not read or run anything in it: run pgcopy as {owner:?}, or choose another \
+                 schema with --state-schema (where the extension is wanted, a schema of that name must not exist \
+                 before CREATE EXTENSION pgcopy)",
+                self.schema
+            ))
+            .into());
+        }
+        if others_create {
+            return Err(UserError::failure(format!(
+                "schema {:?} on the destination lets other roles create objects in it, which could shadow its \
+                 functions: as {owner:?}, REVOKE CREATE ON SCHEMA {q} FROM them (and PUBLIC), or choose another \
+                 schema with --state-schema",
                 self.schema
             ))
             .into());
@@ -139,13 +177,11 @@ impl StateStore {
             .into());
         }
         if may_use == Some(false) {
-            let owner = owner.unwrap_or_default();
             return Err(UserError::failure(format!(
                 "the state schema {:?} on the destination belongs to role {owner:?} and this role may not use it: \
-                 run as {owner:?}, have it GRANT USAGE ON SCHEMA {q} and SELECT, INSERT, UPDATE, DELETE ON ALL \
+                 run as {owner:?}, have it GRANT USAGE ON SCHEMA {q} and SELECT, INSERT, UPDATE ON ALL \
                  TABLES IN SCHEMA {q} to this role, or choose another schema with --state-schema",
                 self.schema,
-                q = quote_ident(&self.schema),
             ))
             .into());
         }
@@ -154,6 +190,16 @@ impl StateStore {
             .await
             .pg_context(|| format!("reading {}.schema_version()", self.schema))?
             .get(0);
+        if v < STATE_SCHEMA_VERSION {
+            return Err(UserError::failure(format!(
+                "the state schema {:?} on the destination has version {v}, made by an older pgcopy, and this \
+                 pgcopy needs version {}: finish or discard its jobs with that pgcopy (pgcopy restore-fks, \
+                 pgcopy jobs discard), then drop it (DROP EXTENSION pgcopy, or DROP SCHEMA {q} CASCADE) so \
+                 that this pgcopy makes it anew",
+                self.schema, STATE_SCHEMA_VERSION
+            ))
+            .into());
+        }
         if v != STATE_SCHEMA_VERSION {
             return Err(UserError::failure(format!(
                 "the state schema {:?} on the destination has version {v}, this pgcopy understands {}: \
@@ -167,12 +213,14 @@ impl StateStore {
         })
     }
 
-    /// Creates the state schema from `sql/state_schema.sql`.
+    /// Creates the state schema from `sql/state_schema.sql`, owned by this
+    /// role.
     pub async fn create(&self, client: &mut Client) -> anyhow::Result<()> {
         let tx = client.transaction().await?;
-        let q = quote_ident(&self.schema);
         tx.batch_execute(&format!(
-            "CREATE SCHEMA {q}; SET LOCAL search_path = {q}, pg_catalog;\n{STATE_SCHEMA_SQL}"
+            "CREATE SCHEMA {};\n{}",
+            quote_ident(&self.schema),
+            pgcopy_core::state_schema_sql(&self.schema)
         ))
         .await
         .pg_context(|| format!("creating the state schema {:?}", self.schema))?;
@@ -192,7 +240,9 @@ impl StateStore {
                 &format!(
                     "SELECT job_id, state, {stale}(j), source, coalesce(plan, 'null'), options, \
                             truncated_at IS NOT NULL, \
-                            coalesce(disabled_triggers, '[]') \
+                            coalesce(disabled_triggers, '[]'), \
+                            pg_catalog.pg_get_userbyid(created_by)::text, \
+                            pg_catalog.pg_get_userbyid(created_by) = current_user \
                        FROM {jobs} j \
                       WHERE state NOT IN ('succeeded', 'discarded') AND ($1::bigint IS NULL OR job_id = $1) \
                       ORDER BY job_id DESC",
@@ -214,6 +264,8 @@ impl StateStore {
                     options: r.get(5),
                     truncated: r.get(6),
                     disabled_triggers: serde_json::from_value(r.get(7))?,
+                    created_by: r.get(8),
+                    mine: r.get(9),
                 })
             })
             .collect()

@@ -139,6 +139,16 @@ pub struct Table {
     /// some rows, and COPY FROM refuses the table.
     #[serde(default)]
     pub row_security: bool,
+    /// Another role owns the table and the current role may act as it (a
+    /// superuser, or a member): pgcopy loads it as that owner, so the code
+    /// its inserts run (CHECK constraints, domain checks, generated columns,
+    /// index expressions) never runs with more rights than its owner has.
+    #[serde(default)]
+    pub load_as_owner: bool,
+    /// The owner may itself insert into and truncate the table, with no
+    /// row-level security forced on it.
+    #[serde(default = "yes")]
+    pub owner_may_load: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
 }
@@ -325,6 +335,8 @@ impl Table {
             },
             triggers: vec![],
             row_security: false,
+            load_as_owner: false,
+            owner_may_load: true,
             columns: vec![],
         }
     }

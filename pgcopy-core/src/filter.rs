@@ -48,6 +48,18 @@ impl TablePattern {
     pub fn matches(&self, t: &QualifiedName) -> bool {
         self.schema.as_ref().is_none_or(|s| s.matches(&t.schema)) && self.name.matches(&t.name)
     }
+
+    /// A bare table name: no schema part and no glob (`users`, not
+    /// `public.users` or `user*`): the one kind of pattern that names one
+    /// table to its writer yet may match one in every schema.
+    pub fn is_bare_name(&self) -> bool {
+        self.schema.is_none() && self.name.0.iter().all(|t| matches!(t, Tok::Char(_)))
+    }
+
+    /// No schema part: it matches in every schema.
+    pub fn any_schema(&self) -> bool {
+        self.schema.is_none()
+    }
 }
 
 impl NamePattern {

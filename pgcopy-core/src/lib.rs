@@ -28,11 +28,19 @@ pub mod preflight;
 pub mod quote;
 pub mod restore;
 pub mod sql;
+pub mod stored;
 pub mod triggers;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the
-/// extension embeds it and the CLI applies it where the extension is absent.
+/// extension embeds it and the CLI applies it where the extension is absent,
+/// through [`state_schema_sql`]. Its own objects are named `@extschema@.name`.
 pub const STATE_SCHEMA_SQL: &str = include_str!("../../sql/state_schema.sql");
+
+/// [`STATE_SCHEMA_SQL`] for a state schema named `schema`: `@extschema@`
+/// replaced by the quoted name, as PostgreSQL does in an extension script.
+pub fn state_schema_sql(schema: &str) -> String {
+    STATE_SCHEMA_SQL.replace("@extschema@", &quote::quote_ident(schema))
+}
 
 /// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].
 pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
@@ -42,4 +50,4 @@ pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
 pub const HOLDS_ROWS_SQL: &str = include_str!("../../sql/holds_rows.sql");
 
 /// The state schema version this build reads and writes.
-pub const STATE_SCHEMA_VERSION: i32 = 1;
+pub const STATE_SCHEMA_VERSION: i32 = 2;

@@ -109,6 +109,38 @@ pub enum PlanError {
     NoMatch(Vec<String>),
 }
 
+/// An `--include-tables` pattern without a schema that selects tables in
+/// several schemas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmbiguousPattern {
+    /// The pattern as written.
+    pub pattern: String,
+    /// A bare name (no glob): its writer likely meant one table.
+    pub bare_name: bool,
+    /// What it selects (tables, partitioned tables by their root), sorted.
+    pub tables: Vec<QualifiedName>,
+}
+
+impl AmbiguousPattern {
+    /// The sentence a copy refuses or warns with.
+    pub fn message(&self) -> String {
+        let names: Vec<String> = self.tables.iter().map(|t| t.display_name()).collect();
+        let first = &self.tables[0];
+        format!(
+            "`{}` selects tables in {} schemas ({}): write the schema to copy one ({}), or `*.{}` to copy them all",
+            self.pattern,
+            self.tables
+                .iter()
+                .map(|t| &t.schema)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            names.join(", "),
+            first.display_name(),
+            self.pattern
+        )
+    }
+}
+
 /// One table to copy, with its chunks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableCopySpec {
@@ -193,6 +225,11 @@ pub struct Plan {
     /// their parent (an FK declared on a partitioned table needs the parent
     /// in the same TRUNCATE as the table it references).
     pub truncate_together: Vec<TruncateTarget>,
+    /// `--include-tables` patterns without a schema that select tables in
+    /// more than one schema: the dry run lists them, and a copy refuses a bare
+    /// name among them (`users`) and warns about a glob, before any change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous: Vec<AmbiguousPattern>,
     /// Secondary indexes dropped before the load and rebuilt after it (with
     /// `defer_indexes`): not backing a constraint, valid, on a copied plain
     /// table or leaf partition (not attached to a partitioned index).
@@ -256,6 +293,47 @@ impl Plan {
             .iter()
             .filter(|f| f.action == FkAction::DropAndRestore)
     }
+
+    /// What a stored plan (a resumed job's, read back from the state schema,
+    /// where it may have been changed) names beyond `today`, the plan its
+    /// options give against today's catalogs: tables, truncate targets,
+    /// sequences and materialized views it would write to although the
+    /// options do not select them. Empty when the stored plan is within it.
+    pub fn beyond(&self, today: &Plan) -> Vec<String> {
+        use std::collections::BTreeSet;
+        let tables: BTreeSet<&QualifiedName> = today
+            .tables
+            .iter()
+            .flat_map(|t| std::iter::once(&t.table).chain(t.partition_of.as_ref()))
+            .chain(today.truncate_together.iter().map(|t| &t.table))
+            .collect();
+        let sequences: BTreeSet<&QualifiedName> =
+            today.sequences.iter().map(|s| &s.sequence).collect();
+        let matviews: BTreeSet<&QualifiedName> = today.matviews.iter().collect();
+        let mut out = Vec::new();
+        for t in self
+            .tables
+            .iter()
+            .map(|t| &t.table)
+            .chain(self.truncate_together.iter().map(|t| &t.table))
+        {
+            if !tables.contains(t) {
+                out.push(format!("table {}", t.display_name()));
+            }
+        }
+        for s in self.sequences.iter().map(|s| &s.sequence) {
+            if !sequences.contains(s) {
+                out.push(format!("sequence {}", s.display_name()));
+            }
+        }
+        for m in &self.matviews {
+            if !matviews.contains(m) {
+                out.push(format!("materialized view {}", m.display_name()));
+            }
+        }
+        out.dedup();
+        out
+    }
 }
 
 /// Plans a copy of `catalog`'s tables (the source's; the destination has the same
@@ -281,6 +359,25 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
             used_exclude[i] |= p.matches(&t.name);
         }
     }
+    let ambiguous: Vec<AmbiguousPattern> = opts
+        .include
+        .iter()
+        .filter(|p| p.any_schema())
+        .filter_map(|p| {
+            let tables: BTreeSet<QualifiedName> = catalog
+                .tables
+                .iter()
+                .filter(|t| in_scope(&t.name) && t.parent.is_none() && p.matches(&t.name))
+                .map(|t| t.name.clone())
+                .collect();
+            let schemas: BTreeSet<&String> = tables.iter().map(|t| &t.schema).collect();
+            (schemas.len() > 1).then(|| AmbiguousPattern {
+                pattern: p.to_string(),
+                bare_name: p.is_bare_name(),
+                tables: tables.into_iter().collect(),
+            })
+        })
+        .collect();
     let unmatched: Vec<String> = opts
         .include
         .iter()
@@ -478,6 +575,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         referenced_from_outside: outside.into_iter().collect(),
         sequences,
         matviews,
+        ambiguous,
     })
 }
 
@@ -734,6 +832,69 @@ mod tests {
         let order = &p.load_order;
         let pos = |n: &str| order.iter().position(|t| t.name == n).unwrap();
         assert!(pos("a") < pos("events"));
+    }
+
+    #[test]
+    fn a_stored_plan_may_not_reach_beyond_what_its_options_select_today() {
+        let opts = PlanOptions::default()
+            .with_patterns(Some("public.a,public.b"), None)
+            .unwrap();
+        let today = plan(&sample(), &opts).unwrap();
+        assert!(today.beyond(&today).is_empty());
+        let mut stored = today.clone();
+        stored.tables.push(stored.tables[0].clone());
+        stored.tables.last_mut().unwrap().table = QualifiedName::new("public", "canary");
+        stored
+            .truncate_together
+            .push(crate::sql::TruncateTarget::only(&QualifiedName::new(
+                "sales", "orders",
+            )));
+        stored.sequences.push(SequenceSpec {
+            sequence: QualifiedName::new("public", "free_seq"),
+            owned_by: None,
+        });
+        stored.matviews.push(QualifiedName::new("public", "mv"));
+        assert_eq!(
+            stored.beyond(&today),
+            [
+                "table public.canary",
+                "table sales.orders",
+                "sequence public.free_seq",
+                "materialized view public.mv"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_without_schema_that_selects_in_several_schemas_is_flagged() {
+        let mut c = sample();
+        c.tables.push(table("tenant_b", "a", 10));
+        let p = plan(
+            &c,
+            &PlanOptions::default()
+                .with_patterns(Some("a,public.b,o*"), None)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p.ambiguous.len(), 1);
+        assert!(p.ambiguous[0].bare_name);
+        assert_eq!(
+            p.ambiguous[0].message(),
+            "`a` selects tables in 2 schemas (public.a, tenant_b.a): write the schema to copy one \
+             (public.a), or `*.a` to copy them all"
+        );
+        // A glob across schemas is flagged too, but not as a bare name; a
+        // pattern with a schema, or matching in one schema, is not.
+        let p = plan(
+            &c,
+            &PlanOptions::default()
+                .with_patterns(Some("*.a,?,events"), None)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p.ambiguous.len(), 1);
+        assert_eq!(p.ambiguous[0].pattern, "?");
+        assert!(!p.ambiguous[0].bare_name);
     }
 
     #[test]

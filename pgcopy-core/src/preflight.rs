@@ -63,6 +63,14 @@ pub enum Problem {
         /// The constraint.
         constraint: String,
     },
+    /// The table is loaded as its owner (see `Table::load_as_owner`), who may
+    /// not insert into or truncate it, or has row-level security forced on it.
+    OwnerMayNotLoad {
+        /// The table.
+        table: QualifiedName,
+        /// Its owner.
+        owner: String,
+    },
     /// A foreign key must be re-created, but the role lacks REFERENCES.
     NoReferences {
         /// The referenced table.
@@ -109,6 +117,14 @@ impl fmt::Display for Problem {
                 f,
                 "the source role may not read {}: GRANT SELECT on it, or exclude it",
                 t.display_name()
+            ),
+            Problem::OwnerMayNotLoad { table, owner } => write!(
+                f,
+                "{} belongs to {owner:?}, and pgcopy loads it as its owner (so that what its inserts run, such as \
+                 CHECK constraints and index expressions, has no more than {owner:?}'s rights), but {owner:?} may \
+                 not insert into and truncate it, or has row-level security forced on it: GRANT INSERT, TRUNCATE \
+                 ON it TO {owner:?}, or turn off FORCE ROW LEVEL SECURITY, or exclude it",
+                table.display_name()
             ),
             Problem::NotOwnerForFk { table, constraint } => write!(
                 f,
@@ -233,6 +249,12 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
         }
         if !d.privileges.truncate {
             problems.push(Problem::NoWrite(name.clone(), "TRUNCATE"));
+        }
+        if d.load_as_owner && !d.owner_may_load {
+            problems.push(Problem::OwnerMayNotLoad {
+                table: name.clone(),
+                owner: d.owner.clone(),
+            });
         }
     }
     problems

@@ -8,9 +8,15 @@
 //! PostgreSQL cannot add a `NOT VALID` FK on a partitioned table, and validating
 //! one that references a partitioned table leaves its per-partition clones
 //! marked not validated, so those are added and validated in one step.
+//!
+//! The saved rows are data another role may have written: every statement
+//! built from them is proven by a parser to be what was saved
+//! ([`crate::stored`]), and runs as the table's owner, only when both the job's
+//! creator and the role restoring may act as that owner.
 
 use crate::quote::{quote_ident, quote_literal, QualifiedName};
 use crate::sql;
+use crate::stored::{self, Authority, Refusal, Statement};
 use serde::{Deserialize, Serialize};
 
 /// A row of `saved_fks`.
@@ -39,18 +45,23 @@ pub struct Present {
     pub validated: Option<bool>,
     /// Either table is partitioned.
     pub partitioned: bool,
+    /// Who owns the table, and who may act as its owner.
+    pub authority: Authority,
 }
 
-/// One step of a restore.
+/// One step of a restore. `Add` and `Validate` run as `owner`, the table's
+/// owner (`SET LOCAL ROLE`), never with the restoring role's own rights.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Run `sql` and mark the row restored with `restored_valid = valid`, in one
     /// transaction.
     Add {
-        /// The ALTER TABLE.
+        /// The ALTER TABLE, checked by a parser.
         sql: String,
         /// Whether the constraint is validated once added.
         valid: bool,
+        /// The role to run it as.
+        owner: String,
     },
     /// The constraint is already there: only mark the row restored.
     MarkPresent {
@@ -62,6 +73,8 @@ pub enum Step {
     Validate {
         /// The ALTER TABLE ... VALIDATE CONSTRAINT.
         sql: String,
+        /// The role to run it as.
+        owner: String,
     },
 }
 
@@ -100,16 +113,29 @@ impl RestoreState {
     }
 }
 
-/// A constraint with the saved name but another definition is in the way.
+/// Why a saved FK is not restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a different constraint named {name:?} exists on {table} ({present}): drop or rename it, then restore again")]
-pub struct Conflict {
-    /// Constraint name.
-    pub name: String,
-    /// Table, for people.
-    pub table: String,
-    /// The definition found.
-    pub present: String,
+pub enum NotRestored {
+    /// A constraint with the saved name but another definition is in the way.
+    #[error("a different constraint named {name:?} exists on {table} ({present}): drop or rename it, then restore again")]
+    Conflict {
+        /// Constraint name.
+        name: String,
+        /// Table, for people.
+        table: String,
+        /// The definition found.
+        present: String,
+    },
+    /// The saved row may not be run (see [`crate::stored`]).
+    #[error("foreign key {name:?} on {table}: {refusal}")]
+    Refused {
+        /// Constraint name.
+        name: String,
+        /// Table, for people.
+        table: String,
+        /// Why.
+        refusal: Box<Refusal>,
+    },
 }
 
 /// A constraint definition without its trailing `NOT VALID`: validity is kept
@@ -118,8 +144,20 @@ pub fn strip_not_valid(def: &str) -> &str {
     def.trim().trim_end_matches("NOT VALID").trim_end()
 }
 
-/// The steps restoring `saved` given what is `present`.
-pub fn steps(saved: &SavedFk, present: &Present) -> Result<Vec<Step>, Conflict> {
+/// The steps restoring `saved` given what is `present`; `parse` is a
+/// PostgreSQL parser (see [`crate::stored`]), which reads the statement to run
+/// before it may be returned.
+pub fn steps(
+    saved: &SavedFk,
+    present: &Present,
+    parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
+) -> Result<Vec<Step>, NotRestored> {
+    let refused = |refusal| NotRestored::Refused {
+        name: saved.name.clone(),
+        table: saved.table.display_name(),
+        refusal: Box::new(refusal),
+    };
+    let owner = present.authority.owner.clone();
     let mut out = Vec::new();
     let valid_after_add = match &present.definition {
         Some(def) if strip_not_valid(def) == strip_not_valid(&saved.definition) => {
@@ -128,40 +166,95 @@ pub fn steps(saved: &SavedFk, present: &Present) -> Result<Vec<Step>, Conflict> 
             valid
         }
         Some(def) => {
-            return Err(Conflict {
+            return Err(NotRestored::Conflict {
                 name: saved.name.clone(),
                 table: saved.table.display_name(),
                 present: def.clone(),
             })
         }
         None => {
+            stored::authorize(&saved.table, &present.authority).map_err(refused)?;
             let one_step = present.partitioned && saved.was_validated;
+            let sql = sql::add_constraint(&saved.table, &saved.name, &saved.definition, !one_step);
+            stored::check_foreign_key(
+                &saved.table,
+                &saved.name,
+                &saved.referenced,
+                !one_step,
+                parse(&sql),
+            )
+            .map_err(refused)?;
             out.push(Step::Add {
-                sql: sql::add_constraint(&saved.table, &saved.name, &saved.definition, !one_step),
+                sql,
                 valid: one_step,
+                owner: owner.clone(),
             });
             one_step
         }
     };
     if saved.was_validated && !valid_after_add {
+        stored::authorize(&saved.table, &present.authority).map_err(refused)?;
         out.push(Step::Validate {
             sql: sql::validate_constraint(&saved.table, &saved.name),
+            owner,
         });
     }
     Ok(out)
 }
 
-/// Reads what the destination has for `saved` (one row: definition, validated,
-/// partitioned), with `$1` the constraint name.
-pub fn probe_sql(saved: &SavedFk) -> String {
+/// What to do for a saved index that is not marked rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexAction {
+    /// It exists already: only mark it rebuilt.
+    MarkPresent,
+    /// Run `sql` (checked by a parser) as `owner`, then mark it rebuilt.
+    Build {
+        /// The saved definition.
+        sql: String,
+        /// The role to run it as.
+        owner: String,
+    },
+}
+
+/// Decides a saved index's rebuild: nothing to run when it `exists`, else its
+/// `definition`, once `parse` proved it is that index on that table and the
+/// `authority` allows running it as the table's owner.
+pub fn index_action(
+    table: &QualifiedName,
+    index: &str,
+    definition: &str,
+    exists: bool,
+    authority: &Authority,
+    parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
+) -> Result<IndexAction, Refusal> {
+    if exists {
+        return Ok(IndexAction::MarkPresent);
+    }
+    stored::authorize(table, authority)?;
+    stored::check_index(table, index, parse(definition))?;
+    Ok(IndexAction::Build {
+        sql: definition.to_string(),
+        owner: authority.owner.clone(),
+    })
+}
+
+/// Reads what the destination has for `saved`, with `$1` the constraint name
+/// and `$2` the job: one row (none when the table is gone) of definition,
+/// validated, partitioned, then the [`Authority`] columns (owner, caller,
+/// caller is a member, creator, creator is a member).
+pub fn probe_sql(state_schema: &str, saved: &SavedFk) -> String {
     format!(
         "SELECT pg_catalog.pg_get_constraintdef(c.oid), c.convalidated, \
                 t.relkind = 'p' OR EXISTS (SELECT 1 FROM pg_catalog.pg_class r \
-                                            WHERE r.oid = {}::regclass AND r.relkind = 'p') \
+                                            WHERE r.oid = pg_catalog.to_regclass({}) AND r.relkind = 'p'), \
+                {} \
            FROM pg_catalog.pg_class t LEFT JOIN pg_catalog.pg_constraint c \
              ON c.conrelid = t.oid AND c.conname = $1 \
-          WHERE t.oid = {}::regclass",
+           LEFT JOIN {}.jobs j ON j.job_id = $2 \
+          WHERE t.oid = pg_catalog.to_regclass({})",
         quote_literal(&saved.referenced.to_string()),
+        stored::AUTHORITY_COLUMNS,
+        quote_ident(state_schema),
         quote_literal(&saved.table.to_string())
     )
 }
@@ -240,14 +333,10 @@ pub fn index_error_sql(state_schema: &str) -> String {
     )
 }
 
-/// Whether index `$2` exists in schema `$1`.
-pub const INDEX_EXISTS_SQL: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
-     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 \
-     AND c.relkind IN ('i', 'I'))";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stored::{AlterCommand, AlterObject, RelationRef};
 
     fn saved(validated: bool) -> SavedFk {
         SavedFk {
@@ -255,12 +344,23 @@ mod tests {
             table: QualifiedName::new("public", "b"),
             name: "b_a_fk".into(),
             definition: if validated {
-                "FOREIGN KEY (a) REFERENCES a(id)".into()
+                "FOREIGN KEY (a) REFERENCES public.a(id)".into()
             } else {
-                "FOREIGN KEY (a) REFERENCES a(id) NOT VALID".into()
+                "FOREIGN KEY (a) REFERENCES public.a(id) NOT VALID".into()
             },
             was_validated: validated,
             referenced: QualifiedName::new("public", "a"),
+        }
+    }
+
+    fn authority(creator_is_member: bool) -> Authority {
+        Authority {
+            job: 1,
+            owner: "app".into(),
+            caller: "postgres".into(),
+            caller_is_member: true,
+            creator: "app".into(),
+            creator_is_member,
         }
     }
 
@@ -269,45 +369,66 @@ mod tests {
             definition: None,
             validated: None,
             partitioned,
+            authority: authority(true),
         }
     }
 
+    /// Stands in for a parser: what libpg_query reads from `sql`, as far as
+    /// these statements go (the CLI's tests run the real parser).
+    fn parse(sql: &str) -> Result<Vec<Statement>, String> {
+        let rel = |s: &str, n: &str| RelationRef {
+            catalog: None,
+            schema: Some(s.into()),
+            name: n.into(),
+        };
+        Ok(vec![Statement::Alter {
+            object: AlterObject::Table,
+            relation: rel("public", "b"),
+            commands: vec![AlterCommand::AddForeignKey {
+                name: "b_a_fk".into(),
+                referenced: rel("public", "a"),
+                not_valid: sql.ends_with("NOT VALID"),
+            }],
+        }])
+    }
+
     #[test]
-    fn absent_validated_fk_is_added_not_valid_then_validated() {
-        let s = steps(&saved(true), &absent(false)).unwrap();
+    fn absent_validated_fk_is_added_not_valid_then_validated_as_the_owner() {
+        let s = steps(&saved(true), &absent(false), parse).unwrap();
         assert_eq!(s.len(), 2);
         assert!(
-            matches!(&s[0], Step::Add { sql, valid: false } if sql.ends_with("REFERENCES a(id) NOT VALID"))
+            matches!(&s[0], Step::Add { sql, valid: false, owner } if sql.ends_with("REFERENCES public.a(id) NOT VALID") && owner == "app")
         );
         assert!(
-            matches!(&s[1], Step::Validate { sql } if sql == r#"ALTER TABLE "public"."b" VALIDATE CONSTRAINT "b_a_fk""#)
+            matches!(&s[1], Step::Validate { sql, owner } if sql == r#"ALTER TABLE "public"."b" VALIDATE CONSTRAINT "b_a_fk""# && owner == "app")
         );
     }
 
     #[test]
     fn not_valid_fk_stays_not_valid() {
-        let s = steps(&saved(false), &absent(false)).unwrap();
+        let s = steps(&saved(false), &absent(false), parse).unwrap();
         assert_eq!(s.len(), 1);
         assert!(
-            matches!(&s[0], Step::Add { sql, valid: false } if sql.matches("NOT VALID").count() == 1)
+            matches!(&s[0], Step::Add { sql, valid: false, .. } if sql.matches("NOT VALID").count() == 1)
         );
     }
 
     #[test]
     fn partitioned_fk_is_added_in_one_step() {
-        let s = steps(&saved(true), &absent(true)).unwrap();
+        let s = steps(&saved(true), &absent(true), parse).unwrap();
         assert_eq!(s.len(), 1);
-        assert!(matches!(&s[0], Step::Add { sql, valid: true } if !sql.contains("NOT VALID")));
+        assert!(matches!(&s[0], Step::Add { sql, valid: true, .. } if !sql.contains("NOT VALID")));
     }
 
     #[test]
     fn present_fk_is_marked_and_validated_if_needed() {
         let present = Present {
-            definition: Some("FOREIGN KEY (a) REFERENCES a(id) NOT VALID".into()),
+            definition: Some("FOREIGN KEY (a) REFERENCES public.a(id) NOT VALID".into()),
             validated: Some(false),
             partitioned: false,
+            authority: authority(true),
         };
-        let s = steps(&saved(true), &present).unwrap();
+        let s = steps(&saved(true), &present, parse).unwrap();
         assert_eq!(s[0], Step::MarkPresent { valid: false });
         assert!(matches!(s[1], Step::Validate { .. }));
         let present = Present {
@@ -315,7 +436,7 @@ mod tests {
             ..present
         };
         assert_eq!(
-            steps(&saved(true), &present).unwrap(),
+            steps(&saved(true), &present, parse).unwrap(),
             vec![Step::MarkPresent { valid: true }]
         );
     }
@@ -323,14 +444,97 @@ mod tests {
     #[test]
     fn different_constraint_in_the_way_is_a_conflict() {
         let present = Present {
-            definition: Some("FOREIGN KEY (x) REFERENCES z(id)".into()),
+            definition: Some("FOREIGN KEY (x) REFERENCES public.z(id)".into()),
             validated: Some(true),
             partitioned: false,
+            authority: authority(true),
         };
-        let err = steps(&saved(true), &present).unwrap_err();
+        let err = steps(&saved(true), &present, parse).unwrap_err();
         assert!(err
             .to_string()
             .contains("a different constraint named \"b_a_fk\" exists on public.b"));
+    }
+
+    #[test]
+    fn a_row_its_job_creator_could_not_have_written_is_refused() {
+        let present = Present {
+            authority: authority(false),
+            ..absent(false)
+        };
+        let err = steps(&saved(true), &present, parse).unwrap_err();
+        assert!(matches!(
+            err,
+            NotRestored::Refused { ref refusal, .. } if matches!(**refusal, Refusal::CreatorNotOwner { .. })
+        ));
+        // Nor is a present FK validated for it.
+        let present = Present {
+            definition: Some("FOREIGN KEY (a) REFERENCES public.a(id) NOT VALID".into()),
+            validated: Some(false),
+            ..present
+        };
+        assert!(steps(&saved(true), &present, parse).is_err());
+    }
+
+    #[test]
+    fn a_definition_that_parses_as_something_else_is_refused() {
+        let mut s = saved(true);
+        s.definition = "CHECK (true); ALTER ROLE app SUPERUSER; --".into();
+        let two = |_: &str| {
+            Ok(vec![
+                Statement::Other {
+                    kind: "AlterTableStmt".into(),
+                },
+                Statement::Other {
+                    kind: "AlterRoleStmt".into(),
+                },
+            ])
+        };
+        let err = steps(&s, &absent(false), two).unwrap_err();
+        assert!(err.to_string().contains("2 statements"), "{err}");
+    }
+
+    #[test]
+    fn an_index_is_built_only_when_missing_checked_and_authorized() {
+        let t = QualifiedName::new("public", "b");
+        let index = |sql: &str| -> Result<Vec<Statement>, String> {
+            Ok(vec![Statement::CreateIndex {
+                index: "b_idx".into(),
+                table: RelationRef {
+                    catalog: None,
+                    schema: Some("public".into()),
+                    name: if sql.contains("canary") {
+                        "canary"
+                    } else {
+                        "b"
+                    }
+                    .into(),
+                },
+                concurrently: false,
+                if_not_exists: false,
+            }])
+        };
+        let def = "CREATE INDEX b_idx ON public.b USING btree (a)";
+        assert_eq!(
+            index_action(&t, "b_idx", def, true, &authority(false), index),
+            Ok(IndexAction::MarkPresent)
+        );
+        assert_eq!(
+            index_action(&t, "b_idx", def, false, &authority(true), index),
+            Ok(IndexAction::Build {
+                sql: def.into(),
+                owner: "app".into()
+            })
+        );
+        assert!(index_action(&t, "b_idx", def, false, &authority(false), index).is_err());
+        assert!(index_action(
+            &t,
+            "b_idx",
+            "CREATE INDEX b_idx ON public.canary (a)",
+            false,
+            &authority(true),
+            index
+        )
+        .is_err());
     }
 
     #[test]

@@ -212,6 +212,16 @@ pub fn validate_constraint(table: &QualifiedName, constraint: &str) -> String {
     )
 }
 
+/// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
+/// rights and no more. Sent as a statement of its own, before the checked
+/// statement, and followed by [`RESET_ROLE`].
+pub fn set_local_role(owner: &str) -> String {
+    format!("SET LOCAL ROLE {}", quote_ident(owner))
+}
+
+/// Back to the session's own role after [`set_local_role`].
+pub const RESET_ROLE: &str = "RESET ROLE";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +273,7 @@ mod tests {
 
     #[test]
     fn other_statements() {
+        assert_eq!(set_local_role("Ap\"p"), r#"SET LOCAL ROLE "Ap""p""#);
         let a = QualifiedName::new("public", "a");
         let b = QualifiedName::new("x", "B");
         let targets = [

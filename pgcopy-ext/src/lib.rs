@@ -6,23 +6,37 @@ also defines `pgcopy.status()` and the views) and adds SQL-callable functions
 over `pgcopy-core`, so a DBA can inspect and repair a copy from psql:
 `pgcopy.plan()` and `pgcopy.restore_fks()`. Functions are thin: SPI calls and
 datum conversion around the core's planning and restore decisions.
+
+The extension is trusted, so whoever can CREATE on the database installs it,
+and a superuser may call its functions later: `sql/extension_bootstrap.sql`
+makes the schema the superuser's, every function here runs with
+`search_path = pg_catalog, pg_temp`, and every saved definition is parsed by
+the server's own parser and run as its table's owner (see
+`pgcopy_core::stored`).
 */
 
+mod parse;
 mod subxact;
 
 use pgcopy_core::catalog::Catalog;
 use pgcopy_core::filter::parse_patterns;
 use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
+use pgcopy_core::restore::{self, IndexAction, Present, RestoreState, SavedFk, Step};
+use pgcopy_core::stored::{self, Authority};
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!(
+    "../../sql/extension_bootstrap.sql",
+    name = "extension_bootstrap",
+    bootstrap
+);
+extension_sql_file!(
     "../../sql/state_schema.sql",
     name = "state_schema",
-    bootstrap
+    requires = ["extension_bootstrap"]
 );
 extension_sql_file!("../../sql/extension_grants.sql", name = "grants", finalize);
 
@@ -34,6 +48,7 @@ const SCHEMA: &str = "pgcopy";
 
 /// The version of the installed extension library.
 #[pg_extern]
+#[search_path(pg_catalog, pg_temp)]
 fn extension_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
@@ -57,6 +72,7 @@ fn patterns(
 /// assuming a non-superuser copy (drop mode): one row per table, in load order.
 #[allow(clippy::type_complexity)]
 #[pg_extern]
+#[search_path(pg_catalog, pg_temp)]
 fn plan(
     include: default!(Option<Vec<Option<String>>>, "NULL"),
     exclude: default!(Option<Vec<Option<String>>>, "NULL"),
@@ -148,8 +164,14 @@ fn plan(
 /// stop the rest. A constraint that was NOT VALID stays NOT VALID; one whose
 /// validation fails is left added as NOT VALID with the reason saved.
 /// Idempotent: a constraint or index already present counts as restored.
+///
+/// Each definition is parsed by this server's parser and must be exactly the
+/// object saved; it runs as its table's owner, and only when both the caller
+/// and the job's creator may act as that owner (outcome `failed` otherwise,
+/// with the reason, and nothing run).
 #[allow(clippy::type_complexity)]
 #[pg_extern]
+#[search_path(pg_catalog, pg_temp)]
 fn restore_fks(
     job: default!(Option<i64>, "NULL"),
     validate: default!(bool, true),
@@ -221,27 +243,14 @@ fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
     .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_indexes failed: {e}"));
     let mut rows = Vec::new();
     for (job_id, schema, table, name, definition) in pending {
-        let result = subxact::run(|| {
-            let exists = Spi::get_one_with_args::<bool>(
-                restore::INDEX_EXISTS_SQL,
-                &[schema.clone().into(), name.clone().into()],
-            )?
-            .unwrap_or(false);
-            if !exists {
-                Spi::run(&definition)?;
-            }
-            Spi::run_with_args(
-                &restore::mark_index_sql(SCHEMA),
-                &[job_id.into(), schema.clone().into(), name.clone().into()],
-            )
-        });
+        let result = subxact::run(|| rebuild_index(job_id, &schema, &table, &name, &definition));
         let error = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(e),
             Err(msg) => Some(msg),
         };
         if let Some(msg) = &error {
-            let _ = subxact::run(|| {
+            record(subxact::run(|| {
                 Spi::run_with_args(
                     &restore::index_error_sql(SCHEMA),
                     &[
@@ -251,7 +260,7 @@ fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
                         msg.clone().into(),
                     ],
                 )
-            });
+            }));
         }
         let outcome = if error.is_none() {
             "index_restored"
@@ -267,6 +276,110 @@ fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
         ));
     }
     rows
+}
+
+/// Reports a failed write of the state itself (the restore's outcome is
+/// already being returned, so it is a warning, not a lost error).
+fn record(result: Result<Result<(), pgrx::spi::Error>, String>) {
+    let msg = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(m) => m,
+    };
+    warning!("pgcopy.restore_fks: could not record the outcome in pgcopy's state: {msg}");
+}
+
+/// The probe's [`Authority`] columns, from position `first` (1-based, as SPI
+/// counts).
+fn authority(
+    job: i64,
+    row: &pgrx::spi::SpiHeapTupleData,
+    first: usize,
+) -> Result<Authority, pgrx::spi::Error> {
+    Ok(Authority {
+        job,
+        owner: row.get::<String>(first)?.unwrap_or_default(),
+        caller: row.get::<String>(first + 1)?.unwrap_or_default(),
+        caller_is_member: row.get::<bool>(first + 2)?.unwrap_or(false),
+        creator: row.get::<String>(first + 3)?.unwrap_or_default(),
+        creator_is_member: row.get::<bool>(first + 4)?.unwrap_or(false),
+    })
+}
+
+/// Rebuilds one saved index unless it exists, as its table's owner, and marks
+/// it rebuilt; inside the caller's subtransaction.
+fn rebuild_index(
+    job_id: i64,
+    schema: &str,
+    table: &str,
+    name: &str,
+    definition: &str,
+) -> Result<(), String> {
+    let probe = Spi::connect(|client| {
+        let mut rows = client.select(
+            &stored::index_probe_sql(SCHEMA),
+            Some(1),
+            &[job_id.into(), schema.into(), table.into(), name.into()],
+        )?;
+        rows.next()
+            .map(|r| {
+                Ok::<_, pgrx::spi::Error>((
+                    r.get::<bool>(1)?.unwrap_or(false),
+                    authority(job_id, &r, 2)?,
+                ))
+            })
+            .transpose()
+    })
+    .map_err(|e| e.to_string())?;
+    let Some((exists, authority)) = probe else {
+        return Err(format!("table {schema}.{table} does not exist"));
+    };
+    let qualified = QualifiedName::new(schema, table);
+    match restore::index_action(
+        &qualified,
+        name,
+        definition,
+        exists,
+        &authority,
+        parse::parse,
+    )
+    .map_err(|e| e.to_string())?
+    {
+        IndexAction::MarkPresent => {}
+        IndexAction::Build { sql, owner } => {
+            as_owner(&owner, || Spi::run(&sql)).map_err(|e| e.to_string())?
+        }
+    }
+    Spi::run_with_args(
+        &restore::mark_index_sql(SCHEMA),
+        &[job_id.into(), schema.into(), name.into()],
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of
+/// CREATE INDEX: the current user becomes the owner, marked as a local change,
+/// so nothing inside may `SET ROLE` back, and the caller's identity returns
+/// afterwards (on an error, the enclosing subtransaction's abort restores it).
+fn as_owner<R>(owner: &str, f: impl FnOnce() -> R) -> R {
+    struct Restore(pg_sys::Oid, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the identity read just before the switch.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+        }
+    }
+    let name = std::ffi::CString::new(owner).unwrap_or_default();
+    // SAFETY: get_role_oid raises when the role does not exist (caught by the
+    // caller's subtransaction); the switch is PostgreSQL's own primitive.
+    let _back = unsafe {
+        let role = pg_sys::get_role_oid(name.as_ptr(), false);
+        let (mut user, mut context) = (pg_sys::Oid::INVALID, 0i32);
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        Restore(user, context)
+    };
+    f()
 }
 
 fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx::spi::Error> {
@@ -287,9 +400,9 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
     let probe = subxact::run(|| {
         Spi::connect(|client| {
             let mut t = client.select(
-                &restore::probe_sql(saved),
+                &restore::probe_sql(SCHEMA, saved),
                 Some(1),
-                &[saved.name.clone().into()],
+                &[saved.name.clone().into(), saved.job_id.into()],
             )?;
             let row = t.next();
             Ok::<_, pgrx::spi::Error>(match row {
@@ -297,6 +410,7 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
                     definition: r.get::<String>(1)?,
                     validated: r.get::<bool>(2)?,
                     partitioned: r.get::<bool>(3)?.unwrap_or(false),
+                    authority: authority(saved.job_id, &r, 4)?,
                 }),
                 None => None,
             })
@@ -313,16 +427,18 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
         Ok(Err(e)) => return fail(saved, e.to_string()),
         Err(msg) => return fail(saved, msg),
     };
-    let steps = match restore::steps(saved, &present) {
+    let steps = match restore::steps(saved, &present, parse::parse) {
         Ok(s) => s,
-        Err(conflict) => return fail(saved, conflict.to_string()),
+        Err(why) => return fail(saved, why.to_string()),
     };
     let mut valid_now = false;
     let mut error = None;
     for step in steps {
         match step {
-            Step::Add { sql, valid } => {
-                match subxact::run(|| Spi::run(&sql).and_then(|_| mark(saved, valid, None))) {
+            Step::Add { sql, valid, owner } => {
+                match subxact::run(|| {
+                    as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, valid, None))
+                }) {
                     Ok(Ok(())) => valid_now = valid,
                     Ok(Err(e)) => return fail(saved, e.to_string()),
                     Err(msg) => return fail(saved, msg),
@@ -336,14 +452,16 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
                 }
                 valid_now = valid;
             }
-            Step::Validate { sql } if validate => {
-                match subxact::run(|| Spi::run(&sql).and_then(|_| mark(saved, true, None))) {
+            Step::Validate { sql, owner } if validate => {
+                match subxact::run(|| {
+                    as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, true, None))
+                }) {
                     Ok(Ok(())) => valid_now = true,
                     Ok(Err(e)) => error = Some(format!("validation failed: {e}")),
                     Err(msg) => error = Some(format!("validation failed: {msg}")),
                 }
                 if let Some(msg) = &error {
-                    let _ = subxact::run(|| mark(saved, false, Some(msg.clone())));
+                    record(subxact::run(|| mark(saved, false, Some(msg.clone()))));
                 }
             }
             Step::Validate { .. } => {}
@@ -357,7 +475,7 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
 
 /// Records why `saved` could not be restored and reports it.
 fn fail(saved: &SavedFk, msg: String) -> (RestoreState, Option<String>) {
-    let _ = subxact::run(|| {
+    record(subxact::run(|| {
         Spi::run_with_args(
             &restore::error_sql(SCHEMA),
             &[
@@ -368,7 +486,7 @@ fn fail(saved: &SavedFk, msg: String) -> (RestoreState, Option<String>) {
                 msg.clone().into(),
             ],
         )
-    });
+    }));
     (RestoreState::Failed, Some(msg))
 }
 
@@ -450,8 +568,11 @@ mod tests {
     #[pg_test]
     fn restore_fks_brings_back_saved_constraints_and_reports_failures() {
         fixture();
+        // pgcopy saves definitions under search_path = pg_catalog, pg_temp,
+        // where pg_get_constraintdef qualifies every table it names.
         Spi::run(
             "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+             SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
              INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
                     referenced_schema, referenced_table, definition, was_validated)
              SELECT (SELECT max(job_id) FROM pgcopy.jobs), n.nspname, c.relname, con.conname, fn.nspname, f.relname,
@@ -460,6 +581,7 @@ mod tests {
                JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_class f ON f.oid = con.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
               WHERE con.contype = 'f' AND n.nspname = 'public';
+             SELECT pg_catalog.set_config('search_path', 'public', true);
              ALTER TABLE a DROP CONSTRAINT a_b_fk; ALTER TABLE b DROP CONSTRAINT b_a_id_fkey;
              ALTER TABLE tree DROP CONSTRAINT tree_parent_fkey; ALTER TABLE leaf DROP CONSTRAINT leaf_a_id_fkey;
              INSERT INTO leaf VALUES (1, 424242);",
@@ -533,6 +655,119 @@ mod tests {
             Spi::get_one::<String>("SELECT string_agg(outcome, ',') FROM pgcopy.restore_fks()")
                 .unwrap(),
             None
+        );
+    }
+
+    #[pg_test]
+    fn the_schema_and_its_objects_belong_to_a_superuser() {
+        let foreign = Spi::get_one::<i64>(
+            "SELECT (SELECT count(*) FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+                      WHERE n.nspname = 'pgcopy' AND NOT r.rolsuper)
+                  + (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+                      WHERE c.relnamespace = 'pgcopy'::regnamespace AND NOT r.rolsuper)
+                  + (SELECT count(*) FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+                      WHERE p.pronamespace = 'pgcopy'::regnamespace AND NOT r.rolsuper)",
+        )
+        .unwrap();
+        assert_eq!(foreign, Some(0));
+        // Every function pins its search path.
+        let unpinned = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'pgcopy'::regnamespace
+                AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)",
+        )
+        .unwrap();
+        assert_eq!(unpinned, Some(0));
+    }
+
+    #[pg_test]
+    fn forged_definitions_are_refused_unrun() {
+        fixture();
+        Spi::run(
+            "CREATE ROLE forger;
+             INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+             INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+             SELECT max(job_id), 'public', 'leaf', 'leaf_x', 'ALTER ROLE forger SUPERUSER' FROM pgcopy.jobs;
+             INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
+                    referenced_schema, referenced_table, definition, was_validated)
+             SELECT max(job_id), 'public', 'leaf', 'leaf_c', 'public', 'a',
+                    'CHECK (true); ALTER ROLE forger SUPERUSER; --', true FROM pgcopy.jobs;",
+        )
+        .unwrap();
+        let outcomes: Vec<(String, String)> = Spi::connect(|c| {
+            c.select(
+                "SELECT outcome, error FROM pgcopy.restore_fks() ORDER BY constraint_name",
+                None,
+                &[],
+            )?
+            .map(|r| Ok((r.get::<String>(1)?.unwrap(), r.get::<String>(2)?.unwrap())))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes.iter().all(|(o, _)| o == "failed"));
+        assert!(outcomes[0].1.contains("2 statements"), "{}", outcomes[0].1);
+        assert!(
+            outcomes[1].1.contains("(AlterRoleStmt)"),
+            "{}",
+            outcomes[1].1
+        );
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT rolsuper FROM pg_roles WHERE rolname = 'forger'").unwrap(),
+            Some(false)
+        );
+        // The reasons are kept with the rows.
+        assert_eq!(
+            Spi::get_one::<i64>(
+                "SELECT count(*) FROM pgcopy.saved_fks WHERE restore_error LIKE '%not run%'"
+            )
+            .unwrap(),
+            Some(1)
+        );
+    }
+
+    #[pg_test]
+    fn only_members_of_a_jobs_creator_may_write_its_rows() {
+        // Each write must fail with insufficient_privilege; one that goes
+        // through raises 'written', failing the test.
+        Spi::run(
+            "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+             CREATE ROLE intruder;
+             GRANT USAGE ON SCHEMA pgcopy TO intruder;
+             GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA pgcopy TO intruder;
+             SET LOCAL ROLE intruder;
+             DO $$
+             DECLARE j bigint := (SELECT max(job_id) FROM pgcopy.jobs);
+             BEGIN
+                 BEGIN
+                     UPDATE pgcopy.jobs SET plan = '{}' WHERE job_id = j;
+                     RAISE EXCEPTION 'written: jobs';
+                 EXCEPTION WHEN insufficient_privilege THEN NULL;
+                 END;
+                 BEGIN
+                     INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
+                            referenced_schema, referenced_table, definition, was_validated)
+                     VALUES (j, 'public', 'a', 'x', 'public', 'b', 'FOREIGN KEY (b_id) REFERENCES public.b(id)', true);
+                     RAISE EXCEPTION 'written: saved_fks';
+                 EXCEPTION WHEN insufficient_privilege THEN NULL;
+                 END;
+             END $$;
+             RESET ROLE;",
+        )
+        .unwrap();
+        // Its own job is its own: created_by is stamped, whatever it says.
+        Spi::run(
+            "SET LOCAL ROLE intruder;
+             INSERT INTO pgcopy.jobs (source, destination, created_by) VALUES ('s', 'd', 10);
+             RESET ROLE;",
+        )
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT pg_get_userbyid(created_by)::text FROM pgcopy.jobs ORDER BY job_id DESC LIMIT 1"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("intruder")
         );
     }
 

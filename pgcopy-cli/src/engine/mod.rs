@@ -92,6 +92,8 @@ pub struct Shared {
     pub started: Instant,
     /// Which tables are analyzed, and by whom.
     pub analyze: analyze::EarlyAnalyze,
+    /// Tables loaded as their owners, with the owners.
+    pub load_as: std::collections::HashMap<QualifiedName, String>,
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
@@ -144,27 +146,78 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
 }
 
 /// Refuses to copy a database onto itself: the truncation would destroy the
-/// source. Same server instance means the same system identifier, postmaster
-/// start time *and* port: clusters cloned from one base backup (a staging copy
-/// of production) share the identifier, and two clones started together on one
-/// host can share the start time where the clock is coarse (seen in tests),
-/// but not the port.
+/// source. It fails closed: the copy goes ahead only when one of two checks
+/// proves the two sessions reach different databases, and neither says they
+/// reach the same one.
+///
+/// 1. Server identity: same system identifier, postmaster start time *and*
+///    port, and same database name. Clusters cloned from one base backup (a
+///    staging copy of production) share the identifier, and two clones started
+///    together on one host can share the start time where the clock is coarse
+///    (seen in tests), but not the port. Needs `pg_control_system()`, which
+///    managed services often revoke.
+/// 2. Needs no privilege: the destination session takes a random
+///    `application_name`, and the source looks for it in its own
+///    `pg_stat_activity` (every role sees every session's database and
+///    application name there).
 async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::Result<()> {
     let q = "SELECT system_identifier::text || '/' || pg_catalog.pg_postmaster_start_time()::text || '/' \
                     || pg_catalog.current_setting('port') || '/' || pg_catalog.current_database() \
                FROM pg_catalog.pg_control_system()";
     let (a, b) = tokio::join!(src.query_one(q, &[]), dst.query_one(q, &[]));
-    if let (Ok(a), Ok(b)) = (a, b) {
-        let (a, b): (String, String) = (a.get(0), b.get(0));
-        if a == b {
-            return Err(UserError::usage(
-                "source and destination are the same database: copying would empty it; check --dest, \
-                 or pass --yes-i-know if this is really meant",
-            )
-            .into());
-        }
+    let by_identity = match (a, b) {
+        (Ok(a), Ok(b)) => Some(a.get::<_, String>(0) == b.get::<_, String>(0)),
+        _ => None,
+    };
+    let by_session = session_seen_from(src, dst).await;
+    let same = by_identity == Some(true) || by_session == Ok(true);
+    let different = by_identity == Some(false) || by_session == Ok(false);
+    if same {
+        return Err(UserError::usage(
+            "source and destination are the same database: copying would empty it; check --dest, \
+             or pass --yes-i-know if this is really meant",
+        )
+        .into());
+    }
+    if !different {
+        return Err(UserError::failure(format!(
+            "cannot tell whether source and destination are different databases (pg_control_system() is not \
+             allowed to this role, and the source's pg_stat_activity could not be read: {}), and copying a \
+             database onto itself would empty it: check --dest, and pass --yes-i-know if they are different",
+            by_session.err().unwrap_or_default()
+        ))
+        .into());
     }
     Ok(())
+}
+
+/// Whether the source's database shows the destination's session: the
+/// destination takes a random `application_name` for the check.
+async fn session_seen_from(src: &Client, dst: &Client) -> Result<bool, String> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = String::from("pgcopy-same-database-check-");
+    for i in 0..2u64 {
+        // RandomState is seeded from the operating system's randomness.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i ^ u64::from(std::process::id()));
+        token.push_str(&format!("{:016x}", h.finish()));
+    }
+    dst.batch_execute(&format!("SET application_name = {}", quote_literal(&token)))
+        .await
+        .map_err(|e| pg_message(&e))?;
+    let seen = src
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a \
+                             WHERE a.application_name = $1 AND a.datname = pg_catalog.current_database())",
+            &[&token],
+        )
+        .await
+        .map(|r| r.get::<_, bool>(0))
+        .map_err(|e| pg_message(&e));
+    dst.batch_execute("RESET application_name")
+        .await
+        .map_err(|e| pg_message(&e))?;
+    seen
 }
 
 /// Runs a prepared job to its end; returns the exit code.
@@ -225,6 +278,7 @@ async fn execute(
     let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, !args.no_analyze);
     let shared = Arc::new(Shared {
         analyze,
+        load_as: setup.load_as.clone(),
         queue: Mutex::new(queue),
         live: (0..args.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),
@@ -506,31 +560,89 @@ async fn copy_data(
 }
 
 /// Puts disabled triggers back in their modes and clears the job's record of
-/// them, together.
+/// them, together. The list comes from the job's row, which members of its
+/// creator may have changed: each trigger goes back as its table's owner, and
+/// only when the job's creator could act as that owner (see
+/// `pgcopy_core::stored::authorize`); one that may not is left disabled and
+/// listed, and the error names it.
 pub async fn enable_triggers(
     dst: &mut Client,
     store: &StateStore,
     job_id: i64,
     triggers: &[SavedTrigger],
 ) -> anyhow::Result<()> {
+    let mut owners: std::collections::HashMap<QualifiedName, Result<String, String>> =
+        std::collections::HashMap::new();
+    let probe = pgcopy_core::stored::table_probe_sql(store.schema());
+    let mut refused: Vec<SavedTrigger> = Vec::new();
+    let mut refusals: Vec<String> = Vec::new();
     // In batches, each recording the triggers still disabled after it.
     let mut rest = triggers;
     while !rest.is_empty() {
         let (batch, after) = rest.split_at(rest.len().min(OBJECTS_PER_TRANSACTION));
         let tx = dst.transaction().await?;
+        let mut role: Option<String> = None;
         for t in batch {
-            tx.batch_execute(&t.restore_sql())
-                .await
-                .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
+            if !owners.contains_key(&t.table) {
+                let row = tx
+                    .query_opt(&probe, &[&job_id, &t.table.schema, &t.table.name])
+                    .await
+                    .pg_context(|| format!("looking up {}", t.table.display_name()))?;
+                let owner = match row {
+                    None => Err(format!("table {} does not exist", t.table.display_name())),
+                    Some(r) => {
+                        let a = pgcopy_core::stored::Authority {
+                            job: job_id,
+                            owner: r.get(0),
+                            caller: r.get(1),
+                            caller_is_member: r.get(2),
+                            creator: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                            creator_is_member: r.get(4),
+                        };
+                        pgcopy_core::stored::authorize(&t.table, &a)
+                            .map(|()| a.owner)
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                owners.insert(t.table.clone(), owner);
+            }
+            match &owners[&t.table] {
+                Ok(owner) => {
+                    if role.as_deref() != Some(owner.as_str()) {
+                        tx.batch_execute(&sql::set_local_role(owner)).await?;
+                        role = Some(owner.clone());
+                    }
+                    tx.batch_execute(&t.restore_sql())
+                        .await
+                        .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
+                }
+                Err(why) => {
+                    refusals.push(format!("trigger {}: {why}", t.display_name()));
+                    refused.push(t.clone());
+                }
+            }
         }
-        let left = (!after.is_empty())
-            .then(|| serde_json::to_value(after))
+        if role.is_some() {
+            tx.batch_execute(sql::RESET_ROLE).await?;
+        }
+        let mut left = refused.clone();
+        left.extend_from_slice(after);
+        let left = (!left.is_empty())
+            .then(|| serde_json::to_value(&left))
             .transpose()?;
         store
             .set_disabled_triggers(&tx, job_id, left.as_ref())
             .await?;
         tx.commit().await?;
         rest = after;
+    }
+    if !refusals.is_empty() {
+        return Err(UserError::failure(format!(
+            "{} disabled triggers were not put back, and stay listed in job {job_id}'s disabled_triggers: {}",
+            refusals.len(),
+            refusals.join("; ")
+        ))
+        .into());
     }
     Ok(())
 }

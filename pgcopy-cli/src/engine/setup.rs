@@ -12,6 +12,7 @@ use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
 use pgcopy_core::preflight::{check_fk_rights, check_tables, large_objects_warning};
+use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::triggers::{self, SavedTrigger};
 use std::collections::HashMap;
 use tokio_postgres::Client;
@@ -20,6 +21,9 @@ use tokio_postgres::Client;
 pub struct Setup {
     /// The job's id.
     pub job_id: i64,
+    /// Tables another role owns that this one may act as: each is loaded as
+    /// its owner (see `Table::load_as_owner`).
+    pub load_as: HashMap<QualifiedName, String>,
     /// The plan (new, or the resumed job's).
     pub plan: Plan,
     /// Destination sessions use replica mode.
@@ -142,6 +146,16 @@ impl Ctx<'_> {
         ))
     }
 
+    /// The plan's tables to load as their owners, with the owners.
+    fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, String> {
+        plan.tables
+            .iter()
+            .filter_map(|spec| self.dst_catalog.table(&spec.table))
+            .filter(|t| t.load_as_owner)
+            .map(|t| (t.name.clone(), t.owner.clone()))
+            .collect()
+    }
+
     /// Checks that need no server round trip; returns the problems and the
     /// triggers that must be disabled for the load.
     fn check(&self, plan: &Plan, fks_to_drop: &[ForeignKey]) -> (Vec<String>, Vec<SavedTrigger>) {
@@ -242,6 +256,16 @@ async fn new_job(
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
+    // A bare name that selects tables in several schemas would truncate
+    // tables its writer never meant: a copy asks for the schema, and a glob
+    // across schemas is said out loud, before anything changes.
+    for a in &plan.ambiguous {
+        if a.bare_name && !args.dry_run {
+            problems.push(a.message());
+        } else if !args.dry_run {
+            tracing::warn!("{}", a.message());
+        }
+    }
     if args.defer_indexes {
         for i in &indexes_to_drop {
             if !ctx.dst_catalog.table(&i.table).is_some_and(|t| t.is_owner) {
@@ -338,6 +362,7 @@ async fn new_job(
     );
     Ok(Some(Setup {
         job_id,
+        load_as: ctx.load_as(&plan),
         plan,
         replica: ctx.replica,
         fks_pending: !fks_to_drop.is_empty(),
@@ -383,6 +408,17 @@ async fn resume(
     };
     if job.state == "running" && !job.stale {
         return Err(UserError::failure(blocking(&job)).into());
+    }
+    // A job's stored plan and options are only as trustworthy as the role
+    // that wrote them: following them with this role's rights would let that
+    // role decide what this one truncates and writes.
+    if !job.mine {
+        return Err(UserError::failure(format!(
+            "job {} was started by role {:?}, not by this role: resume it as {:?}, or give it up with \
+             `pgcopy jobs discard {}` (which restores what it dropped with no more than {:?}'s rights)",
+            job.job_id, job.created_by, job.created_by, job.job_id, job.created_by
+        ))
+        .into());
     }
     for (flag, given, key) in [
         ("--include-tables", &args.include_tables, "include_tables"),
@@ -441,6 +477,22 @@ async fn resume(
             .unwrap_or(false),
         ..opts
     };
+    // The stored plan is read back from the state schema: it may name only
+    // what its own options select against today's catalogs.
+    let today = pgcopy_core::plan::plan(ctx.src_catalog, &opts)
+        .map_err(|e| UserError::usage(e.to_string()))?;
+    let beyond = plan.beyond(&today);
+    if !beyond.is_empty() {
+        return Err(UserError::failure(format!(
+            "job {}'s stored plan names what its options do not select today ({}): it was changed, or the \
+             source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard {}` and \
+             start a new copy",
+            job.job_id,
+            beyond.join(", "),
+            job.job_id
+        ))
+        .into());
+    }
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
@@ -467,6 +519,7 @@ async fn resume(
     );
     Ok(Some(Setup {
         job_id: job.job_id,
+        load_as: ctx.load_as(&plan),
         plan,
         replica: ctx.replica,
         fks_pending: true,

@@ -306,6 +306,17 @@ pub fn print_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    for a in &plan.ambiguous {
+        println!(
+            "\n{}: {}",
+            if a.bare_name {
+                "NEEDS A SCHEMA (a copy refuses it)"
+            } else {
+                "note"
+            },
+            a.message()
+        );
+    }
     println!("\nload order:   {}", names(&plan.load_order));
     for (i, c) in plan.fk_cycles.iter().enumerate() {
         println!("FK cycle {}:   {}", i + 1, names(c));

@@ -345,8 +345,19 @@ async fn copy_unit(
     // A small table costs round trips more than bytes: each side's statements
     // go out together (tokio-postgres pipelines requests polled together, in
     // order), and both sides start at once.
+    // A table another role owns is loaded as that owner: what its inserts
+    // run (CHECK constraints, domain checks, generated columns, index
+    // expressions) gets the owner's rights, never this role's. The role is
+    // set for the load and reset before the state row is written.
+    let owner = shared.load_as.get(&spec.table);
     let dst_start = async {
-        let (truncated, sink) = tokio::join!(
+        let (role, truncated, sink) = tokio::join!(
+            async {
+                match owner {
+                    Some(o) => tx.batch_execute(&sql::set_local_role(o)).await,
+                    None => Ok(()),
+                }
+            },
             async {
                 match freeze {
                     true => tx.batch_execute(&truncate).await,
@@ -355,6 +366,7 @@ async fn copy_unit(
             },
             tx.copy_in::<_, Bytes>(&copy_in)
         );
+        role.map_err(|e| ChunkError::new("SET ROLE to the table's owner failed", &e))?;
         truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
         sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))
     };
@@ -453,9 +465,14 @@ async fn copy_unit(
             })
         }
     }
-    shared
-        .store
-        .mark_chunk_done(
+    let (reset, marked) = tokio::join!(
+        async {
+            match owner {
+                Some(_) => tx.batch_execute(sql::RESET_ROLE).await,
+                None => Ok(()),
+            }
+        },
+        shared.store.mark_chunk_done(
             &tx,
             &c.mark_done,
             ChunkKey {
@@ -468,8 +485,9 @@ async fn copy_unit(
             bytes_total as i64,
             !spec.is_split(),
         )
-        .await
-        .map_err(|e| ChunkError::new("recording progress failed", &e))?;
+    );
+    reset.map_err(|e| ChunkError::new("RESET ROLE failed", &e))?;
+    marked.map_err(|e| ChunkError::new("recording progress failed", &e))?;
     tx.commit()
         .await
         .map_err(|e| ChunkError::new("COMMIT failed", &e))?;

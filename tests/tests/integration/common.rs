@@ -54,6 +54,18 @@ impl Pair {
         pgcopy(&args)
     }
 
+    /// Asserts both sides hold the same rows in `tables` (`schema.name`).
+    pub fn assert_same_data_in(&self, tables: &[&str]) {
+        let (a, b) = (
+            fingerprint(&self.src, &self.db),
+            fingerprint(&self.dst, &self.db),
+        );
+        for t in tables {
+            assert!(a.tables.contains_key(*t), "no table {t} on the source");
+            assert_eq!(a.tables.get(*t), b.tables.get(*t), "{t} differs");
+        }
+    }
+
     /// Asserts both sides hold the same rows in every table (and sequences).
     pub fn assert_same_data(&self) {
         let a = fingerprint(&self.src, &self.db);
@@ -132,7 +144,7 @@ pub fn fingerprint(c: &Cluster, db: &str) -> Fingerprint {
         r#"SELECT format('SELECT %L, count(*), md5(coalesce(string_agg(md5(t::text), '''' ORDER BY md5(t::text)), '''')) FROM ONLY %s t',
                          n.nspname || '.' || c.relname, c.oid::regclass)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgcopy')
+            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pgcopy'
               AND n.nspname !~ '^pg_toast'
             ORDER BY 1 \gexec"#,
     );
@@ -140,7 +152,7 @@ pub fn fingerprint(c: &Cluster, db: &str) -> Fingerprint {
         db,
         r#"SELECT format('SELECT %L, last_value, is_called FROM %s', n.nspname || '.' || c.relname, c.oid::regclass)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'S' AND n.nspname NOT IN ('pgcopy') ORDER BY 1 \gexec"#,
+            WHERE c.relkind = 'S' AND n.nspname !~ '^pgcopy' ORDER BY 1 \gexec"#,
     );
     let mut fp = Fingerprint {
         tables: BTreeMap::new(),
@@ -184,12 +196,14 @@ pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
         db,
         "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
            FROM pg_constraint
-          WHERE contype = 'f' AND connamespace::regnamespace::text <> 'pgcopy'
+          WHERE contype = 'f' AND connamespace::regnamespace::text !~ '^pgcopy'
           ORDER BY conrelid::regclass::text, conname",
     );
     let triggers = c.psql(
         db,
-        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgrelid::regclass::text, tgname",
+        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+          WHERE NOT tgisinternal AND c.relnamespace::regnamespace::text !~ '^pgcopy'
+          ORDER BY tgrelid::regclass::text, tgname",
     );
     (fks, triggers)
 }
@@ -305,7 +319,7 @@ pub fn index_set(c: &Cluster, db: &str) -> String {
                 || coalesce(' attached to ' || (SELECT h.inhparent::regclass::text FROM pg_inherits h
                                                   WHERE h.inhrelid = i.indexrelid), '')
            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-          WHERE c.relnamespace::regnamespace::text NOT IN ('pgcopy', 'pg_catalog', 'pg_toast', 'information_schema')
+          WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema') AND c.relnamespace::regnamespace::text !~ '^pgcopy'
           ORDER BY 1",
     )
 }

@@ -26,7 +26,16 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
                FROM pg_roles WHERE rolname = current_user;",
         )
         .expect("non-superuser CREATE EXTENSION");
-    assert_eq!(out, format!("{}|1|f", env!("CARGO_PKG_VERSION")));
+    assert_eq!(out, format!("{}|2|f", env!("CARGO_PKG_VERSION")));
+    // Everything in the schema, the schema too, belongs to the superuser.
+    let owners = c.psql(
+        "ext",
+        "SELECT string_agg(DISTINCT o::regrole::text, ',') FROM (
+           SELECT nspowner FROM pg_namespace WHERE nspname = 'pgcopy'
+           UNION ALL SELECT relowner FROM pg_class WHERE relnamespace = 'pgcopy'::regnamespace
+           UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'pgcopy'::regnamespace) x(o)",
+    );
+    assert_eq!(owners, "postgres");
     // The installer may use the state tables.
     let out = c
         .try_psql_as(
@@ -44,4 +53,8 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
     assert_eq!(owner, "app");
     c.try_psql_as("ext", "app", "DROP EXTENSION pgcopy")
         .expect("owner drops it");
+    // The schema it leaves behind is the superuser's and empty: installing
+    // again takes it up.
+    c.try_psql_as("ext", "app", "CREATE EXTENSION pgcopy")
+        .expect("installed again");
 }

@@ -10,6 +10,7 @@ mod fks;
 mod generated;
 mod list_dry_run;
 mod resume;
+mod security;
 mod state;
 mod tls;
 mod ui;

@@ -1,0 +1,217 @@
+//! PostgreSQL's parser for the CLI: libpg_query (through the `pg_query`
+//! crate, the server's own grammar compiled into a library) reads a stored
+//! definition into the core's [`Statement`]s, which `pgcopy_core::stored`
+//! checks before anything runs. The extension does the same with the
+//! server's `raw_parser`.
+
+use pg_query::protobuf::{self, AlterTableType, ConstrType, ObjectType, RangeVar};
+use pg_query::NodeEnum;
+use pgcopy_core::stored::{AlterCommand, AlterObject, RelationRef, Statement};
+
+fn relation(r: &RangeVar) -> RelationRef {
+    let part = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    RelationRef {
+        catalog: part(&r.catalogname),
+        schema: part(&r.schemaname),
+        name: r.relname.clone(),
+    }
+}
+
+fn missing() -> RelationRef {
+    RelationRef {
+        catalog: None,
+        schema: None,
+        name: String::new(),
+    }
+}
+
+fn command(cmd: &protobuf::AlterTableCmd) -> AlterCommand {
+    let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
+    match (cmd.subtype(), def) {
+        (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c)))
+            if c.contype() == ConstrType::ConstrForeign =>
+        {
+            AlterCommand::AddForeignKey {
+                name: c.conname.clone(),
+                referenced: c.pktable.as_ref().map(relation).unwrap_or_else(missing),
+                not_valid: c.skip_validation,
+            }
+        }
+        (AlterTableType::AtAttachPartition, Some(NodeEnum::PartitionCmd(p))) => {
+            AlterCommand::AttachPartition {
+                partition: p.name.as_ref().map(relation).unwrap_or_else(missing),
+            }
+        }
+        (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c))) => AlterCommand::Other {
+            kind: format!(
+                "ADD CONSTRAINT {}",
+                match c.contype() {
+                    ConstrType::ConstrCheck => "CHECK".to_string(),
+                    ConstrType::ConstrPrimary => "PRIMARY KEY".to_string(),
+                    ConstrType::ConstrUnique => "UNIQUE".to_string(),
+                    ConstrType::ConstrExclusion => "EXCLUDE".to_string(),
+                    ConstrType::ConstrNotnull => "NOT NULL".to_string(),
+                    other => format!("{other:?}"),
+                }
+            ),
+        },
+        (other, _) => AlterCommand::Other {
+            kind: format!("{other:?}"),
+        },
+    }
+}
+
+/// A node's type, for messages: `AlterRoleStmt(...)` gives `AlterRoleStmt`.
+fn kind(node: &NodeEnum) -> String {
+    let text = format!("{node:?}");
+    text.split('(').next().unwrap_or_default().to_string()
+}
+
+fn statement(node: Option<&NodeEnum>) -> Statement {
+    match node {
+        Some(NodeEnum::IndexStmt(i)) => Statement::CreateIndex {
+            index: i.idxname.clone(),
+            table: i.relation.as_ref().map(relation).unwrap_or_else(missing),
+            concurrently: i.concurrent,
+            if_not_exists: i.if_not_exists,
+        },
+        Some(NodeEnum::AlterTableStmt(a)) => Statement::Alter {
+            object: match a.objtype() {
+                ObjectType::ObjectTable => AlterObject::Table,
+                ObjectType::ObjectIndex => AlterObject::Index,
+                _ => AlterObject::Other,
+            },
+            relation: a.relation.as_ref().map(relation).unwrap_or_else(missing),
+            commands: a
+                .cmds
+                .iter()
+                .map(|n| match &n.node {
+                    Some(NodeEnum::AlterTableCmd(c)) => command(c),
+                    other => AlterCommand::Other {
+                        kind: other.as_ref().map(kind).unwrap_or_default(),
+                    },
+                })
+                .collect(),
+        },
+        Some(other) => Statement::Other { kind: kind(other) },
+        None => Statement::Other {
+            kind: "empty".into(),
+        },
+    }
+}
+
+/// Parses `sql` into statements, or the parser's error message.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
+    let parsed =
+        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    Ok(parsed
+        .protobuf
+        .stmts
+        .iter()
+        .map(|raw| statement(raw.stmt.as_ref().and_then(|s| s.node.as_ref())))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgcopy_core::quote::QualifiedName;
+    use pgcopy_core::stored::{check_foreign_key, check_index};
+    use proptest::prelude::*;
+
+    #[test]
+    fn pg_get_indexdef_texts_pass() {
+        let t = QualifiedName::new("Sales EU", "order");
+        for def in [
+            r#"CREATE UNIQUE INDEX "o idx" ON "Sales EU"."order" USING btree (lower(a) public.myops, b DESC NULLS LAST) INCLUDE (c) WITH (fillfactor='50') WHERE (a OPERATOR(public.>) 1)"#,
+            "CREATE INDEX \"o idx\" ON ONLY \"Sales EU\".\"order\" USING btree (a);\n\
+             ALTER INDEX \"Sales EU\".\"o idx\" ATTACH PARTITION \"Sales EU\".\"order_2024_a_idx\"",
+        ] {
+            assert_eq!(check_index(&t, "o idx", parse(def)), Ok(()), "{def}");
+        }
+    }
+
+    #[test]
+    fn injected_index_definitions_are_refused() {
+        let t = QualifiedName::new("public", "t");
+        for def in [
+            "ALTER ROLE app SUPERUSER",
+            "CREATE INDEX i ON public.t (a); ALTER ROLE app SUPERUSER",
+            "CREATE INDEX i ON public.t (a); SELECT 1",
+            "CREATE INDEX i ON public.canary (a)",
+            "CREATE INDEX i ON t (a)",
+            "CREATE INDEX CONCURRENTLY i ON public.t (a)",
+            "CREATE INDEX i ON public.t (a); ALTER INDEX public.i OWNER TO app",
+            "CREATE INDEX i ON public.t (a); ALTER TABLE public.t ATTACH PARTITION public.x FOR VALUES IN (1)",
+            "CREATE INDEX i ON public.t (a)) ; DROP TABLE public.canary; --",
+            "",
+            "-- nothing",
+        ] {
+            assert!(check_index(&t, "i", parse(def)).is_err(), "{def}");
+        }
+    }
+
+    fn fk(def: &str, not_valid: bool) -> String {
+        pgcopy_core::sql::add_constraint(
+            &QualifiedName::new("public", "b"),
+            "b_a_fk",
+            def,
+            not_valid,
+        )
+    }
+
+    #[test]
+    fn foreign_keys_pass_only_as_themselves() {
+        let (t, r) = (
+            QualifiedName::new("public", "b"),
+            QualifiedName::new("public", "a"),
+        );
+        let check = |sql: &str, nv| check_foreign_key(&t, "b_a_fk", &r, nv, parse(sql));
+        let good = "FOREIGN KEY (a, b) REFERENCES public.a(x, y) MATCH FULL ON DELETE SET NULL (a) DEFERRABLE INITIALLY DEFERRED";
+        assert_eq!(check(&fk(good, true), true), Ok(()));
+        assert_eq!(check(&fk(good, false), false), Ok(()));
+        for bad in [
+            "CHECK (true); ALTER ROLE app SUPERUSER; --",
+            "CHECK (true)",
+            "FOREIGN KEY (a) REFERENCES a(id)",
+            "FOREIGN KEY (a) REFERENCES public.canary(id)",
+            "FOREIGN KEY (a) REFERENCES public.a(id), OWNER TO app",
+            "FOREIGN KEY (a) REFERENCES public.a(id); ALTER ROLE app SUPERUSER",
+            "FOREIGN KEY (a) REFERENCES otherdb.public.a(id)",
+        ] {
+            assert!(check(&fk(bad, true), true).is_err(), "{bad}");
+        }
+        // A trailing comment would swallow the NOT VALID pgcopy appends.
+        assert!(check(
+            &fk("FOREIGN KEY (a) REFERENCES public.a(id) --", true),
+            true
+        )
+        .is_err());
+    }
+
+    proptest! {
+        /// Whatever text follows a genuine definition, the statement either
+        /// still is that one FK, or it is refused: no suffix smuggles in a
+        /// second statement or another table.
+        #[test]
+        fn no_suffix_gets_anything_else_through(suffix in "[ -~\n]{0,40}") {
+            let (t, r) = (QualifiedName::new("public", "b"), QualifiedName::new("public", "a"));
+            let def = format!("FOREIGN KEY (a) REFERENCES public.a(id){suffix}");
+            let sql = fk(&def, true);
+            if check_foreign_key(&t, "b_a_fk", &r, true, parse(&sql)).is_ok() {
+                let parsed = parse(&sql).unwrap();
+                prop_assert_eq!(parsed.len(), 1);
+            }
+            let idx = format!("CREATE INDEX i ON public.b (a){suffix}");
+            if check_index(&t, "i", parse(&idx)).is_ok() {
+                let parsed = parse(&idx).unwrap();
+                let first_is_index = matches!(parsed[0], Statement::CreateIndex { .. });
+                prop_assert!(first_is_index, "{:?}", parsed);
+                let rest_attach = parsed[1..]
+                    .iter()
+                    .all(|s| matches!(s, Statement::Alter { object: AlterObject::Index, .. }));
+                prop_assert!(rest_attach, "{:?}", parsed);
+            }
+        }
+    }
+}

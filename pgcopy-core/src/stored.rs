@@ -1,0 +1,608 @@
+//! Stored definitions are data, not code.
+//!
+//! The index and foreign key definitions a job saves live in the state schema,
+//! where a less privileged role than the one restoring them may have written
+//! them. Before pgcopy runs one, a real PostgreSQL parser reads it (the
+//! server's own `raw_parser` in the extension, libpg_query in the CLI) and
+//! reduces each statement to a [`Statement`]; [`check_index`] and
+//! [`check_foreign_key`] then prove it is exactly what pgcopy saved: one
+//! `CREATE INDEX` of that name on that table (plus, for a partitioned table's
+//! index, `ALTER INDEX <it> ATTACH PARTITION ...`), or one `ALTER TABLE <that
+//! table> ADD CONSTRAINT <that name> FOREIGN KEY ... REFERENCES <that table>`.
+//! Anything else is refused, never run.
+//!
+//! A statement that passes is still run with no more rights than the table's
+//! owner has, and only when the role that created the job could act as that
+//! owner ([`authorize`]): the parser bounds *what* runs, the role bounds what
+//! it can reach (an index expression calls functions, a foreign key adds
+//! triggers).
+
+use crate::quote::QualifiedName;
+
+/// A relation named in a statement, as written (unquoted parts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationRef {
+    /// A database name before the schema (`db.schema.table`), if written.
+    pub catalog: Option<String>,
+    /// The schema, if written.
+    pub schema: Option<String>,
+    /// The relation's name.
+    pub name: String,
+}
+
+impl RelationRef {
+    /// Whether this names exactly `expected`, schema written out.
+    pub fn is(&self, expected: &QualifiedName) -> bool {
+        self.catalog.is_none()
+            && self.schema.as_deref() == Some(expected.schema.as_str())
+            && self.name == expected.name
+    }
+
+    fn describe(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{s}.{}", self.name),
+            None => format!("{} (no schema)", self.name),
+        }
+    }
+}
+
+/// What `ALTER TABLE` / `ALTER INDEX` acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterObject {
+    /// `ALTER TABLE`.
+    Table,
+    /// `ALTER INDEX`.
+    Index,
+    /// Anything else (`ALTER VIEW`, `ALTER SEQUENCE`, ...).
+    Other,
+}
+
+/// One command of an `ALTER TABLE` / `ALTER INDEX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterCommand {
+    /// `ADD CONSTRAINT name FOREIGN KEY ... REFERENCES referenced`.
+    AddForeignKey {
+        /// The constraint's name (empty when none was written).
+        name: String,
+        /// The referenced table.
+        referenced: RelationRef,
+        /// `NOT VALID` was written.
+        not_valid: bool,
+    },
+    /// `ATTACH PARTITION partition` (of an index, under `ALTER INDEX`).
+    AttachPartition {
+        /// The attached relation.
+        partition: RelationRef,
+    },
+    /// Any other command (another constraint kind, OWNER TO, ...).
+    Other {
+        /// What it is, for the message.
+        kind: String,
+    },
+}
+
+/// One parsed statement, reduced to what the checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// `CREATE [UNIQUE] INDEX`.
+    CreateIndex {
+        /// The index's name.
+        index: String,
+        /// Its table.
+        table: RelationRef,
+        /// `CONCURRENTLY` was written.
+        concurrently: bool,
+        /// `IF NOT EXISTS` was written.
+        if_not_exists: bool,
+    },
+    /// `ALTER TABLE` or `ALTER INDEX`.
+    Alter {
+        /// What it alters.
+        object: AlterObject,
+        /// The relation altered.
+        relation: RelationRef,
+        /// Its commands.
+        commands: Vec<AlterCommand>,
+    },
+    /// Any other statement.
+    Other {
+        /// Its node type, for the message (`AlterRoleStmt`, ...).
+        kind: String,
+    },
+}
+
+/// Why a stored definition was not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The text does not parse.
+    #[error("its saved definition does not parse ({0}); it was not run")]
+    Syntax(String),
+    /// The text is not what pgcopy saves for this object.
+    #[error("its saved definition is not {expected}: {found}; it was not run (the row was changed after pgcopy saved it)")]
+    Unexpected {
+        /// What it must be.
+        expected: String,
+        /// What it is.
+        found: String,
+    },
+    /// The job's creator could not have dropped it.
+    #[error(
+        "job {job} was created by role {creator:?}, which cannot act as {owner:?}, the owner of {table}: pgcopy \
+         will not re-create it with {owner:?}'s rights (if it is genuine, re-create it as {owner:?} from the saved definition)"
+    )]
+    CreatorNotOwner {
+        /// The job.
+        job: i64,
+        /// Its creator.
+        creator: String,
+        /// The table's owner.
+        owner: String,
+        /// The table, for people.
+        table: String,
+    },
+    /// The role restoring may not act as the owner.
+    #[error(
+        "{table} belongs to role {owner:?}, and this role ({caller:?}) is not a member of it: restore as {owner:?} \
+         or as a member of that role"
+    )]
+    CallerNotOwner {
+        /// The table, for people.
+        table: String,
+        /// Its owner.
+        owner: String,
+        /// The role restoring.
+        caller: String,
+    },
+}
+
+fn describe(s: &Statement) -> String {
+    match s {
+        Statement::CreateIndex { index, table, .. } => {
+            format!("CREATE INDEX {index} ON {}", table.describe())
+        }
+        Statement::Alter {
+            object,
+            relation,
+            commands,
+        } => {
+            let what = match object {
+                AlterObject::Table => "ALTER TABLE",
+                AlterObject::Index => "ALTER INDEX",
+                AlterObject::Other => "ALTER (not a table or index)",
+            };
+            let cmds: Vec<String> = commands
+                .iter()
+                .map(|c| match c {
+                    AlterCommand::AddForeignKey {
+                        name,
+                        referenced,
+                        not_valid,
+                    } => format!(
+                        "ADD CONSTRAINT {name} FOREIGN KEY REFERENCES {}{}",
+                        referenced.describe(),
+                        if *not_valid { " NOT VALID" } else { "" }
+                    ),
+                    AlterCommand::AttachPartition { partition } => {
+                        format!("ATTACH PARTITION {}", partition.describe())
+                    }
+                    AlterCommand::Other { kind } => kind.clone(),
+                })
+                .collect();
+            format!("{what} {} {}", relation.describe(), cmds.join(", "))
+        }
+        Statement::Other { kind } => format!("another kind of statement ({kind})"),
+    }
+}
+
+fn unexpected(expected: String, found: String) -> Refusal {
+    Refusal::Unexpected { expected, found }
+}
+
+/// Proves a saved index definition is what pgcopy saves for index `index` on
+/// `table`: `pg_get_indexdef`'s one `CREATE INDEX` of that name on that table,
+/// followed, for a partitioned table's index, only by `ALTER INDEX <that
+/// index> ATTACH PARTITION <an index>` statements.
+pub fn check_index(
+    table: &QualifiedName,
+    index: &str,
+    parsed: Result<Vec<Statement>, String>,
+) -> Result<(), Refusal> {
+    let statements = parsed.map_err(Refusal::Syntax)?;
+    let expected = format!(
+        "one CREATE INDEX {index} ON {} (with its ATTACH PARTITION statements)",
+        table.display_name()
+    );
+    let Some((first, rest)) = statements.split_first() else {
+        return Err(unexpected(expected, "no statement at all".into()));
+    };
+    match first {
+        Statement::CreateIndex {
+            index: name,
+            table: on,
+            concurrently: false,
+            if_not_exists: false,
+        } if name == index && on.is(table) => {}
+        other => return Err(unexpected(expected, describe(other))),
+    }
+    let this_index = QualifiedName::new(&table.schema, index);
+    for s in rest {
+        match s {
+            Statement::Alter {
+                object: AlterObject::Index,
+                relation,
+                commands,
+            } if relation.is(&this_index)
+                && matches!(commands.as_slice(),
+                    [AlterCommand::AttachPartition { partition }]
+                        if partition.catalog.is_none() && partition.schema.is_some()) => {}
+            other => return Err(unexpected(expected, describe(other))),
+        }
+    }
+    Ok(())
+}
+
+/// Proves a statement built to restore a saved foreign key (see
+/// [`crate::sql::add_constraint`]) is exactly one `ALTER TABLE <table> ADD
+/// CONSTRAINT <name> FOREIGN KEY ... REFERENCES <referenced>`, `NOT VALID`
+/// exactly when `not_valid`, the referenced table written with its schema (as
+/// `pg_get_constraintdef` writes it under pgcopy's pinned `search_path`), so it
+/// cannot bind to a look-alike.
+pub fn check_foreign_key(
+    table: &QualifiedName,
+    name: &str,
+    referenced: &QualifiedName,
+    not_valid: bool,
+    parsed: Result<Vec<Statement>, String>,
+) -> Result<(), Refusal> {
+    let statements = parsed.map_err(Refusal::Syntax)?;
+    let expected = format!(
+        "one FOREIGN KEY {name} on {} referencing {}{}",
+        table.display_name(),
+        referenced.display_name(),
+        if not_valid { " NOT VALID" } else { "" }
+    );
+    match statements.as_slice() {
+        [Statement::Alter {
+            object: AlterObject::Table,
+            relation,
+            commands,
+        }] if relation.is(table) => match commands.as_slice() {
+            [AlterCommand::AddForeignKey {
+                name: n,
+                referenced: r,
+                not_valid: nv,
+            }] if n == name && r.is(referenced) && *nv == not_valid => Ok(()),
+            _ => Err(unexpected(expected, describe(&statements[0]))),
+        },
+        [one] => Err(unexpected(expected, describe(one))),
+        many => Err(unexpected(
+            expected,
+            format!(
+                "{} statements ({})",
+                many.len(),
+                many.iter().map(describe).collect::<Vec<_>>().join("; ")
+            ),
+        )),
+    }
+}
+
+/// Who stands behind a restore: the owner of the table it touches, whether the
+/// role restoring may act as that owner, and whether the role that created
+/// the job could.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    /// The job whose saved row it is.
+    pub job: i64,
+    /// The table's owner.
+    pub owner: String,
+    /// The role restoring (`current_user`).
+    pub caller: String,
+    /// `pg_has_role(current_user, owner, 'MEMBER')`.
+    pub caller_is_member: bool,
+    /// The job's creator.
+    pub creator: String,
+    /// `pg_has_role(creator, owner, 'MEMBER')`.
+    pub creator_is_member: bool,
+}
+
+/// Whether a saved object of `table` may be re-created, as its owner: only when
+/// the job's creator could act as the owner (so the row carries no rights its
+/// writer lacked) and the role restoring can too (so `SET ROLE` gives it
+/// nothing new).
+pub fn authorize(table: &QualifiedName, a: &Authority) -> Result<(), Refusal> {
+    if !a.creator_is_member {
+        return Err(Refusal::CreatorNotOwner {
+            job: a.job,
+            creator: a.creator.clone(),
+            owner: a.owner.clone(),
+            table: table.display_name(),
+        });
+    }
+    if !a.caller_is_member {
+        return Err(Refusal::CallerNotOwner {
+            table: table.display_name(),
+            owner: a.owner.clone(),
+            caller: a.caller.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Columns the probes below return, in order, after their own: the table's
+/// owner, `current_user`, whether it is a member of the owner, the job's
+/// creator, whether the creator is. `t` is the table's `pg_class` row and `$1`
+/// the job id.
+pub(crate) const AUTHORITY_COLUMNS: &str =
+    "pg_catalog.pg_get_userbyid(t.relowner)::text, current_user::text, \
+     pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER'), \
+     pg_catalog.pg_get_userbyid(j.created_by)::text, \
+     coalesce(pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'), false)";
+
+/// Reads what a saved index's restore needs, with `$1` the job, `$2` the
+/// table's schema, `$3` its name, `$4` the index's name: one row (absent when
+/// the table is gone) of whether the index exists, then [`AUTHORITY_COLUMNS`].
+pub fn index_probe_sql(state_schema: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class i \
+                         WHERE i.relnamespace = t.relnamespace AND i.relname = $4 AND i.relkind IN ('i', 'I')), \
+                {AUTHORITY_COLUMNS} \
+           FROM pg_catalog.pg_class t \
+           JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
+           LEFT JOIN {}.jobs j ON j.job_id = $1 \
+          WHERE n.nspname = $2 AND t.relname = $3 AND t.relkind IN ('r', 'p')",
+        crate::quote::quote_ident(state_schema)
+    )
+}
+
+/// Reads what a trigger's re-enabling needs, with `$1` the job, `$2` the
+/// table's schema, `$3` its name: one row (absent when the table is gone) of
+/// [`AUTHORITY_COLUMNS`].
+pub fn table_probe_sql(state_schema: &str) -> String {
+    format!(
+        "SELECT {AUTHORITY_COLUMNS} \
+           FROM pg_catalog.pg_class t \
+           JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
+           LEFT JOIN {}.jobs j ON j.job_id = $1 \
+          WHERE n.nspname = $2 AND t.relname = $3 AND t.relkind IN ('r', 'p')",
+        crate::quote::quote_ident(state_schema)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(schema: &str, name: &str) -> RelationRef {
+        RelationRef {
+            catalog: None,
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
+    }
+
+    fn create(index: &str, table: RelationRef) -> Statement {
+        Statement::CreateIndex {
+            index: index.into(),
+            table,
+            concurrently: false,
+            if_not_exists: false,
+        }
+    }
+
+    fn attach(schema: &str, index: &str, child: &str) -> Statement {
+        Statement::Alter {
+            object: AlterObject::Index,
+            relation: rel(schema, index),
+            commands: vec![AlterCommand::AttachPartition {
+                partition: rel(schema, child),
+            }],
+        }
+    }
+
+    fn add_fk(table: RelationRef, name: &str, referenced: RelationRef) -> Statement {
+        Statement::Alter {
+            object: AlterObject::Table,
+            relation: table,
+            commands: vec![AlterCommand::AddForeignKey {
+                name: name.into(),
+                referenced,
+                not_valid: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_index_on_its_table_passes_with_its_attachments() {
+        let t = QualifiedName::new("Sales EU", "orders");
+        assert_eq!(
+            check_index(
+                &t,
+                "o_idx",
+                Ok(vec![create("o_idx", rel("Sales EU", "orders"))])
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_index(
+                &t,
+                "o_idx",
+                Ok(vec![
+                    create("o_idx", rel("Sales EU", "orders")),
+                    attach("Sales EU", "o_idx", "o_2024_idx"),
+                    attach("Sales EU", "o_idx", "o_2025_idx"),
+                ])
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn anything_else_in_an_index_definition_is_refused() {
+        let t = QualifiedName::new("public", "t");
+        let role = Statement::Other {
+            kind: "AlterRoleStmt".into(),
+        };
+        let refused = |parsed: Vec<Statement>| check_index(&t, "i", Ok(parsed)).unwrap_err();
+        // Not an index at all.
+        let e = refused(vec![role.clone()]);
+        assert!(
+            e.to_string()
+                .contains("another kind of statement (AlterRoleStmt)"),
+            "{e}"
+        );
+        // A second statement after a genuine one.
+        refused(vec![create("i", rel("public", "t")), role]);
+        // Another table, another name, no schema, a database name.
+        refused(vec![create("i", rel("public", "canary"))]);
+        refused(vec![create("j", rel("public", "t"))]);
+        refused(vec![create(
+            "i",
+            RelationRef {
+                catalog: None,
+                schema: None,
+                name: "t".into(),
+            },
+        )]);
+        refused(vec![create(
+            "i",
+            RelationRef {
+                catalog: Some("other".into()),
+                schema: Some("public".into()),
+                name: "t".into(),
+            },
+        )]);
+        // CONCURRENTLY or IF NOT EXISTS: not pg_get_indexdef's.
+        refused(vec![Statement::CreateIndex {
+            index: "i".into(),
+            table: rel("public", "t"),
+            concurrently: true,
+            if_not_exists: false,
+        }]);
+        // An attachment to another index, or another command.
+        refused(vec![
+            create("i", rel("public", "t")),
+            attach("public", "other", "c"),
+        ]);
+        refused(vec![
+            create("i", rel("public", "t")),
+            Statement::Alter {
+                object: AlterObject::Index,
+                relation: rel("public", "i"),
+                commands: vec![AlterCommand::Other {
+                    kind: "OWNER TO".into(),
+                }],
+            },
+        ]);
+        refused(vec![]);
+        assert_eq!(
+            check_index(&t, "i", Err("syntax error at or near \";\"".into())),
+            Err(Refusal::Syntax("syntax error at or near \";\"".into()))
+        );
+    }
+
+    #[test]
+    fn a_foreign_key_must_be_one_fk_on_its_table_to_its_referenced_table() {
+        let t = QualifiedName::new("public", "b");
+        let r = QualifiedName::new("public", "a");
+        let ok = add_fk(rel("public", "b"), "b_a_fk", rel("public", "a"));
+        assert_eq!(
+            check_foreign_key(&t, "b_a_fk", &r, true, Ok(vec![ok.clone()])),
+            Ok(())
+        );
+        // A trailing comment must not swallow the NOT VALID pgcopy appends.
+        assert!(check_foreign_key(&t, "b_a_fk", &r, false, Ok(vec![ok.clone()])).is_err());
+        let refused = |parsed: Vec<Statement>| {
+            check_foreign_key(&t, "b_a_fk", &r, true, Ok(parsed)).unwrap_err()
+        };
+        let e = refused(vec![
+            ok.clone(),
+            Statement::Other {
+                kind: "AlterRoleStmt".into(),
+            },
+        ]);
+        assert!(e.to_string().contains("2 statements"), "{e}");
+        refused(vec![add_fk(
+            rel("public", "b"),
+            "b_a_fk",
+            rel("public", "canary"),
+        )]);
+        refused(vec![add_fk(
+            rel("public", "b"),
+            "b_a_fk",
+            RelationRef {
+                catalog: None,
+                schema: None,
+                name: "a".into(),
+            },
+        )]);
+        refused(vec![add_fk(
+            rel("public", "canary"),
+            "b_a_fk",
+            rel("public", "a"),
+        )]);
+        refused(vec![add_fk(
+            rel("public", "b"),
+            "other",
+            rel("public", "a"),
+        )]);
+        refused(vec![Statement::Alter {
+            object: AlterObject::Table,
+            relation: rel("public", "b"),
+            commands: vec![AlterCommand::Other {
+                kind: "ADD CONSTRAINT (CHECK)".into(),
+            }],
+        }]);
+        refused(vec![Statement::Alter {
+            object: AlterObject::Table,
+            relation: rel("public", "b"),
+            commands: vec![
+                AlterCommand::AddForeignKey {
+                    name: "b_a_fk".into(),
+                    referenced: rel("public", "a"),
+                    not_valid: true,
+                },
+                AlterCommand::Other {
+                    kind: "OWNER TO".into(),
+                },
+            ],
+        }]);
+    }
+
+    #[test]
+    fn restores_need_both_the_creator_and_the_caller_to_act_as_the_owner() {
+        let t = QualifiedName::new("public", "canary");
+        let a = Authority {
+            job: 7,
+            owner: "bob".into(),
+            caller: "postgres".into(),
+            caller_is_member: true,
+            creator: "app".into(),
+            creator_is_member: true,
+        };
+        assert_eq!(authorize(&t, &a), Ok(()));
+        let e = authorize(
+            &t,
+            &Authority {
+                creator_is_member: false,
+                ..a.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("job 7 was created by role \"app\", which cannot act as \"bob\""),
+            "{e}"
+        );
+        let e = authorize(
+            &t,
+            &Authority {
+                caller_is_member: false,
+                ..a
+            },
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("this role (\"postgres\") is not a member"));
+    }
+}

@@ -1,0 +1,820 @@
+//! A hostile database owner gains nothing. On the destination, role `app`
+//! owns the database (and so its `public` schema) and plants what it can:
+//! code that records when it runs and tries to make `app` a superuser,
+//! operators and functions shadowing `pg_catalog`'s, look-alike schemas and
+//! views, forged rows in the state schema, tampered plans. Then a superuser
+//! runs every CLI command and SQL function pgcopy offers. Every case checks
+//! that `app` gained nothing (no attribute, no membership, no right, no row
+//! of `bob`'s canary or the superuser's changed, and none of its code ran in
+//! another role's session), and that the legitimate work still completes or
+//! is refused with one sentence.
+
+use crate::common::{pgcopy, pgcopy_env, scalar, Pair};
+use pgcopy_tests::Cluster;
+
+/// The copied schema, owned by `app` on the destination.
+const SCHEMA: &str = "CREATE TABLE parent (id int PRIMARY KEY, v text);
+     CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id), v text);
+     CREATE INDEX child_v ON child (v);";
+
+const DATA: &str = "INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 100) g;
+     INSERT INTO child SELECT g, 1 + g % 100, 'c' || g FROM generate_series(1, 300) g;";
+
+/// What `app` plants as the database's owner: `public.pwn()` records the role
+/// it runs as and tries to escalate; it is reached through operators with no
+/// exact `pg_catalog` match, exact duplicates of `pg_catalog`'s (which win
+/// once the database's `search_path` puts `public` first), and functions.
+const PLANTS: &str = r#"
+CREATE TABLE public.pwned (who text, what text);
+GRANT SELECT, INSERT ON public.pwned TO PUBLIC;
+CREATE FUNCTION public.pwn(what text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.pwned VALUES (current_user, what);
+    BEGIN EXECUTE 'ALTER ROLE app SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    BEGIN EXECUTE 'GRANT bob TO app'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    BEGIN EXECUTE 'DELETE FROM public.canary'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN true;
+END $$;
+CREATE FUNCTION public.ge_real_int(real, integer) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT public.pwn('real >= integer') AND $1::float8 OPERATOR(pg_catalog.>=) $2::float8 $$;
+CREATE OPERATOR public.>= (LEFTARG = real, RIGHTARG = integer, FUNCTION = public.ge_real_int);
+CREATE FUNCTION public.mul_int_f8(integer, double precision) RETURNS double precision LANGUAGE sql
+    AS $$ SELECT CASE WHEN public.pwn('integer * float8') THEN $1::float8 OPERATOR(pg_catalog.*) $2 END $$;
+CREATE OPERATOR public.* (LEFTARG = integer, RIGHTARG = double precision, FUNCTION = public.mul_int_f8);
+CREATE FUNCTION public.eq_text(text, text) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT public.pwn('text = text') AND $1 OPERATOR(pg_catalog.=) $2 $$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.eq_text);
+CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE sql
+    AS $$ SELECT CASE WHEN public.pwn('pg_get_userbyid') THEN pg_catalog.pg_get_userbyid($1) END $$;
+CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN public.pwn('current_setting') THEN pg_catalog.current_setting($1) END $$;
+CREATE FUNCTION public.quote_ident(text) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN public.pwn('quote_ident') THEN pg_catalog.quote_ident($1) END $$;
+-- Look-alikes of the state tables, earlier on any path that has public.
+CREATE VIEW public.jobs AS SELECT 1::bigint AS job_id WHERE public.pwn('view jobs');
+CREATE VIEW public.saved_fks AS SELECT 1::bigint AS job_id WHERE public.pwn('view saved_fks');
+"#;
+
+/// A destination whose database `app` owns, with `bob`'s canary table (an
+/// index, a check, a trigger and rows) and one of the superuser's, and a source
+/// with the schema and data.
+struct Hostile {
+    p: Pair,
+    /// `app`'s destination URL.
+    app: String,
+    /// Superuser URLs.
+    src: String,
+    dst: String,
+    /// The canaries' state when the test began.
+    canaries: String,
+}
+
+impl Hostile {
+    fn new(db: &str) -> Hostile {
+        let p = Pair::new(db);
+        p.src.psql(db, SCHEMA);
+        p.src.psql(db, DATA);
+        p.dst.psql(
+            "postgres",
+            &format!(
+                "CREATE ROLE app LOGIN PASSWORD 'app-pw'; CREATE ROLE bob;
+                 ALTER DATABASE {db} OWNER TO app;"
+            ),
+        );
+        p.dst.try_psql_as(db, "app", SCHEMA).expect("schema as app");
+        p.dst.psql(
+            db,
+            "CREATE TABLE public.canary (id int PRIMARY KEY, note text CHECK (note <> ''));
+             CREATE INDEX canary_note ON public.canary (note);
+             CREATE FUNCTION public.canary_touch() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER canary_trg BEFORE UPDATE ON public.canary
+                 FOR EACH ROW EXECUTE FUNCTION public.canary_touch();
+             INSERT INTO public.canary SELECT g, 'keep ' || g FROM generate_series(1, 50) g;
+             ALTER TABLE public.canary OWNER TO bob;
+             CREATE TABLE public.su_canary (id int PRIMARY KEY);
+             INSERT INTO public.su_canary SELECT generate_series(1, 20);",
+        );
+        p.dst.try_psql_as(db, "app", PLANTS).expect("plants as app");
+        let (src, dst) = p.urls();
+        let app = p.dst.url_for(db, "app", "app-pw");
+        let mut h = Hostile {
+            p,
+            app,
+            src,
+            dst,
+            canaries: String::new(),
+        };
+        h.canaries = h.canary_state();
+        h
+    }
+
+    fn db(&self) -> &str {
+        &self.p.db
+    }
+
+    /// SQL as the superuser with a safe path (the database's may be hostile).
+    fn su(&self, sql: &str) -> String {
+        self.p.dst.psql(
+            self.db(),
+            &format!("SET search_path = pg_catalog, pg_temp;\n{sql}"),
+        )
+    }
+
+    /// SQL as `app`.
+    fn app_sql(&self, sql: &str) -> Result<String, String> {
+        self.p.dst.try_psql_as(self.db(), "app", sql)
+    }
+
+    /// Everything about the canaries and `app`'s rights that must not change.
+    fn canary_state(&self) -> String {
+        self.su(
+            "SELECT (SELECT count(*) || ':' || md5(string_agg(id || note, ',' ORDER BY id)) FROM public.canary),
+                    (SELECT string_agg(pg_get_indexdef(indexrelid), ';' ORDER BY 1) FROM pg_index
+                      WHERE indrelid = 'public.canary'::regclass),
+                    (SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid) || convalidated, ';' ORDER BY 1)
+                       FROM pg_constraint WHERE conrelid = 'public.canary'::regclass),
+                    (SELECT string_agg(tgname || tgenabled::text, ';' ORDER BY 1) FROM pg_trigger
+                      WHERE tgrelid = 'public.canary'::regclass),
+                    (SELECT relacl::text FROM pg_class WHERE oid = 'public.canary'::regclass),
+                    (SELECT count(*) FROM public.su_canary),
+                    (SELECT count(*) FROM pg_index WHERE indrelid = 'public.su_canary'::regclass)",
+        )
+    }
+
+    /// `app` gained nothing: no role attribute, membership or right, none of
+    /// its code ran as another role, and the canaries are as they were.
+    fn assert_gained_nothing(&self, after: &str) {
+        let rights = self.su(
+            "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication,
+                    (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid),
+                    has_table_privilege('app', 'public.canary', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+                    (SELECT string_agg(who || ': ' || what, ', ') FROM public.pwned WHERE who <> 'app')
+               FROM pg_roles r WHERE rolname = 'app'",
+        );
+        assert_eq!(rights, "f|0|f|", "app gained something after {after}");
+        assert_eq!(
+            self.canary_state(),
+            self.canaries,
+            "a canary changed after {after}"
+        );
+    }
+}
+
+/// Rows of `public.pwned` written by anyone.
+fn pwned(h: &Hostile) -> String {
+    h.su("SELECT count(*) FROM public.pwned")
+}
+
+#[test]
+fn the_extensions_schema_cannot_be_taken_over() {
+    let c = Cluster::start("destination");
+    c.create_db("ext");
+    c.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN; ALTER DATABASE ext OWNER TO app;",
+    );
+    let app = |sql: &str| c.try_psql_as("ext", "app", sql);
+    // 1. A schema pgcopy that app made beforehand, with something in it.
+    app("CREATE SCHEMA pgcopy; CREATE FUNCTION pgcopy.schema_version() RETURNS int LANGUAGE sql AS 'SELECT 2';")
+        .unwrap();
+    let err = app("CREATE EXTENSION pgcopy").unwrap_err();
+    assert!(
+        err.contains("schema \"pgcopy\" already exists and belongs to role app"),
+        "{err}"
+    );
+    // 2. The same, created in the installing transaction: its objects show.
+    app("DROP SCHEMA pgcopy CASCADE").unwrap();
+    let err = app(
+        "BEGIN; CREATE SCHEMA pgcopy; CREATE FUNCTION pgcopy.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+         CREATE EXTENSION pgcopy; COMMIT;",
+    )
+    .unwrap_err();
+    assert!(err.contains("already exists and holds objects"), "{err}");
+    // 3. ... or lets another role create objects in it.
+    let err = app(
+        "BEGIN; CREATE SCHEMA pgcopy; GRANT CREATE ON SCHEMA pgcopy TO PUBLIC; CREATE EXTENSION pgcopy; COMMIT;",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("lets other roles create objects in it"),
+        "{err}"
+    );
+    // A clean install: everything is the superuser's.
+    app("CREATE EXTENSION pgcopy").unwrap();
+    assert_eq!(
+        c.psql(
+            "ext",
+            "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "postgres"
+    );
+    // 4. What the installer may not do to it, each refused by PostgreSQL.
+    for (attempt, sql) in [
+        (
+            "add an operator",
+            "CREATE FUNCTION public.m(int, float8) RETURNS float8 LANGUAGE sql AS 'SELECT 0::float8';
+             CREATE OPERATOR pgcopy.* (LEFTARG = int, RIGHTARG = float8, FUNCTION = public.m)",
+        ),
+        (
+            "add a function",
+            "CREATE FUNCTION pgcopy.job_is_stale(int) RETURNS bool LANGUAGE sql AS 'SELECT true'",
+        ),
+        (
+            "add a view",
+            "CREATE VIEW pgcopy.jobs2 AS SELECT 1",
+        ),
+        (
+            "add a trigger to a state table",
+            "CREATE FUNCTION public.t() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+             CREATE TRIGGER t BEFORE INSERT ON pgcopy.jobs FOR EACH ROW EXECUTE FUNCTION public.t()",
+        ),
+        (
+            "add a rule to a state table",
+            "CREATE RULE r AS ON INSERT TO pgcopy.saved_fks DO ALSO SELECT 1",
+        ),
+        (
+            "disable the guard",
+            "ALTER TABLE pgcopy.jobs DISABLE TRIGGER guard_job",
+        ),
+        (
+            "replace a function",
+            "CREATE OR REPLACE FUNCTION pgcopy.schema_version() RETURNS integer LANGUAGE sql AS 'SELECT 2'",
+        ),
+        ("delete saved definitions", "DELETE FROM pgcopy.saved_fks"),
+        ("truncate state", "TRUNCATE pgcopy.jobs CASCADE"),
+        (
+            "take a table out of the extension",
+            "ALTER EXTENSION pgcopy DROP TABLE pgcopy.saved_fks",
+        ),
+        ("take the schema", "ALTER SCHEMA pgcopy OWNER TO app"),
+        ("rename the schema", "ALTER SCHEMA pgcopy RENAME TO other"),
+    ] {
+        let err = app(sql).expect_err(attempt);
+        assert!(
+            err.contains("permission denied") || err.contains("must be owner"),
+            "{attempt}: {err}"
+        );
+    }
+    assert_eq!(
+        c.psql("ext", "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'"),
+        "f"
+    );
+}
+
+#[test]
+fn forged_state_rows_run_nothing_with_the_restorers_rights() {
+    let h = Hostile::new("forged");
+    h.app_sql("CREATE EXTENSION pgcopy").unwrap();
+    // A genuine saved index of app's own table: the legitimate work.
+    h.su("DROP INDEX public.child_v");
+    let forged = h.app_sql(
+        "INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition) VALUES
+           (1, 'public', 'child', 'child_v', 'CREATE INDEX child_v ON public.child USING btree (v)'),
+           (1, 'public', 'parent', 'p_role', 'ALTER ROLE app SUPERUSER'),
+           (1, 'public', 'parent', 'p_two', 'CREATE INDEX p_two ON public.parent (v); ALTER ROLE app SUPERUSER'),
+           (1, 'public', 'su_canary', 'su_expr', 'CREATE INDEX su_expr ON public.su_canary ((public.pwn(id::text)))'),
+           (1, 'public', 'canary', 'canary_expr', 'CREATE INDEX canary_expr ON public.canary ((public.pwn(note)))');
+         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
+                                       referenced_table, definition, was_validated) VALUES
+           (1, 'public', 'child', 'c_check', 'public', 'parent', 'CHECK (true); ALTER ROLE app SUPERUSER; --', true),
+           (1, 'public', 'child', 'c_lookalike', 'public', 'parent', 'FOREIGN KEY (parent_id) REFERENCES parent(id)', true),
+           (1, 'public', 'canary', 'canary_cascade', 'public', 'parent',
+            'FOREIGN KEY (id) REFERENCES public.parent(id) ON DELETE CASCADE', true);
+         UPDATE pgcopy.jobs SET disabled_triggers =
+           '[{\"schema\": \"public\", \"name\": \"canary\", \"trigger\": \"canary_trg\", \"mode\": \"D\"}]'
+          WHERE job_id = 1;",
+    );
+    forged.expect("app writes rows of its own job");
+
+    // The superuser's own job: app may not write any of its rows.
+    h.su("INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd')");
+    for sql in [
+        "UPDATE pgcopy.jobs SET plan = '{}' WHERE job_id = 2",
+        "UPDATE pgcopy.jobs SET created_by = 'app'::regrole WHERE job_id = 2",
+        "INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+         VALUES (2, 'public', 'parent', 'x', 'CREATE INDEX x ON public.parent (v)')",
+        "UPDATE pgcopy.saved_fks SET job_id = 2",
+    ] {
+        let err = h.app_sql(sql).expect_err(sql);
+        assert!(
+            err.contains("permission denied") || err.contains("cannot move to another job"),
+            "{sql}: {err}"
+        );
+    }
+
+    // 1. From psql, as a DBA would.
+    let out = h.p.dst.psql(
+        h.db(),
+        "SELECT constraint_name || ' ' || outcome FROM pgcopy.restore_fks()",
+    );
+    let mut outcomes: Vec<&str> = out.lines().collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            "c_check failed",
+            "c_lookalike failed",
+            "canary_cascade failed",
+            "canary_expr failed",
+            "child_v index_restored",
+            "p_role failed",
+            "p_two failed",
+            "su_expr failed"
+        ]
+    );
+    h.assert_gained_nothing("SELECT * FROM pgcopy.restore_fks()");
+    // The genuine index is back, as its owner's.
+    assert_eq!(
+        h.su("SELECT pg_get_indexdef('public.child_v'::regclass)"),
+        "CREATE INDEX child_v ON public.child USING btree (v)"
+    );
+    // Each refusal says why, in the row.
+    let why = h.su(
+        "SELECT index_name || ': ' || restore_error FROM pgcopy.saved_indexes WHERE restore_error IS NOT NULL
+          UNION ALL
+         SELECT constraint_name || ': ' || restore_error FROM pgcopy.saved_fks WHERE restore_error IS NOT NULL
+          ORDER BY 1",
+    );
+    for expected in [
+        "canary_cascade: foreign key \"canary_cascade\" on public.canary: job 1 was created by role \"app\", which cannot act as \"bob\"",
+        "canary_expr: job 1 was created by role \"app\", which cannot act as \"bob\"",
+        "c_check: foreign key \"c_check\" on public.child: its saved definition is not one FOREIGN KEY",
+        "c_lookalike: foreign key \"c_lookalike\" on public.child: its saved definition is not one FOREIGN KEY c_lookalike on public.child referencing public.parent",
+        "p_role: its saved definition is not one CREATE INDEX p_role ON public.parent",
+        "p_two: its saved definition is not one CREATE INDEX p_two ON public.parent",
+        "su_expr: job 1 was created by role \"app\", which cannot act as \"postgres\"",
+    ] {
+        assert!(why.contains(expected), "missing `{expected}` in:\n{why}");
+    }
+
+    // 2. The CLI's restore-fks, and 3. jobs discard (which also puts back the
+    // triggers the job lists): each refuses the same rows.
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    run.expect_code(3);
+    assert!(
+        run.stdout.contains("job 1  public.canary  canary_cascade  failed: foreign key \"canary_cascade\" on public.canary: job 1 was created by role \"app\""),
+        "{}",
+        run.stdout
+    );
+    h.assert_gained_nothing("pgcopy restore-fks");
+    let run = pgcopy(&["jobs", "discard", "1", "-d", &h.dst]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    h.assert_gained_nothing("pgcopy jobs discard");
+    // 4. app itself gets no further: the rows carry its rights, and it does
+    // not own the canaries.
+    let app_run = pgcopy(&["restore-fks", "-d", &h.app]);
+    app_run.expect_code(3);
+    h.assert_gained_nothing("pgcopy restore-fks as app");
+    assert_eq!(pwned(&h), "0");
+}
+
+#[test]
+fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
+    let h = Hostile::new("shadows");
+    // The plants work: app's own unpinned session picks them.
+    h.app_sql("SELECT count(*) FROM pg_class WHERE reltuples >= 0")
+        .unwrap();
+    assert_ne!(pwned(&h), "0", "the planted operator is not picked at all");
+    h.app_sql("DELETE FROM public.pwned").unwrap();
+    // A look-alike state schema in a database without the extension, and
+    // public put before pg_catalog on the database's path.
+    h.app_sql(
+        "CREATE SCHEMA pgcopy;
+         CREATE FUNCTION pgcopy.schema_version() RETURNS integer LANGUAGE sql
+             AS $$ SELECT CASE WHEN public.pwn('schema_version') THEN 2 END $$;
+         CREATE TABLE pgcopy.jobs (job_id bigint);",
+    )
+    .unwrap();
+    h.su(&format!(
+        "ALTER DATABASE {} SET search_path = public, pg_catalog",
+        h.db()
+    ));
+    let refusal = "schema \"pgcopy\" on the destination belongs to role \"app\", neither this role nor a superuser";
+    for args in [
+        vec!["status", "-d", &h.dst],
+        vec!["restore-fks", "-d", &h.dst],
+        vec!["jobs", "list", "-d", &h.dst],
+        vec!["jobs", "discard", "1", "-d", &h.dst],
+        vec!["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"],
+        vec![
+            "copy",
+            "-s",
+            &h.src,
+            "-d",
+            &h.dst,
+            "--resume",
+            "--no-progress",
+        ],
+    ] {
+        let run = pgcopy(&args);
+        run.expect_code(1);
+        assert!(run.stderr.contains(refusal), "{args:?}: {}", run.stderr);
+        assert_eq!(pwned(&h), "0", "{args:?}");
+    }
+    // The work gets done with a state schema of the superuser's own, in drop
+    // mode too (sessions that may not use replica mode), and every read,
+    // plan, dry run and verification leaves the plants unrun.
+    for args in [
+        vec!["list", "-s", &h.dst],
+        vec![
+            "copy",
+            "-s",
+            &h.src,
+            "-d",
+            &h.dst,
+            "--state-schema",
+            "su_state",
+            "--dry-run",
+        ],
+        vec![
+            "copy",
+            "-s",
+            &h.src,
+            "-d",
+            &h.dst,
+            "--state-schema",
+            "su_state",
+            "--no-progress",
+        ],
+        vec!["status", "-d", &h.dst, "--state-schema", "su_state"],
+        vec!["jobs", "list", "-d", &h.dst, "--state-schema", "su_state"],
+        vec!["restore-fks", "-d", &h.dst, "--state-schema", "su_state"],
+        vec!["verify", "-s", &h.src, "-d", &h.dst, "--exact"],
+    ] {
+        pgcopy(&args).expect_code(0);
+        assert_eq!(pwned(&h), "0", "{args:?}");
+    }
+    h.p.dst.psql(
+        "postgres",
+        "CREATE ROLE loader LOGIN PASSWORD 'loader-pw' IN ROLE app",
+    );
+    let loader = h.p.dst.url_for(h.db(), "loader", "loader-pw");
+    h.su("GRANT CREATE ON DATABASE shadows TO loader");
+    pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &loader,
+        "--state-schema",
+        "loader_state",
+        "--no-progress",
+    ])
+    .expect_code(0);
+    // Drop mode saved every definition with its referenced table qualified.
+    assert_eq!(
+        h.su("SELECT definition FROM loader_state.saved_fks"),
+        "FOREIGN KEY (parent_id) REFERENCES public.parent(id)"
+    );
+    h.assert_gained_nothing("copies, dry runs, status and verify");
+    let rows = h.su(
+        "SELECT (SELECT count(*) FROM public.parent) || '/' || (SELECT count(*) FROM public.child)",
+    );
+    assert_eq!(rows, "100/300");
+
+    // The extension's functions, called by a superuser whose session has the
+    // hostile path: none reaches a plant.
+    h.su(&format!("ALTER DATABASE {} RESET search_path", h.db()));
+    h.app_sql("DROP SCHEMA pgcopy CASCADE").unwrap();
+    h.app_sql("CREATE EXTENSION pgcopy").unwrap();
+    h.su(&format!(
+        "ALTER DATABASE {} SET search_path = public, pg_catalog",
+        h.db()
+    ));
+    pgcopy(&["copy", "-s", &h.src, "-d", &h.app, "--no-progress"]).expect_code(0);
+    for sql in [
+        "SELECT * FROM pgcopy.status()",
+        "SELECT * FROM pgcopy.progress",
+        "SELECT * FROM pgcopy.pending_fks",
+        "SELECT * FROM pgcopy.plan()",
+        "SELECT * FROM pgcopy.restore_fks()",
+        "SELECT pgcopy.schema_version(), pgcopy.extension_version()",
+    ] {
+        h.p.dst.psql(h.db(), sql);
+        assert_eq!(pwned(&h), "0", "{sql}");
+    }
+    h.assert_gained_nothing("the extension's functions");
+}
+
+#[test]
+fn a_copy_by_a_superuser_runs_the_tables_code_with_their_owners_rights() {
+    let h = Hostile::new("ownerload");
+    // What a load runs on the destination: a CHECK constraint, an index
+    // expression and a domain check calling app's code.
+    let trap = "CREATE DOMAIN public.checked_text AS text CHECK (public.pwn('domain check'));
+                ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.pwn('check'));
+                CREATE FUNCTION public.ipwn(text) RETURNS text LANGUAGE sql IMMUTABLE
+                    AS $$ SELECT CASE WHEN public.pwn('index expression') THEN $1 END $$;
+                CREATE INDEX child_trap ON public.child (public.ipwn(v));
+                ALTER TABLE public.parent ALTER COLUMN v TYPE public.checked_text;";
+    h.app_sql(trap).unwrap();
+    // Keep the schemas alike: the same on the source (without app's code).
+    h.p.src.psql(
+        h.db(),
+        "CREATE FUNCTION public.pwn(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+         CREATE FUNCTION public.ipwn(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+         CREATE DOMAIN public.checked_text AS text CHECK (public.pwn('domain check'));
+         ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.pwn('check'));
+         CREATE INDEX child_trap ON public.child (public.ipwn(v));
+         ALTER TABLE public.parent ALTER COLUMN v TYPE public.checked_text;",
+    );
+    for extra in [vec![], vec!["--no-defer-indexes"], vec!["-p", "1"]] {
+        let mut args = vec!["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"];
+        args.extend(extra.iter().copied());
+        pgcopy(&args).expect_code(0);
+        // The code ran, as app, never as the superuser.
+        assert_eq!(
+            h.su("SELECT string_agg(DISTINCT who, ',') FROM public.pwned"),
+            "app"
+        );
+        h.assert_gained_nothing("a superuser's copy into app's tables");
+    }
+    h.p.assert_same_data_in(&["public.parent", "public.child"]);
+}
+
+#[test]
+fn a_resume_follows_only_a_plan_its_own_role_wrote() {
+    let h = Hostile::new("tamper");
+    h.app_sql("CREATE EXTENSION pgcopy").unwrap();
+    let mut child = crate::common::spawn_copy(
+        &h.src,
+        &h.app,
+        &["--no-progress"],
+        &[("PGCOPY_FAILPOINT", "after-drop-fks")],
+    );
+    crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
+    let genuine = h.su("SELECT plan FROM pgcopy.jobs WHERE job_id = 1");
+    // app makes its job's plan truncate the canary.
+    h.app_sql(
+        "UPDATE pgcopy.jobs SET plan = jsonb_set(plan, '{truncate_together}',
+             (plan->'truncate_together') || '[{\"table\": {\"schema\": \"public\", \"name\": \"canary\"}, \"only\": true}]')
+          WHERE job_id = 1",
+    )
+    .unwrap();
+    // A superuser's resume refuses app's job outright.
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.dst,
+        "--resume",
+        "--no-progress",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("job 1 was started by role \"app\", not by this role: resume it as \"app\""),
+        "{}",
+        run.stderr
+    );
+    h.assert_gained_nothing("a superuser's --resume of app's job");
+    // app's own resume checks the stored plan against today's catalogs.
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.app,
+        "--resume",
+        "--no-progress",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "job 1's stored plan names what its options do not select today (table public.canary)"
+        ),
+        "{}",
+        run.stderr
+    );
+    h.assert_gained_nothing("app's --resume of a tampered plan");
+    // Put back, the job resumes and ends as an uninterrupted copy would.
+    h.app_sql(&format!(
+        "UPDATE pgcopy.jobs SET plan = '{}' WHERE job_id = 1",
+        genuine.replace('\'', "''")
+    ))
+    .unwrap();
+    pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.app,
+        "--resume",
+        "--no-progress",
+    ])
+    .expect_code(0);
+    h.p.assert_same_data_in(&["public.parent", "public.child"]);
+    assert_eq!(
+        h.su("SELECT count(*) FROM pg_constraint WHERE conname = 'child_parent_id_fkey' AND convalidated"),
+        "1"
+    );
+    h.assert_gained_nothing("the genuine resume");
+}
+
+#[test]
+fn the_same_database_guard_fails_closed_without_privileges() {
+    let c = Cluster::start("destination");
+    c.create_db("same");
+    c.create_db("other");
+    c.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw';
+         ALTER DATABASE same OWNER TO app; ALTER DATABASE other OWNER TO app;",
+    );
+    for db in ["same", "other"] {
+        // As managed services do (pg_catalog is per database).
+        c.psql(
+            db,
+            "REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC",
+        );
+        c.try_psql_as(
+            db,
+            "app",
+            "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);",
+        )
+        .unwrap();
+    }
+    let url = c.url_for("same", "app", "app-pw");
+    let other = c.url_for("other", "app", "app-pw");
+    // pg_control_system() is not allowed: the second check, which needs no
+    // privilege, finds the destination's own session in the source.
+    let run = pgcopy(&["copy", "-s", &url, "-d", &url, "--no-progress"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("source and destination are the same database: copying would empty it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(c.psql("same", "SELECT count(*) FROM t"), "100");
+    // Two databases of one server are told apart, and the copy goes ahead.
+    pgcopy(&["copy", "-s", &other, "-d", &url, "--no-progress"]).expect_code(0);
+    // With neither check possible, it refuses rather than guess.
+    c.psql(
+        "same",
+        "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;",
+    );
+    let run = pgcopy(&["copy", "-s", &url, "-d", &url, "--no-progress"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("cannot tell whether source and destination are different databases"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(c.psql("same", "SELECT count(*) FROM t"), "100");
+}
+
+#[test]
+fn a_bare_name_in_several_schemas_is_refused_before_anything_is_truncated() {
+    let p = Pair::new("barename");
+    let schema = "CREATE SCHEMA tenant_b;
+                  CREATE TABLE public.users (id int PRIMARY KEY);
+                  CREATE TABLE tenant_b.users (id int PRIMARY KEY);";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO public.users SELECT generate_series(1, 10); INSERT INTO tenant_b.users VALUES (1);",
+    );
+    p.dst.psql(
+        &p.db,
+        "INSERT INTO tenant_b.users SELECT generate_series(1, 30)",
+    );
+    let run = p.copy(&["--include-tables", "users"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "`users` selects tables in 2 schemas (public.users, tenant_b.users): write the schema to copy \
+             one (public.users), or `*.users` to copy them all"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM tenant_b.users"),
+        "30"
+    );
+    let run = p.copy(&["--include-tables", "users", "--dry-run"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("NEEDS A SCHEMA (a copy refuses it): `users` selects tables in 2 schemas"),
+        "{}",
+        run.stdout
+    );
+    p.copy(&["--include-tables", "public.users"]).expect_code(0);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM public.users"),
+        "10"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM tenant_b.users"),
+        "30"
+    );
+}
+
+#[test]
+fn connection_parameters_are_honoured_or_refused_and_never_show_a_password() {
+    let p = Pair::new("conninfo");
+    p.load(&["fks-schema.sql"], &["fks-data.sql"]);
+    let (s, d) = p.urls();
+    let port = p.dst.port();
+    let sock = p.dst.socket_dir().display().to_string();
+    // Refused with one sentence, before anything is changed.
+    for (conninfo, expected) in [
+        (
+            format!("{d}?service=prod"),
+            "connection parameter `service` is not supported by pgcopy",
+        ),
+        (
+            format!("{d}?gssencmode=require"),
+            "connection parameter `gssencmode` is not supported",
+        ),
+        (
+            format!("{d}?require_auth=scram-sha-256"),
+            "connection parameter `require_auth` is not supported",
+        ),
+        (
+            format!("{d}?sslmode=disable&channel_binding=require"),
+            "require needs TLS",
+        ),
+    ] {
+        let run = pgcopy(&["copy", "-s", &s, "-d", &conninfo]);
+        run.expect_code(2);
+        assert!(run.stderr.contains(expected), "{conninfo}: {}", run.stderr);
+    }
+    let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &[("PGSERVICE", "prod")]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("`PGSERVICE`"), "{}", run.stderr);
+    // channel_binding=require: the test servers speak no TLS, so the server
+    // cannot prove itself, and the connection is refused.
+    let run = pgcopy(&["list", "-s", &format!("{d}?channel_binding=require")]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("server did not use channel binding"),
+        "{}",
+        run.stderr
+    );
+    // target_session_attrs: a primary is not a standby.
+    let run = pgcopy(&["list", "-s", &format!("{d}?target_session_attrs=standby")]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("session is not standby"),
+        "{}",
+        run.stderr
+    );
+    pgcopy(&[
+        "list",
+        "-s",
+        &format!("{d}?target_session_attrs=read-write"),
+    ])
+    .expect_code(0);
+    // hostaddr: connect there, keep the name for messages and the password file.
+    let by_addr = format!(
+        "host=db.invalid hostaddr=127.0.0.1 port={port} dbname={} user=postgres password={} \
+         keepalives_idle=30 tcp_user_timeout=10000",
+        p.db,
+        pgcopy_tests::SUPERUSER_PASSWORD
+    );
+    pgcopy(&["list", "-s", &by_addr]).expect_code(0);
+    // A socket directory with prefer-standby: no standby, so any server does.
+    pgcopy(&[
+        "list",
+        "-s",
+        &format!(
+            "host={sock} port={port} dbname={} user=postgres target_session_attrs=prefer-standby",
+            p.db
+        ),
+    ])
+    .expect_code(0);
+    // No error shows any part of a password, even a malformed one.
+    for conninfo in [
+        format!(
+            "postgresql://postgres:Sw0rdf1shZZ%zz@127.0.0.1:{port}/{}",
+            p.db
+        ),
+        format!(
+            "postgresql://postgres:Sw0rdf1sh/ZZ@127.0.0.1:{port}/{}",
+            p.db
+        ),
+        format!("host=127.0.0.1 port={port} password=Sw0rdf1sh ZZtail"),
+        format!(
+            "host=127.0.0.1 port={port} dbname={} user=postgres password=Sw0rdf1shZZ",
+            p.db
+        ),
+    ] {
+        let run = pgcopy(&["list", "-s", &conninfo]);
+        assert_ne!(run.code, 0);
+        for part in ["Sw0rd", "rdf1s", "f1sh", "ZZtail", "shZZ"] {
+            assert!(
+                !run.stderr.contains(part) && !run.stdout.contains(part),
+                "{conninfo}: {}",
+                run.stderr
+            );
+        }
+    }
+}
