@@ -66,6 +66,8 @@ SELECT jsonb_build_object(
              'row_security', pg_catalog.row_security_active(r.oid),
              'load_as_owner', pg_catalog.pg_has_role(r.relowner, 'MEMBER')
                               AND pg_catalog.pg_get_userbyid(r.relowner) <> current_user,
+             'owner_is_superuser', coalesce((SELECT ro.rolsuper FROM pg_catalog.pg_roles ro
+                                              WHERE ro.oid = r.relowner), false),
              'owner_may_load', pg_catalog.has_table_privilege(r.relowner, r.oid, 'INSERT')
                                AND pg_catalog.has_table_privilege(r.relowner, r.oid, 'TRUNCATE')
                                AND NOT r.forced_rls,
@@ -115,7 +117,18 @@ SELECT jsonb_build_object(
                              AND d.objid = r.oid
                              AND d.refclassid = 'pg_catalog.pg_class'::regclass
                              AND d.deptype IN ('a', 'i')
-                           LIMIT 1)
+                           LIMIT 1),
+             -- Tables whose column defaults call it, owned or not (pagila's
+             -- sequences are used this way and owned by no table).
+             'used_by', coalesce((
+                 SELECT jsonb_agg(DISTINCT jsonb_build_object('schema', tn.nspname, 'name', tc.relname))
+                   FROM pg_catalog.pg_depend d
+                   JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
+                   JOIN pg_catalog.pg_class tc ON tc.oid = ad.adrelid
+                   JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+                  WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass
+                    AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                    AND d.refobjid = r.oid), '[]'::jsonb)
            ) ORDER BY r.nspname, r.relname)
       FROM rels r WHERE r.relkind = 'S'), '[]'::jsonb),
   'indexes', coalesce((
@@ -123,8 +136,10 @@ SELECT jsonb_build_object(
              'table', jsonb_build_object('schema', tn.nspname, 'name', t.relname),
              'name', ic.relname,
              'definition', pg_catalog.pg_get_indexdef(i.indexrelid),
+             -- A foreign key may reference a unique index that backs no
+             -- constraint: it depends on the index, which cannot be dropped.
              'backs_constraint', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
-                                                                                  AND c.contype IN ('p', 'u', 'x')),
+                                                                                  AND c.contype IN ('p', 'u', 'x', 'f')),
              'valid', i.indisvalid,
              'is_partition', ic.relispartition,
              'parent', (SELECT jsonb_build_object('schema', pn.nspname, 'name', pc.relname)
@@ -133,6 +148,14 @@ SELECT jsonb_build_object(
                           JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
                          WHERE h.inhrelid = i.indexrelid),
              'has_expressions', i.indexprs IS NOT NULL,
+             'replica_identity', i.indisreplident,
+             'clustered', i.indisclustered,
+             'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),
+             'statistics', coalesce((
+                 SELECT jsonb_agg(jsonb_build_array(a.attnum, a.attstattarget) ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), '[]'::jsonb),
+             'tablespace', (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = ic.reltablespace),
              -- A partition that is not a table (a foreign table) has no index to
              -- attach: an `ON ONLY` index rebuilt with the others stays invalid.
              'other_partitions', t.relkind = 'p' AND EXISTS (
@@ -163,5 +186,7 @@ SELECT jsonb_build_object(
            ) ORDER BY r.nspname, r.relname)
       FROM rels r WHERE r.relkind = 'm'), '[]'::jsonb),
   -- Not copied, but worth a word: oid columns may refer to them.
-  'large_objects', (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata)
+  'large_objects', (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata),
+  'current_user', current_user::text,
+  'superuser', coalesce((SELECT ro.rolsuper FROM pg_catalog.pg_roles ro WHERE ro.rolname = current_user), false)
 )::text

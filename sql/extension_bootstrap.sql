@@ -62,6 +62,9 @@ $bootstrap$;
 ALTER SCHEMA @extschema@ OWNER TO CURRENT_USER;
 REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
 
--- Back to the path CREATE EXTENSION set, so what follows (state_schema.sql,
--- whose names are all qualified, and pgrx's functions) lands in @extschema@.
-SET LOCAL search_path = @extschema@;
+-- Back to the path CREATE EXTENSION sets, so what follows (state_schema.sql,
+-- whose names are all qualified, and pgrx's functions) lands in @extschema@:
+-- pg_catalog first (implicitly), the extension's schema, and pg_temp last,
+-- written out, so a temporary type of the installer's session (a domain named
+-- `text`, say) can never be picked for a column or an argument.
+SET LOCAL search_path = @extschema@, pg_temp;

@@ -146,6 +146,7 @@ CREATE TABLE @extschema@.saved_indexes (
     table_name      text NOT NULL,
     index_name      text NOT NULL,
     definition      text NOT NULL,
+    properties      jsonb NOT NULL DEFAULT '{}',
     constraint_name text,
     constraint_type text,
     dropped_at      timestamptz NOT NULL DEFAULT now(),
@@ -153,6 +154,7 @@ CREATE TABLE @extschema@.saved_indexes (
     restore_error   text,
     PRIMARY KEY (job_id, table_schema, index_name)
 );
+COMMENT ON COLUMN @extschema@.saved_indexes.properties IS 'What hangs on the index besides its definition (replica identity, CLUSTER ON, comment, statistics targets, tablespace): put back after the rebuild by statements pgcopy builds, never run as text.';
 COMMENT ON TABLE @extschema@.saved_indexes IS 'Indexes a job dropped to load faster, saved in the same transaction as the drop (pg_get_indexdef text, run only once a parser proved it is that one index on that table).';
 
 -- Who may write a job's rows: members of the role that created it. On a new

@@ -13,9 +13,22 @@ use std::time::Duration;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls};
 
-/// Settings every pgcopy session starts with (see `Endpoint::config`).
+/// Settings every pgcopy session starts with, after the user's own `options`
+/// (see `Endpoint::config`), so they win over those and over any `ALTER
+/// ROLE/DATABASE ... SET`: a database's owner may set these for every session
+/// in it. `standard_conforming_strings` makes the server read a statement's
+/// text as pgcopy's parser (libpg_query) does; `local_preload_libraries`
+/// loads nothing the database chose.
 pub const SESSION_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp -c statement_timeout=0 \
-     -c idle_in_transaction_session_timeout=0";
+     -c idle_in_transaction_session_timeout=0 -c standard_conforming_strings=on \
+     -c local_preload_libraries=";
+
+/// Settings every pgcopy session starts with *before* the user's own
+/// `options`: they still win over `ALTER DATABASE ... SET` (which the
+/// database's owner controls: `SET role` there would run a superuser's
+/// session as the owner, who could then `SET ROLE` back), while a `-c role=x`
+/// the user gives on purpose still applies.
+pub const SESSION_DEFAULTS: &str = "-c role=none";
 
 /// One side of the copy, resolved and ready to connect.
 #[derive(Clone)]
@@ -168,8 +181,10 @@ impl Endpoint {
         // inside pgcopy's queries, and pg_get_constraintdef/pg_get_indexdef
         // qualify every name they print, so a saved definition cannot bind to
         // a look-alike later.
-        let mut options = s.options.clone().unwrap_or_default();
-        options.push_str(&format!(" {SESSION_OPTIONS}"));
+        let mut options = format!(
+            "{SESSION_DEFAULTS} {} {SESSION_OPTIONS}",
+            s.options.as_deref().unwrap_or_default()
+        );
         if self.role == "source" {
             options.push_str(" -c row_security=off");
         }

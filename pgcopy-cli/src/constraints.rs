@@ -15,7 +15,7 @@ use crate::exit;
 use crate::state::StateSchemaStatus;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::ForeignKey;
-use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::quote::{printable, QualifiedName};
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
 use pgcopy_core::stored::Authority;
@@ -306,8 +306,18 @@ async fn add_one(
     for step in restore::steps(saved, &present, crate::parse::parse)? {
         match step {
             Step::Add { sql, valid, owner } => {
+                // Added validated in one step (partitioned tables): the check
+                // runs code; see foreign_code.
+                if valid {
+                    if let Some(why) = foreign_code(dst, saved, &owner).await? {
+                        anyhow::bail!(
+                            "not added: {why}; add it as {owner:?}, or with SELECT * FROM pgcopy.restore_fks() \
+                             where the extension is installed"
+                        );
+                    }
+                }
                 let tx = dst.transaction().await?;
-                run_as(&tx, &owner, &sql).await.pg_context(|| {
+                run_as(&tx, &owner, &[&sql]).await.pg_context(|| {
                     format!(
                         "adding foreign key {} on {}",
                         saved.name,
@@ -328,16 +338,24 @@ async fn add_one(
     Ok((valid_now, validate))
 }
 
-/// Runs a statement proven by `pgcopy_core::stored` (or built by the quoting
-/// builder) as `owner`, inside `tx`: `SET LOCAL ROLE`, the statement, `RESET
-/// ROLE`, each sent alone, so the statement's text can reach neither.
+/// Runs statements proven by `pgcopy_core::stored` (or built by the quoting
+/// builder) as `owner`, inside `tx`: `SET LOCAL ROLE`, each statement, `RESET
+/// ROLE`, each sent alone through the extended protocol, which refuses a text
+/// the server would read as more than one statement.
+///
+/// `SET ROLE` bounds what the statement itself may do; it is no sandbox for
+/// code the statement calls (that code could `RESET ROLE` under a superuser's
+/// session): callers run here only statements that call no code of a role
+/// the caller does not trust (see `Authority::code_trusted`).
 pub async fn run_as(
     tx: &impl GenericClient,
     owner: &str,
-    statement: &str,
+    statements: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
     tx.batch_execute(&sql::set_local_role(owner)).await?;
-    tx.batch_execute(statement).await?;
+    for s in statements {
+        tx.execute(*s, &[]).await?;
+    }
     tx.batch_execute(sql::RESET_ROLE).await
 }
 
@@ -372,8 +390,18 @@ async fn validate_one(
     sql: &str,
     owner: &str,
 ) -> anyhow::Result<Option<String>> {
+    if let Some(why) = foreign_code(conn, saved, owner).await? {
+        let msg = format!(
+            "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {}), \
+             or with SELECT * FROM pgcopy.restore_fks() where the extension is installed",
+            saved.table,
+            pgcopy_core::quote::quote_ident(&saved.name)
+        );
+        mark_restored(conn, store, saved, false, Some(&msg)).await?;
+        return Ok(Some(msg));
+    }
     let tx = conn.transaction().await?;
-    match run_as(&tx, owner, sql).await {
+    match run_as(&tx, owner, &[sql]).await {
         Ok(()) => {
             mark_restored(&tx, store, saved, true, None).await?;
             tx.commit().await?;
@@ -386,6 +414,36 @@ async fn validate_one(
             Ok(Some(msg))
         }
     }
+}
+
+/// Why checking `saved` as a role other than its table's `owner` would run
+/// code of a role that is neither a superuser nor this one (casts of its
+/// columns' types, functions behind its operators), with this role's rights:
+/// `SET ROLE` is no sandbox for such code, so it is not run. `None` when this
+/// role is the owner, or nothing such runs.
+async fn foreign_code(
+    conn: &Client,
+    saved: &SavedFk,
+    owner: &str,
+) -> anyhow::Result<Option<String>> {
+    let row = conn
+        .query_one(
+            &format!(
+                "SELECT current_user::text, ({})",
+                restore::FK_UNTRUSTED_CODE_SQL
+            ),
+            &[
+                &saved.table.to_string(),
+                &saved.referenced.to_string(),
+                &saved.name,
+            ],
+        )
+        .await
+        .pg_context(|| format!("reading what validating {} runs", saved.name))?;
+    let (caller, what): (String, String) = (row.get(0), row.get(1));
+    Ok((caller != owner && !what.is_empty()).then(|| {
+        format!("checking it would run code of another role ({what}) with this role's rights")
+    }))
 }
 
 /// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
@@ -413,12 +471,12 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
             println!(
                 "job {}  {}  {}  {}{}",
                 o.job_id,
-                o.table.display_name(),
-                o.constraint,
+                printable(&o.table.display_name()),
+                printable(&o.constraint),
                 o.state.as_str(),
                 o.error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", printable(e)))
                     .unwrap_or_default()
             );
         }

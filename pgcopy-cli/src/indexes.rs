@@ -9,7 +9,7 @@ use crate::error::{pg_message, PgContext};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, IndexAction};
+use pgcopy_core::restore::{self, IndexAction, SavedIndex};
 use pgcopy_core::sql;
 use pgcopy_core::stored::{self, Authority};
 use tokio_postgres::Client;
@@ -46,8 +46,10 @@ async fn save_and_drop_batch(
 ) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
     let insert = format!(
-        "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (job_id, table_schema, index_name) DO UPDATE SET definition = EXCLUDED.definition, \
+        "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition, properties) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (job_id, table_schema, index_name) DO UPDATE SET table_name = EXCLUDED.table_name, \
+                definition = EXCLUDED.definition, properties = EXCLUDED.properties, \
                 dropped_at = now(), restored_at = NULL, restore_error = NULL",
         store.rel("saved_indexes")
     );
@@ -60,6 +62,7 @@ async fn save_and_drop_batch(
                 &i.table.name,
                 &i.name,
                 &i.definition,
+                &serde_json::to_value(&i.properties)?,
             ],
         )
         .await
@@ -79,11 +82,7 @@ async fn save_and_drop_batch(
 /// A saved index waiting to be rebuilt.
 #[derive(Debug, Clone)]
 struct Pending {
-    job_id: i64,
-    schema: String,
-    table: String,
-    name: String,
-    definition: String,
+    saved: SavedIndex,
     /// 0 for an index on a plain table; for a partitioned table's, its depth
     /// in the partition tree (it attaches its children, so it comes after).
     level: i32,
@@ -107,15 +106,19 @@ pub async fn rebuild(
     }
     let pending: Vec<Pending> = rows
         .iter()
-        .map(|r| Pending {
-            job_id: r.get(0),
-            schema: r.get(1),
-            table: r.get(2),
-            name: r.get(3),
-            definition: r.get(4),
-            level: r.get(5),
+        .map(|r| {
+            Ok(Pending {
+                saved: SavedIndex {
+                    job_id: r.get(0),
+                    table: QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
+                    name: r.get(3),
+                    definition: r.get(4),
+                    properties: serde_json::from_value(r.get(5))?,
+                },
+                level: r.get(6),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let total = pending.len();
     let started = std::time::Instant::now();
     // The builds, in parallel; then the partitioned tables' indexes, which
@@ -155,16 +158,25 @@ async fn rebuild_all(
                 let failure = match r {
                     Ok(()) => None,
                     Err(e) => {
+                        let s = &p.saved;
                         let msg = format!(
-                            "index {} on {}.{} could not be rebuilt: {e:#}",
-                            p.name, p.schema, p.table
+                            "index {} on {} could not be rebuilt: {e:#}",
+                            s.name,
+                            s.table.display_name()
                         );
-                        let _ = conn
+                        if let Err(e) = conn
                             .execute(
                                 &restore::index_error_sql(store.schema()),
-                                &[&p.job_id, &p.schema, &p.name, &msg],
+                                &[&s.job_id, &s.table.schema, &s.name, &msg],
                             )
-                            .await;
+                            .await
+                        {
+                            tracing::warn!(
+                                "could not record why index {} was not rebuilt: {}",
+                                s.name,
+                                pg_message(&e)
+                            );
+                        }
                         tracing::error!(
                             "{msg}; its definition stays in {}.saved_indexes",
                             store.schema()
@@ -181,39 +193,40 @@ async fn rebuild_all(
 }
 
 async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
+    let s = &p.saved;
     let row = conn
         .query_opt(
             &stored::index_probe_sql(store.schema()),
-            &[&p.job_id, &p.schema, &p.table, &p.name],
+            &[&s.job_id, &s.table.schema, &s.table.name, &s.name],
         )
         .await?
-        .ok_or_else(|| anyhow::anyhow!("table {}.{} does not exist", p.schema, p.table))?;
+        .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
     let authority = Authority {
-        job: p.job_id,
+        job: s.job_id,
         owner: row.get(1),
         caller: row.get(2),
         caller_is_member: row.get(3),
         creator: row.get::<_, Option<String>>(4).unwrap_or_default(),
         creator_is_member: row.get(5),
     };
-    let table = QualifiedName::new(&p.schema, &p.table);
-    let action = restore::index_action(
-        &table,
-        &p.name,
-        &p.definition,
-        row.get(0),
-        &authority,
-        crate::parse::parse,
-    )?;
+    let action = restore::index_action(s, row.get(0), &authority, crate::parse::parse)?;
     let tx = conn.transaction().await?;
-    if let IndexAction::Build { sql, owner } = action {
-        crate::constraints::run_as(&tx, &owner, &sql)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
+    if let IndexAction::Build {
+        sql, before, after, ..
+    } = &action
+    {
+        // Each statement alone, through the extended protocol: the server
+        // cannot read more statements into the text than the parser saw.
+        let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for s in before.iter().chain(&definition).chain(after) {
+            tx.execute(s.as_str(), &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
+        }
     }
     tx.execute(
         &restore::mark_index_sql(store.schema()),
-        &[&p.job_id, &p.schema, &p.name],
+        &[&s.job_id, &s.table.schema, &s.name],
     )
     .await?;
     tx.commit().await?;

@@ -2,6 +2,7 @@
 
 use crate::error::PgContext;
 use pgcopy_core::catalog::Catalog;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 /// Reads the catalog of the database `client` is connected to.
@@ -22,4 +23,25 @@ pub async fn block_size(client: &Client) -> anyhow::Result<u64> {
         .pg_context(|| "reading block_size".into())?
         .get(0);
     Ok(s.parse().unwrap_or(8192))
+}
+
+/// Code that inserting into each of the tables `oids` would run, owned by a
+/// role that is neither a superuser nor this one: table oid -> (what, the
+/// code's owner), for the tables that have any (`sql/untrusted_code.sql`).
+pub async fn untrusted_code(
+    client: &Client,
+    oids: &[u32],
+) -> anyhow::Result<HashMap<u32, Vec<(String, String)>>> {
+    let rows = client
+        .query(pgcopy_core::UNTRUSTED_CODE_SQL, &[&oids])
+        .await
+        .pg_context(|| "reading what the destination tables' inserts run".into())?;
+    let mut out: HashMap<u32, Vec<(String, String)>> = HashMap::new();
+    for r in rows {
+        out.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    Ok(out)
 }

@@ -5,7 +5,7 @@ use crate::constraints;
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
-use pgcopy_core::quote::quote_ident;
+use pgcopy_core::quote::{printable, quote_ident};
 
 /// Runs `pgcopy jobs ...`; returns the exit code.
 pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
@@ -59,10 +59,10 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                     println!(
                         "{:>5}  {:<11}  {:>12}  {:<32}  {}",
                         j["job_id"],
-                        j["state"].as_str().unwrap_or(""),
+                        printable(j["state"].as_str().unwrap_or("")),
                         j["rows_copied"],
-                        j["started_at"].as_str().unwrap_or(""),
-                        j["source"].as_str().unwrap_or("")
+                        printable(j["started_at"].as_str().unwrap_or("")),
+                        printable(j["source"].as_str().unwrap_or(""))
                     );
                 }
             }

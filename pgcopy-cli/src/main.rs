@@ -105,7 +105,14 @@ fn main() {
                 .downcast_ref::<UserError>()
                 .map(|u| u.code)
                 .unwrap_or(exit::FAILURE);
-            eprintln!("error: {e:#}");
+            // Errors carry names and stored text other roles may have
+            // written: no terminal control sequence gets through.
+            let text = format!("{e:#}");
+            let lines: Vec<String> = text
+                .lines()
+                .map(|l| pgcopy_core::quote::printable(l).into_owned())
+                .collect();
+            eprintln!("error: {}", lines.join("\n"));
             code
         }
     };

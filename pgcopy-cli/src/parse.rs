@@ -100,6 +100,31 @@ fn statement(node: Option<&NodeEnum>) -> Statement {
     }
 }
 
+/// The text of each statement in `sql`, as the parser cuts it (byte offsets;
+/// a statement's length 0 means "to the end"). A checked definition is run
+/// one statement at a time through the extended protocol, which refuses a
+/// text the server would read as several statements: whatever the server's
+/// settings, it cannot run more than the parser saw.
+pub fn split(sql: &str) -> Result<Vec<String>, String> {
+    let parsed =
+        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .map(|raw| {
+            let start = usize::try_from(raw.stmt_location).map_err(|e| e.to_string())?;
+            let end = match raw.stmt_len {
+                0 => sql.len(),
+                n => start + usize::try_from(n).map_err(|e| e.to_string())?,
+            };
+            sql.get(start..end)
+                .map(|s| s.trim().to_string())
+                .ok_or_else(|| "the parser's statement bounds fall outside the text".to_string())
+        })
+        .collect()
+}
+
 /// Parses `sql` into statements, or the parser's error message.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let parsed =
@@ -129,6 +154,19 @@ mod tests {
         ] {
             assert_eq!(check_index(&t, "o idx", parse(def)), Ok(()), "{def}");
         }
+    }
+
+    #[test]
+    fn statements_are_cut_where_the_parser_cuts_them() {
+        let def = "CREATE INDEX \"a;b\" ON ONLY public.t USING btree (a) WHERE (b = 'x;y');\n\
+                   ALTER INDEX public.\"a;b\" ATTACH PARTITION public.c";
+        assert_eq!(
+            split(def).unwrap(),
+            [
+                "CREATE INDEX \"a;b\" ON ONLY public.t USING btree (a) WHERE (b = 'x;y')",
+                "ALTER INDEX public.\"a;b\" ATTACH PARTITION public.c"
+            ]
+        );
     }
 
     #[test]

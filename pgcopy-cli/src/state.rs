@@ -16,6 +16,9 @@ pub enum StateSchemaStatus {
     Ready {
         /// Provided by the installed extension (not created by the CLI).
         by_extension: bool,
+        /// The extension's owner when that is neither a superuser nor this
+        /// role: it may drop the extension, and the state with it.
+        droppable_by: Option<String>,
     },
     /// Absent; the role may create it.
     Creatable,
@@ -118,7 +121,11 @@ impl StateStore {
                             AS owner_is_superuser,
                         pg_catalog.pg_get_userbyid(n.nspowner) = current_user AS mine,
                         EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
-                                 WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner) AS others_create
+                                 WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner) AS others_create,
+                        (SELECT pg_catalog.pg_get_userbyid(e.extowner)::text
+                           FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner
+                          WHERE e.extname = 'pgcopy' AND e.extnamespace = n.oid
+                            AND NOT r.rolsuper AND r.rolname <> current_user) AS droppable_by
                    FROM (SELECT $1::text AS name) s
                    LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name",
                 &[&self.schema],
@@ -134,6 +141,7 @@ impl StateStore {
         let owner_is_superuser: bool = row.get(6);
         let mine: Option<bool> = row.get(7);
         let others_create: bool = row.get(8);
+        let droppable_by: Option<String> = row.get(9);
         let q = quote_ident(&self.schema);
         if !present {
             if may_create {
@@ -210,6 +218,7 @@ impl StateStore {
         }
         Ok(StateSchemaStatus::Ready {
             by_extension: ext_version.is_some(),
+            droppable_by,
         })
     }
 

@@ -5,7 +5,7 @@ use crate::cli::StatusArgs;
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
-use pgcopy_core::quote::quote_ident;
+use pgcopy_core::quote::{printable, quote_ident};
 use serde::Serialize;
 
 /// One job's overall progress (`pgcopy.progress`).
@@ -131,7 +131,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     println!(
         "job {}: {}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
         status.job_id,
-        status.state,
+        printable(&status.state),
         status.percent.unwrap_or(0.0),
         status.tables_done,
         status.tables,
@@ -149,7 +149,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             .unwrap_or_default()
     );
     if let Some(e) = &status.error {
-        println!("error: {e}");
+        println!("error: {}", printable(e));
     }
     if status.state == "stale" {
         println!(
@@ -158,7 +158,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             args.state_schema
         );
     }
-    let w = crate::engine::name_column_width(status.table_status.iter().map(|t| t.table.as_str()));
+    let w = crate::engine::name_column_width(
+        status
+            .table_status
+            .iter()
+            .map(|t| printable(&t.table).into_owned()),
+    );
     println!(
         "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6}",
         "table", "state", "rows", "est. rows", "%"
@@ -166,14 +171,14 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     for t in &status.table_status {
         println!(
             "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6.1}{}",
-            t.table,
-            t.state,
+            printable(&t.table),
+            printable(&t.state),
             t.rows_copied,
             t.est_rows,
             t.percent.unwrap_or(0.0),
             t.error
                 .as_deref()
-                .map(|e| format!("  {e}"))
+                .map(|e| format!("  {}", printable(e)))
                 .unwrap_or_default()
         );
     }

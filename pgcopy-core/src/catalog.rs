@@ -30,6 +30,12 @@ pub struct Catalog {
     /// not copy them, so a run says so when the source has any.
     #[serde(default)]
     pub large_objects: i64,
+    /// The role the catalog was read as (`current_user`).
+    #[serde(default)]
+    pub current_user: String,
+    /// Whether that role is a superuser.
+    #[serde(default)]
+    pub superuser: bool,
     /// Where each table is in `tables`, built on the first lookup: planning
     /// looks tables up by name for every table and FK, which a scan made
     /// quadratic (7 s for 10,000 tables).
@@ -90,6 +96,33 @@ pub struct Index {
     /// `ON ONLY` and its partitions' indexes, so it is never deferred.
     #[serde(default)]
     pub other_partitions: bool,
+    /// What hangs on the index apart from its definition, put back after a
+    /// deferred rebuild.
+    #[serde(flatten)]
+    pub properties: IndexProperties,
+}
+
+/// What `pg_get_indexdef` does not say about an index, and a rebuild must put
+/// back: saved with the definition (as data, applied with statements the
+/// quoting builder makes, see [`crate::sql::index_properties`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexProperties {
+    /// The table's replica identity (`REPLICA IDENTITY USING INDEX`).
+    #[serde(default)]
+    pub replica_identity: bool,
+    /// The table's `CLUSTER ON` index.
+    #[serde(default)]
+    pub clustered: bool,
+    /// `COMMENT ON INDEX`.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// Statistics targets set per index column (`ALTER INDEX ... ALTER COLUMN
+    /// n SET STATISTICS t`): (column number, target).
+    #[serde(default)]
+    pub statistics: Vec<(i32, i32)>,
+    /// Its tablespace, when not the database's default.
+    #[serde(default)]
+    pub tablespace: Option<String>,
 }
 
 fn yes() -> bool {
@@ -149,6 +182,9 @@ pub struct Table {
     /// row-level security forced on it.
     #[serde(default = "yes")]
     pub owner_may_load: bool,
+    /// The owner is a superuser (nobody less may change the table).
+    #[serde(default)]
+    pub owner_is_superuser: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
 }
@@ -220,6 +256,18 @@ pub struct Sequence {
     /// The table owning it (serial or identity column), if any.
     #[serde(default)]
     pub owned_by: Option<QualifiedName>,
+    /// Tables whose column defaults call it (`DEFAULT nextval('...')`),
+    /// whether or not they own it.
+    #[serde(default)]
+    pub used_by: Vec<QualifiedName>,
+}
+
+impl Sequence {
+    /// Every table it is linked to: its owner and the tables whose defaults
+    /// use it.
+    pub fn linked(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.owned_by.iter().chain(&self.used_by)
+    }
 }
 
 /// A materialized view.
@@ -308,6 +356,7 @@ impl Index {
             parent: parent.map(|p| QualifiedName::new(schema, p)),
             has_expressions: false,
             other_partitions: false,
+            properties: IndexProperties::default(),
         }
     }
 }
@@ -337,6 +386,7 @@ impl Table {
             row_security: false,
             load_as_owner: false,
             owner_may_load: true,
+            owner_is_superuser: false,
             columns: vec![],
         }
     }

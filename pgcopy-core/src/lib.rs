@@ -45,6 +45,11 @@ pub fn state_schema_sql(schema: &str) -> String {
 /// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].
 pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
 
+/// Code a table's inserts run that belongs to a role neither superuser nor the
+/// current user: `$1` the tables' oids (`oid[]`); rows of (table oid, what,
+/// the code's owner).
+pub const UNTRUSTED_CODE_SQL: &str = include_str!("../../sql/untrusted_code.sql");
+
 /// Whether tables to truncate before a load may hold rows: `$1` their quoted
 /// names (`text[]`), `$2` whether each is `ONLY` (`bool[]`); one `bool`.
 pub const HOLDS_ROWS_SQL: &str = include_str!("../../sql/holds_rows.sql");

@@ -197,6 +197,14 @@ pub struct SequenceSpec {
     pub sequence: QualifiedName,
     /// The table owning it, if any.
     pub owned_by: Option<QualifiedName>,
+    /// Tables whose defaults use it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<QualifiedName>,
+    /// Also linked to a table the copy leaves alone: set only when the
+    /// source's value is ahead of the destination's, so that table's next
+    /// insert never meets a value it used already.
+    #[serde(default)]
+    pub only_forward: bool,
 }
 
 /// The whole plan.
@@ -520,17 +528,26 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     foreign_keys.sort_by(|a, b| (&a.fk.table, &a.fk.name).cmp(&(&b.fk.table, &b.fk.name)));
 
     let whole_db = opts.include.is_empty();
+    // A sequence follows the tables it is linked to (owner, identity, column
+    // defaults): set when one of them is copied, moved only forward when one
+    // is not; a sequence linked to no table is set on a whole-database copy.
     let sequences = catalog
         .sequences
         .iter()
         .filter(|s| in_scope(&s.name))
-        .filter(|s| match &s.owned_by {
-            Some(t) => touched.contains(t),
-            None => whole_db,
-        })
-        .map(|s| SequenceSpec {
-            sequence: s.name.clone(),
-            owned_by: s.owned_by.clone(),
+        .filter_map(|s| {
+            let linked: Vec<&QualifiedName> = s.linked().collect();
+            let copied = linked.iter().filter(|t| touched.contains(**t)).count();
+            let set = match linked.len() {
+                0 => whole_db,
+                _ => copied > 0,
+            };
+            set.then(|| SequenceSpec {
+                sequence: s.name.clone(),
+                owned_by: s.owned_by.clone(),
+                used_by: s.used_by.clone(),
+                only_forward: copied < linked.len(),
+            })
         })
         .collect();
 
@@ -783,10 +800,12 @@ mod tests {
                 Sequence {
                     name: QualifiedName::new("public", "a_id_seq"),
                     owned_by: Some(QualifiedName::new("public", "a")),
+                    used_by: vec![QualifiedName::new("public", "a")],
                 },
                 Sequence {
                     name: QualifiedName::new("public", "free_seq"),
                     owned_by: None,
+                    used_by: vec![],
                 },
             ],
             matviews: vec![],
@@ -852,6 +871,8 @@ mod tests {
         stored.sequences.push(SequenceSpec {
             sequence: QualifiedName::new("public", "free_seq"),
             owned_by: None,
+            used_by: vec![],
+            only_forward: false,
         });
         stored.matviews.push(QualifiedName::new("public", "mv"));
         assert_eq!(
@@ -895,6 +916,76 @@ mod tests {
         assert_eq!(p.ambiguous.len(), 1);
         assert_eq!(p.ambiguous[0].pattern, "?");
         assert!(!p.ambiguous[0].bare_name);
+    }
+
+    #[test]
+    fn sequences_follow_their_tables_through_ownership_and_defaults() {
+        let mut c = sample();
+        let q = |n: &str| QualifiedName::new("public", n);
+        c.sequences.extend([
+            // pagila's kind: used by a default, owned by no table.
+            Sequence {
+                name: q("b_seq"),
+                owned_by: None,
+                used_by: vec![q("b")],
+            },
+            // Owned by one table, used by another's default too.
+            Sequence {
+                name: q("shared_seq"),
+                owned_by: Some(q("a")),
+                used_by: vec![q("c")],
+            },
+            // Used by a partitioned table's default.
+            Sequence {
+                name: q("events_seq"),
+                owned_by: None,
+                used_by: vec![q("events")],
+            },
+        ]);
+        let set = |include: Option<&str>, exclude: Option<&str>| -> Vec<String> {
+            let opts = PlanOptions::default()
+                .with_patterns(include, exclude)
+                .unwrap();
+            plan(&c, &opts)
+                .unwrap()
+                .sequences
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}{}",
+                        s.sequence.name,
+                        if s.only_forward { " (forward)" } else { "" }
+                    )
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(
+            set(None, None),
+            ["a_id_seq", "b_seq", "events_seq", "free_seq", "shared_seq"]
+        );
+        // A subset: what its tables use, by ownership or default; a sequence
+        // shared with a table left alone only moves forward.
+        assert_eq!(set(Some("a"), None), ["a_id_seq", "shared_seq (forward)"]);
+        assert_eq!(set(Some("b"), None), ["b_seq"]);
+        assert_eq!(set(Some("c"), None), ["shared_seq (forward)"]);
+        assert_eq!(set(Some("events_2024"), None), ["events_seq"]);
+        // Excluding a table leaves the sequences only it uses alone.
+        assert_eq!(
+            set(None, Some("b")),
+            ["a_id_seq", "events_seq", "free_seq", "shared_seq"]
+        );
+        assert_eq!(
+            set(None, Some("c")),
+            [
+                "a_id_seq",
+                "b_seq",
+                "events_seq",
+                "free_seq",
+                "shared_seq (forward)"
+            ]
+        );
     }
 
     #[test]

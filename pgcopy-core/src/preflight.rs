@@ -71,6 +71,19 @@ pub enum Problem {
         /// Its owner.
         owner: String,
     },
+    /// Loading the table would run code of a role that is neither a
+    /// superuser nor the loading role, with the loading role's rights: the
+    /// loading role is a superuser, or not the table's owner.
+    UntrustedCode {
+        /// The table.
+        table: QualifiedName,
+        /// Its owner.
+        owner: String,
+        /// The loading role.
+        role: String,
+        /// What runs, each with the role that owns that code.
+        findings: Vec<(String, String)>,
+    },
     /// A foreign key must be re-created, but the role lacks REFERENCES.
     NoReferences {
         /// The referenced table.
@@ -126,6 +139,30 @@ impl fmt::Display for Problem {
                  ON it TO {owner:?}, or turn off FORCE ROW LEVEL SECURITY, or exclude it",
                 table.display_name()
             ),
+            Problem::UntrustedCode {
+                table,
+                owner,
+                role,
+                findings,
+            } => {
+                let roles: std::collections::BTreeSet<&str> =
+                    findings.iter().map(|(_, r)| r.as_str()).collect();
+                let what: Vec<&str> = findings.iter().map(|(w, _)| w.as_str()).collect();
+                write!(
+                    f,
+                    "pgcopy will not load {} as {role:?}: its rows would run code that role {} may change at any \
+                     time ({}), with {role:?}'s rights; copy it as {owner:?} (options='-c role={owner}' if this \
+                     role may act as it), have that code handed to a superuser (ALTER FUNCTION/DOMAIN ... OWNER TO), \
+                     or exclude the table",
+                    table.display_name(),
+                    roles
+                        .iter()
+                        .map(|r| format!("{r:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    what.join("; ")
+                )
+            }
             Problem::NotOwnerForFk { table, constraint } => write!(
                 f,
                 "permission denied to drop foreign key {constraint:?} on {}: the role must own {}, \

@@ -93,6 +93,23 @@ impl fmt::Display for QualifiedName {
     }
 }
 
+/// Text from a database (a name, a stored error, a row another role wrote)
+/// made safe for a terminal: control characters (escape sequences, carriage
+/// returns, newlines that would fake lines of output) are shown as `\u{..}`.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_unicode().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// Joins identifiers quoted and comma-separated: `"a", "b"`.
 pub fn ident_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names
@@ -123,6 +140,15 @@ mod tests {
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(quote_literal(r"a\b"), r"E'a\\b'");
         assert_eq!(quote_literal(r"'\"), r"E'''\\'");
+    }
+
+    #[test]
+    fn printable_defangs_terminal_controls() {
+        assert_eq!(printable("plain ñame"), "plain ñame");
+        assert_eq!(
+            printable("boom\u{1b}]0;TITLE\u{7}\rfake line\nok"),
+            "boom\\u{1b}]0;TITLE\\u{7}\\u{d}fake line\\u{a}ok"
+        );
     }
 
     #[test]

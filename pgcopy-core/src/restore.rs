@@ -207,22 +207,61 @@ pub fn steps(
 pub enum IndexAction {
     /// It exists already: only mark it rebuilt.
     MarkPresent,
-    /// Run `sql` (checked by a parser) as `owner`, then mark it rebuilt.
+    /// Run `before`, `sql` (checked by a parser) and `after`, then mark it
+    /// rebuilt, all in one transaction. As the role restoring, not as the
+    /// owner: PostgreSQL itself runs what an index build calls (its
+    /// expressions and predicate) as the table's owner in a security-restricted
+    /// operation, whoever builds it; the owner may lack CREATE on its own
+    /// table's schema, which building it needs.
     Build {
         /// The saved definition.
         sql: String,
-        /// The role to run it as.
-        owner: String,
+        /// Statements before it (its tablespace).
+        before: Vec<String>,
+        /// Statements after it (what hangs on the index), built by the quoting
+        /// builder from the saved properties.
+        after: Vec<String>,
     },
 }
 
+impl IndexAction {
+    /// Every statement of a build, in order.
+    pub fn statements(&self) -> Vec<&str> {
+        match self {
+            IndexAction::MarkPresent => Vec::new(),
+            IndexAction::Build {
+                sql, before, after, ..
+            } => before
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(sql.as_str()))
+                .chain(after.iter().map(String::as_str))
+                .collect(),
+        }
+    }
+}
+
+/// A saved index, as `saved_indexes` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedIndex {
+    /// The job that saved it.
+    pub job_id: i64,
+    /// Its table.
+    pub table: QualifiedName,
+    /// Its name (in the table's schema).
+    pub name: String,
+    /// `pg_get_indexdef` text (and, for a partitioned table's, its attaches).
+    pub definition: String,
+    /// What hangs on it.
+    pub properties: crate::catalog::IndexProperties,
+}
+
 /// Decides a saved index's rebuild: nothing to run when it `exists`, else its
-/// `definition`, once `parse` proved it is that index on that table and the
-/// `authority` allows running it as the table's owner.
+/// definition (once `parse` proved it is that index on that table and the
+/// `authority` allows running it as the table's owner), in its tablespace,
+/// followed by what hung on it.
 pub fn index_action(
-    table: &QualifiedName,
-    index: &str,
-    definition: &str,
+    saved: &SavedIndex,
     exists: bool,
     authority: &Authority,
     parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
@@ -230,11 +269,12 @@ pub fn index_action(
     if exists {
         return Ok(IndexAction::MarkPresent);
     }
-    stored::authorize(table, authority)?;
-    stored::check_index(table, index, parse(definition))?;
+    stored::authorize(&saved.table, authority)?;
+    stored::check_index(&saved.table, &saved.name, parse(&saved.definition))?;
     Ok(IndexAction::Build {
-        sql: definition.to_string(),
-        owner: authority.owner.clone(),
+        sql: saved.definition.clone(),
+        before: vec![sql::index_tablespace(&saved.properties)],
+        after: sql::index_properties(&saved.table, &saved.name, &saved.properties),
     })
 }
 
@@ -258,6 +298,33 @@ pub fn probe_sql(state_schema: &str, saved: &SavedFk) -> String {
         quote_literal(&saved.table.to_string())
     )
 }
+
+/// What validating a foreign key would run that a role neither superuser nor
+/// the current user controls, with `$1` the table, `$2` the referenced table
+/// (quoted names) and `$3` the constraint: types of its columns (whose owners
+/// may define casts the check calls) and functions behind its operators; all
+/// columns of both tables when the constraint is not there yet. One text:
+/// empty when nothing.
+pub const FK_UNTRUSTED_CODE_SQL: &str = "\
+WITH trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = current_user), \
+     fk AS (SELECT c.* FROM pg_catalog.pg_constraint c \
+             WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $3 AND c.contype = 'f') \
+SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM ( \
+  SELECT 'column ' || pg_catalog.quote_ident(a.attname) || ' of ' || a.attrelid::pg_catalog.regclass::pg_catalog.text \
+         || ' has type ' || pg_catalog.format_type(ty.oid, NULL) || ' of role ' \
+         || pg_catalog.pg_get_userbyid(ty.typowner) AS what \
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
+   WHERE a.attnum > 0 AND NOT a.attisdropped AND ty.typowner NOT IN (SELECT oid FROM trusted) \
+     AND ((NOT EXISTS (SELECT 1 FROM fk) \
+           AND a.attrelid IN (pg_catalog.to_regclass($1), pg_catalog.to_regclass($2))) \
+          OR EXISTS (SELECT 1 FROM fk WHERE (a.attrelid = fk.conrelid AND a.attnum = ANY (fk.conkey)) \
+                                         OR (a.attrelid = fk.confrelid AND a.attnum = ANY (fk.confkey)))) \
+  UNION ALL \
+  SELECT 'operator ' || o.oid::pg_catalog.regoperator::pg_catalog.text || ' calls ' \
+         || p.oid::pg_catalog.regprocedure::pg_catalog.text || ' of role ' || pg_catalog.pg_get_userbyid(p.proowner) \
+    FROM fk, pg_catalog.unnest(fk.conpfeqop || fk.conppeqop || fk.conffeqop) op(oid) \
+    JOIN pg_catalog.pg_operator o ON o.oid = op.oid JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode \
+   WHERE p.proowner NOT IN (SELECT oid FROM trusted)) x";
 
 /// Saved FKs still to restore (not back, or back and waiting for validation),
 /// of job `$1` or all jobs when `$1` is NULL, in `state_schema`.
@@ -294,7 +361,8 @@ pub fn error_sql(state_schema: &str) -> String {
 }
 
 /// Saved indexes still to rebuild, of job `$1` (all when NULL):
-/// (job_id, table_schema, table_name, index_name, definition, level), where
+/// (job_id, table_schema, table_name, index_name, definition, properties,
+/// level), where
 /// level is 0 for an index on a plain table and, for a partitioned table's
 /// (whose definition attaches its partitions' indexes), the table's depth in
 /// its partition tree. In rebuild order: level 0 first, then the deepest
@@ -302,7 +370,7 @@ pub fn error_sql(state_schema: &str) -> String {
 pub fn pending_indexes_sql(state_schema: &str) -> String {
     format!(
         "SELECT * FROM ( \
-           SELECT s.job_id, s.table_schema, s.table_name, s.index_name, s.definition, \
+           SELECT s.job_id, s.table_schema, s.table_name, s.index_name, s.definition, s.properties, \
                   CASE WHEN c.relkind = 'p' \
                        THEN (SELECT count(*) FROM pg_catalog.pg_partition_ancestors(c.oid))::int \
                        ELSE 0 END AS level \
@@ -513,23 +581,33 @@ mod tests {
                 if_not_exists: false,
             }])
         };
+        let saved = |definition: &str| SavedIndex {
+            job_id: 1,
+            table: t.clone(),
+            name: "b_idx".into(),
+            definition: definition.into(),
+            properties: crate::catalog::IndexProperties {
+                clustered: true,
+                ..Default::default()
+            },
+        };
         let def = "CREATE INDEX b_idx ON public.b USING btree (a)";
         assert_eq!(
-            index_action(&t, "b_idx", def, true, &authority(false), index),
+            index_action(&saved(def), true, &authority(false), index),
             Ok(IndexAction::MarkPresent)
         );
+        let build = index_action(&saved(def), false, &authority(true), index).unwrap();
         assert_eq!(
-            index_action(&t, "b_idx", def, false, &authority(true), index),
-            Ok(IndexAction::Build {
-                sql: def.into(),
-                owner: "app".into()
-            })
+            build.statements(),
+            [
+                "SET LOCAL default_tablespace = ''",
+                def,
+                r#"ALTER TABLE "public"."b" CLUSTER ON "b_idx""#
+            ]
         );
-        assert!(index_action(&t, "b_idx", def, false, &authority(false), index).is_err());
+        assert!(index_action(&saved(def), false, &authority(false), index).is_err());
         assert!(index_action(
-            &t,
-            "b_idx",
-            "CREATE INDEX b_idx ON public.canary (a)",
+            &saved("CREATE INDEX b_idx ON public.canary (a)"),
             false,
             &authority(true),
             index

@@ -151,6 +151,20 @@ pub fn set_sequence(seq: &QualifiedName, last_value: i64, is_called: bool) -> St
     )
 }
 
+/// Sets a sequence's state only if that moves it forward (by its increment's
+/// sign): for a sequence a table the copy leaves alone also uses.
+pub fn set_sequence_forward(seq: &QualifiedName, last_value: i64, is_called: bool) -> String {
+    format!(
+        "SELECT pg_catalog.setval(ps.seqrelid, {last_value}, {is_called}) \
+           FROM pg_catalog.pg_sequence ps, {seq} d \
+          WHERE ps.seqrelid = {}::pg_catalog.regclass \
+            AND pg_catalog.sign(ps.seqincrement) \
+                * (({last_value}::numeric + CASE WHEN {is_called} THEN ps.seqincrement ELSE 0 END) \
+                   - (d.last_value::numeric + CASE WHEN d.is_called THEN ps.seqincrement ELSE 0 END)) > 0",
+        quote_literal(&seq.to_string())
+    )
+}
+
 /// `ANALYZE a, b, ...`.
 pub fn analyze<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>) -> String {
     let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();
@@ -212,6 +226,77 @@ pub fn validate_constraint(table: &QualifiedName, constraint: &str) -> String {
     )
 }
 
+/// Before a deferred index is rebuilt: the tablespace it was in
+/// (`pg_get_indexdef` does not say), the database's default when `None`.
+pub fn index_tablespace(props: &crate::catalog::IndexProperties) -> String {
+    match &props.tablespace {
+        Some(ts) => format!("SET LOCAL default_tablespace = {}", quote_ident(ts)),
+        None => "SET LOCAL default_tablespace = ''".to_string(),
+    }
+}
+
+/// After a deferred index `index` (in its table's schema) is rebuilt on
+/// `table`: what hung on it, put back (replica identity, CLUSTER ON, its
+/// comment, per-column statistics targets).
+pub fn index_properties(
+    table: &QualifiedName,
+    index: &str,
+    props: &crate::catalog::IndexProperties,
+) -> Vec<String> {
+    let i = QualifiedName::new(&table.schema, index);
+    let mut out = Vec::new();
+    if props.replica_identity {
+        out.push(format!(
+            "ALTER TABLE {table} REPLICA IDENTITY USING INDEX {}",
+            quote_ident(index)
+        ));
+    }
+    if props.clustered {
+        out.push(format!(
+            "ALTER TABLE {table} CLUSTER ON {}",
+            quote_ident(index)
+        ));
+    }
+    if let Some(c) = &props.comment {
+        out.push(format!("COMMENT ON INDEX {i} IS {}", quote_literal(c)));
+    }
+    for (column, target) in &props.statistics {
+        out.push(format!(
+            "ALTER INDEX {i} ALTER COLUMN {column} SET STATISTICS {target}"
+        ));
+    }
+    out
+}
+
+/// `LOCK TABLE t1, t2 IN <mode> MODE`.
+pub fn lock_tables<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>, mode: &str) -> String {
+    let list: Vec<String> = tables.into_iter().map(|t| t.to_string()).collect();
+    format!("LOCK TABLE {} IN {mode} MODE", list.join(", "))
+}
+
+/// Fails (division by zero, SQLSTATE 22012) when a row inserted now into the
+/// tables `$1` (`oid[]`) would run a user trigger, or code of a role neither
+/// superuser nor the current user ([`crate::UNTRUSTED_CODE_SQL`]): run right
+/// after locking a table another role owns, before its rows go in, so what
+/// its owner changed since preflight cannot run with the loading role's
+/// rights. Nothing else in the transaction runs once it fails.
+pub fn load_guard() -> String {
+    format!(
+        "SELECT 1 / CASE WHEN EXISTS (\
+             SELECT 1 FROM pg_catalog.pg_trigger tg \
+              WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) AND NOT tg.tgisinternal \
+                AND (tg.tgenabled = 'A' \
+                     OR (tg.tgenabled = 'O' AND pg_catalog.current_setting('session_replication_role') <> 'replica') \
+                     OR (tg.tgenabled = 'R' AND pg_catalog.current_setting('session_replication_role') = 'replica'))) \
+           OR EXISTS ({}) THEN 0 ELSE 1 END",
+        crate::UNTRUSTED_CODE_SQL
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
 /// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
 /// rights and no more. Sent as a statement of its own, before the checked
 /// statement, and followed by [`RESET_ROLE`].
@@ -268,6 +353,35 @@ mod tests {
             table_checksum(&t, &["a", "b c"]),
             "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(\"a\", \"b c\")::text), 1, 16))::bit(64)::bigint), 0)::text \
            FROM ONLY \"s\".\"t\""
+        );
+    }
+
+    #[test]
+    fn index_properties_statements() {
+        let props = crate::catalog::IndexProperties {
+            replica_identity: true,
+            clustered: true,
+            comment: Some("it's \\ here".into()),
+            statistics: vec![(2, 500)],
+            tablespace: Some("Fast Disk".into()),
+        };
+        let t = QualifiedName::new("s", "T");
+        assert_eq!(
+            index_properties(&t, "i x", &props),
+            [
+                r#"ALTER TABLE "s"."T" REPLICA IDENTITY USING INDEX "i x""#,
+                r#"ALTER TABLE "s"."T" CLUSTER ON "i x""#,
+                r#"COMMENT ON INDEX "s"."i x" IS E'it''s \\ here'"#,
+                r#"ALTER INDEX "s"."i x" ALTER COLUMN 2 SET STATISTICS 500"#,
+            ]
+        );
+        assert_eq!(
+            index_tablespace(&props),
+            r#"SET LOCAL default_tablespace = "Fast Disk""#
+        );
+        assert_eq!(
+            index_tablespace(&Default::default()),
+            "SET LOCAL default_tablespace = ''"
         );
     }
 

@@ -22,7 +22,7 @@ use pgcopy_core::catalog::Catalog;
 use pgcopy_core::filter::parse_patterns;
 use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, IndexAction, Present, RestoreState, SavedFk, Step};
+use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, SavedIndex, Step};
 use pgcopy_core::stored::{self, Authority};
 use pgrx::prelude::*;
 
@@ -223,27 +223,37 @@ type RestoreRow = (i64, String, String, String, Option<String>);
 
 /// Rebuilds the saved indexes of `job` (all when NULL) that are not back.
 fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
-    let pending: Vec<(i64, String, String, String, String)> = Spi::connect(|client| {
+    let pending: Vec<SavedIndex> = Spi::connect(|client| {
         let table = client.select(&restore::pending_indexes_sql(SCHEMA), None, &[job.into()])?;
         let mut out = Vec::new();
         for row in table {
             let text = |i: usize| -> Result<String, pgrx::spi::Error> {
                 Ok(row.get::<String>(i)?.unwrap_or_default())
             };
-            out.push((
-                row.get::<i64>(1)?.unwrap_or_default(),
-                text(2)?,
-                text(3)?,
-                text(4)?,
-                text(5)?,
-            ));
+            let properties = row
+                .get::<pgrx::JsonB>(6)?
+                .and_then(|j| serde_json::from_value(j.0).ok())
+                .unwrap_or_default();
+            out.push(SavedIndex {
+                job_id: row.get::<i64>(1)?.unwrap_or_default(),
+                table: QualifiedName::new(text(2)?, text(3)?),
+                name: text(4)?,
+                definition: text(5)?,
+                properties,
+            });
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
     .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_indexes failed: {e}"));
     let mut rows = Vec::new();
-    for (job_id, schema, table, name, definition) in pending {
-        let result = subxact::run(|| rebuild_index(job_id, &schema, &table, &name, &definition));
+    for saved in pending {
+        let (job_id, schema, table, name) = (
+            saved.job_id,
+            saved.table.schema.clone(),
+            saved.table.name.clone(),
+            saved.name.clone(),
+        );
+        let result = subxact::run(|| rebuild_index(&saved));
         let error = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
@@ -308,13 +318,13 @@ fn authority(
 
 /// Rebuilds one saved index unless it exists, as its table's owner, and marks
 /// it rebuilt; inside the caller's subtransaction.
-fn rebuild_index(
-    job_id: i64,
-    schema: &str,
-    table: &str,
-    name: &str,
-    definition: &str,
-) -> Result<(), String> {
+fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
+    let (job_id, schema, table, name) = (
+        saved.job_id,
+        saved.table.schema.as_str(),
+        saved.table.name.as_str(),
+        saved.name.as_str(),
+    );
     let probe = Spi::connect(|client| {
         let mut rows = client.select(
             &stored::index_probe_sql(SCHEMA),
@@ -334,21 +344,12 @@ fn rebuild_index(
     let Some((exists, authority)) = probe else {
         return Err(format!("table {schema}.{table} does not exist"));
     };
-    let qualified = QualifiedName::new(schema, table);
-    match restore::index_action(
-        &qualified,
-        name,
-        definition,
-        exists,
-        &authority,
-        parse::parse,
-    )
-    .map_err(|e| e.to_string())?
-    {
-        IndexAction::MarkPresent => {}
-        IndexAction::Build { sql, owner } => {
-            as_owner(&owner, || Spi::run(&sql)).map_err(|e| e.to_string())?
-        }
+    let action = restore::index_action(saved, exists, &authority, parse::parse)
+        .map_err(|e| e.to_string())?;
+    // As the caller: PostgreSQL runs what an index build calls as the table's
+    // owner in a restricted operation itself (see IndexAction::Build).
+    for s in action.statements() {
+        Spi::run(s).map_err(|e| e.to_string())?;
     }
     Spi::run_with_args(
         &restore::mark_index_sql(SCHEMA),
@@ -358,28 +359,52 @@ fn rebuild_index(
 }
 
 /// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of
-/// CREATE INDEX: the current user becomes the owner, marked as a local change,
-/// so nothing inside may `SET ROLE` back, and the caller's identity returns
-/// afterwards (on an error, the enclosing subtransaction's abort restores it).
-fn as_owner<R>(owner: &str, f: impl FnOnce() -> R) -> R {
-    struct Restore(pg_sys::Oid, i32);
+/// CREATE INDEX or REFRESH MATERIALIZED VIEW: the current user becomes the
+/// owner inside a *security-restricted operation*, so code the statement
+/// calls may not `SET ROLE` back, create temporary objects, or leave a
+/// deferred trigger to fire later with the caller's rights (pending deferred
+/// triggers are fired before the switch ends, and one that the owner's code
+/// queued fails inside it); settings it changes are rolled back. The caller's
+/// identity returns afterwards (on an error, the enclosing subtransaction's
+/// abort restores it).
+fn as_owner<R>(
+    owner: &str,
+    f: impl FnOnce() -> Result<R, pgrx::spi::Error>,
+) -> Result<R, pgrx::spi::Error> {
+    struct Restore(pg_sys::Oid, i32, i32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: puts back the identity read just before the switch.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+            // SAFETY: puts back the settings and identity read just before
+            // the switch.
+            unsafe {
+                pg_sys::AtEOXact_GUC(false, self.2);
+                pg_sys::SetUserIdAndSecContext(self.0, self.1)
+            }
         }
     }
     let name = std::ffi::CString::new(owner).unwrap_or_default();
     // SAFETY: get_role_oid raises when the role does not exist (caught by the
-    // caller's subtransaction); the switch is PostgreSQL's own primitive.
+    // caller's subtransaction); the switch is PostgreSQL's own primitive, as
+    // index.c and matview.c use it.
     let _back = unsafe {
         let role = pg_sys::get_role_oid(name.as_ptr(), false);
         let (mut user, mut context) = (pg_sys::Oid::INVALID, 0i32);
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-        Restore(user, context)
+        pg_sys::SetUserIdAndSecContext(
+            role,
+            context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+        let nest = pg_sys::NewGUCNestLevel();
+        Restore(user, context, nest)
     };
-    f()
+    let r = f()?;
+    // Deferred trigger events the statement queued fire now, inside the
+    // restricted operation (which refuses to fire user code), never at the
+    // caller's COMMIT.
+    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+    Ok(r)
 }
 
 fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx::spi::Error> {

@@ -92,8 +92,8 @@ pub struct Shared {
     pub started: Instant,
     /// Which tables are analyzed, and by whom.
     pub analyze: analyze::EarlyAnalyze,
-    /// Tables loaded as their owners, with the owners.
-    pub load_as: std::collections::HashMap<QualifiedName, String>,
+    /// Tables loaded as their owners, with how.
+    pub load_as: std::collections::HashMap<QualifiedName, setup::LoadAs>,
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
@@ -317,7 +317,10 @@ async fn execute(
             exit::INTERRUPTED,
         ),
         (Ok(summary), Ok(bad))
-            if summary.failed() > 0 || !bad.is_empty() || !summary.index_failures.is_empty() =>
+            if summary.failed() > 0
+                || !bad.is_empty()
+                || !summary.index_failures.is_empty()
+                || !summary.matview_failures.is_empty() =>
         {
             let mut why = Vec::new();
             if summary.failed() > 0 {
@@ -328,6 +331,13 @@ async fn execute(
                     "{} indexes could not be rebuilt (see {}.saved_indexes; `pgcopy restore-fks` rebuilds them)",
                     summary.index_failures.len(),
                     store.schema()
+                ));
+            }
+            if !summary.matview_failures.is_empty() {
+                why.push(format!(
+                    "{} materialized views could not be refreshed ({})",
+                    summary.matview_failures.len(),
+                    summary.matview_failures.join("; ")
                 ));
             }
             if !bad.is_empty() {
@@ -381,6 +391,25 @@ async fn execute(
         );
     }
     Ok(code)
+}
+
+/// The error of a failed [`sql::load_guard`]: a division by zero there means
+/// a table another role owns changed since preflight.
+pub fn guard_failed(e: &tokio_postgres::Error) -> anyhow::Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+        UserError::failure(
+            "a table another role owns changed while the copy ran: a trigger or a constraint, index or \
+             column type calling code of a role that is neither a superuser nor this one was added; \
+             nothing was written to it, so that code did not run with this role's rights (check the \
+             table, then run the copy again)",
+        )
+        .into()
+    } else {
+        anyhow::anyhow!(
+            "checking the tables before changing them: {}",
+            pg_message(e)
+        )
+    }
 }
 
 /// Makes sure `dst` is connected, reconnecting once if the server closed it
@@ -497,11 +526,35 @@ async fn copy_data(
         }
         n => tracing::info!("disabled {n} triggers for the load"),
     }
+    crate::failpoint::delay("before-truncate").await;
     if !setup.truncated && !shared.plan.truncate_together.is_empty() {
         let tx = dst.transaction().await?;
         let targets = &shared.plan.truncate_together;
         let names: Vec<String> = targets.iter().map(|t| t.table.to_string()).collect();
         let only: Vec<bool> = targets.iter().map(|t| t.only).collect();
+        // Tables other roles own may have changed since preflight: locked
+        // first, then checked, so no trigger or code their owners added runs
+        // with this role's rights during the TRUNCATE.
+        let guarded: Vec<u32> = shared
+            .plan
+            .tables
+            .iter()
+            .filter(|t| !t.truncate_in_load())
+            .filter_map(|t| shared.load_as.get(&t.table))
+            .filter(|l| l.guarded)
+            .map(|l| l.oid)
+            .collect();
+        if !guarded.is_empty() {
+            tx.batch_execute(&sql::lock_tables(
+                targets.iter().map(|t| &t.table),
+                "ACCESS EXCLUSIVE",
+            ))
+            .await
+            .pg_context(|| "locking the tables to truncate".into())?;
+            tx.execute(&sql::load_guard(), &[&guarded])
+                .await
+                .map_err(|e| guard_failed(&e))?;
+        }
         let holds_rows: bool = tx
             .query_one(pgcopy_core::HOLDS_ROWS_SQL, &[&names, &only])
             .await
@@ -555,7 +608,7 @@ async fn copy_data(
         dst.batch_execute("SET session_replication_role = replica")
             .await?;
     }
-    finish(shared, src, dst, args, &summary).await?;
+    summary.matview_failures = finish(shared, src, dst, args, &summary).await?;
     Ok(summary)
 }
 
@@ -880,14 +933,40 @@ async fn heartbeat(shared: &Shared, dst: &Client) {
     }
 }
 
-/// After the data: sequences, materialized views, ANALYZE.
+/// What to do about a failed REFRESH MATERIALIZED VIEW. A name that does not
+/// resolve is the usual cause: PostgreSQL 17 and later refresh with
+/// `search_path = pg_catalog, pg_temp` whoever runs it (and pgcopy's sessions
+/// pin the same path), so what the view's query calls must name its objects
+/// with their schema; REFRESH by hand would fail the same way.
+fn refresh_hint(e: &tokio_postgres::Error) -> &'static str {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c)
+            if *c == SqlState::UNDEFINED_TABLE
+                || *c == SqlState::UNDEFINED_FUNCTION
+                || *c == SqlState::UNDEFINED_OBJECT =>
+        {
+            "a name in the view's query, or in a function it calls, is written without its schema, and \
+             refreshes run with search_path = pg_catalog, pg_temp (as PostgreSQL 17 and later always do): \
+             write the schema into those names (or give the function SET search_path), then run REFRESH \
+             MATERIALIZED VIEW"
+        }
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
+            "the view's owner lacks a right its query needs: grant it, then run REFRESH MATERIALIZED VIEW"
+        }
+        _ => "fix the cause above, then run REFRESH MATERIALIZED VIEW on it",
+    }
+}
+
+/// After the data: sequences, materialized views, ANALYZE; returns the
+/// materialized views that could not be refreshed, each with why.
 async fn finish(
     shared: &Shared,
     src: &Client,
     dst: &Client,
     args: &CopyArgs,
     summary: &summary::RunSummary,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let plan = &shared.plan;
     // Sequence values are read in the snapshot, so they match the rows copied.
     for s in &plan.sequences {
@@ -910,21 +989,31 @@ async fn finish(
         };
         let last: i64 = row.get(0);
         let called: bool = row.get(1);
-        dst.batch_execute(&sql::set_sequence(&s.sequence, last, called))
+        let set = match s.only_forward {
+            true => sql::set_sequence_forward(&s.sequence, last, called),
+            false => sql::set_sequence(&s.sequence, last, called),
+        };
+        dst.batch_execute(&set)
             .await
             .pg_context(|| format!("setting sequence {}", s.sequence.display_name()))?;
     }
     if !plan.sequences.is_empty() {
         tracing::info!("set {} sequences", plan.sequences.len());
     }
+    let mut matview_failures = Vec::new();
     for m in &plan.matviews {
         match dst.batch_execute(&sql::refresh_matview(m)).await {
             Ok(()) => tracing::info!("refreshed materialized view {}", m.display_name()),
-            Err(e) => tracing::warn!(
-                "could not refresh materialized view {}: {}; run REFRESH MATERIALIZED VIEW as its owner",
-                m.display_name(),
-                pg_message(&e)
-            ),
+            Err(e) => {
+                let why = format!(
+                    "{}: {}; {}",
+                    m.display_name(),
+                    pg_message(&e),
+                    refresh_hint(&e)
+                );
+                tracing::error!("could not refresh materialized view {why}");
+                matview_failures.push(why);
+            }
         }
     }
     if !args.no_analyze {
@@ -956,7 +1045,7 @@ async fn finish(
             tracing::info!("analyzed {early} tables during the load");
         }
     }
-    Ok(())
+    Ok(matview_failures)
 }
 
 /// After a combined ANALYZE failed: each table alone, so one failure costs

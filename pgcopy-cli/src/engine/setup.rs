@@ -11,7 +11,7 @@ use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
-use pgcopy_core::preflight::{check_fk_rights, check_tables, large_objects_warning};
+use pgcopy_core::preflight::{check_fk_rights, check_tables, large_objects_warning, Problem};
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::triggers::{self, SavedTrigger};
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub struct Setup {
     pub job_id: i64,
     /// Tables another role owns that this one may act as: each is loaded as
     /// its owner (see `Table::load_as_owner`).
-    pub load_as: HashMap<QualifiedName, String>,
+    pub load_as: HashMap<QualifiedName, LoadAs>,
     /// The plan (new, or the resumed job's).
     pub plan: Plan,
     /// Destination sessions use replica mode.
@@ -40,6 +40,20 @@ pub struct Setup {
     pub truncated: bool,
     /// Chunks already committed (resumed job): (schema, table, chunk) -> (rows, bytes).
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
+}
+
+/// How a table another role owns is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadAs {
+    /// The owner, whose role the load takes (`SET LOCAL ROLE`).
+    pub owner: String,
+    /// The owner is no superuser, so it may change the table while the copy
+    /// runs: each load transaction checks, once the table is locked, that
+    /// no trigger would fire and no code of an untrusted role would run
+    /// (`sql::load_guard`).
+    pub guarded: bool,
+    /// The table's oid on the destination.
+    pub oid: u32,
 }
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
@@ -146,14 +160,88 @@ impl Ctx<'_> {
         ))
     }
 
-    /// The plan's tables to load as their owners, with the owners.
-    fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, String> {
+    /// The plan's tables to load as their owners, with how.
+    fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
         plan.tables
             .iter()
             .filter_map(|spec| self.dst_catalog.table(&spec.table))
             .filter(|t| t.load_as_owner)
-            .map(|t| (t.name.clone(), t.owner.clone()))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    LoadAs {
+                        owner: t.owner.clone(),
+                        guarded: !t.owner_is_superuser,
+                        oid: t.oid,
+                    },
+                )
+            })
             .collect()
+    }
+
+    /// Where the extension belongs to `ext_owner`, who may drop it (and the
+    /// state in it) at any time: refused when this copy would keep there what
+    /// it drops or disables on tables `ext_owner` does not own.
+    fn droppable_state(
+        &self,
+        ext_owner: &str,
+        fks: &[ForeignKey],
+        indexes: &[Index],
+        triggers: &[SavedTrigger],
+    ) -> Option<String> {
+        let others: std::collections::BTreeSet<String> = fks
+            .iter()
+            .map(|f| &f.table)
+            .chain(indexes.iter().map(|i| &i.table))
+            .chain(triggers.iter().map(|t| &t.table))
+            .filter(|t| {
+                self.dst_catalog
+                    .table(t)
+                    .is_some_and(|t| t.owner != ext_owner)
+            })
+            .map(|t| t.display_name())
+            .collect();
+        (!others.is_empty()).then(|| {
+            format!(
+                "the pgcopy extension here belongs to role {ext_owner:?}, who may DROP EXTENSION pgcopy at any \
+                 time, and with it what this copy would save there of tables {ext_owner:?} does not own ({}): \
+                 keep this copy's state in a schema of your own (--state-schema NAME), or have a superuser \
+                 install the extension (DROP EXTENSION pgcopy, then CREATE EXTENSION pgcopy as a superuser)",
+                others.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// Tables whose inserts would run code of a role that is neither a
+    /// superuser nor this one, where this role is a superuser or not the
+    /// table's owner: that code would run with this role's rights.
+    async fn untrusted_code(&self, dst: &Client, plan: &Plan) -> anyhow::Result<Vec<String>> {
+        let cat = self.dst_catalog;
+        let tables: Vec<&pgcopy_core::catalog::Table> = plan
+            .tables
+            .iter()
+            .filter_map(|spec| cat.table(&spec.table))
+            .filter(|t| cat.superuser || t.owner != cat.current_user)
+            .collect();
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+        let found = introspect::untrusted_code(dst, &oids).await?;
+        Ok(tables
+            .iter()
+            .filter_map(|t| {
+                found.get(&t.oid).map(|findings| {
+                    Problem::UntrustedCode {
+                        table: t.name.clone(),
+                        owner: t.owner.clone(),
+                        role: cat.current_user.clone(),
+                        findings: findings.clone(),
+                    }
+                    .to_string()
+                })
+            })
+            .collect())
     }
 
     /// Checks that need no server round trip; returns the problems and the
@@ -256,6 +344,7 @@ async fn new_job(
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
+    problems.extend(ctx.untrusted_code(dst, &plan).await?);
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
     // across schemas is said out loud, before anything changes.
@@ -284,8 +373,16 @@ async fn new_job(
     let mut superseded = Vec::new();
     if !args.dry_run {
         match store.inspect(dst).await {
-            Ok(StateSchemaStatus::Ready { .. }) => {
+            Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
                 schema_ready = true;
+                if let Some(ext_owner) = droppable_by {
+                    problems.extend(ctx.droppable_state(
+                        &ext_owner,
+                        &fks_to_drop,
+                        &indexes_to_drop,
+                        &triggers,
+                    ));
+                }
                 for job in store.unfinished_jobs(dst, None).await? {
                     let busy = job.state == "running" && !job.stale;
                     if busy
@@ -496,7 +593,8 @@ async fn resume(
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
-    let (problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
+    let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
+    problems.extend(ctx.untrusted_code(dst, &plan).await?);
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
     // are the ones to restore.

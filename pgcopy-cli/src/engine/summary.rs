@@ -30,6 +30,8 @@ pub struct RunSummary {
     committed: std::collections::HashMap<(usize, u32), (u64, u64)>,
     /// Deferred indexes that could not be rebuilt.
     pub index_failures: Vec<String>,
+    /// Materialized views that could not be refreshed, each with why.
+    pub matview_failures: Vec<String>,
 }
 
 /// Width of a name column: the longest name, at least as wide as "table".
@@ -64,6 +66,7 @@ impl RunSummary {
         RunSummary {
             committed: std::collections::HashMap::new(),
             index_failures: Vec::new(),
+            matview_failures: Vec::new(),
             tables: plan
                 .tables
                 .iter()
@@ -340,7 +343,33 @@ pub fn print_plan(
             names(&plan.referenced_from_outside)
         );
     }
-    println!("sequences:    {}", plan.sequences.len());
+    for s in &plan.sequences {
+        let linked: Vec<String> = s
+            .owned_by
+            .iter()
+            .map(|t| format!("owned by {}", t.display_name()))
+            .chain(
+                s.used_by
+                    .iter()
+                    .filter(|t| s.owned_by.as_ref() != Some(*t))
+                    .map(|t| format!("default of {}", t.display_name())),
+            )
+            .collect();
+        println!(
+            "sequence:     {}{}{}",
+            s.sequence.display_name(),
+            if linked.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", linked.join(", "))
+            },
+            if s.only_forward {
+                ", set only if the source's value is ahead (a table not copied uses it too)"
+            } else {
+                ""
+            }
+        );
+    }
     if !plan.matviews.is_empty() {
         println!("refresh:      {}", names(&plan.matviews));
     }
@@ -400,6 +429,7 @@ pub fn summary_json(
             "state": o.state.as_str(),
             "error": o.error,
         })).collect::<Vec<_>>()).unwrap_or_default(),
+        "materialized_views_not_refreshed": run.map(|r| r.matview_failures.clone()).unwrap_or_default(),
         "tables": tables,
     })
 }

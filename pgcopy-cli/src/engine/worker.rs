@@ -55,6 +55,9 @@ struct Conns {
     dst: Client,
     /// The destination's prepared progress update.
     mark_done: tokio_postgres::Statement,
+    /// The destination's prepared `sql::load_guard`, for tables other roles
+    /// own; prepared, so its execution goes out before the COPY's.
+    guard: tokio_postgres::Statement,
 }
 
 /// Why a chunk failed, and whether trying again may help.
@@ -140,11 +143,16 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         .prepare_mark_chunk_done(&dst)
         .await
         .map_err(|e| ChunkError::new("preparing the progress update", &e))?;
+    let guard = dst
+        .prepare(&sql::load_guard())
+        .await
+        .map_err(|e| ChunkError::new("preparing the load check", &e))?;
     Ok(Conns {
         src,
         src_chunks: 0,
         dst,
         mark_done,
+        guard,
     })
 }
 
@@ -349,9 +357,34 @@ async fn copy_unit(
     // run (CHECK constraints, domain checks, generated columns, index
     // expressions) gets the owner's rights, never this role's. The role is
     // set for the load and reset before the state row is written.
-    let owner = shared.load_as.get(&spec.table);
+    let load_as = shared.load_as.get(&spec.table);
+    let owner = load_as.map(|l| &l.owner);
+    let guarded = load_as.filter(|l| l.guarded);
     let dst_start = async {
-        let (role, truncated, sink) = tokio::join!(
+        let (checked, role, truncated, sink) = tokio::join!(
+            // A table its owner may change while the copy runs is locked,
+            // then checked, before the role changes and rows go in.
+            async {
+                match guarded {
+                    Some(l) => {
+                        let mode = if freeze {
+                            "ACCESS EXCLUSIVE"
+                        } else {
+                            "ROW EXCLUSIVE"
+                        };
+                        let lock = sql::lock_tables([&spec.table], mode);
+                        let oids = vec![l.oid];
+                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oids];
+                        let (locked, ok) =
+                            tokio::join!(tx.batch_execute(&lock), tx.execute(&c.guard, &params));
+                        locked.map_err(|e| ChunkError::new("LOCK failed", &e))?;
+                        ok.map(|_| ()).map_err(|e| {
+                            ChunkError::fatal(format!("{:#}", super::guard_failed(&e)))
+                        })
+                    }
+                    None => Ok(()),
+                }
+            },
             async {
                 match owner {
                     Some(o) => tx.batch_execute(&sql::set_local_role(o)).await,
@@ -366,6 +399,7 @@ async fn copy_unit(
             },
             tx.copy_in::<_, Bytes>(&copy_in)
         );
+        checked?;
         role.map_err(|e| ChunkError::new("SET ROLE to the table's owner failed", &e))?;
         truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
         sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))

@@ -310,16 +310,33 @@ impl Rng {
     }
 }
 
-/// `pg_get_indexdef` of every index outside `pgcopy`, with its validity and
-/// the partitioned index it is attached to, sorted.
+/// `pg_get_indexdef` of every index outside `pgcopy`, with its validity, the
+/// partitioned index it is attached to, and what hangs on it (replica
+/// identity, CLUSTER ON, comment, statistics targets, tablespace), plus each
+/// table's replica identity setting where it is not the default; sorted.
 pub fn index_set(c: &Cluster, db: &str) -> String {
     c.psql(
         db,
         "SELECT pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' (invalid)' END
                 || coalesce(' attached to ' || (SELECT h.inhparent::regclass::text FROM pg_inherits h
                                                   WHERE h.inhrelid = i.indexrelid), '')
+                || CASE WHEN i.indisreplident THEN ' (replica identity)' ELSE '' END
+                || CASE WHEN i.indisclustered THEN ' (clustered)' ELSE '' END
+                || coalesce(' comment ' || obj_description(i.indexrelid, 'pg_class'), '')
+                || coalesce(' statistics ' || (SELECT string_agg(a.attnum || '=' || a.attstattarget, ','
+                                                                ORDER BY a.attnum)
+                                                 FROM pg_attribute a
+                                                WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), '')
+                || coalesce(' tablespace ' || (SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace), '')
            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-          WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema') AND c.relnamespace::regnamespace::text !~ '^pgcopy'
+          WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
+            AND c.relnamespace::regnamespace::text !~ '^pgcopy'
+         UNION ALL
+         SELECT t.oid::regclass::text || ' replica identity ' || t.relreplident::text
+           FROM pg_class t
+          WHERE t.relkind IN ('r', 'p') AND t.relreplident <> 'd'
+            AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
+            AND t.relnamespace::regnamespace::text !~ '^pgcopy'
           ORDER BY 1",
     )
 }

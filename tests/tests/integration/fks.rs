@@ -51,7 +51,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*), count(*) FILTER (WHERE restored_at IS NOT NULL), \
                                 count(*) FILTER (WHERE restored_valid = was_validated) FROM pgcopy.saved_fks"),
-        "8|8|8"
+        "9|9|9"
     );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
@@ -60,7 +60,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
     // Secondary indexes were deferred (drop mode, owner) and rebuilt exactly.
     assert!(
         run.stderr
-            .contains("saved and dropped 12 secondary indexes"),
+            .contains("saved and dropped 14 secondary indexes"),
         "{}",
         run.stderr
     );
@@ -71,7 +71,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
             &p.db,
             "SELECT count(*), count(restored_at) FROM pgcopy.saved_indexes"
         ),
-        "12|12"
+        "14|14"
     );
     // Every copied table was analyzed by pgcopy (autovacuum counts apart), most
     // of them during the load; employee only after its deferred expression
@@ -258,7 +258,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
     );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "8"
+        "9"
     );
     // A new copy refuses to start while they are pending.
     let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
@@ -270,14 +270,14 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
             &p.db,
             "SELECT count(*) FROM pgcopy.saved_indexes WHERE restored_at IS NULL"
         ),
-        "12"
+        "14"
     );
     assert_ne!(crate::common::index_set(&p.dst, &p.db), indexes_before);
     // The CLI restores them all, exactly, indexes included.
     let run = pgcopy_env(&["restore-fks"], &[("PGCOPY_DEST", &d)]);
     run.expect_code(0);
     assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
-    assert_eq!(run.stdout.lines().count(), 8, "{}", run.stdout);
+    assert_eq!(run.stdout.lines().count(), 9, "{}", run.stdout);
     assert_eq!(fk_set(&p.dst, &p.db), before);
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),

@@ -6,6 +6,7 @@ mod copy;
 mod errors;
 mod extension;
 mod faults;
+mod fidelity;
 mod fks;
 mod generated;
 mod list_dry_run;

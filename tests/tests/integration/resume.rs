@@ -31,7 +31,7 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
     );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "8"
+        "9"
     );
 
     // A plain copy refuses, and says how to go on.
@@ -126,7 +126,7 @@ fn discarding_a_job_restores_constraints_and_triggers() {
     run.expect_code(0);
     assert!(
         run.stdout
-            .contains("job 1 discarded: 8 foreign keys restored, 5 triggers re-enabled"),
+            .contains("job 1 discarded: 9 foreign keys restored, 5 triggers re-enabled"),
         "{}",
         run.stdout
     );

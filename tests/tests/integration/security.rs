@@ -117,7 +117,7 @@ impl Hostile {
     fn su(&self, sql: &str) -> String {
         self.p.dst.psql(
             self.db(),
-            &format!("SET search_path = pg_catalog, pg_temp;\n{sql}"),
+            &format!("SET ROLE NONE; SET search_path = pg_catalog, pg_temp;\n{sql}"),
         )
     }
 
@@ -387,8 +387,12 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
          CREATE TABLE pgcopy.jobs (job_id bigint);",
     )
     .unwrap();
+    // As the database's owner, app may also make every session in it start
+    // as app (a superuser's session could then SET ROLE back), and read
+    // backslashes in strings the old way.
     h.su(&format!(
-        "ALTER DATABASE {} SET search_path = public, pg_catalog",
+        "ALTER DATABASE {0} SET search_path = public, pg_catalog; ALTER DATABASE {0} SET role = 'app';
+         ALTER DATABASE {0} SET standard_conforming_strings = off",
         h.db()
     ));
     let refusal = "schema \"pgcopy\" on the destination belongs to role \"app\", neither this role nor a superuser";
@@ -476,7 +480,10 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
 
     // The extension's functions, called by a superuser whose session has the
     // hostile path: none reaches a plant.
-    h.su(&format!("ALTER DATABASE {} RESET search_path", h.db()));
+    h.su(&format!(
+        "ALTER DATABASE {0} RESET search_path; ALTER DATABASE {0} RESET role",
+        h.db()
+    ));
     h.app_sql("DROP SCHEMA pgcopy CASCADE").unwrap();
     h.app_sql("CREATE EXTENSION pgcopy").unwrap();
     h.su(&format!(
@@ -498,40 +505,210 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
     h.assert_gained_nothing("the extension's functions");
 }
 
+/// Code that escapes `SET ROLE`: under a superuser's session, `RESET ROLE`
+/// brings the superuser back.
+const ESCAPE: &str = "CREATE FUNCTION public.esc(what text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN RESET ROLE; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN public.pwn(what);
+END $$;";
+
 #[test]
-fn a_copy_by_a_superuser_runs_the_tables_code_with_their_owners_rights() {
-    let h = Hostile::new("ownerload");
-    // What a load runs on the destination: a CHECK constraint, an index
-    // expression and a domain check calling app's code.
-    let trap = "CREATE DOMAIN public.checked_text AS text CHECK (public.pwn('domain check'));
-                ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.pwn('check'));
-                CREATE FUNCTION public.ipwn(text) RETURNS text LANGUAGE sql IMMUTABLE
-                    AS $$ SELECT CASE WHEN public.pwn('index expression') THEN $1 END $$;
-                CREATE INDEX child_trap ON public.child (public.ipwn(v));
-                ALTER TABLE public.parent ALTER COLUMN v TYPE public.checked_text;";
-    h.app_sql(trap).unwrap();
-    // Keep the schemas alike: the same on the source (without app's code).
+fn a_superuser_copy_never_runs_code_of_the_tables_owner() {
+    let h = Hostile::new("ownercode");
+    // What a load runs on the destination: a CHECK constraint, a domain check
+    // and an index expression calling app's code, which escapes SET ROLE.
+    h.app_sql(ESCAPE).unwrap();
+    h.app_sql(
+        "CREATE DOMAIN public.checked_text AS text CHECK (public.esc('domain check'));
+         ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.esc('check'));
+         CREATE FUNCTION public.ipwn(text) RETURNS text LANGUAGE sql IMMUTABLE
+             AS $$ SELECT CASE WHEN public.esc('index expression') THEN $1 END $$;
+         CREATE INDEX child_trap ON public.child (public.ipwn(v));
+         ALTER TABLE public.parent ALTER COLUMN v TYPE public.checked_text;",
+    )
+    .unwrap();
     h.p.src.psql(
         h.db(),
-        "CREATE FUNCTION public.pwn(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+        "CREATE FUNCTION public.esc(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
          CREATE FUNCTION public.ipwn(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
-         CREATE DOMAIN public.checked_text AS text CHECK (public.pwn('domain check'));
-         ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.pwn('check'));
+         CREATE DOMAIN public.checked_text AS text CHECK (public.esc('domain check'));
+         ALTER TABLE public.parent ADD CONSTRAINT parent_trap CHECK (public.esc('check'));
          CREATE INDEX child_trap ON public.child (public.ipwn(v));
          ALTER TABLE public.parent ALTER COLUMN v TYPE public.checked_text;",
     );
-    for extra in [vec![], vec!["--no-defer-indexes"], vec!["-p", "1"]] {
-        let mut args = vec!["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"];
-        args.extend(extra.iter().copied());
-        pgcopy(&args).expect_code(0);
-        // The code ran, as app, never as the superuser.
-        assert_eq!(
-            h.su("SELECT string_agg(DISTINCT who, ',') FROM public.pwned"),
-            "app"
-        );
-        h.assert_gained_nothing("a superuser's copy into app's tables");
+    // A superuser's copy refuses both tables, saying what would run, before
+    // anything changes; so does a member of app who is not app.
+    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    run.expect_code(1);
+    for expected in [
+        "pgcopy will not load public.parent as \"postgres\": its rows would run code that role \"app\" may change",
+        "constraint parent_trap on table public.parent calls function public.esc(text)",
+        "column v has domain public.checked_text",
+        "pgcopy will not load public.child as \"postgres\"",
+        "index public.child_trap calls function public.ipwn(text)",
+    ] {
+        assert!(run.stderr.contains(expected), "missing `{expected}`:\n{}", run.stderr);
     }
+    h.assert_gained_nothing("a superuser's copy into tables running app's code");
+    assert_eq!(h.su("SELECT count(*) FROM public.parent"), "0");
+    h.p.dst.psql(
+        "postgres",
+        "CREATE ROLE loader LOGIN PASSWORD 'loader-pw' IN ROLE app",
+    );
+    h.su("GRANT CREATE ON DATABASE ownercode TO loader");
+    let loader = h.p.dst.url_for(h.db(), "loader", "loader-pw");
+    let run = pgcopy(&["copy", "-s", &h.src, "-d", &loader, "--no-progress"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("pgcopy will not load public.parent as \"loader\""),
+        "{}",
+        run.stderr
+    );
+    // As the owner it is app's own code on app's own tables: copied.
+    pgcopy(&["copy", "-s", &h.src, "-d", &h.app, "--no-progress"]).expect_code(0);
+    assert_eq!(
+        h.su("SELECT string_agg(DISTINCT who, ',') FROM public.pwned"),
+        "app"
+    );
     h.p.assert_same_data_in(&["public.parent", "public.child"]);
+    h.assert_gained_nothing("app's own copy");
+}
+
+#[test]
+fn a_trigger_the_owner_adds_while_a_superuser_copies_never_fires() {
+    let h = Hostile::new("ownerrace");
+    h.app_sql(ESCAPE).unwrap();
+    // The destination holds rows, so the FK-linked tables are truncated up
+    // front; a table no FK links is truncated in its own load transaction.
+    h.su("INSERT INTO public.parent VALUES (1, 'old'); INSERT INTO public.child VALUES (1, 1, 'old')");
+    h.p.src.psql(
+        h.db(),
+        "CREATE TABLE public.solo (id int); INSERT INTO public.solo SELECT generate_series(1, 5)",
+    );
+    h.app_sql("CREATE TABLE public.solo (id int)").unwrap();
+    for (trigger, table) in [
+        (
+            "CREATE TRIGGER zz BEFORE TRUNCATE ON public.child FOR EACH STATEMENT EXECUTE FUNCTION public.fire();
+             ALTER TABLE public.child ENABLE ALWAYS TRIGGER zz;",
+            "public.child",
+        ),
+        (
+            "CREATE TRIGGER zz BEFORE INSERT ON public.parent FOR EACH ROW EXECUTE FUNCTION public.fire();
+             ALTER TABLE public.parent ENABLE ALWAYS TRIGGER zz;",
+            "public.parent",
+        ),
+        (
+            "CREATE TRIGGER zz BEFORE INSERT ON public.solo FOR EACH ROW EXECUTE FUNCTION public.fire();
+             ALTER TABLE public.solo ENABLE ALWAYS TRIGGER zz;",
+            "public.solo",
+        ),
+    ] {
+        h.app_sql(
+            "CREATE OR REPLACE FUNCTION public.fire() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN PERFORM public.esc('trigger'); RETURN NEW; END $$;",
+        )
+        .unwrap();
+        let child = crate::common::spawn_copy(
+            &h.src,
+            &h.dst,
+            &["--no-progress"],
+            &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
+        );
+        // Preflight has passed when the job is recorded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
+            || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
+        {
+            assert!(std::time::Instant::now() < deadline, "the copy did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        h.app_sql(trigger).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("a table another role owns changed while the copy ran"),
+            "{table}: {stderr}"
+        );
+        assert_eq!(pwned(&h), "0", "{table}");
+        h.assert_gained_nothing(table);
+        for t in ["child", "parent", "solo"] {
+            h.app_sql(&format!("DROP TRIGGER IF EXISTS zz ON public.{t}"))
+                .unwrap();
+        }
+        // What the run left to undo is undone, and the next copy succeeds.
+        pgcopy(&["jobs", "discard", &h.su("SELECT max(job_id) FROM pgcopy.jobs"), "-d", &h.dst]);
+    }
+    pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]).expect_code(0);
+    h.p.assert_same_data_in(&["public.parent", "public.child", "public.solo"]);
+}
+
+#[test]
+fn fk_validation_never_runs_code_of_another_role_with_the_restorers_rights() {
+    let h = Hostile::new("fkcode");
+    h.app_sql(ESCAPE).unwrap();
+    // A foreign key whose check casts app's enum through app's function,
+    // which escapes SET ROLE and leaves a deferred trigger behind.
+    h.app_sql(
+        "CREATE TABLE public.bomb (x int);
+         CREATE FUNCTION public.bomb_fire() RETURNS trigger LANGUAGE plpgsql
+             AS $$ BEGIN PERFORM public.pwn('deferred trigger'); RETURN NEW; END $$;
+         CREATE CONSTRAINT TRIGGER bomb_t AFTER INSERT ON public.bomb DEFERRABLE INITIALLY DEFERRED
+             FOR EACH ROW EXECUTE FUNCTION public.bomb_fire();
+         CREATE TYPE public.e AS ENUM ('1', '2', '3');
+         CREATE FUNCTION public.e2int(public.e) RETURNS int LANGUAGE plpgsql AS $$
+         BEGIN
+             PERFORM public.esc('cast');
+             BEGIN INSERT INTO public.bomb VALUES (1); EXCEPTION WHEN OTHERS THEN NULL; END;
+             RETURN $1::text::int;
+         END $$;
+         CREATE CAST (public.e AS int) WITH FUNCTION public.e2int(public.e) AS IMPLICIT;
+         CREATE TABLE public.enum_child (id int PRIMARY KEY, p public.e);
+         INSERT INTO public.parent VALUES (1, 'a'), (2, 'b'), (3, 'c');
+         INSERT INTO public.enum_child VALUES (1, '1');
+         ALTER TABLE public.enum_child ADD CONSTRAINT enum_child_p_fk FOREIGN KEY (p) REFERENCES public.parent (id);
+         CREATE EXTENSION pgcopy;
+         SET search_path = pg_catalog, pg_temp;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
+                                       referenced_table, definition, was_validated)
+         SELECT 1, 'public', 'enum_child', 'enum_child_p_fk', 'public', 'parent', pg_get_constraintdef(oid), true
+           FROM pg_constraint WHERE conname = 'enum_child_p_fk';
+         ALTER TABLE public.enum_child DROP CONSTRAINT enum_child_p_fk;",
+    )
+    .unwrap();
+    h.app_sql("DELETE FROM public.pwned").unwrap();
+    // The CLI, as a superuser: added NOT VALID (no code runs), not validated.
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    run.expect_code(3);
+    assert!(
+        run.stdout
+            .contains("validation skipped: checking it would run code of another role"),
+        "{}",
+        run.stdout
+    );
+    h.assert_gained_nothing("pgcopy restore-fks");
+    assert_eq!(pwned(&h), "0");
+    // The extension, as a superuser: the check runs as app, in a restricted
+    // operation, where RESET ROLE and deferred triggers are refused: app's
+    // code runs with app's rights only, and the key is validated.
+    let out = h.p.dst.psql(
+        h.db(),
+        "SELECT outcome || ': ' || coalesce(error, '') FROM pgcopy.restore_fks()",
+    );
+    assert_eq!(out, "restored:");
+    h.assert_gained_nothing("SELECT * FROM pgcopy.restore_fks()");
+    assert_eq!(
+        h.su("SELECT string_agg(DISTINCT who, ',') FROM public.pwned"),
+        "app",
+        "the cast ran, as app"
+    );
+    assert_eq!(
+        h.su("SELECT convalidated FROM pg_constraint WHERE conname = 'enum_child_p_fk'"),
+        "t"
+    );
 }
 
 #[test]
@@ -817,4 +994,107 @@ fn connection_parameters_are_honoured_or_refused_and_never_show_a_password() {
             );
         }
     }
+}
+
+#[test]
+fn installer_and_database_owner_tricks_gain_nothing() {
+    let h = Hostile::new("tricks");
+    // 1. A temporary type named like a built-in, in the installing session:
+    // the extension's columns still get pg_catalog's types.
+    h.app_sql(
+        "CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (public.pwn(VALUE));
+         CREATE DOMAIN pg_temp.jsonb AS pg_catalog.jsonb CHECK (public.pwn(VALUE::pg_catalog.text));
+         CREATE EXTENSION pgcopy;",
+    )
+    .unwrap();
+    assert_eq!(
+        h.su(
+            "SELECT count(*) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'pgcopy'::regnamespace)
+                AND t.typnamespace <> 'pg_catalog'::regnamespace AND a.attnum > 0"
+        ),
+        "0"
+    );
+    // 2. Strings read the old way by every session in the database, and a
+    // saved index whose text another reading of backslashes would cut in
+    // three statements.
+    h.app_sql(&format!(
+        "ALTER DATABASE {} SET standard_conforming_strings = off;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+         VALUES (1, 'public', 'parent', 'evil_ix',
+                 $d$CREATE INDEX evil_ix ON public.parent (id) WHERE 'A\\' = ' IS NOT NULL;RESET ROLE;ALTER ROLE app SUPERUSER;--' IS NOT NULL$d$);",
+        h.db()
+    ))
+    .unwrap();
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    h.assert_gained_nothing("a definition read another way");
+    assert!(run.code == 0 || run.code == 3, "{}", run.stderr);
+    // 3. Text written to the state to forge a terminal's output.
+    h.app_sql(
+        "UPDATE pgcopy.jobs SET error = E'boom\\x1b]0;TITLE\\x07\\r\\nfake line: all good' WHERE job_id = 1",
+    )
+    .unwrap();
+    for args in [
+        vec!["status", "-d", &h.dst, "--job", "1"],
+        vec!["jobs", "list", "-d", &h.dst],
+    ] {
+        let run = pgcopy(&args);
+        run.expect_code(0);
+        assert!(
+            !run.stdout.contains('\u{1b}') && !run.stdout.contains("\nfake line"),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+    }
+    assert_eq!(pwned(&h), "0");
+}
+
+#[test]
+fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
+    let h = Hostile::new("dropext");
+    let bob_table = "CREATE TABLE public.bobtab (id int PRIMARY KEY, note text);
+                     CREATE INDEX bobtab_note ON public.bobtab (note);";
+    h.p.src.psql(h.db(), bob_table);
+    h.p.src.psql(
+        h.db(),
+        "INSERT INTO public.bobtab SELECT g, 'n' || g FROM generate_series(1, 10) g",
+    );
+    h.su(bob_table);
+    h.su("ALTER TABLE public.bobtab OWNER TO bob");
+    h.app_sql("CREATE EXTENSION pgcopy").unwrap();
+    // A superuser's copy would drop bob's index and keep its definition in a
+    // schema app may drop with the extension: refused, with what to do.
+    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "the pgcopy extension here belongs to role \"app\", who may DROP EXTENSION pgcopy at any time, \
+             and with it what this copy would save there of tables \"app\" does not own (public.bobtab)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        h.su("SELECT count(*) FROM pg_indexes WHERE indexname = 'bobtab_note'"),
+        "1"
+    );
+    // With a state schema of its own, the copy goes ahead.
+    pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.dst,
+        "--state-schema",
+        "su_state",
+        "--no-progress",
+    ])
+    .expect_code(0);
+    h.p.assert_same_data_in(&["public.parent", "public.child", "public.bobtab"]);
+    assert_eq!(
+        h.su("SELECT pg_get_indexdef('public.bobtab_note'::regclass)"),
+        "CREATE INDEX bobtab_note ON public.bobtab USING btree (note)"
+    );
+    h.assert_gained_nothing("copies next to an extension app may drop");
 }

@@ -1,0 +1,187 @@
+//! The destination ends as the source says, and keeps what the copy does not
+//! own: sequences set by the tables they serve, never rewound under a table
+//! the copy leaves alone.
+
+use crate::common::{pgcopy, scalar, Pair};
+
+/// Sequences linked every way PostgreSQL links them: a default that calls one
+/// owned by no table (pagila's kind), one shared by two tables' defaults and
+/// owned by one of them, and an identity column.
+const SEQUENCES: &str = "CREATE SEQUENCE a_seq; CREATE SEQUENCE b_seq; CREATE SEQUENCE shared_seq;
+     CREATE TABLE a (id int DEFAULT nextval('a_seq') PRIMARY KEY);
+     CREATE TABLE b (id int DEFAULT nextval('b_seq') PRIMARY KEY);
+     CREATE TABLE c (id int DEFAULT nextval('shared_seq') PRIMARY KEY);
+     CREATE TABLE d (id int DEFAULT nextval('shared_seq') PRIMARY KEY);
+     ALTER SEQUENCE shared_seq OWNED BY c.id;
+     CREATE TABLE e (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v int);";
+
+fn sequences_pair(db: &str) -> (Pair, String) {
+    let p = Pair::new(db);
+    p.src.psql(&p.db, SEQUENCES);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO a SELECT FROM generate_series(1, 200);
+         INSERT INTO b SELECT FROM generate_series(1, 200);
+         INSERT INTO c SELECT FROM generate_series(1, 100);
+         INSERT INTO d SELECT FROM generate_series(1, 50);
+         INSERT INTO e (v) SELECT generate_series(1, 70);",
+    );
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    p.dst
+        .try_psql_as(&p.db, "app", SEQUENCES)
+        .expect("schema as app");
+    // One state schema both roles may use.
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
+        .expect("extension as app");
+    let app = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, app)
+}
+
+fn last_values(p: &Pair) -> String {
+    scalar(
+        &p.dst,
+        &p.db,
+        "SELECT (SELECT last_value FROM a_seq) || ' ' || (SELECT last_value FROM b_seq) || ' ' ||
+                (SELECT last_value FROM shared_seq) || ' ' || (SELECT last_value FROM e_id_seq)",
+    )
+}
+
+#[test]
+fn sequences_follow_their_tables_and_never_rewind_one_left_alone() {
+    let (p, app) = sequences_pair("seqlinks");
+    let (s, su) = p.urls();
+    for d in [su.as_str(), app.as_str()] {
+        // The destination's own tables have gone further.
+        p.dst.psql(
+            &p.db,
+            "TRUNCATE a, b, c, d, e; SELECT setval('a_seq', 1, false), setval('b_seq', 9999),
+                    setval('shared_seq', 5000), setval('e_id_seq', 1, false);",
+        );
+        // The dry run says which are set and why.
+        let run = pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            d,
+            "--include-tables",
+            "a,c",
+            "--dry-run",
+        ]);
+        run.expect_code(0);
+        assert!(
+            run.stdout
+                .contains("sequence:     public.a_seq (default of public.a)\n"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(
+                "sequence:     public.shared_seq (owned by public.c, default of public.d), set only if the \
+                 source's value is ahead (a table not copied uses it too)"
+            ),
+            "{}",
+            run.stdout
+        );
+        // A subset: a_seq (a default, owned by nothing) is set; b_seq, whose
+        // table is not copied, is left alone; shared_seq is not rewound
+        // under d, which still holds values up to 5000.
+        pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            d,
+            "--include-tables",
+            "a,c",
+            "--no-progress",
+        ])
+        .expect_code(0);
+        assert_eq!(last_values(&p), "200 9999 5000 1");
+        // Ahead of the destination, a shared sequence moves forward.
+        p.dst.psql(&p.db, "SELECT setval('shared_seq', 10)");
+        pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            d,
+            "--include-tables",
+            "c",
+            "--no-progress",
+        ])
+        .expect_code(0);
+        assert_eq!(last_values(&p), "200 9999 150 1");
+        // Excluding b leaves b_seq where the destination had it.
+        pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            d,
+            "--exclude-tables",
+            "b",
+            "--no-progress",
+        ])
+        .expect_code(0);
+        assert_eq!(last_values(&p), "200 9999 150 70");
+        // The whole database: every sequence as on the source, and the next
+        // insert into each table works.
+        pgcopy(&["copy", "-s", &s, "-d", d, "--no-progress"]).expect_code(0);
+        assert_eq!(last_values(&p), "200 200 150 70");
+        p.assert_same_data();
+        p.dst.psql(
+            &p.db,
+            "INSERT INTO a DEFAULT VALUES; INSERT INTO b DEFAULT VALUES; INSERT INTO c DEFAULT VALUES;
+             INSERT INTO d DEFAULT VALUES; INSERT INTO e (v) VALUES (0);",
+        );
+    }
+}
+
+#[test]
+fn a_materialized_view_that_cannot_be_refreshed_is_a_partial_result_with_what_to_do() {
+    let p = Pair::new("matviewfail");
+    // The function's body names its table without the schema: refreshes run
+    // with search_path = pg_catalog, pg_temp (PostgreSQL 17 does so always).
+    let schema = "CREATE TABLE m_src (v int);
+                  CREATE FUNCTION m_total() RETURNS bigint LANGUAGE sql AS 'SELECT sum(v) FROM m_src';
+                  CREATE MATERIALIZED VIEW m_view AS SELECT m_total() AS total;
+                  CREATE MATERIALIZED VIEW m_ok AS SELECT count(*) AS n FROM m_src;";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src
+        .psql(&p.db, "INSERT INTO m_src SELECT generate_series(1, 10)");
+    let summary = std::env::temp_dir().join(format!("pgcopy-mv-{}.json", std::process::id()));
+    let run = p.copy(&["--summary-json", summary.to_str().unwrap()]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains(
+            "could not refresh materialized view public.m_view: relation \"m_src\" does not exist"
+        ) && run.stderr.contains("is written without its schema"),
+        "{}",
+        run.stderr
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    std::fs::remove_file(&summary).ok();
+    assert_eq!(doc["exit_code"], 3);
+    assert_eq!(
+        doc["materialized_views_not_refreshed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The other view is refreshed, the data is in.
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT n FROM m_ok"), "10");
+    p.assert_same_data();
+    // Done as the hint says, the copy succeeds.
+    p.dst
+        .psql(&p.db, "ALTER FUNCTION m_total() SET search_path = public");
+    p.copy(&[]).expect_code(0);
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT total FROM m_view"), "55");
+}
