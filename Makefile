@@ -8,7 +8,7 @@ export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
 
-.PHONY: setup build install install-ext test lint unit pgtest integration demo demo-stop bench clean
+.PHONY: setup build install install-ext test test-versions lint unit pgtest integration demo demo-stop bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +44,12 @@ integration: install-ext
 	cargo test -p pgcopy-tests --test integration -- --test-threads 2
 
 test: lint unit pgtest integration
+
+# Every pair of PostgreSQL 14-18 as source and destination (make test runs a
+# few); servers other than the system's 15 are fetched into target/pg-versions.
+test-versions: install-ext
+	cargo build -p pgcopy-cli
+	PGCOPY_VERSION_PAIRS=all cargo test -p pgcopy-tests --test integration versions:: -- --test-threads 1 --nocapture
 
 demo: setup install-ext
 	cargo build --release -p pgcopy-cli -p pgcopy-tests

@@ -75,7 +75,9 @@ SELECT jsonb_build_object(
                  SELECT jsonb_agg(jsonb_build_object('name', tg.tgname, 'mode', tg.tgenabled::text)
                                   ORDER BY tg.tgname)
                    FROM pg_catalog.pg_trigger tg
-                  WHERE tg.tgrelid = r.oid AND NOT tg.tgisinternal), '[]'::jsonb),
+                  -- A partition's clone of its parent's trigger is marked
+                  -- internal before PostgreSQL 15, yet fires: it counts.
+                  WHERE tg.tgrelid = r.oid AND (NOT tg.tgisinternal OR tg.tgparentid <> 0)), '[]'::jsonb),
              'columns', coalesce((
                  SELECT jsonb_agg(jsonb_build_object(
                           'name', a.attname,
@@ -105,6 +107,20 @@ SELECT jsonb_build_object(
       JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
      WHERE con.contype = 'f'
        AND cn.nspname <> 'information_schema' AND cn.nspname !~ '^pg_'), '[]'::jsonb),
+  -- NOT VALID CHECK constraints: the source may hold rows they reject, so a
+  -- load goes without them and they come back NOT VALID, as foreign keys do.
+  'not_valid_checks', coalesce((
+    SELECT jsonb_agg(jsonb_build_object(
+             'name', con.conname,
+             'table', jsonb_build_object('schema', r.nspname, 'name', r.relname),
+             'referenced', jsonb_build_object('schema', r.nspname, 'name', r.relname),
+             'definition', pg_catalog.pg_get_constraintdef(con.oid),
+             'validated', false,
+             'kind', 'check'
+           ) ORDER BY r.nspname, r.relname, con.conname)
+      FROM pg_catalog.pg_constraint con
+      JOIN rels r ON r.oid = con.conrelid AND r.relkind = 'r'
+     WHERE con.contype = 'c' AND NOT con.convalidated AND con.conislocal AND con.coninhcount = 0), '[]'::jsonb),
   'sequences', coalesce((
     SELECT jsonb_agg(jsonb_build_object(
              'schema', r.nspname,

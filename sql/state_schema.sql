@@ -128,6 +128,7 @@ CREATE TABLE @extschema@.saved_fks (
     referenced_schema text NOT NULL,
     referenced_table text NOT NULL,
     definition      text NOT NULL,
+    constraint_type text NOT NULL DEFAULT 'f' CHECK (constraint_type IN ('f', 'c')),
     was_validated   boolean NOT NULL,
     dropped_at      timestamptz NOT NULL DEFAULT now(),
     restored_at     timestamptz,
@@ -137,6 +138,7 @@ CREATE TABLE @extschema@.saved_fks (
 );
 COMMENT ON TABLE @extschema@.saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
 COMMENT ON COLUMN @extschema@.saved_fks.definition IS 'pg_get_constraintdef() text: ALTER TABLE ... ADD CONSTRAINT name <definition> re-creates it, once a parser proved the whole statement is that one FOREIGN KEY on that table.';
+COMMENT ON COLUMN @extschema@.saved_fks.constraint_type IS 'f: a foreign key; c: a NOT VALID CHECK constraint, which rows the source keeps may violate, put back NOT VALID.';
 COMMENT ON COLUMN @extschema@.saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
 COMMENT ON COLUMN @extschema@.saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
 

@@ -14,7 +14,7 @@ use crate::error::{pg_message, PgContext};
 use crate::exit;
 use crate::state::StateSchemaStatus;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
-use pgcopy_core::catalog::ForeignKey;
+use pgcopy_core::catalog::{ConstraintKind, ForeignKey};
 use pgcopy_core::quote::{printable, QualifiedName};
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
@@ -57,8 +57,8 @@ async fn save_and_drop_batch(
     let tx = dst.transaction().await?;
     let insert = format!(
         "INSERT INTO {fks} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
-                         referenced_table, definition, was_validated) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                         referenced_table, definition, constraint_type, was_validated) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, \
                  $8 OR EXISTS (SELECT 1 FROM {fks} o JOIN {jobs} oj ON oj.job_id = o.job_id \
                                 WHERE o.table_schema = $2 AND o.table_name = $3 \
                                   AND o.constraint_name = $4 AND o.was_validated \
@@ -66,7 +66,7 @@ async fn save_and_drop_batch(
                                   AND pg_catalog.pg_get_userbyid(oj.created_by) = current_user)) \
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
                 referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
-                definition = EXCLUDED.definition, \
+                definition = EXCLUDED.definition, constraint_type = EXCLUDED.constraint_type, \
                 was_validated = {fks}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         fks = store.rel("saved_fks"),
@@ -89,6 +89,7 @@ async fn save_and_drop_batch(
                 &fk.referenced.name,
                 &restore::strip_not_valid(&fk.definition),
                 &fk.validated,
+                &fk.kind.contype(),
             ],
         )
         .await
@@ -174,6 +175,7 @@ pub async fn restore(
             definition: r.get(4),
             was_validated: r.get(5),
             referenced: QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7)),
+            kind: ConstraintKind::from_contype(r.get(8)),
         })
         .collect();
 

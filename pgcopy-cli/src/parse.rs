@@ -42,6 +42,14 @@ fn command(cmd: &protobuf::AlterTableCmd) -> AlterCommand {
                 partition: p.name.as_ref().map(relation).unwrap_or_else(missing),
             }
         }
+        (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c)))
+            if c.contype() == ConstrType::ConstrCheck =>
+        {
+            AlterCommand::AddCheck {
+                name: c.conname.clone(),
+                not_valid: c.skip_validation,
+            }
+        }
         (AlterTableType::AtAddConstraint, Some(NodeEnum::Constraint(c))) => AlterCommand::Other {
             kind: format!(
                 "ADD CONSTRAINT {}",

@@ -17,6 +17,10 @@ pub struct Catalog {
     /// Foreign-key constraints.
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKey>,
+    /// `NOT VALID` CHECK constraints of ordinary tables, declared there (not
+    /// inherited): rows the source keeps may violate them.
+    #[serde(default)]
+    pub not_valid_checks: Vec<ForeignKey>,
     /// Sequences, owned by a column or standalone.
     #[serde(default)]
     pub sequences: Vec<Sequence>,
@@ -245,6 +249,40 @@ pub struct ForeignKey {
     /// follows its parent and is never handled on its own.
     #[serde(default)]
     pub inherited: bool,
+    /// A foreign key, or a `NOT VALID` CHECK constraint (which rows the source
+    /// keeps may violate, so a load must go without it), saved, dropped and
+    /// restored the same way; a CHECK's `referenced` is its own table.
+    #[serde(default)]
+    pub kind: ConstraintKind,
+}
+
+/// What kind of constraint a job saves, drops and restores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    /// `FOREIGN KEY`.
+    #[default]
+    Foreign,
+    /// `CHECK ... NOT VALID`.
+    Check,
+}
+
+impl ConstraintKind {
+    /// `pg_constraint.contype`, as `saved_fks.constraint_type` stores it.
+    pub fn contype(self) -> &'static str {
+        match self {
+            ConstraintKind::Foreign => "f",
+            ConstraintKind::Check => "c",
+        }
+    }
+
+    /// From `contype`.
+    pub fn from_contype(c: &str) -> Self {
+        match c {
+            "c" => ConstraintKind::Check,
+            _ => ConstraintKind::Foreign,
+        }
+    }
 }
 
 /// A sequence.

@@ -141,6 +141,7 @@ mod tests {
             definition: String::new(),
             validated: true,
             inherited: false,
+            kind: Default::default(),
         }
     }
 

@@ -525,6 +525,18 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
             reason,
         });
     }
+    for check in catalog
+        .not_valid_checks
+        .iter()
+        .filter(|c| selected_names.contains(&c.table))
+    {
+        foreign_keys.push(FkSpec {
+            fk: check.clone(),
+            action: FkAction::DropAndRestore,
+            reason: "a NOT VALID CHECK the source's rows may violate: saved, dropped, restored NOT VALID"
+                .to_string(),
+        });
+    }
     foreign_keys.sort_by(|a, b| (&a.fk.table, &a.fk.name).cmp(&(&b.fk.table, &b.fk.name)));
 
     let whole_db = opts.include.is_empty();
@@ -774,6 +786,7 @@ mod tests {
             definition: "FOREIGN KEY (id) REFERENCES x(id)".into(),
             validated: true,
             inherited: false,
+            kind: Default::default(),
         }
     }
 

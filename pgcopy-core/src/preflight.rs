@@ -482,6 +482,7 @@ mod tests {
             definition: String::new(),
             validated: true,
             inherited: false,
+            kind: Default::default(),
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);

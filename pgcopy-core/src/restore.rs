@@ -32,8 +32,10 @@ pub struct SavedFk {
     pub definition: String,
     /// Whether it was validated before the drop.
     pub was_validated: bool,
-    /// Referenced table.
+    /// Referenced table (a CHECK's own table).
     pub referenced: QualifiedName,
+    /// A foreign key, or a `NOT VALID` CHECK.
+    pub kind: crate::catalog::ConstraintKind,
 }
 
 /// What the destination has now, from [`probe_sql`].
@@ -176,13 +178,24 @@ pub fn steps(
             stored::authorize(&saved.table, &present.authority).map_err(refused)?;
             let one_step = present.partitioned && saved.was_validated;
             let sql = sql::add_constraint(&saved.table, &saved.name, &saved.definition, !one_step);
-            stored::check_foreign_key(
-                &saved.table,
-                &saved.name,
-                &saved.referenced,
-                !one_step,
-                parse(&sql),
-            )
+            match saved.kind {
+                crate::catalog::ConstraintKind::Foreign => stored::check_foreign_key(
+                    &saved.table,
+                    &saved.name,
+                    &saved.referenced,
+                    !one_step,
+                    parse(&sql),
+                ),
+                crate::catalog::ConstraintKind::Check if !saved.was_validated => {
+                    stored::check_check(&saved.table, &saved.name, parse(&sql))
+                }
+                // pgcopy saves only NOT VALID CHECKs: a row claiming one that
+                // was validated was not written by it.
+                crate::catalog::ConstraintKind::Check => Err(Refusal::Unexpected {
+                    expected: "a NOT VALID CHECK".into(),
+                    found: "a CHECK marked validated".into(),
+                }),
+            }
             .map_err(refused)?;
             out.push(Step::Add {
                 sql,
@@ -331,7 +344,7 @@ SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM ( \
 pub fn pending_sql(state_schema: &str) -> String {
     format!(
         "SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated, \
-                referenced_schema, referenced_table \
+                referenced_schema, referenced_table, constraint_type \
            FROM {}.saved_fks \
           WHERE ($1::bigint IS NULL OR job_id = $1) \
             AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE)) \
@@ -418,6 +431,7 @@ mod tests {
             },
             was_validated: validated,
             referenced: QualifiedName::new("public", "a"),
+            kind: crate::catalog::ConstraintKind::Foreign,
         }
     }
 

@@ -284,7 +284,8 @@ pub fn load_guard() -> String {
     format!(
         "SELECT 1 / CASE WHEN EXISTS (\
              SELECT 1 FROM pg_catalog.pg_trigger tg \
-              WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) AND NOT tg.tgisinternal \
+              WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) \
+                AND (NOT tg.tgisinternal OR tg.tgparentid <> 0) \
                 AND (tg.tgenabled = 'A' \
                      OR (tg.tgenabled = 'O' AND pg_catalog.current_setting('session_replication_role') <> 'replica') \
                      OR (tg.tgenabled = 'R' AND pg_catalog.current_setting('session_replication_role') = 'replica'))) \

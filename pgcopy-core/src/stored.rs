@@ -69,6 +69,13 @@ pub enum AlterCommand {
         /// `NOT VALID` was written.
         not_valid: bool,
     },
+    /// `ADD CONSTRAINT name CHECK (...)`.
+    AddCheck {
+        /// The constraint's name (empty when none was written).
+        name: String,
+        /// `NOT VALID` was written.
+        not_valid: bool,
+    },
     /// `ATTACH PARTITION partition` (of an index, under `ALTER INDEX`).
     AttachPartition {
         /// The attached relation.
@@ -182,6 +189,10 @@ fn describe(s: &Statement) -> String {
                         referenced.describe(),
                         if *not_valid { " NOT VALID" } else { "" }
                     ),
+                    AlterCommand::AddCheck { name, not_valid } => format!(
+                        "ADD CONSTRAINT {name} CHECK{}",
+                        if *not_valid { " NOT VALID" } else { "" }
+                    ),
                     AlterCommand::AttachPartition { partition } => {
                         format!("ATTACH PARTITION {}", partition.describe())
                     }
@@ -239,6 +250,39 @@ pub fn check_index(
         }
     }
     Ok(())
+}
+
+/// Proves a statement built to restore a saved `NOT VALID` CHECK constraint
+/// is exactly one `ALTER TABLE <table> ADD CONSTRAINT <name> CHECK (...) NOT
+/// VALID`.
+pub fn check_check(
+    table: &QualifiedName,
+    name: &str,
+    parsed: Result<Vec<Statement>, String>,
+) -> Result<(), Refusal> {
+    let statements = parsed.map_err(Refusal::Syntax)?;
+    let expected = format!("one CHECK {name} on {} NOT VALID", table.display_name());
+    match statements.as_slice() {
+        [Statement::Alter {
+            object: AlterObject::Table,
+            relation,
+            commands,
+        }] if relation.is(table)
+            && matches!(commands.as_slice(),
+                [AlterCommand::AddCheck { name: n, not_valid: true }] if n == name) =>
+        {
+            Ok(())
+        }
+        [one] => Err(unexpected(expected, describe(one))),
+        many => Err(unexpected(
+            expected,
+            format!(
+                "{} statements ({})",
+                many.len(),
+                many.iter().map(describe).collect::<Vec<_>>().join("; ")
+            ),
+        )),
+    }
 }
 
 /// Proves a statement built to restore a saved foreign key (see

@@ -199,6 +199,7 @@ fn restore_fks(
                 definition: text(5)?,
                 was_validated: row.get::<bool>(6)?.unwrap_or(true),
                 referenced: QualifiedName::new(text(7)?, text(8)?),
+                kind: pgcopy_core::catalog::ConstraintKind::from_contype(&text(9)?),
             });
         }
         Ok::<_, pgrx::spi::Error>(out)

@@ -63,6 +63,11 @@ unsafe fn command(cmd: *const pg_sys::AlterTableCmd) -> AlterCommand {
                     referenced: relation((*c).pktable),
                     not_valid: (*c).skip_validation,
                 }
+            } else if (*c).contype == pg_sys::ConstrType::CONSTR_CHECK {
+                AlterCommand::AddCheck {
+                    name: text((*c).conname).unwrap_or_default(),
+                    not_valid: (*c).skip_validation,
+                }
             } else {
                 AlterCommand::Other {
                     kind: format!("ADD CONSTRAINT {}", constraint_kind((*c).contype)),

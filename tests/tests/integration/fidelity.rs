@@ -185,3 +185,89 @@ fn a_materialized_view_that_cannot_be_refreshed_is_a_partial_result_with_what_to
     p.copy(&[]).expect_code(0);
     assert_eq!(scalar(&p.dst, &p.db, "SELECT total FROM m_view"), "55");
 }
+
+/// A NOT VALID CHECK constraint that rows kept from before it reject: on the
+/// source and on the destination alike.
+const CHECKED: &str = "CREATE TABLE measured (id int PRIMARY KEY, v int);
+     CREATE TABLE plain (id int PRIMARY KEY);";
+
+fn checked_pair(db: &str) -> (Pair, String) {
+    let p = Pair::new(db);
+    p.src.psql(&p.db, CHECKED);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO measured SELECT g, g - 5 FROM generate_series(1, 100) g;
+         INSERT INTO plain SELECT generate_series(1, 10);
+         ALTER TABLE measured ADD CONSTRAINT measured_v_positive CHECK (v > 0) NOT VALID;",
+    );
+    p.dst.psql(
+        "postgres",
+        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
+    );
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            &format!(
+                "{CHECKED} ALTER TABLE measured ADD CONSTRAINT measured_v_positive CHECK (v > 0) NOT VALID;
+                 CREATE EXTENSION pgcopy;"
+            ),
+        )
+        .expect("schema as app");
+    let app = p.dst.url_for(&p.db, "app", "app-pw");
+    (p, app)
+}
+
+fn check_state(p: &Pair) -> String {
+    scalar(
+        &p.dst,
+        &p.db,
+        "SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint
+          WHERE conrelid = 'measured'::regclass AND contype = 'c'",
+    )
+}
+
+#[test]
+fn a_not_valid_check_the_source_rows_violate_goes_for_the_load_and_comes_back_not_valid() {
+    let (p, app) = checked_pair("notvalidcheck");
+    let (s, su) = p.urls();
+    let before = check_state(&p);
+    assert_eq!(
+        before,
+        "measured_v_positive CHECK ((v > 0)) NOT VALID false"
+    );
+    for d in [su.as_str(), app.as_str()] {
+        let run = pgcopy(&["copy", "-s", &s, "-d", d, "--dry-run"]);
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains("measured_v_positive"),
+            "the dry run names it: {}",
+            run.stdout
+        );
+        pgcopy(&["copy", "-s", &s, "-d", d, "--no-progress"]).expect_code(0);
+        p.assert_same_data();
+        assert_eq!(check_state(&p), before);
+    }
+    // Killed with the constraint dropped: it is saved, and comes back exactly.
+    let mut child =
+        crate::common::spawn_copy(&s, &app, &[], &[("PGCOPY_FAILPOINT", "after-drop-fks")]);
+    crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
+    assert_eq!(check_state(&p), "");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT constraint_type || ' ' || definition FROM pgcopy.saved_fks WHERE restored_at IS NULL"
+        ),
+        "c CHECK ((v > 0))"
+    );
+    let run = pgcopy(&["restore-fks", "-d", &app]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("public.measured  measured_v_positive  restored_not_valid"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(check_state(&p), before);
+}

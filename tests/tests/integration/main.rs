@@ -16,3 +16,4 @@ mod state;
 mod tls;
 mod ui;
 mod verify;
+mod versions;

@@ -1,0 +1,130 @@
+//! The CLI between PostgreSQL majors (an upgrade by copy, a staging server on
+//! a newer release, and back). Each pair copies pagila as a superuser (replica
+//! mode) and the awkward and foreign-key fixtures as the non-superuser owner of
+//! the destination (drop mode, deferred indexes, triggers), and requires the
+//! same rows on both sides and the destination's schema unchanged.
+//!
+//! `make test` runs a few pairs (a newer source into an older destination
+//! among them); `make test-versions` runs every pair of 14, 15, 16, 17 and 18
+//! (`PGCOPY_VERSION_PAIRS=all`, or a list like `18:14,14:18`). Servers other
+//! than the system's PostgreSQL 15 are fetched once into `target/pg-versions`.
+
+use crate::common::{full_fingerprint, pgcopy, scalar};
+use pgcopy_tests::{fixture, Cluster, VERSIONS};
+
+/// The (source, destination) majors to test.
+fn pairs() -> Vec<(u32, u32)> {
+    let majors: Vec<u32> = VERSIONS.iter().map(|(m, _)| *m).collect();
+    match std::env::var("PGCOPY_VERSION_PAIRS").ok().as_deref() {
+        Some("all") => majors
+            .iter()
+            .flat_map(|a| majors.iter().map(move |b| (*a, *b)))
+            .collect(),
+        Some(list) => list
+            .split(',')
+            .map(|p| {
+                let (a, b) = p.split_once(':').expect("pairs look like 18:15");
+                (a.trim().parse().unwrap(), b.trim().parse().unwrap())
+            })
+            .collect(),
+        None => vec![(18, 15), (14, 17), (16, 18)],
+    }
+}
+
+/// Rows of every table and sequence state, of `db` on `c`.
+fn data(c: &Cluster, db: &str) -> crate::common::Fingerprint {
+    crate::common::fingerprint(c, db)
+}
+
+fn copy_pair(src_major: u32, dst_major: u32) {
+    let tag = format!("{src_major}->{dst_major}");
+    let (src, dst) = std::thread::scope(|s| {
+        let a = s.spawn(|| Cluster::start_version("source", src_major));
+        let b = s.spawn(|| Cluster::start_version("destination", dst_major));
+        (a.join().expect("source"), b.join().expect("destination"))
+    });
+    // 1. pagila as a superuser: replica mode, partitions, every sequence.
+    for c in [&src, &dst] {
+        c.create_db("pagila");
+        c.psql_file("pagila", &fixture("pagila/pagila-schema.sql"));
+    }
+    src.psql_file("pagila", &fixture("pagila/pagila-data.sql"));
+    let before = full_fingerprint(&dst, "pagila");
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &src.url("pagila"),
+        "-d",
+        &dst.url("pagila"),
+        "--no-progress",
+    ]);
+    run.expect_code(0);
+    let (a, b) = (data(&src, "pagila"), data(&dst, "pagila"));
+    assert_eq!(a.tables, b.tables, "{tag}: pagila rows differ");
+    assert_eq!(a.sequences, b.sequences, "{tag}: pagila sequences differ");
+    let after = full_fingerprint(&dst, "pagila");
+    assert_eq!(
+        (before.fks, before.triggers, before.indexes),
+        (after.fks, after.triggers, after.indexes),
+        "{tag}: the destination's schema changed"
+    );
+    // 2. The awkward and foreign-key fixtures as the destination's owner:
+    // drop mode, deferred indexes, triggers disabled and put back.
+    let mut schema = vec!["awkward-schema.sql"];
+    let mut rows = vec!["awkward-data.sql"];
+    // ON DELETE SET NULL (columns) is PostgreSQL 15's.
+    if src_major >= 15 && dst_major >= 15 {
+        schema.push("fks-schema.sql");
+        rows.push("fks-data.sql");
+    }
+    src.create_db("owned");
+    for f in schema.iter().chain(&rows) {
+        src.psql_file("owned", &fixture(f));
+    }
+    dst.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw'; CREATE DATABASE owned OWNER app;",
+    );
+    for f in &schema {
+        let sql = std::fs::read_to_string(fixture(f)).unwrap();
+        dst.try_psql_as("owned", "app", &sql)
+            .unwrap_or_else(|e| panic!("{tag}: {f} as app: {e}"));
+    }
+    let before = full_fingerprint(&dst, "owned");
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &src.url("owned"),
+        "-d",
+        &dst.url_for("owned", "app", "app-pw"),
+        "--no-progress",
+    ]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("drop mode"), "{tag}: {}", run.stderr);
+    let (a, b) = (data(&src, "owned"), data(&dst, "owned"));
+    assert_eq!(a.tables, b.tables, "{tag}: rows differ");
+    assert_eq!(a.sequences, b.sequences, "{tag}: sequences differ");
+    let after = full_fingerprint(&dst, "owned");
+    assert_eq!(
+        (before.fks, before.triggers, before.indexes),
+        (after.fks, after.triggers, after.indexes),
+        "{tag}: the destination's schema changed"
+    );
+    assert_eq!(
+        scalar(
+            &dst,
+            "owned",
+            "SELECT count(*) FROM pgcopy.saved_fks WHERE restored_at IS NULL"
+        ),
+        "0",
+        "{tag}"
+    );
+    eprintln!("{tag}: ok");
+}
+
+#[test]
+fn copies_between_postgresql_majors() {
+    for (a, b) in pairs() {
+        copy_pair(a, b);
+    }
+}
