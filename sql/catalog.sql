@@ -6,6 +6,13 @@
 -- belong to an extension (their data is the extension's business).
 WITH RECURSIVE rels AS (
     SELECT c.oid, n.oid AS nspoid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition,
+           -- The schema's owner: the database's when the schema belongs to
+           -- pg_database_owner (public, from PostgreSQL 15 on).
+           CASE WHEN n.nspowner = (SELECT ro.oid FROM pg_catalog.pg_roles ro
+                                    WHERE ro.rolname = 'pg_database_owner')
+                THEN (SELECT d.datdba FROM pg_catalog.pg_database d
+                       WHERE d.datname = pg_catalog.current_database())
+                ELSE n.nspowner END AS nspowner,
            c.reltuples, c.relispopulated, c.relrowsecurity AND c.relforcerowsecurity AS forced_rls
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -68,6 +75,14 @@ SELECT jsonb_build_object(
                               AND pg_catalog.pg_get_userbyid(r.relowner) <> current_user,
              'owner_is_superuser', coalesce((SELECT ro.rolsuper FROM pg_catalog.pg_roles ro
                                               WHERE ro.oid = r.relowner), false),
+             'schema_oid', r.nspoid::bigint,
+             -- A role neither superuser nor the current one owns the table
+             -- (it may add triggers, constraints) or its schema (it may drop
+             -- the table and put another in its place).
+             'others_may_change', EXISTS (SELECT 1 FROM pg_catalog.pg_roles ro
+                                           WHERE ro.oid IN (r.relowner, r.nspowner)
+                                             AND NOT ro.rolsuper
+                                             AND ro.rolname <> current_user),
              'owner_may_load', pg_catalog.has_table_privilege(r.relowner, r.oid, 'INSERT')
                                AND pg_catalog.has_table_privilege(r.relowner, r.oid, 'TRUNCATE')
                                AND NOT r.forced_rls,
@@ -76,8 +91,13 @@ SELECT jsonb_build_object(
                                   ORDER BY tg.tgname)
                    FROM pg_catalog.pg_trigger tg
                   -- A partition's clone of its parent's trigger is marked
-                  -- internal before PostgreSQL 15, yet fires: it counts.
-                  WHERE tg.tgrelid = r.oid AND (NOT tg.tgisinternal OR tg.tgparentid <> 0)), '[]'::jsonb),
+                  -- internal before PostgreSQL 15, yet fires: it counts; a
+                  -- foreign key's clones (internal in every version) do not.
+                  WHERE tg.tgrelid = r.oid
+                    AND (NOT tg.tgisinternal
+                         OR (tg.tgparentid <> 0
+                             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint fk
+                                              WHERE fk.oid = tg.tgconstraint AND fk.contype = 'f')))), '[]'::jsonb),
              'columns', coalesce((
                  SELECT jsonb_agg(jsonb_build_object(
                           'name', a.attname,

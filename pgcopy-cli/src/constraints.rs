@@ -294,27 +294,27 @@ async fn add_one(
         definition: row.get(0),
         validated: row.get(1),
         partitioned: row.get(2),
-        authority: Authority {
-            job: saved.job_id,
-            owner: row.get(3),
-            caller: row.get(4),
-            caller_is_member: row.get(5),
-            creator: row.get::<_, Option<String>>(6).unwrap_or_default(),
-            creator_is_member: row.get(7),
-        },
+        authority: authority(&row, 3, saved.job_id),
     };
     let mut valid_now = false;
     let mut validate = None;
     for step in restore::steps(saved, &present, crate::parse::parse)? {
         match step {
             Step::Add { sql, valid, owner } => {
+                let literals =
+                    crate::parse::literal_types(&sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+                pgcopy_core::stored::check_literal_types(
+                    &saved.table,
+                    &format!("constraint {}", saved.name),
+                    &literals,
+                    &present.authority,
+                )?;
                 // Added validated in one step (partitioned tables): the check
                 // runs code; see foreign_code.
                 if valid {
                     if let Some(why) = foreign_code(dst, saved, &owner).await? {
                         anyhow::bail!(
-                            "not added: {why}; add it as {owner:?}, or with SELECT * FROM pgcopy.restore_fks() \
-                             where the extension is installed"
+                            "not added: {why}; add it as {owner:?} from its saved definition"
                         );
                     }
                 }
@@ -394,8 +394,7 @@ async fn validate_one(
 ) -> anyhow::Result<Option<String>> {
     if let Some(why) = foreign_code(conn, saved, owner).await? {
         let msg = format!(
-            "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {}), \
-             or with SELECT * FROM pgcopy.restore_fks() where the extension is installed",
+            "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
             saved.table,
             pgcopy_core::quote::quote_ident(&saved.name)
         );
@@ -443,9 +442,7 @@ async fn foreign_code(
         .await
         .pg_context(|| format!("reading what validating {} runs", saved.name))?;
     let (caller, what): (String, String) = (row.get(0), row.get(1));
-    Ok((caller != owner && !what.is_empty()).then(|| {
-        format!("checking it would run code of another role ({what}) with this role's rights")
-    }))
+    Ok(restore::foreign_code_refusal(&caller, owner, &what))
 }
 
 /// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
@@ -493,4 +490,18 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
         return Ok(exit::PARTIAL);
     }
     Ok(exit::OK)
+}
+
+/// The [`Authority`] a probe returns from column `first` on
+/// (`stored::AUTHORITY_COLUMNS`), for job `job`.
+pub fn authority(row: &tokio_postgres::Row, first: usize, job: i64) -> Authority {
+    Authority {
+        job,
+        owner: row.get(first),
+        caller: row.get(first + 1),
+        caller_is_member: row.get(first + 2),
+        creator: row.get::<_, Option<String>>(first + 3).unwrap_or_default(),
+        creator_is_member: row.get(first + 4),
+        owner_trusted: row.get(first + 5),
+    }
 }

@@ -11,7 +11,7 @@ use pgcopy_core::catalog::Index;
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, IndexAction, SavedIndex};
 use pgcopy_core::sql;
-use pgcopy_core::stored::{self, Authority};
+use pgcopy_core::stored;
 use tokio_postgres::Client;
 
 /// `maintenance_work_mem` for each rebuilding session.
@@ -201,15 +201,17 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
-    let authority = Authority {
-        job: s.job_id,
-        owner: row.get(1),
-        caller: row.get(2),
-        caller_is_member: row.get(3),
-        creator: row.get::<_, Option<String>>(4).unwrap_or_default(),
-        creator_is_member: row.get(5),
-    };
+    let authority = crate::constraints::authority(&row, 1, s.job_id);
     let action = restore::index_action(s, row.get(0), &authority, crate::parse::parse)?;
+    if let IndexAction::Build { sql, .. } = &action {
+        let literals = crate::parse::literal_types(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+        stored::check_literal_types(
+            &s.table,
+            &format!("index {}", s.name),
+            &literals,
+            &authority,
+        )?;
+    }
     let tx = conn.transaction().await?;
     if let IndexAction::Build {
         sql, before, after, ..

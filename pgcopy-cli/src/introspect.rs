@@ -2,6 +2,8 @@
 
 use crate::error::PgContext;
 use pgcopy_core::catalog::Catalog;
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::sql;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
@@ -13,6 +15,33 @@ pub async fn read_catalog(client: &Client, side: &str) -> anyhow::Result<Catalog
         .pg_context(|| format!("reading the {side} catalog"))?
         .get(0);
     Ok(Catalog::from_json(&text)?)
+}
+
+/// Locks `table` for reading and makes sure its name still leads to `oid`,
+/// the table the catalog read showed: a view another role put in its place
+/// (its code would run with this role's rights) is never read. Inside a
+/// transaction.
+pub async fn lock_to_read(client: &Client, table: &QualifiedName, oid: u32) -> anyhow::Result<()> {
+    let lock = sql::lock_tables([table], "ACCESS SHARE");
+    let name = table.to_string();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&name, &oid];
+    let (locked, same) = tokio::join!(
+        client.batch_execute(&lock),
+        client.query_one(sql::STILL_THE_TABLE, &params)
+    );
+    locked.pg_context(|| format!("locking {}", table.display_name()))?;
+    let same: bool = same
+        .pg_context(|| format!("looking up {}", table.display_name()))?
+        .get(0);
+    if !same {
+        return Err(crate::error::UserError::failure(format!(
+            "{} is no longer the table pgcopy read the catalog of (another role dropped it, or put another \
+             relation in its place): it was not read; run the command again",
+            table.display_name()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The server's `block_size`.

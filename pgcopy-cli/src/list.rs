@@ -21,11 +21,14 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
         }
         let partitioned = t.kind == TableKind::Partitioned;
         let exact = if args.exact && !partitioned {
+            client.batch_execute("BEGIN READ ONLY").await?;
+            crate::introspect::lock_to_read(&client, &t.name, t.oid).await?;
             let n: i64 = client
                 .query_one(&sql::count_rows(&t.name), &[])
                 .await
                 .pg_context(|| format!("counting rows of {}", t.name.display_name()))?
                 .get(0);
+            client.batch_execute("COMMIT").await?;
             Some(n)
         } else {
             None

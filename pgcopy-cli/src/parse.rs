@@ -133,6 +133,56 @@ pub fn split(sql: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The types `sql` casts something to outside `pg_catalog` (`schema.type`,
+/// `[]` for an array), for `stored::check_literal_types`: the parser runs
+/// such a type's input function when the cast is of a literal. Unqualified
+/// names are `pg_catalog`'s: sessions that run stored definitions search
+/// nothing else (`pg_get_*def` qualifies every other type).
+pub fn literal_types(sql: &str) -> Result<Vec<String>, String> {
+    let parsed =
+        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    // The whole tree, as data: pg_query's own walk skips some node kinds
+    // (a constraint's expression among them).
+    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut stack = vec![&tree];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(ty) = map.get("TypeCast").and_then(|c| c.get("type_name")) {
+                    if let Some(name) = qualified_type(ty) {
+                        out.push(name);
+                    }
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A serialized `TypeName`'s name when it is schema-qualified outside
+/// `pg_catalog`.
+fn qualified_type(ty: &serde_json::Value) -> Option<String> {
+    let names: Vec<&str> = ty
+        .get("names")?
+        .as_array()?
+        .iter()
+        .filter_map(|n| n.pointer("/node/String/sval")?.as_str())
+        .collect();
+    if names.len() < 2 || names[0] == "pg_catalog" {
+        return None;
+    }
+    let bounds = ty
+        .get("array_bounds")
+        .and_then(|b| b.as_array())
+        .map_or(0, |b| b.len());
+    Some(format!("{}{}", names.join("."), "[]".repeat(bounds)))
+}
+
 /// Parses `sql` into statements, or the parser's error message.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let parsed =
@@ -162,6 +212,21 @@ mod tests {
         ] {
             assert_eq!(check_index(&t, "o idx", parse(def)), Ok(()), "{def}");
         }
+    }
+
+    #[test]
+    fn literal_types_outside_pg_catalog_are_found() {
+        let def = "CREATE INDEX i ON public.t USING btree (lower(a), (b::text)) \
+                   WHERE (c = ANY ('{0}'::public.dom[])) AND d = '1'::pg_catalog.int4 AND e <> ''::text";
+        assert_eq!(literal_types(def).unwrap(), ["public.dom[]"]);
+        let check =
+            "ALTER TABLE public.t ADD CONSTRAINT c CHECK ((x > ('5'::\"S\".\"my dom\"))) NOT VALID";
+        assert_eq!(literal_types(check).unwrap(), ["S.my dom"]);
+        assert!(
+            literal_types("CREATE INDEX i ON public.t (a) WHERE (b IS NULL)")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

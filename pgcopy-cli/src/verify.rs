@@ -15,7 +15,13 @@ use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
 /// A table and the columns compared.
-type TableToCheck = (QualifiedName, Vec<String>);
+/// A table to compare: its name, columns, and OIDs on the source and the
+/// destination (`introspect::lock_to_read`).
+struct TableToCheck {
+    table: QualifiedName,
+    columns: Vec<String>,
+    oids: (u32, u32),
+}
 
 /// One table's comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -99,10 +105,15 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         .into());
     }
 
+    let oid = |c: &pgcopy_core::catalog::Catalog, t| c.table(t).map_or(0, |t| t.oid);
     let work: Arc<Mutex<VecDeque<TableToCheck>>> = Arc::new(Mutex::new(
         p.tables
             .iter()
-            .map(|t| (t.table.clone(), t.columns.clone()))
+            .map(|t| TableToCheck {
+                table: t.table.clone(),
+                columns: t.columns.clone(),
+                oids: (oid(&catalog, &t.table), oid(&dst_catalog, &t.table)),
+            })
             .collect(),
     ));
     let results: Arc<Mutex<Vec<TableCheck>>> = Arc::new(Mutex::new(Vec::new()));
@@ -134,9 +145,18 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             ))
             .await?;
             loop {
-                let Some((table, cols)) = work.lock().expect("lock").pop_front() else {
+                let Some(TableToCheck {
+                    table,
+                    columns: cols,
+                    oids,
+                }) = work.lock().expect("lock").pop_front()
+                else {
                     break;
                 };
+                tokio::try_join!(
+                    introspect::lock_to_read(&s, &table, oids.0),
+                    introspect::lock_to_read(&d, &table, oids.1)
+                )?;
                 let (a, b) = tokio::join!(
                     query(&s, &table, &cols, exact),
                     query(&d, &table, &cols, exact)

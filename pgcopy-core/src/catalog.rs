@@ -189,6 +189,15 @@ pub struct Table {
     /// The owner is a superuser (nobody less may change the table).
     #[serde(default)]
     pub owner_is_superuser: bool,
+    /// The OID of the table's schema.
+    #[serde(default)]
+    pub schema_oid: u32,
+    /// A role that is neither a superuser nor the current one owns the table
+    /// (it may add triggers and constraints while the copy runs) or its
+    /// schema (it may drop the table and put another in its place): each
+    /// load transaction locks the table and checks it again.
+    #[serde(default)]
+    pub others_may_change: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
 }
@@ -425,6 +434,8 @@ impl Table {
             load_as_owner: false,
             owner_may_load: true,
             owner_is_superuser: false,
+            schema_oid: 0,
+            others_may_change: false,
             columns: vec![],
         }
     }

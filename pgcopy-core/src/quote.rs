@@ -75,10 +75,11 @@ impl QualifiedName {
         }
     }
 
-    /// The name as a person reads it (`schema.table`, unquoted), for logs and
-    /// messages. Never use this in SQL.
+    /// The name as a person reads it (`schema.table`, unquoted, control
+    /// characters escaped by [`printable`]), for logs and messages. Never use
+    /// this in SQL.
     pub fn display_name(&self) -> String {
-        format!("{}.{}", self.schema, self.name)
+        printable(&format!("{}.{}", self.schema, self.name)).into_owned()
     }
 }
 

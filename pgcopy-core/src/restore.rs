@@ -339,6 +339,21 @@ SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM ( \
     JOIN pg_catalog.pg_operator o ON o.oid = op.oid JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode \
    WHERE p.proowner NOT IN (SELECT oid FROM trusted)) x";
 
+/// Why a foreign key of the table `owner` owns must not be added validated,
+/// or validated, where its check's code would run as `checker`, given what
+/// [`FK_UNTRUSTED_CODE_SQL`] found (`what`, empty when nothing): code of a
+/// role that is neither a superuser nor the restoring role would run with
+/// `checker`'s rights. The CLI's check runs as the role restoring (`SET ROLE`
+/// is no sandbox); the extension's, in a security-restricted operation as
+/// the owner, switches to the referenced table's owner. `None` when
+/// `checker` is the owner (it could run that check itself) or nothing such
+/// runs.
+pub fn foreign_code_refusal(checker: &str, owner: &str, what: &str) -> Option<String> {
+    (checker != owner && !what.is_empty()).then(|| {
+        format!("checking it would run code of another role ({what}) with this role's rights")
+    })
+}
+
 /// Saved FKs still to restore (not back, or back and waiting for validation),
 /// of job `$1` or all jobs when `$1` is NULL, in `state_schema`.
 pub fn pending_sql(state_schema: &str) -> String {
@@ -443,6 +458,7 @@ mod tests {
             caller_is_member: true,
             creator: "app".into(),
             creator_is_member,
+            owner_trusted: false,
         }
     }
 

@@ -138,7 +138,17 @@ pub fn table_checksum(table: &QualifiedName, columns: &[&str]) -> String {
     )
 }
 
-/// Reads a sequence's state.
+/// Reads what a sequence's catalog row says, with `$1` its qualified name:
+/// one row when the name leads to a relation, of whether it is a sequence and
+/// its last value when `nextval` has been called (`NULL` otherwise). Nothing
+/// runs but the lookup, whatever the name leads to now: a relation that
+/// replaced the sequence under its name (a view) is never read.
+pub const SEQUENCE_PROBE: &str = "SELECT c.relkind = 'S', \
+        CASE WHEN c.relkind = 'S' THEN pg_catalog.pg_sequence_last_value(c.oid) END \
+   FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
+
+/// Reads a sequence's state; run only right after [`SEQUENCE_PROBE`] found a
+/// sequence under that name.
 pub fn read_sequence(seq: &QualifiedName) -> String {
     format!("SELECT last_value, is_called FROM {seq}")
 }
@@ -274,18 +284,27 @@ pub fn lock_tables<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>, mode
     format!("LOCK TABLE {} IN {mode} MODE", list.join(", "))
 }
 
-/// Fails (division by zero, SQLSTATE 22012) when a row inserted now into the
-/// tables `$1` (`oid[]`) would run a user trigger, or code of a role neither
-/// superuser nor the current user ([`crate::UNTRUSTED_CODE_SQL`]): run right
-/// after locking a table another role owns, before its rows go in, so what
-/// its owner changed since preflight cannot run with the loading role's
-/// rights. Nothing else in the transaction runs once it fails.
+/// Fails (division by zero, SQLSTATE 22012) when one of the tables `$2`
+/// (`text[]`, qualified names) no longer has the OID `$1` had for it at
+/// preflight (`oid[]`, the same order: its schema's owner dropped it and put
+/// another in its place), or when a row inserted now into one of them would
+/// run a user trigger, or code of a role neither superuser nor the current
+/// user ([`crate::UNTRUSTED_CODE_SQL`]). Run right after locking the tables
+/// by name, before their rows go in, so what other roles changed since
+/// preflight cannot run with the loading role's rights. Nothing else in the
+/// transaction runs once it fails.
 pub fn load_guard() -> String {
     format!(
         "SELECT 1 / CASE WHEN EXISTS (\
+             SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), \
+                                  pg_catalog.unnest($2::pg_catalog.text[])) AS g(relid, name) \
+              WHERE pg_catalog.to_regclass(g.name)::pg_catalog.oid IS DISTINCT FROM g.relid) \
+           OR EXISTS (\
              SELECT 1 FROM pg_catalog.pg_trigger tg \
               WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) \
-                AND (NOT tg.tgisinternal OR tg.tgparentid <> 0) \
+                AND (NOT tg.tgisinternal \
+                     OR (tg.tgparentid <> 0 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint fk \
+                                                             WHERE fk.oid = tg.tgconstraint AND fk.contype = 'f'))) \
                 AND (tg.tgenabled = 'A' \
                      OR (tg.tgenabled = 'O' AND pg_catalog.current_setting('session_replication_role') <> 'replica') \
                      OR (tg.tgenabled = 'R' AND pg_catalog.current_setting('session_replication_role') = 'replica'))) \
@@ -297,6 +316,26 @@ pub fn load_guard() -> String {
             .join("\n")
     )
 }
+
+/// Takes a share lock on the catalog rows of the schemas `oids` for the
+/// transaction, so nobody renames or drops them until it ends: with the
+/// tables in them locked too, their qualified names lead to the tables
+/// [`load_guard`] checked until the load commits. Superusers only (it locks
+/// rows of `pg_namespace`); sent as simple query text (no parameters), so it
+/// runs in the order sent, before the tables are locked and the role changes.
+pub fn pin_schemas(oids: &[u32]) -> String {
+    let list: Vec<String> = oids.iter().map(u32::to_string).collect();
+    format!(
+        "SELECT 1 FROM pg_catalog.pg_namespace WHERE oid = ANY ('{{{}}}'::pg_catalog.oid[]) FOR KEY SHARE",
+        list.join(",")
+    )
+}
+
+/// Whether the qualified name `$1` still leads to the relation `$2` (an
+/// OID), a table: asked right after the name is locked, before a table read
+/// by name, so a view another role put in its place is never read.
+pub const STILL_THE_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+     WHERE c.oid = pg_catalog.to_regclass($1) AND c.oid = $2 AND c.relkind IN ('r', 'p'))";
 
 /// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
 /// rights and no more. Sent as a statement of its own, before the checked

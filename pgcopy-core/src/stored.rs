@@ -147,6 +147,24 @@ pub enum Refusal {
         /// The table, for people.
         table: String,
     },
+    /// The definition holds a literal of a type whose input the owner (no
+    /// superuser) may have written.
+    #[error(
+        "the saved definition of {what} on {table} casts a literal to {literal_type}, whose input function (a \
+         domain's CHECK) would run with this role's rights when the definition is parsed, and {owner:?}, who owns \
+         the table, is neither a superuser nor this role: it was not run; re-create it as {owner:?} from the \
+         saved definition"
+    )]
+    OwnerLiterals {
+        /// The object, for people (`index x`, `constraint y`).
+        what: String,
+        /// The table, for people.
+        table: String,
+        /// Its owner.
+        owner: String,
+        /// The first type named.
+        literal_type: String,
+    },
     /// The role restoring may not act as the owner.
     #[error(
         "{table} belongs to role {owner:?}, and this role ({caller:?}) is not a member of it: restore as {owner:?} \
@@ -347,6 +365,9 @@ pub struct Authority {
     pub creator: String,
     /// `pg_has_role(creator, owner, 'MEMBER')`.
     pub creator_is_member: bool,
+    /// The owner is a superuser or the role restoring: what it wrote may be
+    /// parsed with this role's rights (see [`check_literal_types`]).
+    pub owner_trusted: bool,
 }
 
 /// Whether a saved object of `table` may be re-created, as its owner: only when
@@ -374,13 +395,41 @@ pub fn authorize(table: &QualifiedName, a: &Authority) -> Result<(), Refusal> {
 
 /// Columns the probes below return, in order, after their own: the table's
 /// owner, `current_user`, whether it is a member of the owner, the job's
-/// creator, whether the creator is. `t` is the table's `pg_class` row and `$1`
-/// the job id.
+/// creator, whether the creator is, whether the owner is a superuser or
+/// `current_user`. `t` is the table's `pg_class` row and `$1` the job id.
 pub(crate) const AUTHORITY_COLUMNS: &str =
     "pg_catalog.pg_get_userbyid(t.relowner)::text, current_user::text, \
      pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER'), \
      pg_catalog.pg_get_userbyid(j.created_by)::text, \
-     coalesce(pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'), false)";
+     coalesce(pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'), false), \
+     coalesce((SELECT r.rolsuper OR r.rolname = current_user FROM pg_catalog.pg_roles r \
+                WHERE r.oid = t.relowner), false)";
+
+/// Whether a definition whose literals the parser casts to `literal_types`
+/// (type names as written, [`Statement`] texts' `'...'::schema.type`) may
+/// be run by this role outside a security-restricted operation. Parsing a
+/// literal runs its type's input function, and for a domain (or an array,
+/// range or row of one) the domain's CHECK: with the parsing role's rights,
+/// before any `SET ROLE` or the table owner's switch that `CREATE INDEX`
+/// makes. So where the table's owner is neither a superuser nor this role,
+/// only literals of `pg_catalog`'s types are parsed; the definition is left
+/// for the owner to re-create otherwise.
+pub fn check_literal_types(
+    table: &QualifiedName,
+    what: &str,
+    literal_types: &[String],
+    a: &Authority,
+) -> Result<(), Refusal> {
+    match literal_types.first() {
+        Some(t) if !a.owner_trusted => Err(Refusal::OwnerLiterals {
+            what: what.to_string(),
+            table: table.display_name(),
+            owner: a.owner.clone(),
+            literal_type: t.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// Reads what a saved index's restore needs, with `$1` the job, `$2` the
 /// table's schema, `$3` its name, `$4` the index's name: one row (absent when
@@ -613,6 +662,34 @@ mod tests {
     }
 
     #[test]
+    fn literals_of_user_types_are_parsed_only_for_trusted_owners() {
+        let t = QualifiedName::new("public", "canary");
+        let a = Authority {
+            job: 7,
+            owner: "bob".into(),
+            caller: "postgres".into(),
+            caller_is_member: true,
+            creator: "postgres".into(),
+            creator_is_member: true,
+            owner_trusted: false,
+        };
+        assert_eq!(check_literal_types(&t, "index i", &[], &a), Ok(()));
+        let casts = vec!["public.dom[]".to_string()];
+        let e = check_literal_types(&t, "index i", &casts, &a).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "the saved definition of index i on public.canary casts a literal to public.dom[]"
+            ),
+            "{e}"
+        );
+        let trusted = Authority {
+            owner_trusted: true,
+            ..a
+        };
+        assert_eq!(check_literal_types(&t, "index i", &casts, &trusted), Ok(()));
+    }
+
+    #[test]
     fn restores_need_both_the_creator_and_the_caller_to_act_as_the_owner() {
         let t = QualifiedName::new("public", "canary");
         let a = Authority {
@@ -622,6 +699,7 @@ mod tests {
             caller_is_member: true,
             creator: "app".into(),
             creator_is_member: true,
+            owner_trusted: false,
         };
         assert_eq!(authorize(&t, &a), Ok(()));
         let e = authorize(

@@ -314,6 +314,7 @@ fn authority(
         caller_is_member: row.get::<bool>(first + 2)?.unwrap_or(false),
         creator: row.get::<String>(first + 3)?.unwrap_or_default(),
         creator_is_member: row.get::<bool>(first + 4)?.unwrap_or(false),
+        owner_trusted: row.get::<bool>(first + 5)?.unwrap_or(false),
     })
 }
 
@@ -462,6 +463,21 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
     for step in steps {
         match step {
             Step::Add { sql, valid, owner } => {
+                // Added validated (partitioned tables): the check runs code.
+                if valid {
+                    match foreign_code(saved, &owner) {
+                        Ok(None) => {}
+                        Ok(Some(why)) => {
+                            return fail(
+                                saved,
+                                format!(
+                                "not added: {why}; add it as {owner:?} from its saved definition"
+                            ),
+                            )
+                        }
+                        Err(msg) => return fail(saved, msg),
+                    }
+                }
                 match subxact::run(|| {
                     as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, valid, None))
                 }) {
@@ -479,6 +495,19 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
                 valid_now = valid;
             }
             Step::Validate { sql, owner } if validate => {
+                if let Some(msg) = match foreign_code(saved, &owner) {
+                    Ok(None) => None,
+                    Ok(Some(why)) => Some(format!(
+                        "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
+                        saved.table,
+                        pgcopy_core::quote::quote_ident(&saved.name)
+                    )),
+                    Err(msg) => Some(format!("validation skipped: {msg}")),
+                } {
+                    record(subxact::run(|| mark(saved, false, Some(msg.clone()))));
+                    error = Some(msg);
+                    continue;
+                }
                 match subxact::run(|| {
                     as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, true, None))
                 }) {
@@ -497,6 +526,46 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
         RestoreState::from_validity(saved.was_validated, valid_now),
         error,
     )
+}
+
+/// Why checking `saved` for its table's `owner` must not run here
+/// (`restore::foreign_code_refusal`). Inside `as_owner` no code can leave
+/// the restricted operation, but PostgreSQL runs the check's query as the
+/// referenced table's owner: where that is another role, code of roles
+/// neither superuser nor the caller (casts of the columns' types, functions
+/// behind the operators) would run with its rights.
+fn foreign_code(saved: &SavedFk, owner: &str) -> Result<Option<String>, String> {
+    let found = subxact::run(|| {
+        Spi::connect(|client| {
+            let mut rows = client.select(
+                &format!(
+                    "SELECT coalesce((SELECT pg_catalog.pg_get_userbyid(c.relowner)::text \
+                                        FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($2)), ''), \
+                            ({})",
+                    restore::FK_UNTRUSTED_CODE_SQL
+                ),
+                Some(1),
+                &[
+                    saved.table.to_string().into(),
+                    saved.referenced.to_string().into(),
+                    saved.name.clone().into(),
+                ],
+            )?;
+            let row = rows.next();
+            Ok::<_, pgrx::spi::Error>(match row {
+                Some(r) => (
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                ),
+                None => (String::new(), String::new()),
+            })
+        })
+    });
+    match found {
+        Ok(Ok((checker, what))) => Ok(restore::foreign_code_refusal(&checker, owner, &what)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(msg) => Err(msg),
+    }
 }
 
 /// Records why `saved` could not be restored and reports it.

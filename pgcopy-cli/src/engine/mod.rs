@@ -77,6 +77,8 @@ pub struct Shared {
     pub queue: Mutex<VecDeque<Unit>>,
     /// Destination sessions run in replica mode.
     pub replica: bool,
+    /// Load transactions pin the names of checked tables' schemas.
+    pub pin_schemas: bool,
     /// Rows between live progress updates.
     pub batch_size: u64,
     /// Retries of a chunk after a lost connection.
@@ -288,6 +290,7 @@ async fn execute(
         store: store.clone(),
         job_id,
         replica: setup.replica,
+        pin_schemas: setup.pin_schemas,
         batch_size: args.batch_size,
         retries: args.retries,
         interrupted: AtomicBool::new(false),
@@ -383,7 +386,8 @@ async fn execute(
     result?;
     restore?;
     if code == exit::PARTIAL {
-        eprintln!("error: {}", error.unwrap_or_default());
+        let error = error.unwrap_or_default();
+        eprintln!("error: {}", pgcopy_core::quote::printable(&error));
     }
     if code != exit::OK && code != exit::PARTIAL {
         eprintln!(
@@ -393,22 +397,80 @@ async fn execute(
     Ok(code)
 }
 
-/// The error of a failed [`sql::load_guard`]: a division by zero there means
-/// a table another role owns changed since preflight.
-pub fn guard_failed(e: &tokio_postgres::Error) -> anyhow::Error {
-    if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
-        UserError::failure(
-            "a table another role owns changed while the copy ran: a trigger or a constraint, index or \
-             column type calling code of a role that is neither a superuser nor this one was added; \
-             nothing was written to it, so that code did not run with this role's rights (check the \
-             table, then run the copy again)",
-        )
-        .into()
-    } else {
-        anyhow::anyhow!(
-            "checking the tables before changing them: {}",
-            pg_message(e)
-        )
+/// Locks `tables` by name in `mode`, then checks those of them in `guarded`
+/// (`sql::load_guard`: still the tables preflight saw, no trigger, no code of
+/// an untrusted role), all in one round trip; first, where `pin_schemas`,
+/// takes `sql::pin_schemas` on their schemas, so their names lead to the
+/// checked tables until the transaction ends.
+pub async fn lock_and_check<T>(
+    tx: &tokio_postgres::Transaction<'_>,
+    guard: &T,
+    tables: &[&QualifiedName],
+    guarded: &[(&QualifiedName, setup::Guard)],
+    mode: &str,
+    pin_schemas: bool,
+) -> Result<(), LockCheckError>
+where
+    T: ?Sized + tokio_postgres::ToStatement,
+{
+    let oids: Vec<u32> = guarded.iter().map(|(_, g)| g.oid).collect();
+    let names: Vec<String> = guarded.iter().map(|(t, _)| t.to_string()).collect();
+    let mut schemas: Vec<u32> = guarded.iter().map(|(_, g)| g.schema_oid).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let lock = sql::lock_tables(tables.iter().copied(), mode);
+    // Simple-query texts go out in order, before the check's Bind/Execute
+    // (and before whatever the caller pipelines after, `SET ROLE` included).
+    let (pinned, locked, checked) = tokio::join!(
+        async {
+            match pin_schemas && !schemas.is_empty() {
+                true => tx.batch_execute(&sql::pin_schemas(&schemas)).await,
+                false => Ok(()),
+            }
+        },
+        tx.batch_execute(&lock),
+        async {
+            match guarded.is_empty() {
+                true => Ok(()),
+                false => tx.execute(guard, &[&oids, &names]).await.map(|_| ()),
+            }
+        }
+    );
+    if let Err(e) = &checked {
+        if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+            return Err(LockCheckError::Changed);
+        }
+    }
+    pinned.map_err(LockCheckError::Lock)?;
+    locked.map_err(LockCheckError::Lock)?;
+    checked.map_err(LockCheckError::Check)
+}
+
+/// Why [`lock_and_check`] failed.
+#[derive(Debug)]
+pub enum LockCheckError {
+    /// Locking the tables (or pinning their schemas) failed.
+    Lock(tokio_postgres::Error),
+    /// The check itself failed to run.
+    Check(tokio_postgres::Error),
+    /// The check found a change: nothing may be written.
+    Changed,
+}
+
+impl LockCheckError {
+    /// One sentence for the user.
+    pub fn message(&self) -> String {
+        match self {
+            LockCheckError::Lock(e) => format!("LOCK failed: {}", pg_message(e)),
+            LockCheckError::Check(e) => {
+                format!("checking the tables before changing them: {}", pg_message(e))
+            }
+            LockCheckError::Changed => "a table changed while the copy ran: another role dropped it and put \
+                 another in its place, or added a trigger, or a constraint, index or column type calling \
+                 code of a role that is neither a superuser nor this one; nothing was written to it, so \
+                 that code did not run with this role's rights (check the table, then run the copy again)"
+                .to_string(),
+        }
     }
 }
 
@@ -532,28 +594,33 @@ async fn copy_data(
         let targets = &shared.plan.truncate_together;
         let names: Vec<String> = targets.iter().map(|t| t.table.to_string()).collect();
         let only: Vec<bool> = targets.iter().map(|t| t.only).collect();
-        // Tables other roles own may have changed since preflight: locked
-        // first, then checked, so no trigger or code their owners added runs
-        // with this role's rights during the TRUNCATE.
-        let guarded: Vec<u32> = shared
-            .plan
-            .tables
+        // Tables other roles may change may have changed since preflight:
+        // locked first, then checked, so no trigger or code their owners
+        // added runs with this role's rights during the TRUNCATE.
+        // Those truncated whole (a partitioned table) and those truncated
+        // through them (LOCK TABLE locks a partitioned table's partitions).
+        let loaded = shared.plan.tables.iter().filter(|t| !t.truncate_in_load());
+        let guarded: Vec<(&QualifiedName, setup::Guard)> = targets
             .iter()
-            .filter(|t| !t.truncate_in_load())
-            .filter_map(|t| shared.load_as.get(&t.table))
-            .filter(|l| l.guarded)
-            .map(|l| l.oid)
+            .map(|t| &t.table)
+            .chain(loaded.map(|t| &t.table))
+            .filter_map(|t| Some((t, shared.load_as.get(t)?.guard?)))
             .collect();
         if !guarded.is_empty() {
-            tx.batch_execute(&sql::lock_tables(
-                targets.iter().map(|t| &t.table),
+            let tables: Vec<&QualifiedName> = targets.iter().map(|t| &t.table).collect();
+            lock_and_check(
+                &tx,
+                sql::load_guard().as_str(),
+                &tables,
+                &guarded,
                 "ACCESS EXCLUSIVE",
-            ))
+                shared.pin_schemas,
+            )
             .await
-            .pg_context(|| "locking the tables to truncate".into())?;
-            tx.execute(&sql::load_guard(), &[&guarded])
-                .await
-                .map_err(|e| guard_failed(&e))?;
+            .map_err(|e| match e {
+                LockCheckError::Changed => UserError::failure(e.message()).into(),
+                _ => anyhow::anyhow!("locking the tables to truncate: {}", e.message()),
+            })?;
         }
         let holds_rows: bool = tx
             .query_one(pgcopy_core::HOLDS_ROWS_SQL, &[&names, &only])
@@ -644,14 +711,7 @@ pub async fn enable_triggers(
                 let owner = match row {
                     None => Err(format!("table {} does not exist", t.table.display_name())),
                     Some(r) => {
-                        let a = pgcopy_core::stored::Authority {
-                            job: job_id,
-                            owner: r.get(0),
-                            caller: r.get(1),
-                            caller_is_member: r.get(2),
-                            creator: r.get::<_, Option<String>>(3).unwrap_or_default(),
-                            creator_is_member: r.get(4),
-                        };
+                        let a = constraints::authority(&r, 0, job_id);
                         pgcopy_core::stored::authorize(&t.table, &a)
                             .map(|()| a.owner)
                             .map_err(|e| e.to_string())
@@ -958,6 +1018,30 @@ fn refresh_hint(e: &tokio_postgres::Error) -> &'static str {
     }
 }
 
+/// A sequence's `(last_value, is_called)`, read only once its name proved to
+/// lead to a sequence (`sql::SEQUENCE_PROBE`): another role that dropped it
+/// and put a view calling its code in its place gets nothing run. Its
+/// catalog answers when `nextval` was called; the sequence itself is read
+/// otherwise, right after.
+async fn read_sequence(conn: &Client, seq: &QualifiedName) -> Result<(i64, bool), String> {
+    let probe = conn
+        .query_opt(sql::SEQUENCE_PROBE, &[&seq.to_string()])
+        .await
+        .map_err(|e| pg_message(&e))?;
+    match probe.map(|r| (r.get::<_, bool>(0), r.get::<_, Option<i64>>(1))) {
+        None => Err("it no longer exists".into()),
+        Some((false, _)) => Err("the name now leads to something that is not a sequence".into()),
+        Some((true, Some(last))) => Ok((last, true)),
+        Some((true, None)) => {
+            let row = conn
+                .query_one(&sql::read_sequence(seq), &[])
+                .await
+                .map_err(|e| pg_message(&e))?;
+            Ok((row.get(0), row.get(1)))
+        }
+    }
+}
+
 /// After the data: sequences, materialized views, ANALYZE; returns the
 /// materialized views that could not be refreshed, each with why.
 async fn finish(
@@ -968,27 +1052,27 @@ async fn finish(
     summary: &summary::RunSummary,
 ) -> anyhow::Result<Vec<String>> {
     let plan = &shared.plan;
-    // Sequence values are read in the snapshot, so they match the rows copied.
+    // Sequence values are read at the end of the copy, after its rows.
     for s in &plan.sequences {
-        let row = match src.query_one(&sql::read_sequence(&s.sequence), &[]).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(
-                    "could not read sequence {}: {}",
-                    s.sequence.display_name(),
-                    pg_message(&e)
-                );
-                // The snapshot transaction is aborted now; later reads would fail too.
+        let (last, called) = match read_sequence(src, &s.sequence).await {
+            Ok(state) => state,
+            Err(why) => {
+                // The snapshot transaction may be aborted now; later reads
+                // would fail too.
                 return Err(UserError::failure(format!(
-                    "could not read sequence {} on the source: {}",
-                    s.sequence.display_name(),
-                    pg_message(&e)
+                    "could not read sequence {} on the source: {why}",
+                    s.sequence.display_name()
                 ))
                 .into());
             }
         };
-        let last: i64 = row.get(0);
-        let called: bool = row.get(1);
+        // Read only after the name proved to lead to a sequence: the forward
+        // check reads the destination's value by name.
+        if s.only_forward {
+            read_sequence(dst, &s.sequence)
+                .await
+                .map_err(|why| anyhow::anyhow!("sequence {}: {why}", s.sequence.display_name()))?;
+        }
         let set = match s.only_forward {
             true => sql::set_sequence_forward(&s.sequence, last, called),
             false => sql::set_sequence(&s.sequence, last, called),

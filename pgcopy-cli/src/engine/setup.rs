@@ -21,13 +21,16 @@ use tokio_postgres::Client;
 pub struct Setup {
     /// The job's id.
     pub job_id: i64,
-    /// Tables another role owns that this one may act as: each is loaded as
-    /// its owner (see `Table::load_as_owner`).
+    /// Tables loaded as their owners, or locked and checked in each load
+    /// transaction, with how.
     pub load_as: HashMap<QualifiedName, LoadAs>,
     /// The plan (new, or the resumed job's).
     pub plan: Plan,
     /// Destination sessions use replica mode.
     pub replica: bool,
+    /// The destination role is a superuser, who may pin the names of the
+    /// schemas of checked tables (`sql::pin_schemas`).
+    pub pin_schemas: bool,
     /// FKs to save and drop now (the destination's own definitions).
     pub fks_to_drop: Vec<ForeignKey>,
     /// Secondary indexes to save and drop now, rebuilt after the load.
@@ -42,18 +45,29 @@ pub struct Setup {
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
 }
 
-/// How a table another role owns is loaded.
-#[derive(Debug, Clone)]
+/// How a table another role owns, or one in a schema another role owns, is
+/// loaded.
+#[derive(Debug, Clone, Default)]
 pub struct LoadAs {
-    /// The owner, whose role the load takes (`SET LOCAL ROLE`).
-    pub owner: String,
-    /// The owner is no superuser, so it may change the table while the copy
-    /// runs: each load transaction checks, once the table is locked, that
-    /// no trigger would fire and no code of an untrusted role would run
-    /// (`sql::load_guard`).
-    pub guarded: bool,
-    /// The table's oid on the destination.
+    /// The owner, whose role the load takes (`SET LOCAL ROLE`); `None` when
+    /// this role loads it (it owns the table, or may not act as its owner).
+    pub owner: Option<String>,
+    /// A role neither superuser nor this one may change the table, or drop
+    /// and replace it, while the copy runs (`Table::others_may_change`):
+    /// each load transaction locks it and checks it before rows go in.
+    pub guard: Option<Guard>,
+}
+
+/// What a load transaction checks of a table once it is locked
+/// (`sql::load_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guard {
+    /// The table's OID on the destination at preflight: the name must still
+    /// lead to it.
     pub oid: u32,
+    /// Its schema's OID: a superuser pins the schema's name for the
+    /// transaction (`sql::pin_schemas`).
+    pub schema_oid: u32,
 }
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
@@ -93,6 +107,7 @@ pub async fn prepare(
     let defer_indexes = args.defer_indexes || (!args.no_defer_indexes && owns_all);
     let ctx = Ctx {
         args,
+        src,
         defer_indexes,
         src_catalog: &src_catalog,
         dst_catalog: &dst_catalog,
@@ -109,6 +124,8 @@ pub async fn prepare(
 
 struct Ctx<'a> {
     args: &'a CopyArgs,
+    /// The source session, in the run's snapshot transaction.
+    src: &'a Client,
     defer_indexes: bool,
     src_catalog: &'a Catalog,
     dst_catalog: &'a Catalog,
@@ -156,23 +173,83 @@ impl Ctx<'_> {
         .map_err(|e| UserError::usage(e.to_string()))?;
         Ok((
             dest_plan.dropped_fks().map(|f| f.fk.clone()).collect(),
-            dest_plan.deferred_indexes,
+            self.rebuildable(dest_plan.deferred_indexes),
         ))
     }
 
-    /// The plan's tables to load as their owners, with how.
-    fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
-        plan.tables
+    /// `deferred` less the indexes this role could not rebuild, and the rest
+    /// of their partitioned index trees (a tree is dropped whole): on a table whose
+    /// owner is neither a superuser nor this role, a definition that casts a
+    /// literal to a type outside `pg_catalog` is not parsed with this role's
+    /// rights (`stored::check_literal_types`), so such an index stays.
+    fn rebuildable(&self, deferred: Vec<Index>) -> Vec<Index> {
+        let cat = self.dst_catalog;
+        let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
+        let mut kept: std::collections::HashSet<QualifiedName> = deferred
             .iter()
-            .filter_map(|spec| self.dst_catalog.table(&spec.table))
-            .filter(|t| t.load_as_owner)
-            .map(|t| {
+            .filter(|i| {
+                let trusted = cat
+                    .table(&i.table)
+                    .is_some_and(|t| t.owner_is_superuser || t.owner == cat.current_user);
+                !trusted
+                    && crate::parse::literal_types(&i.definition)
+                        .map_or(true, |types| !types.is_empty())
+            })
+            .map(key)
+            .collect();
+        loop {
+            let before = kept.len();
+            for i in &deferred {
+                if let Some(p) = &i.parent {
+                    if kept.contains(p) || kept.contains(&key(i)) {
+                        kept.insert(p.clone());
+                        kept.insert(key(i));
+                    }
+                }
+            }
+            if kept.len() == before {
+                break;
+            }
+        }
+        deferred
+            .into_iter()
+            .filter(|i| !kept.contains(&key(i)))
+            .collect()
+    }
+
+    /// Locks the tables read in chunks on the source, in the snapshot
+    /// transaction, for the run, after making sure each name still leads to
+    /// the table the catalog showed: a chunk's `COPY (SELECT ...)` would read
+    /// a view put in its place (and run its code with this role's rights),
+    /// where a whole table's `COPY` refuses one. Locked, it cannot be renamed
+    /// or dropped before the copy ends.
+    async fn lock_split_sources(&self, plan: &Plan) -> anyhow::Result<()> {
+        for spec in plan.tables.iter().filter(|t| t.is_split()) {
+            let oid = self.src_catalog.table(&spec.table).map_or(0, |t| t.oid);
+            introspect::lock_to_read(self.src, &spec.table, oid).await?;
+        }
+        Ok(())
+    }
+
+    /// The plan's tables to load as their owners or to check in each load
+    /// transaction, with how.
+    fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
+        let loaded = plan.tables.iter().map(|spec| (&spec.table, true));
+        // Partitioned tables truncated whole are checked too, not loaded.
+        let truncated = plan.truncate_together.iter().map(|t| (&t.table, false));
+        loaded
+            .chain(truncated)
+            .filter_map(|(name, loaded)| Some((self.dst_catalog.table(name)?, loaded)))
+            .filter(|(t, loaded)| (*loaded && t.load_as_owner) || t.others_may_change)
+            .map(|(t, loaded)| {
                 (
                     t.name.clone(),
                     LoadAs {
-                        owner: t.owner.clone(),
-                        guarded: !t.owner_is_superuser,
-                        oid: t.oid,
+                        owner: (loaded && t.load_as_owner).then(|| t.owner.clone()),
+                        guard: t.others_may_change.then_some(Guard {
+                            oid: t.oid,
+                            schema_oid: t.schema_oid,
+                        }),
                     },
                 )
             })
@@ -412,6 +489,7 @@ async fn new_job(
         summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
         return Ok(None);
     }
+    ctx.lock_split_sources(&plan).await?;
 
     // From here on the destination changes.
     for job in &superseded {
@@ -462,6 +540,7 @@ async fn new_job(
         load_as: ctx.load_as(&plan),
         plan,
         replica: ctx.replica,
+        pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: !fks_to_drop.is_empty(),
         fks_to_drop,
         indexes_to_drop,
@@ -606,6 +685,7 @@ async fn resume(
         summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
         return Ok(None);
     }
+    ctx.lock_split_sources(&plan).await?;
     store.restart_job(dst, job.job_id, snapshot).await?;
     let done_chunks = store.done_chunks(dst, job.job_id).await?;
     tracing::info!(
@@ -620,6 +700,7 @@ async fn resume(
         load_as: ctx.load_as(&plan),
         plan,
         replica: ctx.replica,
+        pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: true,
         fks_to_drop,
         indexes_to_drop,

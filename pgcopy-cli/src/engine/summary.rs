@@ -224,7 +224,7 @@ impl RunSummary {
             let spec = &plan.tables[i];
             let t = &self.tables[i];
             let status = if !t.errors.is_empty() {
-                format!("FAILED: {}", t.errors[0])
+                format!("FAILED: {}", pgcopy_core::quote::printable(&t.errors[0]))
             } else if t.chunks_done < t.chunks_total {
                 "not copied".to_string()
             } else {

@@ -358,28 +358,32 @@ async fn copy_unit(
     // expressions) gets the owner's rights, never this role's. The role is
     // set for the load and reset before the state row is written.
     let load_as = shared.load_as.get(&spec.table);
-    let owner = load_as.map(|l| &l.owner);
-    let guarded = load_as.filter(|l| l.guarded);
+    let owner = load_as.and_then(|l| l.owner.as_ref());
+    let guard = load_as.and_then(|l| l.guard);
     let dst_start = async {
         let (checked, role, truncated, sink) = tokio::join!(
-            // A table its owner may change while the copy runs is locked,
-            // then checked, before the role changes and rows go in.
+            // A table others may change while the copy runs is locked, then
+            // checked, before the role changes and rows go in.
             async {
-                match guarded {
-                    Some(l) => {
+                match guard {
+                    Some(g) => {
                         let mode = if freeze {
                             "ACCESS EXCLUSIVE"
                         } else {
                             "ROW EXCLUSIVE"
                         };
-                        let lock = sql::lock_tables([&spec.table], mode);
-                        let oids = vec![l.oid];
-                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oids];
-                        let (locked, ok) =
-                            tokio::join!(tx.batch_execute(&lock), tx.execute(&c.guard, &params));
-                        locked.map_err(|e| ChunkError::new("LOCK failed", &e))?;
-                        ok.map(|_| ()).map_err(|e| {
-                            ChunkError::fatal(format!("{:#}", super::guard_failed(&e)))
+                        super::lock_and_check(
+                            &tx,
+                            &c.guard,
+                            &[&spec.table],
+                            &[(&spec.table, g)],
+                            mode,
+                            shared.pin_schemas,
+                        )
+                        .await
+                        .map_err(|e| match e {
+                            super::LockCheckError::Lock(e) => ChunkError::new("LOCK failed", &e),
+                            _ => ChunkError::fatal(e.message()),
                         })
                     }
                     None => Ok(()),

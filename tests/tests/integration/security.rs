@@ -629,7 +629,7 @@ fn a_trigger_the_owner_adds_while_a_superuser_copies_never_fires() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{stderr}");
         assert!(
-            stderr.contains("a table another role owns changed while the copy ran"),
+            stderr.contains("a table changed while the copy ran"),
             "{table}: {stderr}"
         );
         assert_eq!(pwned(&h), "0", "{table}");
@@ -643,6 +643,147 @@ fn a_trigger_the_owner_adds_while_a_superuser_copies_never_fires() {
     }
     pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]).expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child", "public.solo"]);
+}
+
+#[test]
+fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser() {
+    let h = Hostile::new("literals");
+    h.app_sql(ESCAPE).unwrap();
+    // pg_depend records no built-in: query_to_xml and set_config are found in
+    // the expressions themselves; a domain reached only by a cast, or by a
+    // literal in an index predicate, through the types the expressions use.
+    h.app_sql(
+        "CREATE DOMAIN public.pint AS int CHECK (public.esc('domain literal'));
+         ALTER TABLE public.parent ADD CONSTRAINT parent_xml
+             CHECK (query_to_xml('SELECT public.esc(''query_to_xml'')', true, true, '') IS NOT NULL);
+         ALTER TABLE public.parent ADD CONSTRAINT parent_role
+             CHECK (set_config('role', 'postgres', true) IS NOT NULL);
+         ALTER TABLE public.child ADD CONSTRAINT child_cast CHECK ((id::public.pint) IS NOT NULL);
+         CREATE INDEX child_pred ON public.child (v) WHERE id <> ALL ('{0}'::public.pint[]);",
+    )
+    .unwrap();
+    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    run.expect_code(1);
+    for expected in [
+        "constraint parent_xml on table public.parent calls function query_to_xml(text,boolean,boolean,text), \
+         which may run any SQL or change settings",
+        "constraint parent_role on table public.parent calls function set_config(text,text,boolean)",
+        "constraint child_cast on table public.child uses domain public.pint",
+        "index public.child_pred uses domain public.pint",
+    ] {
+        assert!(run.stderr.contains(expected), "missing `{expected}`:\n{}", run.stderr);
+    }
+    h.assert_gained_nothing("a superuser's copy into tables whose expressions call built-ins");
+    assert_eq!(h.su("SELECT count(*) FROM public.parent"), "0");
+
+    // Without the traps the copy goes through (defaults calling volatile
+    // built-ins, and CHECKs calling stable ones, run nothing of app's).
+    h.app_sql(
+        "ALTER TABLE public.parent DROP CONSTRAINT parent_xml, DROP CONSTRAINT parent_role,
+             ADD CONSTRAINT parent_now CHECK (pg_catalog.now() > '2000-01-01'),
+             ALTER COLUMN v SET DEFAULT pg_catalog.gen_random_uuid()::text;
+         ALTER TABLE public.child DROP CONSTRAINT child_cast; DROP INDEX public.child_pred;",
+    )
+    .unwrap();
+    pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]).expect_code(0);
+    h.p.assert_same_data_in(&["public.parent", "public.child"]);
+    // Had app put the predicate back between preflight and the drop, the
+    // saved definition would hold the literal: rebuilding it would parse the
+    // literal, running the domain's CHECK as the superuser. It is refused.
+    let job = h.su("SELECT max(job_id) FROM pgcopy.jobs");
+    h.su(&format!(
+        "INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+         VALUES ({job}, 'public', 'child', 'child_pred',
+                 'CREATE INDEX child_pred ON public.child USING btree (v) WHERE (id <> ALL (''{{0}}''::public.pint[]))')"
+    ));
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains(
+            "casts a literal to public.pint[], whose input function (a domain's CHECK) would run"
+        ),
+        "{all}"
+    );
+    assert_eq!(
+        h.su("SELECT count(*) FROM pg_indexes WHERE indexname = 'child_pred'"),
+        "0"
+    );
+    h.assert_gained_nothing("pgcopy restore-fks of a definition with a domain literal");
+}
+
+#[test]
+fn a_table_the_schemas_owner_replaces_during_a_copy_is_never_loaded() {
+    let h = Hostile::new("replaced");
+    h.app_sql(ESCAPE).unwrap();
+    // The superuser's table, in the schema app owns (as the database's
+    // owner): app may drop it, and put a table of its own in its place.
+    h.p.src.psql(
+        h.db(),
+        "CREATE TABLE public.su_t (id int); INSERT INTO public.su_t SELECT generate_series(1, 5)",
+    );
+    h.su("CREATE TABLE public.su_t (id int)");
+    // 1. While a load transaction holds the table, its schema keeps its name:
+    // app's rename waits for the copy's transaction.
+    let child = crate::common::spawn_copy(
+        &h.src,
+        &h.dst,
+        &["--no-progress"],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:3000")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.su(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+          WHERE c.relname = 'su_t' AND l.granted AND l.pid <> pg_backend_pid()",
+    ) == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let err = h
+        .app_sql("SET lock_timeout = '1s'; ALTER SCHEMA public RENAME TO elsewhere")
+        .expect_err("the schema's name is pinned during the load");
+    assert!(err.contains("lock timeout"), "{err}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.p.assert_same_data_in(&["public.su_t"]);
+
+    // 2. Dropped and replaced after preflight by a table of app's (no
+    // trigger: the rows themselves are what app is after): the load finds
+    // another table under the name and writes nothing.
+    let child = crate::common::spawn_copy(
+        &h.src,
+        &h.dst,
+        &["--no-progress"],
+        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
+    );
+    while h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0" {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    h.app_sql(
+        "DROP TABLE public.su_t;
+         CREATE TABLE public.su_t (id int);",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("a table changed while the copy ran"),
+        "{stderr}"
+    );
+    assert_eq!(pwned(&h), "0");
+    assert_eq!(h.su("SELECT count(*) FROM public.su_t"), "0");
+    h.assert_gained_nothing("a replaced table");
 }
 
 #[test]
