@@ -13,7 +13,8 @@ WITH RECURSIVE rels AS (
                 THEN (SELECT d.datdba FROM pg_catalog.pg_database d
                        WHERE d.datname = pg_catalog.current_database())
                 ELSE n.nspowner END AS nspowner,
-           c.reltuples, c.relispopulated, c.relrowsecurity AND c.relforcerowsecurity AS forced_rls
+           c.reltuples, c.relispopulated, c.relrowsecurity AND c.relforcerowsecurity AS forced_rls,
+           CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partition_bound
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'S', 'm')
@@ -60,6 +61,8 @@ SELECT jsonb_build_object(
                           JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
                           JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
                          WHERE i.inhrelid = r.oid AND r.relispartition),
+             'partition_bound', r.partition_bound,
+             'partition_key', CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END,
              'bytes', CASE WHEN r.relkind = 'r' THEN pg_catalog.pg_relation_size(r.oid) ELSE 0 END,
              'est_rows', CASE WHEN r.reltuples >= 0 THEN r.reltuples END,
              'owner', pg_catalog.pg_get_userbyid(r.relowner),

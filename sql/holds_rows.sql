@@ -12,6 +12,10 @@ SELECT NOT coalesce(bool_and(c.relkind = 'r' AND pg_catalog.pg_relation_size(c.o
  CROSS JOIN LATERAL (
        SELECT t.name::regclass WHERE t.only_table
        UNION ALL
+       -- pg_partition_tree lists nothing for a plain table
+       SELECT c.oid FROM pg_catalog.pg_class c
+        WHERE c.oid = t.name::regclass AND c.relkind <> 'p' AND NOT t.only_table
+       UNION ALL
        SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.name::regclass) pt
         WHERE pt.isleaf AND NOT t.only_table) AS r(relid)
   JOIN pg_catalog.pg_class c ON c.oid = r.relid

@@ -24,7 +24,7 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
             client.batch_execute("BEGIN READ ONLY").await?;
             crate::introspect::lock_to_read(&client, &t.name, t.oid).await?;
             let n: i64 = client
-                .query_one(&sql::count_rows(&t.name), &[])
+                .query_one(&sql::count_rows(&t.name, true), &[])
                 .await
                 .pg_context(|| format!("counting rows of {}", t.name.display_name()))?
                 .get(0);

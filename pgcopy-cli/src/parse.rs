@@ -183,6 +183,76 @@ fn qualified_type(ty: &serde_json::Value) -> Option<String> {
     Some(format!("{}{}", names.join("."), "[]".repeat(bounds)))
 }
 
+/// Whether `condition` (a boolean expression another server wrote, such as
+/// a destination's partition constraints) calls nothing and names nothing
+/// outside `pg_catalog`: column references, literals of `pg_catalog`'s types,
+/// `pg_catalog`'s operators, `AND`/`OR`/`NOT`, `IS [NOT] NULL`, `COALESCE`.
+/// Only such a condition is run on the other server.
+pub fn plain_condition(condition: &str) -> bool {
+    let sql = format!("SELECT {condition}");
+    let Ok(parsed) = pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT) else {
+        return false;
+    };
+    if parsed.protobuf.stmts.len() != 1 {
+        return false;
+    }
+    let Ok(tree) = serde_json::to_value(&parsed.protobuf) else {
+        return false;
+    };
+    let mut stack = vec![&tree];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                for key in [
+                    "FuncCall",
+                    "SubLink",
+                    "RangeVar",
+                    "RangeFunction",
+                    "ColumnRef",
+                ] {
+                    if key == "ColumnRef" {
+                        // A column, by its own name alone.
+                        if let Some(fields) = map
+                            .get(key)
+                            .and_then(|c| c.get("fields"))
+                            .and_then(|f| f.as_array())
+                        {
+                            if fields.len() != 1 {
+                                return false;
+                            }
+                        }
+                    } else if map.contains_key(key) {
+                        return false;
+                    }
+                }
+                if let Some(e) = map.get("AExpr") {
+                    let names: Vec<&str> = e
+                        .get("name")
+                        .and_then(|n| n.as_array())
+                        .map(|n| {
+                            n.iter()
+                                .filter_map(|n| n.pointer("/node/String/sval")?.as_str())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if names.len() > 1 && names[0] != "pg_catalog" {
+                        return false;
+                    }
+                }
+                if let Some(ty) = map.get("TypeCast").and_then(|c| c.get("type_name")) {
+                    if qualified_type(ty).is_some() {
+                        return false;
+                    }
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Parses `sql` into statements, or the parser's error message.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let parsed =
@@ -227,6 +297,28 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn only_plain_conditions_are_run_elsewhere() {
+        for ok in [
+            "((logdate IS NOT NULL) AND (logdate >= '2006-02-01'::date) AND (logdate < '2006-03-01'::date))",
+            "coalesce(((a IS NOT NULL) AND (a = ANY (ARRAY[1, 2]))), false) OR coalesce((NOT ((b)::text = 'x'::text)), false)",
+            "(a OPERATOR(pg_catalog.>=) 5)",
+        ] {
+            assert!(plain_condition(ok), "{ok}");
+        }
+        for bad in [
+            "satisfies_hash_partition('16384'::oid, 4, 0, id)",
+            "(lower(name) >= 'a'::text)",
+            "(a OPERATOR(public.>=) 5)",
+            "(a = '1'::public.dom)",
+            "(a IN (SELECT 1))",
+            "(t.a = 1)",
+            "true); DROP TABLE x; SELECT (true",
+        ] {
+            assert!(!plain_condition(bad), "{bad}");
+        }
     }
 
     #[test]

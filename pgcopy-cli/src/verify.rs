@@ -14,13 +14,22 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
-/// A table and the columns compared.
-/// A table to compare: its name, columns, and OIDs on the source and the
-/// destination (`introspect::lock_to_read`).
-struct TableToCheck {
+/// One relation read, with its OID (`introspect::lock_to_read`) and whether
+/// the read is of it alone (`ONLY`) or of its partitions too.
+#[derive(Clone)]
+struct Read {
     table: QualifiedName,
+    oid: u32,
+    only: bool,
+}
+
+/// What to compare: the source tables whose rows the destination holds in
+/// one table (one, unless the destination partitions them differently), the
+/// columns compared.
+struct TableToCheck {
+    source: Vec<Read>,
+    dest: Read,
     columns: Vec<String>,
-    oids: (u32, u32),
 }
 
 /// One table's comparison.
@@ -40,26 +49,36 @@ pub struct TableCheck {
     pub matches: bool,
 }
 
+/// Rows and (with `exact`) the checksum of `reads` together: checksums are
+/// sums, so they add up across tables.
 async fn query(
     c: &Client,
-    table: &QualifiedName,
+    reads: &[Read],
     columns: &[String],
     exact: bool,
 ) -> anyhow::Result<(i64, Option<String>)> {
-    if exact {
-        let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let row = c
-            .query_one(&sql::table_checksum(table, &cols), &[])
-            .await
-            .pg_context(|| format!("checksumming {}", table.display_name()))?;
-        Ok((row.get(0), Some(row.get(1))))
-    } else {
-        let row = c
-            .query_one(&sql::count_rows(table), &[])
-            .await
-            .pg_context(|| format!("counting {}", table.display_name()))?;
-        Ok((row.get(0), None))
+    let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let (mut rows, mut sum) = (0i64, 0i128);
+    for r in reads {
+        let row = match exact {
+            true => c
+                .query_one(&sql::table_checksum(&r.table, &cols, r.only), &[])
+                .await
+                .pg_context(|| format!("checksumming {}", r.table.display_name()))?,
+            false => c
+                .query_one(&sql::count_rows(&r.table, r.only), &[])
+                .await
+                .pg_context(|| format!("counting {}", r.table.display_name()))?,
+        };
+        rows += row.get::<_, i64>(0);
+        if exact {
+            let part: String = row.get(1);
+            sum += part
+                .parse::<i128>()
+                .map_err(|e| anyhow::anyhow!("reading the checksum {part:?}: {e}"))?;
+        }
     }
+    Ok((rows, exact.then(|| sum.to_string())))
 }
 
 /// Runs `pgcopy verify`: exit 0 when every table matches, 1 otherwise.
@@ -90,11 +109,15 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         args.exclude_tables.as_deref(),
     )
     .map_err(|e| UserError::usage(e.to_string()))?;
-    let p = plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    let mut p = plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    let routing = pgcopy_core::route::route(&mut p, &catalog, &dst_catalog);
+    if let Some(problem) = routing.first() {
+        return Err(UserError::failure(problem.to_string()).into());
+    }
     let missing: Vec<String> = p
         .tables
         .iter()
-        .filter(|t| dst_catalog.table(&t.table).is_none())
+        .filter(|t| dst_catalog.table(t.dest_table()).is_none())
         .map(|t| t.table.display_name())
         .collect();
     if !missing.is_empty() {
@@ -105,17 +128,33 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         .into());
     }
 
-    let oid = |c: &pgcopy_core::catalog::Catalog, t| c.table(t).map_or(0, |t| t.oid);
-    let work: Arc<Mutex<VecDeque<TableToCheck>>> = Arc::new(Mutex::new(
-        p.tables
-            .iter()
-            .map(|t| TableToCheck {
-                table: t.table.clone(),
+    let read = |c: &pgcopy_core::catalog::Catalog, t: &QualifiedName, only| Read {
+        table: t.clone(),
+        oid: c.table(t).map_or(0, |t| t.oid),
+        only,
+    };
+    // Tables the destination partitions differently are compared through
+    // the table their rows went into, all of them together.
+    let mut work: VecDeque<TableToCheck> = VecDeque::new();
+    for t in &p.tables {
+        let source = read(&catalog, &t.table, true);
+        match &t.load_into {
+            None => work.push_back(TableToCheck {
+                source: vec![source],
+                dest: read(&dst_catalog, &t.table, true),
                 columns: t.columns.clone(),
-                oids: (oid(&catalog, &t.table), oid(&dst_catalog, &t.table)),
-            })
-            .collect(),
-    ));
+            }),
+            Some(into) => match work.iter_mut().find(|w| &w.dest.table == into) {
+                Some(w) => w.source.push(source),
+                None => work.push_back(TableToCheck {
+                    source: vec![source],
+                    dest: read(&dst_catalog, into, false),
+                    columns: t.columns.clone(),
+                }),
+            },
+        }
+    }
+    let work = Arc::new(Mutex::new(work));
     let results: Arc<Mutex<Vec<TableCheck>>> = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
     for i in 0..args.parallel.max(1) {
@@ -146,24 +185,24 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             .await?;
             loop {
                 let Some(TableToCheck {
-                    table,
+                    source,
+                    dest,
                     columns: cols,
-                    oids,
                 }) = work.lock().expect("lock").pop_front()
                 else {
                     break;
                 };
-                tokio::try_join!(
-                    introspect::lock_to_read(&s, &table, oids.0),
-                    introspect::lock_to_read(&d, &table, oids.1)
-                )?;
+                for r in &source {
+                    introspect::lock_to_read(&s, &r.table, r.oid).await?;
+                }
+                introspect::lock_to_read(&d, &dest.table, dest.oid).await?;
                 let (a, b) = tokio::join!(
-                    query(&s, &table, &cols, exact),
-                    query(&d, &table, &cols, exact)
+                    query(&s, &source, &cols, exact),
+                    query(&d, std::slice::from_ref(&dest), &cols, exact)
                 );
                 let ((sr, sc), (dr, dc)) = (a?, b?);
                 results.lock().expect("lock").push(TableCheck {
-                    table: table.display_name(),
+                    table: dest.table.display_name(),
                     matches: sr == dr && sc == dc,
                     source_rows: sr,
                     dest_rows: dr,

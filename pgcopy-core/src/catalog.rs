@@ -156,6 +156,12 @@ pub struct Table {
     /// The partitioned table this is a partition of, if any.
     #[serde(default)]
     pub parent: Option<QualifiedName>,
+    /// A partition's bound (`FOR VALUES ...`, `DEFAULT`).
+    #[serde(default)]
+    pub partition_bound: Option<String>,
+    /// A partitioned table's key (`RANGE (a)`).
+    #[serde(default)]
+    pub partition_key: Option<String>,
     /// Size of the main fork in bytes (`pg_relation_size`), exact.
     pub bytes: u64,
     /// Row estimate (`reltuples`); `None` when the table was never analyzed.
@@ -356,6 +362,26 @@ impl Catalog {
         }
     }
 
+    /// The relations below a partitioned table, at every level (none for
+    /// another table).
+    pub fn descendants(&self, name: &QualifiedName) -> Vec<&Table> {
+        let mut out: Vec<&Table> = Vec::new();
+        let mut frontier = vec![name.clone()];
+        while let Some(parent) = frontier.pop() {
+            for t in self
+                .tables
+                .iter()
+                .filter(|t| t.parent.as_ref() == Some(&parent))
+            {
+                if !out.iter().any(|o| o.name == t.name) {
+                    frontier.push(t.name.clone());
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
     /// The partitioned ancestors of a table, nearest first.
     pub fn ancestors(&self, name: &QualifiedName) -> Vec<QualifiedName> {
         let mut out = Vec::new();
@@ -418,6 +444,8 @@ impl Table {
             name: QualifiedName::new(schema, name),
             kind: TableKind::Ordinary,
             parent: None,
+            partition_bound: None,
+            partition_key: None,
             bytes: 0,
             est_rows: None,
             owner: "o".into(),

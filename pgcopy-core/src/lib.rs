@@ -27,6 +27,7 @@ pub mod plan;
 pub mod preflight;
 pub mod quote;
 pub mod restore;
+pub mod route;
 pub mod sql;
 pub mod stored;
 pub mod triggers;

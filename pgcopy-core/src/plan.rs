@@ -163,6 +163,12 @@ pub struct TableCopySpec {
     /// a referenced table can only be truncated in the same statement as the
     /// tables referencing it, so all such tables are truncated up front together.
     pub fk_linked: bool,
+    /// The destination partitions this table differently (plain on one side,
+    /// partitioned on the other, or other partitions): its rows are loaded
+    /// into this destination table and routed by PostgreSQL
+    /// ([`crate::route`]); `None` loads it into the table of the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_into: Option<QualifiedName>,
 }
 
 impl TableCopySpec {
@@ -172,9 +178,17 @@ impl TableCopySpec {
     }
 
     /// Whether the table is truncated in its own load transaction (allowing
-    /// `COPY FREEZE`): unsplit and not linked by an FK to another selected table.
+    /// `COPY FREEZE`): unsplit, not linked by an FK to another selected
+    /// table, and loaded into the table of its own name (a table routed into
+    /// a destination partitioned differently shares it with others, and
+    /// `FREEZE` does not apply to a partitioned table).
     pub fn truncate_in_load(&self) -> bool {
-        !self.is_split() && !self.fk_linked
+        !self.is_split() && !self.fk_linked && self.load_into.is_none()
+    }
+
+    /// The destination table its rows are written to.
+    pub fn dest_table(&self) -> &QualifiedName {
+        self.load_into.as_ref().unwrap_or(&self.table)
     }
 }
 
@@ -252,6 +266,7 @@ impl Plan {
     /// expressions (their statistics need the index rebuilt first).
     pub fn analyze_when_loaded(&self, spec: &TableCopySpec) -> bool {
         spec.partition_of.is_none()
+            && spec.load_into.is_none()
             && !self
                 .deferred_indexes
                 .iter()
@@ -272,7 +287,7 @@ impl Plan {
             if !loaded(i) {
                 continue;
             }
-            if let Some(root) = &t.partition_of {
+            if let Some(root) = t.load_into.as_ref().or(t.partition_of.as_ref()) {
                 if roots.insert(root) {
                     out.push(root.clone());
                 }
@@ -312,7 +327,11 @@ impl Plan {
         let tables: BTreeSet<&QualifiedName> = today
             .tables
             .iter()
-            .flat_map(|t| std::iter::once(&t.table).chain(t.partition_of.as_ref()))
+            .flat_map(|t| {
+                std::iter::once(&t.table)
+                    .chain(t.partition_of.as_ref())
+                    .chain(t.load_into.as_ref())
+            })
             .chain(today.truncate_together.iter().map(|t| &t.table))
             .collect();
         let sequences: BTreeSet<&QualifiedName> =
@@ -322,7 +341,7 @@ impl Plan {
         for t in self
             .tables
             .iter()
-            .map(|t| &t.table)
+            .flat_map(|t| std::iter::once(&t.table).chain(t.load_into.as_ref()))
             .chain(self.truncate_together.iter().map(|t| &t.table))
         {
             if !tables.contains(t) {
@@ -466,6 +485,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 bytes: t.bytes,
                 chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
                 fk_linked: fk_linked.contains(&root_of(&t.name)),
+                load_into: None,
             }
         })
         .collect();

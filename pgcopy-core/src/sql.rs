@@ -115,9 +115,12 @@ impl TruncateTarget {
     }
 }
 
-/// `SELECT count(*) FROM ONLY t`.
-pub fn count_rows(table: &QualifiedName) -> String {
-    format!("SELECT count(*) FROM ONLY {table}")
+/// `SELECT count(*) FROM [ONLY] t`: `only` leaves out its partitions.
+pub fn count_rows(table: &QualifiedName, only: bool) -> String {
+    format!(
+        "SELECT count(*) FROM {}{table}",
+        if only { "ONLY " } else { "" }
+    )
 }
 
 /// Settings that make values print the same on any two servers (and parse back
@@ -130,11 +133,12 @@ pub const STABLE_TEXT_SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone
 /// Row count and an order-independent checksum of a table's rows: the sum of
 /// the first 64 bits of each row's md5, so equal multisets of rows give equal
 /// results whatever their physical order (duplicates count, unlike XOR).
-pub fn table_checksum(table: &QualifiedName, columns: &[&str]) -> String {
+pub fn table_checksum(table: &QualifiedName, columns: &[&str], only: bool) -> String {
     format!(
         "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint), 0)::text \
-           FROM ONLY {table}",
-        ident_list(columns.iter().copied())
+           FROM {}{table}",
+        ident_list(columns.iter().copied()),
+        if only { "ONLY " } else { "" }
     )
 }
 
@@ -337,6 +341,12 @@ pub fn pin_schemas(oids: &[u32]) -> String {
 pub const STILL_THE_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
      WHERE c.oid = pg_catalog.to_regclass($1) AND c.oid = $2 AND c.relkind IN ('r', 'p'))";
 
+/// The partition constraints of the partitions `$1` (`oid[]`), ancestors'
+/// included, one row each (`NULL` for one that takes every row).
+pub const PARTITION_CONSTRAINTS: &str =
+    "SELECT pg_catalog.pg_get_partition_constraintdef(c.oid) FROM pg_catalog.pg_class c \
+      WHERE c.oid = ANY ($1::pg_catalog.oid[])";
+
 /// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
 /// rights and no more. Sent as a statement of its own, before the checked
 /// statement, and followed by [`RESET_ROLE`].
@@ -390,7 +400,7 @@ mod tests {
     fn checksum_statement() {
         let t = QualifiedName::new("s", "t");
         assert_eq!(
-            table_checksum(&t, &["a", "b c"]),
+            table_checksum(&t, &["a", "b c"], true),
             "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(\"a\", \"b c\")::text), 1, 16))::bit(64)::bigint), 0)::text \
            FROM ONLY \"s\".\"t\""
         );

@@ -600,12 +600,15 @@ async fn copy_data(
         // Those truncated whole (a partitioned table) and those truncated
         // through them (LOCK TABLE locks a partitioned table's partitions).
         let loaded = shared.plan.tables.iter().filter(|t| !t.truncate_in_load());
-        let guarded: Vec<(&QualifiedName, setup::Guard)> = targets
+        let mut guarded: Vec<(&QualifiedName, setup::Guard)> = targets
             .iter()
             .map(|t| &t.table)
-            .chain(loaded.map(|t| &t.table))
-            .filter_map(|t| Some((t, shared.load_as.get(t)?.guard?)))
+            .chain(loaded.map(|t| t.dest_table()))
+            .filter_map(|t| shared.load_as.get(t))
+            .flat_map(|l| l.guards.iter().map(|(n, g)| (n, *g)))
             .collect();
+        guarded.sort_by(|a, b| a.0.cmp(b.0));
+        guarded.dedup();
         if !guarded.is_empty() {
             let tables: Vec<&QualifiedName> = targets.iter().map(|t| &t.table).collect();
             lock_and_check(

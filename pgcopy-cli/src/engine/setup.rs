@@ -6,7 +6,7 @@
 use super::summary;
 use crate::cli::CopyArgs;
 use crate::connect::Endpoint;
-use crate::error::UserError;
+use crate::error::{pg_message, PgContext, UserError};
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
@@ -52,10 +52,11 @@ pub struct LoadAs {
     /// The owner, whose role the load takes (`SET LOCAL ROLE`); `None` when
     /// this role loads it (it owns the table, or may not act as its owner).
     pub owner: Option<String>,
-    /// A role neither superuser nor this one may change the table, or drop
-    /// and replace it, while the copy runs (`Table::others_may_change`):
-    /// each load transaction locks it and checks it before rows go in.
-    pub guard: Option<Guard>,
+    /// The table and the partitions below it that a role neither superuser
+    /// nor this one may change, or drop and replace, while the copy runs
+    /// (`Table::others_may_change`): each load transaction locks the table
+    /// (and so its partitions) and checks these before rows go in.
+    pub guards: Vec<(QualifiedName, Guard)>,
 }
 
 /// What a load transaction checks of a table once it is locked
@@ -162,11 +163,14 @@ impl Ctx<'_> {
         opts: &PlanOptions,
         copied: &Plan,
     ) -> Result<(Vec<ForeignKey>, Vec<Index>), UserError> {
+        // The destination's own tables the load writes to: for a table
+        // routed into a table partitioned differently, every partition there.
+        let written = pgcopy_core::route::dest_relations(copied, self.dst_catalog);
         let dest_plan = plan(
             self.dst_catalog,
             &PlanOptions {
                 allow_empty_match: true,
-                only: Some(copied.tables.iter().map(|t| t.table.clone()).collect()),
+                only: Some(written.into_iter().collect()),
                 ..opts.clone()
             },
         )
@@ -231,27 +235,45 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The plan `opts` select on the source, with the tables the destination
+    /// partitions differently routed through its tables
+    /// (`pgcopy_core::route`), and why some cannot be.
+    fn routed_plan(&self, opts: &PlanOptions) -> Result<(Plan, Vec<String>), UserError> {
+        let mut p = plan(self.src_catalog, opts).map_err(|e| UserError::usage(e.to_string()))?;
+        let problems = pgcopy_core::route::route(&mut p, self.src_catalog, self.dst_catalog);
+        Ok((p, problems.iter().map(|p| p.to_string()).collect()))
+    }
+
     /// The plan's tables to load as their owners or to check in each load
-    /// transaction, with how.
+    /// transaction, with how, by destination table.
     fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
-        let loaded = plan.tables.iter().map(|spec| (&spec.table, true));
+        let cat = self.dst_catalog;
+        let guard = |t: &pgcopy_core::catalog::Table| {
+            t.others_may_change.then(|| {
+                (
+                    t.name.clone(),
+                    Guard {
+                        oid: t.oid,
+                        schema_oid: t.schema_oid,
+                    },
+                )
+            })
+        };
+        let loaded = plan.tables.iter().map(|spec| (spec.dest_table(), true));
         // Partitioned tables truncated whole are checked too, not loaded.
         let truncated = plan.truncate_together.iter().map(|t| (&t.table, false));
         loaded
             .chain(truncated)
-            .filter_map(|(name, loaded)| Some((self.dst_catalog.table(name)?, loaded)))
-            .filter(|(t, loaded)| (*loaded && t.load_as_owner) || t.others_may_change)
-            .map(|(t, loaded)| {
-                (
-                    t.name.clone(),
-                    LoadAs {
-                        owner: (loaded && t.load_as_owner).then(|| t.owner.clone()),
-                        guard: t.others_may_change.then_some(Guard {
-                            oid: t.oid,
-                            schema_oid: t.schema_oid,
-                        }),
-                    },
-                )
+            .filter_map(|(name, loaded)| Some((cat.table(name)?, loaded)))
+            .filter_map(|(t, loaded)| {
+                // A partitioned table's rows land in its partitions, which
+                // LOCK TABLE locks with it: each is checked too.
+                let below = cat.descendants(&t.name);
+                let guards: Vec<(QualifiedName, Guard)> =
+                    std::iter::once(t).chain(below).filter_map(guard).collect();
+                let owner = (loaded && t.load_as_owner).then(|| t.owner.clone());
+                (owner.is_some() || !guards.is_empty())
+                    .then(|| (t.name.clone(), LoadAs { owner, guards }))
             })
             .collect()
     }
@@ -294,10 +316,10 @@ impl Ctx<'_> {
     /// table's owner: that code would run with this role's rights.
     async fn untrusted_code(&self, dst: &Client, plan: &Plan) -> anyhow::Result<Vec<String>> {
         let cat = self.dst_catalog;
-        let tables: Vec<&pgcopy_core::catalog::Table> = plan
-            .tables
+        let written = pgcopy_core::route::dest_relations(plan, cat);
+        let tables: Vec<&pgcopy_core::catalog::Table> = written
             .iter()
-            .filter_map(|spec| cat.table(&spec.table))
+            .filter_map(|name| cat.table(name))
             .filter(|t| cat.superuser || t.owner != cat.current_user)
             .collect();
         if tables.is_empty() {
@@ -321,6 +343,97 @@ impl Ctx<'_> {
             .collect())
     }
 
+    /// Rows of the tables routed into a partitioned table on the destination
+    /// that no partition there would take (the load would fail on the first
+    /// of them, after the table was emptied): counted on the source, in the
+    /// snapshot, against the destination's partition constraints, before
+    /// anything changes. A constraint that calls a function (hash
+    /// partitioning, a key expression) or names anything outside
+    /// `pg_catalog` is not run on the source: that table is not checked.
+    async fn unroutable_rows(&self, dst: &Client, plan: &Plan) -> anyhow::Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut checked = std::collections::HashSet::new();
+        for spec in plan.tables.iter().filter(|t| t.load_into.is_some()) {
+            let target = spec.dest_table();
+            let Some(t) = self.dst_catalog.table(target) else {
+                continue;
+            };
+            if t.kind != pgcopy_core::catalog::TableKind::Partitioned
+                || !checked.insert(&spec.table)
+            {
+                continue;
+            }
+            let leaves: Vec<u32> = self
+                .dst_catalog
+                .descendants(target)
+                .iter()
+                .filter(|l| l.kind == pgcopy_core::catalog::TableKind::Ordinary)
+                .map(|l| l.oid)
+                .collect();
+            let rows = dst
+                .query(pgcopy_core::sql::PARTITION_CONSTRAINTS, &[&leaves])
+                .await
+                .pg_context(|| format!("reading the partitions of {}", target.display_name()))?;
+            let constraints: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+            if constraints.iter().any(Option::is_none) {
+                continue; // a partition that takes every row
+            }
+            let condition = match constraints.is_empty() {
+                true => "false".to_string(),
+                false => constraints
+                    .iter()
+                    .flatten()
+                    .map(|c| format!("coalesce(({c}), false)"))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            };
+            if !crate::parse::plain_condition(&condition) {
+                tracing::info!(
+                    "{}: not checked ahead for rows no partition of {} on the destination takes (its partition \
+                     bounds need functions to evaluate); such a row would fail the load",
+                    spec.table.display_name(),
+                    target.display_name()
+                );
+                continue;
+            }
+            let count = format!(
+                "SELECT count(*) FROM ONLY {} WHERE NOT ({condition})",
+                spec.table
+            );
+            // In a savepoint: a failure must not end the snapshot transaction.
+            self.src.batch_execute("SAVEPOINT pgcopy_routing").await?;
+            match self.src.query_one(&count, &[]).await {
+                Ok(row) => {
+                    self.src
+                        .batch_execute("RELEASE SAVEPOINT pgcopy_routing")
+                        .await?;
+                    let n: i64 = row.get(0);
+                    if n > 0 {
+                        problems.push(format!(
+                            "{n} rows of {} fit no partition of {} on the destination: add a partition that \
+                             takes them there (or a DEFAULT one), or exclude the table",
+                            spec.table.display_name(),
+                            target.display_name()
+                        ));
+                    }
+                }
+                Err(e) => {
+                    self.src
+                        .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_routing; RELEASE SAVEPOINT pgcopy_routing")
+                        .await?;
+                    tracing::warn!(
+                        "{}: could not check ahead which rows fit no partition of {} on the destination ({}); \
+                         such a row would fail the load",
+                        spec.table.display_name(),
+                        target.display_name(),
+                        pg_message(&e)
+                    );
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// Checks that need no server round trip; returns the problems and the
     /// triggers that must be disabled for the load.
     fn check(&self, plan: &Plan, fks_to_drop: &[ForeignKey]) -> (Vec<String>, Vec<SavedTrigger>) {
@@ -334,8 +447,8 @@ impl Ctx<'_> {
                 .map(|p| p.to_string()),
         );
         let mut to_disable = Vec::new();
-        for spec in &plan.tables {
-            let Some(t) = self.dst_catalog.table(&spec.table) else {
+        for name in pgcopy_core::route::dest_relations(plan, self.dst_catalog) {
+            let Some(t) = self.dst_catalog.table(&name) else {
                 continue;
             };
             let firing = triggers::firing(t, self.replica);
@@ -415,12 +528,14 @@ async fn new_job(
         args.include_tables.as_deref(),
         args.exclude_tables.as_deref(),
     )?;
-    let plan = plan(ctx.src_catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    let (plan, routing) = ctx.routed_plan(&opts)?;
     if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
         tracing::warn!("{w}");
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
+    problems.extend(routing);
+    problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
@@ -655,8 +770,7 @@ async fn resume(
     };
     // The stored plan is read back from the state schema: it may name only
     // what its own options select against today's catalogs.
-    let today = pgcopy_core::plan::plan(ctx.src_catalog, &opts)
-        .map_err(|e| UserError::usage(e.to_string()))?;
+    let (today, _) = ctx.routed_plan(&opts)?;
     let beyond = plan.beyond(&today);
     if !beyond.is_empty() {
         return Err(UserError::failure(format!(
@@ -674,6 +788,7 @@ async fn resume(
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
+    problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
     // are the ones to restore.

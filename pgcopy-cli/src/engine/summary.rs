@@ -309,6 +309,22 @@ pub fn print_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let routed: Vec<String> = plan
+        .tables
+        .iter()
+        .filter_map(|t| {
+            t.load_into
+                .as_ref()
+                .map(|into| format!("{} -> {}", t.table.display_name(), into.display_name()))
+        })
+        .collect();
+    if !routed.is_empty() {
+        println!(
+            "\npartitioned differently on the destination (rows go through its table and PostgreSQL routes \
+             them; it is emptied whole first; loaded without FREEZE):\n  {}",
+            routed.join("\n  ")
+        );
+    }
     for a in &plan.ambiguous {
         println!(
             "\n{}: {}",

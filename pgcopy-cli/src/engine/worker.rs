@@ -348,7 +348,7 @@ async fn copy_unit(
     // before the COPY starts (its first rows may arrive with its answer).
     let messages_before = c.src.stats.messages();
     let truncate = sql::truncate([&sql::TruncateTarget::only(&spec.table)]);
-    let copy_in = sql::copy_in(&spec.table, &cols, freeze, spec.format);
+    let copy_in = sql::copy_in(spec.dest_table(), &cols, freeze, spec.format);
     let copy_out = sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format);
     // A small table costs round trips more than bytes: each side's statements
     // go out together (tokio-postgres pipelines requests polled together, in
@@ -357,16 +357,19 @@ async fn copy_unit(
     // run (CHECK constraints, domain checks, generated columns, index
     // expressions) gets the owner's rights, never this role's. The role is
     // set for the load and reset before the state row is written.
-    let load_as = shared.load_as.get(&spec.table);
+    let target = spec.dest_table();
+    let load_as = shared.load_as.get(target);
     let owner = load_as.and_then(|l| l.owner.as_ref());
-    let guard = load_as.and_then(|l| l.guard);
+    let guards: Vec<(&pgcopy_core::quote::QualifiedName, super::setup::Guard)> = load_as
+        .map(|l| l.guards.iter().map(|(n, g)| (n, *g)).collect())
+        .unwrap_or_default();
     let dst_start = async {
         let (checked, role, truncated, sink) = tokio::join!(
             // A table others may change while the copy runs is locked, then
             // checked, before the role changes and rows go in.
             async {
-                match guard {
-                    Some(g) => {
+                match guards.is_empty() {
+                    false => {
                         let mode = if freeze {
                             "ACCESS EXCLUSIVE"
                         } else {
@@ -375,8 +378,8 @@ async fn copy_unit(
                         super::lock_and_check(
                             &tx,
                             &c.guard,
-                            &[&spec.table],
-                            &[(&spec.table, g)],
+                            &[target],
+                            &guards,
                             mode,
                             shared.pin_schemas,
                         )
@@ -386,7 +389,7 @@ async fn copy_unit(
                             _ => ChunkError::fatal(e.message()),
                         })
                     }
-                    None => Ok(()),
+                    true => Ok(()),
                 }
             },
             async {

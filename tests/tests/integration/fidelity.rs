@@ -271,3 +271,163 @@ fn a_not_valid_check_the_source_rows_violate_goes_for_the_load_and_comes_back_no
     );
     assert_eq!(check_state(&p), before);
 }
+
+/// The source's tables: `m` plain, `n` partitioned by year, `o` by two wide
+/// ranges; `k` referenced by `m`.
+const REPARTED_SOURCE: &str = "CREATE TABLE k (id int PRIMARY KEY);
+     CREATE TABLE m (id int NOT NULL, d date NOT NULL, v text, k_id int REFERENCES k);
+     CREATE TABLE n (id int, d date NOT NULL, v text) PARTITION BY RANGE (d);
+     CREATE TABLE n_2023 PARTITION OF n FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+     CREATE TABLE n_2024 PARTITION OF n FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+     CREATE TABLE o (id int, d date NOT NULL, v text) PARTITION BY RANGE (d);
+     CREATE TABLE o_old PARTITION OF o FOR VALUES FROM ('2000-01-01') TO ('2024-01-01');
+     CREATE TABLE o_new PARTITION OF o FOR VALUES FROM ('2024-01-01') TO ('2030-01-01');
+     INSERT INTO k SELECT generate_series(1, 10);
+     INSERT INTO m SELECT g, date '2023-01-01' + g % 700, 'm' || g, 1 + g % 10 FROM generate_series(1, 2000) g;
+     INSERT INTO n SELECT g, date '2023-01-01' + g % 700, 'n' || g FROM generate_series(1, 2000) g;
+     INSERT INTO o SELECT g, date '2023-01-01' + g % 700, 'o' || g FROM generate_series(1, 2000) g;";
+
+/// The destination's: `m` partitioned (half a year, then a default one, with
+/// an index and a trigger), `n` plain, `o` by year; each with rows of its own.
+const REPARTED_DEST: &str = "CREATE TABLE k (id int PRIMARY KEY);
+     CREATE TABLE m (id int NOT NULL, d date NOT NULL, v text, k_id int REFERENCES k) PARTITION BY RANGE (d);
+     CREATE TABLE m_h1 PARTITION OF m FOR VALUES FROM ('2023-01-01') TO ('2023-07-01');
+     CREATE TABLE m_rest PARTITION OF m DEFAULT;
+     CREATE INDEX m_v ON m (v);
+     CREATE FUNCTION m_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.v := 'stamped'; RETURN NEW; END $$;
+     CREATE TRIGGER m_stamp BEFORE INSERT ON m FOR EACH ROW EXECUTE FUNCTION m_stamp();
+     CREATE TABLE n (id int, d date NOT NULL, v text);
+     CREATE TABLE o (id int, d date NOT NULL, v text) PARTITION BY RANGE (d);
+     CREATE TABLE o_2023 PARTITION OF o FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+     CREATE TABLE o_2024 PARTITION OF o FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+     INSERT INTO k VALUES (1);
+     INSERT INTO m VALUES (-1, '2023-02-02', 'old', 1);
+     INSERT INTO n VALUES (-1, '2020-01-01', 'old');
+     INSERT INTO o VALUES (-1, '2023-05-05', 'old');";
+
+/// Rows and digest of a table with its partitions, as `(count, md5)`.
+fn rows_of(c: &pgcopy_tests::Cluster, db: &str, table: &str) -> String {
+    scalar(
+        c,
+        db,
+        &format!(
+            "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"
+        ),
+    )
+}
+
+#[test]
+fn a_destination_partitioned_differently_takes_every_row_through_its_own_partitions() {
+    for as_owner in [false, true] {
+        let db = if as_owner { "repartowner" } else { "repartsu" };
+        let p = Pair::new(db);
+        p.src.psql(&p.db, REPARTED_SOURCE);
+        let (s, su) = p.urls();
+        let d = if as_owner {
+            p.dst.psql(
+                "postgres",
+                &format!(
+                    "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"
+                ),
+            );
+            p.dst
+                .try_psql_as(&p.db, "app", REPARTED_DEST)
+                .expect("schema as app");
+            p.dst.url_for(&p.db, "app", "app-pw")
+        } else {
+            p.dst.psql(&p.db, REPARTED_DEST);
+            su.clone()
+        };
+        let schema = || {
+            (
+                crate::common::index_set(&p.dst, &p.db),
+                crate::common::constraints_and_triggers(&p.dst, &p.db),
+            )
+        };
+        let before = schema();
+
+        let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--dry-run"]);
+        run.expect_code(0);
+        for routed in [
+            "public.m -> public.m",
+            "public.n_2023 -> public.n",
+            "public.o_old -> public.o",
+        ] {
+            assert!(run.stdout.contains(routed), "{routed}:\n{}", run.stdout);
+        }
+        assert!(
+            run.stdout.contains("loaded without FREEZE"),
+            "{}",
+            run.stdout
+        );
+
+        pgcopy(&["copy", "-s", &s, "-d", &d, "--no-progress"]).expect_code(0);
+        for t in ["k", "m", "n", "o"] {
+            assert_eq!(rows_of(&p.dst, &p.db, t), rows_of(&p.src, &p.db, t), "{t}");
+        }
+        // Each row went where the destination's bounds say, and the trigger
+        // the copy disabled did not stamp them.
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                "SELECT count(*) FROM m_h1 WHERE d >= '2023-07-01'"
+            ),
+            "0"
+        );
+        assert_eq!(
+            scalar(&p.dst, &p.db, "SELECT count(*) FROM o_2024"),
+            scalar(
+                &p.src,
+                &p.db,
+                "SELECT count(*) FROM o WHERE d >= '2024-01-01'"
+            )
+        );
+        assert_eq!(
+            scalar(&p.dst, &p.db, "SELECT count(*) FROM m WHERE v = 'stamped'"),
+            "0"
+        );
+        assert_eq!(schema(), before, "the destination's schema changed");
+        let verify = pgcopy(&["verify", "-s", &s, "-d", &d, "--exact"]);
+        verify.expect_code(0);
+        assert!(verify.stdout.contains("public.n"), "{}", verify.stdout);
+
+        // A row no partition takes is found before anything changes.
+        p.src.psql(
+            &p.db,
+            "INSERT INTO o VALUES (5000, '2026-01-01', 'late'), (5001, '2027-01-01', 'late')",
+        );
+        let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--no-progress"]);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(
+                "2 rows of public.o_new fit no partition of public.o on the destination: add a partition"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM o"), "2000");
+        p.src.psql(&p.db, "DELETE FROM o WHERE v = 'late'");
+
+        // One partition alone cannot go through a table emptied whole.
+        let run = pgcopy(&[
+            "copy",
+            "-s",
+            &s,
+            "-d",
+            &d,
+            "--no-progress",
+            "--include-tables",
+            "public.o_old",
+        ]);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(
+                "public.o_old is a partition of public.o, which the destination partitions differently"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(schema(), before);
+    }
+}
