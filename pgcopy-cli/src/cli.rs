@@ -257,6 +257,13 @@ pub struct CopyArgs {
     /// Let user triggers fire during the load where they cannot be disabled.
     #[arg(long)]
     pub fire_triggers: bool,
+    /// Copy the source's large objects also with --include-tables (a copy
+    /// without --include-tables copies them anyway).
+    #[arg(long, conflicts_with = "skip_large_objects")]
+    pub large_objects: bool,
+    /// Leave the source's large objects out.
+    #[arg(long)]
+    pub skip_large_objects: bool,
     /// Schema on the destination holding pgcopy's state.
     #[arg(long, default_value = "pgcopy", value_name = "NAME")]
     pub state_schema: String,

@@ -500,6 +500,36 @@ impl StateStore {
         )
         .await
         .pg_context(|| "recording the job's chunks".into())?;
+        if !plan.large_objects.is_empty() {
+            // Large objects are tracked as a table of batches (by OID).
+            let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
+            let batches = &plan.large_objects;
+            let count: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (job_id, table_schema, table_name, est_rows, chunk_count) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    self.rel("job_tables")
+                ),
+                &[&job_id, &schema, &table, &count, &(batches.len() as i32)],
+            )
+            .await
+            .pg_context(|| "recording the job's large objects".into())?;
+            let index: Vec<i32> = batches.iter().map(|b| b.index as i32).collect();
+            let first: Vec<i64> = batches.iter().map(|b| i64::from(b.first)).collect();
+            let after: Vec<i64> = batches.iter().map(|b| i64::from(b.last) + 1).collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
+                     SELECT $1, $2, $3, b.i, b.first, b.after \
+                       FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS b(i, first, after)",
+                    self.rel("job_chunks")
+                ),
+                &[&job_id, &schema, &table, &index, &first, &after],
+            )
+            .await
+            .pg_context(|| "recording the job's large objects".into())?;
+        }
         tx.commit().await?;
         Ok(job_id)
     }

@@ -1267,14 +1267,15 @@ mod tests {
 
     proptest::proptest! {
         /// No error about a connection string, in any of its forms, shows any
-        /// part of the password in it.
+        /// part of the password in it: the error is the same whatever the
+        /// password (of that length) is.
         #[test]
         fn errors_never_echo_a_password(
             pw in "[A-Za-z0-9]{6,12}",
             junk in "[ %=@:/?&'a-z]{0,6}",
             form in 0usize..6,
         ) {
-            let s = match form {
+            let conninfo = |pw: &str| match form {
                 0 => format!("postgresql://u:{pw}%Z{junk}@h/db"),
                 1 => format!("postgresql://u:{pw}{junk}@h/db?sslmode=bogus"),
                 2 => format!("host=h password={pw} {pw}{junk}"),
@@ -1282,18 +1283,14 @@ mod tests {
                 4 => format!("postgresql://u@h/db?password={pw}%G{junk}"),
                 _ => format!("host=h password={pw}{junk} port={junk}"),
             };
-            let err = ConnParams::parse(&s)
-                .and_then(|p| p.resolve(|_| None, &defaults(), None))
-                .err();
-            if let Some(e) = err {
-                let text = e.to_string();
-                for i in 0..pw.len() - 3 {
-                    proptest::prop_assert!(
-                        !text.contains(&pw[i..i + 4]),
-                        "{text} shows part of {pw}"
-                    );
-                }
-            }
+            let error = |s: String| {
+                ConnParams::parse(&s)
+                    .and_then(|p| p.resolve(|_| None, &defaults(), None))
+                    .err()
+                    .map(|e| e.to_string())
+            };
+            let other = "Q".repeat(pw.len());
+            proptest::prop_assert_eq!(error(conninfo(&pw)), error(conninfo(&other)));
         }
     }
 }

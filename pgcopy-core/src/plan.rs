@@ -141,6 +141,38 @@ impl AmbiguousPattern {
     }
 }
 
+/// Where the state schema keeps the large objects' progress: a table of
+/// that name whose chunks are [`LargeObjectBatch`]es.
+pub const LARGE_OBJECTS: (&str, &str) = ("pg_catalog", "pg_largeobject");
+
+/// Large objects copied together, in one destination transaction: those with
+/// OIDs `first..=last` on the source (`count` of them when planned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargeObjectBatch {
+    /// Its index among the batches (its chunk in the state schema).
+    pub index: u32,
+    /// The first OID.
+    pub first: u32,
+    /// The last OID.
+    pub last: u32,
+    /// Large objects in it.
+    pub count: u32,
+}
+
+/// Cuts the source's large objects (`oids`, ascending) into batches of at
+/// most `per_batch`.
+pub fn large_object_batches(oids: &[u32], per_batch: usize) -> Vec<LargeObjectBatch> {
+    oids.chunks(per_batch.max(1))
+        .enumerate()
+        .map(|(i, b)| LargeObjectBatch {
+            index: i as u32,
+            first: b[0],
+            last: b[b.len() - 1],
+            count: b.len() as u32,
+        })
+        .collect()
+}
+
 /// One table to copy, with its chunks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableCopySpec {
@@ -252,6 +284,11 @@ pub struct Plan {
     /// name among them (`users`) and warns about a glob, before any change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ambiguous: Vec<AmbiguousPattern>,
+    /// Large objects copied after the tables, in batches by OID (empty when
+    /// none are copied). Their progress is kept in the state schema under
+    /// [`LARGE_OBJECTS`], each batch a chunk whose pages are its OIDs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub large_objects: Vec<LargeObjectBatch>,
     /// Secondary indexes dropped before the load and rebuilt after it (with
     /// `defer_indexes`): not backing a constraint, valid, on a copied plain
     /// table or leaf partition (not attached to a partitioned index).
@@ -615,6 +652,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
 
     Ok(Plan {
         deferred_indexes,
+        large_objects: Vec::new(),
         truncate_together,
         fk_strategy: opts.fk_strategy,
         tables,
@@ -845,6 +883,19 @@ mod tests {
             indexes: vec![],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn large_objects_are_cut_into_batches_by_oid() {
+        let oids: Vec<u32> = (1..=10).map(|i| i * 7).collect();
+        let b = large_object_batches(&oids, 4);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.index, b.first, b.last, b.count))
+                .collect::<Vec<_>>(),
+            [(0, 7, 28, 4), (1, 35, 56, 4), (2, 63, 70, 2)]
+        );
+        assert!(large_object_batches(&[], 4).is_empty());
     }
 
     #[test]

@@ -328,8 +328,8 @@ pub fn check_fk_rights<'a>(
     problems
 }
 
-/// A warning, not a problem: the source has large objects, which pgcopy does
-/// not copy. Names the copied columns that may refer to them (`oid`, or the
+/// A warning, not a problem: the source has large objects, which this copy
+/// leaves out (`--skip-large-objects`, or only some tables copied). Names the copied columns that may refer to them (`oid`, or the
 /// `lo` extension's domain), at most five.
 pub fn large_objects_warning(plan: &Plan, source: &Catalog) -> Option<String> {
     if source.large_objects <= 0 {
@@ -354,9 +354,9 @@ pub fn large_objects_warning(plan: &Plan, source: &Catalog) -> Option<String> {
         n => format!(" ({} and {} more)", refs[..5].join(", "), n - 5),
     };
     Some(format!(
-        "the source has {} large objects (pg_largeobject), which pgcopy does not copy: columns \
+        "the source has {} large objects (pg_largeobject), which this copy leaves out: columns \
          that refer to them{columns} will point at nothing on the destination unless they are \
-         copied another way",
+         copied (--large-objects copies them)",
         source.large_objects
     ))
 }

@@ -9,6 +9,7 @@
 //! row in the same transaction, so a resumed job knows exactly what is done.
 
 mod analyze;
+mod large_objects;
 mod setup;
 mod summary;
 pub mod worker;
@@ -323,9 +324,15 @@ async fn execute(
             if summary.failed() > 0
                 || !bad.is_empty()
                 || !summary.index_failures.is_empty()
-                || !summary.matview_failures.is_empty() =>
+                || !summary.matview_failures.is_empty()
+                || summary.large_object_failure.is_some() =>
         {
             let mut why = Vec::new();
+            if let Some(e) = &summary.large_object_failure {
+                why.push(format!(
+                    "large objects were not all copied ({e}); `pgcopy copy --resume` copies the rest"
+                ));
+            }
             if summary.failed() > 0 {
                 why.push(format!("{} tables failed", summary.failed()));
             }
@@ -672,6 +679,23 @@ async fn copy_data(
     summary.index_failures = index_failures?;
     if shared.interrupted.load(Ordering::SeqCst) {
         return Ok(summary);
+    }
+    if !shared.plan.large_objects.is_empty() {
+        let done: std::collections::HashSet<i32> = setup
+            .done_chunks
+            .keys()
+            .filter(|(schema, table, _)| {
+                (schema.as_str(), table.as_str()) == pgcopy_core::plan::LARGE_OBJECTS
+            })
+            .map(|(_, _, chunk)| *chunk)
+            .collect();
+        match large_objects::copy(shared, &done, args.parallel as usize).await {
+            Ok(copied) => summary.large_objects = copied.objects,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                summary.large_object_failure = Some(format!("{e:#}"));
+            }
+        }
     }
     reconnect_if_closed(dst, &shared.dest).await;
     if shared.replica {

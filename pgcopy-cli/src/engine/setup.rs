@@ -528,14 +528,23 @@ async fn new_job(
         args.include_tables.as_deref(),
         args.exclude_tables.as_deref(),
     )?;
-    let (plan, routing) = ctx.routed_plan(&opts)?;
-    if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
+    let (mut plan, routing) = ctx.routed_plan(&opts)?;
+    // Large objects belong to no table: a copy of the whole database takes
+    // them, a copy of some tables only when asked.
+    let large_objects = ctx.src_catalog.large_objects > 0
+        && (args.large_objects || (!args.skip_large_objects && args.include_tables.is_none()));
+    if large_objects {
+        plan.large_objects = super::large_objects::plan(ctx.src).await?;
+    } else if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
         tracing::warn!("{w}");
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(routing);
     problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    if large_objects {
+        problems.extend(super::large_objects::preflight(ctx.src, dst).await?);
+    }
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
@@ -789,6 +798,9 @@ async fn resume(
     let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    if !plan.large_objects.is_empty() {
+        problems.extend(super::large_objects::preflight(ctx.src, dst).await?);
+    }
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
     // are the ones to restore.

@@ -32,6 +32,10 @@ pub struct RunSummary {
     pub index_failures: Vec<String>,
     /// Materialized views that could not be refreshed, each with why.
     pub matview_failures: Vec<String>,
+    /// Large objects this run copied.
+    pub large_objects: u64,
+    /// Why the large objects were not all copied.
+    pub large_object_failure: Option<String>,
 }
 
 /// Width of a name column: the longest name, at least as wide as "table".
@@ -67,6 +71,8 @@ impl RunSummary {
             committed: std::collections::HashMap::new(),
             index_failures: Vec::new(),
             matview_failures: Vec::new(),
+            large_objects: 0,
+            large_object_failure: None,
             tables: plan
                 .tables
                 .iter()
@@ -250,6 +256,9 @@ impl RunSummary {
             bytes as f64 / 1048576.0 / secs,
             self.failed()
         );
+        if self.large_objects > 0 {
+            println!("large objects: {} copied", self.large_objects);
+        }
     }
 }
 
@@ -309,6 +318,13 @@ pub fn print_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if !plan.large_objects.is_empty() {
+        println!(
+            "large objects: {} in {} batches, after the tables (same OIDs, owners, privileges, comments)",
+            plan.large_objects.iter().map(|b| u64::from(b.count)).sum::<u64>(),
+            plan.large_objects.len()
+        );
+    }
     let routed: Vec<String> = plan
         .tables
         .iter()
@@ -438,6 +454,7 @@ pub fn summary_json(
             "failed_tables": run.map(|r| r.failed()).unwrap_or(0),
             "rows": run.map(|r| r.rows()).unwrap_or(0),
             "bytes": run.map(|r| r.tables.iter().map(|t| t.bytes).sum::<u64>()).unwrap_or(0),
+            "large_objects": run.map(|r| r.large_objects).unwrap_or(0),
         },
         "foreign_keys_not_restored": not_restored.map(|v| v.iter().map(|o| serde_json::json!({
             "table": o.table.display_name(),

@@ -157,7 +157,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
 }
 
 /// Starts a source transaction in the run's snapshot.
-fn snapshot_transaction(shared: &Shared) -> String {
+pub(super) fn snapshot_transaction(shared: &Shared) -> String {
     // One savepoint for the transaction's life: a failed COPY rolls back to it
     // and the snapshot transaction goes on. It is never released, so a chunk
     // costs no savepoint round trips.

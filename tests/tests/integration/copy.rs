@@ -148,29 +148,162 @@ fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statist
     );
 }
 
+/// Every large object with its OID, owner, privileges, comment and data.
+fn large_objects(c: &pgcopy_tests::Cluster, db: &str) -> String {
+    scalar(
+        c,
+        db,
+        "SELECT coalesce(string_agg(m.oid || ' ' || pg_get_userbyid(m.lomowner) || ' '
+                                    || coalesce(m.lomacl::text, '-') || ' '
+                                    || coalesce(obj_description(m.oid, 'pg_largeobject'), '-') || ' '
+                                    || md5(lo_get(m.oid)) || ' ' || length(lo_get(m.oid)), E'\\n' ORDER BY m.oid), '')
+           FROM pg_largeobject_metadata m",
+    )
+}
+
 #[test]
-fn large_objects_on_the_source_are_mentioned_not_silently_skipped() {
+fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
     let p = Pair::new("largeobjects");
     let schema = "CREATE TABLE doc (id int PRIMARY KEY, body oid)";
     p.src.psql(&p.db, schema);
     p.dst.psql(&p.db, schema);
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE lo_owner; CREATE ROLE lo_reader");
+    }
+    // Small ones, one of 3 MB (read and written in slices), one empty; an
+    // owner, grants, a comment; more than one batch.
     p.src.psql(
         &p.db,
-        "INSERT INTO doc SELECT g, lo_from_bytea(0, 'page') FROM generate_series(1, 2) g",
+        "INSERT INTO doc SELECT g, lo_from_bytea(0, convert_to('page ' || g, 'UTF8')) FROM generate_series(1, 600) g;
+         INSERT INTO doc VALUES (601, lo_from_bytea(0, decode(repeat(md5('x'), 98304), 'hex')));
+         INSERT INTO doc VALUES (602, lo_from_bytea(0, ''));
+         SELECT lo_from_bytea(424242, 'orphan');
+         ALTER LARGE OBJECT 424242 OWNER TO lo_owner;
+         GRANT SELECT ON LARGE OBJECT 424242 TO lo_reader;
+         GRANT UPDATE ON LARGE OBJECT 424242 TO PUBLIC;
+         COMMENT ON LARGE OBJECT 424242 IS 'kept ''as is''';",
     );
-    let run = p.copy(&[]);
+    // The destination has one of the same OID (replaced) and one of its own
+    // (left alone).
+    p.dst.psql(
+        &p.db,
+        "SELECT lo_from_bytea(424242, 'old'); SELECT lo_from_bytea(7, 'the destination''s own');",
+    );
+    let dest_own = scalar(&p.dst, &p.db, "SELECT md5(lo_get(7))");
+    let run = p.copy(&["--dry-run"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("large objects: 603 in 3 batches"),
+        "{}",
+        run.stdout
+    );
+    let run = p.copy(&["-p", "2"]);
     run.expect_code(0);
     p.assert_same_data();
     assert!(
+        run.stdout.contains("large objects: 603 copied"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let src = large_objects(&p.src, &p.db);
+    let others = |all: &str| -> Vec<String> {
+        all.lines()
+            .filter(|l| !l.starts_with("7 "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(others(&large_objects(&p.dst, &p.db)), others(&src));
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT md5(lo_get(7))"), dest_own);
+    assert!(
+        src.contains(
+            "424242 lo_owner {lo_owner=rw/lo_owner,lo_reader=r/lo_owner,=w/lo_owner} kept 'as is'"
+        ),
+        "{src}"
+    );
+    // Tracked in the state schema as batches of pg_catalog.pg_largeobject.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT state || ' ' || (SELECT sum(rows_copied) FROM pgcopy.job_chunks c
+                                      WHERE c.job_id = t.job_id AND c.table_name = 'pg_largeobject')
+               FROM pgcopy.job_tables t WHERE table_name = 'pg_largeobject'
+                AND job_id = (SELECT max(job_id) FROM pgcopy.jobs)"
+        ),
+        "done 603"
+    );
+
+    // Killed after a batch, resumed: every one is there once.
+    p.dst.psql(
+        &p.db,
+        "SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid <> 7",
+    );
+    let (s, d) = p.urls();
+    let mut child = crate::common::spawn_copy(
+        &s,
+        &d,
+        &["--no-progress", "-p", "1"],
+        &[("PGCOPY_FAILPOINT", "after-large-object-batch")],
+    );
+    crate::common::kill_after(&mut child, "failpoint after-large-object-batch reached");
+    let partly: i64 = scalar(
+        &p.dst,
+        &p.db,
+        "SELECT count(*) FROM pg_largeobject_metadata",
+    )
+    .parse()
+    .unwrap();
+    assert!(
+        partly > 1 && partly < 604,
+        "{partly} large objects after the kill"
+    );
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]).expect_code(0);
+    assert_eq!(others(&large_objects(&p.dst, &p.db)), others(&src));
+
+    // Some tables only: left out, with a word naming the columns that may
+    // refer to them, unless asked for.
+    let run = p.copy(&["--include-tables", "doc"]);
+    run.expect_code(0);
+    assert!(
         run.stderr.contains(
-            "the source has 2 large objects (pg_largeobject), which pgcopy does not copy: \
+            "the source has 603 large objects (pg_largeobject), which this copy leaves out: \
              columns that refer to them (public.doc.body)"
         ),
         "{}",
         run.stderr
     );
+    let run = p.copy(&["--include-tables", "doc", "--large-objects", "--dry-run"]);
+    assert!(run.stdout.contains("large objects: 603"), "{}", run.stdout);
+
+    // A role that may not give them their owners is refused before any change.
+    p.dst.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE plain_copier LOGIN PASSWORD 'pw'; GRANT CREATE ON DATABASE {} TO plain_copier",
+            p.db
+        ),
+    );
+    p.dst.psql(
+        &p.db,
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO plain_copier; GRANT ALL ON SCHEMA public TO plain_copier",
+    );
+    let plain = p.dst.url_for(&p.db, "plain_copier", "pw");
+    let before = large_objects(&p.dst, &p.db);
+    let run = pgcopy(&["copy", "-s", &s, "-d", &plain, "--no-progress"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "the source's large objects belong to roles this role may not give them to on the destination"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(large_objects(&p.dst, &p.db), before);
+
     // A source without any says nothing.
-    p.src.psql(&p.db, "SELECT lo_unlink(body) FROM doc");
+    p.src
+        .psql(&p.db, "SELECT lo_unlink(oid) FROM pg_largeobject_metadata");
     let run = p.copy(&[]);
     run.expect_code(0);
     assert!(!run.stderr.contains("large objects"), "{}", run.stderr);

@@ -1,0 +1,420 @@
+//! Large objects: listed by OID in the run's snapshot, checked before
+//! anything changes, copied after the tables by parallel workers, each batch
+//! in one destination transaction that also marks it done in the state
+//! schema (as a chunk of `pg_catalog.pg_largeobject`), so a resumed job
+//! copies only the batches not done. Each keeps its OID, owner, privileges
+//! and comment. A destination large object with a source one's OID is
+//! replaced; others are left alone.
+
+use super::worker::snapshot_transaction;
+use super::Shared;
+use crate::error::{pg_message, PgContext};
+use crate::state::ChunkKey;
+use pgcopy_core::plan::{large_object_batches, LargeObjectBatch, LARGE_OBJECTS};
+use pgcopy_core::quote::{quote_ident, quote_literal};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use tokio_postgres::Client;
+
+/// Large objects per batch (one destination transaction).
+const PER_BATCH: usize = 256;
+/// Bytes read per `lo_get` call: a batch holds at most this much per large
+/// object at once, whatever their sizes.
+const SLICE: i32 = 256 * 1024;
+
+/// The source's large objects, in batches, as the snapshot `src` reads in
+/// shows them.
+pub async fn plan(src: &Client) -> anyhow::Result<Vec<LargeObjectBatch>> {
+    let oids: Vec<u32> = src
+        .query(
+            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid",
+            &[],
+        )
+        .await
+        .pg_context(|| "listing the source's large objects".into())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(large_object_batches(&oids, PER_BATCH))
+}
+
+/// What keeps this role from copying the source's large objects as they are,
+/// one sentence each: large objects it may not read on the source; owners
+/// and grantees missing on the destination, or owners it may not give them
+/// to; destination large objects with the same OIDs it may not replace; and
+/// the functions it needs there.
+pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let row = src
+        .query_one(
+            "SELECT count(*) FILTER (WHERE NOT pg_catalog.current_setting('lo_compat_privileges')::bool
+                                       AND NOT pg_catalog.pg_has_role(m.lomowner, 'USAGE')
+                                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(m.lomacl) a
+                                                        WHERE a.privilege_type = 'SELECT'
+                                                          AND (a.grantee = 0
+                                                               OR pg_catalog.pg_has_role(a.grantee, 'USAGE')))),
+                    coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.pg_get_userbyid(m.lomowner)::text), '{}'),
+                    coalesce((SELECT pg_catalog.array_agg(DISTINCT pg_catalog.pg_get_userbyid(a.grantee)::text)
+                                FROM pg_catalog.pg_largeobject_metadata g, pg_catalog.aclexplode(g.lomacl) a
+                               WHERE a.grantee <> 0), '{}')
+               FROM pg_catalog.pg_largeobject_metadata m",
+            &[],
+        )
+        .await
+        .pg_context(|| "reading the source's large objects".into())?;
+    let (unreadable, owners, grantees): (i64, Vec<String>, Vec<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    if unreadable > 0 {
+        problems.push(format!(
+            "the source role may not read {unreadable} of the source's large objects: GRANT SELECT ON LARGE OBJECT \
+             to it (or copy as their owners or a superuser), or leave them out with --skip-large-objects"
+        ));
+    }
+    let roles = dst
+        .query(
+            "SELECT n, r.oid IS NOT NULL, coalesce(pg_catalog.pg_has_role(r.oid, 'MEMBER'), false)
+               FROM pg_catalog.unnest($1::text[]) n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = n",
+            &[&owners.iter().chain(&grantees).collect::<Vec<_>>()],
+        )
+        .await
+        .pg_context(|| "looking up the large objects' roles on the destination".into())?;
+    let mut missing = Vec::new();
+    let mut not_member = Vec::new();
+    for r in &roles {
+        let (name, exists, member): (String, bool, bool) = (r.get(0), r.get(1), r.get(2));
+        if !exists {
+            missing.push(name);
+        } else if !member && owners.contains(&name) {
+            not_member.push(name);
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "the source's large objects belong to or are shared with roles the destination does not have ({}): \
+             create them there, or leave the large objects out with --skip-large-objects",
+            missing.join(", ")
+        ));
+    }
+    if !not_member.is_empty() {
+        problems.push(format!(
+            "the source's large objects belong to roles this role may not give them to on the destination ({}): \
+             copy as a member of those roles (or a superuser), or leave them out with --skip-large-objects",
+            not_member.join(", ")
+        ));
+    }
+    let all: Vec<u32> = src
+        .query(
+            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let row = dst
+        .query_one(
+            "SELECT count(*) FILTER (WHERE NOT pg_catalog.pg_has_role(m.lomowner, 'MEMBER')),
+                    pg_catalog.has_function_privilege('pg_catalog.lo_from_bytea(pg_catalog.oid, pg_catalog.bytea)', 'EXECUTE')
+                    AND pg_catalog.has_function_privilege('pg_catalog.lo_put(pg_catalog.oid, pg_catalog.int8, pg_catalog.bytea)', 'EXECUTE')
+                    AND pg_catalog.has_function_privilege('pg_catalog.lo_unlink(pg_catalog.oid)', 'EXECUTE')
+               FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = ANY ($1::pg_catalog.oid[])",
+            &[&all],
+        )
+        .await
+        .pg_context(|| "reading the destination's large objects".into())?;
+    let (foreign, may_create): (i64, bool) = (row.get(0), row.get(1));
+    if foreign > 0 {
+        problems.push(format!(
+            "{foreign} large objects on the destination have the OIDs of source ones and belong to roles this \
+             role is not a member of, so it may not replace them: copy as their owners (or a superuser), or leave \
+             the large objects out with --skip-large-objects"
+        ));
+    }
+    if !may_create {
+        problems.push(
+            "this role may not create large objects on the destination (EXECUTE on lo_from_bytea, lo_put and \
+             lo_unlink is revoked): grant it, or leave the large objects out with --skip-large-objects"
+                .to_string(),
+        );
+    }
+    Ok(problems)
+}
+
+/// Large objects and bytes one run copied.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copied {
+    /// Large objects.
+    pub objects: u64,
+    /// Bytes of their data.
+    pub bytes: u64,
+}
+
+/// Copies the plan's batches not in `done` (chunk indexes committed by an
+/// earlier run), with up to `parallel` workers; marks the large objects done
+/// in the state schema when every batch is. Errors name the batch.
+pub async fn copy(shared: &Shared, done: &HashSet<i32>, parallel: usize) -> anyhow::Result<Copied> {
+    let batches = &shared.plan.large_objects;
+    let queue: Mutex<VecDeque<LargeObjectBatch>> = Mutex::new(
+        batches
+            .iter()
+            .filter(|b| !done.contains(&(b.index as i32)))
+            .copied()
+            .collect(),
+    );
+    let pending = queue.lock().expect("lock").len();
+    if pending == 0 {
+        return Ok(Copied::default());
+    }
+    let started = std::time::Instant::now();
+    let workers = parallel.clamp(1, pending);
+    let results =
+        futures_util::future::join_all((0..workers).map(|i| worker(shared, &queue, i))).await;
+    let mut total = Copied::default();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => {
+                total.objects += c.objects;
+                total.bytes += c.bytes;
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if let Some(e) = errors.into_iter().next() {
+        return Err(anyhow::anyhow!("copying large objects: {e}"));
+    }
+    let dst = shared.dest.connect("large objects").await?;
+    shared
+        .store
+        .set_table_state(
+            &dst,
+            shared.job_id,
+            LARGE_OBJECTS.0,
+            LARGE_OBJECTS.1,
+            "done",
+            None,
+        )
+        .await?;
+    tracing::info!(
+        "copied {} large objects ({}) in {:.1} s",
+        total.objects,
+        super::human_bytes(total.bytes),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(total)
+}
+
+/// One worker: its own source session in the snapshot and destination
+/// session, batches until none is left.
+async fn worker(
+    shared: &Shared,
+    queue: &Mutex<VecDeque<LargeObjectBatch>>,
+    id: usize,
+) -> anyhow::Result<Copied> {
+    let name = format!("large objects {id}");
+    let (src, dst) = tokio::try_join!(shared.source.connect(&name), shared.dest.connect(&name))?;
+    let mut dst = dst;
+    src.batch_execute(&snapshot_transaction(shared))
+        .await
+        .pg_context(|| "importing the source snapshot".into())?;
+    let mark_done = shared
+        .store
+        .prepare_mark_chunk_done(&dst)
+        .await
+        .pg_context(|| "preparing the progress update".into())?;
+    let mut copied = Copied::default();
+    loop {
+        if shared.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let Some(batch) = queue.lock().expect("lock").pop_front() else {
+            break;
+        };
+        let bytes = copy_batch(shared, &src, &mut dst, &mark_done, batch)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "batch {} (OIDs {}..={}): {e:#}",
+                    batch.index,
+                    batch.first,
+                    batch.last
+                )
+            })?;
+        copied.objects += bytes.0;
+        copied.bytes += bytes.1;
+        crate::failpoint::hit("after-large-object-batch").await;
+    }
+    Ok(copied)
+}
+
+/// One large object as read from the source.
+struct Object {
+    oid: u32,
+    owner: String,
+    comment: Option<String>,
+    data: Vec<u8>,
+}
+
+async fn copy_batch(
+    shared: &Shared,
+    src: &Client,
+    dst: &mut Client,
+    mark_done: &tokio_postgres::Statement,
+    batch: LargeObjectBatch,
+) -> anyhow::Result<(u64, u64)> {
+    let rows = src
+        .query(
+            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text,
+                    pg_catalog.obj_description(m.oid, 'pg_largeobject'),
+                    pg_catalog.lo_get(m.oid, 0, $3)
+               FROM pg_catalog.pg_largeobject_metadata m
+              WHERE m.oid BETWEEN $1 AND $2 ORDER BY m.oid",
+            &[&batch.first, &batch.last, &SLICE],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading: {}", pg_message(&e)))?;
+    let mut objects: Vec<Object> = rows
+        .iter()
+        .map(|r| Object {
+            oid: r.get(0),
+            owner: r.get(1),
+            comment: r.get(2),
+            data: r.get(3),
+        })
+        .collect();
+    // Privileges as the source lists them, the owner's own included (an
+    // owner may have revoked some of its own).
+    let grants = src
+        .query(
+            "SELECT m.oid, a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL
+                                                 ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
+                    a.is_grantable
+               FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a
+              WHERE m.oid BETWEEN $1 AND $2",
+            &[&batch.first, &batch.last],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading privileges: {}", pg_message(&e)))?;
+    let with_acl: HashSet<u32> = src
+        .query(
+            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m
+              WHERE m.oid BETWEEN $1 AND $2 AND m.lomacl IS NOT NULL",
+            &[&batch.first, &batch.last],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading privileges: {}", pg_message(&e)))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let tx = dst.transaction().await?;
+    let oids: Vec<u32> = objects.iter().map(|o| o.oid).collect();
+    tx.execute(
+        "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m
+          WHERE m.oid = ANY ($1::pg_catalog.oid[])",
+        &[&oids],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("replacing the destination's: {}", pg_message(&e)))?;
+    let create = tx
+        .prepare("SELECT pg_catalog.lo_from_bytea($1, $2)")
+        .await?;
+    let put = tx.prepare("SELECT pg_catalog.lo_put($1, $2, $3)").await?;
+    let mut bytes = 0u64;
+    let current_user: String = tx.query_one("SELECT current_user::text", &[]).await?.get(0);
+    let mut ddl = String::new();
+    for o in &mut objects {
+        tx.execute(&create, &[&o.oid, &o.data])
+            .await
+            .map_err(|e| anyhow::anyhow!("creating large object {}: {}", o.oid, pg_message(&e)))?;
+        bytes += o.data.len() as u64;
+        // A large object longer than a slice comes in slices.
+        let mut offset = o.data.len() as i64;
+        let mut last = o.data.len();
+        while last == SLICE as usize {
+            let more: Vec<u8> = src
+                .query_one(
+                    "SELECT pg_catalog.lo_get($1, $2, $3)",
+                    &[&o.oid, &offset, &SLICE],
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("reading large object {}: {}", o.oid, pg_message(&e)))?
+                .get(0);
+            last = more.len();
+            if last > 0 {
+                tx.execute(&put, &[&o.oid, &offset, &more])
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("writing large object {}: {}", o.oid, pg_message(&e))
+                    })?;
+            }
+            offset += last as i64;
+            bytes += last as u64;
+        }
+        o.data = Vec::new();
+        if o.owner != current_user {
+            ddl.push_str(&format!(
+                "ALTER LARGE OBJECT {} OWNER TO {};\n",
+                o.oid,
+                quote_ident(&o.owner)
+            ));
+        }
+        if let Some(c) = &o.comment {
+            ddl.push_str(&format!(
+                "COMMENT ON LARGE OBJECT {} IS {};\n",
+                o.oid,
+                quote_literal(c)
+            ));
+        }
+        if with_acl.contains(&o.oid) {
+            ddl.push_str(&format!(
+                "REVOKE ALL ON LARGE OBJECT {} FROM {};\n",
+                o.oid,
+                quote_ident(&o.owner)
+            ));
+        }
+    }
+    for g in &grants {
+        let (oid, privilege, grantee, grantable): (u32, String, Option<String>, bool) =
+            (g.get(0), g.get(1), g.get(2), g.get(3));
+        let privilege = match privilege.as_str() {
+            "SELECT" => "SELECT",
+            "UPDATE" => "UPDATE",
+            other => {
+                anyhow::bail!("large object {oid} has a privilege pgcopy does not know: {other}")
+            }
+        };
+        ddl.push_str(&format!(
+            "GRANT {privilege} ON LARGE OBJECT {oid} TO {}{};\n",
+            grantee.as_deref().map_or("PUBLIC".to_string(), quote_ident),
+            if grantable { " WITH GRANT OPTION" } else { "" }
+        ));
+    }
+    if !ddl.is_empty() {
+        tx.batch_execute(&ddl).await.map_err(|e| {
+            anyhow::anyhow!(
+                "setting owners, privileges and comments: {}",
+                pg_message(&e)
+            )
+        })?;
+    }
+    shared
+        .store
+        .mark_chunk_done(
+            &tx,
+            mark_done,
+            ChunkKey {
+                job_id: shared.job_id,
+                schema: LARGE_OBJECTS.0,
+                table: LARGE_OBJECTS.1,
+                chunk: batch.index as i32,
+            },
+            objects.len() as i64,
+            bytes as i64,
+            false,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok((objects.len() as u64, bytes))
+}
