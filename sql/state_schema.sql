@@ -1,4 +1,4 @@
--- pgcopy state schema, version 2.
+-- pgcopy state schema, version 3.
 --
 -- The one source of truth for the schema pgcopy keeps on the destination: the
 -- extension embeds this file, and the CLI runs it where the extension cannot be
@@ -129,6 +129,7 @@ CREATE TABLE @extschema@.saved_fks (
     referenced_table text NOT NULL,
     definition      text NOT NULL,
     constraint_type text NOT NULL DEFAULT 'f' CHECK (constraint_type IN ('f', 'c')),
+    comment         text,
     was_validated   boolean NOT NULL,
     dropped_at      timestamptz NOT NULL DEFAULT now(),
     restored_at     timestamptz,
@@ -139,6 +140,7 @@ CREATE TABLE @extschema@.saved_fks (
 COMMENT ON TABLE @extschema@.saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
 COMMENT ON COLUMN @extschema@.saved_fks.definition IS 'pg_get_constraintdef() text: ALTER TABLE ... ADD CONSTRAINT name <definition> re-creates it, once a parser proved the whole statement is that one FOREIGN KEY on that table.';
 COMMENT ON COLUMN @extschema@.saved_fks.constraint_type IS 'f: a foreign key; c: a NOT VALID CHECK constraint, which rows the source keeps may violate, put back NOT VALID.';
+COMMENT ON COLUMN @extschema@.saved_fks.comment IS 'Its COMMENT ON CONSTRAINT, put back by a statement pgcopy builds.';
 COMMENT ON COLUMN @extschema@.saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
 COMMENT ON COLUMN @extschema@.saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
 
@@ -336,5 +338,5 @@ COMMENT ON VIEW @extschema@.pending_fks IS 'Foreign keys dropped by a job and no
 CREATE FUNCTION @extschema@.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    AS 'SELECT 2';
+    AS 'SELECT 3';
 COMMENT ON FUNCTION @extschema@.schema_version() IS 'Version of the pgcopy state schema; the CLI refuses a version it does not know.';

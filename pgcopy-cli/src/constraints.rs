@@ -57,8 +57,10 @@ async fn save_and_drop_batch(
     let tx = dst.transaction().await?;
     let insert = format!(
         "INSERT INTO {fks} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
-                         referenced_table, definition, constraint_type, was_validated) \
+                         referenced_table, definition, constraint_type, comment, was_validated) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $9, \
+                 (SELECT pg_catalog.obj_description(c.oid, 'pg_constraint') FROM pg_catalog.pg_constraint c \
+                   WHERE c.conrelid = pg_catalog.to_regclass($10) AND c.conname = $4::text), \
                  $8 OR EXISTS (SELECT 1 FROM {fks} o JOIN {jobs} oj ON oj.job_id = o.job_id \
                                 WHERE o.table_schema = $2 AND o.table_name = $3 \
                                   AND o.constraint_name = $4 AND o.was_validated \
@@ -67,6 +69,7 @@ async fn save_and_drop_batch(
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
                 referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
                 definition = EXCLUDED.definition, constraint_type = EXCLUDED.constraint_type, \
+                comment = EXCLUDED.comment, \
                 was_validated = {fks}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         fks = store.rel("saved_fks"),
@@ -90,6 +93,7 @@ async fn save_and_drop_batch(
                 &restore::strip_not_valid(&fk.definition),
                 &fk.validated,
                 &fk.kind.contype(),
+                &fk.table.to_string(),
             ],
         )
         .await
@@ -176,6 +180,7 @@ pub async fn restore(
             was_validated: r.get(5),
             referenced: QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7)),
             kind: ConstraintKind::from_contype(r.get(8)),
+            comment: r.get(9),
         })
         .collect();
 
@@ -300,7 +305,12 @@ async fn add_one(
     let mut validate = None;
     for step in restore::steps(saved, &present, crate::parse::parse)? {
         match step {
-            Step::Add { sql, valid, owner } => {
+            Step::Add {
+                sql,
+                valid,
+                owner,
+                comment,
+            } => {
                 let literals =
                     crate::parse::literal_types(&sql).map_err(|e| anyhow::anyhow!("{e}"))?;
                 pgcopy_core::stored::check_literal_types(
@@ -319,7 +329,10 @@ async fn add_one(
                     }
                 }
                 let tx = dst.transaction().await?;
-                run_as(&tx, &owner, &[&sql]).await.pg_context(|| {
+                let statements: Vec<&str> = std::iter::once(sql.as_str())
+                    .chain(comment.as_deref())
+                    .collect();
+                run_as(&tx, &owner, &statements).await.pg_context(|| {
                     format!(
                         "adding foreign key {} on {}",
                         saved.name,

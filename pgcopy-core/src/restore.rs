@@ -36,6 +36,8 @@ pub struct SavedFk {
     pub referenced: QualifiedName,
     /// A foreign key, or a `NOT VALID` CHECK.
     pub kind: crate::catalog::ConstraintKind,
+    /// Its comment (`COMMENT ON CONSTRAINT`), put back with it.
+    pub comment: Option<String>,
 }
 
 /// What the destination has now, from [`probe_sql`].
@@ -64,6 +66,8 @@ pub enum Step {
         valid: bool,
         /// The role to run it as.
         owner: String,
+        /// Then, as the owner too: its comment, by the quoting builder.
+        comment: Option<String>,
     },
     /// The constraint is already there: only mark the row restored.
     MarkPresent {
@@ -201,6 +205,10 @@ pub fn steps(
                 sql,
                 valid: one_step,
                 owner: owner.clone(),
+                comment: saved
+                    .comment
+                    .as_ref()
+                    .map(|c| sql::comment_on_constraint(&saved.table, &saved.name, c)),
             });
             one_step
         }
@@ -359,7 +367,7 @@ pub fn foreign_code_refusal(checker: &str, owner: &str, what: &str) -> Option<St
 pub fn pending_sql(state_schema: &str) -> String {
     format!(
         "SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated, \
-                referenced_schema, referenced_table, constraint_type \
+                referenced_schema, referenced_table, constraint_type, comment \
            FROM {}.saved_fks \
           WHERE ($1::bigint IS NULL OR job_id = $1) \
             AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE)) \
@@ -447,6 +455,7 @@ mod tests {
             was_validated: validated,
             referenced: QualifiedName::new("public", "a"),
             kind: crate::catalog::ConstraintKind::Foreign,
+            comment: None,
         }
     }
 
@@ -495,7 +504,7 @@ mod tests {
         let s = steps(&saved(true), &absent(false), parse).unwrap();
         assert_eq!(s.len(), 2);
         assert!(
-            matches!(&s[0], Step::Add { sql, valid: false, owner } if sql.ends_with("REFERENCES public.a(id) NOT VALID") && owner == "app")
+            matches!(&s[0], Step::Add { sql, valid: false, owner, .. } if sql.ends_with("REFERENCES public.a(id) NOT VALID") && owner == "app")
         );
         assert!(
             matches!(&s[1], Step::Validate { sql, owner } if sql == r#"ALTER TABLE "public"."b" VALIDATE CONSTRAINT "b_a_fk""# && owner == "app")

@@ -347,6 +347,15 @@ pub const PARTITION_CONSTRAINTS: &str =
     "SELECT pg_catalog.pg_get_partition_constraintdef(c.oid) FROM pg_catalog.pg_class c \
       WHERE c.oid = ANY ($1::pg_catalog.oid[])";
 
+/// `COMMENT ON CONSTRAINT name ON table IS 'comment'`.
+pub fn comment_on_constraint(table: &QualifiedName, name: &str, comment: &str) -> String {
+    format!(
+        "COMMENT ON CONSTRAINT {} ON {table} IS {}",
+        quote_ident(name),
+        quote_literal(comment)
+    )
+}
+
 /// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
 /// rights and no more. Sent as a statement of its own, before the checked
 /// statement, and followed by [`RESET_ROLE`].

@@ -200,6 +200,7 @@ fn restore_fks(
                 was_validated: row.get::<bool>(6)?.unwrap_or(true),
                 referenced: QualifiedName::new(text(7)?, text(8)?),
                 kind: pgcopy_core::catalog::ConstraintKind::from_contype(&text(9)?),
+                comment: row.get::<String>(10)?,
             });
         }
         Ok::<_, pgrx::spi::Error>(out)
@@ -462,7 +463,12 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
     let mut error = None;
     for step in steps {
         match step {
-            Step::Add { sql, valid, owner } => {
+            Step::Add {
+                sql,
+                valid,
+                owner,
+                comment,
+            } => {
                 // Added validated (partitioned tables): the check runs code.
                 if valid {
                     match foreign_code(saved, &owner) {
@@ -479,7 +485,14 @@ fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>
                     }
                 }
                 match subxact::run(|| {
-                    as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, valid, None))
+                    as_owner(&owner, || {
+                        Spi::run(&sql)?;
+                        match &comment {
+                            Some(c) => Spi::run(c),
+                            None => Ok(()),
+                        }
+                    })
+                    .and_then(|_| mark(saved, valid, None))
                 }) {
                     Ok(Ok(())) => valid_now = valid,
                     Ok(Err(e)) => return fail(saved, e.to_string()),

@@ -190,11 +190,13 @@ pub struct FullFingerprint {
     pub indexes: String,
 }
 
-/// FK definitions and validity, and user trigger states (outside `pgcopy`).
+/// FK definitions, validity and comments, and user trigger states (outside
+/// `pgcopy`).
 pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
     let fks = c.psql(
         db,
-        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated
+        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated,
+                coalesce(obj_description(oid, 'pg_constraint'), '')
            FROM pg_constraint
           WHERE contype = 'f' AND connamespace::regnamespace::text !~ '^pgcopy'
           ORDER BY conrelid::regclass::text, conname",

@@ -373,7 +373,7 @@ fn violating_source_row_leaves_fk_not_valid_and_fails_the_run() {
         .filter(|(a, b)| a != b)
         .collect();
     assert_eq!(differ.len(), 1, "{differ:?}");
-    assert!(differ[0].1.contains("book_author_fk") && differ[0].1.ends_with("|f"));
+    assert!(differ[0].1.contains("book_author_fk") && differ[0].1.ends_with("|f|"));
     // After fixing the data, restore-fks validates it.
     p.dst.psql(&p.db, "DELETE FROM book WHERE id = 9999");
     pgcopy(&["restore-fks", "-d", &d]).expect_code(0);
