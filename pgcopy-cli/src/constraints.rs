@@ -312,8 +312,8 @@ async fn add_one(
                 comment,
             } => {
                 let literals =
-                    crate::parse::literal_types(&sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-                pgcopy_core::stored::check_literal_types(
+                    crate::parse::risky_literals(&sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+                pgcopy_core::stored::check_literals(
                     &saved.table,
                     &format!("constraint {}", saved.name),
                     &literals,

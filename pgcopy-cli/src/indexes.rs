@@ -204,8 +204,8 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
     let authority = crate::constraints::authority(&row, 1, s.job_id);
     let action = restore::index_action(s, row.get(0), &authority, crate::parse::parse)?;
     if let IndexAction::Build { sql, .. } = &action {
-        let literals = crate::parse::literal_types(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-        stored::check_literal_types(
+        let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+        stored::check_literals(
             &s.table,
             &format!("index {}", s.name),
             &literals,

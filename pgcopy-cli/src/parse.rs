@@ -133,12 +133,16 @@ pub fn split(sql: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// The types `sql` casts something to outside `pg_catalog` (`schema.type`,
-/// `[]` for an array), for `stored::check_literal_types`: the parser runs
-/// such a type's input function when the cast is of a literal. Unqualified
-/// names are `pg_catalog`'s: sessions that run stored definitions search
-/// nothing else (`pg_get_*def` qualifies every other type).
-pub fn literal_types(sql: &str) -> Result<Vec<String>, String> {
+/// The literals in `sql` whose input function the parser would choose from
+/// something outside `pg_catalog`, for `stored::check_literals`: a cast to a
+/// type outside `pg_catalog` (`public.d[]`), and a string literal without a
+/// cast of its own (`'{1}'`), whose type the parser takes from where it
+/// stands (a column of a domain's array type, a function's argument). The
+/// parser runs that input function, and a domain's CHECK inside it. Every
+/// literal `pg_get_indexdef` and `pg_get_constraintdef` print carries its
+/// cast (`'a'::text`), and unqualified type names are `pg_catalog`'s:
+/// sessions that run stored definitions search nothing else.
+pub fn risky_literals(sql: &str) -> Result<Vec<String>, String> {
     let parsed =
         pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     // The whole tree, as data: pg_query's own walk skips some node kinds
@@ -149,10 +153,28 @@ pub fn literal_types(sql: &str) -> Result<Vec<String>, String> {
     while let Some(v) = stack.pop() {
         match v {
             serde_json::Value::Object(map) => {
-                if let Some(ty) = map.get("TypeCast").and_then(|c| c.get("type_name")) {
-                    if let Some(name) = qualified_type(ty) {
-                        out.push(name);
+                if let Some(cast) = map.get("TypeCast") {
+                    let user_type = cast.get("type_name").and_then(qualified_type);
+                    let literal = cast.pointer("/arg/node/AConst");
+                    if let Some(t) = &user_type {
+                        out.push(format!("a cast to {t}"));
                     }
+                    // A literal under its own cast is that cast's business
+                    // (a pg_catalog type's input function, or flagged above).
+                    if literal.is_some() {
+                        if let Some(t) = cast.get("type_name") {
+                            stack.push(t);
+                        }
+                        continue;
+                    }
+                }
+                if let Some(text) = map
+                    .get("AConst")
+                    .and_then(|c| c.pointer("/val/Sval/sval"))
+                    .and_then(|s| s.as_str())
+                {
+                    let shown: String = text.chars().take(20).collect();
+                    out.push(format!("'{shown}' with no cast"));
                 }
                 stack.extend(map.values());
             }
@@ -285,18 +307,28 @@ mod tests {
     }
 
     #[test]
-    fn literal_types_outside_pg_catalog_are_found() {
+    fn literals_a_domain_could_check_are_found() {
         let def = "CREATE INDEX i ON public.t USING btree (lower(a), (b::text)) \
                    WHERE (c = ANY ('{0}'::public.dom[])) AND d = '1'::pg_catalog.int4 AND e <> ''::text";
-        assert_eq!(literal_types(def).unwrap(), ["public.dom[]"]);
+        assert_eq!(risky_literals(def).unwrap(), ["a cast to public.dom[]"]);
         let check =
             "ALTER TABLE public.t ADD CONSTRAINT c CHECK ((x > ('5'::\"S\".\"my dom\"))) NOT VALID";
-        assert_eq!(literal_types(check).unwrap(), ["S.my dom"]);
-        assert!(
-            literal_types("CREATE INDEX i ON public.t (a) WHERE (b IS NULL)")
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(risky_literals(check).unwrap(), ["a cast to S.my dom"]);
+        // No cast: the parser picks the type from the column (a domain's
+        // array here), and runs its input.
+        let bare = "CREATE INDEX ti ON public.t USING btree (a) WHERE (a <> '{1}')";
+        assert_eq!(risky_literals(bare).unwrap(), ["'{1}' with no cast"]);
+        let bare = "ALTER TABLE public.t ADD CONSTRAINT tc CHECK ((a <> '{1}')) NOT VALID";
+        assert_eq!(risky_literals(bare).unwrap(), ["'{1}' with no cast"]);
+        let call = "CREATE INDEX i ON public.t (a) WHERE public.f('x') AND g(('y')::text)";
+        assert_eq!(risky_literals(call).unwrap(), ["'x' with no cast"]);
+        for safe in [
+            "CREATE INDEX i ON public.t (a) WHERE (b IS NULL) AND c > 5 AND d",
+            "CREATE INDEX i ON public.t (a) WHERE (status = 'active'::text) AND (at > '2020-01-01'::date)",
+            "ALTER TABLE public.t ADD CONSTRAINT c CHECK ((name <> ''::text)) NOT VALID",
+        ] {
+            assert!(risky_literals(safe).unwrap().is_empty(), "{safe}");
+        }
     }
 
     #[test]

@@ -143,40 +143,50 @@ pub fn table_checksum(table: &QualifiedName, columns: &[&str], only: bool) -> St
 }
 
 /// Reads what a sequence's catalog row says, with `$1` its qualified name:
-/// one row when the name leads to a relation, of whether it is a sequence and
-/// its last value when `nextval` has been called (`NULL` otherwise). Nothing
-/// runs but the lookup, whatever the name leads to now: a relation that
-/// replaced the sequence under its name (a view) is never read.
-pub const SEQUENCE_PROBE: &str = "SELECT c.relkind = 'S', \
+/// one row when the name leads to a relation, of its OID, whether it is a
+/// sequence, its increment, and its last value when `nextval` has been
+/// called (`NULL` otherwise). Nothing runs but the lookup, whatever the name
+/// leads to now: a view that replaced the sequence under its name is never
+/// read. Reading the value locks the sequence until the transaction ends, so
+/// it is renamed or dropped by nobody before [`read_sequence`].
+pub const SEQUENCE_PROBE: &str = "SELECT c.oid, c.relkind = 'S', \
+        (SELECT s.seqincrement FROM pg_catalog.pg_sequence s WHERE s.seqrelid = c.oid), \
         CASE WHEN c.relkind = 'S' THEN pg_catalog.pg_sequence_last_value(c.oid) END \
    FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
 
-/// Reads a sequence's state; run only right after [`SEQUENCE_PROBE`] found a
-/// sequence under that name.
-pub fn read_sequence(seq: &QualifiedName) -> String {
-    format!("SELECT last_value, is_called FROM {seq}")
-}
-
-/// Sets a sequence's state.
-pub fn set_sequence(seq: &QualifiedName, last_value: i64, is_called: bool) -> String {
+/// Reads the state of the sequence `oid` (found by [`SEQUENCE_PROBE`] under
+/// the name `seq`) by its name, the only way before PostgreSQL 18 to read a
+/// sequence on which `nextval` was never called: no row unless the name
+/// still leads to `oid`. That condition involves no column, so PostgreSQL
+/// checks it once, before reading anything: a relation put under the name
+/// since (a view calling another role's code) is never read.
+pub fn read_sequence(seq: &QualifiedName, oid: u32) -> String {
     format!(
-        "SELECT pg_catalog.setval({}, {last_value}, {is_called})",
+        "SELECT s.last_value, s.is_called FROM {seq} s \
+          WHERE pg_catalog.to_regclass({}) OPERATOR(pg_catalog.=) '{oid}'::pg_catalog.oid",
         quote_literal(&seq.to_string())
     )
 }
 
-/// Sets a sequence's state only if that moves it forward (by its increment's
-/// sign): for a sequence a table the copy leaves alone also uses.
-pub fn set_sequence_forward(seq: &QualifiedName, last_value: i64, is_called: bool) -> String {
+/// Sets the state of the sequence `oid`.
+pub fn set_sequence(oid: u32, last_value: i64, is_called: bool) -> String {
     format!(
-        "SELECT pg_catalog.setval(ps.seqrelid, {last_value}, {is_called}) \
-           FROM pg_catalog.pg_sequence ps, {seq} d \
-          WHERE ps.seqrelid = {}::pg_catalog.regclass \
-            AND pg_catalog.sign(ps.seqincrement) \
-                * (({last_value}::numeric + CASE WHEN {is_called} THEN ps.seqincrement ELSE 0 END) \
-                   - (d.last_value::numeric + CASE WHEN d.is_called THEN ps.seqincrement ELSE 0 END)) > 0",
-        quote_literal(&seq.to_string())
+        "SELECT pg_catalog.setval('{oid}'::pg_catalog.oid::pg_catalog.regclass, {last_value}, {is_called})"
     )
+}
+
+/// Whether a sequence's state `(last, called)` is ahead of `(other_last,
+/// other_called)`, by its increment's sign: the next value it gives is
+/// beyond the other's.
+pub fn sequence_ahead(
+    increment: i64,
+    last: i64,
+    called: bool,
+    other_last: i64,
+    other_called: bool,
+) -> bool {
+    let next = |v: i64, c: bool| i128::from(v) + if c { i128::from(increment) } else { 0 };
+    i128::from(increment.signum()) * (next(last, called) - next(other_last, other_called)) > 0
 }
 
 /// `ANALYZE a, b, ...`.
@@ -291,7 +301,9 @@ pub fn lock_tables<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>, mode
 /// Fails (division by zero, SQLSTATE 22012) when one of the tables `$2`
 /// (`text[]`, qualified names) no longer has the OID `$1` had for it at
 /// preflight (`oid[]`, the same order: its schema's owner dropped it and put
-/// another in its place), or when a row inserted now into one of them would
+/// another in its place), or other columns than `$3` (`jsonb[]`, each an
+/// array of names in order: a column added since has its default computed
+/// by the COPY), or when a row inserted now into one of them would
 /// run a user trigger, or code of a role neither superuser nor the current
 /// user ([`crate::UNTRUSTED_CODE_SQL`]). Run right after locking the tables
 /// by name, before their rows go in, so what other roles changed since
@@ -301,8 +313,12 @@ pub fn load_guard() -> String {
     format!(
         "SELECT 1 / CASE WHEN EXISTS (\
              SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), \
-                                  pg_catalog.unnest($2::pg_catalog.text[])) AS g(relid, name) \
-              WHERE pg_catalog.to_regclass(g.name)::pg_catalog.oid IS DISTINCT FROM g.relid) \
+                                  pg_catalog.unnest($2::pg_catalog.text[]), \
+                                  pg_catalog.unnest($3::pg_catalog.jsonb[])) AS g(relid, name, cols) \
+              WHERE pg_catalog.to_regclass(g.name)::pg_catalog.oid IS DISTINCT FROM g.relid \
+                 OR (SELECT pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+                      WHERE a.attrelid = g.relid AND a.attnum > 0 AND NOT a.attisdropped) \
+                    IS DISTINCT FROM g.cols) \
            OR EXISTS (\
              SELECT 1 FROM pg_catalog.pg_trigger tg \
               WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) \
@@ -462,9 +478,19 @@ mod tests {
             r#"TRUNCATE ONLY "public"."a", "x"."B", ONLY "x"."B""#
         );
         assert_eq!(
-            set_sequence(&QualifiedName::new("s", "it's"), 5, false),
-            r#"SELECT pg_catalog.setval('"s"."it''s"', 5, false)"#
+            set_sequence(16384, 5, false),
+            "SELECT pg_catalog.setval('16384'::pg_catalog.oid::pg_catalog.regclass, 5, false)"
         );
+        assert_eq!(
+            read_sequence(&QualifiedName::new("s", "it's"), 7),
+            r#"SELECT s.last_value, s.is_called FROM "s"."it's" s WHERE pg_catalog.to_regclass('"s"."it''s"') OPERATOR(pg_catalog.=) '7'::pg_catalog.oid"#
+        );
+        // Ahead by the increment's sign, is_called counting one step.
+        assert!(sequence_ahead(1, 10, true, 10, false));
+        assert!(!sequence_ahead(1, 10, false, 10, false));
+        assert!(!sequence_ahead(1, 9, true, 10, false));
+        assert!(sequence_ahead(-1, 5, true, 9, true));
+        assert!(sequence_ahead(i64::MAX, i64::MAX, true, i64::MAX, false));
         assert_eq!(
             add_constraint(&a, "fk", "FOREIGN KEY (x) REFERENCES b(y) NOT VALID", true),
             r#"ALTER TABLE "public"."a" ADD CONSTRAINT "fk" FOREIGN KEY (x) REFERENCES b(y) NOT VALID"#

@@ -147,13 +147,13 @@ pub enum Refusal {
         /// The table, for people.
         table: String,
     },
-    /// The definition holds a literal of a type whose input the owner (no
+    /// The definition holds a literal whose input function the owner (no
     /// superuser) may have written.
     #[error(
-        "the saved definition of {what} on {table} casts a literal to {literal_type}, whose input function (a \
-         domain's CHECK) would run with this role's rights when the definition is parsed, and {owner:?}, who owns \
-         the table, is neither a superuser nor this role: it was not run; re-create it as {owner:?} from the \
-         saved definition"
+        "the saved definition of {what} on {table} holds a literal ({literal}) whose input function (a domain's \
+         CHECK) would run with this role's rights when the definition is parsed, and {owner:?}, who owns the \
+         table, is neither a superuser nor this role: it was not run; re-create it as {owner:?} from the saved \
+         definition"
     )]
     OwnerLiterals {
         /// The object, for people (`index x`, `constraint y`).
@@ -162,8 +162,8 @@ pub enum Refusal {
         table: String,
         /// Its owner.
         owner: String,
-        /// The first type named.
-        literal_type: String,
+        /// The first such literal, for people.
+        literal: String,
     },
     /// The role restoring may not act as the owner.
     #[error(
@@ -366,7 +366,7 @@ pub struct Authority {
     /// `pg_has_role(creator, owner, 'MEMBER')`.
     pub creator_is_member: bool,
     /// The owner is a superuser or the role restoring: what it wrote may be
-    /// parsed with this role's rights (see [`check_literal_types`]).
+    /// parsed with this role's rights (see [`check_literals`]).
     pub owner_trusted: bool,
 }
 
@@ -405,27 +405,28 @@ pub(crate) const AUTHORITY_COLUMNS: &str =
      coalesce((SELECT r.rolsuper OR r.rolname = current_user FROM pg_catalog.pg_roles r \
                 WHERE r.oid = t.relowner), false)";
 
-/// Whether a definition whose literals the parser casts to `literal_types`
-/// (type names as written, [`Statement`] texts' `'...'::schema.type`) may
-/// be run by this role outside a security-restricted operation. Parsing a
+/// Whether a definition holding `risky` literals (those whose input function
+/// the parser would not take from `pg_catalog`: cast to another schema's type,
+/// or with no cast, typed by where they stand; described for people) may be
+/// run by this role outside a security-restricted operation. Parsing a
 /// literal runs its type's input function, and for a domain (or an array,
 /// range or row of one) the domain's CHECK: with the parsing role's rights,
 /// before any `SET ROLE` or the table owner's switch that `CREATE INDEX`
 /// makes. So where the table's owner is neither a superuser nor this role,
-/// only literals of `pg_catalog`'s types are parsed; the definition is left
-/// for the owner to re-create otherwise.
-pub fn check_literal_types(
+/// only literals cast to `pg_catalog`'s types are parsed; the definition is
+/// left for the owner to re-create otherwise.
+pub fn check_literals(
     table: &QualifiedName,
     what: &str,
-    literal_types: &[String],
+    risky: &[String],
     a: &Authority,
 ) -> Result<(), Refusal> {
-    match literal_types.first() {
-        Some(t) if !a.owner_trusted => Err(Refusal::OwnerLiterals {
+    match risky.first() {
+        Some(l) if !a.owner_trusted => Err(Refusal::OwnerLiterals {
             what: what.to_string(),
             table: table.display_name(),
             owner: a.owner.clone(),
-            literal_type: t.clone(),
+            literal: l.clone(),
         }),
         _ => Ok(()),
     }
@@ -673,12 +674,12 @@ mod tests {
             creator_is_member: true,
             owner_trusted: false,
         };
-        assert_eq!(check_literal_types(&t, "index i", &[], &a), Ok(()));
-        let casts = vec!["public.dom[]".to_string()];
-        let e = check_literal_types(&t, "index i", &casts, &a).unwrap_err();
+        assert_eq!(check_literals(&t, "index i", &[], &a), Ok(()));
+        let casts = vec!["a cast to public.dom[]".to_string()];
+        let e = check_literals(&t, "index i", &casts, &a).unwrap_err();
         assert!(
             e.to_string().starts_with(
-                "the saved definition of index i on public.canary casts a literal to public.dom[]"
+                "the saved definition of index i on public.canary holds a literal (a cast to public.dom[])"
             ),
             "{e}"
         );
@@ -686,7 +687,7 @@ mod tests {
             owner_trusted: true,
             ..a
         };
-        assert_eq!(check_literal_types(&t, "index i", &casts, &trusted), Ok(()));
+        assert_eq!(check_literals(&t, "index i", &casts, &trusted), Ok(()));
     }
 
     #[test]

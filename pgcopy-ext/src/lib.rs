@@ -349,11 +349,23 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
     };
     let action = restore::index_action(saved, exists, &authority, parse::parse)
         .map_err(|e| e.to_string())?;
-    // As the caller: PostgreSQL runs what an index build calls as the table's
-    // owner in a restricted operation itself (see IndexAction::Build).
-    for s in action.statements() {
-        Spi::run(s).map_err(|e| e.to_string())?;
+    // PostgreSQL runs what an index build calls as the table's owner in a
+    // restricted operation itself (see IndexAction::Build), but parses the
+    // statement first with the caller's rights, and a literal's input
+    // function (a domain's CHECK) runs then. Where the owner is neither a
+    // superuser nor the caller, the whole build runs in the restricted
+    // switch to the owner.
+    let run_all = || {
+        for s in action.statements() {
+            Spi::run(s)?;
+        }
+        Ok(())
+    };
+    match authority.owner_trusted {
+        true => run_all(),
+        false => as_owner(&authority.owner, run_all),
     }
+    .map_err(|e: pgrx::spi::Error| e.to_string())?;
     Spi::run_with_args(
         &restore::mark_index_sql(SCHEMA),
         &[job_id.into(), schema.into(), name.into()],

@@ -413,7 +413,7 @@ pub async fn lock_and_check<T>(
     tx: &tokio_postgres::Transaction<'_>,
     guard: &T,
     tables: &[&QualifiedName],
-    guarded: &[(&QualifiedName, setup::Guard)],
+    guarded: &[(&QualifiedName, &setup::Guard)],
     mode: &str,
     pin_schemas: bool,
 ) -> Result<(), LockCheckError>
@@ -422,6 +422,10 @@ where
 {
     let oids: Vec<u32> = guarded.iter().map(|(_, g)| g.oid).collect();
     let names: Vec<String> = guarded.iter().map(|(t, _)| t.to_string()).collect();
+    let columns: Vec<serde_json::Value> = guarded
+        .iter()
+        .map(|(_, g)| serde_json::json!(g.columns))
+        .collect();
     let mut schemas: Vec<u32> = guarded.iter().map(|(_, g)| g.schema_oid).collect();
     schemas.sort_unstable();
     schemas.dedup();
@@ -439,7 +443,10 @@ where
         async {
             match guarded.is_empty() {
                 true => Ok(()),
-                false => tx.execute(guard, &[&oids, &names]).await.map(|_| ()),
+                false => tx
+                    .execute(guard, &[&oids, &names, &columns])
+                    .await
+                    .map(|_| ()),
             }
         }
     );
@@ -473,9 +480,9 @@ impl LockCheckError {
                 format!("checking the tables before changing them: {}", pg_message(e))
             }
             LockCheckError::Changed => "a table changed while the copy ran: another role dropped it and put \
-                 another in its place, or added a trigger, or a constraint, index or column type calling \
-                 code of a role that is neither a superuser nor this one; nothing was written to it, so \
-                 that code did not run with this role's rights (check the table, then run the copy again)"
+                 another in its place, or added a column, a trigger, or a constraint, index or column type \
+                 calling code of a role that is neither a superuser nor this one; nothing was written to it, \
+                 so that code did not run with this role's rights (check the table, then run the copy again)"
                 .to_string(),
         }
     }
@@ -607,12 +614,12 @@ async fn copy_data(
         // Those truncated whole (a partitioned table) and those truncated
         // through them (LOCK TABLE locks a partitioned table's partitions).
         let loaded = shared.plan.tables.iter().filter(|t| !t.truncate_in_load());
-        let mut guarded: Vec<(&QualifiedName, setup::Guard)> = targets
+        let mut guarded: Vec<(&QualifiedName, &setup::Guard)> = targets
             .iter()
             .map(|t| &t.table)
             .chain(loaded.map(|t| t.dest_table()))
             .filter_map(|t| shared.load_as.get(t))
-            .flat_map(|l| l.guards.iter().map(|(n, g)| (n, *g)))
+            .flat_map(|l| l.guards.iter().map(|(n, g)| (n, g)))
             .collect();
         guarded.sort_by(|a, b| a.0.cmp(b.0));
         guarded.dedup();
@@ -1045,28 +1052,55 @@ fn refresh_hint(e: &tokio_postgres::Error) -> &'static str {
     }
 }
 
-/// A sequence's `(last_value, is_called)`, read only once its name proved to
-/// lead to a sequence (`sql::SEQUENCE_PROBE`): another role that dropped it
-/// and put a view calling its code in its place gets nothing run. Its
-/// catalog answers when `nextval` was called; the sequence itself is read
-/// otherwise, right after.
-async fn read_sequence(conn: &Client, seq: &QualifiedName) -> Result<(i64, bool), String> {
+/// A sequence as [`read_sequence`] reads it.
+struct SequenceState {
+    oid: u32,
+    increment: i64,
+    last: i64,
+    called: bool,
+}
+
+/// The sequence under the name `seq`, read by its OID once the name proved
+/// to lead to a sequence (`sql::SEQUENCE_PROBE`, which also locks it); from
+/// its catalog when `nextval` was called, else from the sequence itself,
+/// by a read that finds nothing unless the name still leads to it
+/// (`sql::read_sequence`). Another role that put a view calling its code in
+/// the sequence's place gets nothing run.
+async fn read_sequence(conn: &Client, seq: &QualifiedName) -> Result<SequenceState, String> {
     let probe = conn
         .query_opt(sql::SEQUENCE_PROBE, &[&seq.to_string()])
         .await
         .map_err(|e| pg_message(&e))?;
-    match probe.map(|r| (r.get::<_, bool>(0), r.get::<_, Option<i64>>(1))) {
-        None => Err("it no longer exists".into()),
-        Some((false, _)) => Err("the name now leads to something that is not a sequence".into()),
-        Some((true, Some(last))) => Ok((last, true)),
-        Some((true, None)) => {
-            let row = conn
-                .query_one(&sql::read_sequence(seq), &[])
-                .await
-                .map_err(|e| pg_message(&e))?;
-            Ok((row.get(0), row.get(1)))
-        }
+    let Some(row) = probe else {
+        return Err("it no longer exists".into());
+    };
+    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    if !is_sequence {
+        return Err("the name now leads to something that is not a sequence".into());
     }
+    let increment = increment.unwrap_or(1);
+    if let Some(last) = last {
+        return Ok(SequenceState {
+            oid,
+            increment,
+            last,
+            called: true,
+        });
+    }
+    let row = conn
+        .query_opt(&sql::read_sequence(seq, oid), &[])
+        .await
+        .map_err(|e| pg_message(&e))?
+        .ok_or_else(|| {
+            "the name no longer leads to the sequence it led to a moment before".to_string()
+        })?;
+    Ok(SequenceState {
+        oid,
+        increment,
+        last: row.get(0),
+        called: row.get(1),
+    })
 }
 
 /// After the data: sequences, materialized views, ANALYZE; returns the
@@ -1081,7 +1115,7 @@ async fn finish(
     let plan = &shared.plan;
     // Sequence values are read at the end of the copy, after its rows.
     for s in &plan.sequences {
-        let (last, called) = match read_sequence(src, &s.sequence).await {
+        let source = match read_sequence(src, &s.sequence).await {
             Ok(state) => state,
             Err(why) => {
                 // The snapshot transaction may be aborted now; later reads
@@ -1093,18 +1127,23 @@ async fn finish(
                 .into());
             }
         };
-        // Read only after the name proved to lead to a sequence: the forward
-        // check reads the destination's value by name.
-        if s.only_forward {
-            read_sequence(dst, &s.sequence)
-                .await
-                .map_err(|why| anyhow::anyhow!("sequence {}: {why}", s.sequence.display_name()))?;
+        let dest = read_sequence(dst, &s.sequence)
+            .await
+            .map_err(|why| anyhow::anyhow!("sequence {}: {why}", s.sequence.display_name()))?;
+        // A sequence a table the copy leaves alone also uses only moves
+        // forward.
+        if s.only_forward
+            && !sql::sequence_ahead(
+                dest.increment,
+                source.last,
+                source.called,
+                dest.last,
+                dest.called,
+            )
+        {
+            continue;
         }
-        let set = match s.only_forward {
-            true => sql::set_sequence_forward(&s.sequence, last, called),
-            false => sql::set_sequence(&s.sequence, last, called),
-        };
-        dst.batch_execute(&set)
+        dst.batch_execute(&sql::set_sequence(dest.oid, source.last, source.called))
             .await
             .pg_context(|| format!("setting sequence {}", s.sequence.display_name()))?;
     }

@@ -61,7 +61,7 @@ pub struct LoadAs {
 
 /// What a load transaction checks of a table once it is locked
 /// (`sql::load_guard`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
     /// The table's OID on the destination at preflight: the name must still
     /// lead to it.
@@ -69,6 +69,9 @@ pub struct Guard {
     /// Its schema's OID: a superuser pins the schema's name for the
     /// transaction (`sql::pin_schemas`).
     pub schema_oid: u32,
+    /// Its columns at preflight, in order: a column added since would have
+    /// its default computed by the COPY, with the loading role's rights.
+    pub columns: Vec<String>,
 }
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
@@ -185,7 +188,7 @@ impl Ctx<'_> {
     /// of their partitioned index trees (a tree is dropped whole): on a table whose
     /// owner is neither a superuser nor this role, a definition that casts a
     /// literal to a type outside `pg_catalog` is not parsed with this role's
-    /// rights (`stored::check_literal_types`), so such an index stays.
+    /// rights (`stored::check_literals`), so such an index stays.
     fn rebuildable(&self, deferred: Vec<Index>) -> Vec<Index> {
         let cat = self.dst_catalog;
         let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
@@ -196,7 +199,7 @@ impl Ctx<'_> {
                     .table(&i.table)
                     .is_some_and(|t| t.owner_is_superuser || t.owner == cat.current_user);
                 !trusted
-                    && crate::parse::literal_types(&i.definition)
+                    && crate::parse::risky_literals(&i.definition)
                         .map_or(true, |types| !types.is_empty())
             })
             .map(key)
@@ -255,6 +258,7 @@ impl Ctx<'_> {
                     Guard {
                         oid: t.oid,
                         schema_oid: t.schema_oid,
+                        columns: t.columns.iter().map(|c| c.name.clone()).collect(),
                     },
                 )
             })

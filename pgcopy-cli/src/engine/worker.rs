@@ -360,8 +360,8 @@ async fn copy_unit(
     let target = spec.dest_table();
     let load_as = shared.load_as.get(target);
     let owner = load_as.and_then(|l| l.owner.as_ref());
-    let guards: Vec<(&pgcopy_core::quote::QualifiedName, super::setup::Guard)> = load_as
-        .map(|l| l.guards.iter().map(|(n, g)| (n, *g)).collect())
+    let guards: Vec<(&pgcopy_core::quote::QualifiedName, &super::setup::Guard)> = load_as
+        .map(|l| l.guards.iter().map(|(n, g)| (n, g)).collect())
         .unwrap_or_default();
     let dst_start = async {
         let (checked, role, truncated, sink) = tokio::join!(

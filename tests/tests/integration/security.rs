@@ -701,7 +701,7 @@ fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser()
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(
         all.contains(
-            "casts a literal to public.pint[], whose input function (a domain's CHECK) would run"
+            "holds a literal (a cast to public.pint[]) whose input function (a domain's CHECK) would run"
         ),
         "{all}"
     );
@@ -710,6 +710,151 @@ fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser()
         "0"
     );
     h.assert_gained_nothing("pgcopy restore-fks of a definition with a domain literal");
+}
+
+#[test]
+fn literals_without_a_cast_in_saved_definitions_never_run_a_domains_check_as_the_restorer() {
+    let h = Hostile::new("barelit");
+    h.app_sql(ESCAPE).unwrap();
+    // A column of an array of app's domain: a literal compared with it is
+    // read by the domain's input, which runs its CHECK, when the statement is
+    // parsed. The literal carries no cast a text check could see.
+    h.app_sql(
+        "CREATE DOMAIN public.pint AS int CHECK (public.esc('domain literal'));
+         CREATE TABLE public.arr (a public.pint[]);
+         CREATE EXTENSION pgcopy;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+         VALUES (1, 'public', 'arr', 'arr_bare', $$CREATE INDEX arr_bare ON public.arr USING btree (a) WHERE (a <> '{1}')$$);
+         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
+                                       referenced_table, definition, constraint_type, was_validated)
+         VALUES (1, 'public', 'arr', 'arr_bare_check', 'public', 'arr', $$CHECK ((a <> '{1}'))$$, 'c', false);",
+    )
+    .unwrap();
+    h.app_sql("DELETE FROM public.pwned").unwrap();
+    // The superuser's CLI: both refused, nothing parsed.
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("holds a literal ('{1}' with no cast)"),
+        "{all}"
+    );
+    h.assert_gained_nothing("pgcopy restore-fks of definitions with literals and no cast");
+    assert_eq!(pwned(&h), "0");
+    // The superuser's psql: the extension parses and runs them inside the
+    // restricted switch to app, where the check runs as app and cannot
+    // RESET ROLE.
+    h.p.dst
+        .psql(h.db(), "SELECT count(*) FROM pgcopy.restore_fks()");
+    h.assert_gained_nothing("SELECT * FROM pgcopy.restore_fks()");
+    assert_eq!(
+        h.su("SELECT coalesce(string_agg(DISTINCT who, ','), '') FROM public.pwned"),
+        "app",
+        "the domain's check ran, as app only"
+    );
+}
+
+#[test]
+fn a_sequence_swapped_for_a_view_during_a_copy_is_never_read() {
+    let h = Hostile::new("seqswap");
+    h.app_sql(ESCAPE).unwrap();
+    let seq = "CREATE SEQUENCE public.s; CREATE TABLE public.t (id bigint DEFAULT nextval('public.s'), v text);";
+    h.p.src.psql(h.db(), seq);
+    h.p.src.psql(
+        h.db(),
+        "INSERT INTO public.t (v) SELECT 'x' FROM generate_series(1, 5)",
+    );
+    h.app_sql(seq).unwrap();
+    // app holds its sequence while the copy reaches it, then swaps in a view
+    // whose column calls its code: the copy's read of the sequence waits for
+    // the lock and wakes up facing a renamed, never-called sequence.
+    let mut swap = std::process::Command::new(pgcopy_tests::bindir().join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(h.p.dst.socket_dir())
+        .args(["-p", &h.p.dst.port().to_string(), "-U", "app", "-d", h.db()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = swap.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "BEGIN; ALTER SEQUENCE public.s RESTART; ALTER SEQUENCE public.s RENAME TO s_old;
+             CREATE VIEW public.s AS SELECT 1::bigint AS last_value, public.esc('sequence view') AS is_called;"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    let child = crate::common::spawn_copy(&h.src, &h.dst, &["--no-progress"], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.su(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+          WHERE c.relname IN ('s', 's_old') AND NOT l.granted",
+    ) == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never waited for the sequence"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    {
+        use std::io::Write;
+        let stdin = swap.stdin.as_mut().unwrap();
+        writeln!(stdin, "COMMIT;").unwrap();
+    }
+    drop(swap.stdin.take());
+    swap.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the name no longer leads to the sequence it led to a moment before"),
+        "{stderr}"
+    );
+    assert_eq!(pwned(&h), "0");
+    h.assert_gained_nothing("a sequence swapped for a view");
+}
+
+#[test]
+fn a_column_the_owner_adds_during_a_copy_never_gets_its_default_computed() {
+    let h = Hostile::new("newcolumn");
+    h.app_sql(ESCAPE).unwrap();
+    h.su("INSERT INTO public.parent VALUES (1, 'old'); INSERT INTO public.child VALUES (1, 1, 'old')");
+    let child = crate::common::spawn_copy(
+        &h.src,
+        &h.dst,
+        &["--no-progress"],
+        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
+        || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A default calling a built-in that runs SQL: pg_depend records nothing.
+    h.app_sql(
+        "ALTER TABLE public.parent ADD COLUMN extra xml
+             DEFAULT pg_catalog.query_to_xml('SELECT public.esc(''column default'')', true, true, '')",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("a table changed while the copy ran"),
+        "{stderr}"
+    );
+    // (app's ALTER computed the default for the row already there, as app.)
+    h.assert_gained_nothing("a column added during the copy");
 }
 
 #[test]
