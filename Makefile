@@ -26,6 +26,8 @@ install: build install-ext
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pgcopy-core -p pgcopy-cli
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pgcopy-ext -p pgcopy-tests
 
 unit:
 	cargo test -p pgcopy-core -p pgcopy-cli

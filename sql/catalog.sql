@@ -108,6 +108,7 @@ SELECT jsonb_build_object(
                           'generated', a.attgenerated <> '',
                           'identity', nullif(a.attidentity, ''),
                           'not_null', a.attnotnull,
+                          'builtin_type', a.atttypid < 16384,
                           'binary_io', coalesce((SELECT bool_and(ty.has_io) FROM type_closure ty
                                                   WHERE ty.root = a.atttypid), false)) ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a

@@ -40,8 +40,8 @@ pub async fn save_and_drop(
     }
     if !fks.is_empty() {
         tracing::info!(
-            "saved and dropped {} foreign keys (definitions kept in saved_fks)",
-            fks.len()
+            "saved and dropped {} (definitions kept in saved_fks)",
+            crate::format::count(fks.len(), "foreign key", "foreign keys")
         );
     }
     Ok(())

@@ -65,7 +65,7 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
     s
 }
 
-/// Adds context to a tokio-postgres result: "`what`: <server message>".
+/// Adds context to a tokio-postgres result: "`what`: `server message`".
 pub trait PgContext<T> {
     /// Wraps the error with what was being done.
     fn pg_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;

@@ -31,8 +31,8 @@ pub async fn save_and_drop(
     }
     if !indexes.is_empty() {
         tracing::info!(
-            "saved and dropped {} secondary indexes, rebuilt after the load",
-            indexes.len()
+            "saved and dropped {}, rebuilt after the load",
+            crate::format::count(indexes.len(), "secondary index", "secondary indexes")
         );
     }
     Ok(())
@@ -128,8 +128,8 @@ pub async fn rebuild(
     let mut failures = rebuild_all(dest, store, parallel, builds).await?;
     failures.extend(rebuild_all(dest, store, 1, attaches).await?);
     tracing::info!(
-        "rebuilt {} indexes in {:.1} s",
-        total - failures.len(),
+        "rebuilt {} in {:.1} s",
+        crate::format::count(total - failures.len(), "index", "indexes"),
         started.elapsed().as_secs_f64()
     );
     Ok(failures)

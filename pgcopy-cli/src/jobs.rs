@@ -90,7 +90,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             let outcomes = constraints::restore(&mut dst, &dest, 2, &store, Some(job)).await?;
             let bad = outcomes.iter().filter(|o| !o.is_ok()).count() + index_failures.len();
             if !stored.disabled_triggers.is_empty() {
-                crate::engine::enable_triggers(&mut dst, &store, job, &stored.disabled_triggers)
+                crate::triggers::enable_triggers(&mut dst, &store, job, &stored.disabled_triggers)
                     .await?;
             }
             if bad > 0 {

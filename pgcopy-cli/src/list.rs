@@ -2,9 +2,9 @@
 //! whether they are partitioned.
 
 use crate::cli::ListArgs;
-use crate::engine::human_bytes;
 use crate::error::PgContext;
 use crate::exit;
+use crate::format::human_bytes;
 use crate::introspect::read_catalog;
 use pgcopy_core::catalog::TableKind;
 use pgcopy_core::sql;
@@ -53,7 +53,7 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::OK);
     }
-    let w = crate::engine::name_column_width(rows.iter().map(|(t, _, _)| t.name.display_name()));
+    let w = crate::format::name_column_width(rows.iter().map(|(t, _, _)| t.name.display_name()));
     println!(
         "{:<w$}  {:>12}  {:>10}  partitioned",
         "table",

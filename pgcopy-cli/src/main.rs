@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod exit;
 mod failpoint;
+mod format;
 mod indexes;
 mod introspect;
 mod jobs;
@@ -23,6 +24,7 @@ mod progress;
 mod state;
 mod status;
 mod tls;
+mod triggers;
 mod verify;
 
 use clap::Parser;
@@ -30,6 +32,7 @@ use cli::{Cli, Command};
 use error::UserError;
 
 fn main() {
+    quiet_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -118,6 +121,25 @@ fn main() {
     };
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
+}
+
+/// A reader that stops early (`pgcopy list | head`) closes the pipe: the
+/// next `println!` fails with BrokenPipe and panics. That is a normal end,
+/// with nothing to say and exit code 0, as for any Unix filter.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(exit::OK);
+        }
+        default(info);
+    }));
 }
 
 /// Runtime threads for `parallel` copy workers: one per eight. Forwarding the

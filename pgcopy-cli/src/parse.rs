@@ -205,22 +205,21 @@ fn qualified_type(ty: &serde_json::Value) -> Option<String> {
     Some(format!("{}{}", names.join("."), "[]".repeat(bounds)))
 }
 
-/// Whether `condition` (a boolean expression another server wrote, such as
-/// a destination's partition constraints) calls nothing and names nothing
-/// outside `pg_catalog`: column references, literals of `pg_catalog`'s types,
-/// `pg_catalog`'s operators, `AND`/`OR`/`NOT`, `IS [NOT] NULL`, `COALESCE`.
-/// Only such a condition is run on the other server.
-pub fn plain_condition(condition: &str) -> bool {
+/// The columns `condition` (a boolean expression another server wrote, such
+/// as a destination's partition constraints) reads, when it calls nothing
+/// and names nothing outside `pg_catalog`: column references by name alone,
+/// literals of `pg_catalog`'s types, `pg_catalog`'s operators, `AND`/`OR`/
+/// `NOT`, `IS [NOT] NULL`, `COALESCE`; `None` otherwise. Only such a
+/// condition is run on the other server, and only over columns of
+/// PostgreSQL's own types there (no role's cast applies to them).
+pub fn condition_columns(condition: &str) -> Option<std::collections::BTreeSet<String>> {
     let sql = format!("SELECT {condition}");
-    let Ok(parsed) = pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT) else {
-        return false;
-    };
+    let parsed = pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).ok()?;
     if parsed.protobuf.stmts.len() != 1 {
-        return false;
+        return None;
     }
-    let Ok(tree) = serde_json::to_value(&parsed.protobuf) else {
-        return false;
-    };
+    let tree = serde_json::to_value(&parsed.protobuf).ok()?;
+    let mut columns = std::collections::BTreeSet::new();
     let mut stack = vec![&tree];
     while let Some(v) = stack.pop() {
         match v {
@@ -239,12 +238,14 @@ pub fn plain_condition(condition: &str) -> bool {
                             .and_then(|c| c.get("fields"))
                             .and_then(|f| f.as_array())
                         {
-                            if fields.len() != 1 {
-                                return false;
-                            }
+                            match fields.as_slice() {
+                                [f] => columns
+                                    .insert(f.pointer("/node/String/sval")?.as_str()?.to_string()),
+                                _ => return None,
+                            };
                         }
                     } else if map.contains_key(key) {
-                        return false;
+                        return None;
                     }
                 }
                 if let Some(e) = map.get("AExpr") {
@@ -258,12 +259,12 @@ pub fn plain_condition(condition: &str) -> bool {
                         })
                         .unwrap_or_default();
                     if names.len() > 1 && names[0] != "pg_catalog" {
-                        return false;
+                        return None;
                     }
                 }
                 if let Some(ty) = map.get("TypeCast").and_then(|c| c.get("type_name")) {
                     if qualified_type(ty).is_some() {
-                        return false;
+                        return None;
                     }
                 }
                 stack.extend(map.values());
@@ -272,7 +273,7 @@ pub fn plain_condition(condition: &str) -> bool {
             _ => {}
         }
     }
-    true
+    Some(columns)
 }
 
 /// Parses `sql` into statements, or the parser's error message.
@@ -333,13 +334,16 @@ mod tests {
 
     #[test]
     fn only_plain_conditions_are_run_elsewhere() {
-        for ok in [
-            "((logdate IS NOT NULL) AND (logdate >= '2006-02-01'::date) AND (logdate < '2006-03-01'::date))",
-            "coalesce(((a IS NOT NULL) AND (a = ANY (ARRAY[1, 2]))), false) OR coalesce((NOT ((b)::text = 'x'::text)), false)",
-            "(a OPERATOR(pg_catalog.>=) 5)",
-        ] {
-            assert!(plain_condition(ok), "{ok}");
-        }
+        let cols = |c: &str| condition_columns(c).map(|s| s.into_iter().collect::<Vec<_>>());
+        assert_eq!(
+            cols("((logdate IS NOT NULL) AND (logdate >= '2006-02-01'::date) AND (logdate < '2006-03-01'::date))"),
+            Some(vec!["logdate".to_string()])
+        );
+        assert_eq!(
+            cols("coalesce(((a IS NOT NULL) AND (a = ANY (ARRAY[1, 2]))), false) OR coalesce((NOT ((b)::text = 'x'::text)), false)"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert!(cols("(a OPERATOR(pg_catalog.>=) 5)").is_some());
         for bad in [
             "satisfies_hash_partition('16384'::oid, 4, 0, id)",
             "(lower(name) >= 'a'::text)",
@@ -349,7 +353,7 @@ mod tests {
             "(t.a = 1)",
             "true); DROP TABLE x; SELECT (true",
         ] {
-            assert!(!plain_condition(bad), "{bad}");
+            assert_eq!(cols(bad), None, "{bad}");
         }
     }
 

@@ -236,7 +236,7 @@ impl Display {
             "{} rows of ~{} | {} | {:.1} MB/s | {}/{} tables |",
             s.rows,
             s.rows_expected.max(s.rows),
-            crate::engine::human_bytes(s.bytes),
+            crate::format::human_bytes(s.bytes),
             s.bytes as f64 / 1048576.0 / secs.max(0.001),
             s.tables_done,
             s.tables

@@ -158,7 +158,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             args.state_schema
         );
     }
-    let w = crate::engine::name_column_width(
+    let w = crate::format::name_column_width(
         status
             .table_status
             .iter()

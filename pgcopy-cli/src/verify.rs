@@ -231,7 +231,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             }))?
         );
     } else {
-        let w = crate::engine::name_column_width(checks.iter().map(|c| c.table.as_str()));
+        let w = crate::format::name_column_width(checks.iter().map(|c| c.table.as_str()));
         println!(
             "{:<w$}  {:>12}  {:>12}  result",
             "table", "source rows", "dest rows"

@@ -245,6 +245,11 @@ pub struct Column {
     /// Its type, and every type inside it, has binary send/receive functions.
     #[serde(default = "yes")]
     pub binary_io: bool,
+    /// Its type is one of PostgreSQL's own (created with the cluster, not a
+    /// domain or type a role made): no role's cast or operator applies to it
+    /// that a superuser did not create.
+    #[serde(default)]
+    pub builtin_type: bool,
 }
 
 /// A foreign-key constraint.

@@ -822,6 +822,7 @@ mod tests {
                     identity: None,
                     not_null: true,
                     binary_io: true,
+                    builtin_type: true,
                 },
                 Column {
                     name: "g".into(),
@@ -830,6 +831,7 @@ mod tests {
                     identity: None,
                     not_null: false,
                     binary_io: true,
+                    builtin_type: true,
                 },
             ],
             ..Table::sample(schema, name)

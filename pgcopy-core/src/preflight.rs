@@ -402,6 +402,7 @@ mod tests {
             identity: None,
             not_null: false,
             binary_io: true,
+            builtin_type: true,
         }
     }
 

@@ -303,7 +303,10 @@ pub fn lock_tables<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>, mode
 /// preflight (`oid[]`, the same order: its schema's owner dropped it and put
 /// another in its place), or other columns than `$3` (`jsonb[]`, each an
 /// array of names in order: a column added since has its default computed
-/// by the COPY), or when a row inserted now into one of them would
+/// by the COPY), or, for a partitioned one, other partitions than `$4`
+/// (`jsonb[]`, each an array of OIDs ascending, `null` for another table: a
+/// partition attached since takes routed rows), or when a row inserted now
+/// into one of them would
 /// run a user trigger, or code of a role neither superuser nor the current
 /// user ([`crate::UNTRUSTED_CODE_SQL`]). Run right after locking the tables
 /// by name, before their rows go in, so what other roles changed since
@@ -314,11 +317,16 @@ pub fn load_guard() -> String {
         "SELECT 1 / CASE WHEN EXISTS (\
              SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), \
                                   pg_catalog.unnest($2::pg_catalog.text[]), \
-                                  pg_catalog.unnest($3::pg_catalog.jsonb[])) AS g(relid, name, cols) \
+                                  pg_catalog.unnest($3::pg_catalog.jsonb[]), \
+                                  pg_catalog.unnest($4::pg_catalog.jsonb[])) AS g(relid, name, cols, tree) \
               WHERE pg_catalog.to_regclass(g.name)::pg_catalog.oid IS DISTINCT FROM g.relid \
                  OR (SELECT pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
                       WHERE a.attrelid = g.relid AND a.attnum > 0 AND NOT a.attisdropped) \
-                    IS DISTINCT FROM g.cols) \
+                    IS DISTINCT FROM g.cols \
+                 OR (g.tree <> 'null'::pg_catalog.jsonb \
+                     AND (SELECT coalesce(pg_catalog.jsonb_agg(p.relid::pg_catalog.int8 ORDER BY p.relid), '[]') \
+                            FROM pg_catalog.pg_partition_tree(g.relid) p WHERE p.relid <> g.relid) \
+                         IS DISTINCT FROM g.tree)) \
            OR EXISTS (\
              SELECT 1 FROM pg_catalog.pg_trigger tg \
               WHERE tg.tgrelid = ANY ($1::pg_catalog.oid[]) \

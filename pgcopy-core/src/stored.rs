@@ -397,7 +397,7 @@ pub fn authorize(table: &QualifiedName, a: &Authority) -> Result<(), Refusal> {
 /// owner, `current_user`, whether it is a member of the owner, the job's
 /// creator, whether the creator is, whether the owner is a superuser or
 /// `current_user`. `t` is the table's `pg_class` row and `$1` the job id.
-pub(crate) const AUTHORITY_COLUMNS: &str =
+pub const AUTHORITY_COLUMNS: &str =
     "pg_catalog.pg_get_userbyid(t.relowner)::text, current_user::text, \
      pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER'), \
      pg_catalog.pg_get_userbyid(j.created_by)::text, \

@@ -104,27 +104,45 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
             not_member.join(", ")
         ));
     }
-    let all: Vec<u32> = src
+    // Every role may create a large object with the OID it likes: the
+    // source's owner of one must also own the destination's of that OID for
+    // the copy to replace it, so nobody takes another's by picking its OID.
+    let source_owners: std::collections::HashMap<u32, String> = src
         .query(
-            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m",
+            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text FROM pg_catalog.pg_largeobject_metadata m",
             &[],
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let row = dst
-        .query_one(
-            "SELECT count(*) FILTER (WHERE NOT pg_catalog.pg_has_role(m.lomowner, 'MEMBER')),
-                    pg_catalog.has_function_privilege('pg_catalog.lo_from_bytea(pg_catalog.oid, pg_catalog.bytea)', 'EXECUTE')
-                    AND pg_catalog.has_function_privilege('pg_catalog.lo_put(pg_catalog.oid, pg_catalog.int8, pg_catalog.bytea)', 'EXECUTE')
-                    AND pg_catalog.has_function_privilege('pg_catalog.lo_unlink(pg_catalog.oid)', 'EXECUTE')
-               FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = ANY ($1::pg_catalog.oid[])",
+    let all: Vec<u32> = source_owners.keys().copied().collect();
+    let rows = dst
+        .query(
+            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text,
+                    pg_catalog.pg_has_role(m.lomowner, 'MEMBER')
+               FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = ANY ($1::pg_catalog.oid[])
+              ORDER BY m.oid",
             &[&all],
         )
         .await
         .pg_context(|| "reading the destination's large objects".into())?;
-    let (foreign, may_create): (i64, bool) = (row.get(0), row.get(1));
+    let mut foreign = 0usize;
+    let mut taken: Vec<String> = Vec::new();
+    for r in &rows {
+        let (oid, owner, member): (u32, String, bool) = (r.get(0), r.get(1), r.get(2));
+        if !member {
+            foreign += 1;
+        } else if source_owners.get(&oid) != Some(&owner) {
+            taken.push(format!(
+                "{oid}: {owner:?} here, {:?} on the source",
+                source_owners
+                    .get(&oid)
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            ));
+        }
+    }
     if foreign > 0 {
         problems.push(format!(
             "{foreign} large objects on the destination have the OIDs of source ones and belong to roles this \
@@ -132,6 +150,27 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
              the large objects out with --skip-large-objects"
         ));
     }
+    if !taken.is_empty() {
+        let shown: Vec<&str> = taken.iter().take(5).map(String::as_str).collect();
+        problems.push(format!(
+            "{} large objects on the destination have the OIDs of source ones but other owners ({}{}): the copy \
+             would replace them with the source's; remove them on the destination first (lo_unlink), or leave \
+             the large objects out with --skip-large-objects",
+            taken.len(),
+            shown.join("; "),
+            if taken.len() > 5 { "; ..." } else { "" }
+        ));
+    }
+    let may_create: bool = dst
+        .query_one(
+            "SELECT pg_catalog.has_function_privilege('pg_catalog.lo_from_bytea(pg_catalog.oid, pg_catalog.bytea)', 'EXECUTE')
+                    AND pg_catalog.has_function_privilege('pg_catalog.lo_put(pg_catalog.oid, pg_catalog.int8, pg_catalog.bytea)', 'EXECUTE')
+                    AND pg_catalog.has_function_privilege('pg_catalog.lo_unlink(pg_catalog.oid)', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .pg_context(|| "reading the destination's large objects".into())?
+        .get(0);
     if !may_create {
         problems.push(
             "this role may not create large objects on the destination (EXECUTE on lo_from_bytea, lo_put and \
@@ -200,7 +239,7 @@ pub async fn copy(shared: &Shared, done: &HashSet<i32>, parallel: usize) -> anyh
     tracing::info!(
         "copied {} large objects ({}) in {:.1} s",
         total.objects,
-        super::human_bytes(total.bytes),
+        crate::format::human_bytes(total.bytes),
         started.elapsed().as_secs_f64()
     );
     Ok(total)

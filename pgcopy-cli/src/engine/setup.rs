@@ -72,6 +72,10 @@ pub struct Guard {
     /// Its columns at preflight, in order: a column added since would have
     /// its default computed by the COPY, with the loading role's rights.
     pub columns: Vec<String>,
+    /// For a partitioned table, the OIDs of the relations below it at
+    /// preflight, ascending: a partition attached since would take rows
+    /// routed through it, unchecked.
+    pub partitions: Option<Vec<u32>>,
 }
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
@@ -259,6 +263,14 @@ impl Ctx<'_> {
                         oid: t.oid,
                         schema_oid: t.schema_oid,
                         columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+                        partitions: (t.kind == pgcopy_core::catalog::TableKind::Partitioned).then(
+                            || {
+                                let mut below: Vec<u32> =
+                                    cat.descendants(&t.name).iter().map(|d| d.oid).collect();
+                                below.sort_unstable();
+                                below
+                            },
+                        ),
                     },
                 )
             })
@@ -351,9 +363,13 @@ impl Ctx<'_> {
     /// that no partition there would take (the load would fail on the first
     /// of them, after the table was emptied): counted on the source, in the
     /// snapshot, against the destination's partition constraints, before
-    /// anything changes. A constraint that calls a function (hash
-    /// partitioning, a key expression) or names anything outside
-    /// `pg_catalog` is not run on the source: that table is not checked.
+    /// anything changes. The source table is locked and proved to be the one
+    /// the catalog showed first (a view put in its place is never read). A
+    /// constraint that calls a function (hash partitioning, a key
+    /// expression), names anything outside `pg_catalog`, or reads a column
+    /// whose type is not PostgreSQL's own and the same on both sides (a
+    /// role's implicit cast from its type would run) is not run on the
+    /// source: that table is not checked ahead.
     async fn unroutable_rows(&self, dst: &Client, plan: &Plan) -> anyhow::Result<Vec<String>> {
         let mut problems = Vec::new();
         let mut checked = std::collections::HashSet::new();
@@ -391,15 +407,30 @@ impl Ctx<'_> {
                     .collect::<Vec<_>>()
                     .join(" OR "),
             };
-            if !crate::parse::plain_condition(&condition) {
+            let builtin = |cat: &Catalog, table: &QualifiedName, column: &str| {
+                cat.table(table)
+                    .and_then(|t| t.columns.iter().find(|c| c.name == column))
+                    .filter(|c| c.builtin_type)
+                    .map(|c| c.type_name.clone())
+            };
+            let plain = crate::parse::condition_columns(&condition).is_some_and(|columns| {
+                columns.iter().all(|c| {
+                    let source = builtin(self.src_catalog, &spec.table, c);
+                    source.is_some() && source == builtin(self.dst_catalog, target, c)
+                })
+            });
+            if !plain {
                 tracing::info!(
                     "{}: not checked ahead for rows no partition of {} on the destination takes (its partition \
-                     bounds need functions to evaluate); such a row would fail the load",
+                     bounds need functions, or types other than PostgreSQL's own, to evaluate); such a row would \
+                     fail the load",
                     spec.table.display_name(),
                     target.display_name()
                 );
                 continue;
             }
+            let oid = self.src_catalog.table(&spec.table).map_or(0, |t| t.oid);
+            introspect::lock_to_read(self.src, &spec.table, oid).await?;
             let count = format!(
                 "SELECT count(*) FROM ONLY {} WHERE NOT ({condition})",
                 spec.table
@@ -545,11 +576,14 @@ async fn new_job(
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(routing);
-    problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     if large_objects {
         problems.extend(super::large_objects::preflight(ctx.src, dst).await?);
     }
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
+    // Reads the source's rows: only once nothing else stands in the way.
+    if problems.is_empty() {
+        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    }
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
     // across schemas is said out loud, before anything changes.
@@ -659,7 +693,7 @@ async fn new_job(
         "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}",
         plan.tables.len(),
         plan.total_chunks(),
-        summary::human_bytes(plan.total_bytes()),
+        crate::format::human_bytes(plan.total_bytes()),
         args.parallel,
         fk_mode(ctx.replica, fks_to_drop.len())
     );
@@ -801,7 +835,9 @@ async fn resume(
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
-    problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    if problems.is_empty() {
+        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    }
     if !plan.large_objects.is_empty() {
         problems.extend(super::large_objects::preflight(ctx.src, dst).await?);
     }

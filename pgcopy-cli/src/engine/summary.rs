@@ -3,6 +3,7 @@
 
 use super::{Outcome, Shared};
 use crate::connect::Endpoint;
+use crate::format::{human_bytes, name_column_width};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::QualifiedName;
 use std::sync::atomic::Ordering;
@@ -15,8 +16,11 @@ pub struct TableSummary {
     pub rows: u64,
     /// Bytes streamed.
     pub bytes: u64,
-    /// Worker-seconds spent.
+    /// Wall-clock seconds from its first chunk's start to its last chunk's
+    /// end in this run (its chunks overlap when several workers load it).
     pub secs: f64,
+    /// When its first chunk of this run started, and its last one ended.
+    span: Option<(std::time::Instant, std::time::Instant)>,
     chunks_done: usize,
     chunks_total: usize,
     errors: Vec<String>,
@@ -36,32 +40,6 @@ pub struct RunSummary {
     pub large_objects: u64,
     /// Why the large objects were not all copied.
     pub large_object_failure: Option<String>,
-}
-
-/// Width of a name column: the longest name, at least as wide as "table".
-pub fn name_column_width<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> usize {
-    names
-        .into_iter()
-        .map(|n| n.as_ref().chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(5)
-}
-
-/// `1.5 MB`-style sizes (powers of 1024).
-pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
 }
 
 impl RunSummary {
@@ -98,7 +76,12 @@ impl RunSummary {
         let t = &mut self.tables[o.unit.table];
         t.rows += o.rows;
         t.bytes += o.bytes;
-        t.secs += o.secs;
+        let end = o.started + Duration::from_secs_f64(o.secs);
+        let (first, last) = t
+            .span
+            .map_or((o.started, end), |(f, l)| (f.min(o.started), l.max(end)));
+        t.span = Some((first, last));
+        t.secs = (last - first).as_secs_f64();
         t.chunks_done += 1;
         if let Some(e) = &o.error {
             t.errors.push(e.clone());

@@ -126,7 +126,7 @@ fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statist
     run.expect_code(0);
     p.assert_same_data();
     assert!(
-        run.stderr.contains("saved and dropped 1 secondary indexes"),
+        run.stderr.contains("saved and dropped 1 secondary index,"),
         "{}",
         run.stderr
     );
@@ -183,12 +183,31 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
          GRANT UPDATE ON LARGE OBJECT 424242 TO PUBLIC;
          COMMENT ON LARGE OBJECT 424242 IS 'kept ''as is''';",
     );
-    // The destination has one of the same OID (replaced) and one of its own
-    // (left alone).
+    // The destination has one of the same OID and another owner: not
+    // replaced, the copy is refused (anyone may create a large object with
+    // the OID of another's).
     p.dst.psql(
         &p.db,
         "SELECT lo_from_bytea(424242, 'old'); SELECT lo_from_bytea(7, 'the destination''s own');",
     );
+    let run = p.copy(&[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "1 large objects on the destination have the OIDs of source ones but other owners \
+             (424242: \"postgres\" here, \"lo_owner\" on the source)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT encode(lo_get(424242), 'escape')"),
+        "old"
+    );
+    // Of the same owner (an earlier copy's), it is replaced; the
+    // destination's own are left alone.
+    p.dst
+        .psql(&p.db, "ALTER LARGE OBJECT 424242 OWNER TO lo_owner");
     let dest_own = scalar(&p.dst, &p.db, "SELECT md5(lo_get(7))");
     let run = p.copy(&["--dry-run"]);
     run.expect_code(0);

@@ -858,6 +858,111 @@ fn a_column_the_owner_adds_during_a_copy_never_gets_its_default_computed() {
 }
 
 #[test]
+fn a_partition_attached_during_a_copy_never_takes_routed_rows() {
+    let h = Hostile::new("attached");
+    h.app_sql(ESCAPE).unwrap();
+    h.p.src.psql(
+        h.db(),
+        "CREATE TABLE public.m (a int, b text); INSERT INTO public.m SELECT g, 'r' FROM generate_series(0, 49) g",
+    );
+    // Partitioned on the destination only: rows go through app's public.m.
+    h.app_sql(
+        "CREATE TABLE public.m (a int, b text) PARTITION BY RANGE (a);
+         CREATE TABLE public.m_1 PARTITION OF public.m FOR VALUES FROM (0) TO (100);",
+    )
+    .unwrap();
+    let child = crate::common::spawn_copy(
+        &h.src,
+        &h.dst,
+        &["--no-progress"],
+        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
+        || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // After preflight, app swaps the partition for one with a trigger.
+    h.app_sql(
+        "CREATE TABLE public.m_evil (a int, b text);
+         CREATE FUNCTION public.fire() RETURNS trigger LANGUAGE plpgsql
+             AS $$ BEGIN PERFORM public.esc('attached partition'); RETURN NEW; END $$;
+         CREATE TRIGGER zz BEFORE INSERT ON public.m_evil FOR EACH ROW EXECUTE FUNCTION public.fire();
+         ALTER TABLE public.m_evil ENABLE ALWAYS TRIGGER zz;
+         ALTER TABLE public.m DETACH PARTITION public.m_1;
+         ALTER TABLE public.m ATTACH PARTITION public.m_evil FOR VALUES FROM (0) TO (100);",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("a table changed while the copy ran"),
+        "{stderr}"
+    );
+    assert_eq!(pwned(&h), "0");
+    assert_eq!(h.su("SELECT count(*) FROM public.m"), "0");
+    h.assert_gained_nothing("a partition attached during the copy");
+}
+
+#[test]
+fn a_source_roles_cast_never_runs_in_the_superusers_preflight() {
+    let h = Hostile::new("srccast");
+    // On the source, app owns a type with an implicit cast to integer that
+    // records who runs it; the superuser's table uses the type.
+    h.p.src.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {} OWNER TO app",
+            h.db()
+        ),
+    );
+    h.p.src
+        .try_psql_as(
+            h.db(),
+            "app",
+            "CREATE TABLE public.cast_log (who text); GRANT INSERT ON public.cast_log TO PUBLIC;
+             CREATE TYPE public.e AS ENUM ('x', 'y');
+             CREATE FUNCTION public.e2i(public.e) RETURNS int LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO public.cast_log VALUES (current_user); RETURN 1; END $$;
+             CREATE CAST (public.e AS int) WITH FUNCTION public.e2i(public.e) AS IMPLICIT;",
+        )
+        .expect("the source's plants");
+    h.p.src.psql(
+        h.db(),
+        "CREATE TABLE public.m (a public.e, b text); INSERT INTO public.m VALUES ('x', 'hello');",
+    );
+    // Partitioned by an integer on the destination.
+    h.su(
+        "CREATE TABLE public.m (a int, b text) PARTITION BY RANGE (a);
+          CREATE TABLE public.m_1 PARTITION OF public.m FOR VALUES FROM (0) TO (100);",
+    );
+    for extra in [vec!["--dry-run"], vec!["--no-progress"]] {
+        let mut args = vec!["copy", "-s", &h.src, "-d", &h.dst];
+        args.extend(extra);
+        let run = pgcopy(&args);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(
+                "column \"a\" of public.m is public.e on the source but integer on the destination"
+            ),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        scalar(&h.p.src, h.db(), "SELECT count(*) FROM public.cast_log"),
+        "0",
+        "the source's cast ran"
+    );
+}
+
+#[test]
 fn a_table_the_schemas_owner_replaces_during_a_copy_is_never_loaded() {
     let h = Hostile::new("replaced");
     h.app_sql(ESCAPE).unwrap();

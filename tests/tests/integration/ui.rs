@@ -203,3 +203,28 @@ fn completions_and_help() {
     let run = pgcopy(&["copy", "--bogus"]);
     run.expect_code(2);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let p = Pair::new("brokenpipe");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    let (s, _) = p.urls();
+    // The reader is gone before pgcopy writes a line, as with `| head -0`.
+    for args in [vec!["list", "-s", &s], vec!["list", "-s", &s, "--json"]] {
+        let mut child = Command::new(pgcopy_tests::pgcopy_bin())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    }
+}

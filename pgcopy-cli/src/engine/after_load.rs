@@ -1,0 +1,278 @@
+//! After the load: foreign keys restored, sequences set, materialized views
+//! refreshed, tables analyzed.
+
+use super::*;
+
+/// What to do about a failed REFRESH MATERIALIZED VIEW. A name that does not
+/// resolve is the usual cause: PostgreSQL 17 and later refresh with
+/// `search_path = pg_catalog, pg_temp` whoever runs it (and pgcopy's sessions
+/// pin the same path), so what the view's query calls must name its objects
+/// with their schema; REFRESH by hand would fail the same way.
+fn refresh_hint(e: &tokio_postgres::Error) -> &'static str {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c)
+            if *c == SqlState::UNDEFINED_TABLE
+                || *c == SqlState::UNDEFINED_FUNCTION
+                || *c == SqlState::UNDEFINED_OBJECT =>
+        {
+            "a name in the view's query, or in a function it calls, is written without its schema, and \
+             refreshes run with search_path = pg_catalog, pg_temp (as PostgreSQL 17 and later always do): \
+             write the schema into those names (or give the function SET search_path), then run REFRESH \
+             MATERIALIZED VIEW"
+        }
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
+            "the view's owner lacks a right its query needs: grant it, then run REFRESH MATERIALIZED VIEW"
+        }
+        _ => "fix the cause above, then run REFRESH MATERIALIZED VIEW on it",
+    }
+}
+
+/// A sequence as [`read_sequence`] reads it.
+struct SequenceState {
+    oid: u32,
+    increment: i64,
+    last: i64,
+    called: bool,
+}
+
+/// The sequence under the name `seq`, read by its OID once the name proved
+/// to lead to a sequence (`sql::SEQUENCE_PROBE`, which also locks it); from
+/// its catalog when `nextval` was called, else from the sequence itself,
+/// by a read that finds nothing unless the name still leads to it
+/// (`sql::read_sequence`). Another role that put a view calling its code in
+/// the sequence's place gets nothing run.
+async fn read_sequence(conn: &Client, seq: &QualifiedName) -> Result<SequenceState, String> {
+    let probe = conn
+        .query_opt(sql::SEQUENCE_PROBE, &[&seq.to_string()])
+        .await
+        .map_err(|e| pg_message(&e))?;
+    let Some(row) = probe else {
+        return Err("it no longer exists".into());
+    };
+    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    if !is_sequence {
+        return Err("the name now leads to something that is not a sequence".into());
+    }
+    let increment = increment.unwrap_or(1);
+    if let Some(last) = last {
+        return Ok(SequenceState {
+            oid,
+            increment,
+            last,
+            called: true,
+        });
+    }
+    let row = conn
+        .query_opt(&sql::read_sequence(seq, oid), &[])
+        .await
+        .map_err(|e| pg_message(&e))?
+        .ok_or_else(|| {
+            "the name no longer leads to the sequence it led to a moment before".to_string()
+        })?;
+    Ok(SequenceState {
+        oid,
+        increment,
+        last: row.get(0),
+        called: row.get(1),
+    })
+}
+
+/// After the data: sequences, materialized views, ANALYZE; returns the
+/// materialized views that could not be refreshed, each with why.
+pub(super) async fn finish(
+    shared: &Shared,
+    src: &Client,
+    dst: &Client,
+    args: &CopyArgs,
+    summary: &summary::RunSummary,
+) -> anyhow::Result<Vec<String>> {
+    let plan = &shared.plan;
+    // Sequence values are read at the end of the copy, after its rows.
+    for s in &plan.sequences {
+        let source = match read_sequence(src, &s.sequence).await {
+            Ok(state) => state,
+            Err(why) => {
+                // The snapshot transaction may be aborted now; later reads
+                // would fail too.
+                return Err(UserError::failure(format!(
+                    "could not read sequence {} on the source: {why}",
+                    s.sequence.display_name()
+                ))
+                .into());
+            }
+        };
+        let dest = read_sequence(dst, &s.sequence)
+            .await
+            .map_err(|why| anyhow::anyhow!("sequence {}: {why}", s.sequence.display_name()))?;
+        // A sequence a table the copy leaves alone also uses only moves
+        // forward.
+        if s.only_forward
+            && !sql::sequence_ahead(
+                dest.increment,
+                source.last,
+                source.called,
+                dest.last,
+                dest.called,
+            )
+        {
+            continue;
+        }
+        dst.batch_execute(&sql::set_sequence(dest.oid, source.last, source.called))
+            .await
+            .pg_context(|| format!("setting sequence {}", s.sequence.display_name()))?;
+    }
+    if !plan.sequences.is_empty() {
+        tracing::info!(
+            "set {}",
+            crate::format::count(plan.sequences.len(), "sequence", "sequences")
+        );
+    }
+    let mut matview_failures = Vec::new();
+    for m in &plan.matviews {
+        match dst.batch_execute(&sql::refresh_matview(m)).await {
+            Ok(()) => tracing::info!("refreshed materialized view {}", m.display_name()),
+            Err(e) => {
+                let why = format!(
+                    "{}: {}; {}",
+                    m.display_name(),
+                    pg_message(&e),
+                    refresh_hint(&e)
+                );
+                tracing::error!("could not refresh materialized view {why}");
+                matview_failures.push(why);
+            }
+        }
+    }
+    if !args.no_analyze {
+        let rest =
+            plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
+        let early = plan
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shared.analyze.is_analyzed(*i))
+            .count();
+        if !rest.is_empty() {
+            let started = Instant::now();
+            let mut failed = 0;
+            if let Err(e) = dst.batch_execute(&sql::analyze(&rest)).await {
+                tracing::debug!(
+                    "ANALYZE of {} tables failed: {}",
+                    rest.len(),
+                    pg_message(&e)
+                );
+                failed = analyze_one_by_one(dst, plan, &rest).await;
+            }
+            tracing::info!(
+                "analyzed {} after the load in {:.1} s ({early} during it)",
+                crate::format::count(rest.len() - failed, "table", "tables"),
+                started.elapsed().as_secs_f64()
+            );
+        } else if early > 0 {
+            tracing::info!(
+                "analyzed {} during the load",
+                crate::format::count(early, "table", "tables")
+            );
+        }
+    }
+    Ok(matview_failures)
+}
+
+/// After a combined ANALYZE failed: each table alone, so one failure costs
+/// only its own statistics. A partitioned table that cannot be analyzed
+/// through its root (a foreign partition without a user mapping is sampled
+/// too) gets its copied partitions analyzed instead. The data is in either
+/// way, so a failure is a warning, not the run's. Returns how many tables got
+/// no statistics at all.
+async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName]) -> usize {
+    let mut failed = 0;
+    for t in tables {
+        let Err(e) = dst.batch_execute(&sql::analyze([t])).await else {
+            continue;
+        };
+        let partitions: Vec<&QualifiedName> = plan
+            .tables
+            .iter()
+            .filter(|s| s.partition_of.as_ref() == Some(t))
+            .map(|s| &s.table)
+            .collect();
+        let first = pg_message(&e);
+        let fallback = match partitions.is_empty() {
+            true => Some(first.clone()),
+            false => dst
+                .batch_execute(&sql::analyze(partitions))
+                .await
+                .err()
+                .map(|f| pg_message(&f)),
+        };
+        match fallback {
+            None => tracing::warn!(
+                "could not analyze {} through its partitions' root ({}); analyzed its copied partitions instead",
+                t.display_name(),
+                first
+            ),
+            Some(f) => {
+                failed += 1;
+                tracing::warn!(
+                    "could not analyze {}: {f}; run ANALYZE on it once that is fixed",
+                    t.display_name()
+                )
+            }
+        }
+    }
+    failed
+}
+
+/// Restores the job's dropped FKs; returns those not back as they were. A second
+/// Ctrl-C stops restoring, leaving the rest saved.
+pub(super) async fn restore_fks(
+    dst: &mut Client,
+    store: &StateStore,
+    job_id: i64,
+    dest: &Endpoint,
+    parallel: usize,
+    any: bool,
+) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
+    if !any {
+        return Ok(Vec::new());
+    }
+    let mut tries = 0;
+    while !reconnect_if_closed(dst, dest).await {
+        tries += 1;
+        if tries > 20 {
+            return Err(UserError::failure(format!(
+                "the destination is unreachable: the foreign keys job {job_id} dropped stay saved in {}.saved_fks; \
+                 run `pgcopy restore-fks` when it is back",
+                store.schema()
+            ))
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let started = Instant::now();
+    let outcomes = tokio::select! {
+        r = constraints::restore(dst, dest, parallel, store, Some(job_id)) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(UserError::failure(format!(
+                "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \
+                 run `pgcopy restore-fks --dest ...` or SELECT * FROM pgcopy.restore_fks()",
+                store.schema()
+            )).into());
+        }
+    };
+    let total = outcomes.len();
+    let bad: Vec<_> = outcomes.into_iter().filter(|o| !o.is_ok()).collect();
+    tracing::info!(
+        "restored {} foreign keys in {:.1} s{}",
+        total - bad.len(),
+        started.elapsed().as_secs_f64(),
+        if bad.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not as before (see above)", bad.len())
+        }
+    );
+    Ok(bad)
+}

@@ -1,0 +1,93 @@
+//! The check a load transaction makes of a table other roles may change:
+//! locked by name, then proved to be the table preflight saw, with no
+//! trigger and no untrusted code on its insert path (`sql::load_guard`).
+
+use super::*;
+
+/// Locks `tables` by name in `mode`, then checks those of them in `guarded`
+/// (`sql::load_guard`: still the tables preflight saw, no trigger, no code of
+/// an untrusted role), all in one round trip; first, where `pin_schemas`,
+/// takes `sql::pin_schemas` on their schemas, so their names lead to the
+/// checked tables until the transaction ends.
+pub async fn lock_and_check<T>(
+    tx: &tokio_postgres::Transaction<'_>,
+    guard: &T,
+    tables: &[&QualifiedName],
+    guarded: &[(&QualifiedName, &setup::Guard)],
+    mode: &str,
+    pin_schemas: bool,
+) -> Result<(), LockCheckError>
+where
+    T: ?Sized + tokio_postgres::ToStatement,
+{
+    let oids: Vec<u32> = guarded.iter().map(|(_, g)| g.oid).collect();
+    let names: Vec<String> = guarded.iter().map(|(t, _)| t.to_string()).collect();
+    let columns: Vec<serde_json::Value> = guarded
+        .iter()
+        .map(|(_, g)| serde_json::json!(g.columns))
+        .collect();
+    let partitions: Vec<serde_json::Value> = guarded
+        .iter()
+        .map(|(_, g)| serde_json::json!(g.partitions))
+        .collect();
+    let mut schemas: Vec<u32> = guarded.iter().map(|(_, g)| g.schema_oid).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let lock = sql::lock_tables(tables.iter().copied(), mode);
+    // Simple-query texts go out in order, before the check's Bind/Execute
+    // (and before whatever the caller pipelines after, `SET ROLE` included).
+    let (pinned, locked, checked) = tokio::join!(
+        async {
+            match pin_schemas && !schemas.is_empty() {
+                true => tx.batch_execute(&sql::pin_schemas(&schemas)).await,
+                false => Ok(()),
+            }
+        },
+        tx.batch_execute(&lock),
+        async {
+            match guarded.is_empty() {
+                true => Ok(()),
+                false => tx
+                    .execute(guard, &[&oids, &names, &columns, &partitions])
+                    .await
+                    .map(|_| ()),
+            }
+        }
+    );
+    if let Err(e) = &checked {
+        if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+            return Err(LockCheckError::Changed);
+        }
+    }
+    pinned.map_err(LockCheckError::Lock)?;
+    locked.map_err(LockCheckError::Lock)?;
+    checked.map_err(LockCheckError::Check)
+}
+
+/// Why [`lock_and_check`] failed.
+#[derive(Debug)]
+pub enum LockCheckError {
+    /// Locking the tables (or pinning their schemas) failed.
+    Lock(tokio_postgres::Error),
+    /// The check itself failed to run.
+    Check(tokio_postgres::Error),
+    /// The check found a change: nothing may be written.
+    Changed,
+}
+
+impl LockCheckError {
+    /// One sentence for the user.
+    pub fn message(&self) -> String {
+        match self {
+            LockCheckError::Lock(e) => format!("LOCK failed: {}", pg_message(e)),
+            LockCheckError::Check(e) => {
+                format!("checking the tables before changing them: {}", pg_message(e))
+            }
+            LockCheckError::Changed => "a table changed while the copy ran: another role dropped it and put \
+                 another in its place, or added a column, a trigger, or a constraint, index or column type \
+                 calling code of a role that is neither a superuser nor this one; nothing was written to it, \
+                 so that code did not run with this role's rights (check the table, then run the copy again)"
+                .to_string(),
+        }
+    }
+}

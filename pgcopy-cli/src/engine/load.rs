@@ -1,0 +1,238 @@
+//! The load: workers take chunks from the queue, the coordinator records
+//! their outcomes, beats the job's heartbeat, and copies again what a
+//! crash lost.
+
+use super::*;
+
+pub(super) async fn load(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    args: &CopyArgs,
+    summary: summary::RunSummary,
+) -> anyhow::Result<summary::RunSummary> {
+    let mut display = match crate::progress::detect(args.no_progress) {
+        crate::progress::ProgressMode::Bar => {
+            Some(crate::progress::Display::start(args.parallel as usize))
+        }
+        crate::progress::ProgressMode::Lines => None,
+    };
+    let result = load_rounds(shared, dst, args, summary, display.as_ref()).await;
+    if let (Some(d), Ok(summary)) = (display.as_mut(), &result) {
+        d.finish(
+            &summary.snapshot(shared),
+            shared.started.elapsed().as_secs_f64(),
+        );
+    }
+    result
+}
+
+async fn load_rounds(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    args: &CopyArgs,
+    mut summary: summary::RunSummary,
+    display: Option<&crate::progress::Display>,
+) -> anyhow::Result<summary::RunSummary> {
+    for round in 0.. {
+        summary = run_workers(shared, dst, args, summary, display).await?;
+        if shared.interrupted.load(Ordering::SeqCst) || round == 3 {
+            return Ok(summary);
+        }
+        // A commit acknowledged just before a destination crash can be lost
+        // (synchronous_commit = off): its rows and its done mark vanish
+        // together. Copy such chunks again.
+        let lost = lost_chunks(shared, dst, &summary).await?;
+        if lost.is_empty() {
+            return Ok(summary);
+        }
+        tracing::warn!(
+            "{} chunks committed before the destination restarted were lost by it (is synchronous_commit off?): \
+             copying them again",
+            lost.len()
+        );
+        let mut queue = shared.queue.lock().expect("lock");
+        for unit in lost {
+            summary.forget(unit.table, unit.chunk.index);
+            shared.analyze.requeued(unit.table);
+            queue.push_back(unit);
+        }
+    }
+    Ok(summary)
+}
+
+/// Chunks this run counted as committed that the state does not show as done.
+async fn lost_chunks(
+    shared: &Shared,
+    dst: &mut Client,
+    summary: &summary::RunSummary,
+) -> anyhow::Result<Vec<Unit>> {
+    if !reconnect_if_closed(dst, &shared.dest).await {
+        return Ok(Vec::new());
+    }
+    let done = shared.store.done_chunks(dst, shared.job_id).await?;
+    let mut lost = Vec::new();
+    for (i, t) in shared.plan.tables.iter().enumerate() {
+        for c in &t.chunks {
+            let key = (t.table.schema.clone(), t.table.name.clone(), c.index as i32);
+            if summary.committed(i, c.index) && !done.contains_key(&key) {
+                lost.push(Unit {
+                    table: i,
+                    chunk: *c,
+                });
+            }
+        }
+    }
+    Ok(lost)
+}
+
+async fn run_workers(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    args: &CopyArgs,
+    mut summary: summary::RunSummary,
+    display: Option<&crate::progress::Display>,
+) -> anyhow::Result<summary::RunSummary> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let mut handles = Vec::new();
+    for id in 0..args.parallel as usize {
+        let shared = Arc::clone(shared);
+        let tx = tx.clone();
+        handles.push(tokio::spawn(
+            async move { worker::run(id, shared, tx).await },
+        ));
+    }
+    drop(tx);
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut redraw = tokio::time::interval(Duration::from_millis(200));
+    let mut last_report = Instant::now();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            outcome = rx.recv() => {
+                let Some(o) = outcome else { break };
+                reconnect_if_closed(dst, &shared.dest).await;
+                record_outcome(shared, dst, &mut summary, o).await;
+            }
+            _ = tick.tick() => {
+                if reconnect_if_closed(dst, &shared.dest).await {
+                    heartbeat(shared, dst).await;
+                }
+                if display.is_none() && last_report.elapsed() >= Duration::from_secs(5) {
+                    last_report = Instant::now();
+                    summary.report_progress(shared);
+                }
+            }
+            _ = redraw.tick(), if display.is_some() => {
+                if let Some(d) = display {
+                    d.update(&summary.snapshot(shared), shared.started.elapsed().as_secs_f64());
+                }
+            }
+            _ = tokio::signal::ctrl_c() => interrupt(shared).await,
+            _ = sigterm.recv() => interrupt(shared).await,
+        }
+    }
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(anyhow::anyhow!("a worker crashed: {e}")),
+        }
+    }
+    Ok(summary)
+}
+
+async fn interrupt(shared: &Arc<Shared>) {
+    if shared.interrupted.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tracing::warn!("interrupted: stopping the workers, then restoring what was dropped");
+    let handles: Vec<_> = shared
+        .cancel_handles
+        .lock()
+        .expect("lock")
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
+    for handle in handles {
+        handle.cancel().await;
+    }
+}
+
+async fn record_outcome(
+    shared: &Shared,
+    dst: &Client,
+    summary: &mut summary::RunSummary,
+    o: Outcome,
+) {
+    let spec = &shared.plan.tables[o.unit.table];
+    let t = &spec.table;
+    if let Some(err) = &o.error {
+        if !shared.interrupted.load(Ordering::SeqCst) {
+            tracing::error!(
+                "table {} chunk {}: {err}",
+                t.display_name(),
+                o.unit.chunk.index
+            );
+        }
+        let _ = shared
+            .store
+            .mark_chunk_failed(
+                dst,
+                crate::state::ChunkKey {
+                    job_id: shared.job_id,
+                    schema: &t.schema,
+                    table: &t.name,
+                    chunk: o.unit.chunk.index as i32,
+                },
+                err,
+            )
+            .await;
+    }
+    if let Some(done) = summary.add(&o) {
+        // A table of one chunk was marked done in the chunk's transaction.
+        if spec.is_split() {
+            let _ = shared
+                .store
+                .set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None)
+                .await;
+        }
+        tracing::info!(
+            "copied {} ({} rows, {}, {:.1} s)",
+            t.display_name(),
+            done.rows,
+            crate::format::human_bytes(done.bytes),
+            done.secs
+        );
+    }
+}
+
+async fn heartbeat(shared: &Shared, dst: &Client) {
+    let workers: Vec<serde_json::Value> = shared
+        .live
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let table = w.table.load(Ordering::Relaxed);
+            let spec = shared.plan.tables.get(table);
+            serde_json::json!({
+                "worker": i,
+                "schema": spec.map(|s| s.table.schema.clone()),
+                "table": spec.map(|s| s.table.name.clone()),
+                "chunk": spec.map(|_| w.chunk.load(Ordering::Relaxed)),
+                "rows": if spec.is_some() { w.rows.load(Ordering::Relaxed) } else { 0 },
+                "bytes": if spec.is_some() { w.bytes.load(Ordering::Relaxed) } else { 0 },
+                "secs": (shared.started.elapsed().as_millis() as u64)
+                    .saturating_sub(w.started_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
+            })
+        })
+        .collect();
+    if let Err(e) = shared
+        .store
+        .heartbeat(dst, shared.job_id, &serde_json::Value::Array(workers))
+        .await
+    {
+        tracing::debug!("heartbeat failed: {e:#}");
+    }
+}
