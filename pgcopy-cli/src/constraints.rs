@@ -271,12 +271,15 @@ pub async fn restore(
 /// Records why a saved FK could not be restored (best effort: the connection
 /// may be the reason).
 async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str) {
-    let _ = conn
+    let written = conn
         .execute(
             &restore::error_sql(store.schema()),
             &[&fk.job_id, &fk.table.schema, &fk.table.name, &fk.name, &msg],
         )
-        .await;
+        .await
+        .map(|_| ())
+        .map_err(anyhow::Error::from);
+    crate::state::log_failed_write(written, "why a foreign key was not restored");
 }
 
 /// Runs the core's steps for one FK up to validation, each in its own

@@ -6,6 +6,7 @@ use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
 use pgcopy_core::quote::{printable, quote_ident};
+use pgcopy_core::states::JobState;
 
 /// Runs `pgcopy jobs ...`; returns the exit code.
 pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
@@ -80,7 +81,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 ))
                 .into());
             };
-            if stored.state == "running" && !stored.stale {
+            if stored.state == JobState::Running.as_str() && !stored.stale {
                 return Err(UserError::failure(format!(
                     "job {job} is running right now (its client is connected): stop that pgcopy first"
                 ))
@@ -101,7 +102,9 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 );
                 return Ok(exit::PARTIAL);
             }
-            store.finish_job(&dst, job, "discarded", None).await?;
+            store
+                .finish_job(&dst, job, JobState::Discarded, None)
+                .await?;
             println!(
                 "job {job} discarded: {} foreign keys restored, {} triggers re-enabled",
                 outcomes.len(),

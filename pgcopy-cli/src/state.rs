@@ -6,6 +6,7 @@
 use crate::error::{PgContext, UserError};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::states::{JobState, TableState};
 use pgcopy_core::STATE_SCHEMA_VERSION;
 use tokio_postgres::{Client, GenericClient};
 
@@ -75,6 +76,30 @@ pub struct StoredJob {
     pub created_by: String,
     /// Whether that is this role.
     pub mine: bool,
+}
+
+/// Where a worker is, for the heartbeat (`job_workers`).
+pub struct WorkerPosition<'a> {
+    /// Its number.
+    pub worker: i32,
+    /// The table it copies, if any.
+    pub table: Option<&'a pgcopy_core::quote::QualifiedName>,
+    /// The chunk, with a table.
+    pub chunk: Option<i32>,
+    /// Rows streamed so far in that chunk.
+    pub rows: i64,
+    /// Bytes streamed so far.
+    pub bytes: i64,
+    /// Seconds since the chunk started.
+    pub secs: f64,
+}
+
+/// Reports a state write that failed where the run goes on without it (the
+/// connection may be the reason): `what` was not recorded.
+pub fn log_failed_write<T>(result: anyhow::Result<T>, what: &str) {
+    if let Err(e) = result {
+        tracing::warn!("could not record {what} in the state schema: {e:#}");
+    }
 }
 
 /// Handle on the state schema of one destination.
@@ -474,29 +499,47 @@ impl StateStore {
             .await
             .pg_context(|| "recording the job in the state schema".into())?
             .get(0);
-        let tables = serde_json::to_value(&plan.tables)?;
+        // Column by column, as arrays: the SQL knows no field of the plan's.
+        let t = &plan.tables;
+        let schemas: Vec<&str> = t.iter().map(|t| t.table.schema.as_str()).collect();
+        let names: Vec<&str> = t.iter().map(|t| t.table.name.as_str()).collect();
+        let roots: Vec<Option<String>> = t
+            .iter()
+            .map(|t| t.partition_of.as_ref().map(|p| p.display_name()))
+            .collect();
+        let rows: Vec<i64> = t.iter().map(|t| t.est_rows as i64).collect();
+        let bytes: Vec<i64> = t.iter().map(|t| t.bytes as i64).collect();
+        let chunks: Vec<i32> = t.iter().map(|t| t.chunks.len() as i32).collect();
         tx.execute(
             &format!(
                 "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
-                 SELECT $1, t->'table'->>'schema', t->'table'->>'name', \
-                        CASE WHEN t->'partition_of' <> 'null' THEN (t->'partition_of'->>'schema') || '.' || (t->'partition_of'->>'name') END, \
-                        (t->>'est_rows')::bigint, (t->>'bytes')::bigint, jsonb_array_length(t->'chunks') \
-                   FROM jsonb_array_elements($2::jsonb) t",
+                 SELECT $1, t.s, t.n, t.p, t.r, t.b, t.c \
+                   FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[]) \
+                        AS t(s, n, p, r, b, c)",
                 self.rel("job_tables")
             ),
-            &[&job_id, &tables],
+            &[&job_id, &schemas, &names, &roots, &rows, &bytes, &chunks],
         )
         .await
         .pg_context(|| "recording the job's tables".into())?;
+        let each_chunk = || t.iter().flat_map(|t| t.chunks.iter().map(move |c| (t, c)));
+        let schemas: Vec<&str> = each_chunk().map(|(t, _)| t.table.schema.as_str()).collect();
+        let names: Vec<&str> = each_chunk().map(|(t, _)| t.table.name.as_str()).collect();
+        let index: Vec<i32> = each_chunk().map(|(_, c)| c.index as i32).collect();
+        let start: Vec<Option<i64>> = each_chunk()
+            .map(|(_, c)| c.start_page.map(|p| p as i64))
+            .collect();
+        let end: Vec<Option<i64>> = each_chunk()
+            .map(|(_, c)| c.end_page.map(|p| p as i64))
+            .collect();
         tx.execute(
             &format!(
                 "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
-                 SELECT $1, t->'table'->>'schema', t->'table'->>'name', (c->>'index')::int, \
-                        (c->>'start_page')::bigint, (c->>'end_page')::bigint \
-                   FROM jsonb_array_elements($2::jsonb) t, jsonb_array_elements(t->'chunks') c",
+                 SELECT $1, c.s, c.n, c.i, c.f, c.e \
+                   FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS c(s, n, i, f, e)",
                 self.rel("job_chunks")
             ),
-            &[&job_id, &tables],
+            &[&job_id, &schemas, &names, &index, &start, &end],
         )
         .await
         .pg_context(|| "recording the job's chunks".into())?;
@@ -607,20 +650,20 @@ impl StateStore {
             key.job_id,
             key.schema,
             key.table,
-            "failed",
+            TableState::Failed,
             Some(error),
         )
         .await
     }
 
-    /// Sets a table's state (`copying`, `done`, `failed`).
+    /// Sets a table's state.
     pub async fn set_table_state(
         &self,
         client: &Client,
         job_id: i64,
         schema: &str,
         table: &str,
-        state: &str,
+        state: TableState,
         error: Option<&str>,
     ) -> anyhow::Result<()> {
         client
@@ -632,7 +675,7 @@ impl StateStore {
                       WHERE job_id = $1 AND table_schema = $2 AND table_name = $3",
                     self.rel("job_tables")
                 ),
-                &[&job_id, &schema, &table, &state, &error],
+                &[&job_id, &schema, &table, &state.as_str(), &error],
             )
             .await
             .pg_context(|| "recording a table's state".into())?;
@@ -644,35 +687,50 @@ impl StateStore {
         &self,
         client: &Client,
         job_id: i64,
-        workers: &serde_json::Value,
+        workers: &[WorkerPosition<'_>],
     ) -> anyhow::Result<()> {
+        let worker: Vec<i32> = workers.iter().map(|w| w.worker).collect();
+        let schema: Vec<Option<&str>> = workers
+            .iter()
+            .map(|w| w.table.map(|t| t.schema.as_str()))
+            .collect();
+        let table: Vec<Option<&str>> = workers
+            .iter()
+            .map(|w| w.table.map(|t| t.name.as_str()))
+            .collect();
+        let chunk: Vec<Option<i32>> = workers.iter().map(|w| w.chunk).collect();
+        let rows: Vec<i64> = workers.iter().map(|w| w.rows).collect();
+        let bytes: Vec<i64> = workers.iter().map(|w| w.bytes).collect();
+        let secs: Vec<f64> = workers.iter().map(|w| w.secs).collect();
         client
-            .batch_execute(&format!(
-                "UPDATE {jobs} SET heartbeat_at = now() WHERE job_id = {job_id};
+            .execute(
+                &format!(
+                    "WITH beat AS (UPDATE {jobs} SET heartbeat_at = now() WHERE job_id = $1)
                  INSERT INTO {w} (job_id, worker, table_schema, table_name, chunk_index, rows_streamed, bytes_streamed, chunk_started_at, updated_at)
-                 SELECT {job_id}, (x->>'worker')::int, x->>'schema', x->>'table', (x->>'chunk')::int,
-                        (x->>'rows')::bigint, (x->>'bytes')::bigint, now() - make_interval(secs => (x->>'secs')::float8), now()
-                   FROM jsonb_array_elements({data}::jsonb) x
+                 SELECT $1, x.worker, x.s, x.t, x.c, x.r, x.b, now() - make_interval(secs => x.secs), now()
+                   FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::float8[])
+                        AS x(worker, s, t, c, r, b, secs)
                  ON CONFLICT (job_id, worker) DO UPDATE SET
                         table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,
                         chunk_index = EXCLUDED.chunk_index, rows_streamed = EXCLUDED.rows_streamed,
                         bytes_streamed = EXCLUDED.bytes_streamed, chunk_started_at = EXCLUDED.chunk_started_at,
                         updated_at = now()",
-                jobs = self.rel("jobs"),
-                w = self.rel("job_workers"),
-                data = quote_literal(&workers.to_string()),
-            ))
+                    jobs = self.rel("jobs"),
+                    w = self.rel("job_workers"),
+                ),
+                &[&job_id, &worker, &schema, &table, &chunk, &rows, &bytes, &secs],
+            )
             .await
             .pg_context(|| "writing the heartbeat".into())?;
         Ok(())
     }
 
-    /// Ends a job: `state` is succeeded, failed or interrupted.
+    /// Ends a job in `state` (succeeded, failed, interrupted or discarded).
     pub async fn finish_job(
         &self,
         client: &Client,
         job_id: i64,
-        state: &str,
+        state: JobState,
         error: Option<&str>,
     ) -> anyhow::Result<()> {
         client
@@ -683,7 +741,7 @@ impl StateStore {
                         chunk_index = NULL WHERE job_id = {job_id}",
                 jobs = self.rel("jobs"),
                 w = self.rel("job_workers"),
-                s = quote_literal(state),
+                s = quote_literal(state.as_str()),
                 e = error.map(quote_literal).unwrap_or_else(|| "NULL".into()),
             ))
             .await

@@ -177,7 +177,7 @@ pub struct Table {
     pub privileges: Privileges,
     /// User (non-internal) triggers, disabled ones included.
     #[serde(default)]
-    pub triggers: Vec<crate::triggers::Trigger>,
+    pub triggers: Vec<Trigger>,
     /// Row-level security policies apply to the current role: reads see only
     /// some rows, and COPY FROM refuses the table.
     #[serde(default)]
@@ -224,6 +224,45 @@ pub struct Privileges {
     /// table can be exercised.
     #[serde(default = "yes")]
     pub schema_usage: bool,
+}
+
+/// When a trigger fires (`pg_trigger.tgenabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TriggerMode {
+    /// `O`: in ordinary (origin) sessions, the default.
+    #[serde(rename = "O")]
+    Origin,
+    /// `R`: only in replica-mode sessions (`ENABLE REPLICA TRIGGER`).
+    #[serde(rename = "R")]
+    Replica,
+    /// `A`: in every session (`ENABLE ALWAYS TRIGGER`).
+    #[serde(rename = "A")]
+    Always,
+    /// `D`: never (`DISABLE TRIGGER`).
+    #[serde(rename = "D")]
+    Disabled,
+}
+
+impl TriggerMode {
+    /// Whether the trigger fires in a session with `session_replication_role`
+    /// `replica` (`true`) or `origin` (`false`).
+    pub fn fires(self, replica_session: bool) -> bool {
+        match self {
+            TriggerMode::Origin => !replica_session,
+            TriggerMode::Replica => replica_session,
+            TriggerMode::Always => true,
+            TriggerMode::Disabled => false,
+        }
+    }
+}
+
+/// A user (non-internal) trigger of a table, as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Trigger name.
+    pub name: String,
+    /// When it fires.
+    pub mode: TriggerMode,
 }
 
 /// A column.

@@ -29,6 +29,7 @@ pub mod quote;
 pub mod restore;
 pub mod route;
 pub mod sql;
+pub mod states;
 pub mod stored;
 pub mod triggers;
 

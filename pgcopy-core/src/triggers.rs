@@ -9,56 +9,18 @@
 //! every trigger `O` afterwards, enabling ones that were disabled on purpose.
 
 use crate::catalog::Table;
+pub use crate::catalog::{Trigger, TriggerMode};
 use crate::quote::{quote_ident, QualifiedName};
 use serde::{Deserialize, Serialize};
 
-/// When a trigger fires (`pg_trigger.tgenabled`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TriggerMode {
-    /// `O`: in ordinary (origin) sessions, the default.
-    #[serde(rename = "O")]
-    Origin,
-    /// `R`: only in replica-mode sessions (`ENABLE REPLICA TRIGGER`).
-    #[serde(rename = "R")]
-    Replica,
-    /// `A`: in every session (`ENABLE ALWAYS TRIGGER`).
-    #[serde(rename = "A")]
-    Always,
-    /// `D`: never (`DISABLE TRIGGER`).
-    #[serde(rename = "D")]
-    Disabled,
-}
-
-impl TriggerMode {
-    /// Whether the trigger fires in a session with `session_replication_role`
-    /// `replica` (`true`) or `origin` (`false`).
-    pub fn fires(self, replica_session: bool) -> bool {
-        match self {
-            TriggerMode::Origin => !replica_session,
-            TriggerMode::Replica => replica_session,
-            TriggerMode::Always => true,
-            TriggerMode::Disabled => false,
-        }
+/// The `ALTER TABLE` action that sets `mode`.
+fn action(mode: TriggerMode) -> &'static str {
+    match mode {
+        TriggerMode::Origin => "ENABLE",
+        TriggerMode::Replica => "ENABLE REPLICA",
+        TriggerMode::Always => "ENABLE ALWAYS",
+        TriggerMode::Disabled => "DISABLE",
     }
-
-    /// The `ALTER TABLE` action that sets this mode.
-    fn action(self) -> &'static str {
-        match self {
-            TriggerMode::Origin => "ENABLE",
-            TriggerMode::Replica => "ENABLE REPLICA",
-            TriggerMode::Always => "ENABLE ALWAYS",
-            TriggerMode::Disabled => "DISABLE",
-        }
-    }
-}
-
-/// A user (non-internal) trigger of a table, as the catalog describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trigger {
-    /// Trigger name.
-    pub name: String,
-    /// When it fires.
-    pub mode: TriggerMode,
 }
 
 /// A trigger a job disabled, with the mode it goes back to; stored in the
@@ -98,7 +60,7 @@ impl SavedTrigger {
             Some(name) => format!(
                 "ALTER TABLE {} {} TRIGGER {}",
                 self.table,
-                self.mode.unwrap_or(TriggerMode::Origin).action(),
+                action(self.mode.unwrap_or(TriggerMode::Origin)),
                 quote_ident(name)
             ),
             None => format!("ALTER TABLE {} ENABLE TRIGGER USER", self.table),

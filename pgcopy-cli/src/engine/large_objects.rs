@@ -232,7 +232,7 @@ pub async fn copy(shared: &Shared, done: &HashSet<i32>, parallel: usize) -> anyh
             shared.job_id,
             LARGE_OBJECTS.0,
             LARGE_OBJECTS.1,
-            "done",
+            pgcopy_core::states::TableState::Done,
             None,
         )
         .await?;

@@ -176,27 +176,40 @@ async fn record_outcome(
                 o.unit.chunk.index
             );
         }
-        let _ = shared
-            .store
-            .mark_chunk_failed(
-                dst,
-                crate::state::ChunkKey {
-                    job_id: shared.job_id,
-                    schema: &t.schema,
-                    table: &t.name,
-                    chunk: o.unit.chunk.index as i32,
-                },
-                err,
-            )
-            .await;
+        crate::state::log_failed_write(
+            shared
+                .store
+                .mark_chunk_failed(
+                    dst,
+                    crate::state::ChunkKey {
+                        job_id: shared.job_id,
+                        schema: &t.schema,
+                        table: &t.name,
+                        chunk: o.unit.chunk.index as i32,
+                    },
+                    err,
+                )
+                .await,
+            "a failed chunk",
+        );
     }
     if let Some(done) = summary.add(&o) {
         // A table of one chunk was marked done in the chunk's transaction.
         if spec.is_split() {
-            let _ = shared
-                .store
-                .set_table_state(dst, shared.job_id, &t.schema, &t.name, "done", None)
-                .await;
+            crate::state::log_failed_write(
+                shared
+                    .store
+                    .set_table_state(
+                        dst,
+                        shared.job_id,
+                        &t.schema,
+                        &t.name,
+                        pgcopy_core::states::TableState::Done,
+                        None,
+                    )
+                    .await,
+                "a table's end",
+            );
         }
         tracing::info!(
             "copied {} ({} rows, {}, {:.1} s)",
@@ -209,30 +222,36 @@ async fn record_outcome(
 }
 
 async fn heartbeat(shared: &Shared, dst: &Client) {
-    let workers: Vec<serde_json::Value> = shared
+    let workers: Vec<crate::state::WorkerPosition> = shared
         .live
         .iter()
         .enumerate()
         .map(|(i, w)| {
             let table = w.table.load(Ordering::Relaxed);
             let spec = shared.plan.tables.get(table);
-            serde_json::json!({
-                "worker": i,
-                "schema": spec.map(|s| s.table.schema.clone()),
-                "table": spec.map(|s| s.table.name.clone()),
-                "chunk": spec.map(|_| w.chunk.load(Ordering::Relaxed)),
-                "rows": if spec.is_some() { w.rows.load(Ordering::Relaxed) } else { 0 },
-                "bytes": if spec.is_some() { w.bytes.load(Ordering::Relaxed) } else { 0 },
-                "secs": (shared.started.elapsed().as_millis() as u64)
-                    .saturating_sub(w.started_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
-            })
+            let busy = spec.is_some();
+            crate::state::WorkerPosition {
+                worker: i as i32,
+                table: spec.map(|s| &s.table),
+                chunk: spec.map(|_| w.chunk.load(Ordering::Relaxed) as i32),
+                rows: if busy {
+                    w.rows.load(Ordering::Relaxed) as i64
+                } else {
+                    0
+                },
+                bytes: if busy {
+                    w.bytes.load(Ordering::Relaxed) as i64
+                } else {
+                    0
+                },
+                secs: (shared.started.elapsed().as_millis() as u64)
+                    .saturating_sub(w.started_ms.load(Ordering::Relaxed))
+                    as f64
+                    / 1000.0,
+            }
         })
         .collect();
-    if let Err(e) = shared
-        .store
-        .heartbeat(dst, shared.job_id, &serde_json::Value::Array(workers))
-        .await
-    {
+    if let Err(e) = shared.store.heartbeat(dst, shared.job_id, &workers).await {
         tracing::debug!("heartbeat failed: {e:#}");
     }
 }

@@ -28,6 +28,7 @@ use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
+use pgcopy_core::states::JobState;
 use setup::Setup;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,28 +155,49 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     else {
         return Ok(exit::OK); // --dry-run
     };
-    execute(args, setup, source, dest, src, dst, store, snapshot).await
+    let run = Connected {
+        source,
+        dest,
+        src,
+        dst,
+        store,
+        snapshot,
+    };
+    execute(args, setup, run).await
 }
 
-/// Runs a prepared job to its end; returns the exit code.
-#[allow(clippy::too_many_arguments)]
-async fn execute(
-    args: CopyArgs,
-    setup: Setup,
+/// What a prepared run holds on to: both endpoints, the coordinator's two
+/// sessions (the source's in the snapshot transaction), the state store and
+/// the snapshot's id.
+struct Connected {
     source: Endpoint,
     dest: Endpoint,
     src: Client,
-    mut dst: Client,
+    dst: Client,
     store: StateStore,
     snapshot: String,
-) -> anyhow::Result<i32> {
+}
+
+/// Runs a prepared job to its end; returns the exit code.
+async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result<i32> {
+    let Connected {
+        source,
+        dest,
+        src,
+        mut dst,
+        store,
+        snapshot,
+    } = run;
     let job_id = setup.job_id;
     if !setup.fks_to_drop.is_empty() {
         let refs: Vec<_> = setup.fks_to_drop.iter().collect();
         if let Err(e) = constraints::save_and_drop(&mut dst, &store, job_id, &refs).await {
-            let _ = store
-                .finish_job(&dst, job_id, "failed", Some(&format!("{e:#}")))
-                .await;
+            crate::state::log_failed_write(
+                store
+                    .finish_job(&dst, job_id, JobState::Failed, Some(&format!("{e:#}")))
+                    .await,
+                "the job's end",
+            );
             return Err(e);
         }
     }
@@ -248,9 +270,9 @@ async fn execute(
         summary.print(&shared.plan, shared.started.elapsed());
     }
     let (state, error, code) = match (&result, &restore) {
-        (Err(e), _) | (Ok(_), Err(e)) => ("failed", Some(format!("{e:#}")), exit::FAILURE),
+        (Err(e), _) | (Ok(_), Err(e)) => (JobState::Failed, Some(format!("{e:#}")), exit::FAILURE),
         (Ok(_), Ok(_)) if interrupted => (
-            "interrupted",
+            JobState::Interrupted,
             Some("interrupted by signal".to_string()),
             exit::INTERRUPTED,
         ),
@@ -292,9 +314,9 @@ async fn execute(
                     store.schema()
                 ));
             }
-            ("failed", Some(why.join("; ")), exit::PARTIAL)
+            (JobState::Failed, Some(why.join("; ")), exit::PARTIAL)
         }
-        _ => ("succeeded", None, exit::OK),
+        _ => (JobState::Succeeded, None, exit::OK),
     };
     if reconnect_if_closed(&mut dst, &dest).await {
         if let Err(e) = store
@@ -310,7 +332,7 @@ async fn execute(
     if let Some(path) = &args.summary_json {
         let doc = summary::summary_json(
             job_id,
-            state,
+            state.as_str(),
             code,
             error.as_deref(),
             &shared,

@@ -534,7 +534,7 @@ fn fail_preflight(problems: &[String]) -> anyhow::Result<()> {
 
 /// Why an unfinished job blocks a new copy, and what to do.
 fn blocking(job: &StoredJob) -> String {
-    if job.state == "running" && !job.stale {
+    if job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale {
         format!(
             "job {} is running on the destination right now (its client is connected): wait for it",
             job.job_id
@@ -623,7 +623,8 @@ async fn new_job(
                     ));
                 }
                 for job in store.unfinished_jobs(dst, None).await? {
-                    let busy = job.state == "running" && !job.stale;
+                    let busy =
+                        job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale;
                     if busy
                         || !job.disabled_triggers.is_empty()
                         || store.job_leftovers(dst, job.job_id).await? > 0
@@ -744,7 +745,7 @@ async fn resume(
         })
         .into());
     };
-    if job.state == "running" && !job.stale {
+    if job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale {
         return Err(UserError::failure(blocking(&job)).into());
     }
     // A job's stored plan and options are only as trustworthy as the role

@@ -1,0 +1,108 @@
+//! The states the state schema records, typed: a job's (`jobs.state`) and a
+//! table's or chunk's (`job_tables.state`, `job_chunks.state`). The SQL
+//! `CHECK`s in `sql/state_schema.sql` list the same words.
+
+use std::fmt;
+
+/// A job's state (`jobs.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// A client runs it (or ran it and died: see `job_is_stale`).
+    Running,
+    /// Every table copied, every dropped object back.
+    Succeeded,
+    /// Ended with an error, or partly (some tables, indexes or keys not as
+    /// they should be).
+    Failed,
+    /// Stopped by a signal; `--resume` continues it.
+    Interrupted,
+    /// Given up with `pgcopy jobs discard`, or superseded by a new copy.
+    Discarded,
+}
+
+/// A table's (or a chunk's) state (`job_tables.state`, `job_chunks.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableState {
+    /// Not started.
+    Pending,
+    /// Some chunks copied (tables only).
+    Copying,
+    /// Copied.
+    Done,
+    /// A chunk failed.
+    Failed,
+}
+
+impl JobState {
+    /// The word the state schema stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Interrupted => "interrupted",
+            JobState::Discarded => "discarded",
+        }
+    }
+
+    /// The state a stored word names, if any.
+    pub fn parse(word: &str) -> Option<JobState> {
+        [
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Interrupted,
+            JobState::Discarded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+}
+
+impl TableState {
+    /// The word the state schema stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableState::Pending => "pending",
+            TableState::Copying => "copying",
+            TableState::Done => "done",
+            TableState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for TableState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words are the state schema's: its CHECK constraints list them.
+    #[test]
+    fn words_match_the_state_schema() {
+        let schema = include_str!("../../sql/state_schema.sql");
+        for s in ["running", "succeeded", "failed", "interrupted", "discarded"] {
+            assert_eq!(JobState::parse(s).map(JobState::as_str), Some(s));
+            assert!(schema.contains(&format!("'{s}'")), "{s}");
+        }
+        for s in [
+            TableState::Pending,
+            TableState::Copying,
+            TableState::Done,
+            TableState::Failed,
+        ] {
+            assert!(schema.contains(&format!("'{s}'")), "{s}");
+        }
+        assert_eq!(JobState::parse("paused"), None);
+    }
+}
