@@ -474,15 +474,14 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::OK);
     }
-    // Indexes first: FK validation uses them.
-    let index_failures = crate::indexes::rebuild(&dst, &dest, &store, args.job, 2).await?;
-    let outcomes = restore(&mut dst, &dest, 2, &store, args.job).await?;
+    let done = crate::putback::put_back(&mut dst, &dest, &store, args.job).await?;
+    let outcomes = &done.foreign_keys;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else if outcomes.is_empty() {
         println!("no foreign keys to restore");
     } else {
-        for o in &outcomes {
+        for o in outcomes {
             println!(
                 "job {}  {}  {}  {}{}",
                 o.job_id,
@@ -496,11 +495,14 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let bad = outcomes.iter().filter(|o| !o.is_ok()).count() + index_failures.len();
+    if done.triggers > 0 {
+        println!("{} triggers put back in their modes", done.triggers);
+    }
+    let bad = done.not_back();
     if bad > 0 {
         eprintln!(
-            "error: {bad} foreign keys or indexes are not back as they were; their definitions stay in \
-             {0}.saved_fks and {0}.saved_indexes",
+            "error: {bad} foreign keys, indexes or jobs' triggers are not back as they were; their definitions \
+             stay in {0}.saved_fks and {0}.saved_indexes, the triggers in the jobs' disabled_triggers",
             args.state_schema
         );
         return Ok(exit::PARTIAL);

@@ -1,7 +1,6 @@
 //! `pgcopy jobs list` and `pgcopy jobs discard N`.
 
 use crate::cli::{JobsAction, JobsArgs};
-use crate::constraints;
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
@@ -87,17 +86,12 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 ))
                 .into());
             }
-            let index_failures = crate::indexes::rebuild(&dst, &dest, &store, Some(job), 2).await?;
-            let outcomes = constraints::restore(&mut dst, &dest, 2, &store, Some(job)).await?;
-            let bad = outcomes.iter().filter(|o| !o.is_ok()).count() + index_failures.len();
-            if !stored.disabled_triggers.is_empty() {
-                crate::triggers::enable_triggers(&mut dst, &store, job, &stored.disabled_triggers)
-                    .await?;
-            }
+            let done = crate::putback::put_back(&mut dst, &dest, &store, Some(job)).await?;
+            let bad = done.not_back();
             if bad > 0 {
                 eprintln!(
-                    "error: {bad} foreign keys or indexes of job {job} are not back as they were (see {0}.saved_fks \
-                     and {0}.saved_indexes); the job stays as it is",
+                    "error: {bad} foreign keys, indexes or triggers of job {job} are not back as they were (see \
+                     {0}.saved_fks, {0}.saved_indexes and the job's disabled_triggers); the job stays as it is",
                     target.state_schema
                 );
                 return Ok(exit::PARTIAL);
@@ -107,8 +101,8 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 .await?;
             println!(
                 "job {job} discarded: {} foreign keys restored, {} triggers re-enabled",
-                outcomes.len(),
-                stored.disabled_triggers.len()
+                done.foreign_keys.len(),
+                done.triggers
             );
             Ok(exit::OK)
         }

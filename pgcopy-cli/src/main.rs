@@ -21,6 +21,7 @@ mod merging;
 mod parse;
 mod pool;
 mod progress;
+mod putback;
 mod state;
 mod status;
 mod tls;

@@ -1,0 +1,73 @@
+//! Putting back what jobs dropped or disabled, in the order that works:
+//! saved indexes first (a foreign key's validation uses them), then saved
+//! foreign keys and NOT VALID CHECKs, then the triggers of jobs that are over.
+//! `pgcopy restore-fks` and `pgcopy jobs discard` run all of it through
+//! [`put_back`]; the end of a copy runs the same steps at its own points
+//! (indexes before ANALYZE, keys last).
+
+use crate::connect::Endpoint;
+use crate::constraints::{self, RestoreOutcome};
+use crate::state::StateStore;
+use pgcopy_core::states::JobState;
+use tokio_postgres::Client;
+
+/// Connections a restore outside a copy uses at once for index builds and
+/// validations: each is one server process's CPU, and a restore usually runs
+/// on a destination that serves other work.
+pub const PARALLEL: usize = 2;
+
+/// What [`put_back`] did.
+#[derive(Debug, Default)]
+pub struct PutBack {
+    /// Saved indexes that could not be rebuilt, each with why.
+    pub index_failures: Vec<String>,
+    /// Each saved foreign key's outcome.
+    pub foreign_keys: Vec<RestoreOutcome>,
+    /// Triggers put back in their modes.
+    pub triggers: usize,
+    /// Jobs whose disabled triggers were not all put back, each with why.
+    pub trigger_failures: Vec<String>,
+}
+
+impl PutBack {
+    /// Indexes and keys not back as they were.
+    pub fn not_back(&self) -> usize {
+        self.index_failures.len()
+            + self.foreign_keys.iter().filter(|o| !o.is_ok()).count()
+            + self.trigger_failures.len()
+    }
+}
+
+/// Puts back what job `job` (every job when `None`) left saved: indexes,
+/// foreign keys, and the triggers of those of the jobs that no client runs.
+pub async fn put_back(
+    dst: &mut Client,
+    dest: &Endpoint,
+    store: &StateStore,
+    job: Option<i64>,
+) -> anyhow::Result<PutBack> {
+    let index_failures = crate::indexes::rebuild(dst, dest, store, job, PARALLEL).await?;
+    let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, job).await?;
+    let (mut triggers, mut trigger_failures) = (0, Vec::new());
+    for stored in store.unfinished_jobs(dst, job).await? {
+        let running = stored.state == JobState::Running.as_str() && !stored.stale;
+        if running || stored.disabled_triggers.is_empty() {
+            continue;
+        }
+        match crate::triggers::enable_triggers(dst, store, stored.job_id, &stored.disabled_triggers)
+            .await
+        {
+            Ok(()) => triggers += stored.disabled_triggers.len(),
+            Err(e) => {
+                tracing::error!("{e:#}");
+                trigger_failures.push(format!("{e:#}"));
+            }
+        }
+    }
+    Ok(PutBack {
+        index_failures,
+        foreign_keys,
+        triggers,
+        trigger_failures,
+    })
+}
