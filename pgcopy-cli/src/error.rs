@@ -65,14 +65,41 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// A database error with what was being done: shows as "`what`: `server
+/// message`", and keeps the error itself, so a caller can still ask its
+/// SQLSTATE (`anyhow::Error::downcast_ref::<PgFailure>()`, then
+/// `.error.code()`).
+#[derive(Debug)]
+pub struct PgFailure {
+    /// What was being done.
+    pub what: String,
+    /// The error.
+    pub error: tokio_postgres::Error,
+}
+
+impl std::fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, pg_message(&self.error))
+    }
+}
+
+// Not a `source()`: the message already says what the error says.
+impl std::error::Error for PgFailure {}
+
 /// Adds context to a tokio-postgres result: "`what`: `server message`".
 pub trait PgContext<T> {
-    /// Wraps the error with what was being done.
+    /// Wraps the error with what was being done ([`PgFailure`]).
     fn pg_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
 }
 
 impl<T> PgContext<T> for Result<T, tokio_postgres::Error> {
     fn pg_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
-        self.map_err(|e| anyhow::anyhow!("{}: {}", what(), pg_message(&e)))
+        self.map_err(|error| {
+            PgFailure {
+                what: what(),
+                error,
+            }
+            .into()
+        })
     }
 }

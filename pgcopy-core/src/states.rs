@@ -7,6 +7,8 @@ use std::fmt;
 /// A job's state (`jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
+    /// Recorded, not started (a row written by hand, or from psql).
+    Planned,
     /// A client runs it (or ran it and died: see `job_is_stale`).
     Running,
     /// Every table copied, every dropped object back.
@@ -37,6 +39,7 @@ impl JobState {
     /// The word the state schema stores.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Planned => "planned",
             JobState::Running => "running",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
@@ -48,6 +51,7 @@ impl JobState {
     /// The state a stored word names, if any.
     pub fn parse(word: &str) -> Option<JobState> {
         [
+            JobState::Planned,
             JobState::Running,
             JobState::Succeeded,
             JobState::Failed,
@@ -87,14 +91,24 @@ impl fmt::Display for TableState {
 mod tests {
     use super::*;
 
-    /// The words are the state schema's: its CHECK constraints list them.
+    /// The words are the state schema's: its CHECK constraints list them,
+    /// all of them.
     #[test]
     fn words_match_the_state_schema() {
         let schema = include_str!("../../sql/state_schema.sql");
-        for s in ["running", "succeeded", "failed", "interrupted", "discarded"] {
+        let jobs = "CHECK (state IN ('planned', 'running', 'succeeded', 'failed', 'interrupted', 'discarded'))";
+        assert!(schema.contains(jobs));
+        for s in [
+            "planned",
+            "running",
+            "succeeded",
+            "failed",
+            "interrupted",
+            "discarded",
+        ] {
             assert_eq!(JobState::parse(s).map(JobState::as_str), Some(s));
-            assert!(schema.contains(&format!("'{s}'")), "{s}");
         }
+        assert!(schema.contains("CHECK (state IN ('pending', 'copying', 'done', 'failed'))"));
         for s in [
             TableState::Pending,
             TableState::Copying,

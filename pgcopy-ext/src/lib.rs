@@ -46,6 +46,35 @@ const _: () = assert!(DEFAULT_SPLIT_LARGER_THAN == 268_435_456);
 /// The state schema's name: the extension is not relocatable.
 const SCHEMA: &str = "pgcopy";
 
+/// Why a function of the extension stops, raised as an ERROR with a SQLSTATE
+/// a caller can test (`raise`).
+#[derive(Debug, thiserror::Error)]
+enum ExtError {
+    /// An argument is wrong (a table pattern that does not parse, one that
+    /// matches nothing): 22023.
+    #[error("{0}")]
+    Argument(String),
+    /// Reading the catalog or the state schema failed: XX000.
+    #[error("{what}: {error}")]
+    Read {
+        /// What was being read.
+        what: &'static str,
+        /// The SPI or decoding error.
+        error: String,
+    },
+}
+
+impl ExtError {
+    /// Raises it as an ERROR of `function` (never returns).
+    fn raise(self, function: &str) -> ! {
+        let code = match self {
+            ExtError::Argument(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ExtError::Read { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        };
+        ereport!(ERROR, code, format!("{function}: {self}"));
+    }
+}
+
 /// The version of the installed extension library.
 #[pg_extern]
 #[search_path(pg_catalog, pg_temp)]
@@ -61,7 +90,7 @@ fn patterns(
     for item in list.unwrap_or_default().into_iter().flatten() {
         match parse_patterns(&item) {
             Ok(p) => out.extend(p),
-            Err(e) => error!("pgcopy.plan: {what}: {e}"),
+            Err(e) => ExtError::Argument(format!("{what}: {e}")).raise("pgcopy.plan"),
         }
     }
     out
@@ -93,9 +122,21 @@ fn plan(
     ),
 > {
     let json: String = Spi::get_one(pgcopy_core::CATALOG_SQL)
-        .unwrap_or_else(|e| error!("pgcopy.plan: reading the catalog failed: {e}"))
+        .unwrap_or_else(|e| {
+            ExtError::Read {
+                what: "reading the catalog",
+                error: e.to_string(),
+            }
+            .raise("pgcopy.plan")
+        })
         .unwrap_or_default();
-    let catalog = Catalog::from_json(&json).unwrap_or_else(|e| error!("pgcopy.plan: catalog: {e}"));
+    let catalog = Catalog::from_json(&json).unwrap_or_else(|e| {
+        ExtError::Read {
+            what: "decoding the catalog",
+            error: e.to_string(),
+        }
+        .raise("pgcopy.plan")
+    });
     let block_size: i64 = Spi::get_one("SELECT current_setting('block_size')::bigint")
         .ok()
         .flatten()
@@ -111,7 +152,8 @@ fn plan(
         defer_indexes: false,
         only: None,
     };
-    let p = pgcopy_core::plan::plan(&catalog, &opts).unwrap_or_else(|e| error!("pgcopy.plan: {e}"));
+    let p = pgcopy_core::plan::plan(&catalog, &opts)
+        .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));
     let mut rows = Vec::new();
     for t in &p.tables {
         let root = t.partition_of.clone().unwrap_or_else(|| t.table.clone());
@@ -205,7 +247,13 @@ fn restore_fks(
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_fks failed: {e}"));
+    .unwrap_or_else(|e| {
+        ExtError::Read {
+            what: "reading pgcopy.saved_fks",
+            error: e.to_string(),
+        }
+        .raise("pgcopy.restore_fks")
+    });
 
     let mut rows = restore_indexes(job);
     for saved in pending {
@@ -246,7 +294,13 @@ fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| error!("pgcopy.restore_fks: reading pgcopy.saved_indexes failed: {e}"));
+    .unwrap_or_else(|e| {
+        ExtError::Read {
+            what: "reading pgcopy.saved_indexes",
+            error: e.to_string(),
+        }
+        .raise("pgcopy.restore_fks")
+    });
     let mut rows = Vec::new();
     for saved in pending {
         let (job_id, schema, table, name) = (

@@ -58,3 +58,21 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
     c.try_psql_as("ext", "app", "CREATE EXTENSION pgcopy")
         .expect("installed again");
 }
+
+#[test]
+fn the_extensions_errors_carry_a_sqlstate() {
+    let c = Cluster::start("destination");
+    c.create_db("exterr");
+    c.psql("exterr", "CREATE EXTENSION pgcopy; CREATE TABLE t (id int)");
+    // A pattern that matches nothing is the caller's mistake: 22023, as for
+    // any invalid parameter value.
+    let err = c
+        .try_psql_as(
+            "exterr",
+            "postgres",
+            "\\set VERBOSITY verbose\nSELECT * FROM pgcopy.plan(include => ARRAY['nosuch'])",
+        )
+        .unwrap_err();
+    assert!(err.contains("ERROR:  22023: pgcopy.plan: "), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+}
