@@ -1,0 +1,161 @@
+//! `pgcopy copy --resume`: the job's stored plan and options, followed only
+//! when this role wrote them and they select nothing today's options do not.
+
+use super::*;
+
+pub(super) async fn resume(
+    ctx: &Ctx<'_>,
+    source: &Endpoint,
+    dest: &Endpoint,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+) -> anyhow::Result<Option<Setup>> {
+    let args = ctx.args;
+    if store.inspect(dst).await? == StateSchemaStatus::Creatable {
+        return Err(
+            UserError::failure("nothing to resume: no copy has run on this destination").into(),
+        );
+    }
+    let jobs = store.unfinished_jobs(dst, args.job).await?;
+    let Some(job) = jobs.into_iter().next() else {
+        return Err(UserError::failure(match args.job {
+            Some(n) => {
+                format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
+            }
+            None => "nothing to resume: every job on this destination finished".to_string(),
+        })
+        .into());
+    };
+    if job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale {
+        return Err(UserError::failure(blocking(&job)).into());
+    }
+    // A job's stored plan and options are only as trustworthy as the role
+    // that wrote them: following them with this role's rights would let that
+    // role decide what this one truncates and writes.
+    if !job.mine {
+        return Err(UserError::failure(format!(
+            "job {} was started by role {:?}, not by this role: resume it as {:?}, or give it up with \
+             `pgcopy jobs discard {}` (which restores what it dropped with no more than {:?}'s rights)",
+            job.job_id, job.created_by, job.created_by, job.job_id, job.created_by
+        ))
+        .into());
+    }
+    for (flag, given, key) in [
+        ("--include-tables", &args.include_tables, "include_tables"),
+        ("--exclude-tables", &args.exclude_tables, "exclude_tables"),
+    ] {
+        let stored = job
+            .options
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if given.is_some() && given != &stored {
+            return Err(UserError::usage(format!(
+                "{flag} {} contradicts job {}, which was started with {}: resume it without {flag}, \
+                 or discard it (`pgcopy jobs discard {}`) and start a new copy",
+                given.as_deref().unwrap_or(""),
+                job.job_id,
+                stored.map(|s| format!("{flag} {s}")).unwrap_or_else(|| format!("no {flag}")),
+                job.job_id
+            ))
+            .into());
+        }
+    }
+    if job.source != source.redacted() {
+        tracing::warn!(
+            "job {} copied from {}; resuming from {}",
+            job.job_id,
+            job.source,
+            source.redacted()
+        );
+    }
+    let plan: Plan = serde_json::from_value(job.plan.clone()).map_err(|e| {
+        UserError::failure(format!(
+            "job {} has a plan this pgcopy cannot read: {e}",
+            job.job_id
+        ))
+    })?;
+    if plan.fk_strategy == FkStrategy::Replica && !ctx.replica {
+        return Err(UserError::failure(format!(
+            "job {} used replica mode, but this role may not SET session_replication_role: resume it as the role \
+             that started it",
+            job.job_id
+        ))
+        .into());
+    }
+    let opts = ctx.plan_options(
+        job.options.get("include_tables").and_then(|v| v.as_str()),
+        job.options.get("exclude_tables").and_then(|v| v.as_str()),
+    )?;
+    let opts = PlanOptions {
+        fk_strategy: plan.fk_strategy,
+        allow_empty_match: true,
+        defer_indexes: job
+            .options
+            .get("defer_indexes")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        ..opts
+    };
+    // The stored plan is read back from the state schema: it may name only
+    // what its own options select against today's catalogs.
+    let (today, _) = ctx.routed_plan(&opts)?;
+    let beyond = plan.beyond(&today);
+    if !beyond.is_empty() {
+        return Err(UserError::failure(format!(
+            "job {}'s stored plan names what its options do not select today ({}): it was changed, or the \
+             source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard {}` and \
+             start a new copy",
+            job.job_id,
+            beyond.join(", "),
+            job.job_id
+        ))
+        .into());
+    }
+    // Whatever of the plan's FKs and indexes is present now (all, none, or those
+    // an interrupted run restored) is dropped again; the saved ones stay saved.
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
+    let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
+    problems.extend(ctx.untrusted_code(dst, &plan).await?);
+    if problems.is_empty() {
+        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+    }
+    if !plan.large_objects.is_empty() {
+        problems.extend(crate::engine::large_objects::preflight(ctx.src, dst).await?);
+    }
+    fail_preflight(&problems)?;
+    // Triggers the first run disabled read as disabled now: their saved modes
+    // are the ones to restore.
+    for saved in &job.disabled_triggers {
+        triggers.retain(|t| !(t.table == saved.table && t.trigger == saved.trigger));
+        triggers.push(saved.clone());
+    }
+    if args.dry_run {
+        summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
+        return Ok(None);
+    }
+    ctx.lock_split_sources(&plan).await?;
+    store.restart_job(dst, job.job_id, snapshot).await?;
+    let done_chunks = store.done_chunks(dst, job.job_id).await?;
+    tracing::info!(
+        "resuming job {}: {} of {} chunks already copied; reading the rest from a new snapshot, so rows changed \
+         on the source since the first run may be inconsistent across tables (use --snapshot to keep one)",
+        job.job_id,
+        done_chunks.len(),
+        plan.total_chunks()
+    );
+    Ok(Some(Setup {
+        job_id: job.job_id,
+        load_as: ctx.load_as(&plan),
+        plan,
+        replica: ctx.replica,
+        pin_schemas: ctx.dst_catalog.superuser,
+        fks_pending: true,
+        fks_to_drop,
+        indexes_to_drop,
+        triggers,
+        truncated: job.truncated,
+        done_chunks,
+    }))
+}
