@@ -1,0 +1,303 @@
+//! The state store's job rows: a job recorded with its plan, tables and
+//! chunks, its steps, its disabled triggers, its end; the jobs a new copy
+//! or a resume finds.
+
+use super::*;
+
+impl StateStore {
+    /// Jobs on this destination that did not finish (neither succeeded nor
+    /// discarded), newest first; `job` picks one.
+    pub async fn unfinished_jobs(
+        &self,
+        client: &Client,
+        job: Option<i64>,
+    ) -> anyhow::Result<Vec<StoredJob>> {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT job_id, state, {stale}(j), source, coalesce(plan, 'null'), options, \
+                            truncated_at IS NOT NULL, \
+                            coalesce(disabled_triggers, '[]'), \
+                            pg_catalog.pg_get_userbyid(created_by)::text, \
+                            pg_catalog.pg_get_userbyid(created_by) = current_user \
+                       FROM {jobs} j \
+                      WHERE state NOT IN ('succeeded', 'discarded') AND ($1::bigint IS NULL OR job_id = $1) \
+                      ORDER BY job_id DESC",
+                    stale = self.rel("job_is_stale"),
+                    jobs = self.rel("jobs")
+                ),
+                &[&job],
+            )
+            .await
+            .pg_context(|| "reading unfinished jobs".into())?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredJob {
+                    job_id: r.get(0),
+                    state: r.get(1),
+                    stale: r.get::<_, Option<bool>>(2).unwrap_or(false),
+                    source: r.get(3),
+                    plan: r.get(4),
+                    options: r.get(5),
+                    truncated: r.get(6),
+                    disabled_triggers: serde_json::from_value(r.get(7))?,
+                    created_by: r.get(8),
+                    mine: r.get(9),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a stored job up again: running, with a new snapshot and client.
+    pub async fn restart_job(
+        &self,
+        client: &Client,
+        job_id: i64,
+        snapshot: &str,
+    ) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = 'running', snapshot = $2, error = NULL, finished_at = NULL, \
+                            heartbeat_at = now(), client_pid = $3, client_backend_pid = pg_catalog.pg_backend_pid(), \
+                            client_version = $4 \
+                      WHERE job_id = $1",
+                    self.rel("jobs")
+                ),
+                &[&job_id, &snapshot, &(std::process::id() as i32), &env!("CARGO_PKG_VERSION")],
+            )
+            .await
+            .pg_context(|| format!("taking up job {job_id} again"))?;
+        Ok(())
+    }
+
+    /// `UPDATE jobs SET <column> = now()`, run inside the transaction doing the step.
+    pub async fn mark_step(
+        &self,
+        tx: &impl GenericClient,
+        job_id: i64,
+        column: JobStep,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let col = match column {
+            JobStep::Truncated => "truncated_at",
+            JobStep::FksDropped => "fks_dropped_at",
+        };
+        tx.execute(
+            &format!(
+                "UPDATE {} SET {col} = now() WHERE job_id = $1",
+                self.rel("jobs")
+            ),
+            &[&job_id],
+        )
+        .await
+    }
+
+    /// Records which tables have their user triggers disabled by the job (None:
+    /// none any more), inside the transaction that changes them.
+    pub async fn set_disabled_triggers(
+        &self,
+        tx: &impl GenericClient,
+        job_id: i64,
+        tables: Option<&serde_json::Value>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        tx.execute(
+            &format!(
+                "UPDATE {} SET disabled_triggers = $2 WHERE job_id = $1",
+                self.rel("jobs")
+            ),
+            &[&job_id, &tables],
+        )
+        .await
+    }
+
+    /// Saved foreign keys not restored yet, from any job.
+    pub async fn pending_fk_count(&self, client: &Client) -> anyhow::Result<i64> {
+        Ok(client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE restored_at IS NULL",
+                    self.rel("saved_fks")
+                ),
+                &[],
+            )
+            .await
+            .pg_context(|| "reading pending saved foreign keys".into())?
+            .get(0))
+    }
+
+    /// How many of `job_id`'s saved FKs and indexes are not restored yet.
+    pub async fn job_leftovers(&self, client: &Client, job_id: i64) -> anyhow::Result<i64> {
+        Ok(client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL) \
+                          + (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL)",
+                    self.rel("saved_fks"),
+                    self.rel("saved_indexes")
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| format!("reading what job {job_id} left to restore"))?
+            .get(0))
+    }
+
+    /// Marks an unfinished job that left nothing to undo as discarded, keeping
+    /// its error.
+    pub async fn supersede_job(&self, client: &Client, job_id: i64) -> anyhow::Result<()> {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET state = 'discarded', finished_at = coalesce(finished_at, now()) \
+                      WHERE job_id = $1",
+                    self.rel("jobs")
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| format!("marking job {job_id} discarded"))?;
+        Ok(())
+    }
+
+    /// Records a new running job with its tables and chunks; returns its id.
+    pub async fn create_job(
+        &self,
+        client: &mut Client,
+        plan: &Plan,
+        source: &str,
+        dest: &str,
+        options: &serde_json::Value,
+        snapshot: &str,
+    ) -> anyhow::Result<i64> {
+        let tx = client.transaction().await?;
+        let plan_json = serde_json::to_value(plan)?;
+        let host = std::env::var("HOSTNAME").ok().or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        });
+        let job_id: i64 = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
+                       client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid) \
+                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), pg_catalog.pg_backend_pid()) RETURNING job_id",
+                    self.rel("jobs")
+                ),
+                &[
+                    &source,
+                    &dest,
+                    options,
+                    &plan.fk_strategy.as_str(),
+                    &snapshot,
+                    &host,
+                    &(std::process::id() as i32),
+                    &env!("CARGO_PKG_VERSION"),
+                    &plan_json,
+                ],
+            )
+            .await
+            .pg_context(|| "recording the job in the state schema".into())?
+            .get(0);
+        // Column by column, as arrays: the SQL knows no field of the plan's.
+        let t = &plan.tables;
+        let schemas: Vec<&str> = t.iter().map(|t| t.table.schema.as_str()).collect();
+        let names: Vec<&str> = t.iter().map(|t| t.table.name.as_str()).collect();
+        let roots: Vec<Option<String>> = t
+            .iter()
+            .map(|t| t.partition_of.as_ref().map(|p| p.display_name()))
+            .collect();
+        let rows: Vec<i64> = t.iter().map(|t| t.est_rows as i64).collect();
+        let bytes: Vec<i64> = t.iter().map(|t| t.bytes as i64).collect();
+        let chunks: Vec<i32> = t.iter().map(|t| t.chunks.len() as i32).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
+                 SELECT $1, t.s, t.n, t.p, t.r, t.b, t.c \
+                   FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[]) \
+                        AS t(s, n, p, r, b, c)",
+                self.rel("job_tables")
+            ),
+            &[&job_id, &schemas, &names, &roots, &rows, &bytes, &chunks],
+        )
+        .await
+        .pg_context(|| "recording the job's tables".into())?;
+        let each_chunk = || t.iter().flat_map(|t| t.chunks.iter().map(move |c| (t, c)));
+        let schemas: Vec<&str> = each_chunk().map(|(t, _)| t.table.schema.as_str()).collect();
+        let names: Vec<&str> = each_chunk().map(|(t, _)| t.table.name.as_str()).collect();
+        let index: Vec<i32> = each_chunk().map(|(_, c)| c.index as i32).collect();
+        let start: Vec<Option<i64>> = each_chunk()
+            .map(|(_, c)| c.start_page.map(|p| p as i64))
+            .collect();
+        let end: Vec<Option<i64>> = each_chunk()
+            .map(|(_, c)| c.end_page.map(|p| p as i64))
+            .collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
+                 SELECT $1, c.s, c.n, c.i, c.f, c.e \
+                   FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS c(s, n, i, f, e)",
+                self.rel("job_chunks")
+            ),
+            &[&job_id, &schemas, &names, &index, &start, &end],
+        )
+        .await
+        .pg_context(|| "recording the job's chunks".into())?;
+        if !plan.large_objects.is_empty() {
+            // Large objects are tracked as a table of batches (by OID).
+            let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
+            let batches = &plan.large_objects;
+            let count: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (job_id, table_schema, table_name, est_rows, chunk_count) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    self.rel("job_tables")
+                ),
+                &[&job_id, &schema, &table, &count, &(batches.len() as i32)],
+            )
+            .await
+            .pg_context(|| "recording the job's large objects".into())?;
+            let index: Vec<i32> = batches.iter().map(|b| b.index as i32).collect();
+            let first: Vec<i64> = batches.iter().map(|b| i64::from(b.first)).collect();
+            let after: Vec<i64> = batches.iter().map(|b| i64::from(b.last) + 1).collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
+                     SELECT $1, $2, $3, b.i, b.first, b.after \
+                       FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS b(i, first, after)",
+                    self.rel("job_chunks")
+                ),
+                &[&job_id, &schema, &table, &index, &first, &after],
+            )
+            .await
+            .pg_context(|| "recording the job's large objects".into())?;
+        }
+        tx.commit().await?;
+        Ok(job_id)
+    }
+
+    /// Ends a job in `state` (succeeded, failed, interrupted or discarded).
+    pub async fn finish_job(
+        &self,
+        client: &Client,
+        job_id: i64,
+        state: JobState,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        client
+            .batch_execute(&format!(
+                "UPDATE {jobs} SET state = {s}, error = {e}, finished_at = now(), \
+                        heartbeat_at = now() WHERE job_id = {job_id};
+                 UPDATE {w} SET rows_streamed = 0, bytes_streamed = 0, table_schema = NULL, table_name = NULL, \
+                        chunk_index = NULL WHERE job_id = {job_id}",
+                jobs = self.rel("jobs"),
+                w = self.rel("job_workers"),
+                s = quote_literal(state.as_str()),
+                e = error.map(quote_literal).unwrap_or_else(|| "NULL".into()),
+            ))
+            .await
+            .pg_context(|| "recording the end of the job".into())?;
+        Ok(())
+    }
+}
