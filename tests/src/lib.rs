@@ -185,7 +185,7 @@ pub fn bindir_for(major: u32) -> PathBuf {
     let home = cache.join(version);
     let bin = home.join("package").join("native").join("bin");
     if bin.join("postgres").exists() {
-        return bin;
+        return reachable_by_server_user(bin, version);
     }
     std::fs::create_dir_all(&cache).expect("create target/pg-versions");
     let staging = cache.join(format!(
@@ -248,7 +248,61 @@ pub fn bindir_for(major: u32) -> PathBuf {
         "no server binaries in {}",
         home.display()
     );
-    bin
+    reachable_by_server_user(bin, version)
+}
+
+/// `bin`, or a copy of its package the server's OS user can run: as root, the
+/// servers run as `postgres`, who cannot reach into a checkout under a private
+/// directory (a `mktemp -d`, a 0700 home). The copy goes to
+/// `/tmp/pgcopy-pg-versions/<version>`, readable by all.
+fn reachable_by_server_user(bin: PathBuf, version: &str) -> PathBuf {
+    if !is_root() {
+        return bin;
+    }
+    let reachable = |b: &Path| {
+        Command::new("runuser")
+            .args(["-u", SERVER_OS_USER, "--", "test", "-x"])
+            .arg(b.join("pg_ctl"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if reachable(&bin) {
+        return bin;
+    }
+    let shared = std::env::temp_dir().join("pgcopy-pg-versions");
+    let home = shared.join(version);
+    let copied = home.join("package").join("native").join("bin");
+    if reachable(&copied) {
+        return copied;
+    }
+    let package = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("bin is package/native/bin");
+    let staging = shared.join(format!(
+        ".{version}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&staging).expect("create the shared binaries directory");
+    let mut c = Command::new("cp");
+    c.arg("-a").arg(package).arg(&staging);
+    run_ok(
+        c,
+        "copy PostgreSQL binaries where the server user reaches them",
+    );
+    let mut c = Command::new("chmod");
+    c.args(["-R", "a+rX"]).arg(&shared);
+    run_ok(c, "open the shared binaries directory");
+    if std::fs::rename(&staging, &home).is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    assert!(
+        reachable(&copied),
+        "the server user cannot run {}",
+        copied.display()
+    );
+    copied
 }
 
 impl Cluster {
