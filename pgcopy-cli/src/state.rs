@@ -66,8 +66,8 @@ pub struct StoredJob {
     pub source: String,
     /// The plan it follows.
     pub plan: serde_json::Value,
-    /// Its command-line options.
-    pub options: serde_json::Value,
+    /// Its options (`None`: the stored ones do not read as options).
+    pub options: Option<pgcopy_core::states::JobOptions>,
     /// The up-front TRUNCATE was done.
     pub truncated: bool,
     /// Triggers it disabled and did not put back, with their modes.

@@ -1,8 +1,33 @@
-//! The states the state schema records, typed: a job's (`jobs.state`) and a
-//! table's or chunk's (`job_tables.state`, `job_chunks.state`). The SQL
-//! `CHECK`s in `sql/state_schema.sql` list the same words.
+//! What the state schema records of a job, typed: its options
+//! (`jobs.options`), its state (`jobs.state`) and its tables' and chunks'
+//! (`job_tables.state`, `job_chunks.state`). The SQL `CHECK`s in
+//! `sql/state_schema.sql` list the same words.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The options a job was started with (`jobs.options`): a resume follows
+/// them. Fields missing from an older job's row take their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobOptions {
+    /// Workers.
+    pub parallel: u32,
+    /// Rows between live progress updates.
+    pub batch_size: u64,
+    /// `--include-tables`, as given.
+    pub include_tables: Option<String>,
+    /// `--exclude-tables`, as given.
+    pub exclude_tables: Option<String>,
+    /// Tables larger than this many bytes are split.
+    pub split_larger_than: u64,
+    /// Tables are analyzed after their load.
+    pub analyze: bool,
+    /// User triggers fire where they cannot be disabled.
+    pub fire_triggers: bool,
+    /// Secondary indexes are dropped before the load and rebuilt after.
+    pub defer_indexes: bool,
+}
 
 /// A job's state (`jobs.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +115,17 @@ impl fmt::Display for TableState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_of_an_older_job_read_back_with_defaults() {
+        let stored =
+            serde_json::json!({"include_tables": "public.a", "defer_indexes": true, "gone": 1});
+        let o: JobOptions = serde_json::from_value(stored).unwrap();
+        assert_eq!(o.include_tables.as_deref(), Some("public.a"));
+        assert!(o.defer_indexes && !o.analyze && o.exclude_tables.is_none());
+        let back: JobOptions = serde_json::from_value(serde_json::to_value(&o).unwrap()).unwrap();
+        assert_eq!(back, o);
+    }
 
     /// The words are the state schema's: its CHECK constraints list them,
     /// all of them.

@@ -367,16 +367,16 @@ async fn new_job(
             args.state_schema
         );
     }
-    let options = serde_json::json!({
-        "parallel": args.parallel,
-        "batch_size": args.batch_size,
-        "include_tables": args.include_tables,
-        "exclude_tables": args.exclude_tables,
-        "split_larger_than": args.split_larger_than,
-        "analyze": !args.no_analyze,
-        "fire_triggers": args.fire_triggers,
-        "defer_indexes": ctx.defer_indexes,
-    });
+    let options = pgcopy_core::states::JobOptions {
+        parallel: args.parallel,
+        batch_size: args.batch_size,
+        include_tables: args.include_tables.clone(),
+        exclude_tables: args.exclude_tables.clone(),
+        split_larger_than: args.split_larger_than,
+        analyze: !args.no_analyze,
+        fire_triggers: args.fire_triggers,
+        defer_indexes: ctx.defer_indexes,
+    };
     let job_id = store
         .create_job(
             dst,

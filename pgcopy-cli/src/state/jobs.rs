@@ -38,7 +38,7 @@ impl StateStore {
                     stale: r.get::<_, Option<bool>>(2).unwrap_or(false),
                     source: r.get(3),
                     plan: r.get(4),
-                    options: r.get(5),
+                    options: serde_json::from_value(r.get(5)).ok(),
                     truncated: r.get(6),
                     disabled_triggers: serde_json::from_value(r.get(7))?,
                     created_by: r.get(8),
@@ -166,11 +166,12 @@ impl StateStore {
         plan: &Plan,
         source: &str,
         dest: &str,
-        options: &serde_json::Value,
+        options: &pgcopy_core::states::JobOptions,
         snapshot: &str,
     ) -> anyhow::Result<i64> {
         let tx = client.transaction().await?;
         let plan_json = serde_json::to_value(plan)?;
+        let options = serde_json::to_value(options)?;
         let host = std::env::var("HOSTNAME").ok().or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .ok()
@@ -187,7 +188,7 @@ impl StateStore {
                 &[
                     &source,
                     &dest,
-                    options,
+                    &options,
                     &plan.fk_strategy.as_str(),
                     &snapshot,
                     &host,

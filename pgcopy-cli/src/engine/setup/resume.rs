@@ -41,15 +41,27 @@ pub(super) async fn resume(
         ))
         .into());
     }
-    for (flag, given, key) in [
-        ("--include-tables", &args.include_tables, "include_tables"),
-        ("--exclude-tables", &args.exclude_tables, "exclude_tables"),
+    let Some(options) = &job.options else {
+        return Err(UserError::failure(format!(
+            "job {} has options this pgcopy cannot read: give it up with `pgcopy jobs discard {}` and start a \
+             new copy",
+            job.job_id, job.job_id
+        ))
+        .into());
+    };
+    for (flag, given, stored) in [
+        (
+            "--include-tables",
+            &args.include_tables,
+            &options.include_tables,
+        ),
+        (
+            "--exclude-tables",
+            &args.exclude_tables,
+            &options.exclude_tables,
+        ),
     ] {
-        let stored = job
-            .options
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
+        let stored = stored.clone();
         if given.is_some() && given != &stored {
             return Err(UserError::usage(format!(
                 "{flag} {} contradicts job {}, which was started with {}: resume it without {flag}, \
@@ -85,17 +97,13 @@ pub(super) async fn resume(
         .into());
     }
     let opts = ctx.plan_options(
-        job.options.get("include_tables").and_then(|v| v.as_str()),
-        job.options.get("exclude_tables").and_then(|v| v.as_str()),
+        options.include_tables.as_deref(),
+        options.exclude_tables.as_deref(),
     )?;
     let opts = PlanOptions {
         fk_strategy: plan.fk_strategy,
         allow_empty_match: true,
-        defer_indexes: job
-            .options
-            .get("defer_indexes")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
+        defer_indexes: options.defer_indexes,
         ..opts
     };
     // The stored plan is read back from the state schema: it may name only
