@@ -297,6 +297,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Destination sessions run in replica mode (FK triggers do not fire).
+    pub fn replica_mode(&self) -> bool {
+        self.fk_strategy == FkStrategy::Replica
+    }
+
     /// Whether a table may be analyzed as soon as its data is in, while other
     /// tables still load: not a partition (ANALYZE of the partitioned root
     /// samples and analyzes every partition), and no deferred index on

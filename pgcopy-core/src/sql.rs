@@ -380,6 +380,10 @@ pub fn comment_on_constraint(table: &QualifiedName, name: &str, comment: &str) -
     )
 }
 
+/// Puts a session in replica mode: FK and ordinary user triggers do not
+/// fire (`ENABLE ALWAYS` and `ENABLE REPLICA` ones do).
+pub const SET_REPLICA_MODE: &str = "SET session_replication_role = replica";
+
 /// `SET LOCAL ROLE owner`: what runs next in the transaction has the owner's
 /// rights and no more. Sent as a statement of its own, before the checked
 /// statement, and followed by [`RESET_ROLE`].

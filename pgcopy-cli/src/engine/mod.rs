@@ -86,8 +86,6 @@ pub struct Shared {
     pub job_id: i64,
     /// Units not taken yet.
     pub queue: Mutex<VecDeque<Unit>>,
-    /// Destination sessions run in replica mode.
-    pub replica: bool,
     /// Load transactions pin the names of checked tables' schemas.
     pub pin_schemas: bool,
     /// Rows between live progress updates.
@@ -246,7 +244,6 @@ async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result
         snapshot,
         store: store.clone(),
         job_id,
-        replica: setup.replica,
         pin_schemas: setup.pin_schemas,
         batch_size: args.batch_size,
         retries: args.retries,
@@ -390,9 +387,8 @@ async fn copy_data(
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
     let store = &shared.store;
-    if shared.replica {
-        dst.batch_execute("SET session_replication_role = replica")
-            .await?;
+    if shared.plan.replica_mode() {
+        dst.batch_execute(sql::SET_REPLICA_MODE).await?;
     }
     // In batches, each recording every trigger disabled so far.
     let mut disabled = 0;
@@ -525,9 +521,8 @@ async fn copy_data(
         }
     }
     reconnect_if_closed(dst, &shared.dest).await;
-    if shared.replica {
-        dst.batch_execute("SET session_replication_role = replica")
-            .await?;
+    if shared.plan.replica_mode() {
+        dst.batch_execute(sql::SET_REPLICA_MODE).await?;
     }
     summary.matview_failures = finish(shared, src, dst, args, &summary).await?;
     Ok(summary)

@@ -32,8 +32,6 @@ pub struct Setup {
     pub load_as: HashMap<QualifiedName, LoadAs>,
     /// The plan (new, or the resumed job's).
     pub plan: Plan,
-    /// Destination sessions use replica mode.
-    pub replica: bool,
     /// The destination role is a superuser, who may pin the names of the
     /// schemas of checked tables (`sql::pin_schemas`).
     pub pin_schemas: bool,
@@ -103,14 +101,12 @@ pub async fn prepare(
     )?;
     // Replica mode if this role may set it: try it, don't guess from attributes.
     let replica = dst
-        .batch_execute("SET session_replication_role = replica; RESET session_replication_role")
+        .batch_execute(&format!(
+            "{}; RESET session_replication_role",
+            pgcopy_core::sql::SET_REPLICA_MODE
+        ))
         .await
         .is_ok();
-    let strategy = if replica {
-        FkStrategy::Replica
-    } else {
-        FkStrategy::Drop
-    };
     // Deferring indexes measured 2.1x faster on a 2 GB table with three
     // secondary indexes (BENCHMARKS.md): on whenever the role owns every table.
     let owns_all = dst_catalog
@@ -125,8 +121,7 @@ pub async fn prepare(
         defer_indexes,
         src_catalog: &src_catalog,
         dst_catalog: &dst_catalog,
-        replica,
-        strategy,
+        replica_allowed: replica,
         block_size,
     };
     if args.resume {
@@ -143,12 +138,21 @@ struct Ctx<'a> {
     defer_indexes: bool,
     src_catalog: &'a Catalog,
     dst_catalog: &'a Catalog,
-    replica: bool,
-    strategy: FkStrategy,
+    /// This role may set `session_replication_role` (tried, not guessed).
+    replica_allowed: bool,
     block_size: u64,
 }
 
 impl Ctx<'_> {
+    /// How foreign keys are kept from firing during the load: the one place
+    /// it is decided (a resumed job keeps its plan's).
+    fn strategy(&self) -> FkStrategy {
+        match self.replica_allowed {
+            true => FkStrategy::Replica,
+            false => FkStrategy::Drop,
+        }
+    }
+
     fn plan_options(
         &self,
         include: Option<&str>,
@@ -158,7 +162,7 @@ impl Ctx<'_> {
             split_larger_than: self.args.split_larger_than,
             skip_schemas: vec![self.args.state_schema.clone()],
             allow_empty_match: self.args.allow_empty_match,
-            fk_strategy: self.strategy,
+            fk_strategy: self.strategy(),
             block_size: self.block_size,
             defer_indexes: self.defer_indexes,
             ..PlanOptions::default()
@@ -346,7 +350,7 @@ async fn new_job(
     }
     fail_preflight(&problems)?;
     if args.dry_run {
-        summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
+        summary::print_plan(&plan, source, dest, plan.replica_mode(), args.json)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;
@@ -393,13 +397,12 @@ async fn new_job(
         plan.total_chunks(),
         crate::format::human_bytes(plan.total_bytes()),
         args.parallel,
-        fk_mode(ctx.replica, fks_to_drop.len())
+        fk_mode(plan.replica_mode(), fks_to_drop.len())
     );
     Ok(Some(Setup {
         job_id,
         load_as: ctx.load_as(&plan),
         plan,
-        replica: ctx.replica,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: !fks_to_drop.is_empty(),
         fks_to_drop,

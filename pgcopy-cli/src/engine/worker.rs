@@ -132,8 +132,8 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     dst.batch_execute(sql::STABLE_TEXT_SETTINGS)
         .await
         .map_err(|e| ChunkError::new("setting up the session", &e))?;
-    if shared.replica {
-        dst.batch_execute("SET session_replication_role = replica")
+    if shared.plan.replica_mode() {
+        dst.batch_execute(sql::SET_REPLICA_MODE)
             .await
             .map_err(|e| ChunkError::new("setting replica mode", &e))?;
     }

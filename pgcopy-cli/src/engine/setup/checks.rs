@@ -262,7 +262,7 @@ impl Ctx<'_> {
             let Some(t) = self.dst_catalog.table(&name) else {
                 continue;
             };
-            let firing = triggers::firing(t, self.replica);
+            let firing = triggers::firing(t, plan.replica_mode());
             if firing.is_empty() {
                 continue;
             }
@@ -275,7 +275,7 @@ impl Ctx<'_> {
                      disable them (it must own the table): pass --fire-triggers to let them fire, or run as the owner",
                     t.name.display_name(),
                     names.join(", "),
-                    if self.replica {
+                    if plan.replica_mode() {
                         ", as ENABLE ALWAYS and ENABLE REPLICA triggers do in replica mode"
                     } else {
                         ""

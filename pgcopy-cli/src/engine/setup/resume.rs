@@ -88,7 +88,7 @@ pub(super) async fn resume(
             job.job_id
         ))
     })?;
-    if plan.fk_strategy == FkStrategy::Replica && !ctx.replica {
+    if plan.replica_mode() && !ctx.replica_allowed {
         return Err(UserError::failure(format!(
             "job {} used replica mode, but this role may not SET session_replication_role: resume it as the role \
              that started it",
@@ -140,7 +140,7 @@ pub(super) async fn resume(
         triggers.push(saved.clone());
     }
     if args.dry_run {
-        summary::print_plan(&plan, source, dest, ctx.replica, args.json)?;
+        summary::print_plan(&plan, source, dest, plan.replica_mode(), args.json)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;
@@ -157,7 +157,6 @@ pub(super) async fn resume(
         job_id: job.job_id,
         load_as: ctx.load_as(&plan),
         plan,
-        replica: ctx.replica,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: true,
         fks_to_drop,
