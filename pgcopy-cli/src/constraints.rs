@@ -8,14 +8,11 @@
 //! `NOT VALID` if it was so before). A validation failure leaves the constraint
 //! present as `NOT VALID`, with the reason recorded.
 
-use crate::cli::RestoreFksArgs;
 use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
-use crate::exit;
-use crate::state::StateSchemaStatus;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::{ConstraintKind, ForeignKey};
-use pgcopy_core::quote::{printable, QualifiedName};
+use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
 use pgcopy_core::stored::Authority;
@@ -459,55 +456,6 @@ async fn foreign_code(
         .pg_context(|| format!("reading what validating {} runs", saved.name))?;
     let (caller, what): (String, String) = (row.get(0), row.get(1));
     Ok(restore::foreign_code_refusal(&caller, owner, &what))
-}
-
-/// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
-/// they were, 3 when some are not.
-pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
-    let dest = args.dest.endpoint()?;
-    let mut dst = dest.connect("restore-fks").await?;
-    let store = StateStore::new(&args.state_schema);
-    if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
-        println!(
-            "no state schema {:?} on the destination: nothing to restore",
-            args.state_schema
-        );
-        return Ok(exit::OK);
-    }
-    let done = crate::putback::put_back(&mut dst, &dest, &store, args.job).await?;
-    let outcomes = &done.foreign_keys;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
-    } else if outcomes.is_empty() {
-        println!("no foreign keys to restore");
-    } else {
-        for o in outcomes {
-            println!(
-                "job {}  {}  {}  {}{}",
-                o.job_id,
-                printable(&o.table.display_name()),
-                printable(&o.constraint),
-                o.state.as_str(),
-                o.error
-                    .as_deref()
-                    .map(|e| format!(": {}", printable(e)))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if done.triggers > 0 {
-        println!("{} triggers put back in their modes", done.triggers);
-    }
-    let bad = done.not_back();
-    if bad > 0 {
-        eprintln!(
-            "error: {bad} foreign keys, indexes or jobs' triggers are not back as they were; their definitions \
-             stay in {0}.saved_fks and {0}.saved_indexes, the triggers in the jobs' disabled_triggers",
-            args.state_schema
-        );
-        return Ok(exit::PARTIAL);
-    }
-    Ok(exit::OK)
 }
 
 /// The [`Authority`] a probe returns from column `first` on

@@ -80,7 +80,7 @@ fn main() {
             Command::Status(args) => status::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
             Command::Verify(args) => verify::run(args).await,
-            Command::RestoreFks(args) => constraints::run_restore_command(args).await,
+            Command::RestoreFks(args) => putback::run_restore_command(args).await,
             Command::Completions { shell } => {
                 use clap::CommandFactory;
                 clap_complete::generate(

@@ -1,13 +1,16 @@
 //! Putting back what jobs dropped or disabled, in the order that works:
 //! saved indexes first (a foreign key's validation uses them), then saved
 //! foreign keys and NOT VALID CHECKs, then the triggers of jobs that are over.
-//! `pgcopy restore-fks` and `pgcopy jobs discard` run all of it through
-//! [`put_back`]; the end of a copy runs the same steps at its own points
+//! `pgcopy restore-fks` ([`run_restore_command`]) and `pgcopy jobs discard`
+//! run all of it through [`put_back`]; the end of a copy runs the same steps at its own points
 //! (indexes before ANALYZE, keys last).
 
+use crate::cli::RestoreFksArgs;
 use crate::connect::Endpoint;
 use crate::constraints::{self, RestoreOutcome};
-use crate::state::StateStore;
+use crate::exit;
+use crate::state::{StateSchemaStatus, StateStore};
+use pgcopy_core::quote::printable;
 use pgcopy_core::states::JobState;
 use tokio_postgres::Client;
 
@@ -70,4 +73,53 @@ pub async fn put_back(
         triggers,
         trigger_failures,
     })
+}
+
+/// `pgcopy restore-fks`: restores pending saved FKs; exit 0 when all are back as
+/// they were, 3 when some are not.
+pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
+    let dest = args.dest.endpoint()?;
+    let mut dst = dest.connect("restore-fks").await?;
+    let store = StateStore::new(&args.state_schema);
+    if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
+        println!(
+            "no state schema {:?} on the destination: nothing to restore",
+            args.state_schema
+        );
+        return Ok(exit::OK);
+    }
+    let done = crate::putback::put_back(&mut dst, &dest, &store, args.job).await?;
+    let outcomes = &done.foreign_keys;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else if outcomes.is_empty() {
+        println!("no foreign keys to restore");
+    } else {
+        for o in outcomes {
+            println!(
+                "job {}  {}  {}  {}{}",
+                o.job_id,
+                printable(&o.table.display_name()),
+                printable(&o.constraint),
+                o.state.as_str(),
+                o.error
+                    .as_deref()
+                    .map(|e| format!(": {}", printable(e)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if done.triggers > 0 {
+        println!("{} triggers put back in their modes", done.triggers);
+    }
+    let bad = done.not_back();
+    if bad > 0 {
+        eprintln!(
+            "error: {bad} foreign keys, indexes or jobs' triggers are not back as they were; their definitions \
+             stay in {0}.saved_fks and {0}.saved_indexes, the triggers in the jobs' disabled_triggers",
+            args.state_schema
+        );
+        return Ok(exit::PARTIAL);
+    }
+    Ok(exit::OK)
 }
