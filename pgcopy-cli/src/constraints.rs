@@ -323,9 +323,7 @@ async fn add_one(
                 // runs code; see foreign_code.
                 if valid {
                     if let Some(why) = foreign_code(dst, saved, &owner).await? {
-                        anyhow::bail!(
-                            "not added: {why}; add it as {owner:?} from its saved definition"
-                        );
+                        anyhow::bail!("{}", restore::not_added(&owner, &why));
                     }
                 }
                 let tx = dst.transaction().await?;
@@ -406,11 +404,7 @@ async fn validate_one(
     owner: &str,
 ) -> anyhow::Result<Option<String>> {
     if let Some(why) = foreign_code(conn, saved, owner).await? {
-        let msg = format!(
-            "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
-            saved.table,
-            pgcopy_core::quote::quote_ident(&saved.name)
-        );
+        let msg = restore::validation_skipped(saved, owner, &why);
         mark_restored(conn, store, saved, false, Some(&msg)).await?;
         return Ok(Some(msg));
     }

@@ -362,6 +362,22 @@ pub fn foreign_code_refusal(checker: &str, owner: &str, what: &str) -> Option<St
     })
 }
 
+/// Why a saved constraint was not added validated ([`foreign_code_refusal`]),
+/// and what to do.
+pub fn not_added(owner: &str, why: &str) -> String {
+    format!("not added: {why}; add it as {owner:?} from its saved definition")
+}
+
+/// Why a restored constraint was left NOT VALID ([`foreign_code_refusal`]),
+/// and how its owner validates it.
+pub fn validation_skipped(saved: &SavedFk, owner: &str, why: &str) -> String {
+    format!(
+        "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
+        saved.table,
+        quote_ident(&saved.name)
+    )
+}
+
 /// Saved FKs still to restore (not back, or back and waiting for validation),
 /// of job `$1` or all jobs when `$1` is NULL, in `state_schema`.
 pub fn pending_sql(state_schema: &str) -> String {

@@ -662,18 +662,24 @@ mod tests {
         }]);
     }
 
-    #[test]
-    fn literals_of_user_types_are_parsed_only_for_trusted_owners() {
-        let t = QualifiedName::new("public", "canary");
-        let a = Authority {
+    /// Job 7's authority over `bob`'s table, restored by `postgres`, created
+    /// by `creator`; everyone a member of `bob`, who is not trusted.
+    fn bobs(creator: &str) -> Authority {
+        Authority {
             job: 7,
             owner: "bob".into(),
             caller: "postgres".into(),
             caller_is_member: true,
-            creator: "postgres".into(),
+            creator: creator.into(),
             creator_is_member: true,
             owner_trusted: false,
-        };
+        }
+    }
+
+    #[test]
+    fn literals_of_user_types_are_parsed_only_for_trusted_owners() {
+        let t = QualifiedName::new("public", "canary");
+        let a = bobs("postgres");
         assert_eq!(check_literals(&t, "index i", &[], &a), Ok(()));
         let casts = vec!["a cast to public.dom[]".to_string()];
         let e = check_literals(&t, "index i", &casts, &a).unwrap_err();
@@ -693,15 +699,7 @@ mod tests {
     #[test]
     fn restores_need_both_the_creator_and_the_caller_to_act_as_the_owner() {
         let t = QualifiedName::new("public", "canary");
-        let a = Authority {
-            job: 7,
-            owner: "bob".into(),
-            caller: "postgres".into(),
-            caller_is_member: true,
-            creator: "app".into(),
-            creator_is_member: true,
-            owner_trusted: false,
-        };
+        let a = bobs("app");
         assert_eq!(authorize(&t, &a), Ok(()));
         let e = authorize(
             &t,

@@ -274,14 +274,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                 if valid {
                     match foreign_code(saved, &owner) {
                         Ok(None) => {}
-                        Ok(Some(why)) => {
-                            return fail(
-                                saved,
-                                format!(
-                                "not added: {why}; add it as {owner:?} from its saved definition"
-                            ),
-                            )
-                        }
+                        Ok(Some(why)) => return fail(saved, restore::not_added(&owner, &why)),
                         Err(msg) => return fail(saved, msg),
                     }
                 }
@@ -311,11 +304,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
             Step::Validate { sql, owner } if validate => {
                 if let Some(msg) = match foreign_code(saved, &owner) {
                     Ok(None) => None,
-                    Ok(Some(why)) => Some(format!(
-                        "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
-                        saved.table,
-                        pgcopy_core::quote::quote_ident(&saved.name)
-                    )),
+                    Ok(Some(why)) => Some(restore::validation_skipped(saved, &owner, &why)),
                     Err(msg) => Some(format!("validation skipped: {msg}")),
                 } {
                     record(subxact::run(|| mark(saved, false, Some(msg.clone()))));

@@ -12,7 +12,7 @@ use crate::error::{pg_message, PgContext};
 use crate::state::ChunkKey;
 use pgcopy_core::plan::{large_object_batches, LargeObjectBatch, LARGE_OBJECTS};
 use pgcopy_core::quote::{quote_ident, quote_literal};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use tokio_postgres::Client;
 
@@ -22,28 +22,39 @@ const PER_BATCH: usize = 256;
 /// object at once, whatever their sizes.
 const SLICE: i32 = 256 * 1024;
 
-/// The source's large objects, in batches, as the snapshot `src` reads in
-/// shows them.
-pub async fn plan(src: &Client) -> anyhow::Result<Vec<LargeObjectBatch>> {
-    let oids: Vec<u32> = src
+/// The source's large objects, each OID with its owner, in OID order, as the
+/// snapshot `src` reads in shows them: read once, for the plan's batches
+/// ([`batches`]) and for [`preflight`].
+pub async fn list(src: &Client) -> anyhow::Result<BTreeMap<u32, String>> {
+    Ok(src
         .query(
-            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid",
+            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text
+               FROM pg_catalog.pg_largeobject_metadata m",
             &[],
         )
         .await
         .pg_context(|| "listing the source's large objects".into())?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
-    Ok(large_object_batches(&oids, PER_BATCH))
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// The large objects of [`list`], in batches.
+pub fn batches(objects: &BTreeMap<u32, String>) -> Vec<LargeObjectBatch> {
+    let oids: Vec<u32> = objects.keys().copied().collect();
+    large_object_batches(&oids, PER_BATCH)
 }
 
 /// What keeps this role from copying the source's large objects as they are,
 /// one sentence each: large objects it may not read on the source; owners
 /// and grantees missing on the destination, or owners it may not give them
 /// to; destination large objects with the same OIDs it may not replace; and
-/// the functions it needs there.
-pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>> {
+/// the functions it needs there. `objects`: the source's, from [`list`].
+pub async fn preflight(
+    src: &Client,
+    dst: &Client,
+    objects: &BTreeMap<u32, String>,
+) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let row = src
         .query_one(
@@ -53,7 +64,6 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
                                                         WHERE a.privilege_type = 'SELECT'
                                                           AND (a.grantee = 0
                                                                OR pg_catalog.pg_has_role(a.grantee, 'USAGE')))),
-                    coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.pg_get_userbyid(m.lomowner)::text), '{}'),
                     coalesce((SELECT pg_catalog.array_agg(DISTINCT pg_catalog.pg_get_userbyid(a.grantee)::text)
                                 FROM pg_catalog.pg_largeobject_metadata g, pg_catalog.aclexplode(g.lomacl) a
                                WHERE a.grantee <> 0), '{}')
@@ -62,8 +72,8 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
         )
         .await
         .pg_context(|| "reading the source's large objects".into())?;
-    let (unreadable, owners, grantees): (i64, Vec<String>, Vec<String>) =
-        (row.get(0), row.get(1), row.get(2));
+    let (unreadable, grantees): (i64, Vec<String>) = (row.get(0), row.get(1));
+    let owners: BTreeSet<&String> = objects.values().collect();
     if unreadable > 0 {
         problems.push(format!(
             "the source role may not read {unreadable} of the source's large objects: GRANT SELECT ON LARGE OBJECT \
@@ -74,7 +84,7 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
         .query(
             "SELECT n, r.oid IS NOT NULL, coalesce(pg_catalog.pg_has_role(r.oid, 'MEMBER'), false)
                FROM pg_catalog.unnest($1::text[]) n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = n",
-            &[&owners.iter().chain(&grantees).collect::<Vec<_>>()],
+            &[&owners.iter().copied().chain(&grantees).collect::<Vec<_>>()],
         )
         .await
         .pg_context(|| "looking up the large objects' roles on the destination".into())?;
@@ -107,15 +117,7 @@ pub async fn preflight(src: &Client, dst: &Client) -> anyhow::Result<Vec<String>
     // Every role may create a large object with the OID it likes: the
     // source's owner of one must also own the destination's of that OID for
     // the copy to replace it, so nobody takes another's by picking its OID.
-    let source_owners: std::collections::HashMap<u32, String> = src
-        .query(
-            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text FROM pg_catalog.pg_largeobject_metadata m",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let source_owners = objects;
     let all: Vec<u32> = source_owners.keys().copied().collect();
     let rows = dst
         .query(

@@ -269,8 +269,12 @@ async fn new_job(
     // them, a copy of some tables only when asked.
     let large_objects = ctx.src_catalog.large_objects > 0
         && (args.large_objects || (!args.skip_large_objects && args.include_tables.is_none()));
+    let source_objects = match large_objects {
+        true => super::large_objects::list(ctx.src).await?,
+        false => Default::default(),
+    };
     if large_objects {
-        plan.large_objects = super::large_objects::plan(ctx.src).await?;
+        plan.large_objects = super::large_objects::batches(&source_objects);
     } else if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
         tracing::warn!("{w}");
     }
@@ -278,7 +282,7 @@ async fn new_job(
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(routing);
     if large_objects {
-        problems.extend(super::large_objects::preflight(ctx.src, dst).await?);
+        problems.extend(super::large_objects::preflight(ctx.src, dst, &source_objects).await?);
     }
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     // Reads the source's rows: only once nothing else stands in the way.

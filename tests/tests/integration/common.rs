@@ -54,6 +54,25 @@ impl Pair {
         pgcopy(&args)
     }
 
+    /// Gives the destination database to a new non-superuser `app`, which
+    /// runs each of `scripts` there (its schema), each in a session of its
+    /// own; returns `app`'s destination URL.
+    pub fn give_destination_to_app(&self, scripts: &[&str]) -> String {
+        self.dst.psql(
+            "postgres",
+            &format!(
+                "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {} OWNER TO app;",
+                self.db
+            ),
+        );
+        for sql in scripts {
+            self.dst
+                .try_psql_as(&self.db, "app", sql)
+                .expect("schema as app");
+        }
+        self.dst.url_for(&self.db, "app", "app-pw")
+    }
+
     /// Asserts both sides hold the same rows in `tables` (`schema.name`).
     pub fn assert_same_data_in(&self, tables: &[&str]) {
         let (a, b) = (
@@ -229,17 +248,11 @@ pub fn owner_pair(db: &str, schema: &[&str], data: &[&str]) -> (Pair, String) {
     for f in schema.iter().chain(data) {
         p.src.psql_file(&p.db, &pgcopy_tests::fixture(f));
     }
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    for f in schema {
-        let sql = std::fs::read_to_string(pgcopy_tests::fixture(f)).unwrap();
-        p.dst
-            .try_psql_as(&p.db, "app", &sql)
-            .expect("schema as app");
-    }
-    let d = p.dst.url_for(&p.db, "app", "app-pw");
+    let sql: Vec<String> = schema
+        .iter()
+        .map(|f| std::fs::read_to_string(pgcopy_tests::fixture(f)).unwrap())
+        .collect();
+    let d = p.give_destination_to_app(&sql.iter().map(String::as_str).collect::<Vec<_>>());
     (p, d)
 }
 

@@ -26,18 +26,8 @@ fn sequences_pair(db: &str) -> (Pair, String) {
          INSERT INTO d SELECT FROM generate_series(1, 50);
          INSERT INTO e (v) SELECT generate_series(1, 70);",
     );
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    p.dst
-        .try_psql_as(&p.db, "app", SEQUENCES)
-        .expect("schema as app");
-    // One state schema both roles may use.
-    p.dst
-        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
-        .expect("extension as app");
-    let app = p.dst.url_for(&p.db, "app", "app-pw");
+    // With one state schema both roles may use.
+    let app = p.give_destination_to_app(&[SEQUENCES, "CREATE EXTENSION pgcopy"]);
     (p, app)
 }
 
@@ -200,21 +190,10 @@ fn checked_pair(db: &str) -> (Pair, String) {
          INSERT INTO plain SELECT generate_series(1, 10);
          ALTER TABLE measured ADD CONSTRAINT measured_v_positive CHECK (v > 0) NOT VALID;",
     );
-    p.dst.psql(
-        "postgres",
-        &format!("CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"),
-    );
-    p.dst
-        .try_psql_as(
-            &p.db,
-            "app",
-            &format!(
-                "{CHECKED} ALTER TABLE measured ADD CONSTRAINT measured_v_positive CHECK (v > 0) NOT VALID;
-                 CREATE EXTENSION pgcopy;"
-            ),
-        )
-        .expect("schema as app");
-    let app = p.dst.url_for(&p.db, "app", "app-pw");
+    let app = p.give_destination_to_app(&[&format!(
+        "{CHECKED} ALTER TABLE measured ADD CONSTRAINT measured_v_positive CHECK (v > 0) NOT VALID;
+         CREATE EXTENSION pgcopy;"
+    )]);
     (p, app)
 }
 
@@ -324,16 +303,7 @@ fn a_destination_partitioned_differently_takes_every_row_through_its_own_partiti
         p.src.psql(&p.db, REPARTED_SOURCE);
         let (s, su) = p.urls();
         let d = if as_owner {
-            p.dst.psql(
-                "postgres",
-                &format!(
-                    "CREATE ROLE app LOGIN PASSWORD 'app-pw'; ALTER DATABASE {db} OWNER TO app;"
-                ),
-            );
-            p.dst
-                .try_psql_as(&p.db, "app", REPARTED_DEST)
-                .expect("schema as app");
-            p.dst.url_for(&p.db, "app", "app-pw")
+            p.give_destination_to_app(&[REPARTED_DEST])
         } else {
             p.dst.psql(&p.db, REPARTED_DEST);
             su.clone()

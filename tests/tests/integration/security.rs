@@ -142,6 +142,38 @@ impl Hostile {
         )
     }
 
+    /// A superuser's copy that stops after preflight (before it truncates
+    /// anything) while `app` runs `change`: it must fail, saying a table
+    /// changed. Returns its stderr.
+    fn change_during_copy(&self, change: &str) -> String {
+        let child = crate::common::spawn_copy(
+            &self.src,
+            &self.dst,
+            &["--no-progress"],
+            &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
+        );
+        // Preflight has passed when the job is recorded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
+            || self.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the copy did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.app_sql(change).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_ne!(out.status.code(), Some(0), "{change}:\n{stderr}");
+        assert!(
+            stderr.contains("a table changed while the copy ran"),
+            "{change}:\n{stderr}"
+        );
+        stderr
+    }
+
     /// `app` gained nothing: no role attribute, membership or right, none of
     /// its code ran as another role, and the canaries are as they were.
     fn assert_gained_nothing(&self, after: &str) {
@@ -610,28 +642,7 @@ fn a_trigger_the_owner_adds_while_a_superuser_copies_never_fires() {
                  AS $$ BEGIN PERFORM public.esc('trigger'); RETURN NEW; END $$;",
         )
         .unwrap();
-        let child = crate::common::spawn_copy(
-            &h.src,
-            &h.dst,
-            &["--no-progress"],
-            &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
-        );
-        // Preflight has passed when the job is recorded.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
-            || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
-        {
-            assert!(std::time::Instant::now() < deadline, "the copy did not start");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        h.app_sql(trigger).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_ne!(out.status.code(), Some(0), "{stderr}");
-        assert!(
-            stderr.contains("a table changed while the copy ran"),
-            "{table}: {stderr}"
-        );
+        h.change_during_copy(trigger);
         assert_eq!(pwned(&h), "0", "{table}");
         h.assert_gained_nothing(table);
         for t in ["child", "parent", "solo"] {
@@ -824,34 +835,10 @@ fn a_column_the_owner_adds_during_a_copy_never_gets_its_default_computed() {
     let h = Hostile::new("newcolumn");
     h.app_sql(ESCAPE).unwrap();
     h.su("INSERT INTO public.parent VALUES (1, 'old'); INSERT INTO public.child VALUES (1, 1, 'old')");
-    let child = crate::common::spawn_copy(
-        &h.src,
-        &h.dst,
-        &["--no-progress"],
-        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
-        || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the copy did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     // A default calling a built-in that runs SQL: pg_depend records nothing.
-    h.app_sql(
+    h.change_during_copy(
         "ALTER TABLE public.parent ADD COLUMN extra xml
              DEFAULT pg_catalog.query_to_xml('SELECT public.esc(''column default'')', true, true, '')",
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("a table changed while the copy ran"),
-        "{stderr}"
     );
     // (app's ALTER computed the default for the row already there, as app.)
     h.assert_gained_nothing("a column added during the copy");
@@ -871,24 +858,8 @@ fn a_partition_attached_during_a_copy_never_takes_routed_rows() {
          CREATE TABLE public.m_1 PARTITION OF public.m FOR VALUES FROM (0) TO (100);",
     )
     .unwrap();
-    let child = crate::common::spawn_copy(
-        &h.src,
-        &h.dst,
-        &["--no-progress"],
-        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while h.su("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'") == "0"
-        || h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the copy did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     // After preflight, app swaps the partition for one with a trigger.
-    h.app_sql(
+    h.change_during_copy(
         "CREATE TABLE public.m_evil (a int, b text);
          CREATE FUNCTION public.fire() RETURNS trigger LANGUAGE plpgsql
              AS $$ BEGIN PERFORM public.esc('attached partition'); RETURN NEW; END $$;
@@ -896,14 +867,6 @@ fn a_partition_attached_during_a_copy_never_takes_routed_rows() {
          ALTER TABLE public.m_evil ENABLE ALWAYS TRIGGER zz;
          ALTER TABLE public.m DETACH PARTITION public.m_1;
          ALTER TABLE public.m ATTACH PARTITION public.m_evil FOR VALUES FROM (0) TO (100);",
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("a table changed while the copy ran"),
-        "{stderr}"
     );
     assert_eq!(pwned(&h), "0");
     assert_eq!(h.su("SELECT count(*) FROM public.m"), "0");
@@ -1009,27 +972,9 @@ fn a_table_the_schemas_owner_replaces_during_a_copy_is_never_loaded() {
     // 2. Dropped and replaced after preflight by a table of app's (no
     // trigger: the rows themselves are what app is after): the load finds
     // another table under the name and writes nothing.
-    let child = crate::common::spawn_copy(
-        &h.src,
-        &h.dst,
-        &["--no-progress"],
-        &[("PGCOPY_FAILPOINT", "before-truncate:4000")],
-    );
-    while h.su("SELECT count(*) FROM pgcopy.jobs WHERE state = 'running'") == "0" {
-        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(30));
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    h.app_sql(
+    h.change_during_copy(
         "DROP TABLE public.su_t;
          CREATE TABLE public.su_t (id int);",
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("a table changed while the copy ran"),
-        "{stderr}"
     );
     assert_eq!(pwned(&h), "0");
     assert_eq!(h.su("SELECT count(*) FROM public.su_t"), "0");

@@ -127,6 +127,40 @@ impl Ctx<'_> {
             .collect())
     }
 
+    /// What a row must satisfy to have a partition of `target` on the
+    /// destination: its partitions' constraints, OR'ed (`None` when one of
+    /// them takes every row).
+    async fn partition_condition(
+        &self,
+        dst: &Client,
+        target: &QualifiedName,
+    ) -> anyhow::Result<Option<String>> {
+        let leaves: Vec<u32> = self
+            .dst_catalog
+            .descendants(target)
+            .iter()
+            .filter(|l| l.kind == pgcopy_core::catalog::TableKind::Ordinary)
+            .map(|l| l.oid)
+            .collect();
+        let rows = dst
+            .query(pgcopy_core::sql::PARTITION_CONSTRAINTS, &[&leaves])
+            .await
+            .pg_context(|| format!("reading the partitions of {}", target.display_name()))?;
+        let constraints: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+        if constraints.iter().any(Option::is_none) {
+            return Ok(None);
+        }
+        Ok(Some(match constraints.is_empty() {
+            true => "false".to_string(),
+            false => constraints
+                .iter()
+                .flatten()
+                .map(|c| format!("coalesce(({c}), false)"))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        }))
+    }
+
     /// Rows of the tables routed into a partitioned table on the destination
     /// that no partition there would take (the load would fail on the first
     /// of them, after the table was emptied): counted on the source, in the
@@ -144,40 +178,23 @@ impl Ctx<'_> {
         plan: &Plan,
     ) -> anyhow::Result<Vec<String>> {
         let mut problems = Vec::new();
-        let mut checked = std::collections::HashSet::new();
+        // The partitions' constraints, read once per destination table
+        // (`None`: one partition takes every row).
+        let mut conditions: HashMap<&QualifiedName, Option<String>> = HashMap::new();
         for spec in plan.tables.iter().filter(|t| t.load_into.is_some()) {
             let target = spec.dest_table();
             let Some(t) = self.dst_catalog.table(target) else {
                 continue;
             };
-            if t.kind != pgcopy_core::catalog::TableKind::Partitioned
-                || !checked.insert(&spec.table)
-            {
+            if t.kind != pgcopy_core::catalog::TableKind::Partitioned {
                 continue;
             }
-            let leaves: Vec<u32> = self
-                .dst_catalog
-                .descendants(target)
-                .iter()
-                .filter(|l| l.kind == pgcopy_core::catalog::TableKind::Ordinary)
-                .map(|l| l.oid)
-                .collect();
-            let rows = dst
-                .query(pgcopy_core::sql::PARTITION_CONSTRAINTS, &[&leaves])
-                .await
-                .pg_context(|| format!("reading the partitions of {}", target.display_name()))?;
-            let constraints: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-            if constraints.iter().any(Option::is_none) {
-                continue; // a partition that takes every row
+            if !conditions.contains_key(target) {
+                let condition = self.partition_condition(dst, target).await?;
+                conditions.insert(target, condition);
             }
-            let condition = match constraints.is_empty() {
-                true => "false".to_string(),
-                false => constraints
-                    .iter()
-                    .flatten()
-                    .map(|c| format!("coalesce(({c}), false)"))
-                    .collect::<Vec<_>>()
-                    .join(" OR "),
+            let Some(condition) = &conditions[target] else {
+                continue;
             };
             let builtin = |cat: &Catalog, table: &QualifiedName, column: &str| {
                 cat.table(table)
@@ -185,7 +202,7 @@ impl Ctx<'_> {
                     .filter(|c| c.builtin_type)
                     .map(|c| c.type_name.clone())
             };
-            let plain = crate::parse::condition_columns(&condition).is_some_and(|columns| {
+            let plain = crate::parse::condition_columns(condition).is_some_and(|columns| {
                 columns.iter().all(|c| {
                     let source = builtin(self.src_catalog, &spec.table, c);
                     source.is_some() && source == builtin(self.dst_catalog, target, c)

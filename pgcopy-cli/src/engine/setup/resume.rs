@@ -130,7 +130,9 @@ pub(super) async fn resume(
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     }
     if !plan.large_objects.is_empty() {
-        problems.extend(crate::engine::large_objects::preflight(ctx.src, dst).await?);
+        let source_objects = crate::engine::large_objects::list(ctx.src).await?;
+        problems
+            .extend(crate::engine::large_objects::preflight(ctx.src, dst, &source_objects).await?);
     }
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
