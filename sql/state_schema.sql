@@ -1,4 +1,4 @@
--- pgcopy state schema, version 3.
+-- pgcopy state schema, version 4.
 --
 -- The one source of truth for the schema pgcopy keeps on the destination: the
 -- extension embeds this file, and the CLI runs it where the extension cannot be
@@ -50,6 +50,7 @@ CREATE TABLE @extschema@.jobs (
     truncated_at    timestamptz,
     fks_dropped_at  timestamptz,
     disabled_triggers jsonb,
+    phase           text CHECK (phase IN ('setup', 'before-load', 'load', 'indexes', 'triggers', 'large-objects', 'sequences', 'materialized-views', 'analyze', 'foreign-keys')),
     error           text
 );
 COMMENT ON TABLE @extschema@.jobs IS 'One row per pgcopy run against this database.';
@@ -65,6 +66,7 @@ COMMENT ON COLUMN @extschema@.jobs.fk_strategy IS 'replica: FK triggers disabled
 COMMENT ON COLUMN @extschema@.jobs.snapshot IS 'Source snapshot all tables were read from (pg_export_snapshot).';
 COMMENT ON COLUMN @extschema@.jobs.plan IS 'The plan the run followed (tables, chunks, FKs), as JSON.';
 COMMENT ON COLUMN @extschema@.jobs.client_backend_pid IS 'Backend pid of the client''s coordinator connection here: when it is gone while the job is running, the client died.';
+COMMENT ON COLUMN @extschema@.jobs.phase IS 'Where the run is, in the order of work: setup, before-load, load, indexes, triggers, large-objects, sequences, materialized-views, analyze, foreign-keys (the last one entered, once the job ends).';
 COMMENT ON COLUMN @extschema@.jobs.heartbeat_at IS 'Updated every few seconds while the client runs; a running job with an old heartbeat is stale (the client died).';
 
 CREATE TABLE @extschema@.job_tables (
@@ -280,6 +282,7 @@ COMMENT ON FUNCTION @extschema@.job_is_stale(@extschema@.jobs) IS 'A running job
 CREATE VIEW @extschema@.progress AS
 SELECT j.job_id,
        CASE WHEN @extschema@.job_is_stale(j) THEN 'stale' ELSE j.state END AS state,
+       CASE WHEN j.state = 'running' THEN j.phase END AS phase,
        count(p.*) AS tables,
        count(p.*) FILTER (WHERE p.state = 'done') AS tables_done,
        coalesce(sum(p.est_rows), 0::numeric)::bigint AS est_rows,
@@ -301,16 +304,17 @@ SELECT j.job_id,
   FROM @extschema@.jobs j
   LEFT JOIN LATERAL @extschema@.table_progress(j.job_id) p ON true
  GROUP BY j.job_id;
-COMMENT ON VIEW @extschema@.progress IS 'One row per job: percent done, rows/s, ETA; state stale when the client died while running.';
+COMMENT ON VIEW @extschema@.progress IS 'One row per job: percent of rows done, rows/s, ETA of the load; state stale when the client died while running; phase, while it runs, says which step of the copy it is in (after the load: indexes, sequences, analyze, foreign keys...).';
 
 CREATE FUNCTION @extschema@.status(job bigint DEFAULT NULL)
-RETURNS TABLE (job_id bigint, job_state text, table_name text, state text, rows_copied bigint,
+RETURNS TABLE (job_id bigint, job_state text, job_phase text, table_name text, state text, rows_copied bigint,
                est_rows bigint, percent numeric, rows_per_second numeric, eta interval, error text)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT j.job_id,
        CASE WHEN @extschema@.job_is_stale(j) THEN 'stale' ELSE j.state END,
+       CASE WHEN j.state = 'running' THEN j.phase END,
        p.table_schema || '.' || p.table_name,
        p.state,
        p.rows_copied,
@@ -326,7 +330,7 @@ SELECT j.job_id,
  WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM @extschema@.jobs jj))
  ORDER BY p.state = 'done', p.table_schema, p.table_name
 $$;
-COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died.';
+COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died; job_phase says which step a running job is in.';
 
 CREATE VIEW @extschema@.pending_fks AS
 SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated,
@@ -338,5 +342,5 @@ COMMENT ON VIEW @extschema@.pending_fks IS 'Foreign keys dropped by a job and no
 CREATE FUNCTION @extschema@.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    AS 'SELECT 3';
+    AS 'SELECT 4';
 COMMENT ON FUNCTION @extschema@.schema_version() IS 'Version of the pgcopy state schema; the CLI refuses a version it does not know.';

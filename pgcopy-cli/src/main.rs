@@ -72,9 +72,8 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Copy(mut args) => {
-                args.no_progress |= quiet;
-                engine::run(args).await
+            Command::Copy(args) => {
+                engine::run(engine::config::CopyConfig::from_args(args, quiet)?).await
             }
             Command::List(args) => list::run(args).await,
             Command::Status(args) => status::run(args).await,

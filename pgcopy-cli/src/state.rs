@@ -6,6 +6,7 @@
 use crate::error::{PgContext, UserError};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::states::Phase;
 use pgcopy_core::states::{JobState, TableState};
 use pgcopy_core::STATE_SCHEMA_VERSION;
 use tokio_postgres::{Client, GenericClient};

@@ -15,6 +15,8 @@ pub struct JobStatus {
     pub job_id: i64,
     /// planned, running, succeeded, failed, interrupted, or stale.
     pub state: String,
+    /// While it runs: the step of the copy it is in (`pgcopy_core::states::Phase`).
+    pub phase: Option<String>,
     /// Tables in the job.
     pub tables: i64,
     /// Tables done.
@@ -73,7 +75,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         .query_opt(
             &format!(
                 "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
-                        rows_per_second::float8, eta::text, error \
+                        rows_per_second::float8, eta::text, error, phase \
                    FROM {schema}.progress \
                   WHERE job_id = coalesce($1, (SELECT max(job_id) FROM {schema}.jobs))"
             ),
@@ -110,6 +112,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         rows_per_second: j.get(7),
         eta: j.get(8),
         error: j.get(9),
+        phase: j.get(10),
         table_status: rows
             .iter()
             .map(|r| TableStatus {
@@ -129,9 +132,14 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     println!(
-        "job {}: {}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
+        "job {}: {}{}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
         status.job_id,
         printable(&status.state),
+        status
+            .phase
+            .as_deref()
+            .map(|p| format!(" ({})", printable(p)))
+            .unwrap_or_default(),
         status.percent.unwrap_or(0.0),
         status.tables_done,
         status.tables,

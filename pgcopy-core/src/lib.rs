@@ -57,4 +57,4 @@ pub const UNTRUSTED_CODE_SQL: &str = include_str!("../../sql/untrusted_code.sql"
 pub const HOLDS_ROWS_SQL: &str = include_str!("../../sql/holds_rows.sql");
 
 /// The state schema version this build reads and writes.
-pub const STATE_SCHEMA_VERSION: i32 = 3;
+pub const STATE_SCHEMA_VERSION: i32 = 4;

@@ -60,6 +60,77 @@ pub enum TableState {
     Failed,
 }
 
+/// Where a running job is, in the order of work (`jobs.phase`; the
+/// progress view and `status()` show it). Logs name it, and a test stops a
+/// run at the start of one with `PGCOPY_FAILPOINT=phase:<word>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Catalogs read, plan made, preflight passed, job recorded.
+    Setup,
+    /// FKs, NOT VALID CHECKs and indexes saved and dropped, triggers
+    /// disabled, the up-front TRUNCATE.
+    BeforeLoad,
+    /// Rows streamed, chunk by chunk.
+    Load,
+    /// Deferred indexes rebuilt.
+    Indexes,
+    /// Disabled triggers put back.
+    Triggers,
+    /// Large objects copied.
+    LargeObjects,
+    /// Sequences set.
+    Sequences,
+    /// Materialized views refreshed.
+    MaterializedViews,
+    /// Tables not analyzed during the load analyzed.
+    Analyze,
+    /// Dropped FKs and CHECKs put back and validated.
+    ForeignKeys,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 10] = [
+        Phase::Setup,
+        Phase::BeforeLoad,
+        Phase::Load,
+        Phase::Indexes,
+        Phase::Triggers,
+        Phase::LargeObjects,
+        Phase::Sequences,
+        Phase::MaterializedViews,
+        Phase::Analyze,
+        Phase::ForeignKeys,
+    ];
+
+    /// The word the state schema stores (and logs and failpoints use).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::BeforeLoad => "before-load",
+            Phase::Load => "load",
+            Phase::Indexes => "indexes",
+            Phase::Triggers => "triggers",
+            Phase::LargeObjects => "large-objects",
+            Phase::Sequences => "sequences",
+            Phase::MaterializedViews => "materialized-views",
+            Phase::Analyze => "analyze",
+            Phase::ForeignKeys => "foreign-keys",
+        }
+    }
+
+    /// The phase a stored word names, if any.
+    pub fn parse(word: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == word)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl JobState {
     /// The word the state schema stores.
     pub fn as_str(self) -> &'static str {
@@ -154,5 +225,15 @@ mod tests {
             assert!(schema.contains(&format!("'{s}'")), "{s}");
         }
         assert_eq!(JobState::parse("paused"), None);
+        let words: Vec<String> = Phase::ALL.iter().map(|p| format!("'{p}'")).collect();
+        let phases = format!("CHECK (phase IN ({}))", words.join(", "));
+        assert!(schema.contains(&phases), "{phases}");
+        for p in Phase::ALL {
+            assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
+        assert!(
+            Phase::ALL.windows(2).all(|w| w[0] < w[1]),
+            "in the order of work"
+        );
     }
 }

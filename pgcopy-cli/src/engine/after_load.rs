@@ -85,10 +85,12 @@ pub(super) async fn finish(
     shared: &Shared,
     src: &Client,
     dst: &Client,
-    args: &CopyArgs,
+    analyze: bool,
     summary: &summary::RunSummary,
 ) -> anyhow::Result<Vec<String>> {
     let plan = &shared.plan;
+    let (store, job_id) = (&shared.store, shared.job_id);
+    store.enter_phase(dst, job_id, Phase::Sequences).await;
     // Sequence values are read at the end of the copy, after its rows.
     for s in &plan.sequences {
         let source = match read_sequence(src, &s.sequence).await {
@@ -130,6 +132,11 @@ pub(super) async fn finish(
         );
     }
     let mut matview_failures = Vec::new();
+    if !plan.matviews.is_empty() {
+        store
+            .enter_phase(dst, job_id, Phase::MaterializedViews)
+            .await;
+    }
     for m in &plan.matviews {
         match dst.batch_execute(&sql::refresh_matview(m)).await {
             Ok(()) => tracing::info!("refreshed materialized view {}", m.display_name()),
@@ -145,7 +152,8 @@ pub(super) async fn finish(
             }
         }
     }
-    if !args.no_analyze {
+    if analyze {
+        store.enter_phase(dst, job_id, Phase::Analyze).await;
         let rest =
             plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
         let early = plan

@@ -7,16 +7,14 @@ use super::*;
 pub(super) async fn load(
     shared: &Arc<Shared>,
     dst: &mut Client,
-    args: &CopyArgs,
+    opts: &RunOptions,
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
-    let mut display = match crate::progress::detect(args.no_progress) {
-        crate::progress::ProgressMode::Bar => {
-            Some(crate::progress::Display::start(args.parallel as usize))
-        }
+    let mut display = match crate::progress::detect(!opts.progress) {
+        crate::progress::ProgressMode::Bar => Some(crate::progress::Display::start(opts.parallel)),
         crate::progress::ProgressMode::Lines => None,
     };
-    let result = load_rounds(shared, dst, args, summary, display.as_ref()).await;
+    let result = load_rounds(shared, dst, opts, summary, display.as_ref()).await;
     if let (Some(d), Ok(summary)) = (display.as_mut(), &result) {
         d.finish(
             &summary.snapshot(shared),
@@ -29,12 +27,12 @@ pub(super) async fn load(
 async fn load_rounds(
     shared: &Arc<Shared>,
     dst: &mut Client,
-    args: &CopyArgs,
+    opts: &RunOptions,
     mut summary: summary::RunSummary,
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     for round in 0.. {
-        summary = run_workers(shared, dst, args, summary, display).await?;
+        summary = run_workers(shared, dst, opts, summary, display).await?;
         if shared.interrupted.load(Ordering::SeqCst) || round == 3 {
             return Ok(summary);
         }
@@ -88,13 +86,13 @@ async fn lost_chunks(
 async fn run_workers(
     shared: &Arc<Shared>,
     dst: &mut Client,
-    args: &CopyArgs,
+    opts: &RunOptions,
     mut summary: summary::RunSummary,
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
     let mut handles = Vec::new();
-    for id in 0..args.parallel as usize {
+    for id in 0..opts.parallel {
         let shared = Arc::clone(shared);
         let tx = tx.clone();
         handles.push(tokio::spawn(

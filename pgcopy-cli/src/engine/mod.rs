@@ -10,6 +10,7 @@
 
 mod after_load;
 mod analyze;
+pub mod config;
 mod guard;
 mod large_objects;
 mod load;
@@ -19,17 +20,17 @@ mod setup;
 mod summary;
 pub mod worker;
 
-use crate::cli::CopyArgs;
 use crate::connect::{CancelHandle, Endpoint};
 use crate::constraints;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
 use crate::state::{JobStep, StateStore, OBJECTS_PER_TRANSACTION};
+use config::{CopyConfig, RunOptions};
 use pgcopy_core::chunk::ChunkRange;
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
-use pgcopy_core::states::JobState;
+use pgcopy_core::states::{JobState, Phase};
 use setup::Setup;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,18 +111,15 @@ pub struct Shared {
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
-pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
-    if args.json && !args.dry_run {
-        return Err(UserError::usage("--json goes with --dry-run").into());
-    }
-    let (source, dest) = (args.source.endpoint()?, args.dest.endpoint()?);
+pub async fn run(config: CopyConfig) -> anyhow::Result<i32> {
+    let (source, dest) = (&config.source, &config.dest);
 
     // Connect both sides first, so a bad URL fails before anything else.
     let (src, dst) = tokio::join!(source.connect("coordinator"), dest.connect("coordinator"));
     let src = src?;
     let mut dst = dst?;
 
-    if !args.dry_run && !args.yes_i_know {
+    if config.dry_run.is_none() && config.guard_same_database {
         guard_same_database(&src, &dst).await?;
     }
 
@@ -129,7 +127,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
     src.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .pg_context(|| "starting the source transaction".into())?;
-    let snapshot = match &args.snapshot {
+    let snapshot = match &config.snapshot {
         Some(id) => {
             src.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
                 .await
@@ -149,29 +147,23 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<i32> {
             .get(0),
     };
 
-    let store = StateStore::new(&args.state_schema);
-    let Some(setup) =
-        setup::prepare(&args, &source, &dest, &src, &mut dst, &store, &snapshot).await?
-    else {
+    let store = StateStore::new(&config.state_schema);
+    let Some(setup) = setup::prepare(&config, &src, &mut dst, &store, &snapshot).await? else {
         return Ok(exit::OK); // --dry-run
     };
     let run = Connected {
-        source,
-        dest,
         src,
         dst,
         store,
         snapshot,
     };
-    execute(args, setup, run).await
+    execute(config, setup, run).await
 }
 
-/// What a prepared run holds on to: both endpoints, the coordinator's two
+/// What a prepared run holds on to: the coordinator's two
 /// sessions (the source's in the snapshot transaction), the state store and
 /// the snapshot's id.
 struct Connected {
-    source: Endpoint,
-    dest: Endpoint,
     src: Client,
     dst: Client,
     store: StateStore,
@@ -179,16 +171,16 @@ struct Connected {
 }
 
 /// Runs a prepared job to its end; returns the exit code.
-async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result<i32> {
+async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Result<i32> {
+    let (source, dest, opts) = (&config.source, &config.dest, &config.run);
     let Connected {
-        source,
-        dest,
         src,
         mut dst,
         store,
         snapshot,
     } = run;
     let job_id = setup.job_id;
+    store.enter_phase(&dst, job_id, Phase::BeforeLoad).await;
     if !setup.fks_to_drop.is_empty() {
         let refs: Vec<_> = setup.fks_to_drop.iter().collect();
         if let Err(e) = constraints::save_and_drop(&mut dst, &store, job_id, &refs).await {
@@ -234,12 +226,12 @@ async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result
             }
         })
         .collect();
-    let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, !args.no_analyze);
+    let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, setup.analyze);
     let shared = Arc::new(Shared {
         analyze,
         load_as: setup.load_as.clone(),
         queue: Mutex::new(queue),
-        live: (0..args.parallel).map(|_| WorkerLive::default()).collect(),
+        live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),
         source: source.clone(),
         dest: dest.clone(),
@@ -247,20 +239,23 @@ async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result
         store: store.clone(),
         job_id,
         pin_schemas: setup.pin_schemas,
-        batch_size: args.batch_size,
-        retries: args.retries,
+        batch_size: opts.batch_size,
+        retries: opts.retries,
         interrupted: AtomicBool::new(false),
-        cancel_handles: Mutex::new(vec![Vec::new(); args.parallel as usize]),
+        cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel]),
         started: Instant::now(),
     });
 
-    let result = copy_data(&shared, &src, &mut dst, &setup, &args, summary).await;
+    let result = copy_data(&shared, &src, &mut dst, &setup, opts, summary).await;
+    if reconnect_if_closed(&mut dst, dest).await {
+        store.enter_phase(&dst, job_id, Phase::ForeignKeys).await;
+    }
     let restore = restore_fks(
         &mut dst,
         &store,
         job_id,
-        &dest,
-        args.parallel as usize,
+        dest,
+        opts.parallel,
         setup.fks_pending,
     )
     .await;
@@ -317,7 +312,7 @@ async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result
         }
         _ => (JobState::Succeeded, None, exit::OK),
     };
-    if reconnect_if_closed(&mut dst, &dest).await {
+    if reconnect_if_closed(&mut dst, dest).await {
         if let Err(e) = store
             .finish_job(&dst, job_id, state, error.as_deref())
             .await
@@ -328,7 +323,7 @@ async fn execute(args: CopyArgs, setup: Setup, run: Connected) -> anyhow::Result
         tracing::warn!("the destination is unreachable: job {job_id} stays marked running");
     }
     let _ = src.batch_execute("COMMIT").await;
-    if let Some(path) = &args.summary_json {
+    if let Some(path) = &opts.summary_json {
         let doc = summary::summary_json(
             job_id,
             state.as_str(),

@@ -12,7 +12,7 @@ pub(super) async fn copy_data(
     src: &Client,
     dst: &mut Client,
     setup: &Setup,
-    args: &CopyArgs,
+    opts: &RunOptions,
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
     let store = &shared.store;
@@ -101,24 +101,20 @@ pub(super) async fn copy_data(
             .await?;
         tx.commit().await?;
     }
-    let result = load(shared, dst, args, summary).await;
+    store.enter_phase(dst, shared.job_id, Phase::Load).await;
+    let result = load(shared, dst, opts, summary).await;
     // Indexes come back whatever happened, before ANALYZE and FK validation
     // (both use them).
     let index_failures = if reconnect_if_closed(dst, &shared.dest).await {
-        crate::indexes::rebuild(
-            dst,
-            &shared.dest,
-            store,
-            Some(shared.job_id),
-            args.parallel as usize,
-        )
-        .await
+        store.enter_phase(dst, shared.job_id, Phase::Indexes).await;
+        crate::indexes::rebuild(dst, &shared.dest, store, Some(shared.job_id), opts.parallel).await
     } else {
         Err(anyhow::anyhow!(
             "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
         ))
     };
     if !setup.triggers.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
+        store.enter_phase(dst, shared.job_id, Phase::Triggers).await;
         if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.triggers).await {
             tracing::error!(
                 "could not put the disabled triggers back: {e:#}; they are listed in the job's \
@@ -133,6 +129,9 @@ pub(super) async fn copy_data(
         return Ok(summary);
     }
     if !shared.plan.large_objects.is_empty() {
+        store
+            .enter_phase(dst, shared.job_id, Phase::LargeObjects)
+            .await;
         let done: std::collections::HashSet<i32> = setup
             .done_chunks
             .keys()
@@ -141,7 +140,7 @@ pub(super) async fn copy_data(
             })
             .map(|(_, _, chunk)| *chunk)
             .collect();
-        match large_objects::copy(shared, &done, args.parallel as usize).await {
+        match large_objects::copy(shared, &done, opts.parallel).await {
             Ok(copied) => summary.large_objects = copied.objects,
             Err(e) => {
                 tracing::error!("{e:#}");
@@ -153,6 +152,6 @@ pub(super) async fn copy_data(
     if shared.plan.replica_mode() {
         dst.batch_execute(sql::SET_REPLICA_MODE).await?;
     }
-    summary.matview_failures = finish(shared, src, dst, args, &summary).await?;
+    summary.matview_failures = finish(shared, src, dst, setup.analyze, &summary).await?;
     Ok(summary)
 }

@@ -3,9 +3,8 @@
 //! preflight check, reporting all problems together. A new job is then recorded;
 //! a resumed one is taken up again with a new snapshot.
 
+use super::config::{CopyConfig, JobChoice, JobShape};
 use super::summary;
-use crate::cli::CopyArgs;
-use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
@@ -47,6 +46,8 @@ pub struct Setup {
     pub truncated: bool,
     /// Chunks already committed (resumed job): (schema, table, chunk) -> (rows, bytes).
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
+    /// Tables are analyzed after their load (the job's option).
+    pub analyze: bool,
 }
 
 /// How a table another role owns, or one in a schema another role owns, is
@@ -84,9 +85,7 @@ pub struct Guard {
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
 pub async fn prepare(
-    args: &CopyArgs,
-    source: &Endpoint,
-    dest: &Endpoint,
+    config: &CopyConfig,
     src: &Client,
     dst: &mut Client,
     store: &StateStore,
@@ -112,30 +111,34 @@ pub async fn prepare(
     let owns_all = dst_catalog
         .tables
         .iter()
-        .filter(|t| t.name.schema != args.state_schema)
+        .filter(|t| t.name.schema != config.state_schema)
         .all(|t| t.is_owner);
-    let defer_indexes = args.defer_indexes || (!args.no_defer_indexes && owns_all);
     let ctx = Ctx {
-        args,
+        config,
+        shape: config.shape.clone(),
+        owns_all,
         src,
-        defer_indexes,
         src_catalog: &src_catalog,
         dst_catalog: &dst_catalog,
         replica_allowed: replica,
         block_size,
     };
-    if args.resume {
-        resume(&ctx, source, dest, dst, store, snapshot).await
-    } else {
-        new_job(&ctx, source, dest, dst, store, snapshot).await
+    match config.job {
+        JobChoice::Resume(job) => resume(ctx, job, dst, store, snapshot).await,
+        JobChoice::New => new_job(&ctx, dst, store, snapshot).await,
     }
 }
 
 struct Ctx<'a> {
-    args: &'a CopyArgs,
+    config: &'a CopyConfig,
+    /// What this job copies and how: the command line's, or a resumed
+    /// job's stored options.
+    shape: JobShape,
+    /// This role owns every destination table (indexes are deferred then,
+    /// unless asked otherwise).
+    owns_all: bool,
     /// The source session, in the run's snapshot transaction.
     src: &'a Client,
-    defer_indexes: bool,
     src_catalog: &'a Catalog,
     dst_catalog: &'a Catalog,
     /// This role may set `session_replication_role` (tried, not guessed).
@@ -153,21 +156,26 @@ impl Ctx<'_> {
         }
     }
 
-    fn plan_options(
-        &self,
-        include: Option<&str>,
-        exclude: Option<&str>,
-    ) -> Result<PlanOptions, UserError> {
+    /// Whether secondary indexes are dropped before the load and rebuilt
+    /// after. Deferring them measured 2.1x faster on a 2 GB table with
+    /// three secondary indexes (BENCHMARKS.md): on whenever the role owns
+    /// every table.
+    fn defer_indexes(&self) -> bool {
+        self.shape.defer_indexes.unwrap_or(self.owns_all)
+    }
+
+    fn plan_options(&self) -> Result<PlanOptions, UserError> {
+        let (include, exclude) = (&self.shape.include_tables, &self.shape.exclude_tables);
         PlanOptions {
-            split_larger_than: self.args.split_larger_than,
-            skip_schemas: vec![self.args.state_schema.clone()],
-            allow_empty_match: self.args.allow_empty_match,
+            split_larger_than: self.shape.split_larger_than,
+            skip_schemas: vec![self.config.state_schema.clone()],
+            allow_empty_match: self.shape.allow_empty_match,
             fk_strategy: self.strategy(),
             block_size: self.block_size,
-            defer_indexes: self.defer_indexes,
+            defer_indexes: self.defer_indexes(),
             ..PlanOptions::default()
         }
-        .with_patterns(include, exclude)
+        .with_patterns(include.as_deref(), exclude.as_deref())
         .map_err(|e| UserError::usage(e.to_string()))
     }
 
@@ -253,22 +261,17 @@ impl Ctx<'_> {
 
 async fn new_job(
     ctx: &Ctx<'_>,
-    source: &Endpoint,
-    dest: &Endpoint,
     dst: &mut Client,
     store: &StateStore,
     snapshot: &str,
 ) -> anyhow::Result<Option<Setup>> {
-    let args = ctx.args;
-    let opts = ctx.plan_options(
-        args.include_tables.as_deref(),
-        args.exclude_tables.as_deref(),
-    )?;
+    let (config, shape) = (ctx.config, &ctx.shape);
+    let dry_run = config.dry_run.is_some();
+    let opts = ctx.plan_options()?;
     let (mut plan, routing) = ctx.routed_plan(&opts)?;
     // Large objects belong to no table: a copy of the whole database takes
     // them, a copy of some tables only when asked.
-    let large_objects = ctx.src_catalog.large_objects > 0
-        && (args.large_objects || (!args.skip_large_objects && args.include_tables.is_none()));
+    let large_objects = ctx.src_catalog.large_objects > 0 && shape.copies_large_objects();
     let source_objects = match large_objects {
         true => super::large_objects::list(ctx.src).await?,
         false => Default::default(),
@@ -293,13 +296,13 @@ async fn new_job(
     // tables its writer never meant: a copy asks for the schema, and a glob
     // across schemas is said out loud, before anything changes.
     for a in &plan.ambiguous {
-        if a.bare_name && !args.dry_run {
+        if a.bare_name && !dry_run {
             problems.push(a.message());
-        } else if !args.dry_run {
+        } else if !dry_run {
             tracing::warn!("{}", a.message());
         }
     }
-    if args.defer_indexes {
+    if shape.defer_indexes == Some(true) {
         for i in &indexes_to_drop {
             if !ctx.dst_catalog.table(&i.table).is_some_and(|t| t.is_owner) {
                 problems.push(format!(
@@ -315,7 +318,7 @@ async fn new_job(
     // Earlier jobs that did not finish but left nothing to undo (nothing
     // dropped or disabled is still out) are simply superseded by a new copy.
     let mut superseded = Vec::new();
-    if !args.dry_run {
+    if !dry_run {
         match store.inspect(dst).await {
             Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
                 schema_ready = true;
@@ -344,7 +347,7 @@ async fn new_job(
                     problems.push(format!(
                         "{pending} foreign key(s) dropped by an earlier job are not restored yet: restore them \
                          first (`pgcopy restore-fks`, or SELECT * FROM {}.restore_fks())",
-                        args.state_schema
+                        config.state_schema
                     ));
                 }
             }
@@ -353,8 +356,8 @@ async fn new_job(
         }
     }
     fail_preflight(&problems)?;
-    if args.dry_run {
-        summary::print_plan(&plan, source, dest, plan.replica_mode(), args.json)?;
+    if let Some(format) = config.dry_run {
+        summary::print_plan(&plan, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;
@@ -372,25 +375,16 @@ async fn new_job(
         store.create(dst).await?;
         tracing::info!(
             "created the state schema {:?} on the destination",
-            args.state_schema
+            config.state_schema
         );
     }
-    let options = pgcopy_core::states::JobOptions {
-        parallel: args.parallel,
-        batch_size: args.batch_size,
-        include_tables: args.include_tables.clone(),
-        exclude_tables: args.exclude_tables.clone(),
-        split_larger_than: args.split_larger_than,
-        analyze: !args.no_analyze,
-        fire_triggers: args.fire_triggers,
-        defer_indexes: ctx.defer_indexes,
-    };
+    let options = config.job_options(ctx.defer_indexes());
     let job_id = store
         .create_job(
             dst,
             &plan,
-            &source.redacted(),
-            &dest.redacted(),
+            &config.source.redacted(),
+            &config.dest.redacted(),
             &options,
             snapshot,
         )
@@ -400,7 +394,7 @@ async fn new_job(
         plan.tables.len(),
         plan.total_chunks(),
         crate::format::human_bytes(plan.total_bytes()),
-        args.parallel,
+        config.run.parallel,
         fk_mode(plan.replica_mode(), fks_to_drop.len())
     );
     Ok(Some(Setup {
@@ -414,6 +408,7 @@ async fn new_job(
         triggers,
         truncated: false,
         done_chunks: HashMap::new(),
+        analyze: shape.analyze,
     }))
 }
 

@@ -1,8 +1,8 @@
 //! What a run reports: per-table results as they finish, periodic progress
 //! lines, the final summary, and the `--dry-run` plan.
 
+use super::config::{CopyConfig, PlanFormat};
 use super::{Outcome, Shared};
-use crate::connect::Endpoint;
 use crate::format::{human_bytes, name_column_width};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::QualifiedName;
@@ -246,14 +246,9 @@ impl RunSummary {
 }
 
 /// Prints the plan of a `--dry-run`, as text or JSON.
-pub fn print_plan(
-    plan: &Plan,
-    source: &Endpoint,
-    dest: &Endpoint,
-    replica: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    if json {
+pub fn print_plan(plan: &Plan, config: &CopyConfig, format: PlanFormat) -> anyhow::Result<()> {
+    let (source, dest, replica) = (&config.source, &config.dest, plan.replica_mode());
+    if format == PlanFormat::Json {
         let doc = serde_json::json!({
             "source": source.redacted(),
             "destination": dest.redacted(),

@@ -60,7 +60,7 @@ impl StateStore {
                 &format!(
                     "UPDATE {} SET state = 'running', snapshot = $2, error = NULL, finished_at = NULL, \
                             heartbeat_at = now(), client_pid = $3, client_backend_pid = pg_catalog.pg_backend_pid(), \
-                            client_version = $4 \
+                            client_version = $4, phase = 'setup' \
                       WHERE job_id = $1",
                     self.rel("jobs")
                 ),
@@ -69,6 +69,25 @@ impl StateStore {
             .await
             .pg_context(|| format!("taking up job {job_id} again"))?;
         Ok(())
+    }
+
+    /// Records that the job enters `phase` (a failed write is logged, not
+    /// fatal: the phase is for people watching), and stops there when a
+    /// test asks (`PGCOPY_FAILPOINT=phase:<word>`).
+    pub async fn enter_phase(&self, client: &Client, job_id: i64, phase: Phase) {
+        tracing::debug!("job {job_id}: phase {phase}");
+        let written = client
+            .execute(
+                &format!(
+                    "UPDATE {} SET phase = $2 WHERE job_id = $1",
+                    self.rel("jobs")
+                ),
+                &[&job_id, &phase.as_str()],
+            )
+            .await
+            .pg_context(|| format!("recording job {job_id}'s phase"));
+        crate::state::log_failed_write(written.map(drop), "the job's phase");
+        crate::failpoint::hit(&format!("phase:{phase}")).await;
     }
 
     /// `UPDATE jobs SET <column> = now()`, run inside the transaction doing the step.
@@ -181,8 +200,8 @@ impl StateStore {
             .query_one(
                 &format!(
                     "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
-                       client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid) \
-                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), pg_catalog.pg_backend_pid()) RETURNING job_id",
+                       client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid, phase) \
+                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), pg_catalog.pg_backend_pid(), 'setup') RETURNING job_id",
                     self.rel("jobs")
                 ),
                 &[

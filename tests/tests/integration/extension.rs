@@ -26,7 +26,14 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
                FROM pg_roles WHERE rolname = current_user;",
         )
         .expect("non-superuser CREATE EXTENSION");
-    assert_eq!(out, format!("{}|3|f", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out,
+        format!(
+            "{}|{}|f",
+            env!("CARGO_PKG_VERSION"),
+            pgcopy_core::STATE_SCHEMA_VERSION
+        )
+    );
     // Everything in the schema, the schema too, belongs to the superuser.
     let owners = c.psql(
         "ext",

@@ -304,3 +304,80 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
         "0"
     );
 }
+
+/// A run stopped at the start of each phase says so in `progress`,
+/// `status()` and `pgcopy status`; killed there, `--resume` finishes the job
+/// and the destination's constraints and indexes are what they were.
+#[test]
+fn each_phase_shows_while_it_runs_and_a_kill_there_resumes() {
+    let (p, d) = with_extension("phases");
+    let (fks, indexes) = (
+        fk_set(&p.dst, &p.db),
+        crate::common::index_set(&p.dst, &p.db),
+    );
+    let (s, _) = p.urls();
+    for phase in [
+        "before-load",
+        "load",
+        "indexes",
+        "sequences",
+        "analyze",
+        "foreign-keys",
+    ] {
+        let point = format!("phase:{phase}");
+        let mut child = crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", &point)]);
+        crate::common::kill_after(&mut child, &format!("failpoint {point} reached"));
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                "SELECT phase FROM pgcopy.progress ORDER BY job_id DESC LIMIT 1"
+            ),
+            phase
+        );
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                "SELECT DISTINCT job_phase FROM pgcopy.status()"
+            ),
+            phase
+        );
+        let run = pgcopy(&["status", "-d", &d]);
+        run.expect_code(0);
+        assert!(
+            run.stdout
+                .lines()
+                .next()
+                .unwrap()
+                .contains(&format!("({phase})")),
+            "{}",
+            run.stdout
+        );
+        pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]).expect_code(0);
+        // Ended: no phase shown, the last one entered kept in the job.
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                "SELECT coalesce(phase, 'none') FROM pgcopy.progress ORDER BY job_id DESC LIMIT 1"
+            ),
+            "none"
+        );
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                "SELECT phase FROM pgcopy.jobs ORDER BY job_id DESC LIMIT 1"
+            ),
+            "foreign-keys"
+        );
+        assert_eq!(fk_set(&p.dst, &p.db), fks, "killed at {phase}");
+        assert_eq!(
+            crate::common::index_set(&p.dst, &p.db),
+            indexes,
+            "killed at {phase}"
+        );
+        p.assert_same_data();
+    }
+}

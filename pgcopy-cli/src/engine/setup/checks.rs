@@ -285,7 +285,7 @@ impl Ctx<'_> {
             }
             if t.is_owner {
                 to_disable.extend(firing);
-            } else if !self.args.fire_triggers {
+            } else if !self.shape.fire_triggers {
                 let names: Vec<String> = firing.iter().map(|f| f.display_name()).collect();
                 problems.push(format!(
                     "table {} has triggers that would fire during the load ({}){}, and this role cannot \

@@ -4,22 +4,22 @@
 use super::*;
 
 pub(super) async fn resume(
-    ctx: &Ctx<'_>,
-    source: &Endpoint,
-    dest: &Endpoint,
+    ctx: Ctx<'_>,
+    job_id: Option<i64>,
     dst: &mut Client,
     store: &StateStore,
     snapshot: &str,
 ) -> anyhow::Result<Option<Setup>> {
-    let args = ctx.args;
+    let config = ctx.config;
+    let source = &config.source;
     if store.inspect(dst).await? == StateSchemaStatus::Creatable {
         return Err(
             UserError::failure("nothing to resume: no copy has run on this destination").into(),
         );
     }
-    let jobs = store.unfinished_jobs(dst, args.job).await?;
+    let jobs = store.unfinished_jobs(dst, job_id).await?;
     let Some(job) = jobs.into_iter().next() else {
-        return Err(UserError::failure(match args.job {
+        return Err(UserError::failure(match job_id {
             Some(n) => {
                 format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
             }
@@ -52,12 +52,12 @@ pub(super) async fn resume(
     for (flag, given, stored) in [
         (
             "--include-tables",
-            &args.include_tables,
+            &config.shape.include_tables,
             &options.include_tables,
         ),
         (
             "--exclude-tables",
-            &args.exclude_tables,
+            &config.shape.exclude_tables,
             &options.exclude_tables,
         ),
     ] {
@@ -96,15 +96,14 @@ pub(super) async fn resume(
         ))
         .into());
     }
-    let opts = ctx.plan_options(
-        options.include_tables.as_deref(),
-        options.exclude_tables.as_deref(),
-    )?;
+    // From here on the job's stored options say what is copied and how.
+    let ctx = Ctx {
+        shape: config.with_stored(options),
+        ..ctx
+    };
     let opts = PlanOptions {
         fk_strategy: plan.fk_strategy,
-        allow_empty_match: true,
-        defer_indexes: options.defer_indexes,
-        ..opts
+        ..ctx.plan_options()?
     };
     // The stored plan is read back from the state schema: it may name only
     // what its own options select against today's catalogs.
@@ -141,8 +140,8 @@ pub(super) async fn resume(
         triggers.retain(|t| !(t.table == saved.table && t.trigger == saved.trigger));
         triggers.push(saved.clone());
     }
-    if args.dry_run {
-        summary::print_plan(&plan, source, dest, plan.replica_mode(), args.json)?;
+    if let Some(format) = config.dry_run {
+        summary::print_plan(&plan, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;
@@ -166,5 +165,6 @@ pub(super) async fn resume(
         triggers,
         truncated: job.truncated,
         done_chunks,
+        analyze: ctx.shape.analyze,
     }))
 }
