@@ -31,6 +31,7 @@ lint: setup
 
 unit:
 	cargo test -p pgcopy-core -p pgcopy-cli
+	cargo test -p pgcopy-tests --lib
 
 # The extension's #[pg_test]s run in a throwaway server as the postgres OS user;
 # they install a debug build, so the release build is installed again after.

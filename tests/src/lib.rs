@@ -12,6 +12,8 @@ with [`SUPERUSER_PASSWORD`], so tests exercise real password authentication.
 */
 #![deny(missing_docs)]
 
+pub mod latency;
+
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

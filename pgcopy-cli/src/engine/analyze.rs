@@ -1,14 +1,59 @@
 //! ANALYZE while the load goes on: the worker that commits a table's last
-//! chunk analyzes it at once, on its destination connection, so statistics are
-//! gathered while other tables still load instead of in one serial statement at
-//! the end. What workers could not analyze (partitions, tables with a deferred
-//! expression index, tables finished by an earlier run) is analyzed after the
-//! load.
+//! chunk hands it to the analyzer, which analyzes it on a destination
+//! connection of its own, so statistics are gathered while other tables
+//! still load instead of in one serial statement at the end, and no worker
+//! waits for them. What was not analyzed then (partitions, tables with a
+//! deferred expression index, tables finished by an earlier run, a failed
+//! ANALYZE) is analyzed after the load.
 
-use super::Unit;
+use super::{Shared, Unit};
+use crate::error::pg_message;
 use pgcopy_core::plan::Plan;
+use pgcopy_core::sql;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Analyzes the tables sent on `ready` (indexes into the plan's tables) as
+/// they come: each round takes every table ready by then and analyzes them
+/// in one statement, one round trip however many there are. Returns when
+/// every sender is gone; on interrupt it stops analyzing.
+pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usize>) {
+    let mut client = None;
+    while let Some(first) = ready.recv().await {
+        let mut batch = vec![first];
+        while let Ok(t) = ready.try_recv() {
+            batch.push(t);
+        }
+        if shared.interrupted.load(Ordering::SeqCst) {
+            continue;
+        }
+        if client
+            .as_ref()
+            .is_none_or(|c: &tokio_postgres::Client| c.is_closed())
+        {
+            client = match shared.dest.connect("analyze").await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::debug!("no connection to analyze with ({e}): left for after the load");
+                    None
+                }
+            };
+        }
+        let Some(c) = &client else { continue };
+        let names = batch.iter().map(|&t| &shared.plan.tables[t].table);
+        match c.batch_execute(&sql::analyze(names)).await {
+            Ok(()) => batch.iter().for_each(|&t| shared.analyze.mark_analyzed(t)),
+            // Each is analyzed after the load, alone if need be.
+            Err(e) => tracing::debug!(
+                "ANALYZE of {} tables failed: {}; they are analyzed after the load",
+                batch.len(),
+                pg_message(&e)
+            ),
+        }
+    }
+}
 
 /// Per table: chunks still to commit in this run, and whether it is analyzed.
 #[derive(Debug)]
@@ -38,7 +83,7 @@ impl EarlyAnalyze {
     }
 
     /// Records a committed chunk of table `t`; true when it was the table's
-    /// last one and the caller should analyze the table now.
+    /// last one and the caller should hand it to the analyzer now.
     pub fn chunk_committed(&self, t: usize) -> bool {
         self.chunks_left[t].fetch_sub(1, Ordering::AcqRel) == 1 && self.eligible[t]
     }
@@ -54,7 +99,7 @@ impl EarlyAnalyze {
         self.analyzed[t].store(true, Ordering::Release);
     }
 
-    /// Whether table `t` has been analyzed by a worker.
+    /// Whether table `t` has been analyzed during the load.
     pub fn is_analyzed(&self, t: usize) -> bool {
         self.analyzed[t].load(Ordering::Acquire)
     }

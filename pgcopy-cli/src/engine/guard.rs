@@ -10,7 +10,7 @@ use super::*;
 /// takes `sql::pin_schemas` on their schemas, so their names lead to the
 /// checked tables until the transaction ends.
 pub async fn lock_and_check<T>(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &impl tokio_postgres::GenericClient,
     guard: &T,
     tables: &[&QualifiedName],
     guarded: &[(&QualifiedName, &setup::Guard)],
@@ -18,7 +18,7 @@ pub async fn lock_and_check<T>(
     pin_schemas: bool,
 ) -> Result<(), LockCheckError>
 where
-    T: ?Sized + tokio_postgres::ToStatement,
+    T: ?Sized + tokio_postgres::ToStatement + Sync + Send,
 {
     let oids: Vec<u32> = guarded.iter().map(|(_, g)| g.oid).collect();
     let names: Vec<String> = guarded.iter().map(|(t, _)| t.to_string()).collect();

@@ -91,15 +91,17 @@ async fn run_workers(
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
+    let analyzer = tokio::spawn(analyze::analyzer(Arc::clone(shared), to_analyze));
     let mut handles = Vec::new();
     for id in 0..opts.parallel {
         let shared = Arc::clone(shared);
-        let tx = tx.clone();
-        handles.push(tokio::spawn(
-            async move { worker::run(id, shared, tx).await },
-        ));
+        let (tx, ready) = (tx.clone(), ready.clone());
+        handles.push(tokio::spawn(async move {
+            worker::run(id, shared, tx, ready).await
+        }));
     }
-    drop(tx);
+    drop((tx, ready));
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut redraw = tokio::time::interval(Duration::from_millis(200));
@@ -136,6 +138,11 @@ async fn run_workers(
             Ok(Err(e)) => return Err(e.into()),
             Err(e) => return Err(anyhow::anyhow!("a worker crashed: {e}")),
         }
+    }
+    // Every worker is gone, so is every sender: the analyzer ends once it
+    // has analyzed what they handed it.
+    if analyzer.await.is_err() {
+        tracing::debug!("the analyzer crashed: what it did not analyze is analyzed after the load");
     }
     Ok(summary)
 }

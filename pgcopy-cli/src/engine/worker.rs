@@ -196,6 +196,7 @@ pub async fn run(
     id: usize,
     shared: Arc<Shared>,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    analyze: mpsc::UnboundedSender<usize>,
 ) -> Result<(), UserError> {
     let mut conns: Option<Conns> = None;
     let live = &shared.live[id];
@@ -314,18 +315,9 @@ pub async fn run(
         if outcomes.send(outcome).is_err() {
             break;
         }
-        if analyze_now && !shared.interrupted.load(Ordering::SeqCst) {
-            if let Some(c) = conns.as_ref() {
-                // On failure the table is analyzed after the load instead.
-                match c.dst.batch_execute(&sql::analyze([&spec.table])).await {
-                    Ok(()) => shared.analyze.mark_analyzed(table),
-                    Err(e) => tracing::debug!(
-                        "analyzing {} failed: {}; it is analyzed after the load",
-                        spec.table.display_name(),
-                        pg_message(&e)
-                    ),
-                }
-            }
+        if analyze_now {
+            // Not analyzed now is analyzed after the load.
+            let _ = analyze.send(table);
         }
     }
     Ok(())

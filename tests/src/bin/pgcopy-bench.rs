@@ -2,11 +2,16 @@
 //! data, in one run, alternating, several runs each; prints medians and ratios.
 //!
 //! Knobs: `BENCH_SCALE` (1.0: 200 small tables, a 2 GB table with a primary key
-//! and three secondary indexes, pagila repeated 20 times), `BENCH_RUNS` (3),
-//! `BENCH_PARALLEL` (4), `BENCH_DATASETS` (comma list of small,large,mixed),
-//! `BENCH_TOOLS` (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,
-//! pgdump-analyze,pgcopydb).
+//! and three secondary indexes, pagila repeated 20 times, 100 parent and 100
+//! child tables of 2,000 rows), `BENCH_RUNS` (3), `BENCH_PARALLEL` (4),
+//! `BENCH_DATASETS` (comma list of small,large,mixed,linked), `BENCH_TOOLS`
+//! (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgdump-analyze,
+//! pgcopydb, and pgcopy-baseline: the build `BENCH_BASELINE_BIN` names),
+//! `BENCH_LATENCY_MS` (comma list, default 0: with N > 0 every
+//! tool reaches both clusters through a proxy that delays each direction by
+//! N ms, `pgcopy_tests::latency`).
 
+use pgcopy_tests::latency::LatencyProxy;
 use pgcopy_tests::{fixture, pgcopy_bin, Cluster, SUPERUSER_PASSWORD};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -119,12 +124,33 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn psql(c: &Cluster, db: &str) -> String {
-    format!(
-        "psql -X -q -h '{}' -p {} -U postgres -d {db}",
-        c.socket_dir().display(),
-        c.port()
-    )
+/// Where the tools reach a cluster: its own port (psql through its socket),
+/// or a latency proxy's.
+struct Route<'a> {
+    cluster: &'a Cluster,
+    proxy: Option<LatencyProxy>,
+}
+
+impl Route<'_> {
+    fn port(&self) -> u16 {
+        self.proxy
+            .as_ref()
+            .map_or(self.cluster.port(), LatencyProxy::port)
+    }
+}
+
+fn psql(r: &Route, db: &str) -> String {
+    match &r.proxy {
+        None => format!(
+            "psql -X -q -h '{}' -p {} -U postgres -d {db}",
+            r.cluster.socket_dir().display(),
+            r.cluster.port()
+        ),
+        Some(p) => format!(
+            "PGPASSWORD={SUPERUSER_PASSWORD} psql -X -q -h 127.0.0.1 -p {} -U postgres -d {db}",
+            p.port()
+        ),
+    }
 }
 
 fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
@@ -179,6 +205,29 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
                 );
                 from = to + 1;
             }
+        }
+        "linked" => {
+            // Small tables linked by FKs: what a copy between regions pays
+            // in round trips per table.
+            let mut schema = String::new();
+            for i in 0..100 {
+                schema.push_str(&format!(
+                    "CREATE TABLE parent{i:03} (id int PRIMARY KEY, v text, at timestamptz);
+                     CREATE TABLE child{i:03} (id int PRIMARY KEY, parent int NOT NULL REFERENCES parent{i:03}, v text);
+                     CREATE INDEX ON child{i:03} (parent);\n"
+                ));
+            }
+            src.psql(name, &schema);
+            dst.psql(name, &schema);
+            let rows = (2000.0 * scale).max(100.0) as u32;
+            let mut data = String::new();
+            for i in 0..100 {
+                data.push_str(&format!(
+                    "INSERT INTO parent{i:03} SELECT g, md5(g::text), now() FROM generate_series(1, {rows}) g;
+                     INSERT INTO child{i:03} SELECT g, 1 + g % {rows}, md5(g::text) FROM generate_series(1, {rows}) g;\n"
+                ));
+            }
+            src.psql(name, &data);
         }
         "mixed" => {
             src.psql_file(name, &fixture("pagila/pagila-schema.sql"));
@@ -245,8 +294,8 @@ fn tables_of(src: &Cluster, db: &str) -> Vec<String> {
 fn command(
     tool: &str,
     db: &str,
-    src: &Cluster,
-    dst: &Cluster,
+    src: &Route,
+    dst: &Route,
     par: u32,
     work: &std::path::Path,
 ) -> Option<String> {
@@ -261,6 +310,14 @@ fn command(
     let bin = pgcopy_bin();
     Some(match tool {
         "pgcopy" => format!("{} copy -q -s '{s}' -d '{d}' -p {par}", bin.display()),
+        // Another build (BENCH_BASELINE_BIN), to measure a change in one run.
+        "pgcopy-baseline" => match std::env::var("BENCH_BASELINE_BIN") {
+            Ok(old) => format!("{old} copy -q -s '{s}' -d '{d}' -p {par}"),
+            Err(_) => {
+                eprintln!("BENCH_BASELINE_BIN is not set: pgcopy-baseline skipped");
+                return None;
+            }
+        },
         "pgcopy-defer" => format!("{} copy -q -s '{s}' -d '{d}' -p {par} --defer-indexes", bin.display()),
         "pgcopy-best" => format!(
             "{} copy -q -s '{s}' -d '{d}' -p {par} --no-analyze --split-larger-than 64MB --defer-indexes",
@@ -269,7 +326,7 @@ fn command(
         "psql" => {
             // The limit: one psql pair per table, binary COPY piped, N at a time.
             let list = work.join(format!("tables-{db}"));
-            std::fs::write(&list, tables_of(src, db).join("\n")).ok()?;
+            std::fs::write(&list, tables_of(src.cluster, db).join("\n")).ok()?;
             // Replica mode on the destination, as pgcopy has it as superuser, so
             // tables load in any order.
             format!(
@@ -293,7 +350,7 @@ fn command(
         "pgdump-analyze" => {
             // The same, then what pg_restore's documentation asks for next
             // ("run ANALYZE on each restored table"), as pgcopy does by default.
-            let tables: String = tables_of(src, db)
+            let tables: String = tables_of(src.cluster, db)
                 .iter()
                 .map(|t| format!(" -t '{t}'"))
                 .collect();
@@ -371,29 +428,47 @@ fn main() {
         c.psql("postgres", "ALTER SYSTEM SET autovacuum = off");
         c.psql("postgres", "SELECT pg_reload_conf()");
     }
+    let latencies: Vec<u64> = list_env("BENCH_LATENCY_MS", "0")
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let mut results: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+    let mut first = true;
     for ds in &datasets {
         generate(ds, scale, &src, &dst);
-        for run in 0..runs {
-            // Alternate the order from run to run so no tool always runs first.
-            let mut order = tools.clone();
-            order.rotate_left(run % tools.len().max(1));
-            for tool in &order {
-                reset_dest(&dst, ds);
-                dst.psql(ds, "CHECKPOINT");
-                src.psql(ds, "CHECKPOINT");
-                let Some(cmd) = command(tool, ds, &src, &dst, par, &work) else {
-                    continue;
-                };
-                let sample = timed(&cmd, &src, &dst);
-                eprintln!("  {ds} run {} {tool}: {:.2} s", run + 1, sample.wall);
-                results
-                    .entry((ds.clone(), tool.clone()))
-                    .or_default()
-                    .push(sample);
+        for &ms in &latencies {
+            let route = |c| Route {
+                cluster: c,
+                proxy: (ms > 0)
+                    .then(|| LatencyProxy::start(c.port(), std::time::Duration::from_millis(ms))),
+            };
+            let (s, d) = (route(&src), route(&dst));
+            let label = match ms {
+                0 => ds.clone(),
+                ms => format!("{ds} at {ms} ms each way"),
+            };
+            for run in 0..runs {
+                // Alternate the order from run to run so no tool always runs first.
+                let mut order = tools.clone();
+                order.rotate_left(run % tools.len().max(1));
+                for tool in &order {
+                    reset_dest(&dst, ds);
+                    dst.psql(ds, "CHECKPOINT");
+                    src.psql(ds, "CHECKPOINT");
+                    let Some(cmd) = command(tool, ds, &s, &d, par, &work) else {
+                        continue;
+                    };
+                    let sample = timed(&cmd, &src, &dst);
+                    eprintln!("  {label} run {} {tool}: {:.2} s", run + 1, sample.wall);
+                    results
+                        .entry((label.clone(), tool.clone()))
+                        .or_default()
+                        .push(sample);
+                }
             }
+            print_table(&label, &tools, &results, first);
+            first = false;
         }
-        print_table(ds, &tools, &results, ds == &datasets[0]);
         dst.psql("postgres", &format!("DROP DATABASE {ds}"));
         src.psql("postgres", &format!("DROP DATABASE {ds}"));
     }

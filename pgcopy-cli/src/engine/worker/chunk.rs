@@ -5,7 +5,30 @@
 use super::*;
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
+///
+/// The transaction's `BEGIN` goes out in the same pipeline as the load's
+/// first statements, so it costs no round trip of its own; on any error it
+/// is rolled back here (a COPY left unfinished was failed by its dropped
+/// sink first).
 pub(super) async fn copy_unit(
+    shared: &Shared,
+    c: &mut Conns,
+    unit: &Unit,
+    live: &WorkerLive,
+) -> Result<(u64, u64), ChunkError> {
+    let result = load_chunk(shared, c, unit, live).await;
+    if result.is_err() && !c.dst.is_closed() {
+        let _ = c.dst.batch_execute("ROLLBACK").await;
+    }
+    result
+}
+
+/// Round trips on the destination, for a chunk read whole: one to begin,
+/// lock and check, take the owner's role and start the COPY (the source's
+/// COPY starts at the same time); one to end the COPY, reset the role and
+/// mark the chunk done; one to commit, once the destination's count of
+/// rows written equals the source's.
+async fn load_chunk(
     shared: &Shared,
     c: &mut Conns,
     unit: &Unit,
@@ -13,11 +36,7 @@ pub(super) async fn copy_unit(
 ) -> Result<(u64, u64), ChunkError> {
     let spec = &shared.plan.tables[unit.table];
     let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
-    let tx = c
-        .dst
-        .transaction()
-        .await
-        .map_err(|e| ChunkError::new("BEGIN failed", &e))?;
+    let tx = &c.dst;
     let freeze = spec.truncate_in_load();
     let src = &c.src.client;
     // Left over from an earlier COPY that failed before its count was read.
@@ -45,7 +64,8 @@ pub(super) async fn copy_unit(
         .map(|l| l.guards.iter().map(|(n, g)| (n, g)).collect())
         .unwrap_or_default();
     let dst_start = async {
-        let (checked, role, truncated, sink) = tokio::join!(
+        let (began, checked, role, truncated, sink) = tokio::join!(
+            tx.batch_execute("BEGIN"),
             // A table others may change while the copy runs is locked, then
             // checked, before the role changes and rows go in.
             async {
@@ -57,7 +77,7 @@ pub(super) async fn copy_unit(
                             "ROW EXCLUSIVE"
                         };
                         crate::engine::lock_and_check(
-                            &tx,
+                            tx,
                             &c.guard,
                             &[target],
                             &guards,
@@ -89,6 +109,7 @@ pub(super) async fn copy_unit(
             },
             tx.copy_in::<_, Bytes>(&copy_in)
         );
+        began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
         checked?;
         role.map_err(|e| ChunkError::new("SET ROLE to the table's owner failed", &e))?;
         truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
@@ -166,30 +187,19 @@ pub(super) async fn copy_unit(
             &e,
         ));
     }
-    let written = sink
-        .as_mut()
-        .finish()
-        .await
-        .map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
-    live.rows.store(written, Ordering::Relaxed);
-    live.bytes.store(bytes_total, Ordering::Relaxed);
-    crate::failpoint::delay("before-chunk-commit").await;
-    match source_rows(&c.src).await {
-        Some(read) if read == written => {}
-        Some(read) => {
-            return Err(ChunkError::fatal(format!(
-                "row count mismatch: the source sent {read} rows, the destination wrote {written}"
-            )))
-        }
-        None => {
-            return Err(ChunkError {
-                message: "the source connection closed before reporting how many rows it sent"
-                    .to_string(),
-                transient: true,
-            })
-        }
-    }
-    let (reset, marked) = tokio::join!(
+    // The source's own count arrives right behind its data.
+    let Some(read) = source_rows(&c.src).await else {
+        return Err(ChunkError {
+            message: "the source connection closed before reporting how many rows it sent"
+                .to_string(),
+            transient: true,
+        });
+    };
+    // The COPY's end, the role's reset and the chunk's mark go out together;
+    // the mark records the source's count, and the transaction commits only
+    // if the destination wrote exactly that many rows.
+    let (written, reset, marked) = tokio::join!(
+        sink.as_mut().finish(),
         async {
             match owner {
                 Some(_) => tx.batch_execute(sql::RESET_ROLE).await,
@@ -197,7 +207,7 @@ pub(super) async fn copy_unit(
             }
         },
         shared.store.mark_chunk_done(
-            &tx,
+            tx,
             &c.mark_done,
             ChunkKey {
                 job_id: shared.job_id,
@@ -205,14 +215,23 @@ pub(super) async fn copy_unit(
                 table: &spec.table.name,
                 chunk: unit.chunk.index as i32,
             },
-            written as i64,
+            read as i64,
             bytes_total as i64,
             !spec.is_split(),
         )
     );
+    let written = written.map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
+    live.rows.store(written, Ordering::Relaxed);
+    live.bytes.store(bytes_total, Ordering::Relaxed);
+    if read != written {
+        return Err(ChunkError::fatal(format!(
+            "row count mismatch: the source sent {read} rows, the destination wrote {written}"
+        )));
+    }
     reset.map_err(|e| ChunkError::new("RESET ROLE failed", &e))?;
     marked.map_err(|e| ChunkError::new("recording progress failed", &e))?;
-    tx.commit()
+    crate::failpoint::delay("before-chunk-commit").await;
+    tx.batch_execute("COMMIT")
         .await
         .map_err(|e| ChunkError::new("COMMIT failed", &e))?;
     Ok((written, bytes_total))
