@@ -5,7 +5,7 @@
 -- Left out: system schemas, temporary tables, foreign tables and relations that
 -- belong to an extension (their data is the extension's business).
 WITH RECURSIVE rels AS (
-    SELECT c.oid, n.oid AS nspoid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition,
+    SELECT c.oid, n.oid AS nspoid, n.nspname, c.relname, c.relkind, c.relowner, c.relispartition, c.relam,
            -- The schema's owner: the database's when the schema belongs to
            -- pg_database_owner (public, from PostgreSQL 15 on).
            CASE WHEN n.nspowner = (SELECT ro.oid FROM pg_catalog.pg_roles ro
@@ -67,6 +67,10 @@ SELECT jsonb_build_object(
              'est_rows', CASE WHEN r.reltuples >= 0 THEN r.reltuples END,
              'owner', pg_catalog.pg_get_userbyid(r.relowner),
              'is_owner', pg_catalog.pg_has_role(r.relowner, 'USAGE'),
+             -- The heap access method counts inserted rows per transaction
+             -- (pg_stat_get_xact_tuples_inserted): a load checks its count
+             -- on the server with it.
+             'heap', EXISTS (SELECT 1 FROM pg_catalog.pg_am am WHERE am.oid = r.relam AND am.amname = 'heap'),
              'privileges', jsonb_build_object(
                  'select', pg_catalog.has_table_privilege(r.oid, 'SELECT'),
                  'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),

@@ -274,6 +274,13 @@ pub struct CopyArgs {
     /// Keep indexes in place during the load.
     #[arg(long, overrides_with = "defer_indexes")]
     pub no_defer_indexes: bool,
+    /// Without --defer-indexes: defer only the indexes of tables at least
+    /// this large (bytes, or with kB, MB, GB; 0: every table's). A small
+    /// table's index costs less to keep up during its load than to save,
+    /// drop and rebuild.
+    #[arg(long, default_value = "16MB", value_name = "SIZE", value_parser = parse_size,
+          env = "PGCOPY_DEFER_INDEXES_ABOVE")]
+    pub defer_indexes_above: u64,
     /// Write a JSON summary of the run to this file when it ends.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<std::path::PathBuf>,

@@ -12,6 +12,12 @@ pub async fn hit(name: &str) {
     }
 }
 
+/// Whether `PGCOPY_FAILPOINT` names this point (a test asks for a fault
+/// that does not stop the process).
+pub fn is(name: &str) -> bool {
+    std::env::var("PGCOPY_FAILPOINT").is_ok_and(|v| v == name)
+}
+
 /// With `PGCOPY_FAILPOINT=<name>:<ms>`, waits that many milliseconds here (to
 /// make a copy slow enough to watch); otherwise returns at once.
 pub async fn delay(name: &str) {

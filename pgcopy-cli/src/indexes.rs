@@ -44,35 +44,45 @@ async fn save_and_drop_batch(
     job_id: i64,
     indexes: &[Index],
 ) -> anyhow::Result<()> {
-    let tx = dst.transaction().await?;
+    use tokio_postgres::types::Type;
+    // Column by column, as arrays, in one statement; then every drop in one
+    // message: a batch costs three round trips however many indexes it has.
     let insert = format!(
         "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition, properties) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+         SELECT $1, i.s, i.t, i.n, i.d, i.p \
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS i(s, t, n, d, p) \
          ON CONFLICT (job_id, table_schema, index_name) DO UPDATE SET table_name = EXCLUDED.table_name, \
                 definition = EXCLUDED.definition, properties = EXCLUDED.properties, \
                 dropped_at = now(), restored_at = NULL, restore_error = NULL",
         store.rel("saved_indexes")
     );
-    for i in indexes {
-        tx.execute(
-            &insert,
-            &[
-                &job_id,
-                &i.table.schema,
-                &i.table.name,
-                &i.name,
-                &i.definition,
-                &serde_json::to_value(&i.properties)?,
-            ],
-        )
-        .await
-        .pg_context(|| format!("saving index {}", i.name))?;
-    }
-    for i in indexes.iter().filter(|i| !i.is_partition) {
-        tx.batch_execute(&sql::drop_index(&i.table.schema, &i.name))
-            .await
-            .pg_context(|| format!("dropping index {} on {}", i.name, i.table.display_name()))?;
-    }
+    let schemas: Vec<&str> = indexes.iter().map(|i| i.table.schema.as_str()).collect();
+    let tables: Vec<&str> = indexes.iter().map(|i| i.table.name.as_str()).collect();
+    let names: Vec<&str> = indexes.iter().map(|i| i.name.as_str()).collect();
+    let definitions: Vec<&str> = indexes.iter().map(|i| i.definition.as_str()).collect();
+    let properties = indexes
+        .iter()
+        .map(|i| serde_json::to_value(&i.properties))
+        .collect::<Result<Vec<_>, _>>()?;
+    let drops: Vec<String> = indexes
+        .iter()
+        .filter(|i| !i.is_partition)
+        .map(|i| sql::drop_index(&i.table.schema, &i.name))
+        .collect();
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 6] = [
+        (&job_id, Type::INT8),
+        (&schemas, Type::TEXT_ARRAY),
+        (&tables, Type::TEXT_ARRAY),
+        (&names, Type::TEXT_ARRAY),
+        (&definitions, Type::TEXT_ARRAY),
+        (&properties, Type::JSONB_ARRAY),
+    ];
+    let drops = drops.join(";\n");
+    let tx = dst.transaction().await?;
+    let (saved, dropped) =
+        tokio::join!(tx.execute_typed(&insert, &params), tx.batch_execute(&drops));
+    saved.pg_context(|| format!("saving {} indexes", indexes.len()))?;
+    dropped.pg_context(|| "dropping the saved indexes".into())?;
     tx.commit()
         .await
         .pg_context(|| "committing the dropped indexes".into())?;
@@ -192,12 +202,22 @@ async fn rebuild_all(
     Ok(results.into_iter().flatten().collect())
 }
 
+/// Two round trips: the probe, then the transaction that builds the index,
+/// puts back what hangs on it and marks it restored, sent as one pipeline
+/// (each statement alone over the extended protocol; a failed one aborts
+/// the transaction, and the `COMMIT` behind it then rolls back).
 async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
+    use tokio_postgres::types::Type;
     let s = &p.saved;
     let row = conn
-        .query_opt(
+        .query_typed_opt(
             &stored::index_probe_sql(store.schema()),
-            &[&s.job_id, &s.table.schema, &s.table.name, &s.name],
+            &[
+                (&s.job_id, Type::INT8),
+                (&s.table.schema, Type::TEXT),
+                (&s.table.name, Type::TEXT),
+                (&s.name, Type::TEXT),
+            ],
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
@@ -212,25 +232,40 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
             &authority,
         )?;
     }
-    let tx = conn.transaction().await?;
-    if let IndexAction::Build {
-        sql, before, after, ..
-    } = &action
-    {
+    let statements: Vec<String> = match &action {
         // Each statement alone, through the extended protocol: the server
         // cannot read more statements into the text than the parser saw.
-        let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-        for s in before.iter().chain(&definition).chain(after) {
-            tx.execute(s.as_str(), &[])
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
+        IndexAction::Build {
+            sql, before, after, ..
+        } => {
+            let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+            before
+                .iter()
+                .chain(&definition)
+                .chain(after)
+                .cloned()
+                .collect()
         }
+        _ => Vec::new(),
+    };
+    let mark = restore::mark_index_sql(store.schema());
+    let mark_params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] = [
+        (&s.job_id, Type::INT8),
+        (&s.table.schema, Type::TEXT),
+        (&s.name, Type::TEXT),
+    ];
+    let conn = &*conn;
+    let (began, built, marked, committed) = tokio::join!(
+        conn.batch_execute("BEGIN"),
+        futures_util::future::join_all(statements.iter().map(|s| conn.execute_typed(s, &[]))),
+        conn.execute_typed(&mark, &mark_params),
+        conn.batch_execute("COMMIT")
+    );
+    began?;
+    for b in built {
+        b.map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
     }
-    tx.execute(
-        &restore::mark_index_sql(store.schema()),
-        &[&s.job_id, &s.table.schema, &s.name],
-    )
-    .await?;
-    tx.commit().await?;
+    marked?;
+    committed?;
     Ok(())
 }

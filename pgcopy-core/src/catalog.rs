@@ -172,6 +172,10 @@ pub struct Table {
     /// Whether the current role is a member of the owner role.
     #[serde(default)]
     pub is_owner: bool,
+    /// Stored with the heap access method, which counts the rows each
+    /// transaction inserts (`pg_stat_get_xact_tuples_inserted`).
+    #[serde(default)]
+    pub heap: bool,
     /// Current role's SELECT, INSERT and TRUNCATE rights.
     #[serde(default)]
     pub privileges: Privileges,
@@ -494,6 +498,7 @@ impl Table {
             est_rows: None,
             owner: "o".into(),
             is_owner: true,
+            heap: true,
             privileges: Privileges {
                 select: true,
                 insert: true,

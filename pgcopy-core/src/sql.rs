@@ -391,6 +391,19 @@ pub fn set_local_role(owner: &str) -> String {
     format!("SET LOCAL ROLE {}", quote_ident(owner))
 }
 
+/// Rows the current transaction inserted into table `$1` (an OID) so far,
+/// plus any its session has not yet reported: a load reads it before its
+/// COPY and checks the difference after ([`CHECK_INSERTED_BY_TRANSACTION`]).
+/// The heap access method counts every row a COPY writes; nothing reports
+/// a session's counts inside a transaction.
+pub const INSERTED_BY_TRANSACTION: &str = "SELECT pg_catalog.pg_stat_get_xact_tuples_inserted($1)";
+
+/// Fails (division by zero, aborting the transaction, so that the COMMIT
+/// behind it rolls back) unless table `$1` gained exactly `$3` inserted rows
+/// since [`INSERTED_BY_TRANSACTION`] read `$2`.
+pub const CHECK_INSERTED_BY_TRANSACTION: &str =
+    "SELECT 1 / CASE WHEN pg_catalog.pg_stat_get_xact_tuples_inserted($1) - $2 = $3 THEN 1 ELSE 0 END";
+
 /// Back to the session's own role after [`set_local_role`].
 pub const RESET_ROLE: &str = "RESET ROLE";
 

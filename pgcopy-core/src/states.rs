@@ -27,6 +27,9 @@ pub struct JobOptions {
     pub fire_triggers: bool,
     /// Secondary indexes are dropped before the load and rebuilt after.
     pub defer_indexes: bool,
+    /// Only those of tables of at least this many bytes (0: every table's;
+    /// what jobs of earlier versions did).
+    pub defer_indexes_min_bytes: u64,
 }
 
 /// A job's state (`jobs.state`).

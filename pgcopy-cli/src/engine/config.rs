@@ -86,6 +86,9 @@ pub struct JobShape {
     /// Defer secondary indexes: `Some` when asked either way, `None` to defer
     /// them when the role owns every table.
     pub defer_indexes: Option<bool>,
+    /// Deferred only on tables of at least this many bytes: 0 when asked
+    /// with `--defer-indexes`, `DEFER_INDEXES_MIN_BYTES` when decided here.
+    pub defer_indexes_min_bytes: u64,
 }
 
 /// Whether the source's large objects are copied.
@@ -143,6 +146,10 @@ impl CopyConfig {
                     (_, true) => Some(false),
                     _ => None,
                 },
+                defer_indexes_min_bytes: match args.defer_indexes {
+                    true => 0,
+                    false => args.defer_indexes_above,
+                },
             },
         })
     }
@@ -159,6 +166,7 @@ impl CopyConfig {
             analyze: s.analyze,
             fire_triggers: s.fire_triggers,
             defer_indexes,
+            defer_indexes_min_bytes: s.defer_indexes_min_bytes,
         }
     }
 
@@ -179,6 +187,7 @@ impl CopyConfig {
             // The stored plan already holds its large-object batches.
             large_objects: self.shape.large_objects,
             defer_indexes: Some(stored.defer_indexes),
+            defer_indexes_min_bytes: stored.defer_indexes_min_bytes,
         }
     }
 }
@@ -223,6 +232,20 @@ mod tests {
         assert_eq!(c.dry_run, None);
         assert!(c.run.progress && c.shape.analyze && c.guard_same_database);
         assert_eq!(c.shape.defer_indexes, None);
+        assert_eq!(
+            c.shape.defer_indexes_min_bytes,
+            pgcopy_core::plan::DEFER_INDEXES_MIN_BYTES
+        );
+        assert_eq!(
+            config(&["--defer-indexes"]).shape.defer_indexes_min_bytes,
+            0
+        );
+        assert_eq!(
+            config(&["--defer-indexes-above", "1MB"])
+                .shape
+                .defer_indexes_min_bytes,
+            1 << 20
+        );
         assert!(c.shape.copies_large_objects());
 
         let c = config(&[
@@ -271,6 +294,7 @@ mod tests {
             analyze: true,
             fire_triggers: true,
             defer_indexes: false,
+            defer_indexes_min_bytes: 0,
         };
         let shape = now.with_stored(&stored);
         assert_eq!(shape.include_tables.as_deref(), Some("a,b"));

@@ -108,6 +108,9 @@ pub struct Shared {
     pub analyze: analyze::EarlyAnalyze,
     /// Tables loaded as their owners, with how.
     pub load_as: std::collections::HashMap<QualifiedName, setup::LoadAs>,
+    /// Destination tables whose load's row count the server itself checks
+    /// before the pipelined COMMIT, by OID (`Setup::counted_on_server`).
+    pub counted_on_server: std::collections::HashMap<QualifiedName, u32>,
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
@@ -230,6 +233,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
     let shared = Arc::new(Shared {
         analyze,
         load_as: setup.load_as.clone(),
+        counted_on_server: setup.counted_on_server.clone(),
         queue: Mutex::new(queue),
         live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),

@@ -85,7 +85,13 @@ pub(super) async fn copy_data(
             })?;
         }
         let holds_rows: bool = tx
-            .query_one(pgcopy_core::HOLDS_ROWS_SQL, &[&names, &only])
+            .query_typed_one(
+                pgcopy_core::HOLDS_ROWS_SQL,
+                &[
+                    (&names, tokio_postgres::types::Type::TEXT_ARRAY),
+                    (&only, tokio_postgres::types::Type::BOOL_ARRAY),
+                ],
+            )
             .await
             .pg_context(|| "reading the destination tables' sizes".into())?
             .get(0);

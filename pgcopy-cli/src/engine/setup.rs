@@ -48,6 +48,12 @@ pub struct Setup {
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
     /// Tables are analyzed after their load (the job's option).
     pub analyze: bool,
+    /// Destination tables (by OID) whose rows a load counts on the server
+    /// (`pg_stat_get_xact_tuples_inserted`), so its COMMIT goes out with
+    /// the COPY's end and the count's check: plain heap tables loaded under
+    /// their own names, and no trigger allowed to fire (a trigger could
+    /// insert rows of its own).
+    pub counted_on_server: HashMap<QualifiedName, u32>,
 }
 
 /// How a table another role owns, or one in a schema another role owns, is
@@ -191,7 +197,7 @@ impl Ctx<'_> {
         // The destination's own tables the load writes to: for a table
         // routed into a table partitioned differently, every partition there.
         let written = pgcopy_core::route::dest_relations(copied, self.dst_catalog);
-        let dest_plan = plan(
+        let mut dest_plan = plan(
             self.dst_catalog,
             &PlanOptions {
                 allow_empty_match: true,
@@ -200,6 +206,12 @@ impl Ctx<'_> {
             },
         )
         .map_err(|e| UserError::usage(e.to_string()))?;
+        // By the source's sizes: the destination's tables may be empty.
+        pgcopy_core::plan::keep_large_tables_indexes(
+            &mut dest_plan.deferred_indexes,
+            self.shape.defer_indexes_min_bytes,
+            |t| copied.bytes_into(t),
+        );
         Ok((
             dest_plan.dropped_fks().map(|f| f.fk.clone()).collect(),
             self.rebuildable(dest_plan.deferred_indexes),
@@ -212,11 +224,31 @@ impl Ctx<'_> {
     fn routed_plan(&self, opts: &PlanOptions) -> Result<(Plan, Vec<String>), UserError> {
         let mut p = plan(self.src_catalog, opts).map_err(|e| UserError::usage(e.to_string()))?;
         let problems = pgcopy_core::route::route(&mut p, self.src_catalog, self.dst_catalog);
+        let mut deferred = std::mem::take(&mut p.deferred_indexes);
+        pgcopy_core::plan::keep_large_tables_indexes(
+            &mut deferred,
+            self.shape.defer_indexes_min_bytes,
+            |t| p.bytes_into(t),
+        );
+        p.deferred_indexes = deferred;
         Ok((p, problems.iter().map(|p| p.to_string()).collect()))
     }
 
     /// The plan's tables to load as their owners or to check in each load
     /// transaction, with how, by destination table.
+    fn counted_on_server(&self, plan: &Plan) -> HashMap<QualifiedName, u32> {
+        if self.shape.fire_triggers {
+            return HashMap::new();
+        }
+        plan.tables
+            .iter()
+            .filter(|spec| spec.load_into.is_none())
+            .filter_map(|spec| self.dst_catalog.table(&spec.table))
+            .filter(|t| t.heap && t.kind == pgcopy_core::catalog::TableKind::Ordinary)
+            .map(|t| (t.name.clone(), t.oid))
+            .collect()
+    }
+
     fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
         let cat = self.dst_catalog;
         let guard = |t: &pgcopy_core::catalog::Table| {
@@ -400,6 +432,7 @@ async fn new_job(
     Ok(Some(Setup {
         job_id,
         load_as: ctx.load_as(&plan),
+        counted_on_server: ctx.counted_on_server(&plan),
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: !fks_to_drop.is_empty(),

@@ -242,7 +242,25 @@ impl RunSummary {
         if self.large_objects > 0 {
             println!("large objects: {} copied", self.large_objects);
         }
+        println!("{}", freeze_line(plan));
     }
+}
+
+/// Which tables are loaded with `COPY FREEZE` (rows frozen as they are
+/// written, so no later VACUUM rewrites them), and why not the others.
+pub fn freeze_line(plan: &Plan) -> String {
+    let mut why: std::collections::BTreeMap<&str, usize> = Default::default();
+    for t in &plan.tables {
+        if let Some(reason) = t.not_frozen_because() {
+            *why.entry(reason).or_default() += 1;
+        }
+    }
+    let frozen = plan.tables.len() - why.values().sum::<usize>();
+    let mut line = format!("COPY FREEZE: {frozen} of {} tables", plan.tables.len());
+    for (reason, n) in why {
+        line.push_str(&format!("; not {n}: {reason}"));
+    }
+    line
 }
 
 /// Prints the plan of a `--dry-run`, as text or JSON.
@@ -276,6 +294,7 @@ pub fn print_plan(plan: &Plan, config: &CopyConfig, format: PlanFormat) -> anyho
         plan.total_est_rows(),
         human_bytes(plan.total_bytes())
     );
+    println!("loading:      {}", freeze_line(plan));
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
     println!(
         "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",

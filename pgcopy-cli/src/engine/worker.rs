@@ -61,6 +61,22 @@ struct Conns {
     /// The destination's prepared `sql::load_guard`, for tables other roles
     /// own; prepared, so its execution goes out before the COPY's.
     guard: tokio_postgres::Statement,
+    /// The next unit's two COPY statements, prepared while the last unit
+    /// ended (a COPY given as text costs a round trip to prepare first).
+    prepared: Option<PreparedCopy>,
+    /// The destination session counts inserted rows (`track_counts`), so
+    /// a load's count may be checked on the server.
+    track_counts: bool,
+}
+
+/// A unit's COPY statements, prepared ahead on each side.
+struct PreparedCopy {
+    /// Table index and chunk index of the unit.
+    unit: (usize, u32),
+    /// `COPY ... FROM STDIN` on the destination.
+    copy_in: tokio_postgres::Statement,
+    /// `COPY ... TO STDOUT` on the source.
+    copy_out: tokio_postgres::Statement,
 }
 
 /// Why a chunk failed, and whether trying again may help.
@@ -108,54 +124,55 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         message: e.to_string(),
         transient: true,
     };
-    let src = shared
-        .source
-        .connect_session(&format!("worker {id}"))
-        .await
-        .map_err(transient)?;
-    // Text-format tables print on one side and parse on the other: the same
-    // output settings on both.
-    src.client
-        .batch_execute(&format!(
-            "{}; {}",
-            sql::STABLE_TEXT_SETTINGS,
-            snapshot_transaction(shared)
-        ))
-        .await
-        .map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
+    // Both sides at once, each side's statements in one pipeline: a worker
+    // starts in the time of its slower connection and one round trip.
+    let name = format!("worker {id}");
+    let (src, dst) = tokio::join!(
+        shared.source.connect_session(&name),
+        shared.dest.connect_session(&name)
+    );
+    let (src, dst) = (src.map_err(transient)?, dst.map_err(transient)?);
     let Session {
         client: dst,
         cancel: dst_cancel,
         ..
-    } = shared
-        .dest
-        .connect_session(&format!("worker {id}"))
-        .await
-        .map_err(transient)?;
-    dst.batch_execute(sql::STABLE_TEXT_SETTINGS)
-        .await
-        .map_err(|e| ChunkError::new("setting up the session", &e))?;
-    if shared.plan.replica_mode() {
-        dst.batch_execute(sql::SET_REPLICA_MODE)
-            .await
-            .map_err(|e| ChunkError::new("setting replica mode", &e))?;
-    }
+    } = dst;
+    // Text-format tables print on one side and parse on the other: the same
+    // output settings on both.
+    let dst_setup = match shared.plan.replica_mode() {
+        true => format!("{}; {}", sql::STABLE_TEXT_SETTINGS, sql::SET_REPLICA_MODE),
+        false => sql::STABLE_TEXT_SETTINGS.to_string(),
+    };
+    let guard_sql = sql::load_guard();
+    let src_setup = format!(
+        "{}; {}",
+        sql::STABLE_TEXT_SETTINGS,
+        snapshot_transaction(shared)
+    );
+    let (imported, set_up, mark_done, guard, track_counts) = tokio::join!(
+        src.client.batch_execute(&src_setup),
+        dst.batch_execute(&dst_setup),
+        shared.store.prepare_mark_chunk_done(&dst),
+        dst.prepare(&guard_sql),
+        dst.query_typed_one(
+            "SELECT pg_catalog.current_setting('track_counts') OPERATOR(pg_catalog.=) 'on'",
+            &[]
+        )
+    );
+    let track_counts = track_counts.is_ok_and(|r| r.get::<_, bool>(0));
+    imported.map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
+    set_up.map_err(|e| ChunkError::new("setting up the session", &e))?;
+    let mark_done = mark_done.map_err(|e| ChunkError::new("preparing the progress update", &e))?;
+    let guard = guard.map_err(|e| ChunkError::new("preparing the load check", &e))?;
     shared.cancel_handles.lock().expect("lock")[id] = vec![src.cancel.clone(), dst_cancel];
-    let mark_done = shared
-        .store
-        .prepare_mark_chunk_done(&dst)
-        .await
-        .map_err(|e| ChunkError::new("preparing the progress update", &e))?;
-    let guard = dst
-        .prepare(&sql::load_guard())
-        .await
-        .map_err(|e| ChunkError::new("preparing the load check", &e))?;
     Ok(Conns {
         src,
         src_chunks: 0,
         dst,
         mark_done,
         guard,
+        prepared: None,
+        track_counts,
     })
 }
 
@@ -200,11 +217,17 @@ pub async fn run(
 ) -> Result<(), UserError> {
     let mut conns: Option<Conns> = None;
     let live = &shared.live[id];
+    // Taken from the queue while the unit before it ended, so its COPY
+    // statements could be prepared then.
+    let mut upcoming: Option<Unit> = None;
     loop {
         if shared.interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let Some(unit) = shared.queue.lock().expect("lock").pop_front() else {
+        let Some(unit) = upcoming
+            .take()
+            .or_else(|| shared.queue.lock().expect("lock").pop_front())
+        else {
             break;
         };
         let spec = &shared.plan.tables[unit.table];
@@ -250,7 +273,7 @@ pub async fn run(
                     }
                 }
                 count_source_chunk(&shared, c).await?;
-                copy_unit(&shared, c, &unit, live).await
+                copy_unit(&shared, c, &unit, live, &mut upcoming).await
             }
             .await;
             match attempt_result {

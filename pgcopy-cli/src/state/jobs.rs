@@ -3,6 +3,7 @@
 //! or a resume finds.
 
 use super::*;
+use tokio_postgres::types::{ToSql, Type};
 
 impl StateStore {
     /// Jobs on this destination that did not finish (neither succeeded nor
@@ -101,12 +102,12 @@ impl StateStore {
             JobStep::Truncated => "truncated_at",
             JobStep::FksDropped => "fks_dropped_at",
         };
-        tx.execute(
+        tx.execute_typed(
             &format!(
                 "UPDATE {} SET {col} = now() WHERE job_id = $1",
                 self.rel("jobs")
             ),
-            &[&job_id],
+            &[(&job_id, Type::INT8)],
         )
         .await
     }
@@ -197,7 +198,7 @@ impl StateStore {
                 .map(|s| s.trim().to_string())
         });
         let job_id: i64 = tx
-            .query_one(
+            .query_typed_one(
                 &format!(
                     "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
                        client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid, phase) \
@@ -205,15 +206,15 @@ impl StateStore {
                     self.rel("jobs")
                 ),
                 &[
-                    &source,
-                    &dest,
-                    &options,
-                    &plan.fk_strategy.as_str(),
-                    &snapshot,
-                    &host,
-                    &(std::process::id() as i32),
-                    &env!("CARGO_PKG_VERSION"),
-                    &plan_json,
+                    (&source, Type::TEXT),
+                    (&dest, Type::TEXT),
+                    (&options, Type::JSONB),
+                    (&plan.fk_strategy.as_str(), Type::TEXT),
+                    (&snapshot, Type::TEXT),
+                    (&host, Type::TEXT),
+                    (&(std::process::id() as i32), Type::INT4),
+                    (&env!("CARGO_PKG_VERSION"), Type::TEXT),
+                    (&plan_json, Type::JSONB),
                 ],
             )
             .await
@@ -230,21 +231,17 @@ impl StateStore {
         let rows: Vec<i64> = t.iter().map(|t| t.est_rows as i64).collect();
         let bytes: Vec<i64> = t.iter().map(|t| t.bytes as i64).collect();
         let chunks: Vec<i32> = t.iter().map(|t| t.chunks.len() as i32).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
-                 SELECT $1, t.s, t.n, t.p, t.r, t.b, t.c \
-                   FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[]) \
-                        AS t(s, n, p, r, b, c)",
-                self.rel("job_tables")
-            ),
-            &[&job_id, &schemas, &names, &roots, &rows, &bytes, &chunks],
-        )
-        .await
-        .pg_context(|| "recording the job's tables".into())?;
+        // The tables' and the chunks' rows go out together (one round trip).
+        let tables_sql = format!(
+            "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
+             SELECT $1, t.s, t.n, t.p, t.r, t.b, t.c \
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[]) \
+                    AS t(s, n, p, r, b, c)",
+            self.rel("job_tables")
+        );
         let each_chunk = || t.iter().flat_map(|t| t.chunks.iter().map(move |c| (t, c)));
-        let schemas: Vec<&str> = each_chunk().map(|(t, _)| t.table.schema.as_str()).collect();
-        let names: Vec<&str> = each_chunk().map(|(t, _)| t.table.name.as_str()).collect();
+        let chunk_schemas: Vec<&str> = each_chunk().map(|(t, _)| t.table.schema.as_str()).collect();
+        let chunk_names: Vec<&str> = each_chunk().map(|(t, _)| t.table.name.as_str()).collect();
         let index: Vec<i32> = each_chunk().map(|(_, c)| c.index as i32).collect();
         let start: Vec<Option<i64>> = each_chunk()
             .map(|(_, c)| c.start_page.map(|p| p as i64))
@@ -252,17 +249,35 @@ impl StateStore {
         let end: Vec<Option<i64>> = each_chunk()
             .map(|(_, c)| c.end_page.map(|p| p as i64))
             .collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
-                 SELECT $1, c.s, c.n, c.i, c.f, c.e \
-                   FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS c(s, n, i, f, e)",
-                self.rel("job_chunks")
-            ),
-            &[&job_id, &schemas, &names, &index, &start, &end],
-        )
-        .await
-        .pg_context(|| "recording the job's chunks".into())?;
+        let chunks_sql = format!(
+            "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
+             SELECT $1, c.s, c.n, c.i, c.f, c.e \
+               FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS c(s, n, i, f, e)",
+            self.rel("job_chunks")
+        );
+        let table_params: [(&(dyn ToSql + Sync), Type); 7] = [
+            (&job_id, Type::INT8),
+            (&schemas, Type::TEXT_ARRAY),
+            (&names, Type::TEXT_ARRAY),
+            (&roots, Type::TEXT_ARRAY),
+            (&rows, Type::INT8_ARRAY),
+            (&bytes, Type::INT8_ARRAY),
+            (&chunks, Type::INT4_ARRAY),
+        ];
+        let chunk_params: [(&(dyn ToSql + Sync), Type); 6] = [
+            (&job_id, Type::INT8),
+            (&chunk_schemas, Type::TEXT_ARRAY),
+            (&chunk_names, Type::TEXT_ARRAY),
+            (&index, Type::INT4_ARRAY),
+            (&start, Type::INT8_ARRAY),
+            (&end, Type::INT8_ARRAY),
+        ];
+        let (tables_done, chunks_done) = tokio::join!(
+            tx.execute_typed(&tables_sql, &table_params),
+            tx.execute_typed(&chunks_sql, &chunk_params)
+        );
+        tables_done.pg_context(|| "recording the job's tables".into())?;
+        chunks_done.pg_context(|| "recording the job's chunks".into())?;
         if !plan.large_objects.is_empty() {
             // Large objects are tracked as a table of batches (by OID).
             let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;

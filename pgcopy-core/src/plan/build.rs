@@ -100,18 +100,33 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .cloned()
         .collect();
 
-    // Tables linked by an FK to another selected table (a self-reference does
-    // not stop a table from being truncated alone).
-    let fk_linked: BTreeSet<QualifiedName> = catalog
-        .foreign_keys
-        .iter()
-        .filter(|fk| {
-            !fk.inherited && touched.contains(&fk.table) && touched.contains(&fk.referenced)
-        })
-        .map(|fk| (root_of(&fk.table), root_of(&fk.referenced)))
-        .filter(|(a, b)| a != b)
-        .flat_map(|(a, b)| [a, b])
-        .collect();
+    // A partitioned table only partly copied cannot be named in the
+    // TRUNCATE, so its FK to a copied table has to go, like an outside one.
+    let partly_copied = |t: &QualifiedName| {
+        catalog
+            .table(t)
+            .is_some_and(|t| t.kind == TableKind::Partitioned)
+            && !whole_partitioned.contains(&root_of(t))
+    };
+    // Tables linked by an FK to another selected table that stays in place
+    // during the load (replica mode): such tables are truncated together.
+    // Where every FK is dropped first (drop mode), each table can be
+    // truncated in its own load transaction, and so loaded with FREEZE. A
+    // self-reference does not stop a table from being truncated alone.
+    let fk_linked: BTreeSet<QualifiedName> = match opts.fk_strategy {
+        FkStrategy::Drop => BTreeSet::new(),
+        FkStrategy::Replica => catalog
+            .foreign_keys
+            .iter()
+            .filter(|fk| {
+                !fk.inherited && touched.contains(&fk.table) && touched.contains(&fk.referenced)
+            })
+            .filter(|fk| !partly_copied(&fk.table))
+            .map(|fk| (root_of(&fk.table), root_of(&fk.referenced)))
+            .filter(|(a, b)| a != b)
+            .flat_map(|(a, b)| [a, b])
+            .collect(),
+    };
 
     let mut tables: Vec<TableCopySpec> = selected
         .iter()
@@ -153,12 +168,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         if !child_in && !parent_in {
             continue;
         }
-        // A partitioned table only partly copied cannot be named in the
-        // TRUNCATE, so its FK to a copied table has to go, like an outside one.
-        let partly = catalog
-            .table(&fk.table)
-            .is_some_and(|t| t.kind == TableKind::Partitioned)
-            && !whole_partitioned.contains(&root_of(&fk.table));
+        let partly = partly_copied(&fk.table);
         let (action, reason) = match (child_in, parent_in, opts.fk_strategy) {
             (true, true, _) if partly => (
                 FkAction::DropAndRestore,

@@ -122,6 +122,13 @@ impl Run {
     }
 }
 
+/// The fixtures' tables are small: the tests defer the indexes of tables of
+/// any size, as `--defer-indexes-above 0` would (unless a test sets the
+/// variable itself), so every copy exercises the drop, save and rebuild of
+/// indexes; `fks::small_tables_keep_their_indexes_by_default` runs the
+/// default.
+pub const DEFER_INDEXES_ABOVE: (&str, &str) = ("PGCOPY_DEFER_INDEXES_ABOVE", "0");
+
 /// Runs the real pgcopy binary with a clean environment.
 pub fn pgcopy(args: &[&str]) -> Run {
     pgcopy_env(args, &[])
@@ -136,6 +143,7 @@ pub fn pgcopy_env(args: &[&str], env: &[(&str, &str)]) -> Run {
             c.env_remove(&k);
         }
     }
+    c.env(DEFER_INDEXES_ABOVE.0, DEFER_INDEXES_ABOVE.1);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -288,6 +296,7 @@ pub fn spawn_copy(
             c.env_remove(&k);
         }
     }
+    c.env(DEFER_INDEXES_ABOVE.0, DEFER_INDEXES_ABOVE.1);
     for (k, v) in env {
         c.env(k, v);
     }

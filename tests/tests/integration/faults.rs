@@ -173,3 +173,48 @@ fn source_connections_cut_mid_chunk_are_survived() {
     assert_eq!(dst.fks, before.fks);
     eprintln!("fault suite: survived {terminated} source connection terminations");
 }
+
+/// The destination counts the rows a load inserts and the COMMIT goes out
+/// with that check: when the count is not the source's, nothing of the
+/// chunk is committed or marked done, the run fails with the reason, and a
+/// resume copies the table exactly once.
+#[test]
+fn a_count_the_server_rejects_commits_nothing() {
+    let p = crate::common::Pair::new("miscount");
+    let schema = "CREATE TABLE t (id int PRIMARY KEY, v text)";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g",
+    );
+    let (s, d) = p.urls();
+    let run = crate::common::pgcopy_env(
+        &["copy", "-s", &s, "-d", &d, "--no-progress"],
+        &[("PGCOPY_FAILPOINT", "miscount")],
+    );
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains(
+            "row count mismatch: the source sent 500 rows, and the destination counted another number \
+             inserted by the load; nothing of this chunk was committed"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        crate::common::scalar(&p.dst, &p.db, "SELECT count(*) FROM t"),
+        "0"
+    );
+    assert_eq!(
+        crate::common::scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FILTER (WHERE state = 'done') FROM pgcopy.job_chunks"
+        ),
+        "0"
+    );
+    crate::common::pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"])
+        .expect_code(0);
+    p.assert_same_data();
+}

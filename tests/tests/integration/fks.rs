@@ -88,6 +88,31 @@ fn drop_mode_restores_every_foreign_key_exactly() {
         run.stderr
     );
     assert!(run.stderr.contains("during it)"), "{}", run.stderr);
+    // Drop mode: no FK is left to link tables, so each is truncated in its
+    // own load transaction and loaded with COPY FREEZE, FK-linked ones too:
+    // every page of author and book (a cycle) and of a partition with an
+    // FK is all-frozen in the visibility map, and the summary says so.
+    p.dst
+        .psql(&p.db, "CREATE EXTENSION IF NOT EXISTS pg_visibility");
+    for t in ["author", "book", "employee", "measurement_2024"] {
+        assert_eq!(
+            scalar(
+                &p.dst,
+                &p.db,
+                &format!(
+                    "SELECT all_frozen > 0 AND all_frozen = pg_relation_size('{t}') / current_setting('block_size')::int \
+                       FROM pg_visibility_map_summary('{t}')"
+                )
+            ),
+            "t",
+            "{t} is not all frozen"
+        );
+    }
+    assert!(
+        run.stdout.contains("COPY FREEZE: 19 of 19 tables"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Plain tables never analyzed by a command | statistics rows of the
@@ -410,4 +435,51 @@ fn drop_mode_without_ownership_is_refused_before_any_change() {
         ),
         "0"
     );
+}
+
+/// By default (`--defer-indexes-above 16MB`) the indexes of small tables stay
+/// in place during the load; a threshold one table passes defers only that
+/// table's, and every index is as it was afterwards.
+#[test]
+fn small_tables_keep_their_indexes_by_default() {
+    let (p, d) = owner_pair("fksmallidx");
+    let indexes = crate::common::index_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let default = [("PGCOPY_DEFER_INDEXES_ABOVE", "16MB")];
+    let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &default);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("secondary ind"), "{}", run.stderr);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_indexes"),
+        "0"
+    );
+    p.assert_same_data();
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes);
+
+    // employee grows past 64 kB: its expression index alone is deferred.
+    p.src.psql(
+        &p.db,
+        "INSERT INTO employee SELECT g, NULL, 'employee ' || g FROM generate_series(1000, 4000) g",
+    );
+    let run = pgcopy_env(
+        &["copy", "-s", &s, "-d", &d, "--defer-indexes-above", "64kB"],
+        &default,
+    );
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("saved and dropped 1 secondary index,"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT string_agg(index_name, ',') FROM pgcopy.saved_indexes \
+              WHERE job_id = (SELECT max(job_id) FROM pgcopy.jobs)"
+        ),
+        "employee_lower_name_idx"
+    );
+    p.assert_same_data();
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes);
 }

@@ -1401,7 +1401,15 @@ fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
     h.app_sql("CREATE EXTENSION pgcopy").unwrap();
     // A superuser's copy would drop bob's index and keep its definition in a
     // schema app may drop with the extension: refused, with what to do.
-    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.dst,
+        "--no-progress",
+        "--defer-indexes",
+    ]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -1425,6 +1433,7 @@ fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
         "--state-schema",
         "su_state",
         "--no-progress",
+        "--defer-indexes",
     ])
     .expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child", "public.bobtab"]);

@@ -157,6 +157,7 @@ pub(super) async fn resume(
     Ok(Some(Setup {
         job_id: job.job_id,
         load_as: ctx.load_as(&plan),
+        counted_on_server: ctx.counted_on_server(&plan),
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: true,

@@ -3,6 +3,7 @@
 //! stream into it, counted and marked done before it commits.
 
 use super::*;
+use tokio_postgres::types::Type;
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
 ///
@@ -15,8 +16,9 @@ pub(super) async fn copy_unit(
     c: &mut Conns,
     unit: &Unit,
     live: &WorkerLive,
+    upcoming: &mut Option<Unit>,
 ) -> Result<(u64, u64), ChunkError> {
-    let result = load_chunk(shared, c, unit, live).await;
+    let result = load_chunk(shared, c, unit, live, upcoming).await;
     if result.is_err() && !c.dst.is_closed() {
         let _ = c.dst.batch_execute("ROLLBACK").await;
     }
@@ -27,13 +29,21 @@ pub(super) async fn copy_unit(
 /// lock and check, take the owner's role and start the COPY (the source's
 /// COPY starts at the same time); one to end the COPY, reset the role and
 /// mark the chunk done; one to commit, once the destination's count of
-/// rows written equals the source's.
+/// rows written equals the source's. The COPY statements were prepared
+/// while the unit before ended: the next unit is taken from the queue
+/// (into `upcoming`) as this one's rows end, and its statements prepared
+/// on both sides alongside this one's last steps.
 async fn load_chunk(
     shared: &Shared,
     c: &mut Conns,
     unit: &Unit,
     live: &WorkerLive,
+    upcoming: &mut Option<Unit>,
 ) -> Result<(u64, u64), ChunkError> {
+    let prepared = c
+        .prepared
+        .take()
+        .filter(|p| p.unit == (unit.table, unit.chunk.index));
     let spec = &shared.plan.tables[unit.table];
     let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
     let tx = &c.dst;
@@ -63,8 +73,16 @@ async fn load_chunk(
     )> = load_as
         .map(|l| l.guards.iter().map(|(n, g)| (n, g)).collect())
         .unwrap_or_default();
+    // Where the server can count the rows this transaction inserts, it
+    // counts them before the COPY and checks the difference after it, so
+    // the COMMIT goes out with the COPY's end instead of after its answer.
+    let counted = shared
+        .counted_on_server
+        .get(target)
+        .copied()
+        .filter(|_| c.track_counts);
     let dst_start = async {
-        let (began, checked, role, truncated, sink) = tokio::join!(
+        let (began, checked, role, truncated, counted_before, sink) = tokio::join!(
             tx.batch_execute("BEGIN"),
             // A table others may change while the copy runs is locked, then
             // checked, before the role changes and rows go in.
@@ -107,21 +125,40 @@ async fn load_chunk(
                     false => Ok(()),
                 }
             },
-            tx.copy_in::<_, Bytes>(&copy_in)
+            async {
+                match counted {
+                    Some(oid) => tx
+                        .query_typed_one(sql::INSERTED_BY_TRANSACTION, &[(&oid, Type::OID)])
+                        .await
+                        .map(|r| Some((oid, r.get::<_, i64>(0)))),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &prepared {
+                    Some(p) => tx.copy_in::<_, Bytes>(&p.copy_in).await,
+                    None => tx.copy_in::<_, Bytes>(copy_in.as_str()).await,
+                }
+            }
         );
         began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
         checked?;
         role.map_err(|e| ChunkError::new("SET ROLE to the table's owner failed", &e))?;
         truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
-        sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))
+        let counted_before = counted_before
+            .map_err(|e| ChunkError::new("counting the table's inserted rows failed", &e))?;
+        let sink = sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
+        Ok((sink, counted_before))
     };
     let src_start = async {
-        src.copy_out(&copy_out)
-            .await
-            .map_err(|e| ChunkError::new("reading the source failed", &e))
+        match &prepared {
+            Some(p) => src.copy_out(&p.copy_out).await,
+            None => src.copy_out(copy_out.as_str()).await,
+        }
+        .map_err(|e| ChunkError::new("reading the source failed", &e))
     };
-    let (sink, stream) = match tokio::join!(dst_start, src_start) {
-        (Ok(sink), Ok(stream)) => (sink, stream),
+    let ((sink, counted_before), stream) = match tokio::join!(dst_start, src_start) {
+        (Ok(started), Ok(stream)) => (started, stream),
         (Err(e), started) => {
             // Do not wait for a whole chunk to arrive only to be dropped.
             if started.is_ok() {
@@ -195,10 +232,48 @@ async fn load_chunk(
             transient: true,
         });
     };
-    // The COPY's end, the role's reset and the chunk's mark go out together;
-    // the mark records the source's count, and the transaction commits only
-    // if the destination wrote exactly that many rows.
-    let (written, reset, marked) = tokio::join!(
+    // The next unit, whose statements are prepared now: the source's at
+    // once (it is idle), the destination's with this unit's COMMIT.
+    if upcoming.is_none() && !shared.interrupted.load(Ordering::SeqCst) {
+        *upcoming = shared.queue.lock().expect("lock").pop_front();
+    }
+    let next = upcoming.as_ref().map(|u| {
+        let spec = &shared.plan.tables[u.table];
+        let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
+        (
+            (u.table, u.chunk.index),
+            sql::copy_in(
+                spec.dest_table(),
+                &cols,
+                spec.truncate_in_load(),
+                spec.format,
+            ),
+            sql::copy_out(&spec.table, &cols, &u.chunk, spec.format),
+        )
+    });
+    crate::failpoint::delay("before-chunk-commit").await;
+    // The COPY's end, the role's reset and the chunk's mark go out together
+    // (the mark records the source's count); the transaction commits only
+    // if the destination wrote exactly that many rows: checked by the
+    // server in the same flight where it counts them, else here, between
+    // this flight and the COMMIT.
+    let key = ChunkKey {
+        job_id: shared.job_id,
+        schema: &spec.table.schema,
+        table: &spec.table.name,
+        chunk: unit.chunk.index as i32,
+    };
+    let table_done = !spec.is_split();
+    // A test makes the server expect one row more than the source sent.
+    let expected = read as i64 + i64::from(crate::failpoint::is("miscount"));
+    let check = counted_before.map(|(oid, before)| (oid, before, expected));
+    let (next_out, written, reset, marked, server_check, committed, next_in_early) = tokio::join!(
+        async {
+            match &next {
+                Some((_, _, out)) => src.prepare(out).await.ok(),
+                None => None,
+            }
+        },
         sink.as_mut().finish(),
         async {
             match owner {
@@ -209,31 +284,85 @@ async fn load_chunk(
         shared.store.mark_chunk_done(
             tx,
             &c.mark_done,
-            ChunkKey {
-                job_id: shared.job_id,
-                schema: &spec.table.schema,
-                table: &spec.table.name,
-                chunk: unit.chunk.index as i32,
-            },
+            key,
             read as i64,
             bytes_total as i64,
-            !spec.is_split(),
-        )
+            table_done
+        ),
+        async {
+            match &check {
+                Some((oid, before, rows)) => tx
+                    .query_typed_one(
+                        sql::CHECK_INSERTED_BY_TRANSACTION,
+                        &[(oid, Type::OID), (before, Type::INT8), (rows, Type::INT8)],
+                    )
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            }
+        },
+        // A COMMIT of a transaction an error aborted rolls back.
+        async {
+            match check {
+                Some(_) => Some(tx.batch_execute("COMMIT").await),
+                None => None,
+            }
+        },
+        async {
+            match (&check, &next) {
+                (Some(_), Some((_, copy_in, _))) => tx.prepare(copy_in).await.ok(),
+                _ => None,
+            }
+        }
     );
     let written = written.map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
     live.rows.store(written, Ordering::Relaxed);
     live.bytes.store(bytes_total, Ordering::Relaxed);
-    if read != written {
-        return Err(ChunkError::fatal(format!(
+    let mismatch = || {
+        ChunkError::fatal(format!(
             "row count mismatch: the source sent {read} rows, the destination wrote {written}"
-        )));
+        ))
+    };
+    if read != written && committed.is_none() {
+        return Err(mismatch());
     }
     reset.map_err(|e| ChunkError::new("RESET ROLE failed", &e))?;
     marked.map_err(|e| ChunkError::new("recording progress failed", &e))?;
-    crate::failpoint::delay("before-chunk-commit").await;
-    tx.batch_execute("COMMIT")
-        .await
-        .map_err(|e| ChunkError::new("COMMIT failed", &e))?;
+    if let Err(e) = server_check {
+        return Err(
+            match e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+                true => ChunkError::fatal(format!(
+                    "row count mismatch: the source sent {read} rows, and the destination counted another \
+                     number inserted by the load; nothing of this chunk was committed"
+                )),
+                false => ChunkError::new("checking the count of rows written failed", &e),
+            },
+        );
+    }
+    let (committed, next_in) = match committed {
+        Some(committed) => (committed, next_in_early),
+        None => {
+            tokio::join!(tx.batch_execute("COMMIT"), async {
+                match (&next, &next_out) {
+                    (Some((_, copy_in, _)), Some(_)) => tx.prepare(copy_in).await.ok(),
+                    _ => None,
+                }
+            })
+        }
+    };
+    committed.map_err(|e| ChunkError::new("COMMIT failed", &e))?;
+    if read != written {
+        // The server counted `read` rows inserted while the COPY said
+        // `written`: they are committed, and the job must not pass.
+        return Err(mismatch());
+    }
+    if let (Some((unit, _, _)), Some(copy_out), Some(copy_in)) = (next, next_out, next_in) {
+        c.prepared = Some(PreparedCopy {
+            unit,
+            copy_in,
+            copy_out,
+        });
+    }
     Ok((written, bytes_total))
 }
 
