@@ -18,18 +18,22 @@ pub fn is(name: &str) -> bool {
     std::env::var("PGCOPY_FAILPOINT").is_ok_and(|v| v == name)
 }
 
-/// With `PGCOPY_FAILPOINT=<name>:<ms>`, waits that many milliseconds here (to
-/// make a copy slow enough to watch); otherwise returns at once.
+/// With `PGCOPY_FAILPOINT=<name>:<ms>` (several joined by commas), waits
+/// that many milliseconds here (to make a copy slow enough to watch);
+/// otherwise returns at once.
 pub async fn delay(name: &str) {
-    static SETTING: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    static SETTING: std::sync::OnceLock<Vec<(String, u64)>> = std::sync::OnceLock::new();
     let setting = SETTING.get_or_init(|| {
-        let v = std::env::var("PGCOPY_FAILPOINT").ok()?;
-        let (n, ms) = v.split_once(':')?;
-        Some((n.to_string(), ms.parse().ok()?))
+        std::env::var("PGCOPY_FAILPOINT")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| {
+                let (n, ms) = p.split_once(':')?;
+                Some((n.to_string(), ms.parse().ok()?))
+            })
+            .collect()
     });
-    if let Some((n, ms)) = setting {
-        if n == name {
-            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
-        }
+    if let Some((_, ms)) = setting.iter().find(|(n, _)| n == name) {
+        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
     }
 }

@@ -106,6 +106,7 @@ pub async fn rebuild(
     store: &StateStore,
     job: Option<i64>,
     parallel: usize,
+    progress: Option<&crate::engine::after_progress::AfterLoad>,
 ) -> anyhow::Result<Vec<String>> {
     let rows = dst
         .query(&restore::pending_indexes_sql(store.schema()), &[&job])
@@ -130,13 +131,17 @@ pub async fn rebuild(
         })
         .collect::<anyhow::Result<_>>()?;
     let total = pending.len();
+    if let Some(p) = progress {
+        p.begin(pgcopy_core::states::Phase::Indexes, total);
+    }
+    let done = progress.map(|p| p.counter());
     let started = std::time::Instant::now();
     // The builds, in parallel; then the partitioned tables' indexes, which
     // attach them, one at a time, deepest first (the query's order).
     let (builds, attaches): (Vec<Pending>, Vec<Pending>) =
         pending.into_iter().partition(|p| p.level == 0);
-    let mut failures = rebuild_all(dest, store, parallel, builds).await?;
-    failures.extend(rebuild_all(dest, store, 1, attaches).await?);
+    let mut failures = rebuild_all(dest, store, parallel, builds, done.clone()).await?;
+    failures.extend(rebuild_all(dest, store, 1, attaches, done).await?);
     tracing::info!(
         "rebuilt {} in {:.1} s",
         crate::format::count(total - failures.len(), "index", "indexes"),
@@ -150,6 +155,7 @@ async fn rebuild_all(
     store: &StateStore,
     parallel: usize,
     pending: Vec<Pending>,
+    done: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 ) -> anyhow::Result<Vec<String>> {
     if pending.is_empty() {
         return Ok(Vec::new());
@@ -162,9 +168,12 @@ async fn rebuild_all(
         &format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"),
         pending,
         move |mut conn, p| {
-            let store = schema.clone();
+            let (store, done) = (schema.clone(), done.clone());
             async move {
                 let r = rebuild_one(&mut conn, &store, &p).await;
+                if let Some(d) = &done {
+                    d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 let failure = match r {
                     Ok(()) => None,
                     Err(e) => {
@@ -209,6 +218,7 @@ async fn rebuild_all(
 async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
     use tokio_postgres::types::Type;
     let s = &p.saved;
+    crate::failpoint::delay("index-build").await;
     let row = conn
         .query_typed_opt(
             &stored::index_probe_sql(store.schema()),

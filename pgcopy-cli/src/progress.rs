@@ -246,6 +246,24 @@ impl Display {
         }
     }
 
+    /// After the load: the bar stays full and says which step runs now and
+    /// how far it is (`engine::after_progress`); the workers' lines go.
+    pub fn after_load(&self, step: &str) {
+        if self.overall.message().starts_with("data copied") {
+            self.overall.set_message(format!("data copied · {step}"));
+            return;
+        }
+        for b in &self.workers {
+            b.finish_and_clear();
+        }
+        self.overall.set_style(
+            ProgressStyle::with_template("pgcopy {bar:30.green/white} {percent:>3}% {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        self.overall.set_message(format!("data copied · {step}"));
+    }
+
     /// Leaves the final state on screen and gives the terminal back.
     pub fn finish(&mut self, s: &Snapshot, secs: f64) {
         if !self.active {

@@ -89,10 +89,12 @@ pub(super) async fn finish(
     summary: &summary::RunSummary,
 ) -> anyhow::Result<Vec<String>> {
     let plan = &shared.plan;
-    let (store, job_id) = (&shared.store, shared.job_id);
-    store.enter_phase(dst, job_id, Phase::Sequences).await;
+    shared
+        .enter(dst, Phase::Sequences, plan.sequences.len())
+        .await;
     // Sequence values are read at the end of the copy, after its rows.
     for s in &plan.sequences {
+        shared.after.advance();
         let source = match read_sequence(src, &s.sequence).await {
             Ok(state) => state,
             Err(why) => {
@@ -133,11 +135,12 @@ pub(super) async fn finish(
     }
     let mut matview_failures = Vec::new();
     if !plan.matviews.is_empty() {
-        store
-            .enter_phase(dst, job_id, Phase::MaterializedViews)
+        shared
+            .enter(dst, Phase::MaterializedViews, plan.matviews.len())
             .await;
     }
     for m in &plan.matviews {
+        shared.after.advance();
         match dst.batch_execute(&sql::refresh_matview(m)).await {
             Ok(()) => tracing::info!("refreshed materialized view {}", m.display_name()),
             Err(e) => {
@@ -153,7 +156,7 @@ pub(super) async fn finish(
         }
     }
     if analyze {
-        store.enter_phase(dst, job_id, Phase::Analyze).await;
+        shared.enter(dst, Phase::Analyze, 0).await;
         let rest =
             plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
         let early = plan

@@ -8,15 +8,12 @@ pub(super) async fn load(
     shared: &Arc<Shared>,
     dst: &mut Client,
     opts: &RunOptions,
+    display: Option<&crate::progress::Display>,
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
-    let mut display = match crate::progress::detect(!opts.progress) {
-        crate::progress::ProgressMode::Bar => Some(crate::progress::Display::start(opts.parallel)),
-        crate::progress::ProgressMode::Lines => None,
-    };
-    let result = load_rounds(shared, dst, opts, summary, display.as_ref()).await;
-    if let (Some(d), Ok(summary)) = (display.as_mut(), &result) {
-        d.finish(
+    let result = load_rounds(shared, dst, opts, summary, display).await;
+    if let (Some(d), Ok(summary)) = (display, &result) {
+        d.update(
             &summary.snapshot(shared),
             shared.started.elapsed().as_secs_f64(),
         );

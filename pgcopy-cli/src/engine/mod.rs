@@ -9,6 +9,7 @@
 //! row in the same transaction, so a resumed job knows exactly what is done.
 
 mod after_load;
+pub mod after_progress;
 mod analyze;
 pub mod config;
 mod guard;
@@ -108,9 +109,22 @@ pub struct Shared {
     pub analyze: analyze::EarlyAnalyze,
     /// Tables loaded as their owners, with how.
     pub load_as: std::collections::HashMap<QualifiedName, setup::LoadAs>,
+    /// The step after the load the run is in, for the display.
+    pub after: after_progress::AfterLoad,
     /// Destination tables whose load's row count the server itself checks
     /// before the pipelined COMMIT, by OID (`Setup::counted_on_server`).
     pub counted_on_server: std::collections::HashMap<QualifiedName, u32>,
+}
+
+impl Shared {
+    /// Enters `phase`, of `total` items (0: not counted): recorded in the
+    /// job's row, and shown after the load.
+    pub async fn enter(&self, dst: &Client, phase: Phase, total: usize) {
+        self.store.enter_phase(dst, self.job_id, phase).await;
+        if phase > Phase::Load {
+            self.after.begin(phase, total);
+        }
+    }
 }
 
 /// Runs `pgcopy copy`; returns the exit code.
@@ -234,6 +248,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         analyze,
         load_as: setup.load_as.clone(),
         counted_on_server: setup.counted_on_server.clone(),
+        after: Default::default(),
         queue: Mutex::new(queue),
         live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),
@@ -250,19 +265,43 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         started: Instant::now(),
     });
 
-    let result = copy_data(&shared, &src, &mut dst, &setup, opts, summary).await;
-    if reconnect_if_closed(&mut dst, dest).await {
-        store.enter_phase(&dst, job_id, Phase::ForeignKeys).await;
-    }
-    let restore = restore_fks(
-        &mut dst,
-        &store,
-        job_id,
-        dest,
-        opts.parallel,
-        setup.fks_pending,
-    )
+    let mut display = match crate::progress::detect(!opts.progress) {
+        crate::progress::ProgressMode::Bar => Some(crate::progress::Display::start(opts.parallel)),
+        crate::progress::ProgressMode::Lines => None,
+    };
+    let (result, restore) = after_progress::shown(&shared, display.as_ref(), async {
+        let result = copy_data(
+            &shared,
+            &src,
+            &mut dst,
+            &setup,
+            opts,
+            display.as_ref(),
+            summary,
+        )
+        .await;
+        if reconnect_if_closed(&mut dst, dest).await {
+            shared.enter(&dst, Phase::ForeignKeys, 0).await;
+        }
+        let restore = restore_fks(
+            &mut dst,
+            &store,
+            job_id,
+            dest,
+            opts.parallel,
+            setup.fks_pending,
+        )
+        .await;
+        (result, restore)
+    })
     .await;
+    if let (Some(d), Ok(summary)) = (display.as_mut(), &result) {
+        d.finish(
+            &summary.snapshot(&shared),
+            shared.started.elapsed().as_secs_f64(),
+        );
+    }
+    drop(display);
     let interrupted = shared.interrupted.load(Ordering::SeqCst);
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());

@@ -13,6 +13,7 @@ pub(super) async fn copy_data(
     dst: &mut Client,
     setup: &Setup,
     opts: &RunOptions,
+    display: Option<&crate::progress::Display>,
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
     let store = &shared.store;
@@ -107,20 +108,28 @@ pub(super) async fn copy_data(
             .await?;
         tx.commit().await?;
     }
-    store.enter_phase(dst, shared.job_id, Phase::Load).await;
-    let result = load(shared, dst, opts, summary).await;
+    shared.enter(dst, Phase::Load, 0).await;
+    let result = load(shared, dst, opts, display, summary).await;
     // Indexes come back whatever happened, before ANALYZE and FK validation
     // (both use them).
     let index_failures = if reconnect_if_closed(dst, &shared.dest).await {
-        store.enter_phase(dst, shared.job_id, Phase::Indexes).await;
-        crate::indexes::rebuild(dst, &shared.dest, store, Some(shared.job_id), opts.parallel).await
+        shared.enter(dst, Phase::Indexes, 0).await;
+        crate::indexes::rebuild(
+            dst,
+            &shared.dest,
+            store,
+            Some(shared.job_id),
+            opts.parallel,
+            Some(&shared.after),
+        )
+        .await
     } else {
         Err(anyhow::anyhow!(
             "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
         ))
     };
     if !setup.triggers.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
-        store.enter_phase(dst, shared.job_id, Phase::Triggers).await;
+        shared.enter(dst, Phase::Triggers, 0).await;
         if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.triggers).await {
             tracing::error!(
                 "could not put the disabled triggers back: {e:#}; they are listed in the job's \
@@ -135,9 +144,7 @@ pub(super) async fn copy_data(
         return Ok(summary);
     }
     if !shared.plan.large_objects.is_empty() {
-        store
-            .enter_phase(dst, shared.job_id, Phase::LargeObjects)
-            .await;
+        shared.enter(dst, Phase::LargeObjects, 0).await;
         let done: std::collections::HashSet<i32> = setup
             .done_chunks
             .keys()

@@ -30,7 +30,8 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
     let (s, d) = p.urls();
     let socket = format!("pgcopy-test-{}", std::process::id());
     let cmd = format!(
-        "env -u CI PGCOPY_FAILPOINT=before-chunk-commit:250 {} copy -p 2 -s '{s}' -d '{d}'; echo PGCOPY_EXIT=$?; sleep 600",
+        "env -u CI PGCOPY_FAILPOINT=before-chunk-commit:250,index-build:400 PGCOPY_DEFER_INDEXES_ABOVE=0 \
+         {} copy -p 2 -s '{s}' -d '{d}'; echo PGCOPY_EXIT=$?; sleep 600",
         pgcopy_tests::pgcopy_bin().display()
     );
     tmux(
@@ -49,6 +50,7 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut frames_with_bar_on_top_and_logs_below = 0;
+    let mut after_load_frames = Vec::new();
     let mut final_screen = String::new();
     while Instant::now() < deadline {
         let screen = tmux(&socket, &["capture-pane", "-p", "-t", "copy"]);
@@ -59,8 +61,11 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
         let lines: Vec<&str> = screen.lines().collect();
         if lines.first().is_some_and(|l| l.starts_with("pgcopy ")) {
             // While copying, worker lines sit under the bar; once the load is
-            // done (indexes, ANALYZE follow) only the final bar stays.
-            if !lines[0].contains("done in") {
+            // done the bar says which step follows (indexes, ANALYZE...) and
+            // how far it is, then only the final bar stays.
+            if lines[0].contains("data copied · ") {
+                after_load_frames.push(lines[0].to_string());
+            } else if !lines[0].contains("done in") {
                 assert!(
                     lines
                         .get(1)
@@ -88,6 +93,13 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
     assert!(
         frames_with_bar_on_top_and_logs_below >= 2,
         "never saw the bar on top with logs below"
+    );
+    // The index builds (deferred here, each made slow) show on the bar.
+    assert!(
+        after_load_frames
+            .iter()
+            .any(|l| l.contains("100%") && l.contains("indexes: ") && l.contains(" done")),
+        "{after_load_frames:?}"
     );
     let last_bar = final_screen
         .lines()
