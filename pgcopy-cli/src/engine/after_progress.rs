@@ -70,7 +70,10 @@ pub async fn shown<F: Future>(shared: &Shared, display: Option<&Display>, work: 
                 let line = describe(phase, secs, done, total, &detail);
                 match display {
                     Some(d) => d.after_load(&line),
-                    None if last_line.elapsed() >= Duration::from_secs(5) => {
+                    // A step worth a line: running for 2 s, then every 5 s.
+                    None if secs >= Duration::from_secs(2)
+                        && last_line.elapsed() >= Duration::from_secs(5) =>
+                    {
                         last_line = Instant::now();
                         tracing::info!("after the load: {line}");
                     }
