@@ -11,11 +11,10 @@
 use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
-use pgcopy_core::catalog::{ConstraintKind, ForeignKey};
+use pgcopy_core::catalog::ForeignKey;
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, Step};
+use pgcopy_core::restore::{self, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
-use pgcopy_core::stored::Authority;
 use serde::Serialize;
 use tokio_postgres::{Client, GenericClient};
 
@@ -169,17 +168,8 @@ pub async fn restore(
         .pg_context(|| "reading saved foreign keys".into())?;
     let saved: Vec<SavedFk> = rows
         .iter()
-        .map(|r| SavedFk {
-            job_id: r.get(0),
-            table: QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
-            name: r.get(3),
-            definition: r.get(4),
-            was_validated: r.get(5),
-            referenced: QualifiedName::new(r.get::<_, String>(6), r.get::<_, String>(7)),
-            kind: ConstraintKind::from_contype(r.get(8)),
-            comment: r.get(9),
-        })
-        .collect();
+        .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
+        .collect::<anyhow::Result<_>>()?;
 
     // Per FK: its state, and why it is not back as before.
     let mut results: Vec<(RestoreState, Option<String>)> = Vec::with_capacity(saved.len());
@@ -295,12 +285,7 @@ async fn add_one(
         .await
         .pg_context(|| format!("looking up {}", saved.table.display_name()))?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", saved.table.display_name()))?;
-    let present = Present {
-        definition: row.get(0),
-        validated: row.get(1),
-        partitioned: row.get(2),
-        authority: authority(&row, 3, saved.job_id),
-    };
+    let present = pgcopy_core::rows::present(&crate::rows::PgRow(&row), saved.job_id)?;
     let mut valid_now = false;
     let mut validate = None;
     for step in restore::steps(saved, &present, crate::parse::parse)? {
@@ -450,18 +435,4 @@ async fn foreign_code(
         .pg_context(|| format!("reading what validating {} runs", saved.name))?;
     let (caller, what): (String, String) = (row.get(0), row.get(1));
     Ok(restore::foreign_code_refusal(&caller, owner, &what))
-}
-
-/// The [`Authority`] a probe returns from column `first` on
-/// (`stored::AUTHORITY_COLUMNS`), for job `job`.
-pub fn authority(row: &tokio_postgres::Row, first: usize, job: i64) -> Authority {
-    Authority {
-        job,
-        owner: row.get(first),
-        caller: row.get(first + 1),
-        caller_is_member: row.get(first + 2),
-        creator: row.get::<_, Option<String>>(first + 3).unwrap_or_default(),
-        creator_is_member: row.get(first + 4),
-        owner_trusted: row.get(first + 5),
-    }
 }

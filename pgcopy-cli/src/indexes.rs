@@ -8,7 +8,6 @@ use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
-use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, IndexAction, SavedIndex};
 use pgcopy_core::sql;
 use pgcopy_core::stored;
@@ -118,16 +117,8 @@ pub async fn rebuild(
     let pending: Vec<Pending> = rows
         .iter()
         .map(|r| {
-            Ok(Pending {
-                saved: SavedIndex {
-                    job_id: r.get(0),
-                    table: QualifiedName::new(r.get::<_, String>(1), r.get::<_, String>(2)),
-                    name: r.get(3),
-                    definition: r.get(4),
-                    properties: serde_json::from_value(r.get(5))?,
-                },
-                level: r.get(6),
-            })
+            let (saved, level) = pgcopy_core::rows::saved_index(&crate::rows::PgRow(r))?;
+            Ok(Pending { saved, level })
         })
         .collect::<anyhow::Result<_>>()?;
     let total = pending.len();
@@ -231,7 +222,7 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
-    let authority = crate::constraints::authority(&row, 1, s.job_id);
+    let authority = pgcopy_core::rows::authority(&crate::rows::PgRow(&row), 1, s.job_id)?;
     let action = restore::index_action(s, row.get(0), &authority, crate::parse::parse)?;
     if let IndexAction::Build { sql, .. } = &action {
         let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;

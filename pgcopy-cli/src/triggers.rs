@@ -1,7 +1,6 @@
 //! Triggers a job disabled, put back: by the end of a copy, and by `pgcopy
 //! jobs discard`.
 
-use crate::constraints;
 use crate::error::{PgContext, UserError};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::quote::QualifiedName;
@@ -40,12 +39,13 @@ pub async fn enable_triggers(
                     .pg_context(|| format!("looking up {}", t.table.display_name()))?;
                 let owner = match row {
                     None => Err(format!("table {} does not exist", t.table.display_name())),
-                    Some(r) => {
-                        let a = constraints::authority(&r, 0, job_id);
-                        pgcopy_core::stored::authorize(&t.table, &a)
-                            .map(|()| a.owner)
-                            .map_err(|e| e.to_string())
-                    }
+                    Some(r) => pgcopy_core::rows::authority(&crate::rows::PgRow(&r), 0, job_id)
+                        .map_err(|e| format!("{e:#}"))
+                        .and_then(|a| {
+                            pgcopy_core::stored::authorize(&t.table, &a)
+                                .map(|()| a.owner)
+                                .map_err(|e| e.to_string())
+                        }),
                 };
                 owners.insert(t.table.clone(), owner);
             }

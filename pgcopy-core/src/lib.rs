@@ -28,6 +28,7 @@ pub mod preflight;
 pub mod quote;
 pub mod restore;
 pub mod route;
+pub mod rows;
 pub mod sql;
 pub mod states;
 pub mod stored;

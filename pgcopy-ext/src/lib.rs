@@ -23,8 +23,8 @@ use pgcopy_core::catalog::Catalog;
 use pgcopy_core::filter::parse_patterns;
 use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, Present, RestoreState, SavedFk, SavedIndex, Step};
-use pgcopy_core::stored::{self, Authority};
+use pgcopy_core::restore::{self, RestoreState, SavedFk, SavedIndex, Step};
+use pgcopy_core::stored;
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -229,24 +229,12 @@ fn restore_fks(
     ),
 > {
     let pending: Vec<SavedFk> = Spi::connect(|client| {
-        let table = client.select(&restore::pending_sql(SCHEMA), None, &[job.into()])?;
-        let mut out = Vec::new();
-        for row in table {
-            let text = |i: usize| -> Result<String, pgrx::spi::Error> {
-                Ok(row.get::<String>(i)?.unwrap_or_default())
-            };
-            out.push(SavedFk {
-                job_id: row.get::<i64>(1)?.unwrap_or_default(),
-                table: QualifiedName::new(text(2)?, text(3)?),
-                name: text(4)?,
-                definition: text(5)?,
-                was_validated: row.get::<bool>(6)?.unwrap_or(true),
-                referenced: QualifiedName::new(text(7)?, text(8)?),
-                kind: pgcopy_core::catalog::ConstraintKind::from_contype(&text(9)?),
-                comment: row.get::<String>(10)?,
-            });
-        }
-        Ok::<_, pgrx::spi::Error>(out)
+        let table = client
+            .select(&restore::pending_sql(SCHEMA), None, &[job.into()])
+            .map_err(|e| e.to_string())?;
+        table
+            .map(|row| pgcopy_core::rows::saved_fk(&putback::SpiRow(&row)))
+            .collect::<Result<Vec<_>, String>>()
     })
     .unwrap_or_else(|e| {
         ExtError::Read {

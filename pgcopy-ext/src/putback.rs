@@ -9,25 +9,12 @@ use super::*;
 /// Rebuilds the saved indexes of `job` (all when NULL) that are not back.
 pub(crate) fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
     let pending: Vec<SavedIndex> = Spi::connect(|client| {
-        let table = client.select(&restore::pending_indexes_sql(SCHEMA), None, &[job.into()])?;
-        let mut out = Vec::new();
-        for row in table {
-            let text = |i: usize| -> Result<String, pgrx::spi::Error> {
-                Ok(row.get::<String>(i)?.unwrap_or_default())
-            };
-            let properties = row
-                .get::<pgrx::JsonB>(6)?
-                .and_then(|j| serde_json::from_value(j.0).ok())
-                .unwrap_or_default();
-            out.push(SavedIndex {
-                job_id: row.get::<i64>(1)?.unwrap_or_default(),
-                table: QualifiedName::new(text(2)?, text(3)?),
-                name: text(4)?,
-                definition: text(5)?,
-                properties,
-            });
-        }
-        Ok::<_, pgrx::spi::Error>(out)
+        let table = client
+            .select(&restore::pending_indexes_sql(SCHEMA), None, &[job.into()])
+            .map_err(|e| e.to_string())?;
+        table
+            .map(|row| pgcopy_core::rows::saved_index(&SpiRow(&row)).map(|(saved, _)| saved))
+            .collect::<Result<Vec<_>, String>>()
     })
     .unwrap_or_else(|e| {
         ExtError::Read {
@@ -90,22 +77,34 @@ fn record(result: Result<Result<(), pgrx::spi::Error>, String>) {
     warning!("pgcopy.restore_fks: could not record the outcome in pgcopy's state: {msg}");
 }
 
-/// The probe's [`Authority`] columns, from position `first` (1-based, as SPI
-/// counts).
-fn authority(
-    job: i64,
-    row: &pgrx::spi::SpiHeapTupleData,
-    first: usize,
-) -> Result<Authority, pgrx::spi::Error> {
-    Ok(Authority {
-        job,
-        owner: row.get::<String>(first)?.unwrap_or_default(),
-        caller: row.get::<String>(first + 1)?.unwrap_or_default(),
-        caller_is_member: row.get::<bool>(first + 2)?.unwrap_or(false),
-        creator: row.get::<String>(first + 3)?.unwrap_or_default(),
-        creator_is_member: row.get::<bool>(first + 4)?.unwrap_or(false),
-        owner_trusted: row.get::<bool>(first + 5)?.unwrap_or(false),
-    })
+/// An SPI row as `pgcopy_core::rows::Columns`: positions from 0, as the core
+/// decoders count, moved to SPI's count from 1 here and nowhere else.
+pub(crate) struct SpiRow<'a, 'r>(pub &'a pgrx::spi::SpiHeapTupleData<'r>);
+
+impl pgcopy_core::rows::Columns for SpiRow<'_, '_> {
+    type Error = String;
+    fn text(&self, i: usize) -> Result<Option<String>, String> {
+        self.0.get::<String>(i + 1).map_err(|e| e.to_string())
+    }
+    fn int8(&self, i: usize) -> Result<Option<i64>, String> {
+        self.0.get::<i64>(i + 1).map_err(|e| e.to_string())
+    }
+    fn int4(&self, i: usize) -> Result<Option<i32>, String> {
+        self.0.get::<i32>(i + 1).map_err(|e| e.to_string())
+    }
+    fn boolean(&self, i: usize) -> Result<Option<bool>, String> {
+        self.0.get::<bool>(i + 1).map_err(|e| e.to_string())
+    }
+    fn json(&self, i: usize) -> Result<Option<serde_json::Value>, String> {
+        Ok(self
+            .0
+            .get::<pgrx::JsonB>(i + 1)
+            .map_err(|e| e.to_string())?
+            .map(|j| j.0))
+    }
+    fn invalid(&self, what: String) -> String {
+        what
+    }
 }
 
 /// Rebuilds one saved index unless it exists, as its table's owner, and marks
@@ -118,21 +117,24 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
         saved.name.as_str(),
     );
     let probe = Spi::connect(|client| {
-        let mut rows = client.select(
-            &stored::index_probe_sql(SCHEMA),
-            Some(1),
-            &[job_id.into(), schema.into(), table.into(), name.into()],
-        )?;
+        let mut rows = client
+            .select(
+                &stored::index_probe_sql(SCHEMA),
+                Some(1),
+                &[job_id.into(), schema.into(), table.into(), name.into()],
+            )
+            .map_err(|e| e.to_string())?;
         rows.next()
             .map(|r| {
-                Ok::<_, pgrx::spi::Error>((
-                    r.get::<bool>(1)?.unwrap_or(false),
-                    authority(job_id, &r, 2)?,
+                let r = SpiRow(&r);
+                use pgcopy_core::rows::Columns;
+                Ok::<_, String>((
+                    r.boolean(0)?.unwrap_or(false),
+                    pgcopy_core::rows::authority(&r, 1, job_id)?,
                 ))
             })
             .transpose()
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let Some((exists, authority)) = probe else {
         return Err(format!("table {schema}.{table} does not exist"));
     };
@@ -234,19 +236,14 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                 &[saved.name.clone().into(), saved.job_id.into()],
             )?;
             let row = t.next();
-            Ok::<_, pgrx::spi::Error>(match row {
-                Some(r) => Some(Present {
-                    definition: r.get::<String>(1)?,
-                    validated: r.get::<bool>(2)?,
-                    partitioned: r.get::<bool>(3)?.unwrap_or(false),
-                    authority: authority(saved.job_id, &r, 4)?,
-                }),
-                None => None,
-            })
+            Ok::<_, pgrx::spi::Error>(
+                row.map(|r| pgcopy_core::rows::present(&SpiRow(&r), saved.job_id)),
+            )
         })
     });
     let present = match probe {
-        Ok(Ok(Some(p))) => p,
+        Ok(Ok(Some(Ok(p)))) => p,
+        Ok(Ok(Some(Err(e)))) => return fail(saved, e),
         Ok(Ok(None)) => {
             return fail(
                 saved,
