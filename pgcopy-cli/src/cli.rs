@@ -278,7 +278,7 @@ pub struct CopyArgs {
     /// this large (bytes, or with kB, MB, GB; 0: every table's). A small
     /// table's index costs less to keep up during its load than to save,
     /// drop and rebuild.
-    #[arg(long, default_value = "16MB", value_name = "SIZE", value_parser = parse_size,
+    #[arg(long, default_value = "1MB", value_name = "SIZE", value_parser = parse_size,
           env = "PGCOPY_DEFER_INDEXES_ABOVE")]
     pub defer_indexes_above: u64,
     /// Write a JSON summary of the run to this file when it ends.

@@ -437,7 +437,7 @@ fn drop_mode_without_ownership_is_refused_before_any_change() {
     );
 }
 
-/// By default (`--defer-indexes-above 16MB`) the indexes of small tables stay
+/// By default (`--defer-indexes-above 1MB`) the indexes of small tables stay
 /// in place during the load; a threshold one table passes defers only that
 /// table's, and every index is as it was afterwards.
 #[test]
@@ -445,7 +445,7 @@ fn small_tables_keep_their_indexes_by_default() {
     let (p, d) = owner_pair("fksmallidx");
     let indexes = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let default = [("PGCOPY_DEFER_INDEXES_ABOVE", "16MB")];
+    let default = [("PGCOPY_DEFER_INDEXES_ABOVE", "1MB")];
     let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &default);
     run.expect_code(0);
     assert!(!run.stderr.contains("secondary ind"), "{}", run.stderr);
