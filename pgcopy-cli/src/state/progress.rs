@@ -47,9 +47,20 @@ impl StateStore {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
+    /// Why [`StateStore::mark_chunk_done`] failed, when the chunk was done
+    /// before it ran.
+    pub const CHUNK_DONE_ALREADY: &'static str = "the chunk was committed by an earlier attempt";
+
     /// Prepares the statement [`StateStore::mark_chunk_done`] runs, once per
     /// worker connection: a small table would otherwise pay a parse round
     /// trip for its progress row.
+    ///
+    /// It fails (division by zero, aborting the load's transaction) when the
+    /// chunk is done already: an earlier attempt's transaction, whose
+    /// client lost its connection while the server still had the COMMIT
+    /// queued, may commit after the retry started. The row lock makes this
+    /// one wait for that one's end, and then see it done, so a chunk's rows
+    /// are committed once.
     pub async fn prepare_mark_chunk_done(
         &self,
         client: &Client,
@@ -60,9 +71,13 @@ impl StateStore {
                          UPDATE {} SET state = 'done', started_at = coalesce(started_at, now()), \
                                 finished_at = now() \
                           WHERE $7 AND job_id = $1 AND table_schema = $2 AND table_name = $3) \
-                     UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
-                            attempts = attempts + 1, finished_at = now(), error = NULL \
-                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                     , chunk AS (\
+                         UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
+                                attempts = attempts + 1, finished_at = now(), error = NULL \
+                          WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4 \
+                            AND state <> 'done' \
+                      RETURNING 1) \
+                     SELECT 1 / count(*)::int FROM chunk",
                     self.rel("job_tables"),
                     self.rel("job_chunks")
                 ))
@@ -108,7 +123,8 @@ impl StateStore {
             .execute(
                 &format!(
                     "UPDATE {} SET state = 'failed', attempts = attempts + 1, error = $5 \
-                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4",
+                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4 \
+                        AND state <> 'done'",
                     self.rel("job_chunks")
                 ),
                 &[&key.job_id, &key.schema, &key.table, &key.chunk, &error],

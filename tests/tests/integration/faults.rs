@@ -218,3 +218,57 @@ fn a_count_the_server_rejects_commits_nothing() {
         .expect_code(0);
     p.assert_same_data();
 }
+
+/// A chunk committed by an attempt whose client lost its connection (the
+/// server still had the COMMIT queued, behind the COPY's tail) is never
+/// loaded again by the retry: the retry's mark of the chunk waits for that
+/// transaction, finds the chunk done, and its own transaction rolls back.
+/// Here psql plays the lost attempt: it marks the chunk done in a
+/// transaction it keeps open while the copy's own transaction reaches its
+/// mark, and commits no rows, so a second load would show.
+#[test]
+fn a_retry_never_commits_a_chunk_an_earlier_attempt_committed() {
+    let p = crate::common::Pair::new("zombie");
+    let schema = "CREATE TABLE t (id int, v text)";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g",
+    );
+    let (s, d) = p.urls();
+    let mut child = spawn_copy(
+        &s,
+        &d,
+        &["-p", "1", "--no-progress"],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:3000")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scalar(
+        &p.dst,
+        &p.db,
+        "SELECT to_regclass('pgcopy.job_chunks') IS NOT NULL",
+    ) != "t"
+        || scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.job_chunks") == "0"
+    {
+        assert!(Instant::now() < deadline, "the job never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.dst.psql(
+        &p.db,
+        "BEGIN; UPDATE pgcopy.job_chunks SET state = 'done', rows_copied = 0 WHERE table_name = 't'; \
+         SELECT pg_sleep(4); COMMIT",
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the chunk was committed by an earlier attempt"),
+        "{stderr}"
+    );
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM t"), "0");
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT state FROM pgcopy.job_chunks"),
+        "done"
+    );
+}

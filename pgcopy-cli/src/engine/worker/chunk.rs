@@ -327,7 +327,16 @@ async fn load_chunk(
         return Err(mismatch());
     }
     reset.map_err(|e| ChunkError::new("RESET ROLE failed", &e))?;
-    marked.map_err(|e| ChunkError::new("recording progress failed", &e))?;
+    marked.map_err(|e| {
+        match e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+            // Rolled back; the retry finds the chunk done and goes on.
+            true => ChunkError {
+                message: crate::state::StateStore::CHUNK_DONE_ALREADY.to_string(),
+                transient: true,
+            },
+            false => ChunkError::new("recording progress failed", &e),
+        }
+    })?;
     if let Err(e) = server_check {
         return Err(
             match e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
