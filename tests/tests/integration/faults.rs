@@ -237,7 +237,7 @@ fn a_retry_never_commits_a_chunk_an_earlier_attempt_committed() {
         "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g",
     );
     let (s, d) = p.urls();
-    let mut child = spawn_copy(
+    let child = spawn_copy(
         &s,
         &d,
         &["-p", "1", "--no-progress"],
