@@ -33,8 +33,16 @@ pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<us
             .as_ref()
             .is_none_or(|c: &tokio_postgres::Client| c.is_closed())
         {
-            client = match shared.dest.connect("analyze").await {
-                Ok(c) => Some(c),
+            client = match shared.dest.connect_session("analyze").await {
+                Ok(s) => {
+                    // An interrupt cancels the batch running then, as it
+                    // cancels the workers' COPYs.
+                    let mut handles = shared.cancel_handles.lock().expect("lock");
+                    if let Some(slot) = handles.last_mut() {
+                        *slot = vec![s.cancel];
+                    }
+                    Some(s.client)
+                }
                 Err(e) => {
                     tracing::debug!("no connection to analyze with ({e}): left for after the load");
                     None

@@ -261,7 +261,8 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         batch_size: opts.batch_size,
         retries: opts.retries,
         interrupted: AtomicBool::new(false),
-        cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel]),
+        // One slot per worker, and the analyzer's last.
+        cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel + 1]),
         started: Instant::now(),
     });
 
