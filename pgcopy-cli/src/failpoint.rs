@@ -2,9 +2,15 @@
 //! point on stderr and stop there (sleeping) until it is killed, so tests can
 //! SIGKILL it at exactly that step. Unset in normal use: a no-op.
 
+/// `PGCOPY_FAILPOINT`, read once: some points sit on every chunk's path.
+fn setting() -> &'static str {
+    static SETTING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SETTING.get_or_init(|| std::env::var("PGCOPY_FAILPOINT").unwrap_or_default())
+}
+
 /// Stops here if `PGCOPY_FAILPOINT` names this point.
 pub async fn hit(name: &str) {
-    if std::env::var("PGCOPY_FAILPOINT").is_ok_and(|v| v == name) {
+    if is(name) {
         eprintln!("failpoint {name} reached");
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
@@ -15,17 +21,16 @@ pub async fn hit(name: &str) {
 /// Whether `PGCOPY_FAILPOINT` names this point (a test asks for a fault
 /// that does not stop the process).
 pub fn is(name: &str) -> bool {
-    std::env::var("PGCOPY_FAILPOINT").is_ok_and(|v| v == name)
+    setting() == name
 }
 
 /// With `PGCOPY_FAILPOINT=<name>:<ms>` (several joined by commas), waits
 /// that many milliseconds here (to make a copy slow enough to watch);
 /// otherwise returns at once.
 pub async fn delay(name: &str) {
-    static SETTING: std::sync::OnceLock<Vec<(String, u64)>> = std::sync::OnceLock::new();
-    let setting = SETTING.get_or_init(|| {
-        std::env::var("PGCOPY_FAILPOINT")
-            .unwrap_or_default()
+    static DELAYS: std::sync::OnceLock<Vec<(String, u64)>> = std::sync::OnceLock::new();
+    let delays = DELAYS.get_or_init(|| {
+        setting()
             .split(',')
             .filter_map(|p| {
                 let (n, ms) = p.split_once(':')?;
@@ -33,7 +38,7 @@ pub async fn delay(name: &str) {
             })
             .collect()
     });
-    if let Some((_, ms)) = setting.iter().find(|(n, _)| n == name) {
+    if let Some((_, ms)) = delays.iter().find(|(n, _)| n == name) {
         tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
     }
 }

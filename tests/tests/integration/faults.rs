@@ -174,20 +174,26 @@ fn source_connections_cut_mid_chunk_are_survived() {
     eprintln!("fault suite: survived {terminated} source connection terminations");
 }
 
-/// The destination counts the rows a load inserts and the COMMIT goes out
-/// with that check: when the count is not the source's, nothing of the
-/// chunk is committed or marked done, the run fails with the reason, and a
-/// resume copies the table exactly once.
-#[test]
-fn a_count_the_server_rejects_commits_nothing() {
-    let p = crate::common::Pair::new("miscount");
-    let schema = "CREATE TABLE t (id int PRIMARY KEY, v text)";
+/// A pair whose table `t` (`schema` on both sides) holds 500 rows on the
+/// source.
+fn table_of_500(db: &str, schema: &str) -> crate::common::Pair {
+    let p = crate::common::Pair::new(db);
     p.src.psql(&p.db, schema);
     p.dst.psql(&p.db, schema);
     p.src.psql(
         &p.db,
         "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g",
     );
+    p
+}
+
+/// The destination counts the rows a load inserts and the COMMIT goes out
+/// with that check: when the count is not the source's, nothing of the
+/// chunk is committed or marked done, the run fails with the reason, and a
+/// resume copies the table exactly once.
+#[test]
+fn a_count_the_server_rejects_commits_nothing() {
+    let p = table_of_500("miscount", "CREATE TABLE t (id int PRIMARY KEY, v text)");
     let (s, d) = p.urls();
     let run = crate::common::pgcopy_env(
         &["copy", "-s", &s, "-d", &d, "--no-progress"],
@@ -228,14 +234,7 @@ fn a_count_the_server_rejects_commits_nothing() {
 /// mark, and commits no rows, so a second load would show.
 #[test]
 fn a_retry_never_commits_a_chunk_an_earlier_attempt_committed() {
-    let p = crate::common::Pair::new("zombie");
-    let schema = "CREATE TABLE t (id int, v text)";
-    p.src.psql(&p.db, schema);
-    p.dst.psql(&p.db, schema);
-    p.src.psql(
-        &p.db,
-        "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g",
-    );
+    let p = table_of_500("zombie", "CREATE TABLE t (id int, v text)");
     let (s, d) = p.urls();
     let child = spawn_copy(
         &s,

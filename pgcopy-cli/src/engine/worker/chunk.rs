@@ -26,10 +26,12 @@ pub(super) async fn copy_unit(
 }
 
 /// Round trips on the destination, for a chunk read whole: one to begin,
-/// lock and check, take the owner's role and start the COPY (the source's
-/// COPY starts at the same time); one to end the COPY, reset the role and
-/// mark the chunk done; one to commit, once the destination's count of
-/// rows written equals the source's. The COPY statements were prepared
+/// lock and check, take the owner's role, count the rows inserted so far
+/// and start the COPY (the source's COPY starts at the same time); one to
+/// end the COPY, reset the role, mark the chunk done, have the server check
+/// its count against the source's and commit. Where the server cannot
+/// count, the client compares the counts and a third commits. The COPY
+/// statements were prepared
 /// while the unit before ended: the next unit is taken from the queue
 /// (into `upcoming`) as this one's rows end, and its statements prepared
 /// on both sides alongside this one's last steps.
@@ -45,7 +47,6 @@ async fn load_chunk(
         .take()
         .filter(|p| p.unit == (unit.table, unit.chunk.index));
     let spec = &shared.plan.tables[unit.table];
-    let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
     let tx = &c.dst;
     let freeze = spec.truncate_in_load();
     let src = &c.src.client;
@@ -55,8 +56,7 @@ async fn load_chunk(
     // before the COPY starts (its first rows may arrive with its answer).
     let messages_before = c.src.stats.messages();
     let truncate = sql::truncate([&sql::TruncateTarget::only(&spec.table)]);
-    let copy_in = sql::copy_in(spec.dest_table(), &cols, freeze, spec.format);
-    let copy_out = sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format);
+    let (copy_in, copy_out) = copy_statements(shared, unit);
     // A small table costs round trips more than bytes: each side's statements
     // go out together (tokio-postgres pipelines requests polled together, in
     // order), and both sides start at once.
@@ -238,19 +238,15 @@ async fn load_chunk(
         *upcoming = shared.queue.lock().expect("lock").pop_front();
     }
     let next = upcoming.as_ref().map(|u| {
-        let spec = &shared.plan.tables[u.table];
-        let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
-        (
-            (u.table, u.chunk.index),
-            sql::copy_in(
-                spec.dest_table(),
-                &cols,
-                spec.truncate_in_load(),
-                spec.format,
-            ),
-            sql::copy_out(&spec.table, &cols, &u.chunk, spec.format),
-        )
+        let (copy_in, copy_out) = copy_statements(shared, u);
+        ((u.table, u.chunk.index), copy_in, copy_out)
     });
+    let prepare_next_in = || async {
+        match &next {
+            Some((_, copy_in, _)) => tx.prepare(copy_in).await.ok(),
+            None => None,
+        }
+    };
     crate::failpoint::delay("before-chunk-commit").await;
     // The COPY's end, the role's reset and the chunk's mark go out together
     // (the mark records the source's count); the transaction commits only
@@ -309,9 +305,9 @@ async fn load_chunk(
             }
         },
         async {
-            match (&check, &next) {
-                (Some(_), Some((_, copy_in, _))) => tx.prepare(copy_in).await.ok(),
-                _ => None,
+            match check {
+                Some(_) => prepare_next_in().await,
+                None => None,
             }
         }
     );
@@ -350,14 +346,7 @@ async fn load_chunk(
     }
     let (committed, next_in) = match committed {
         Some(committed) => (committed, next_in_early),
-        None => {
-            tokio::join!(tx.batch_execute("COMMIT"), async {
-                match (&next, &next_out) {
-                    (Some((_, copy_in, _)), Some(_)) => tx.prepare(copy_in).await.ok(),
-                    _ => None,
-                }
-            })
-        }
+        None => tokio::join!(tx.batch_execute("COMMIT"), prepare_next_in()),
     };
     committed.map_err(|e| ChunkError::new("COMMIT failed", &e))?;
     if read != written {
@@ -373,6 +362,23 @@ async fn load_chunk(
         });
     }
     Ok((written, bytes_total))
+}
+
+/// A unit's `COPY ... FROM STDIN` on the destination (with `FREEZE` where
+/// the table is truncated in its load) and `COPY ... TO STDOUT` on the
+/// source.
+fn copy_statements(shared: &Shared, unit: &Unit) -> (String, String) {
+    let spec = &shared.plan.tables[unit.table];
+    let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
+    (
+        sql::copy_in(
+            spec.dest_table(),
+            &cols,
+            spec.truncate_in_load(),
+            spec.format,
+        ),
+        sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format),
+    )
 }
 
 /// The source's own count of the rows its COPY sent (`COPY n`), which arrives
