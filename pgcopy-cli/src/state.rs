@@ -5,6 +5,7 @@
 
 use crate::error::{PgContext, UserError};
 use pgcopy_core::plan::Plan;
+use pgcopy_core::preflight::state_schema::{self, StateSchemaFacts, StateSchemaProblem};
 use pgcopy_core::quote::{quote_ident, quote_literal};
 use pgcopy_core::states::Phase;
 use pgcopy_core::states::{JobState, TableState};
@@ -130,11 +131,24 @@ impl StateStore {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
     }
 
+    /// What the state schema is, or the one sentence why this role may not
+    /// use it (as an error).
+    pub async fn inspect(&self, client: &Client) -> anyhow::Result<StateSchemaStatus> {
+        self.assess(client)
+            .await?
+            .map_err(|p| UserError::failure(p.to_string()).into())
+    }
+
     /// Checks the state schema without changing anything, and whether this
     /// role may trust it: pgcopy reads definitions and calls functions from
     /// it, so it must be the extension's (owned by a superuser) or this
-    /// role's own, with no other role allowed to create objects in it.
-    pub async fn inspect(&self, client: &Client) -> anyhow::Result<StateSchemaStatus> {
+    /// role's own, with no other role allowed to create objects in it. The
+    /// decision is `pgcopy_core::preflight::state_schema`'s; the outer error
+    /// is a failed query.
+    pub async fn assess(
+        &self,
+        client: &Client,
+    ) -> anyhow::Result<Result<StateSchemaStatus, StateSchemaProblem>> {
         let row = client
             .query_one(
                 "SELECT n.oid IS NOT NULL AS present,
@@ -161,94 +175,36 @@ impl StateStore {
             )
             .await
             .pg_context(|| "reading the destination's state schema".into())?;
-        let present: bool = row.get(0);
+        let facts = StateSchemaFacts {
+            present: row.get(0),
+            has_version: row.get(2),
+            may_create: row.get(3),
+            may_use: row.get(4),
+            owner: row.get::<_, Option<String>>(5).unwrap_or_default(),
+            owner_is_superuser: row.get(6),
+            mine: row.get(7),
+            others_create: row.get(8),
+        };
         let ext_version: Option<String> = row.get(1);
-        let has_version: bool = row.get(2);
-        let may_create: bool = row.get(3);
-        let may_use: Option<bool> = row.get(4);
-        let owner: String = row.get::<_, Option<String>>(5).unwrap_or_default();
-        let owner_is_superuser: bool = row.get(6);
-        let mine: Option<bool> = row.get(7);
-        let others_create: bool = row.get(8);
         let droppable_by: Option<String> = row.get(9);
-        let q = quote_ident(&self.schema);
-        if !present {
-            if may_create {
-                return Ok(StateSchemaStatus::Creatable);
-            }
-            return Err(UserError::failure(format!(
-                "the destination has no state schema {:?} and this role may not create it: \
-                 run CREATE EXTENSION pgcopy there (any role with CREATE on the database may), \
-                 or GRANT CREATE ON DATABASE to this role, or choose another schema with --state-schema",
-                self.schema
-            ))
-            .into());
-        }
-        // Trust before anything in it is read or called: a schema another role
-        // controls could hold a look-alike schema_version() or tampered rows.
-        if !owner_is_superuser && mine != Some(true) {
-            return Err(UserError::failure(format!(
-                "schema {:?} on the destination belongs to role {owner:?}, neither this role nor a superuser, so \
-                 pgcopy will not read or run anything in it: run pgcopy as {owner:?}, or choose another \
-                 schema with --state-schema (where the extension is wanted, a schema of that name must not exist \
-                 before CREATE EXTENSION pgcopy)",
-                self.schema
-            ))
-            .into());
-        }
-        if others_create {
-            return Err(UserError::failure(format!(
-                "schema {:?} on the destination lets other roles create objects in it, which could shadow its \
-                 functions: as {owner:?}, REVOKE CREATE ON SCHEMA {q} FROM them (and PUBLIC), or choose another \
-                 schema with --state-schema",
-                self.schema
-            ))
-            .into());
-        }
-        if !has_version {
-            return Err(UserError::failure(format!(
-                "schema {:?} on the destination exists but is not a pgcopy state schema: \
-                 choose another with --state-schema",
-                self.schema
-            ))
-            .into());
-        }
-        if may_use == Some(false) {
-            return Err(UserError::failure(format!(
-                "the state schema {:?} on the destination belongs to role {owner:?} and this role may not use it: \
-                 run as {owner:?}, have it GRANT USAGE ON SCHEMA {q} and SELECT, INSERT, UPDATE ON ALL \
-                 TABLES IN SCHEMA {q} to this role, or choose another schema with --state-schema",
-                self.schema,
-            ))
-            .into());
+        match state_schema::assess(&self.schema, &facts) {
+            Err(p) => return Ok(Err(p)),
+            Ok(false) => return Ok(Ok(StateSchemaStatus::Creatable)),
+            Ok(true) => {}
         }
         let v: i32 = client
             .query_one(&format!("SELECT {}()", self.rel("schema_version")), &[])
             .await
             .pg_context(|| format!("reading {}.schema_version()", self.schema))?
             .get(0);
-        if v < STATE_SCHEMA_VERSION {
-            return Err(UserError::failure(format!(
-                "the state schema {:?} on the destination has version {v}, made by an older pgcopy, and this \
-                 pgcopy needs version {}: finish or discard its jobs with that pgcopy (pgcopy restore-fks, \
-                 pgcopy jobs discard), then drop it (DROP EXTENSION pgcopy, or DROP SCHEMA {q} CASCADE) so \
-                 that this pgcopy makes it anew",
-                self.schema, STATE_SCHEMA_VERSION
-            ))
-            .into());
-        }
-        if v != STATE_SCHEMA_VERSION {
-            return Err(UserError::failure(format!(
-                "the state schema {:?} on the destination has version {v}, this pgcopy understands {}: \
-                 upgrade pgcopy (and ALTER EXTENSION pgcopy UPDATE) so both match",
-                self.schema, STATE_SCHEMA_VERSION
-            ))
-            .into());
-        }
-        Ok(StateSchemaStatus::Ready {
-            by_extension: ext_version.is_some(),
-            droppable_by,
-        })
+        Ok(
+            state_schema::check_version(&self.schema, v, STATE_SCHEMA_VERSION).map(|()| {
+                StateSchemaStatus::Ready {
+                    by_extension: ext_version.is_some(),
+                    droppable_by,
+                }
+            }),
+        )
     }
 
     /// Creates the state schema from `sql/state_schema.sql`, owned by this

@@ -4,212 +4,14 @@
 
 use crate::catalog::{Catalog, TableKind};
 use crate::plan::Plan;
-use crate::quote::{quote_ident, QualifiedName};
-use std::fmt;
 
-/// One reason the copy cannot start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Problem {
-    /// The table is not on the destination.
-    MissingTable(QualifiedName),
-    /// The destination's table has a different kind (e.g. partitioned vs plain).
-    WrongKind(QualifiedName),
-    /// A source column the destination lacks.
-    MissingColumn(QualifiedName, String),
-    /// A column whose types differ.
-    TypeMismatch {
-        /// Table.
-        table: QualifiedName,
-        /// Column.
-        column: String,
-        /// Type on the source.
-        source: String,
-        /// Type on the destination.
-        dest: String,
-    },
-    /// A destination column the source lacks.
-    ExtraColumn(QualifiedName, String),
-    /// Generated on one side and not on the other.
-    GeneratedMismatch(QualifiedName, String),
-    /// The source role may not read the table.
-    NoSelect(QualifiedName),
-    /// Row-level security policies apply to the role on this side: the source
-    /// would hand over only the rows the policies show, and the destination's
-    /// COPY FROM refuses such a table. `owner`: the role owns the table, so
-    /// the policies apply because of `FORCE ROW LEVEL SECURITY`.
-    RowSecurity {
-        /// The table.
-        table: QualifiedName,
-        /// "source" or "destination".
-        side: &'static str,
-        /// The role owns the table.
-        owner: bool,
-    },
-    /// The role on this side ("source" or "destination") may not use the
-    /// schema (reported once per schema and side).
-    NoSchemaUsage {
-        /// The schema.
-        schema: String,
-        /// "source" or "destination".
-        side: &'static str,
-    },
-    /// The destination role may not insert into or truncate the table.
-    NoWrite(QualifiedName, &'static str),
-    /// A foreign key must be dropped, but the role does not own its table.
-    NotOwnerForFk {
-        /// The referencing table.
-        table: QualifiedName,
-        /// The constraint.
-        constraint: String,
-    },
-    /// The table is loaded as its owner (see `Table::load_as_owner`), who may
-    /// not insert into or truncate it, or has row-level security forced on it.
-    OwnerMayNotLoad {
-        /// The table.
-        table: QualifiedName,
-        /// Its owner.
-        owner: String,
-    },
-    /// Loading the table would run code of a role that is neither a
-    /// superuser nor the loading role, with the loading role's rights: the
-    /// loading role is a superuser, or not the table's owner.
-    UntrustedCode {
-        /// The table.
-        table: QualifiedName,
-        /// Its owner.
-        owner: String,
-        /// The loading role.
-        role: String,
-        /// What runs, each with the role that owns that code.
-        findings: Vec<(String, String)>,
-    },
-    /// A foreign key must be re-created, but the role lacks REFERENCES.
-    NoReferences {
-        /// The referenced table.
-        referenced: QualifiedName,
-        /// The constraint.
-        constraint: String,
-    },
-}
+mod found;
+mod problem;
+pub mod state_schema;
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::MissingTable(t) => write!(
-                f,
-                "table {} does not exist on the destination: create the schema there first (pg_dump --schema-only | psql), or exclude it with --exclude-tables",
-                t.display_name()
-            ),
-            Problem::WrongKind(t) => write!(
-                f,
-                "table {} is partitioned on one side and not on the other: the schemas must match",
-                t.display_name()
-            ),
-            Problem::MissingColumn(t, c) => write!(
-                f,
-                "column {c:?} of {} is missing on the destination: the schemas must match",
-                t.display_name()
-            ),
-            Problem::TypeMismatch { table, column, source, dest } => write!(
-                f,
-                "column {column:?} of {} is {source} on the source but {dest} on the destination: the types must match",
-                table.display_name()
-            ),
-            Problem::ExtraColumn(t, c) => write!(
-                f,
-                "column {c:?} of {} exists only on the destination: the schemas must match",
-                t.display_name()
-            ),
-            Problem::GeneratedMismatch(t, c) => write!(
-                f,
-                "column {c:?} of {} is generated on one side only: the schemas must match",
-                t.display_name()
-            ),
-            Problem::NoSelect(t) => write!(
-                f,
-                "the source role may not read {}: GRANT SELECT on it, or exclude it",
-                t.display_name()
-            ),
-            Problem::OwnerMayNotLoad { table, owner } => write!(
-                f,
-                "{} belongs to {owner:?}, and pgcopy loads it as its owner (so that what its inserts run, such as \
-                 CHECK constraints and index expressions, has no more than {owner:?}'s rights), but {owner:?} may \
-                 not insert into and truncate it, or has row-level security forced on it: GRANT INSERT, TRUNCATE \
-                 ON it TO {owner:?}, or turn off FORCE ROW LEVEL SECURITY, or exclude it",
-                table.display_name()
-            ),
-            Problem::UntrustedCode {
-                table,
-                owner,
-                role,
-                findings,
-            } => {
-                let roles: std::collections::BTreeSet<&str> =
-                    findings.iter().map(|(_, r)| r.as_str()).collect();
-                let what: Vec<&str> = findings.iter().map(|(w, _)| w.as_str()).collect();
-                write!(
-                    f,
-                    "pgcopy will not load {} as {role:?}: its rows would run code that role {} may change at any \
-                     time ({}), with {role:?}'s rights; copy it as {owner:?} (options='-c role={owner}' if this \
-                     role may act as it), have that code handed to a superuser (ALTER FUNCTION/DOMAIN ... OWNER TO), \
-                     or exclude the table",
-                    table.display_name(),
-                    roles
-                        .iter()
-                        .map(|r| format!("{r:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    what.join("; ")
-                )
-            }
-            Problem::NotOwnerForFk { table, constraint } => write!(
-                f,
-                "permission denied to drop foreign key {constraint:?} on {}: the role must own {}, \
-                 or run as a role that may SET session_replication_role \
-                 (GRANT SET ON PARAMETER session_replication_role TO it)",
-                table.display_name(),
-                table.display_name()
-            ),
-            Problem::NoReferences { referenced, constraint } => write!(
-                f,
-                "foreign key {constraint:?} could not be re-created: the role lacks REFERENCES on {}; \
-                 GRANT REFERENCES on it",
-                referenced.display_name()
-            ),
-            Problem::RowSecurity { table, side, owner } => {
-                let what = if *side == "source" {
-                    "which would read only the rows they show"
-                } else {
-                    "and COPY FROM refuses such a table"
-                };
-                // The owner is subject to its policies only under FORCE.
-                let who = if *owner {
-                    "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: copy as a superuser \
-                     or a role with BYPASSRLS"
-                } else {
-                    "copy as the table's owner, a superuser or a role with BYPASSRLS"
-                };
-                write!(
-                    f,
-                    "row-level security policies on {} apply to the {side} role, {what}: {who}",
-                    table.display_name()
-                )
-            }
-            Problem::NoSchemaUsage { schema, side } => write!(
-                f,
-                "the {side} role may not use schema {}: GRANT USAGE ON SCHEMA {} to it, or exclude its tables",
-                schema,
-                quote_ident(schema)
-            ),
-            Problem::NoWrite(t, what) => write!(
-                f,
-                "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
-                t.display_name()
-            ),
-        }
-    }
-}
+pub use found::*;
+pub use problem::Problem;
+pub use state_schema::{StateSchemaFacts, StateSchemaProblem};
 
 /// Compares the plan (made from `source`) with the destination's catalog.
 pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Problem> {
@@ -366,6 +168,7 @@ mod tests {
     use super::*;
     use crate::catalog::*;
     use crate::plan::{plan, PlanOptions};
+    use crate::quote::QualifiedName;
 
     #[test]
     fn large_objects_are_mentioned_with_the_columns_that_may_refer_to_them() {

@@ -11,6 +11,7 @@ use super::Shared;
 use crate::error::{pg_message, PgContext};
 use crate::state::ChunkKey;
 use pgcopy_core::plan::{large_object_batches, LargeObjectBatch, LARGE_OBJECTS};
+use pgcopy_core::preflight::{check_large_objects, LargeObjectFacts, Problem};
 use pgcopy_core::quote::{quote_ident, quote_literal};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -45,17 +46,14 @@ pub fn batches(objects: &BTreeMap<u32, String>) -> Vec<LargeObjectBatch> {
     large_object_batches(&oids, PER_BATCH)
 }
 
-/// What keeps this role from copying the source's large objects as they are,
-/// one sentence each: large objects it may not read on the source; owners
-/// and grantees missing on the destination, or owners it may not give them
-/// to; destination large objects with the same OIDs it may not replace; and
-/// the functions it needs there. `objects`: the source's, from [`list`].
+/// What keeps this role from copying the source's large objects as they are
+/// (decided by `pgcopy_core::preflight::check_large_objects` from what this
+/// reads on both sides). `objects`: the source's, from [`list`].
 pub async fn preflight(
     src: &Client,
     dst: &Client,
     objects: &BTreeMap<u32, String>,
-) -> anyhow::Result<Vec<String>> {
-    let mut problems = Vec::new();
+) -> anyhow::Result<Vec<Problem>> {
     let row = src
         .query_one(
             "SELECT count(*) FILTER (WHERE NOT pg_catalog.current_setting('lo_compat_privileges')::bool
@@ -74,12 +72,6 @@ pub async fn preflight(
         .pg_context(|| "reading the source's large objects".into())?;
     let (unreadable, grantees): (i64, Vec<String>) = (row.get(0), row.get(1));
     let owners: BTreeSet<&String> = objects.values().collect();
-    if unreadable > 0 {
-        problems.push(format!(
-            "the source role may not read {unreadable} of the source's large objects: GRANT SELECT ON LARGE OBJECT \
-             to it (or copy as their owners or a superuser), or leave them out with --skip-large-objects"
-        ));
-    }
     let roles = dst
         .query(
             "SELECT n, r.oid IS NOT NULL, coalesce(pg_catalog.pg_has_role(r.oid, 'MEMBER'), false)
@@ -88,38 +80,8 @@ pub async fn preflight(
         )
         .await
         .pg_context(|| "looking up the large objects' roles on the destination".into())?;
-    let mut missing = Vec::new();
-    let mut not_member = Vec::new();
-    for r in &roles {
-        let (name, exists, member): (String, bool, bool) = (r.get(0), r.get(1), r.get(2));
-        if !exists {
-            missing.push(name);
-        } else if !member && owners.contains(&name) {
-            not_member.push(name);
-        }
-    }
-    missing.sort();
-    missing.dedup();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "the source's large objects belong to or are shared with roles the destination does not have ({}): \
-             create them there, or leave the large objects out with --skip-large-objects",
-            missing.join(", ")
-        ));
-    }
-    if !not_member.is_empty() {
-        problems.push(format!(
-            "the source's large objects belong to roles this role may not give them to on the destination ({}): \
-             copy as a member of those roles (or a superuser), or leave them out with --skip-large-objects",
-            not_member.join(", ")
-        ));
-    }
-    // Every role may create a large object with the OID it likes: the
-    // source's owner of one must also own the destination's of that OID for
-    // the copy to replace it, so nobody takes another's by picking its OID.
-    let source_owners = objects;
-    let all: Vec<u32> = source_owners.keys().copied().collect();
-    let rows = dst
+    let all: Vec<u32> = objects.keys().copied().collect();
+    let dest_objects = dst
         .query(
             "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text,
                     pg_catalog.pg_has_role(m.lomowner, 'MEMBER')
@@ -129,40 +91,6 @@ pub async fn preflight(
         )
         .await
         .pg_context(|| "reading the destination's large objects".into())?;
-    let mut foreign = 0usize;
-    let mut taken: Vec<String> = Vec::new();
-    for r in &rows {
-        let (oid, owner, member): (u32, String, bool) = (r.get(0), r.get(1), r.get(2));
-        if !member {
-            foreign += 1;
-        } else if source_owners.get(&oid) != Some(&owner) {
-            taken.push(format!(
-                "{oid}: {owner:?} here, {:?} on the source",
-                source_owners
-                    .get(&oid)
-                    .map(String::as_str)
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    if foreign > 0 {
-        problems.push(format!(
-            "{foreign} large objects on the destination have the OIDs of source ones and belong to roles this \
-             role is not a member of, so it may not replace them: copy as their owners (or a superuser), or leave \
-             the large objects out with --skip-large-objects"
-        ));
-    }
-    if !taken.is_empty() {
-        let shown: Vec<&str> = taken.iter().take(5).map(String::as_str).collect();
-        problems.push(format!(
-            "{} large objects on the destination have the OIDs of source ones but other owners ({}{}): the copy \
-             would replace them with the source's; remove them on the destination first (lo_unlink), or leave \
-             the large objects out with --skip-large-objects",
-            taken.len(),
-            shown.join("; "),
-            if taken.len() > 5 { "; ..." } else { "" }
-        ));
-    }
     let may_create: bool = dst
         .query_one(
             "SELECT pg_catalog.has_function_privilege('pg_catalog.lo_from_bytea(pg_catalog.oid, pg_catalog.bytea)', 'EXECUTE')
@@ -173,14 +101,19 @@ pub async fn preflight(
         .await
         .pg_context(|| "reading the destination's large objects".into())?
         .get(0);
-    if !may_create {
-        problems.push(
-            "this role may not create large objects on the destination (EXECUTE on lo_from_bytea, lo_put and \
-             lo_unlink is revoked): grant it, or leave the large objects out with --skip-large-objects"
-                .to_string(),
-        );
-    }
-    Ok(problems)
+    Ok(check_large_objects(&LargeObjectFacts {
+        source_owners: objects.clone(),
+        unreadable,
+        roles: roles
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        dest_objects: dest_objects
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        may_create,
+    }))
 }
 
 /// Large objects and bytes one run copied.

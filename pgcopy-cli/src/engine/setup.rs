@@ -7,19 +7,21 @@ use super::config::{CopyConfig, JobChoice, JobShape};
 use super::summary;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::introspect;
-use crate::state::{StateSchemaStatus, StateStore, StoredJob};
+use crate::state::{StateSchemaStatus, StateStore};
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
-use pgcopy_core::preflight::{check_fk_rights, check_tables, large_objects_warning, Problem};
+use pgcopy_core::preflight::{
+    self, check_fk_rights, check_tables, large_objects_warning, EarlierJob, Problem,
+};
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::triggers::{self, SavedTrigger};
+use pgcopy_core::triggers::SavedTrigger;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
 mod checks;
 mod resume;
 
-use checks::{blocking, fail_preflight};
+use checks::fail_preflight;
 use resume::resume;
 
 /// Everything the run needs to execute a job.
@@ -221,7 +223,7 @@ impl Ctx<'_> {
     /// The plan `opts` select on the source, with the tables the destination
     /// partitions differently routed through its tables
     /// (`pgcopy_core::route`), and why some cannot be.
-    fn routed_plan(&self, opts: &PlanOptions) -> Result<(Plan, Vec<String>), UserError> {
+    fn routed_plan(&self, opts: &PlanOptions) -> Result<(Plan, Vec<Problem>), UserError> {
         let mut p = plan(self.src_catalog, opts).map_err(|e| UserError::usage(e.to_string()))?;
         let problems = pgcopy_core::route::route(&mut p, self.src_catalog, self.dst_catalog);
         let mut deferred = std::mem::take(&mut p.deferred_indexes);
@@ -231,7 +233,7 @@ impl Ctx<'_> {
             |t| p.bytes_into(t),
         );
         p.deferred_indexes = deferred;
-        Ok((p, problems.iter().map(|p| p.to_string()).collect()))
+        Ok((p, problems.into_iter().map(Problem::Route).collect()))
     }
 
     /// The plan's tables to load as their owners or to check in each load
@@ -329,21 +331,16 @@ async fn new_job(
     // across schemas is said out loud, before anything changes.
     for a in &plan.ambiguous {
         if a.bare_name && !dry_run {
-            problems.push(a.message());
+            problems.push(Problem::AmbiguousName(a.clone()));
         } else if !dry_run {
             tracing::warn!("{}", a.message());
         }
     }
     if shape.defer_indexes == Some(true) {
-        for i in &indexes_to_drop {
-            if !ctx.dst_catalog.table(&i.table).is_some_and(|t| t.is_owner) {
-                problems.push(format!(
-                    "--defer-indexes needs to drop index {:?} on {}: the role must own the table, or leave out --defer-indexes",
-                    i.name,
-                    i.table.display_name()
-                ));
-            }
-        }
+        problems.extend(preflight::check_defer_index_owners(
+            &indexes_to_drop,
+            ctx.dst_catalog,
+        ));
     }
 
     let mut schema_ready = false;
@@ -351,40 +348,36 @@ async fn new_job(
     // dropped or disabled is still out) are simply superseded by a new copy.
     let mut superseded = Vec::new();
     if !dry_run {
-        match store.inspect(dst).await {
+        match store.assess(dst).await? {
             Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
                 schema_ready = true;
                 if let Some(ext_owner) = droppable_by {
-                    problems.extend(ctx.droppable_state(
+                    problems.extend(preflight::check_droppable_state(
                         &ext_owner,
                         &fks_to_drop,
                         &indexes_to_drop,
                         &triggers,
+                        ctx.dst_catalog,
                     ));
                 }
                 for job in store.unfinished_jobs(dst, None).await? {
-                    let busy =
-                        job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale;
-                    if busy
-                        || !job.disabled_triggers.is_empty()
-                        || store.job_leftovers(dst, job.job_id).await? > 0
-                    {
-                        problems.push(blocking(&job));
-                    } else {
-                        superseded.push(job);
+                    let leftovers = !job.disabled_triggers.is_empty()
+                        || store.job_leftovers(dst, job.job_id).await? > 0;
+                    match preflight::earlier_job(job.job_id, &job.state, job.stale, leftovers) {
+                        EarlierJob::Blocks(p) => problems.push(p),
+                        EarlierJob::Superseded => superseded.push(job),
                     }
                 }
                 let pending = store.pending_fk_count(dst).await?;
                 if pending > 0 {
-                    problems.push(format!(
-                        "{pending} foreign key(s) dropped by an earlier job are not restored yet: restore them \
-                         first (`pgcopy restore-fks`, or SELECT * FROM {}.restore_fks())",
-                        config.state_schema
-                    ));
+                    problems.push(Problem::PendingFks {
+                        count: pending,
+                        state_schema: config.state_schema.clone(),
+                    });
                 }
             }
             Ok(StateSchemaStatus::Creatable) => {}
-            Err(e) => problems.push(format!("{e:#}")),
+            Err(p) => problems.push(Problem::StateSchema(p)),
         }
     }
     fail_preflight(&problems)?;

@@ -58,39 +58,6 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Where the extension belongs to `ext_owner`, who may drop it (and the
-    /// state in it) at any time: refused when this copy would keep there what
-    /// it drops or disables on tables `ext_owner` does not own.
-    pub(super) fn droppable_state(
-        &self,
-        ext_owner: &str,
-        fks: &[ForeignKey],
-        indexes: &[Index],
-        triggers: &[SavedTrigger],
-    ) -> Option<String> {
-        let others: std::collections::BTreeSet<String> = fks
-            .iter()
-            .map(|f| &f.table)
-            .chain(indexes.iter().map(|i| &i.table))
-            .chain(triggers.iter().map(|t| &t.table))
-            .filter(|t| {
-                self.dst_catalog
-                    .table(t)
-                    .is_some_and(|t| t.owner != ext_owner)
-            })
-            .map(|t| t.display_name())
-            .collect();
-        (!others.is_empty()).then(|| {
-            format!(
-                "the pgcopy extension here belongs to role {ext_owner:?}, who may DROP EXTENSION pgcopy at any \
-                 time, and with it what this copy would save there of tables {ext_owner:?} does not own ({}): \
-                 keep this copy's state in a schema of your own (--state-schema NAME), or have a superuser \
-                 install the extension (DROP EXTENSION pgcopy, then CREATE EXTENSION pgcopy as a superuser)",
-                others.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        })
-    }
-
     /// Tables whose inserts would run code of a role that is neither a
     /// superuser nor this one, where this role is a superuser or not the
     /// table's owner: that code would run with this role's rights.
@@ -98,7 +65,7 @@ impl Ctx<'_> {
         &self,
         dst: &Client,
         plan: &Plan,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<Problem>> {
         let cat = self.dst_catalog;
         let written = pgcopy_core::route::dest_relations(plan, cat);
         let tables: Vec<&pgcopy_core::catalog::Table> = written
@@ -114,14 +81,11 @@ impl Ctx<'_> {
         Ok(tables
             .iter()
             .filter_map(|t| {
-                found.get(&t.oid).map(|findings| {
-                    Problem::UntrustedCode {
-                        table: t.name.clone(),
-                        owner: t.owner.clone(),
-                        role: cat.current_user.clone(),
-                        findings: findings.clone(),
-                    }
-                    .to_string()
+                found.get(&t.oid).map(|findings| Problem::UntrustedCode {
+                    table: t.name.clone(),
+                    owner: t.owner.clone(),
+                    role: cat.current_user.clone(),
+                    findings: findings.clone(),
                 })
             })
             .collect())
@@ -176,7 +140,7 @@ impl Ctx<'_> {
         &self,
         dst: &Client,
         plan: &Plan,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<Problem>> {
         let mut problems = Vec::new();
         // The partitions' constraints, read once per destination table
         // (`None`: one partition takes every row).
@@ -233,12 +197,11 @@ impl Ctx<'_> {
                         .await?;
                     let n: i64 = row.get(0);
                     if n > 0 {
-                        problems.push(format!(
-                            "{n} rows of {} fit no partition of {} on the destination: add a partition that \
-                             takes them there (or a DEFAULT one), or exclude the table",
-                            spec.table.display_name(),
-                            target.display_name()
-                        ));
+                        problems.push(Problem::UnroutableRows {
+                            rows: n,
+                            table: spec.table.clone(),
+                            target: target.clone(),
+                        });
                     }
                 }
                 Err(e) => {
@@ -264,81 +227,20 @@ impl Ctx<'_> {
         &self,
         plan: &Plan,
         fks_to_drop: &[ForeignKey],
-    ) -> (Vec<String>, Vec<SavedTrigger>) {
-        let mut problems: Vec<String> = check_tables(plan, self.src_catalog, self.dst_catalog)
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        problems.extend(
-            check_fk_rights(fks_to_drop, self.dst_catalog)
-                .iter()
-                .map(|p| p.to_string()),
-        );
-        let mut to_disable = Vec::new();
-        for name in pgcopy_core::route::dest_relations(plan, self.dst_catalog) {
-            let Some(t) = self.dst_catalog.table(&name) else {
-                continue;
-            };
-            let firing = triggers::firing(t, plan.replica_mode());
-            if firing.is_empty() {
-                continue;
-            }
-            if t.is_owner {
-                to_disable.extend(firing);
-            } else if !self.shape.fire_triggers {
-                let names: Vec<String> = firing.iter().map(|f| f.display_name()).collect();
-                problems.push(format!(
-                    "table {} has triggers that would fire during the load ({}){}, and this role cannot \
-                     disable them (it must own the table): pass --fire-triggers to let them fire, or run as the owner",
-                    t.name.display_name(),
-                    names.join(", "),
-                    if plan.replica_mode() {
-                        ", as ENABLE ALWAYS and ENABLE REPLICA triggers do in replica mode"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-        }
+    ) -> (Vec<Problem>, Vec<SavedTrigger>) {
+        let mut problems = check_tables(plan, self.src_catalog, self.dst_catalog);
+        problems.extend(check_fk_rights(fks_to_drop, self.dst_catalog));
+        let (refused, to_disable) =
+            preflight::check_triggers(plan, self.dst_catalog, self.shape.fire_triggers);
+        problems.extend(refused);
         (problems, to_disable)
     }
 }
 
-pub(super) fn fail_preflight(problems: &[String]) -> anyhow::Result<()> {
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let mut msg = if problems.len() == 1 {
-        format!("preflight failed, nothing was changed: {}", problems[0])
-    } else {
-        format!(
-            "preflight found {} problems, nothing was changed:",
-            problems.len()
-        )
-    };
-    if problems.len() > 1 {
-        for p in problems {
-            msg.push_str("\n  - ");
-            msg.push_str(p);
-        }
-    }
-    Err(UserError::failure(msg).into())
-}
-
-/// Why an unfinished job blocks a new copy, and what to do.
-pub(super) fn blocking(job: &StoredJob) -> String {
-    if job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale {
-        format!(
-            "job {} is running on the destination right now (its client is connected): wait for it",
-            job.job_id
-        )
-    } else {
-        format!(
-            "job {} did not finish ({}): continue it with `pgcopy copy --resume`, or give it up with \
-             `pgcopy jobs discard {}` (which restores what it dropped)",
-            job.job_id,
-            if job.stale { "its client died" } else { job.state.as_str() },
-            job.job_id
-        )
+/// Ends the run, before anything changed, when preflight found problems.
+pub(super) fn fail_preflight(problems: &[Problem]) -> anyhow::Result<()> {
+    match preflight::report(problems) {
+        Some(msg) => Err(UserError::failure(msg).into()),
+        None => Ok(()),
     }
 }

@@ -27,27 +27,25 @@ pub(super) async fn resume(
         })
         .into());
     };
-    if job.state == pgcopy_core::states::JobState::Running.as_str() && !job.stale {
-        return Err(UserError::failure(blocking(&job)).into());
+    if let EarlierJob::Blocks(p) = preflight::earlier_job(job.job_id, &job.state, job.stale, false)
+    {
+        return refuse(p);
     }
     // A job's stored plan and options are only as trustworthy as the role
     // that wrote them: following them with this role's rights would let that
     // role decide what this one truncates and writes.
     if !job.mine {
-        return Err(UserError::failure(format!(
-            "job {} was started by role {:?}, not by this role: resume it as {:?}, or give it up with \
-             `pgcopy jobs discard {}` (which restores what it dropped with no more than {:?}'s rights)",
-            job.job_id, job.created_by, job.created_by, job.job_id, job.created_by
-        ))
-        .into());
+        return refuse(Problem::JobNotMine {
+            job_id: job.job_id,
+            created_by: job.created_by.clone(),
+        });
     }
     let Some(options) = &job.options else {
-        return Err(UserError::failure(format!(
-            "job {} has options this pgcopy cannot read: give it up with `pgcopy jobs discard {}` and start a \
-             new copy",
-            job.job_id, job.job_id
-        ))
-        .into());
+        return refuse(Problem::UnreadableJob {
+            job_id: job.job_id,
+            what: "options",
+            why: None,
+        });
     };
     for (flag, given, stored) in [
         (
@@ -82,19 +80,18 @@ pub(super) async fn resume(
             source.redacted()
         );
     }
-    let plan: Plan = serde_json::from_value(job.plan.clone()).map_err(|e| {
-        UserError::failure(format!(
-            "job {} has a plan this pgcopy cannot read: {e}",
-            job.job_id
-        ))
-    })?;
+    let plan: Plan = match serde_json::from_value(job.plan.clone()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return refuse(Problem::UnreadableJob {
+                job_id: job.job_id,
+                what: "a plan",
+                why: Some(e.to_string()),
+            })
+        }
+    };
     if plan.replica_mode() && !ctx.replica_allowed {
-        return Err(UserError::failure(format!(
-            "job {} used replica mode, but this role may not SET session_replication_role: resume it as the role \
-             that started it",
-            job.job_id
-        ))
-        .into());
+        return refuse(Problem::ReplicaNotAllowed { job_id: job.job_id });
     }
     // From here on the job's stored options say what is copied and how.
     let ctx = Ctx {
@@ -110,15 +107,10 @@ pub(super) async fn resume(
     let (today, _) = ctx.routed_plan(&opts)?;
     let beyond = plan.beyond(&today);
     if !beyond.is_empty() {
-        return Err(UserError::failure(format!(
-            "job {}'s stored plan names what its options do not select today ({}): it was changed, or the \
-             source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard {}` and \
-             start a new copy",
-            job.job_id,
-            beyond.join(", "),
-            job.job_id
-        ))
-        .into());
+        return refuse(Problem::PlanBeyondOptions {
+            job_id: job.job_id,
+            beyond,
+        });
     }
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
@@ -168,4 +160,9 @@ pub(super) async fn resume(
         done_chunks,
         analyze: ctx.shape.analyze,
     }))
+}
+
+/// A resume refused before anything changed: the problem's one sentence.
+fn refuse(p: Problem) -> anyhow::Result<Option<Setup>> {
+    Err(UserError::failure(p.to_string()).into())
 }

@@ -1,0 +1,406 @@
+//! [`Problem`]: one reason a copy cannot start, as one sentence saying what
+//! is wrong and what to do.
+
+use crate::plan::AmbiguousPattern;
+use crate::quote::{quote_ident, QualifiedName};
+use crate::route::RouteProblem;
+
+use super::found::LargeObjectProblem;
+use super::state_schema::StateSchemaProblem;
+use std::fmt;
+
+/// One reason the copy cannot start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The table is not on the destination.
+    MissingTable(QualifiedName),
+    /// The destination's table has a different kind (e.g. partitioned vs plain).
+    WrongKind(QualifiedName),
+    /// A source column the destination lacks.
+    MissingColumn(QualifiedName, String),
+    /// A column whose types differ.
+    TypeMismatch {
+        /// Table.
+        table: QualifiedName,
+        /// Column.
+        column: String,
+        /// Type on the source.
+        source: String,
+        /// Type on the destination.
+        dest: String,
+    },
+    /// A destination column the source lacks.
+    ExtraColumn(QualifiedName, String),
+    /// Generated on one side and not on the other.
+    GeneratedMismatch(QualifiedName, String),
+    /// The source role may not read the table.
+    NoSelect(QualifiedName),
+    /// Row-level security policies apply to the role on this side: the source
+    /// would hand over only the rows the policies show, and the destination's
+    /// COPY FROM refuses such a table. `owner`: the role owns the table, so
+    /// the policies apply because of `FORCE ROW LEVEL SECURITY`.
+    RowSecurity {
+        /// The table.
+        table: QualifiedName,
+        /// "source" or "destination".
+        side: &'static str,
+        /// The role owns the table.
+        owner: bool,
+    },
+    /// The role on this side ("source" or "destination") may not use the
+    /// schema (reported once per schema and side).
+    NoSchemaUsage {
+        /// The schema.
+        schema: String,
+        /// "source" or "destination".
+        side: &'static str,
+    },
+    /// The destination role may not insert into or truncate the table.
+    NoWrite(QualifiedName, &'static str),
+    /// A foreign key must be dropped, but the role does not own its table.
+    NotOwnerForFk {
+        /// The referencing table.
+        table: QualifiedName,
+        /// The constraint.
+        constraint: String,
+    },
+    /// The table is loaded as its owner (see `Table::load_as_owner`), who may
+    /// not insert into or truncate it, or has row-level security forced on it.
+    OwnerMayNotLoad {
+        /// The table.
+        table: QualifiedName,
+        /// Its owner.
+        owner: String,
+    },
+    /// Loading the table would run code of a role that is neither a
+    /// superuser nor the loading role, with the loading role's rights: the
+    /// loading role is a superuser, or not the table's owner.
+    UntrustedCode {
+        /// The table.
+        table: QualifiedName,
+        /// Its owner.
+        owner: String,
+        /// The loading role.
+        role: String,
+        /// What runs, each with the role that owns that code.
+        findings: Vec<(String, String)>,
+    },
+    /// A foreign key must be re-created, but the role lacks REFERENCES.
+    NoReferences {
+        /// The referenced table.
+        referenced: QualifiedName,
+        /// The constraint.
+        constraint: String,
+    },
+    /// Tables selected on the source cannot be routed into the destination's
+    /// (see [`crate::route`]).
+    Route(RouteProblem),
+    /// A bare `--include-tables` name selects tables in several schemas.
+    AmbiguousName(AmbiguousPattern),
+    /// Triggers would fire during the load on a table this role does not
+    /// own, so it cannot disable them, and `--fire-triggers` was not given.
+    FiringTriggers {
+        /// The table.
+        table: QualifiedName,
+        /// The triggers, by name.
+        triggers: Vec<String>,
+        /// The load runs in replica mode (so ENABLE ALWAYS and ENABLE
+        /// REPLICA triggers are the ones that fire).
+        replica: bool,
+    },
+    /// `--defer-indexes` would drop an index on a table this role does not own.
+    DeferIndexNotOwner {
+        /// The index.
+        index: String,
+        /// Its table.
+        table: QualifiedName,
+    },
+    /// Rows of a source table that no partition of the destination's
+    /// partitioned table takes.
+    UnroutableRows {
+        /// How many, counted on the source in the snapshot.
+        rows: i64,
+        /// The source table.
+        table: QualifiedName,
+        /// The destination's partitioned table.
+        target: QualifiedName,
+    },
+    /// The source's large objects cannot be copied as they are.
+    LargeObjects(LargeObjectProblem),
+    /// The extension belongs to a role that is neither a superuser nor this
+    /// one, who may drop it, and with it what this copy would save there of
+    /// tables that role does not own.
+    DroppableState {
+        /// The extension's owner.
+        ext_owner: String,
+        /// The other owners' tables, by display name, sorted.
+        tables: Vec<String>,
+    },
+    /// An earlier job did not finish and still has something to put back,
+    /// or runs right now.
+    BlockingJob {
+        /// The job.
+        job_id: i64,
+        /// Its client is connected and running it.
+        running_now: bool,
+        /// Its state (`jobs.state`).
+        state: String,
+        /// Its client died.
+        stale: bool,
+    },
+    /// Foreign keys an earlier job dropped are not restored yet.
+    PendingFks {
+        /// How many.
+        count: i64,
+        /// The state schema that holds them.
+        state_schema: String,
+    },
+    /// The state schema cannot be used (or made).
+    StateSchema(StateSchemaProblem),
+    /// `--resume` refused: the job was started by another role.
+    JobNotMine {
+        /// The job.
+        job_id: i64,
+        /// The role that started it.
+        created_by: String,
+    },
+    /// `--resume` refused: the job's stored options or plan cannot be read.
+    UnreadableJob {
+        /// The job.
+        job_id: i64,
+        /// "options" or "plan".
+        what: &'static str,
+        /// Why, where known.
+        why: Option<String>,
+    },
+    /// `--resume` refused: the stored plan names what its options do not
+    /// select today.
+    PlanBeyondOptions {
+        /// The job.
+        job_id: i64,
+        /// What it names beyond them.
+        beyond: Vec<String>,
+    },
+    /// `--resume` refused: the job ran in replica mode, which this role may
+    /// not use.
+    ReplicaNotAllowed {
+        /// The job.
+        job_id: i64,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::MissingTable(t) => write!(
+                f,
+                "table {} does not exist on the destination: create the schema there first (pg_dump --schema-only | psql), or exclude it with --exclude-tables",
+                t.display_name()
+            ),
+            Problem::WrongKind(t) => write!(
+                f,
+                "table {} is partitioned on one side and not on the other: the schemas must match",
+                t.display_name()
+            ),
+            Problem::MissingColumn(t, c) => write!(
+                f,
+                "column {c:?} of {} is missing on the destination: the schemas must match",
+                t.display_name()
+            ),
+            Problem::TypeMismatch { table, column, source, dest } => write!(
+                f,
+                "column {column:?} of {} is {source} on the source but {dest} on the destination: the types must match",
+                table.display_name()
+            ),
+            Problem::ExtraColumn(t, c) => write!(
+                f,
+                "column {c:?} of {} exists only on the destination: the schemas must match",
+                t.display_name()
+            ),
+            Problem::GeneratedMismatch(t, c) => write!(
+                f,
+                "column {c:?} of {} is generated on one side only: the schemas must match",
+                t.display_name()
+            ),
+            Problem::NoSelect(t) => write!(
+                f,
+                "the source role may not read {}: GRANT SELECT on it, or exclude it",
+                t.display_name()
+            ),
+            Problem::OwnerMayNotLoad { table, owner } => write!(
+                f,
+                "{} belongs to {owner:?}, and pgcopy loads it as its owner (so that what its inserts run, such as \
+                 CHECK constraints and index expressions, has no more than {owner:?}'s rights), but {owner:?} may \
+                 not insert into and truncate it, or has row-level security forced on it: GRANT INSERT, TRUNCATE \
+                 ON it TO {owner:?}, or turn off FORCE ROW LEVEL SECURITY, or exclude it",
+                table.display_name()
+            ),
+            Problem::UntrustedCode {
+                table,
+                owner,
+                role,
+                findings,
+            } => {
+                let roles: std::collections::BTreeSet<&str> =
+                    findings.iter().map(|(_, r)| r.as_str()).collect();
+                let what: Vec<&str> = findings.iter().map(|(w, _)| w.as_str()).collect();
+                write!(
+                    f,
+                    "pgcopy will not load {} as {role:?}: its rows would run code that role {} may change at any \
+                     time ({}), with {role:?}'s rights; copy it as {owner:?} (options='-c role={owner}' if this \
+                     role may act as it), have that code handed to a superuser (ALTER FUNCTION/DOMAIN ... OWNER TO), \
+                     or exclude the table",
+                    table.display_name(),
+                    roles
+                        .iter()
+                        .map(|r| format!("{r:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    what.join("; ")
+                )
+            }
+            Problem::NotOwnerForFk { table, constraint } => write!(
+                f,
+                "permission denied to drop foreign key {constraint:?} on {}: the role must own {}, \
+                 or run as a role that may SET session_replication_role \
+                 (GRANT SET ON PARAMETER session_replication_role TO it)",
+                table.display_name(),
+                table.display_name()
+            ),
+            Problem::NoReferences { referenced, constraint } => write!(
+                f,
+                "foreign key {constraint:?} could not be re-created: the role lacks REFERENCES on {}; \
+                 GRANT REFERENCES on it",
+                referenced.display_name()
+            ),
+            Problem::RowSecurity { table, side, owner } => {
+                let what = if *side == "source" {
+                    "which would read only the rows they show"
+                } else {
+                    "and COPY FROM refuses such a table"
+                };
+                // The owner is subject to its policies only under FORCE.
+                let who = if *owner {
+                    "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: copy as a superuser \
+                     or a role with BYPASSRLS"
+                } else {
+                    "copy as the table's owner, a superuser or a role with BYPASSRLS"
+                };
+                write!(
+                    f,
+                    "row-level security policies on {} apply to the {side} role, {what}: {who}",
+                    table.display_name()
+                )
+            }
+            Problem::NoSchemaUsage { schema, side } => write!(
+                f,
+                "the {side} role may not use schema {}: GRANT USAGE ON SCHEMA {} to it, or exclude its tables",
+                schema,
+                quote_ident(schema)
+            ),
+            Problem::NoWrite(t, what) => write!(
+                f,
+                "the destination role lacks {what} on {}: GRANT {what} on it, or exclude it",
+                t.display_name()
+            ),
+            Problem::Route(p) => write!(f, "{p}"),
+            Problem::AmbiguousName(a) => f.write_str(&a.message()),
+            Problem::FiringTriggers {
+                table,
+                triggers,
+                replica,
+            } => write!(
+                f,
+                "table {} has triggers that would fire during the load ({}){}, and this role cannot \
+                 disable them (it must own the table): pass --fire-triggers to let them fire, or run as the owner",
+                table.display_name(),
+                triggers.join(", "),
+                if *replica {
+                    ", as ENABLE ALWAYS and ENABLE REPLICA triggers do in replica mode"
+                } else {
+                    ""
+                }
+            ),
+            Problem::DeferIndexNotOwner { index, table } => write!(
+                f,
+                "--defer-indexes needs to drop index {index:?} on {}: the role must own the table, or leave out \
+                 --defer-indexes",
+                table.display_name()
+            ),
+            Problem::UnroutableRows {
+                rows,
+                table,
+                target,
+            } => write!(
+                f,
+                "{rows} rows of {} fit no partition of {} on the destination: add a partition that takes them \
+                 there (or a DEFAULT one), or exclude the table",
+                table.display_name(),
+                target.display_name()
+            ),
+            Problem::LargeObjects(p) => write!(f, "{p}"),
+            Problem::DroppableState { ext_owner, tables } => write!(
+                f,
+                "the pgcopy extension here belongs to role {ext_owner:?}, who may DROP EXTENSION pgcopy at any \
+                 time, and with it what this copy would save there of tables {ext_owner:?} does not own ({}): \
+                 keep this copy's state in a schema of your own (--state-schema NAME), or have a superuser \
+                 install the extension (DROP EXTENSION pgcopy, then CREATE EXTENSION pgcopy as a superuser)",
+                tables.join(", ")
+            ),
+            Problem::BlockingJob {
+                job_id,
+                running_now: true,
+                ..
+            } => write!(
+                f,
+                "job {job_id} is running on the destination right now (its client is connected): wait for it"
+            ),
+            Problem::BlockingJob {
+                job_id,
+                state,
+                stale,
+                ..
+            } => write!(
+                f,
+                "job {job_id} did not finish ({}): continue it with `pgcopy copy --resume`, or give it up with \
+                 `pgcopy jobs discard {job_id}` (which restores what it dropped)",
+                if *stale { "its client died" } else { state }
+            ),
+            Problem::PendingFks {
+                count,
+                state_schema,
+            } => write!(
+                f,
+                "{count} foreign key(s) dropped by an earlier job are not restored yet: restore them first \
+                 (`pgcopy restore-fks`, or SELECT * FROM {}.restore_fks())",
+                quote_ident(state_schema)
+            ),
+            Problem::StateSchema(p) => write!(f, "{p}"),
+            Problem::JobNotMine { job_id, created_by } => write!(
+                f,
+                "job {job_id} was started by role {created_by:?}, not by this role: resume it as {created_by:?}, \
+                 or give it up with `pgcopy jobs discard {job_id}` (which restores what it dropped with no more \
+                 than {created_by:?}'s rights)"
+            ),
+            Problem::UnreadableJob { job_id, what, why } => write!(
+                f,
+                "job {job_id} has {what} this pgcopy cannot read{}: give it up with `pgcopy jobs discard \
+                 {job_id}` and start a new copy",
+                why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
+            ),
+            Problem::PlanBeyondOptions { job_id, beyond } => write!(
+                f,
+                "job {job_id}'s stored plan names what its options do not select today ({}): it was changed, or \
+                 the source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard \
+                 {job_id}` and start a new copy",
+                beyond.join(", ")
+            ),
+            Problem::ReplicaNotAllowed { job_id } => write!(
+                f,
+                "job {job_id} used replica mode, but this role may not SET session_replication_role: resume it \
+                 as the role that started it"
+            ),
+        }
+    }
+}
