@@ -180,6 +180,8 @@ SELECT jsonb_build_object(
              'table', jsonb_build_object('schema', tn.nspname, 'name', t.relname),
              'name', ic.relname,
              'definition', pg_catalog.pg_get_indexdef(i.indexrelid),
+             'oid', i.indexrelid::int8,
+             'unique', i.indisunique,
              -- A foreign key may reference a unique index that backs no
              -- constraint: it depends on the index, which cannot be dropped.
              'backs_constraint', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
@@ -200,13 +202,39 @@ SELECT jsonb_build_object(
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), '[]'::jsonb),
              'tablespace', (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = ic.reltablespace),
+             -- A b-tree's PRIMARY KEY or UNIQUE constraint: a load may drop it
+             -- with its index and put it back USING INDEX (not a GiST one, as
+             -- PostgreSQL 18's WITHOUT OVERLAPS key, which USING INDEX refuses).
+             'constraint', (SELECT jsonb_build_object(
+                                     'kind', CASE c.contype WHEN 'p' THEN 'primary_key' ELSE 'unique' END,
+                                     'deferrable', c.condeferrable,
+                                     'initially_deferred', c.condeferred,
+                                     'comment', pg_catalog.obj_description(c.oid, 'pg_constraint'))
+                              FROM pg_catalog.pg_constraint c
+                             WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                               AND c.contype IN ('p', 'u')
+                               AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')),
+             -- What other than a foreign key depends on the index or its
+             -- constraint (the index itself depends on the constraint).
+             'others_depend', EXISTS (
+                 SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE ((d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = i.indexrelid)
+                         OR (d.refclassid = 'pg_catalog.pg_constraint'::regclass
+                             AND d.refobjid IN (SELECT c.oid FROM pg_catalog.pg_constraint c
+                                                 WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                                                   AND c.contype IN ('p', 'u', 'x'))))
+                    AND d.deptype = 'n'
+                    AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid)
+                    AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass
+                             AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                                          WHERE f.oid = d.objid AND f.contype = 'f'))),
              -- A partition that is not a table (a foreign table) has no index to
              -- attach: an `ON ONLY` index rebuilt with the others stays invalid.
              'other_partitions', t.relkind = 'p' AND EXISTS (
                  SELECT 1 FROM pg_catalog.pg_partition_tree(t.oid) pt
                    JOIN pg_catalog.pg_class pc ON pc.oid = pt.relid
                   WHERE pc.relkind NOT IN ('r', 'p'))
-           ) ORDER BY tn.nspname, t.relname, ic.relname)
+           ) ORDER BY tn.nspname, t.relname, i.indexrelid)
       FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
       JOIN pg_catalog.pg_class t ON t.oid = i.indrelid

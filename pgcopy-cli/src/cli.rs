@@ -267,8 +267,10 @@ pub struct CopyArgs {
     /// Schema on the destination holding pgcopy's state.
     #[arg(long, default_value = "pgcopy", value_name = "NAME")]
     pub state_schema: String,
-    /// Drop secondary indexes before the load and rebuild them after (default:
-    /// on when the role owns every table).
+    /// Drop indexes before the load and rebuild them after (default: on when
+    /// the role owns every table). PRIMARY KEY and UNIQUE constraints go with
+    /// theirs (and come back USING INDEX) where no foreign key left in place
+    /// references their table, so the load fills bare heaps.
     #[arg(long, overrides_with = "no_defer_indexes")]
     pub defer_indexes: bool,
     /// Keep indexes in place during the load.

@@ -1,5 +1,6 @@
-//! Deferred index builds: secondary indexes are saved in `saved_indexes` in the
-//! same transaction that drops them, and rebuilt after the load (one bulk build
+//! Deferred index builds: secondary indexes, and the PRIMARY KEY and UNIQUE
+//! constraints with theirs, are saved in `saved_indexes` in the same
+//! transaction that drops them, and rebuilt after the load (one bulk build
 //! instead of one insertion per row), in parallel with a raised
 //! `maintenance_work_mem`. Rebuilding reads the saved rows, so the end of a run,
 //! `pgcopy restore-fks` and `pgcopy.restore_fks()` share it.
@@ -29,9 +30,19 @@ pub async fn save_and_drop(
         save_and_drop_batch(dst, store, job_id, batch).await?;
     }
     if !indexes.is_empty() {
+        let keys = indexes
+            .iter()
+            .filter(|i| i.properties.constraint.is_some())
+            .count();
         tracing::info!(
-            "saved and dropped {}, rebuilt after the load",
-            crate::format::count(indexes.len(), "secondary index", "secondary indexes")
+            "saved and dropped {}{}, rebuilt after the load",
+            crate::format::count(indexes.len(), "index", "indexes"),
+            match keys {
+                0 => String::new(),
+                n => format!(
+                    " ({n} behind primary keys or unique constraints, which come back with them)"
+                ),
+            }
         );
     }
     Ok(())
@@ -66,7 +77,7 @@ async fn save_and_drop_batch(
     let drops: Vec<String> = indexes
         .iter()
         .filter(|i| !i.is_partition)
-        .map(|i| sql::drop_index(&i.table.schema, &i.name))
+        .map(sql::drop_deferred_index)
         .collect();
     let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 6] = [
         (&job_id, Type::INT8),
@@ -131,8 +142,8 @@ pub async fn rebuild(
     // attach them, one at a time, deepest first (the query's order).
     let (builds, attaches): (Vec<Pending>, Vec<Pending>) =
         pending.into_iter().partition(|p| p.level == 0);
-    let mut failures = rebuild_all(dest, store, parallel, builds, done.clone()).await?;
-    failures.extend(rebuild_all(dest, store, 1, attaches, done).await?);
+    let mut failures = rebuild_all(dest, store, parallel, in_order(builds), done.clone()).await?;
+    failures.extend(rebuild_all(dest, store, 1, vec![attaches], done).await?);
     tracing::info!(
         "rebuilt {} in {:.1} s",
         crate::format::count(total - failures.len(), "index", "indexes"),
@@ -141,14 +152,37 @@ pub async fn rebuild(
     Ok(failures)
 }
 
+/// The builds in groups that each run in order on one connection: a table's
+/// unique indexes together, oldest first (the query's order, see
+/// `pgcopy_core::plan::deferrable_indexes`), every other index alone.
+fn in_order(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut groups: Vec<Vec<Pending>> = Vec::new();
+    for p in pending {
+        let unique = |p: &Pending| p.saved.properties.unique_rank.is_some();
+        match groups.last_mut() {
+            Some(g)
+                if unique(&p)
+                    && unique(&g[0])
+                    && g[0].saved.job_id == p.saved.job_id
+                    && g[0].saved.table == p.saved.table =>
+            {
+                g.push(p)
+            }
+            _ => groups.push(vec![p]),
+        }
+    }
+    groups
+}
+
 async fn rebuild_all(
     dest: &Endpoint,
     store: &StateStore,
     parallel: usize,
-    pending: Vec<Pending>,
+    groups: Vec<Vec<Pending>>,
     done: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 ) -> anyhow::Result<Vec<String>> {
-    if pending.is_empty() {
+    let groups: Vec<Vec<Pending>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    if groups.is_empty() {
         return Ok(Vec::new());
     }
     let schema = store.clone();
@@ -157,49 +191,60 @@ async fn rebuild_all(
         parallel,
         "index builder",
         &format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"),
-        pending,
-        move |mut conn, p| {
+        groups,
+        move |mut conn, group| {
             let (store, done) = (schema.clone(), done.clone());
             async move {
-                let r = rebuild_one(&mut conn, &store, &p).await;
-                if let Some(d) = &done {
-                    d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let failure = match r {
-                    Ok(()) => None,
-                    Err(e) => {
-                        let s = &p.saved;
-                        let msg = format!(
-                            "index {} on {} could not be rebuilt: {e:#}",
-                            s.name,
-                            s.table.display_name()
-                        );
-                        if let Err(e) = conn
-                            .execute(
-                                &restore::index_error_sql(store.schema()),
-                                &[&s.job_id, &s.table.schema, &s.name, &msg],
-                            )
-                            .await
-                        {
-                            tracing::warn!(
-                                "could not record why index {} was not rebuilt: {}",
-                                s.name,
-                                pg_message(&e)
-                            );
-                        }
-                        tracing::error!(
-                            "{msg}; its definition stays in {}.saved_indexes",
-                            store.schema()
-                        );
-                        Some(msg)
+                let mut failures = Vec::new();
+                for p in &group {
+                    let r = rebuild_one(&mut conn, &store, p).await;
+                    if let Some(d) = &done {
+                        d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                };
-                (conn, failure)
+                    if let Err(e) = r {
+                        failures.push(record_failure(&conn, &store, p, e).await);
+                    }
+                }
+                (conn, failures)
             }
         },
     )
     .await?;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// Records why `p` was not rebuilt in its saved row (or says why it could
+/// not), logs it, and returns the message.
+async fn record_failure(
+    conn: &Client,
+    store: &StateStore,
+    p: &Pending,
+    e: anyhow::Error,
+) -> String {
+    let s = &p.saved;
+    let msg = format!(
+        "index {} on {} could not be rebuilt: {e:#}",
+        s.name,
+        s.table.display_name()
+    );
+    if let Err(e) = conn
+        .execute(
+            &restore::index_error_sql(store.schema()),
+            &[&s.job_id, &s.table.schema, &s.name, &msg],
+        )
+        .await
+    {
+        tracing::warn!(
+            "could not record why index {} was not rebuilt: {}",
+            s.name,
+            pg_message(&e)
+        );
+    }
+    tracing::error!(
+        "{msg}; its definition stays in {}.saved_indexes",
+        store.schema()
+    );
+    msg
 }
 
 /// Two round trips: the probe, then the transaction that builds the index,
@@ -222,8 +267,12 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
-    let authority = pgcopy_core::rows::authority(&crate::rows::PgRow(&row), 1, s.job_id)?;
-    let action = restore::index_action(s, row.get(0), &authority, crate::parse::parse)?;
+    let authority = pgcopy_core::rows::authority(&crate::rows::PgRow(&row), 2, s.job_id)?;
+    let present = restore::IndexPresent {
+        index: row.get(0),
+        constraint: row.get(1),
+    };
+    let action = restore::index_action(s, present, &authority, crate::parse::parse)?;
     if let IndexAction::Build { sql, .. } = &action {
         let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
         stored::check_literals(

@@ -79,6 +79,12 @@ pub struct Index {
     pub name: String,
     /// `pg_get_indexdef` text: the CREATE INDEX statement.
     pub definition: String,
+    /// Its OID: a table's unique indexes are rebuilt oldest first.
+    #[serde(default)]
+    pub oid: u32,
+    /// `indisunique`.
+    #[serde(default)]
+    pub unique: bool,
     /// Backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint.
     #[serde(default)]
     pub backs_constraint: bool,
@@ -100,6 +106,11 @@ pub struct Index {
     /// `ON ONLY` and its partitions' indexes, so it is never deferred.
     #[serde(default)]
     pub other_partitions: bool,
+    /// Something other than a foreign key depends on it or on the constraint
+    /// it backs (a view grouping by a primary key, say): dropping it would
+    /// fail, so it is never deferred.
+    #[serde(default)]
+    pub others_depend: bool,
     /// What hangs on the index apart from its definition, put back after a
     /// deferred rebuild.
     #[serde(flatten)]
@@ -127,6 +138,52 @@ pub struct IndexProperties {
     /// Its tablespace, when not the database's default.
     #[serde(default)]
     pub tablespace: Option<String>,
+    /// The PRIMARY KEY or UNIQUE constraint it backs (a b-tree's), put back
+    /// with `ADD CONSTRAINT ... USING INDEX` once the index is built.
+    #[serde(default)]
+    pub constraint: Option<BackedConstraint>,
+    /// A unique index's place among its table's unique indexes by age (0:
+    /// the oldest). A foreign key uses the oldest unique index that fits it,
+    /// so they are rebuilt in this order, one after another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_rank: Option<u32>,
+}
+
+/// A PRIMARY KEY or UNIQUE constraint, as the index behind it needs it put
+/// back: its name is the index's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackedConstraint {
+    /// Which kind.
+    pub kind: KeyKind,
+    /// `DEFERRABLE`.
+    #[serde(default)]
+    pub deferrable: bool,
+    /// `INITIALLY DEFERRED`.
+    #[serde(default)]
+    pub initially_deferred: bool,
+    /// `COMMENT ON CONSTRAINT` (apart from the index's own comment).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The kinds of constraint an index build can put back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// `PRIMARY KEY`.
+    PrimaryKey,
+    /// `UNIQUE`.
+    Unique,
+}
+
+impl KeyKind {
+    /// The SQL words.
+    pub fn sql(self) -> &'static str {
+        match self {
+            KeyKind::PrimaryKey => "PRIMARY KEY",
+            KeyKind::Unique => "UNIQUE",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -471,12 +528,15 @@ impl Index {
             table: QualifiedName::new(schema, table),
             name: name.into(),
             definition: format!("CREATE INDEX {name} ON {schema}.{table} USING btree (id)"),
+            oid: 0,
+            unique: false,
             backs_constraint: false,
             valid: true,
             is_partition: parent.is_some(),
             parent: parent.map(|p| QualifiedName::new(schema, p)),
             has_expressions: false,
             other_partitions: false,
+            others_depend: false,
             properties: IndexProperties::default(),
         }
     }

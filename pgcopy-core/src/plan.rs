@@ -903,6 +903,107 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_deferred_where_no_kept_foreign_key_references_their_table() {
+        use crate::catalog::{BackedConstraint, IndexProperties, KeyKind};
+        let mut c = sample();
+        let key = |schema: &str, t: &str, n: &str, kind| Index {
+            oid: 20,
+            unique: true,
+            backs_constraint: true,
+            properties: IndexProperties {
+                constraint: Some(BackedConstraint {
+                    kind,
+                    deferrable: false,
+                    initially_deferred: false,
+                    comment: None,
+                }),
+                ..Default::default()
+            },
+            ..Index::sample(schema, t, n, None)
+        };
+        c.indexes = vec![
+            key("public", "a", "a_pkey", KeyKind::PrimaryKey),
+            key("public", "c", "c_u", KeyKind::Unique),
+            // A partition's key follows its parent's: never alone.
+            key("public", "events_2024", "events_2024_pkey", KeyKind::PrimaryKey),
+            key("sales", "orders", "orders_pkey", KeyKind::PrimaryKey),
+            // An exclusion constraint's index (no key to put back USING INDEX).
+            Index {
+                backs_constraint: true,
+                ..Index::sample("sales", "orders", "orders_excl", None)
+            },
+            // Unique indexes older and younger than a's key: a foreign key
+            // re-created later picks the oldest that fits.
+            Index {
+                oid: 10,
+                unique: true,
+                ..Index::sample("public", "a", "a_old_unique", None)
+            },
+            Index {
+                oid: 30,
+                unique: true,
+                ..Index::sample("public", "a", "a_new_unique", None)
+            },
+            Index::sample("public", "a", "a_plain", None),
+        ];
+        let deferred = |c: &Catalog, fk_strategy| -> Vec<String> {
+            let opts = PlanOptions {
+                defer_indexes: true,
+                fk_strategy,
+                ..Default::default()
+            };
+            plan(c, &opts)
+                .unwrap()
+                .deferred_indexes
+                .into_iter()
+                .map(|i| i.name)
+                .collect()
+        };
+        // Replica mode keeps every foreign key: a (b and events reference
+        // it) and c (it references itself) keep their keys, and a its other
+        // unique indexes with it (deferred, they would come back younger
+        // than the key and change which index a new foreign key picks).
+        assert_eq!(
+            deferred(&c, FkStrategy::Replica),
+            ["orders_pkey", "a_plain"]
+        );
+        // Drop mode drops them: every plain table's key goes, and a's unique
+        // indexes are ranked by age.
+        let opts = PlanOptions {
+            defer_indexes: true,
+            fk_strategy: FkStrategy::Drop,
+            ..Default::default()
+        };
+        let ranked: Vec<(String, Option<u32>)> = plan(&c, &opts)
+            .unwrap()
+            .deferred_indexes
+            .into_iter()
+            .map(|i| (i.name, i.properties.unique_rank))
+            .collect();
+        let rank = |n: &str, r: Option<u32>| (n.to_string(), r);
+        assert_eq!(
+            ranked,
+            [
+                rank("a_pkey", Some(1)),
+                rank("c_u", Some(0)),
+                rank("orders_pkey", Some(0)),
+                rank("a_old_unique", Some(0)),
+                rank("a_new_unique", Some(2)),
+                rank("a_plain", None),
+            ]
+        );
+        // A view that groups by the key depends on it: orders keeps it.
+        c.indexes[3].others_depend = true;
+        assert_eq!(
+            deferred(&c, FkStrategy::Drop),
+            ["a_pkey", "c_u", "a_old_unique", "a_new_unique", "a_plain"]
+        );
+        // One of a's unique indexes that cannot go keeps the others.
+        c.indexes[6].valid = false;
+        assert_eq!(deferred(&c, FkStrategy::Drop), ["c_u", "a_plain"]);
+    }
+
+    #[test]
     fn index_batches_never_split_a_tree() {
         let idx = |n: &str, part: bool| Index::sample("s", "t", n, part.then_some("t_idx"));
         let list = [

@@ -277,18 +277,36 @@ pub struct SavedIndex {
     pub properties: crate::catalog::IndexProperties,
 }
 
-/// Decides a saved index's rebuild: nothing to run when it `exists`, else its
-/// definition (once `parse` proved it is that index on that table and the
-/// `authority` allows running it as the table's owner), in its tablespace,
-/// followed by what hung on it.
+/// What the destination has of a saved index, from
+/// [`stored::index_probe_sql`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexPresent {
+    /// An index of that name is in the table's schema.
+    pub index: bool,
+    /// A PRIMARY KEY or UNIQUE constraint of the table uses it.
+    pub constraint: bool,
+}
+
+/// Decides a saved index's rebuild: nothing to run when it is `present`
+/// (with the constraint it backed, if any), else its definition (once
+/// `parse` proved it is that index on that table and the `authority` allows
+/// running it as the table's owner), in its tablespace, followed by its
+/// constraint and what hung on it.
 pub fn index_action(
     saved: &SavedIndex,
-    exists: bool,
+    present: IndexPresent,
     authority: &Authority,
     parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
 ) -> Result<IndexAction, Refusal> {
-    if exists {
-        return Ok(IndexAction::MarkPresent);
+    if present.index {
+        return match &saved.properties.constraint {
+            Some(c) if !present.constraint => Err(Refusal::IndexWithoutConstraint {
+                index: saved.name.clone(),
+                table: saved.table.display_name(),
+                kind: c.kind.sql(),
+            }),
+            _ => Ok(IndexAction::MarkPresent),
+        };
     }
     stored::authorize(&saved.table, authority)?;
     stored::check_index(&saved.table, &saved.name, parse(&saved.definition))?;
@@ -418,7 +436,8 @@ pub fn error_sql(state_schema: &str) -> String {
 /// level is 0 for an index on a plain table and, for a partitioned table's
 /// (whose definition attaches its partitions' indexes), the table's depth in
 /// its partition tree. In rebuild order: level 0 first, then the deepest
-/// partitioned tables' up to the roots'.
+/// partitioned tables' up to the roots'; a table's unique indexes oldest
+/// first (`unique_rank`).
 pub fn pending_indexes_sql(state_schema: &str) -> String {
     format!(
         "SELECT * FROM ( \
@@ -431,7 +450,8 @@ pub fn pending_indexes_sql(state_schema: &str) -> String {
                ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(s.table_schema) || '.' || \
                                                  pg_catalog.quote_ident(s.table_name)) \
             WHERE ($1::bigint IS NULL OR s.job_id = $1) AND s.restored_at IS NULL) pending \
-          ORDER BY job_id, level = 0 DESC, level DESC, table_schema, table_name, index_name",
+          ORDER BY job_id, level = 0 DESC, level DESC, table_schema, table_name, \
+                   (properties ->> 'unique_rank')::int NULLS LAST, index_name",
         quote_ident(state_schema)
     )
 }
@@ -648,10 +668,10 @@ mod tests {
         };
         let def = "CREATE INDEX b_idx ON public.b USING btree (a)";
         assert_eq!(
-            index_action(&saved(def), true, &authority(false), index),
+            index_action(&saved(def), there(true, false), &authority(false), index),
             Ok(IndexAction::MarkPresent)
         );
-        let build = index_action(&saved(def), false, &authority(true), index).unwrap();
+        let build = index_action(&saved(def), there(false, false), &authority(true), index).unwrap();
         assert_eq!(
             build.statements(),
             [
@@ -660,14 +680,77 @@ mod tests {
                 r#"ALTER TABLE "public"."b" CLUSTER ON "b_idx""#
             ]
         );
-        assert!(index_action(&saved(def), false, &authority(false), index).is_err());
+        assert!(index_action(&saved(def), there(false, false), &authority(false), index).is_err());
         assert!(index_action(
             &saved("CREATE INDEX b_idx ON public.canary (a)"),
-            false,
+            there(false, false),
             &authority(true),
             index
         )
         .is_err());
+    }
+
+    fn there(index: bool, constraint: bool) -> IndexPresent {
+        IndexPresent { index, constraint }
+    }
+
+    #[test]
+    fn an_index_that_backed_a_key_comes_back_with_it() {
+        use crate::catalog::{BackedConstraint, IndexProperties, KeyKind};
+        let t = QualifiedName::new("public", "Odd T");
+        let def = "CREATE UNIQUE INDEX \"k\" ON public.\"Odd T\" USING btree (a)";
+        let saved = SavedIndex {
+            job_id: 1,
+            table: t.clone(),
+            name: "k".into(),
+            definition: def.into(),
+            properties: IndexProperties {
+                replica_identity: true,
+                comment: Some("the index's".into()),
+                constraint: Some(BackedConstraint {
+                    kind: KeyKind::Unique,
+                    deferrable: true,
+                    initially_deferred: true,
+                    comment: Some("the key's".into()),
+                }),
+                ..Default::default()
+            },
+        };
+        let parse = |_: &str| -> Result<Vec<Statement>, String> {
+            Ok(vec![Statement::CreateIndex {
+                index: "k".into(),
+                table: RelationRef {
+                    catalog: None,
+                    schema: Some("public".into()),
+                    name: "Odd T".into(),
+                },
+                concurrently: false,
+                if_not_exists: false,
+            }])
+        };
+        let build = index_action(&saved, there(false, false), &authority(true), parse).unwrap();
+        assert_eq!(
+            build.statements(),
+            [
+                "SET LOCAL default_tablespace = ''",
+                def,
+                r#"ALTER TABLE "public"."Odd T" ADD CONSTRAINT "k" UNIQUE USING INDEX "k" DEFERRABLE INITIALLY DEFERRED"#,
+                r#"COMMENT ON CONSTRAINT "k" ON "public"."Odd T" IS 'the key''s'"#,
+                r#"ALTER TABLE "public"."Odd T" REPLICA IDENTITY USING INDEX "k""#,
+                r#"COMMENT ON INDEX "public"."k" IS 'the index''s'"#,
+            ]
+        );
+        assert_eq!(
+            index_action(&saved, there(true, true), &authority(false), parse),
+            Ok(IndexAction::MarkPresent)
+        );
+        // The index alone (someone built it by hand): said, not taken as back.
+        let err = index_action(&saved, there(true, false), &authority(true), parse).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is there, but not the UNIQUE constraint it backed"),
+            "{err}"
+        );
     }
 
     #[test]

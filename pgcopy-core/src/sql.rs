@@ -236,6 +236,15 @@ pub fn drop_index(schema: &str, index: &str) -> String {
     format!("DROP INDEX {}.{}", quote_ident(schema), quote_ident(index))
 }
 
+/// Drops a deferred index: `DROP INDEX`, or for one that backs a PRIMARY KEY
+/// or UNIQUE constraint, `ALTER TABLE ... DROP CONSTRAINT`, which drops both.
+pub fn drop_deferred_index(index: &crate::catalog::Index) -> String {
+    match index.properties.constraint {
+        Some(_) => drop_constraint(&index.table, &index.name),
+        None => drop_index(&index.table.schema, &index.name),
+    }
+}
+
 /// `ALTER INDEX parent ATTACH PARTITION child`: puts a partition's index back
 /// under its partitioned table's index.
 pub fn attach_index(parent: &QualifiedName, child: &QualifiedName) -> String {
@@ -269,6 +278,22 @@ pub fn index_properties(
 ) -> Vec<String> {
     let i = QualifiedName::new(&table.schema, index);
     let mut out = Vec::new();
+    // The constraint first: the index becomes its, and keeps its name.
+    if let Some(c) = &props.constraint {
+        out.push(format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {name} {} USING INDEX {name}{}",
+            c.kind.sql(),
+            match (c.deferrable, c.initially_deferred) {
+                (false, _) => "",
+                (true, false) => " DEFERRABLE",
+                (true, true) => " DEFERRABLE INITIALLY DEFERRED",
+            },
+            name = quote_ident(index)
+        ));
+        if let Some(comment) = &c.comment {
+            out.push(comment_on_constraint(table, index, comment));
+        }
+    }
     if props.replica_identity {
         out.push(format!(
             "ALTER TABLE {table} REPLICA IDENTITY USING INDEX {}",
@@ -464,6 +489,8 @@ mod tests {
             comment: Some("it's \\ here".into()),
             statistics: vec![(2, 500)],
             tablespace: Some("Fast Disk".into()),
+            constraint: None,
+            unique_rank: None,
         };
         let t = QualifiedName::new("s", "T");
         assert_eq!(
@@ -478,6 +505,19 @@ mod tests {
         assert_eq!(
             index_tablespace(&props),
             r#"SET LOCAL default_tablespace = "Fast Disk""#
+        );
+        let key = crate::catalog::IndexProperties {
+            constraint: Some(crate::catalog::BackedConstraint {
+                kind: crate::catalog::KeyKind::PrimaryKey,
+                deferrable: true,
+                initially_deferred: false,
+                comment: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            index_properties(&t, "T_pkey", &key),
+            [r#"ALTER TABLE "s"."T" ADD CONSTRAINT "T_pkey" PRIMARY KEY USING INDEX "T_pkey" DEFERRABLE"#]
         );
         assert_eq!(
             index_tablespace(&Default::default()),

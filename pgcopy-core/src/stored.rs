@@ -132,6 +132,19 @@ pub enum Refusal {
         /// What it is.
         found: String,
     },
+    /// A saved index that backed a constraint is there, without it.
+    #[error(
+        "index {index:?} on {table} is there, but not the {kind} constraint it backed: add it (ALTER TABLE ... ADD \
+         CONSTRAINT {index:?} {kind} USING INDEX {index:?}), or drop the index and restore again"
+    )]
+    IndexWithoutConstraint {
+        /// The index (and constraint) name.
+        index: String,
+        /// The table, for people.
+        table: String,
+        /// `PRIMARY KEY` or `UNIQUE`.
+        kind: &'static str,
+    },
     /// The job's creator could not have dropped it.
     #[error(
         "job {job} was created by role {creator:?}, which cannot act as {owner:?}, the owner of {table}: pgcopy \
@@ -434,11 +447,15 @@ pub fn check_literals(
 
 /// Reads what a saved index's restore needs, with `$1` the job, `$2` the
 /// table's schema, `$3` its name, `$4` the index's name: one row (absent when
-/// the table is gone) of whether the index exists, then [`AUTHORITY_COLUMNS`].
+/// the table is gone) of whether the index exists, whether a PRIMARY KEY or
+/// UNIQUE constraint of the table uses it, then [`AUTHORITY_COLUMNS`].
 pub fn index_probe_sql(state_schema: &str) -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class i \
                          WHERE i.relnamespace = t.relnamespace AND i.relname = $4 AND i.relkind IN ('i', 'I')), \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
+                          JOIN pg_catalog.pg_class i ON i.oid = c.conindid \
+                         WHERE c.conrelid = t.oid AND c.contype IN ('p', 'u') AND i.relname = $4), \
                 {AUTHORITY_COLUMNS} \
            FROM pg_catalog.pg_class t \
            JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \

@@ -129,16 +129,19 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
                 let r = SpiRow(&r);
                 use pgcopy_core::rows::Columns;
                 Ok::<_, String>((
-                    r.boolean(0)?.unwrap_or(false),
-                    pgcopy_core::rows::authority(&r, 1, job_id)?,
+                    restore::IndexPresent {
+                        index: r.boolean(0)?.unwrap_or(false),
+                        constraint: r.boolean(1)?.unwrap_or(false),
+                    },
+                    pgcopy_core::rows::authority(&r, 2, job_id)?,
                 ))
             })
             .transpose()
     })?;
-    let Some((exists, authority)) = probe else {
+    let Some((present, authority)) = probe else {
         return Err(format!("table {schema}.{table} does not exist"));
     };
-    let action = restore::index_action(saved, exists, &authority, parse::parse)
+    let action = restore::index_action(saved, present, &authority, parse::parse)
         .map_err(|e| e.to_string())?;
     // PostgreSQL runs what an index build calls as the table's owner in a
     // restricted operation itself (see IndexAction::Build), but parses the

@@ -259,7 +259,20 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     truncate_together.sort_by(|a, b| a.table.cmp(&b.table));
 
     let deferred_indexes = if opts.defer_indexes {
-        deferrable_indexes(catalog, &selected_names)
+        // A table some foreign key that stays in place references keeps its
+        // keys: that key depends on their indexes.
+        let dropped: BTreeSet<(&QualifiedName, &str)> = foreign_keys
+            .iter()
+            .filter(|f| f.action == FkAction::DropAndRestore)
+            .map(|f| (&f.fk.table, f.fk.name.as_str()))
+            .collect();
+        let kept_referenced: BTreeSet<&QualifiedName> = catalog
+            .foreign_keys
+            .iter()
+            .filter(|f| !f.inherited && !dropped.contains(&(&f.table, f.name.as_str())))
+            .map(|f| &f.referenced)
+            .collect();
+        deferrable_indexes(catalog, &selected_names, &kept_referenced)
     } else {
         Vec::new()
     };
@@ -307,17 +320,64 @@ pub(super) fn order_matviews(catalog: &Catalog, views: Vec<QualifiedName>) -> Ve
     done
 }
 
-/// The secondary indexes a load may drop and rebuild: valid, backing no
-/// constraint, on copied tables. An index on a partitioned table comes with its
+/// The indexes a load may drop and rebuild: valid, on copied tables, backing
+/// no constraint, or a b-tree PRIMARY KEY or UNIQUE constraint of a plain
+/// table (not a partition: it follows its parent's) that no foreign key left
+/// in place references (`kept_referenced`) and nothing else depends on,
+/// which comes back `USING INDEX`: the load fills a bare heap. An index on a partitioned table comes with its
 /// whole tree (the partitions' indexes attached to it, at every level), when
 /// every table under it is copied: its members first, deepest first, the root
 /// last, so each tree is one run of the list. Dropping the root drops the tree.
 /// A partitioned member's definition is `pg_get_indexdef`'s `ON ONLY` statement
 /// followed by the `ATTACH PARTITION` of each of its children, so rebuilding
 /// the members in list order puts the tree back as it was, names included.
+///
+/// A foreign key re-created after the load uses the oldest unique index that
+/// fits its columns: a table's unique indexes are deferred all together or
+/// not at all, and carry their rank by age (`unique_rank`), rebuilt in that
+/// order, so each key finds the index it used before.
 pub(super) fn deferrable_indexes(
     catalog: &Catalog,
     selected: &BTreeSet<QualifiedName>,
+    kept_referenced: &BTreeSet<&QualifiedName>,
+) -> Vec<crate::catalog::Index> {
+    let mut blocked: BTreeSet<QualifiedName> = BTreeSet::new();
+    loop {
+        let mut out = deferrable_unless(catalog, selected, kept_referenced, &blocked);
+        let deferred: BTreeSet<(&QualifiedName, &str)> =
+            out.iter().map(|i| (&i.table, i.name.as_str())).collect();
+        let split: BTreeSet<QualifiedName> = catalog
+            .indexes
+            .iter()
+            .filter(|i| i.unique && !deferred.contains(&(&i.table, i.name.as_str())))
+            .filter(|i| out.iter().any(|d| d.unique && d.table == i.table))
+            .map(|i| i.table.clone())
+            .collect();
+        if split.is_empty() {
+            let mut by_table: std::collections::BTreeMap<QualifiedName, Vec<u32>> =
+                Default::default();
+            for i in out.iter().filter(|i| i.unique) {
+                by_table.entry(i.table.clone()).or_default().push(i.oid);
+            }
+            for oids in by_table.values_mut() {
+                oids.sort_unstable();
+            }
+            for i in out.iter_mut().filter(|i| i.unique) {
+                let rank = by_table[&i.table].partition_point(|o| *o < i.oid);
+                i.properties.unique_rank = Some(rank as u32);
+            }
+            return out;
+        }
+        blocked.extend(split);
+    }
+}
+
+/// [`deferrable_indexes`] but for the unique ones of the `blocked` tables.
+fn deferrable_unless(
+    catalog: &Catalog,
+    selected: &BTreeSet<QualifiedName>,
+    kept_referenced: &BTreeSet<&QualifiedName>,
+    blocked: &BTreeSet<QualifiedName>,
 ) -> Vec<crate::catalog::Index> {
     use crate::catalog::Index;
     let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
@@ -358,8 +418,19 @@ pub(super) fn deferrable_indexes(
         out.push(root);
         true
     }
+    let key_ok = |i: &Index| {
+        kind(i) == Some(TableKind::Ordinary)
+            && catalog.table(&i.table).is_some_and(|t| t.parent.is_none())
+            && !kept_referenced.contains(&i.table)
+    };
     let ok = |i: &Index| {
-        !i.backs_constraint
+        let constraint_ok = match &i.properties.constraint {
+            None => !i.backs_constraint,
+            Some(_) => key_ok(i),
+        };
+        constraint_ok
+            && !(i.unique && blocked.contains(&i.table))
+            && !i.others_depend
             && i.valid
             && match kind(i) {
                 Some(TableKind::Ordinary) => selected.contains(&i.table),

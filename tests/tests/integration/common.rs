@@ -217,16 +217,25 @@ pub struct FullFingerprint {
     pub indexes: String,
 }
 
-/// FK definitions, validity and comments, and user trigger states (outside
-/// `pgcopy`).
+/// Every table constraint (foreign keys, primary keys, unique, exclusion,
+/// CHECK, and PostgreSQL 18's NOT NULL) with its definition, validity, the
+/// index it uses and its comment, then every NOT NULL column; and user
+/// trigger states (outside `pgcopy`).
 pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
     let fks = c.psql(
         db,
-        "SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated,
-                coalesce(obj_description(oid, 'pg_constraint'), '')
-           FROM pg_constraint
-          WHERE contype = 'f' AND connamespace::regnamespace::text !~ '^pgcopy'
-          ORDER BY conrelid::regclass::text, conname",
+        "SELECT * FROM (
+           SELECT conrelid::regclass::text AS rel, conname::text AS name, pg_get_constraintdef(oid), convalidated,
+                  conindid::regclass, coalesce(obj_description(oid, 'pg_constraint'), '')
+             FROM pg_constraint
+            WHERE conrelid <> 0 AND connamespace::regnamespace::text !~ '^pgcopy'
+           UNION ALL
+           SELECT a.attrelid::regclass::text, a.attname::text, 'NOT NULL column', NULL, NULL, NULL
+             FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid
+            WHERE a.attnotnull AND a.attnum > 0 AND NOT a.attisdropped AND t.relkind IN ('r', 'p')
+              AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
+              AND t.relnamespace::regnamespace::text !~ '^pgcopy') x
+          ORDER BY rel, name, 3",
     );
     let triggers = c.psql(
         db,

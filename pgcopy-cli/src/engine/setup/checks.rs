@@ -4,8 +4,9 @@
 use super::*;
 
 impl Ctx<'_> {
-    /// `deferred` less the indexes this role could not rebuild, and the rest
-    /// of their partitioned index trees (a tree is dropped whole): on a table whose
+    /// `deferred` less the indexes this role could not rebuild, the rest of
+    /// their partitioned index trees (a tree is dropped whole) and, for a
+    /// unique one, its table's other unique indexes: on a table whose
     /// owner is neither a superuser nor this role, a definition that casts a
     /// literal to a type outside `pg_catalog` is not parsed with this role's
     /// rights (`stored::check_literals`), so such an index stays.
@@ -26,6 +27,16 @@ impl Ctx<'_> {
             .collect();
         loop {
             let before = kept.len();
+            // A table's unique indexes stay or go together (see
+            // `pgcopy_core::plan::deferrable_indexes`).
+            let unique_kept: std::collections::HashSet<QualifiedName> = deferred
+                .iter()
+                .filter(|i| i.unique && kept.contains(&key(i)))
+                .map(|i| i.table.clone())
+                .collect();
+            for i in deferred.iter().filter(|i| i.unique && unique_kept.contains(&i.table)) {
+                kept.insert(key(i));
+            }
             for i in &deferred {
                 if let Some(p) = &i.parent {
                     if kept.contains(p) || kept.contains(&key(i)) {
