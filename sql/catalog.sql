@@ -182,10 +182,12 @@ SELECT jsonb_build_object(
              'definition', pg_catalog.pg_get_indexdef(i.indexrelid),
              'oid', i.indexrelid::int8,
              'unique', i.indisunique,
-             -- A foreign key may reference a unique index that backs no
-             -- constraint: it depends on the index, which cannot be dropped.
+             -- (A foreign key may reference a unique index that backs no
+             -- constraint: the planner keeps every unique index of a table a
+             -- foreign key left in place references.)
              'backs_constraint', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid
-                                                                                  AND c.contype IN ('p', 'u', 'x', 'f')),
+                                                                                  AND c.conrelid = i.indrelid
+                                                                                  AND c.contype IN ('p', 'u', 'x')),
              'valid', i.indisvalid,
              'is_partition', ic.relispartition,
              'parent', (SELECT jsonb_build_object('schema', pn.nspname, 'name', pc.relname)

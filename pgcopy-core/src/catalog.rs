@@ -85,7 +85,7 @@ pub struct Index {
     /// `indisunique`.
     #[serde(default)]
     pub unique: bool,
-    /// Backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint.
+    /// Backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint of its table.
     #[serde(default)]
     pub backs_constraint: bool,
     /// `indisvalid`.

@@ -925,7 +925,12 @@ mod tests {
             key("public", "a", "a_pkey", KeyKind::PrimaryKey),
             key("public", "c", "c_u", KeyKind::Unique),
             // A partition's key follows its parent's: never alone.
-            key("public", "events_2024", "events_2024_pkey", KeyKind::PrimaryKey),
+            key(
+                "public",
+                "events_2024",
+                "events_2024_pkey",
+                KeyKind::PrimaryKey,
+            ),
             key("sales", "orders", "orders_pkey", KeyKind::PrimaryKey),
             // An exclusion constraint's index (no key to put back USING INDEX).
             Index {

@@ -671,7 +671,8 @@ mod tests {
             index_action(&saved(def), there(true, false), &authority(false), index),
             Ok(IndexAction::MarkPresent)
         );
-        let build = index_action(&saved(def), there(false, false), &authority(true), index).unwrap();
+        let build =
+            index_action(&saved(def), there(false, false), &authority(true), index).unwrap();
         assert_eq!(
             build.statements(),
             [

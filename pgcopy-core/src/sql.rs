@@ -517,7 +517,9 @@ mod tests {
         };
         assert_eq!(
             index_properties(&t, "T_pkey", &key),
-            [r#"ALTER TABLE "s"."T" ADD CONSTRAINT "T_pkey" PRIMARY KEY USING INDEX "T_pkey" DEFERRABLE"#]
+            [
+                r#"ALTER TABLE "s"."T" ADD CONSTRAINT "T_pkey" PRIMARY KEY USING INDEX "T_pkey" DEFERRABLE"#
+            ]
         );
         assert_eq!(
             index_tablespace(&Default::default()),

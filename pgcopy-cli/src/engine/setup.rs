@@ -382,7 +382,7 @@ async fn new_job(
     }
     fail_preflight(&problems)?;
     if let Some(format) = config.dry_run {
-        summary::print_plan(&plan, config, format)?;
+        summary::print_plan(&plan, &indexes_to_drop, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;

@@ -263,8 +263,37 @@ pub fn freeze_line(plan: &Plan) -> String {
     line
 }
 
-/// Prints the plan of a `--dry-run`, as text or JSON.
-pub fn print_plan(plan: &Plan, config: &CopyConfig, format: PlanFormat) -> anyhow::Result<()> {
+/// Which of the destination's indexes the load goes without (`deferred`, to
+/// be dropped), and how many of them take a PRIMARY KEY or UNIQUE
+/// constraint along: those tables are loaded as bare heaps.
+pub fn indexes_line(deferred: &[pgcopy_core::catalog::Index]) -> String {
+    if deferred.is_empty() {
+        return "kept in place during the load".into();
+    }
+    let keys = deferred
+        .iter()
+        .filter(|i| i.properties.constraint.is_some())
+        .count();
+    let mut line = format!(
+        "{} dropped for the load and rebuilt after it",
+        crate::format::count(deferred.len(), "index", "indexes")
+    );
+    if keys > 0 {
+        line.push_str(&format!(
+            ", {keys} with the primary key or unique constraint they back (put back USING INDEX)"
+        ));
+    }
+    line
+}
+
+/// Prints the plan of a `--dry-run`, as text or JSON, with the indexes the
+/// destination would go without during the load (`deferred`).
+pub fn print_plan(
+    plan: &Plan,
+    deferred: &[pgcopy_core::catalog::Index],
+    config: &CopyConfig,
+    format: PlanFormat,
+) -> anyhow::Result<()> {
     let (source, dest, replica) = (&config.source, &config.dest, plan.replica_mode());
     if format == PlanFormat::Json {
         let doc = serde_json::json!({
@@ -272,6 +301,7 @@ pub fn print_plan(plan: &Plan, config: &CopyConfig, format: PlanFormat) -> anyho
             "destination": dest.redacted(),
             "replica_mode": replica,
             "plan": plan,
+            "destination_indexes_deferred": deferred,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -295,6 +325,7 @@ pub fn print_plan(plan: &Plan, config: &CopyConfig, format: PlanFormat) -> anyho
         human_bytes(plan.total_bytes())
     );
     println!("loading:      {}", freeze_line(plan));
+    println!("indexes:      {}", indexes_line(deferred));
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
     println!(
         "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",

@@ -421,7 +421,6 @@ fn deferrable_unless(
     let key_ok = |i: &Index| {
         kind(i) == Some(TableKind::Ordinary)
             && catalog.table(&i.table).is_some_and(|t| t.parent.is_none())
-            && !kept_referenced.contains(&i.table)
     };
     let ok = |i: &Index| {
         let constraint_ok = match &i.properties.constraint {
@@ -429,6 +428,9 @@ fn deferrable_unless(
             Some(_) => key_ok(i),
         };
         constraint_ok
+            // A foreign key left in place may use any unique index of the
+            // table it references (one that backs no constraint too).
+            && !(i.unique && kept_referenced.contains(&i.table))
             && !(i.unique && blocked.contains(&i.table))
             && !i.others_depend
             && i.valid

@@ -126,7 +126,8 @@ fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statist
     run.expect_code(0);
     p.assert_same_data();
     assert!(
-        run.stderr.contains("saved and dropped 2 indexes (1 behind primary keys"),
+        run.stderr
+            .contains("saved and dropped 2 indexes (1 behind primary keys"),
         "{}",
         run.stderr
     );

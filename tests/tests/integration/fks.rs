@@ -60,7 +60,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
     // Secondary indexes were deferred (drop mode, owner) and rebuilt exactly.
     assert!(
         run.stderr
-            .contains("saved and dropped 22 indexes (9 behind primary keys or unique constraints"),
+            .contains("saved and dropped 24 indexes (9 behind primary keys or unique constraints"),
         "{}",
         run.stderr
     );
@@ -71,7 +71,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
             &p.db,
             "SELECT count(*), count(restored_at) FROM pgcopy.saved_indexes"
         ),
-        "22|22"
+        "24|24"
     );
     // Every copied table was analyzed by pgcopy (autovacuum counts apart), most
     // of them during the load; employee only after its deferred expression
@@ -147,7 +147,11 @@ fn no_defer_indexes_keeps_them_in_place() {
         format!("{tables}|0"),
         "--no-analyze analyzes nothing"
     );
-    assert!(!run.stderr.contains("rebuilt after the load"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("rebuilt after the load"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_indexes"),
         "0"
@@ -295,7 +299,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
             &p.db,
             "SELECT count(*) FROM pgcopy.saved_indexes WHERE restored_at IS NULL"
         ),
-        "22"
+        "24"
     );
     assert_ne!(crate::common::index_set(&p.dst, &p.db), indexes_before);
     // The CLI restores them all, exactly, indexes included.
@@ -452,7 +456,11 @@ fn small_tables_keep_their_indexes_by_default() {
     let default = [("PGCOPY_DEFER_INDEXES_ABOVE", "1MB")];
     let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &default);
     run.expect_code(0);
-    assert!(!run.stderr.contains("rebuilt after the load"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("rebuilt after the load"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.saved_indexes"),
         "0"
@@ -471,7 +479,8 @@ fn small_tables_keep_their_indexes_by_default() {
     );
     run.expect_code(0);
     assert!(
-        run.stderr.contains("saved and dropped 2 indexes (1 behind primary keys"),
+        run.stderr
+            .contains("saved and dropped 2 indexes (1 behind primary keys"),
         "{}",
         run.stderr
     );

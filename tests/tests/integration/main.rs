@@ -9,6 +9,7 @@ mod faults;
 mod fidelity;
 mod fks;
 mod generated;
+mod keys;
 mod list_dry_run;
 mod resume;
 mod security;

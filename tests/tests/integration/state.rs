@@ -214,7 +214,7 @@ fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
             "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
         )
         .unwrap();
-    assert_eq!(out, "index_restored|22\nrestored|8\nrestored_not_valid|1");
+    assert_eq!(out, "index_restored|24\nrestored|8\nrestored_not_valid|1");
     assert_eq!(fk_set(&p.dst, &p.db), before);
     // Partitioned tables' index trees too: names, attachments, validity.
     assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
@@ -266,7 +266,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
             "SELECT constraint_name, outcome, error FROM pgcopy.restore_fks()",
         )
         .unwrap();
-    assert_eq!(out.lines().count(), 31, "{out}");
+    assert_eq!(out.lines().count(), 33, "{out}");
     for l in out.lines() {
         let f: Vec<&str> = l.split('|').collect();
         match f[1] {

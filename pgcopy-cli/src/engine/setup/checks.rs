@@ -34,7 +34,10 @@ impl Ctx<'_> {
                 .filter(|i| i.unique && kept.contains(&key(i)))
                 .map(|i| i.table.clone())
                 .collect();
-            for i in deferred.iter().filter(|i| i.unique && unique_kept.contains(&i.table)) {
+            for i in deferred
+                .iter()
+                .filter(|i| i.unique && unique_kept.contains(&i.table))
+            {
                 kept.insert(key(i));
             }
             for i in &deferred {

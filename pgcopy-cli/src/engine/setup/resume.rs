@@ -133,7 +133,7 @@ pub(super) async fn resume(
         triggers.push(saved.clone());
     }
     if let Some(format) = config.dry_run {
-        summary::print_plan(&plan, config, format)?;
+        summary::print_plan(&plan, &indexes_to_drop, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;

@@ -1,0 +1,149 @@
+//! Bare heaps: primary keys and unique constraints go with their indexes for
+//! the load and come back exactly (USING INDEX), with their comments,
+//! deferrability, replica identity, CLUSTER ON, and the index each foreign
+//! key used; nothing is lost when a run is killed with them out or half back.
+
+use crate::common::{constraints_and_triggers, index_set, pgcopy, scalar, Pair};
+use pgcopy_tests::Cluster;
+
+/// Constraints (with the index each uses) and NOT NULL columns, indexes
+/// with what hangs on them, and triggers.
+fn schema_of(c: &Cluster, db: &str) -> (String, String, String) {
+    let (constraints, triggers) = constraints_and_triggers(c, db);
+    (constraints, index_set(c, db), triggers)
+}
+
+/// The saved rows of keys (indexes saved with their constraint), sorted.
+const SAVED_KEYS: &str =
+    "SELECT string_agg(index_name, ',' ORDER BY index_name) FROM pgcopy.saved_indexes \
+                           WHERE jsonb_typeof(properties -> 'constraint') = 'object'";
+
+fn owner_pair(db: &str) -> (Pair, String) {
+    crate::common::owner_pair(db, &["keys-schema.sql"], &["keys-data.sql"])
+}
+
+/// As the owner (drop mode), every key whose table no kept foreign key
+/// references goes: all but the exclusion constraint and the key a view
+/// depends on.
+#[test]
+fn keys_go_for_the_load_and_come_back_exactly() {
+    let (p, d) = owner_pair("keysback");
+    let before = schema_of(&p.dst, &p.db);
+    assert!(
+        before
+            .0
+            .contains("FOREIGN KEY (code) REFERENCES parent(code)|t|parent_code_old|"),
+        "{}",
+        before.0
+    );
+    let (s, _) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("(6 behind primary keys or unique constraints, which come back with them)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, SAVED_KEYS),
+        "Child Rows_pkey,Self_pkey,booking_pkey,odd \"x\" key,parent_code_key,parent_pkey"
+    );
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+}
+
+/// Killed while the heaps are bare, the keys come back from psql (before the
+/// foreign keys that need them); killed halfway through their rebuild,
+/// `--resume` finishes it. Each time the schema is what it was.
+#[test]
+fn killed_with_keys_out_or_half_back_nothing_is_lost() {
+    let (p, d) = owner_pair("keyskill");
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
+        .expect("trusted install");
+    let before = schema_of(&p.dst, &p.db);
+    let (s, _) = p.urls();
+
+    let point = "phase:load";
+    let mut child = crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", point)]);
+    crate::common::kill_after(&mut child, &format!("failpoint {point} reached"));
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'parent'::regclass AND contype IN ('p', 'u', 'f')"
+        ),
+        "0",
+        "parent is a bare heap during the load"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, SAVED_KEYS),
+        "Child Rows_pkey,Self_pkey,booking_pkey,odd \"x\" key,parent_code_key,parent_pkey"
+    );
+    let out = p
+        .dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
+        )
+        .unwrap();
+    assert_eq!(out, "index_restored|7\nrestored|3");
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
+
+    // Each index slowed down, so that the run is killed with some keys back
+    // and the others still saved.
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "index-build:400")]);
+    let back = "SELECT count(restored_at) FROM pgcopy.saved_indexes WHERE job_id = 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let n: u32 = scalar(&p.dst, &p.db, back).parse().unwrap();
+        if n >= 2 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no index came back");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let n: u32 = scalar(&p.dst, &p.db, back).parse().unwrap();
+    assert!(n < 7, "killed before the last index came back ({n})");
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
+        "0"
+    );
+}
+
+/// In replica mode the foreign keys stay, and with them the keys of the
+/// tables they reference (and those tables' other unique indexes); a table
+/// nobody references loads bare.
+#[test]
+fn replica_mode_keeps_the_keys_foreign_keys_need() {
+    let p = Pair::new("keysreplica");
+    p.load(&["keys-schema.sql"], &["keys-data.sql"]);
+    let before = schema_of(&p.dst, &p.db);
+    let (s, d) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
+    assert_eq!(
+        scalar(&p.dst, &p.db, SAVED_KEYS),
+        "Child Rows_pkey,booking_pkey,odd \"x\" key"
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pgcopy.saved_indexes WHERE table_name = 'parent'"
+        ),
+        "0"
+    );
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+}
