@@ -430,8 +430,8 @@ fn deferrable_unless(
         constraint_ok
             // A foreign key left in place may use any unique index of the
             // table it references (one that backs no constraint too).
-            && !(i.unique && kept_referenced.contains(&i.table))
-            && !(i.unique && blocked.contains(&i.table))
+            && !(i.unique
+                && (kept_referenced.contains(&i.table) || blocked.contains(&i.table)))
             && !i.others_depend
             && i.valid
             && match kind(i) {
