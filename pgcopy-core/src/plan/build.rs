@@ -346,11 +346,13 @@ pub(super) fn deferrable_indexes(
         let mut out = deferrable_unless(catalog, selected, kept_referenced, &blocked);
         let deferred: BTreeSet<(&QualifiedName, &str)> =
             out.iter().map(|i| (&i.table, i.name.as_str())).collect();
+        let with_unique_deferred: BTreeSet<&QualifiedName> =
+            out.iter().filter(|i| i.unique).map(|i| &i.table).collect();
         let split: BTreeSet<QualifiedName> = catalog
             .indexes
             .iter()
             .filter(|i| i.unique && !deferred.contains(&(&i.table, i.name.as_str())))
-            .filter(|i| out.iter().any(|d| d.unique && d.table == i.table))
+            .filter(|i| with_unique_deferred.contains(&i.table))
             .map(|i| i.table.clone())
             .collect();
         if split.is_empty() {
