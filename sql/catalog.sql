@@ -206,7 +206,9 @@ SELECT jsonb_build_object(
              'tablespace', (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = ic.reltablespace),
              -- A b-tree's PRIMARY KEY or UNIQUE constraint: a load may drop it
              -- with its index and put it back USING INDEX (not a GiST one, as
-             -- PostgreSQL 18's WITHOUT OVERLAPS key, which USING INDEX refuses).
+             -- PostgreSQL 18's WITHOUT OVERLAPS key, which USING INDEX refuses;
+             -- nor one of a table in an INHERITS tree: a key put back sets NOT
+             -- NULL on the children's columns too).
              'constraint', (SELECT jsonb_build_object(
                                      'kind', CASE c.contype WHEN 'p' THEN 'primary_key' ELSE 'unique' END,
                                      'deferrable', c.condeferrable,
@@ -215,7 +217,9 @@ SELECT jsonb_build_object(
                               FROM pg_catalog.pg_constraint c
                              WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
                                AND c.contype IN ('p', 'u')
-                               AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')),
+                               AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')
+                               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h
+                                                WHERE h.inhparent = i.indrelid OR h.inhrelid = i.indrelid)),
              -- What other than a foreign key depends on the index or its
              -- constraint (the index itself depends on the constraint).
              'others_depend', EXISTS (

@@ -285,15 +285,21 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
     let statements: Vec<String> = match &action {
         // Each statement alone, through the extended protocol: the server
         // cannot read more statements into the text than the parser saw.
+        // What hangs on the index (its key, replica identity, CLUSTER ON,
+        // comments) is the owner's to put back: as the owner, so a key
+        // reaches nothing the owner may not change (as the extension does).
         IndexAction::Build {
             sql, before, after, ..
         } => {
             let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let as_owner = (!after.is_empty()).then(|| sql::set_local_role(&authority.owner));
             before
                 .iter()
                 .chain(&definition)
+                .chain(&as_owner)
                 .chain(after)
                 .cloned()
+                .chain(as_owner.as_ref().map(|_| sql::RESET_ROLE.to_string()))
                 .collect()
         }
         _ => Vec::new(),

@@ -239,8 +239,10 @@ pub enum IndexAction {
         sql: String,
         /// Statements before it (its tablespace).
         before: Vec<String>,
-        /// Statements after it (what hangs on the index), built by the quoting
-        /// builder from the saved properties.
+        /// Statements after it (what hangs on the index: its key, replica
+        /// identity, CLUSTER ON, comments, statistics targets), built by the
+        /// quoting builder from the saved properties, to run as the table's
+        /// owner.
         after: Vec<String>,
     },
 }

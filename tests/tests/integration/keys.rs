@@ -147,3 +147,70 @@ fn replica_mode_keeps_the_keys_foreign_keys_need() {
     p.assert_same_data();
     assert_eq!(schema_of(&p.dst, &p.db), before);
 }
+
+/// A saved key is put back as the table's owner: a row a member of the job's
+/// creator wrote, claiming a primary key for a parent whose INHERITS child
+/// belongs to another role, fails on that child when a superuser restores it
+/// (`must be owner`), instead of making the child's column NOT NULL with the
+/// superuser's rights; from psql, the extension refuses it the same way.
+#[test]
+fn a_tampered_key_reaches_no_other_roles_table() {
+    let (p, d) = owner_pair("keystamper");
+    // The extension's schema belongs to a superuser: one may restore from it.
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
+        .expect("trusted install");
+    let (s, su) = p.urls();
+    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE TABLE tp (a int, b int)")
+        .unwrap();
+    p.dst.psql(
+        &p.db,
+        "CREATE ROLE victim; CREATE TABLE tc () INHERITS (tp); ALTER TABLE tc OWNER TO victim;
+         INSERT INTO tc VALUES (1, 1)",
+    );
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            r#"INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, properties)
+               VALUES (1, 'public', 'tp', 'tp_k', 'CREATE UNIQUE INDEX tp_k ON public.tp USING btree (a)',
+                       '{"constraint": {"kind": "primary_key"}, "unique_rank": 0}')"#,
+        )
+        .unwrap();
+    let not_null =
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'tc'::regclass AND attname = 'a'";
+    let run = pgcopy(&["restore-fks", "-d", &su]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("must be owner of table tc"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(scalar(&p.dst, &p.db, not_null), "f");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'tp_k'"
+        ),
+        "0"
+    );
+    assert!(scalar(
+        &p.dst,
+        &p.db,
+        "SELECT restore_error FROM pgcopy.saved_indexes WHERE index_name = 'tp_k'"
+    )
+    .contains("must be owner of table tc"));
+    // From psql, the extension: the same.
+    let out = p.dst.psql(
+        &p.db,
+        "SELECT outcome, error FROM pgcopy.restore_fks() WHERE constraint_name = 'tp_k'",
+    );
+    assert!(
+        out.starts_with("failed|") && out.contains("must be owner of table tc"),
+        "{out}"
+    );
+    assert_eq!(scalar(&p.dst, &p.db, not_null), "f");
+}
