@@ -9,6 +9,7 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How progress is shown.
@@ -148,6 +149,8 @@ pub struct Display {
     workers: Vec<ProgressBar>,
     rows_on_screen: u16,
     active: bool,
+    /// The last snapshot's `after_units`.
+    after_units: AtomicU64,
 }
 
 /// One update of the display.
@@ -169,6 +172,9 @@ pub struct Snapshot {
     pub tables: usize,
     /// Per worker: what it copies now, if anything.
     pub workers: Vec<Option<String>>,
+    /// What the work after the load weighs on the bar, in the same units:
+    /// the bar and its ETA count it from the start.
+    pub after_units: u64,
 }
 
 impl Display {
@@ -224,12 +230,15 @@ impl Display {
             workers,
             rows_on_screen: rows,
             active: true,
+            after_units: AtomicU64::new(0),
         }
     }
 
     /// Shows a new state.
     pub fn update(&self, s: &Snapshot, secs: f64) {
-        self.overall.set_length(s.total_units.max(1));
+        self.after_units.store(s.after_units, Ordering::Relaxed);
+        self.overall
+            .set_length(s.total_units.max(1) + s.after_units);
         self.overall
             .set_position(s.done_units.min(s.total_units.max(1)));
         self.overall.set_message(format!(
@@ -246,9 +255,15 @@ impl Display {
         }
     }
 
-    /// After the load: the bar stays full and says which step runs now and
-    /// how far it is (`engine::after_progress`); the workers' lines go.
-    pub fn after_load(&self, step: &str) {
+    /// After the load: the bar says which step runs now and how far it is
+    /// (`engine::after_progress`), and goes on filling as the index builds
+    /// it counted end (`fraction` of them done); the workers' lines go.
+    pub fn after_load(&self, step: &str, fraction: f64) {
+        let units = self.after_units.load(Ordering::Relaxed);
+        let length = self.overall.length().unwrap_or(1);
+        let loaded = length.saturating_sub(units);
+        self.overall
+            .set_position(loaded + (units as f64 * fraction.clamp(0.0, 1.0)) as u64);
         if self.overall.message().starts_with("data copied") {
             self.overall.set_message(format!("data copied · {step}"));
             return;
@@ -270,6 +285,11 @@ impl Display {
             return;
         }
         self.update(s, secs);
+        // Every row in: what came after the load ran too.
+        if s.done_units >= s.total_units {
+            self.overall
+                .set_position(self.overall.length().unwrap_or(0));
+        }
         self.overall.set_style(
             ProgressStyle::with_template(
                 "pgcopy {bar:30.green/white} {percent:>3}% {msg} done in {elapsed}",

@@ -248,7 +248,10 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         analyze,
         load_as: setup.load_as.clone(),
         counted_on_server: setup.counted_on_server.clone(),
-        after: Default::default(),
+        after: after_progress::AfterLoad::new(after_progress::index_units(
+            &setup.plan,
+            &setup.indexes_to_drop,
+        )),
         queue: Mutex::new(queue),
         live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
         plan: setup.plan.clone(),

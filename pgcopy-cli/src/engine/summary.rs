@@ -134,6 +134,7 @@ impl RunSummary {
         let mut snap = crate::progress::Snapshot {
             tables: plan.tables.len(),
             workers: vec![None; shared.live.len()],
+            after_units: shared.after.units(),
             ..Default::default()
         };
         let mut in_flight = vec![(0u64, 0u64); plan.tables.len()];
