@@ -133,7 +133,7 @@ fn generate(rng: &mut Rng) -> (String, String) {
             .then(|| &tables[rng.range(0, tables.len() as u64) as usize])
         {
             let opt = pick(rng, FK_OPTIONS);
-            cols.push(format!("ref int REFERENCES {}{opt}", target.name));
+            cols.push(format!("ref int REFERENCES {} (id){opt}", target.name));
             let value = if target.rows == 0 {
                 "NULL".into()
             } else {
@@ -146,7 +146,7 @@ fn generate(rng: &mut Rng) -> (String, String) {
         }
         let self_ref = !partitioned && rng.range(0, 5) == 0;
         if self_ref {
-            cols.push(format!("parent int REFERENCES {name} DEFERRABLE"));
+            cols.push(format!("parent int REFERENCES {name} (id) DEFERRABLE"));
             filled.push(("parent".into(), "nullif(g - 1, 0)".into()));
         }
         if rng.range(0, 3) == 0 {
@@ -155,7 +155,24 @@ fn generate(rng: &mut Rng) -> (String, String) {
         if !partitioned && rng.range(0, 3) == 0 {
             cols.push("serial_no bigserial".into());
         }
-        cols.push("PRIMARY KEY (id)".into());
+        // Keys in every shape a load may take them away in: named,
+        // deferrable, commented, replica identity, CLUSTER ON, a second
+        // unique constraint on the same column (a foreign key to the table
+        // uses the older of the two), a parent of an INHERITS child.
+        let deferrable = !partitioned && rng.range(0, 4) == 0;
+        cols.push(format!(
+            "CONSTRAINT \"gen pk {i}\" PRIMARY KEY (id){}",
+            if deferrable {
+                " DEFERRABLE INITIALLY DEFERRED"
+            } else {
+                ""
+            }
+        ));
+        // A foreign key cannot use a deferrable key: such a table always
+        // has the unique constraint too.
+        if deferrable || (!partitioned && rng.range(0, 3) == 0) {
+            cols.push(format!("CONSTRAINT \"gen u{i}\" UNIQUE (id) INCLUDE (c0)"));
+        }
         schema.push_str(&format!(
             "CREATE TABLE {name} ({}){};\n",
             cols.join(", "),
@@ -176,6 +193,38 @@ fn generate(rng: &mut Rng) -> (String, String) {
                 "CREATE TABLE {schema_of}.{base}_low PARTITION OF {name} FOR VALUES FROM (MINVALUE) TO (100);
                  CREATE TABLE {schema_of}.{base}_rest PARTITION OF {name} DEFAULT;\n"
             ));
+        }
+        if rng.range(0, 3) == 0 {
+            schema.push_str(&format!(
+                "COMMENT ON CONSTRAINT \"gen pk {i}\" ON {name} IS 'key {i}';\n"
+            ));
+        }
+        if !partitioned {
+            match rng.range(0, 5) {
+                0 if !deferrable => schema.push_str(&format!(
+                    "ALTER TABLE {name} REPLICA IDENTITY USING INDEX \"gen pk {i}\";\n"
+                )),
+                1 => schema.push_str(&format!("ALTER TABLE {name} CLUSTER ON \"gen pk {i}\";\n")),
+                2 => {
+                    let schema_of = if in_schema {
+                        "\"Gen Schema\""
+                    } else {
+                        "public"
+                    };
+                    let kid = format!("{schema_of}.gen_kid_{i}");
+                    schema.push_str(&format!("CREATE TABLE {kid} () INHERITS ({name});\n"));
+                    if rows > 0 {
+                        let (names, values): (Vec<&str>, Vec<&str>) =
+                            filled.iter().map(|(c, v)| (c.as_str(), v.as_str())).unzip();
+                        data.push_str(&format!(
+                            "INSERT INTO {kid} ({}) SELECT {} FROM generate_series(1, 3) g;\n",
+                            names.join(", "),
+                            values.join(", ")
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
         // A trigger in any mode: whatever would fire during the load (by the
         // session's replica mode) is disabled and put back as it was.
@@ -212,7 +261,7 @@ fn generate(rng: &mut Rng) -> (String, String) {
     if plain.len() >= 2 && rng.range(0, 2) == 0 {
         let (first, last) = (plain[0], plain[plain.len() - 1]);
         schema.push_str(&format!(
-            "ALTER TABLE {} ADD COLUMN back int REFERENCES {} DEFERRABLE INITIALLY DEFERRED;\n",
+            "ALTER TABLE {} ADD COLUMN back int REFERENCES {} (id) DEFERRABLE INITIALLY DEFERRED;\n",
             first.name, last.name
         ));
         if last.rows > 0 {
@@ -224,7 +273,7 @@ fn generate(rng: &mut Rng) -> (String, String) {
         let (a, b) = (plain[plain.len() - 1], plain[0]);
         schema.push_str(&format!(
             "ALTER TABLE {} ADD COLUMN loose int;
-             ALTER TABLE {} ADD CONSTRAINT loose_fk FOREIGN KEY (loose) REFERENCES {} NOT VALID;\n",
+             ALTER TABLE {} ADD CONSTRAINT loose_fk FOREIGN KEY (loose) REFERENCES {} (id) NOT VALID;\n",
             a.name, a.name, b.name
         ));
         if a.rows > 0 {
