@@ -126,7 +126,15 @@ SELECT jsonb_build_object(
              'referenced', jsonb_build_object('schema', fn.nspname, 'name', fc.relname),
              'definition', pg_catalog.pg_get_constraintdef(con.oid),
              'validated', con.convalidated,
-             'inherited', con.conparentid <> 0
+             'inherited', con.conparentid <> 0,
+             'columns', (SELECT jsonb_agg(a.attname ORDER BY k.n)
+                           FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
+                           JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum),
+             'referenced_columns', (SELECT jsonb_agg(a.attname ORDER BY k.n)
+                                      FROM unnest(con.confkey) WITH ORDINALITY k(attnum, n)
+                                      JOIN pg_catalog.pg_attribute a
+                                        ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
+             'match_full', con.confmatchtype = 'f'
            ) ORDER BY cn.nspname, cc.relname, con.conname)
       FROM pg_catalog.pg_constraint con
       JOIN pg_catalog.pg_class cc ON cc.oid = con.conrelid

@@ -99,6 +99,13 @@ pub struct VerifyArgs {
     /// Leave these tables out.
     #[arg(long, value_name = "LIST")]
     pub exclude_tables: Option<String>,
+    /// Compare against the source's rows a `copy --where` takes (the same
+    /// options as that copy's): repeatable.
+    #[arg(long = "where", value_name = "TABLE: CONDITION")]
+    pub row_filters: Vec<String>,
+    /// As `copy --no-follow-fks`.
+    #[arg(long)]
+    pub no_follow_fks: bool,
     /// Compare every row (checksums computed on each server) instead of counts.
     #[arg(long)]
     pub exact: bool,
@@ -223,6 +230,17 @@ pub struct CopyArgs {
     /// Accept include/exclude patterns that match no table.
     #[arg(long)]
     pub allow_empty_match: bool,
+    /// Copy only the rows of TABLE (one table, or a partitioned table) for
+    /// which the SQL CONDITION holds, read on the source in the run's
+    /// snapshot; repeatable. Other tables' rows follow through the foreign
+    /// keys so that every key holds (README, "Subsets").
+    #[arg(long = "where", value_name = "TABLE: CONDITION")]
+    pub row_filters: Vec<String>,
+    /// With --where: take each filtered table's rows as filtered and every
+    /// other table whole (foreign keys that no longer hold come back NOT
+    /// VALID).
+    #[arg(long)]
+    pub no_follow_fks: bool,
     /// Split tables larger than this into ctid ranges copied in parallel
     /// (bytes, or with kB, MB, GB; 0 never splits).
     #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]

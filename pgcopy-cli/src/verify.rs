@@ -21,6 +21,8 @@ struct Read {
     table: QualifiedName,
     oid: u32,
     only: bool,
+    /// The rows compared (`--where`), over `subset::ROW_ALIAS`.
+    rows_where: Option<String>,
 }
 
 /// What to compare: the source tables whose rows the destination holds in
@@ -60,16 +62,21 @@ async fn query(
     let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
     let (mut rows, mut sum) = (0i64, 0i128);
     for r in reads {
-        let row = match exact {
-            true => c
-                .query_one(&sql::table_checksum(&r.table, &cols, r.only), &[])
-                .await
-                .pg_context(|| format!("checksumming {}", r.table.display_name()))?,
-            false => c
-                .query_one(&sql::count_rows(&r.table, r.only), &[])
-                .await
-                .pg_context(|| format!("counting {}", r.table.display_name()))?,
+        let mut query = match exact {
+            true => sql::table_checksum(&r.table, &cols, r.only),
+            false => sql::count_rows(&r.table, r.only),
         };
+        // Both end `FROM [ONLY] table`.
+        if let Some(condition) = &r.rows_where {
+            query.push_str(&format!(
+                " {} WHERE {condition}",
+                pgcopy_core::subset::ROW_ALIAS
+            ));
+        }
+        let row = c
+            .query_one(&query, &[])
+            .await
+            .pg_context(|| format!("reading {}", r.table.display_name()))?;
         rows += row.get::<_, i64>(0);
         if exact {
             let part: String = row.get(1);
@@ -102,6 +109,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let opts = PlanOptions {
         skip_schemas: vec![args.state_schema.clone()],
         split_larger_than: 0,
+        row_filters: args
+            .row_filters
+            .iter()
+            .map(|s| pgcopy_core::subset::RowFilter::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| UserError::usage(e.to_string()))?,
+        follow_fks: !args.no_follow_fks,
         ..PlanOptions::default()
     }
     .with_patterns(
@@ -132,12 +146,16 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         table: t.clone(),
         oid: c.table(t).map_or(0, |t| t.oid),
         only,
+        rows_where: None,
     };
     // Tables the destination partitions differently are compared through
     // the table their rows went into, all of them together.
     let mut work: VecDeque<TableToCheck> = VecDeque::new();
     for t in &p.tables {
-        let source = read(&catalog, &t.table, true);
+        let source = Read {
+            rows_where: t.rows_where.clone(),
+            ..read(&catalog, &t.table, true)
+        };
         match &t.load_into {
             None => work.push_back(TableToCheck {
                 source: vec![source],

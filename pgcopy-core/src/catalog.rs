@@ -374,6 +374,16 @@ pub struct ForeignKey {
     /// restored the same way; a CHECK's `referenced` is its own table.
     #[serde(default)]
     pub kind: ConstraintKind,
+    /// A foreign key's referencing columns, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// The referenced columns, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referenced_columns: Vec<String>,
+    /// `MATCH FULL`: only a row whose columns are all NULL references
+    /// nothing (under MATCH SIMPLE, one NULL column is enough).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_full: bool,
 }
 
 /// What kind of constraint a job saves, drops and restores.

@@ -142,6 +142,9 @@ mod tests {
             validated: true,
             inherited: false,
             kind: Default::default(),
+            columns: vec![],
+            referenced_columns: vec![],
+            match_full: false,
         }
     }
 

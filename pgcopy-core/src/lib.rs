@@ -32,6 +32,7 @@ pub mod rows;
 pub mod sql;
 pub mod states;
 pub mod stored;
+pub mod subset;
 pub mod triggers;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the

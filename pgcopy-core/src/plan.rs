@@ -72,6 +72,11 @@ pub struct PlanOptions {
     /// source's plan copies, so tables only the destination has (another
     /// state schema, leftovers) keep their FKs and indexes.
     pub only: Option<BTreeSet<QualifiedName>>,
+    /// `--where` filters.
+    pub row_filters: Vec<crate::subset::RowFilter>,
+    /// The rows of other tables follow the filters through the foreign keys
+    /// (`--no-follow-fks` turns it off).
+    pub follow_fks: bool,
 }
 
 impl Default for PlanOptions {
@@ -86,6 +91,8 @@ impl Default for PlanOptions {
             allow_empty_match: false,
             defer_indexes: false,
             only: None,
+            row_filters: Vec::new(),
+            follow_fks: true,
         }
     }
 }
@@ -111,6 +118,9 @@ pub enum PlanError {
     #[error("{} matched no table: {} (check the spelling, quote mixed-case names, or pass --allow-empty-match)",
         if .0.len() == 1 { "this pattern" } else { "these patterns" }, .0.join(", "))]
     NoMatch(Vec<String>),
+    /// The `--where` filters cannot be followed.
+    #[error(transparent)]
+    Subset(#[from] crate::subset::SubsetError),
 }
 
 /// An `--include-tables` pattern without a schema that selects tables in
@@ -207,6 +217,14 @@ pub struct TableCopySpec {
     /// ([`crate::route`]); `None` loads it into the table of the same name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_into: Option<QualifiedName>,
+    /// Which of its rows are taken: all, as a `--where` says, or as the
+    /// foreign keys' closure limits them ([`crate::subset`]).
+    #[serde(default, skip_serializing_if = "crate::subset::Taken::is_whole")]
+    pub taken: crate::subset::Taken,
+    /// The condition its rows are read with, over
+    /// [`crate::subset::ROW_ALIAS`]; `None`: every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_where: Option<String>,
 }
 
 impl TableCopySpec {
@@ -517,6 +535,9 @@ mod tests {
             validated: true,
             inherited: false,
             kind: Default::default(),
+            columns: vec![],
+            referenced_columns: vec![],
+            match_full: false,
         }
     }
 

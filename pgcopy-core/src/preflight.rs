@@ -291,6 +291,9 @@ mod tests {
             validated: true,
             inherited: false,
             kind: Default::default(),
+            columns: vec![],
+            referenced_columns: vec![],
+            match_full: false,
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);

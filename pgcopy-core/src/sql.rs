@@ -25,29 +25,53 @@ impl CopyFormat {
     }
 }
 
-/// `COPY ... TO STDOUT (FORMAT f)` for one chunk of a table's columns.
+/// `COPY ... TO STDOUT (FORMAT f)` for one chunk of a table's columns, of
+/// the rows `rows_where` takes (a condition over
+/// [`crate::subset::ROW_ALIAS`], `None`: all).
 ///
-/// A whole-table unit uses `COPY table (cols)`, which the server runs without a
-/// query plan; a chunk needs `COPY (SELECT ...)` for its ctid range.
+/// A whole-table unit of every row uses `COPY table (cols)`, which the server
+/// runs without a query plan; a chunk needs `COPY (SELECT ...)` for its ctid
+/// range, and a subset for its condition.
 pub fn copy_out(
     table: &QualifiedName,
     columns: &[&str],
     chunk: &ChunkRange,
     format: CopyFormat,
+    rows_where: Option<&str>,
 ) -> String {
     let f = format.option();
-    match chunk.where_clause() {
+    match select_rows(table, columns, chunk, rows_where) {
         None => format!(
             "COPY {table}{} TO STDOUT (FORMAT {f})",
             column_list(columns)
         ),
-        // An empty select list is valid: a table without copyable columns
-        // still has rows to count.
-        Some(cond) => format!(
-            "COPY (SELECT {} FROM ONLY {table} WHERE {cond}) TO STDOUT (FORMAT {f})",
-            ident_list(columns.iter().copied())
-        ),
+        Some(query) => format!("COPY ({query}) TO STDOUT (FORMAT {f})"),
     }
+}
+
+/// The query [`copy_out`] reads a chunk's or a subset's rows with (`None`
+/// for every row of a whole table, which needs none).
+pub fn select_rows(
+    table: &QualifiedName,
+    columns: &[&str],
+    chunk: &ChunkRange,
+    rows_where: Option<&str>,
+) -> Option<String> {
+    let conditions: Vec<String> = chunk
+        .where_clause()
+        .into_iter()
+        .chain(rows_where.map(str::to_string))
+        .collect();
+    // An empty select list is valid: a table without copyable columns
+    // still has rows to count.
+    (!conditions.is_empty()).then(|| {
+        format!(
+            "SELECT {} FROM ONLY {table} {} WHERE {}",
+            ident_list(columns.iter().copied()),
+            crate::subset::ROW_ALIAS,
+            conditions.join(" AND ")
+        )
+    })
 }
 
 /// `COPY table (cols) FROM STDIN (FORMAT f[, FREEZE])`.
@@ -440,7 +464,13 @@ mod tests {
     fn copy_statements() {
         let t = QualifiedName::new("S", "my \"t\"");
         assert_eq!(
-            copy_out(&t, &["a", "B"], &ChunkRange::WHOLE, CopyFormat::Binary),
+            copy_out(
+                &t,
+                &["a", "B"],
+                &ChunkRange::WHOLE,
+                CopyFormat::Binary,
+                None
+            ),
             r#"COPY "S"."my ""t""" ("a", "B") TO STDOUT (FORMAT binary)"#
         );
         let c = ChunkRange {
@@ -449,8 +479,23 @@ mod tests {
             end_page: None,
         };
         assert_eq!(
-            copy_out(&t, &["a"], &c, CopyFormat::Binary),
-            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+            copy_out(&t, &["a"], &c, CopyFormat::Binary, None),
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+        );
+        // A subset: the whole table, or a chunk of it, through its condition.
+        assert_eq!(
+            copy_out(
+                &t,
+                &["a"],
+                &ChunkRange::WHOLE,
+                CopyFormat::Binary,
+                Some("(a < 5)")
+            ),
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE (a < 5)) TO STDOUT (FORMAT binary)"#
+        );
+        assert_eq!(
+            copy_out(&t, &["a"], &c, CopyFormat::Binary, Some("(a < 5)")),
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid AND (a < 5)) TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
             copy_in(&t, &["a"], true, CopyFormat::Binary),
@@ -458,12 +503,12 @@ mod tests {
         );
         // No copyable column (none at all, or only generated ones).
         assert_eq!(
-            copy_out(&t, &[], &ChunkRange::WHOLE, CopyFormat::Binary),
+            copy_out(&t, &[], &ChunkRange::WHOLE, CopyFormat::Binary, None),
             r#"COPY "S"."my ""t""" TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
-            copy_out(&t, &[], &c, CopyFormat::Text),
-            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
+            copy_out(&t, &[], &c, CopyFormat::Text, None),
+            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
         );
         assert_eq!(
             copy_in(&t, &[], false, CopyFormat::Text),

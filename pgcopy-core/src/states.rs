@@ -30,6 +30,17 @@ pub struct JobOptions {
     /// Only those of tables of at least this many bytes (0: every table's;
     /// what jobs of earlier versions did).
     pub defer_indexes_min_bytes: u64,
+    /// `--where` filters: kept to be shown and compared, never run from
+    /// here (a resume runs those its own command line gives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_filters: Vec<crate::subset::RowFilter>,
+    /// Other tables' rows followed the filters.
+    #[serde(default = "yes")]
+    pub follow_fks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A job's state (`jobs.state`).

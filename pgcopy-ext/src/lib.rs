@@ -100,6 +100,9 @@ fn patterns(
 /// What a copy into this database would do, planned from its own catalog (the
 /// source has the same schema) by the same core code as `pgcopy copy --dry-run`,
 /// assuming a non-superuser copy (drop mode): one row per table, in load order.
+/// `row_filters` are `--where` values (`TABLE: CONDITION`): each table's
+/// `rows_taken` (whole, filtered, limited by foreign keys) and the condition
+/// its rows would be read with, which this function only shows, never runs.
 #[allow(clippy::type_complexity)]
 #[pg_extern]
 #[search_path(pg_catalog, pg_temp)]
@@ -107,6 +110,8 @@ fn plan(
     include: default!(Option<Vec<Option<String>>>, "NULL"),
     exclude: default!(Option<Vec<Option<String>>>, "NULL"),
     split_larger_than: default!(i64, 268435456),
+    row_filters: default!(Option<Vec<Option<String>>>, "NULL"),
+    follow_fks: default!(bool, true),
 ) -> TableIterator<
     'static,
     (
@@ -120,6 +125,8 @@ fn plan(
         name!(fk_cycle, Option<i32>),
         name!(drops_fks, Vec<String>),
         name!(referenced_from_outside, Vec<String>),
+        name!(rows_taken, String),
+        name!(rows_where, Option<String>),
     ),
 > {
     let json: String = Spi::get_one(pgcopy_core::CATALOG_SQL)
@@ -152,6 +159,14 @@ fn plan(
         allow_empty_match: false,
         defer_indexes: false,
         only: None,
+        row_filters: row_filters
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|s| pgcopy_core::subset::RowFilter::parse(&s))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
+        follow_fks,
     };
     let p = pgcopy_core::plan::plan(&catalog, &opts)
         .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));
@@ -195,6 +210,8 @@ fn plan(
             cycle,
             drops,
             outside,
+            t.taken.as_str().to_string(),
+            t.rows_where.clone(),
         ));
     }
     rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));

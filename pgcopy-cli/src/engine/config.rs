@@ -6,6 +6,7 @@ use crate::cli::CopyArgs;
 use crate::connect::Endpoint;
 use crate::error::UserError;
 use pgcopy_core::states::JobOptions;
+use pgcopy_core::subset::RowFilter;
 use std::path::PathBuf;
 
 /// What `pgcopy copy` was asked to do, resolved (not `Debug`: the
@@ -89,6 +90,11 @@ pub struct JobShape {
     /// Deferred only on tables of at least this many bytes: 0 when asked
     /// with `--defer-indexes`, `DEFER_INDEXES_MIN_BYTES` when decided here.
     pub defer_indexes_min_bytes: u64,
+    /// `--where` filters, as given on this command line (never read back
+    /// from the destination: they are SQL run on the source).
+    pub row_filters: Vec<RowFilter>,
+    /// Other tables' rows follow the filters (no `--no-follow-fks`).
+    pub follow_fks: bool,
 }
 
 /// Whether the source's large objects are copied.
@@ -150,6 +156,13 @@ impl CopyConfig {
                     true => 0,
                     false => args.defer_indexes_above,
                 },
+                row_filters: args
+                    .row_filters
+                    .iter()
+                    .map(|s| RowFilter::parse(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| UserError::usage(e.to_string()))?,
+                follow_fks: !args.no_follow_fks,
             },
         })
     }
@@ -167,6 +180,8 @@ impl CopyConfig {
             fire_triggers: s.fire_triggers,
             defer_indexes,
             defer_indexes_min_bytes: s.defer_indexes_min_bytes,
+            row_filters: s.row_filters.clone(),
+            follow_fks: s.follow_fks,
         }
     }
 
@@ -188,6 +203,10 @@ impl CopyConfig {
             large_objects: self.shape.large_objects,
             defer_indexes: Some(stored.defer_indexes),
             defer_indexes_min_bytes: stored.defer_indexes_min_bytes,
+            // The caller made sure they equal the stored ones; the ones run
+            // are this command line's.
+            row_filters: self.shape.row_filters.clone(),
+            follow_fks: self.shape.follow_fks,
         }
     }
 }
@@ -268,6 +287,17 @@ mod tests {
             config(&["--resume", "--job", "7"]).job,
             JobChoice::Resume(Some(7))
         );
+        let subset = config(&[
+            "--where",
+            "public.t: a > 1",
+            "--where",
+            "u:true",
+            "--no-follow-fks",
+        ]);
+        assert_eq!(subset.shape.row_filters.len(), 2);
+        assert_eq!(subset.shape.row_filters[0].condition, "a > 1");
+        assert!(!subset.shape.follow_fks);
+        assert!(config(&[]).shape.follow_fks);
     }
 
     #[test]
@@ -295,6 +325,8 @@ mod tests {
             fire_triggers: true,
             defer_indexes: false,
             defer_indexes_min_bytes: 0,
+            row_filters: Vec::new(),
+            follow_fks: true,
         };
         let shape = now.with_stored(&stored);
         assert_eq!(shape.include_tables.as_deref(), Some("a,b"));

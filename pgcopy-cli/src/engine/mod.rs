@@ -12,6 +12,7 @@ mod after_load;
 pub mod after_progress;
 mod analyze;
 pub mod config;
+mod dry_run;
 mod guard;
 mod large_objects;
 mod load;

@@ -4,7 +4,6 @@
 //! a resumed one is taken up again with a new snapshot.
 
 use super::config::{CopyConfig, JobChoice, JobShape};
-use super::summary;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore};
@@ -181,6 +180,8 @@ impl Ctx<'_> {
             fk_strategy: self.strategy(),
             block_size: self.block_size,
             defer_indexes: self.defer_indexes(),
+            row_filters: self.shape.row_filters.clone(),
+            follow_fks: self.shape.follow_fks,
             ..PlanOptions::default()
         }
         .with_patterns(include.as_deref(), exclude.as_deref())
@@ -204,6 +205,8 @@ impl Ctx<'_> {
             &PlanOptions {
                 allow_empty_match: true,
                 only: Some(written.into_iter().collect()),
+                // Which rows are copied does not change what is dropped.
+                row_filters: Vec::new(),
                 ..opts.clone()
             },
         )
@@ -326,6 +329,9 @@ async fn new_job(
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     }
+    if problems.is_empty() {
+        problems.extend(ctx.row_filters_run(&plan).await?);
+    }
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
     // across schemas is said out loud, before anything changes.
@@ -382,7 +388,7 @@ async fn new_job(
     }
     fail_preflight(&problems)?;
     if let Some(format) = config.dry_run {
-        summary::print_plan(&plan, &indexes_to_drop, config, format)?;
+        super::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;

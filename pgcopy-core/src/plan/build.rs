@@ -142,10 +142,21 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
                 fk_linked: fk_linked.contains(&root_of(&t.name)),
                 load_into: None,
+                taken: Default::default(),
+                rows_where: None,
             }
         })
         .collect();
     tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.table.cmp(&b.table)));
+    if !opts.row_filters.is_empty() {
+        let copied: Vec<QualifiedName> = tables.iter().map(|t| t.table.clone()).collect();
+        let subsets =
+            crate::subset::plan_subset(catalog, &copied, &opts.row_filters, opts.follow_fks)?;
+        for (spec, s) in tables.iter_mut().zip(subsets) {
+            spec.taken = s.taken;
+            spec.rows_where = s.predicate;
+        }
+    }
 
     // The FK graph over top-level tables: a partitioned table is one node.
     let root_fks: Vec<ForeignKey> = catalog

@@ -486,6 +486,9 @@ mod tests {
             validated: true,
             inherited: false,
             kind: Default::default(),
+            columns: vec![],
+            referenced_columns: vec![],
+            match_full: false,
         };
         assert_eq!(
             check_droppable_state("owner", &[fk("mine")], &[], &[], &dest),

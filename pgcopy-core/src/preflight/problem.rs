@@ -188,6 +188,23 @@ pub enum Problem {
         /// The job.
         job_id: i64,
     },
+    /// A table's `--where` selection does not run on the source.
+    RowFilterFails {
+        /// The table.
+        table: QualifiedName,
+        /// Filtered by a `--where`, or limited by the foreign keys' closure.
+        taken: crate::subset::Taken,
+        /// What the source said.
+        error: String,
+    },
+    /// `--resume` refused: the job copied a subset, and this command line
+    /// does not give the same `--where` filters.
+    RowFiltersDiffer {
+        /// The job.
+        job_id: i64,
+        /// The job's filters, as given then.
+        stored: Vec<String>,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -395,6 +412,34 @@ impl fmt::Display for Problem {
                  the source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard \
                  {job_id}` and start a new copy",
                 beyond.join(", ")
+            ),
+            Problem::RowFilterFails {
+                table,
+                taken,
+                error,
+            } => match taken {
+                crate::subset::Taken::Filtered => write!(
+                    f,
+                    "the --where condition for {} does not run on the source ({error}): check its column names \
+                     and syntax",
+                    table.display_name()
+                ),
+                _ => write!(
+                    f,
+                    "the rows of {} that follow the --where filters cannot be selected on the source ({error}): \
+                     check the filters of the tables it references, or pass --no-follow-fks",
+                    table.display_name()
+                ),
+            },
+            Problem::RowFiltersDiffer { job_id, stored } => write!(
+                f,
+                "job {job_id} was started with {}: resume it with the same --where options (and \
+                 --no-follow-fks if it had it; pgcopy does not run SQL it reads back from the destination), or \
+                 discard it (`pgcopy jobs discard {job_id}`) and start a new copy",
+                match stored.is_empty() {
+                    true => "no --where".to_string(),
+                    false => stored.join(" ")
+                }
             ),
             Problem::ReplicaNotAllowed { job_id } => write!(
                 f,

@@ -14,6 +14,7 @@ mod list_dry_run;
 mod resume;
 mod security;
 mod state;
+mod subset;
 mod tls;
 mod ui;
 mod verify;

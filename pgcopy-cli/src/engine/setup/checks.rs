@@ -64,12 +64,68 @@ impl Ctx<'_> {
     /// a view put in its place (and run its code with this role's rights),
     /// where a whole table's `COPY` refuses one. Locked, it cannot be renamed
     /// or dropped before the copy ends.
+    ///
+    /// With `--where`, every copied table and partitioned table is locked and
+    /// proved so: a subset's conditions read the tables its rows follow.
     pub(super) async fn lock_split_sources(&self, plan: &Plan) -> anyhow::Result<()> {
-        for spec in plan.tables.iter().filter(|t| t.is_split()) {
-            let oid = self.src_catalog.table(&spec.table).map_or(0, |t| t.oid);
-            introspect::lock_to_read(self.src, &spec.table, oid).await?;
+        let subset = plan.tables.iter().any(|t| t.rows_where.is_some());
+        let mut locked = std::collections::HashSet::new();
+        for spec in plan.tables.iter().filter(|t| subset || t.is_split()) {
+            let tables = std::iter::once(spec.table.clone()).chain(
+                self.src_catalog
+                    .ancestors(&spec.table)
+                    .into_iter()
+                    .filter(|_| subset),
+            );
+            for t in tables {
+                if locked.insert(t.clone()) {
+                    let oid = self.src_catalog.table(&t).map_or(0, |t| t.oid);
+                    introspect::lock_to_read(self.src, &t, oid).await?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Each table's `--where` selection, tried on the source (`EXPLAIN`, in
+    /// a savepoint of the snapshot transaction), after making sure the COPY
+    /// it goes into is one statement: a condition that does not parse or
+    /// names what the table lacks is one sentence here, before anything
+    /// changes, not a failed load.
+    pub(super) async fn row_filters_run(&self, plan: &Plan) -> anyhow::Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        for spec in plan.tables.iter().filter(|t| t.rows_where.is_some()) {
+            let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
+            let query = pgcopy_core::sql::select_rows(
+                &spec.table,
+                &cols,
+                &pgcopy_core::chunk::ChunkRange::WHOLE,
+                spec.rows_where.as_deref(),
+            )
+            .unwrap_or_default();
+            let tried = match crate::parse::split(&query).map(|s| s.len()) {
+                Err(e) => Err(format!("it does not parse: {e}")),
+                Ok(n) if n != 1 => Err("it is not one SQL condition".to_string()),
+                Ok(_) => {
+                    self.src.batch_execute("SAVEPOINT pgcopy_where").await?;
+                    let r = self.src.query(&format!("EXPLAIN {query}"), &[]).await;
+                    self.src
+                        .batch_execute(
+                            "ROLLBACK TO SAVEPOINT pgcopy_where; RELEASE SAVEPOINT pgcopy_where",
+                        )
+                        .await?;
+                    r.map(|_| ()).map_err(|e| pg_message(&e))
+                }
+            };
+            if let Err(error) = tried {
+                problems.push(Problem::RowFilterFails {
+                    table: spec.table.clone(),
+                    taken: spec.taken,
+                    error,
+                });
+            }
+        }
+        Ok(problems)
     }
 
     /// Tables whose inserts would run code of a role that is neither a

@@ -93,6 +93,20 @@ pub(super) async fn resume(
     if plan.replica_mode() && !ctx.replica_allowed {
         return refuse(Problem::ReplicaNotAllowed { job_id: job.job_id });
     }
+    // Which rows: the filters are SQL run on the source, so they come from
+    // this command line, and must be the job's.
+    if options.row_filters != config.shape.row_filters
+        || (!options.row_filters.is_empty() && options.follow_fks != config.shape.follow_fks)
+    {
+        return refuse(Problem::RowFiltersDiffer {
+            job_id: job.job_id,
+            stored: options
+                .row_filters
+                .iter()
+                .map(|f| format!("--where '{}: {}'", f.table, f.condition))
+                .collect(),
+        });
+    }
     // From here on the job's stored options say what is copied and how.
     let ctx = Ctx {
         shape: config.with_stored(options),
@@ -106,6 +120,14 @@ pub(super) async fn resume(
     // what its own options select against today's catalogs.
     let (today, _) = ctx.routed_plan(&opts)?;
     let beyond = plan.beyond(&today);
+    // The conditions rows are read with are this command line's (checked
+    // equal to the job's above), never the stored plan's text.
+    let mut plan = plan;
+    for spec in &mut plan.tables {
+        let now = today.tables.iter().find(|t| t.table == spec.table);
+        spec.rows_where = now.and_then(|t| t.rows_where.clone());
+        spec.taken = now.map(|t| t.taken).unwrap_or_default();
+    }
     if !beyond.is_empty() {
         return refuse(Problem::PlanBeyondOptions {
             job_id: job.job_id,
@@ -133,7 +155,7 @@ pub(super) async fn resume(
         triggers.push(saved.clone());
     }
     if let Some(format) = config.dry_run {
-        summary::print_plan(&plan, &indexes_to_drop, config, format)?;
+        super::super::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;

@@ -377,7 +377,13 @@ fn copy_statements(shared: &Shared, unit: &Unit) -> (String, String) {
             spec.truncate_in_load(),
             spec.format,
         ),
-        sql::copy_out(&spec.table, &cols, &unit.chunk, spec.format),
+        sql::copy_out(
+            &spec.table,
+            &cols,
+            &unit.chunk,
+            spec.format,
+            spec.rows_where.as_deref(),
+        ),
     )
 }
 

@@ -1,0 +1,203 @@
+//! The `--dry-run` plan, as text or JSON: what a copy would do, changing
+//! nothing.
+
+use super::config::{CopyConfig, PlanFormat};
+use super::summary::freeze_line;
+use crate::format::{human_bytes, name_column_width};
+use pgcopy_core::plan::Plan;
+use pgcopy_core::quote::QualifiedName;
+
+/// Which of the destination's indexes the load goes without (`deferred`, to
+/// be dropped), and how many of them take a PRIMARY KEY or UNIQUE
+/// constraint along: those tables are loaded as bare heaps.
+pub fn indexes_line(deferred: &[pgcopy_core::catalog::Index]) -> String {
+    if deferred.is_empty() {
+        return "kept in place during the load".into();
+    }
+    let keys = deferred
+        .iter()
+        .filter(|i| i.properties.constraint.is_some())
+        .count();
+    let mut line = format!(
+        "{} dropped for the load and rebuilt after it",
+        crate::format::count(deferred.len(), "index", "indexes")
+    );
+    if keys > 0 {
+        line.push_str(&format!(
+            ", {keys} with the primary key or unique constraint they back (put back USING INDEX)"
+        ));
+    }
+    line
+}
+
+/// Prints the plan of a `--dry-run`, as text or JSON, with the indexes the
+/// destination would go without during the load (`deferred`).
+pub fn print_plan(
+    plan: &Plan,
+    deferred: &[pgcopy_core::catalog::Index],
+    config: &CopyConfig,
+    format: PlanFormat,
+) -> anyhow::Result<()> {
+    let (source, dest, replica) = (&config.source, &config.dest, plan.replica_mode());
+    if format == PlanFormat::Json {
+        let doc = serde_json::json!({
+            "source": source.redacted(),
+            "destination": dest.redacted(),
+            "replica_mode": replica,
+            "plan": plan,
+            "destination_indexes_deferred": deferred,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("dry run: nothing was changed");
+    println!("source:       {}", source.redacted());
+    println!("destination:  {}", dest.redacted());
+    println!(
+        "foreign keys: {}",
+        if replica {
+            "replica mode (session_replication_role = replica): triggers do not fire"
+        } else {
+            "drop mode: saved in the state schema, dropped, restored after the load"
+        }
+    );
+    println!(
+        "tables:       {} ({} chunks), about {} rows, {}",
+        plan.tables.len(),
+        plan.total_chunks(),
+        plan.total_est_rows(),
+        human_bytes(plan.total_bytes())
+    );
+    println!("loading:      {}", freeze_line(plan));
+    println!("indexes:      {}", indexes_line(deferred));
+    let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
+    println!(
+        "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",
+        "table", "est. rows", "size", "chunks"
+    );
+    for t in &plan.tables {
+        println!(
+            "{:<name_w$}  {:>12}  {:>10}  {:>6}",
+            t.table.display_name(),
+            t.est_rows,
+            human_bytes(t.bytes),
+            t.chunks.len()
+        );
+    }
+    print_subset(plan);
+    let names = |v: &[QualifiedName]| {
+        v.iter()
+            .map(|t| t.display_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !plan.large_objects.is_empty() {
+        println!(
+            "large objects: {} in {} batches, after the tables (same OIDs, owners, privileges, comments)",
+            plan.large_objects.iter().map(|b| u64::from(b.count)).sum::<u64>(),
+            plan.large_objects.len()
+        );
+    }
+    let routed: Vec<String> = plan
+        .tables
+        .iter()
+        .filter_map(|t| {
+            t.load_into
+                .as_ref()
+                .map(|into| format!("{} -> {}", t.table.display_name(), into.display_name()))
+        })
+        .collect();
+    if !routed.is_empty() {
+        println!(
+            "\npartitioned differently on the destination (rows go through its table and PostgreSQL routes \
+             them; it is emptied whole first; loaded without FREEZE):\n  {}",
+            routed.join("\n  ")
+        );
+    }
+    for a in &plan.ambiguous {
+        println!(
+            "\n{}: {}",
+            if a.bare_name {
+                "NEEDS A SCHEMA (a copy refuses it)"
+            } else {
+                "note"
+            },
+            a.message()
+        );
+    }
+    println!("\nload order:   {}", names(&plan.load_order));
+    for (i, c) in plan.fk_cycles.iter().enumerate() {
+        println!("FK cycle {}:   {}", i + 1, names(c));
+    }
+    for f in &plan.foreign_keys {
+        println!(
+            "FK {} on {} -> {}: {} ({})",
+            f.fk.name,
+            f.fk.table.display_name(),
+            f.fk.referenced.display_name(),
+            match f.action {
+                pgcopy_core::plan::FkAction::Keep => "kept",
+                pgcopy_core::plan::FkAction::DropAndRestore => "dropped and restored",
+            },
+            f.reason
+        );
+    }
+    if !plan.referenced_from_outside.is_empty() {
+        println!(
+            "referenced from tables not copied: {}",
+            names(&plan.referenced_from_outside)
+        );
+    }
+    for s in &plan.sequences {
+        let linked: Vec<String> = s
+            .owned_by
+            .iter()
+            .map(|t| format!("owned by {}", t.display_name()))
+            .chain(
+                s.used_by
+                    .iter()
+                    .filter(|t| s.owned_by.as_ref() != Some(*t))
+                    .map(|t| format!("default of {}", t.display_name())),
+            )
+            .collect();
+        println!(
+            "sequence:     {}{}{}",
+            s.sequence.display_name(),
+            if linked.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", linked.join(", "))
+            },
+            if s.only_forward {
+                ", set only if the source's value is ahead (a table not copied uses it too)"
+            } else {
+                ""
+            }
+        );
+    }
+    if !plan.matviews.is_empty() {
+        println!("refresh:      {}", names(&plan.matviews));
+    }
+    Ok(())
+}
+
+/// With `--where`: how each table that is not copied whole is read.
+fn print_subset(plan: &Plan) {
+    let subset: Vec<_> = plan.tables.iter().filter(|t| !t.taken.is_whole()).collect();
+    if subset.is_empty() {
+        return;
+    }
+    println!(
+        "\nrows (--where, and the rows that follow them through foreign keys; every other table whole):"
+    );
+    for t in subset {
+        println!(
+            "  {} ({}): SELECT ... FROM ONLY {} {} WHERE {}",
+            t.table.display_name(),
+            t.taken.as_str(),
+            t.table,
+            pgcopy_core::subset::ROW_ALIAS,
+            t.rows_where.as_deref().unwrap_or("true")
+        );
+    }
+}

@@ -1,0 +1,248 @@
+use super::*;
+use crate::catalog::{ForeignKey, Table};
+
+fn qn(n: &str) -> QualifiedName {
+    QualifiedName::new("public", n)
+}
+
+fn fk(child: &str, cols: &[&str], parent: &str, refs: &[&str]) -> ForeignKey {
+    ForeignKey {
+        name: format!("{child}_{}_fk", cols.join("_")),
+        table: qn(child),
+        referenced: qn(parent),
+        definition: String::new(),
+        validated: true,
+        inherited: false,
+        kind: Default::default(),
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        referenced_columns: refs.iter().map(|c| c.to_string()).collect(),
+        match_full: false,
+    }
+}
+
+/// customer <- rental <- payment (-> customer too); address <- customer;
+/// film (unrelated).
+fn pagila_like() -> Catalog {
+    Catalog {
+        tables: ["address", "customer", "rental", "payment", "film"]
+            .iter()
+            .map(|n| Table::sample("public", n))
+            .collect(),
+        foreign_keys: vec![
+            fk("customer", &["address_id"], "address", &["address_id"]),
+            fk("rental", &["customer_id"], "customer", &["customer_id"]),
+            fk("payment", &["rental_id"], "rental", &["rental_id"]),
+            fk("payment", &["customer_id"], "customer", &["customer_id"]),
+        ],
+        ..Default::default()
+    }
+}
+
+fn copied(c: &Catalog) -> Vec<QualifiedName> {
+    c.tables.iter().map(|t| t.name.clone()).collect()
+}
+
+fn taken(subsets: &[TableSubset]) -> Vec<(String, Taken)> {
+    subsets
+        .iter()
+        .map(|s| (s.table.name.clone(), s.taken))
+        .collect()
+}
+
+fn filter(spec: &str) -> RowFilter {
+    RowFilter::parse(spec).unwrap()
+}
+
+#[test]
+fn parses_table_and_condition() {
+    assert_eq!(
+        filter("public.customer: customer_id <= 50 AND email LIKE 'a:b%'"),
+        RowFilter {
+            table: "public.customer".into(),
+            condition: "customer_id <= 50 AND email LIKE 'a:b%'".into()
+        }
+    );
+    assert_eq!(filter(r#""Odd: T".x:a=1"#).table, r#""Odd: T".x"#);
+    for bad in ["customer", ": x", "customer:", "  :  "] {
+        let e = RowFilter::parse(bad).unwrap_err();
+        assert!(e.to_string().contains("is not TABLE: CONDITION"), "{e}");
+    }
+}
+
+#[test]
+fn children_follow_and_parents_stay_whole() {
+    let c = pagila_like();
+    let s = plan_subset(
+        &c,
+        &copied(&c),
+        &[filter("public.customer: customer_id <= 50")],
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        taken(&s),
+        [
+            ("address".to_string(), Taken::Whole),
+            ("customer".to_string(), Taken::Filtered),
+            ("rental".to_string(), Taken::Limited),
+            ("payment".to_string(), Taken::Limited),
+            ("film".to_string(), Taken::Whole),
+        ]
+    );
+    assert_eq!(s[0].predicate, None);
+    assert_eq!(s[1].predicate.as_deref(), Some("(customer_id <= 50)"));
+    assert_eq!(
+        s[2].predicate.as_deref(),
+        Some(
+            "(pgcopy_row.\"customer_id\" IS NULL OR EXISTS (SELECT 1 FROM ONLY \"public\".\"customer\" pgcopy_row1 \
+             WHERE pgcopy_row1.\"customer_id\" = pgcopy_row.\"customer_id\" AND (customer_id <= 50)))"
+        )
+    );
+    // payment follows both rental and customer.
+    let p = s[3].predicate.as_deref().unwrap();
+    assert!(p.contains("FROM ONLY \"public\".\"rental\""), "{p}");
+    assert!(p.contains(") AND ("), "{p}");
+}
+
+#[test]
+fn a_filtered_child_pulls_in_what_it_references() {
+    let c = pagila_like();
+    // Both filtered: a rental taken keeps its customer, even one over 50.
+    let s = plan_subset(
+        &c,
+        &copied(&c),
+        &[
+            filter("customer: customer_id <= 50"),
+            filter("rental: rental_id <= 100"),
+        ],
+        true,
+    )
+    .unwrap();
+    let customer = s[1].predicate.as_deref().unwrap();
+    assert_eq!(
+        customer,
+        "((customer_id <= 50) OR EXISTS (SELECT 1 FROM ONLY \"public\".\"rental\" pgcopy_row1 WHERE \
+         pgcopy_row.\"customer_id\" = pgcopy_row1.\"customer_id\" AND (rental_id <= 100)))"
+    );
+    assert_eq!(s[2].taken, Taken::Filtered);
+}
+
+#[test]
+fn no_follow_takes_filters_as_they_are() {
+    let c = pagila_like();
+    let s = plan_subset(
+        &c,
+        &copied(&c),
+        &[filter("customer: customer_id <= 50")],
+        false,
+    )
+    .unwrap();
+    assert_eq!(s[1].predicate.as_deref(), Some("(customer_id <= 50)"));
+    assert!(s
+        .iter()
+        .filter(|t| t.table.name != "customer")
+        .all(|t| t.taken == Taken::Whole && t.predicate.is_none()));
+}
+
+#[test]
+fn nulls_reference_nothing_by_match_kind() {
+    let mut c = Catalog {
+        tables: vec![Table::sample("public", "p"), Table::sample("public", "c")],
+        foreign_keys: vec![fk("c", &["a", "b"], "p", &["x", "y"])],
+        ..Default::default()
+    };
+    let pred = |c: &Catalog| {
+        plan_subset(c, &copied(c), &[filter("p: x > 1")], true).unwrap()[1]
+            .predicate
+            .clone()
+            .unwrap()
+    };
+    assert!(pred(&c).starts_with(
+        "(pgcopy_row.\"a\" IS NULL OR pgcopy_row.\"b\" IS NULL OR EXISTS (SELECT 1 FROM ONLY \"public\".\"p\" \
+         pgcopy_row1 WHERE pgcopy_row1.\"x\" = pgcopy_row.\"a\" AND pgcopy_row1.\"y\" = pgcopy_row.\"b\""
+    ));
+    c.foreign_keys[0].match_full = true;
+    assert!(
+        pred(&c).starts_with("(pgcopy_row.\"a\" IS NULL AND pgcopy_row.\"b\" IS NULL OR EXISTS")
+    );
+}
+
+#[test]
+fn a_partitioned_table_is_one_node() {
+    let mut root = Table::sample("public", "events");
+    root.kind = TableKind::Partitioned;
+    let mut p1 = Table::sample("public", "events_1");
+    p1.parent = Some(qn("events"));
+    let mut p2 = Table::sample("public", "events_2");
+    p2.parent = Some(qn("events"));
+    let c = Catalog {
+        tables: vec![root, p1, p2, Table::sample("public", "note")],
+        foreign_keys: vec![fk("note", &["event_id"], "events", &["id"])],
+        ..Default::default()
+    };
+    let copied = vec![qn("events_1"), qn("events_2"), qn("note")];
+    let s = plan_subset(&c, &copied, &[filter("events: id < 10")], true).unwrap();
+    assert_eq!(s[0].predicate.as_deref(), Some("(id < 10)"));
+    assert_eq!(s[1].predicate.as_deref(), Some("(id < 10)"));
+    let note = s[2].predicate.as_deref().unwrap();
+    // Through the partitioned table, partitions included.
+    assert!(
+        note.contains("FROM \"public\".\"events\" pgcopy_row1"),
+        "{note}"
+    );
+    let e = plan_subset(&c, &copied, &[filter("events_1: id < 10")], true).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--where names public.events_1, a partition of public.events: filter public.events (the condition \
+         applies to each of its partitions)"
+    );
+}
+
+#[test]
+fn cycles_and_bad_names_are_refused_in_one_sentence() {
+    let mut c = pagila_like();
+    c.foreign_keys
+        .push(fk("rental", &["last_payment"], "payment", &["payment_id"]));
+    let e = plan_subset(
+        &c,
+        &copied(&c),
+        &[filter("customer: customer_id <= 50")],
+        true,
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with("foreign keys form a cycle through tables the filters restrict (public."),
+        "{text}"
+    );
+    assert!(text.contains("--no-follow-fks"), "{text}");
+    // Without following, no cycle matters.
+    assert!(plan_subset(
+        &c,
+        &copied(&c),
+        &[filter("customer: customer_id <= 50")],
+        false
+    )
+    .is_ok());
+    // A self-reference through a restricted table is a cycle too.
+    let mut c = pagila_like();
+    c.foreign_keys
+        .push(fk("rental", &["previous"], "rental", &["rental_id"]));
+    assert!(matches!(
+        plan_subset(&c, &copied(&c), &[filter("customer: true")], true),
+        Err(SubsetError::Cycle(_))
+    ));
+    // ... but not through a whole table.
+    assert!(plan_subset(&c, &copied(&c), &[filter("film: true")], true).is_ok());
+    let c = pagila_like();
+    let e = plan_subset(&c, &copied(&c), &[filter("nosuch: true")], true).unwrap_err();
+    assert!(e.to_string().contains("selects no copied table"), "{e}");
+    let e = plan_subset(
+        &c,
+        &copied(&c),
+        &[filter("customer: a"), filter("public.customer: b")],
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(e, SubsetError::Twice("public.customer".into()));
+}

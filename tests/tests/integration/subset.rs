@@ -1,0 +1,303 @@
+//! Subsets: `--where` copies some rows of a table, the rows of the tables
+//! that reference it follow, every foreign key holds on the destination, and
+//! `verify` compares against the same selection.
+
+use crate::common::{pgcopy, scalar, Pair};
+use pgcopy_tests::Cluster;
+
+/// Fails (the psql call panics) when a row of any table references a row its
+/// foreign key's table lacks (MATCH SIMPLE: a NULL column references
+/// nothing): every foreign key holds, whatever its validity says.
+pub(crate) const EVERY_KEY_HOLDS: &str = r#"DO $$
+DECLARE r record; n bigint;
+BEGIN
+  FOR r IN
+    SELECT c.conname, c.conrelid::regclass AS child, c.confrelid::regclass AS parent,
+           (SELECT string_agg(format('c.%I', a.attname), ', ' ORDER BY k.n)
+              FROM unnest(c.conkey) WITH ORDINALITY k(att, n)
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att) AS ccols,
+           (SELECT string_agg(format('p.%I', a.attname), ', ' ORDER BY k.n)
+              FROM unnest(c.confkey) WITH ORDINALITY k(att, n)
+              JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att) AS pcols
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.conparentid = 0 AND c.convalidated
+       AND c.connamespace::regnamespace::text !~ '^pgcopy'
+  LOOP
+    EXECUTE format('SELECT count(*) FROM %s c WHERE ROW(%s) IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))',
+                   r.child, r.ccols, r.parent, r.pcols, r.ccols) INTO n;
+    IF n > 0 THEN
+      RAISE EXCEPTION '% rows of % break foreign key %', n, r.child, r.conname;
+    END IF;
+  END LOOP;
+END $$"#;
+
+const CUSTOMERS: &str = "public.customer: customer_id <= 50";
+
+/// The counts of the filtered and limited tables, on `c`.
+fn counts(c: &Cluster, db: &str, which: &str) -> String {
+    let q = match which {
+        "source" => {
+            "SELECT (SELECT count(*) FROM customer WHERE customer_id <= 50),
+                    (SELECT count(*) FROM rental WHERE customer_id <= 50),
+                    (SELECT count(*) FROM payment p WHERE customer_id <= 50
+                        AND EXISTS (SELECT 1 FROM rental r WHERE r.rental_id = p.rental_id AND r.customer_id <= 50)),
+                    (SELECT count(*) FROM film), (SELECT count(*) FROM inventory)"
+        }
+        _ => {
+            "SELECT (SELECT count(*) FROM customer), (SELECT count(*) FROM rental),
+                    (SELECT count(*) FROM payment), (SELECT count(*) FROM film),
+                    (SELECT count(*) FROM inventory)"
+        }
+    };
+    scalar(c, db, q)
+}
+
+/// On pagila, as a superuser: the 50 customers, their rentals and payments,
+/// every other table whole; every key holds; verify agrees with the same
+/// `--where` and not without it; the dry run says how each table is read.
+#[test]
+fn fifty_customers_with_their_rentals_and_payments() {
+    let p = Pair::new("subsetpagila");
+    p.load(&["pagila/pagila-schema.sql"], &["pagila/pagila-data.sql"]);
+    let (s, d) = p.urls();
+
+    let dry = pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--dry-run",
+        "--where",
+        CUSTOMERS,
+    ]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout
+            .contains("public.customer (filtered): SELECT ... FROM ONLY \"public\".\"customer\" pgcopy_row WHERE (customer_id <= 50)"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout
+            .contains("public.rental (limited by foreign keys): "),
+        "{}",
+        dry.stdout
+    );
+    let json = pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--dry-run",
+        "--json",
+        "--where",
+        CUSTOMERS,
+    ]);
+    json.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let taken: Vec<(String, String)> = doc["plan"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t["table"]["name"].as_str()?.to_string(),
+                t["taken"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert!(
+        taken.contains(&("customer".into(), "filtered".into())),
+        "{taken:?}"
+    );
+    assert!(
+        taken
+            .iter()
+            .any(|(t, how)| t.starts_with("payment_p") && how == "limited"),
+        "{taken:?}"
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM customer"),
+        "0",
+        "a dry run changes nothing"
+    );
+
+    let run = p.copy(&["--where", CUSTOMERS]);
+    run.expect_code(0);
+    let expected = counts(&p.src, &p.db, "source");
+    assert!(expected.starts_with("50|"), "{expected}");
+    assert_eq!(counts(&p.dst, &p.db, "destination"), expected);
+    p.dst.psql(&p.db, EVERY_KEY_HOLDS);
+
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "-s", &s, "-d", &d, "--exact"];
+        args.extend_from_slice(extra);
+        pgcopy(&args)
+    };
+    verify(&["--where", CUSTOMERS]).expect_code(0);
+    let whole = verify(&[]);
+    whole.expect_code(1);
+    assert!(whole.stdout.contains("public.customer"), "{}", whole.stdout);
+
+    // Two filters: a rental taken keeps its customer, even one over 50 (and
+    // that customer's other rentals stay out: rental is filtered itself).
+    let rentals = "public.rental: rental_id <= 100";
+    p.copy(&["--where", CUSTOMERS, "--where", rentals])
+        .expect_code(0);
+    let customers = scalar(
+        &p.src,
+        &p.db,
+        "SELECT count(*) FROM customer c WHERE customer_id <= 50
+            OR EXISTS (SELECT 1 FROM rental r WHERE r.customer_id = c.customer_id AND r.rental_id <= 100)",
+    );
+    assert!(customers.parse::<u32>().unwrap() > 50, "{customers}");
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM customer"),
+        customers
+    );
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM rental"), "100");
+    p.dst.psql(&p.db, EVERY_KEY_HOLDS);
+    verify(&["--where", CUSTOMERS, "--where", rentals]).expect_code(0);
+}
+
+/// As the owner (drop mode), killed during the load: `--resume` without the
+/// job's `--where` is refused in one sentence; with it, the subset ends
+/// right and every key is back, validated.
+#[test]
+fn a_subset_resumes_only_with_its_own_filters() {
+    let (p, d) = crate::common::owner_pair("subsetresume", &["fks-schema.sql"], &["fks-data.sql"]);
+    let (s, _) = p.urls();
+    // doc follows tenant through a composite key, MATCH SIMPLE: a NULL
+    // owner references nothing.
+    let filter = "tenant: tenant_id <> 2";
+    let mut child = crate::common::spawn_copy(
+        &s,
+        &d,
+        &["--where", filter],
+        &[("PGCOPY_FAILPOINT", "phase:load")],
+    );
+    crate::common::kill_after(&mut child, "failpoint phase:load reached");
+    let refused = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("was started with --where 'tenant: tenant_id <> 2': resume it with the same --where options"),
+        "{}",
+        refused.stderr
+    );
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--where", filter]).expect_code(0);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM tenant"),
+        scalar(
+            &p.src,
+            &p.db,
+            "SELECT count(*) FROM tenant WHERE tenant_id <> 2"
+        ),
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM doc"),
+        scalar(
+            &p.src,
+            &p.db,
+            "SELECT count(*) FROM doc WHERE owner_id IS NULL OR tenant_id <> 2"
+        ),
+    );
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM author"),
+        scalar(&p.src, &p.db, "SELECT count(*) FROM author"),
+        "a table the filter does not reach is copied whole"
+    );
+    p.dst.psql(&p.db, EVERY_KEY_HOLDS);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pgcopy.saved_fks WHERE restored_at IS NULL OR restored_valid <> was_validated"
+        ),
+        "0"
+    );
+}
+
+/// Bad filters: one sentence each, before anything changes.
+#[test]
+fn bad_filters_are_refused_before_any_change() {
+    let p = Pair::new("subsetbad");
+    p.load(&["fks-schema.sql"], &["fks-data.sql"]);
+    let (s, d) = p.urls();
+    let copy = |filter: &str| pgcopy(&["copy", "-s", &s, "-d", &d, "--where", filter]);
+    let syntax = copy("category");
+    syntax.expect_code(2);
+    assert!(
+        syntax.stderr.contains("is not TABLE: CONDITION"),
+        "{}",
+        syntax.stderr
+    );
+    let column = copy("category: no_such_column > 1");
+    column.expect_code(1);
+    assert!(
+        column.stderr.contains(
+            "the --where condition for public.category does not run on the source (column \"no_such_column\" does not exist)"
+        ),
+        "{}",
+        column.stderr
+    );
+    let injected = copy("category: true) TO STDOUT; DROP TABLE book; --");
+    injected.expect_code(1);
+    assert!(
+        injected.stderr.contains("does not parse"),
+        "{}",
+        injected.stderr
+    );
+    let cycle = copy("author: id < 5");
+    cycle.expect_code(2);
+    assert!(
+        cycle.stderr.contains(
+            "foreign keys form a cycle through tables the filters restrict (public.author -> public.book -> \
+             public.author)"
+        ),
+        "{}",
+        cycle.stderr
+    );
+    let unknown = copy("nosuch: true");
+    unknown.expect_code(2);
+    assert!(
+        unknown.stderr.contains("selects no copied table"),
+        "{}",
+        unknown.stderr
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "0",
+        "nothing was changed, not even the state schema"
+    );
+    assert_eq!(scalar(&p.src, &p.db, "SELECT count(*) > 0 FROM book"), "t");
+
+    // From psql, the extension's plan shows the same subset.
+    p.dst.psql(&p.db, "CREATE EXTENSION pgcopy");
+    let rows = p.dst.psql(
+        &p.db,
+        "SELECT table_name, rows_taken, rows_where IS NOT NULL FROM pgcopy.plan(row_filters => ARRAY['category: id < 3'])
+          WHERE table_name IN ('category', 'item', 'author') ORDER BY 1",
+    );
+    assert_eq!(
+        rows,
+        "author|whole|f\ncategory|filtered|t\nitem|limited by foreign keys|t"
+    );
+    let err = p
+        .dst
+        .try_psql_as(
+            &p.db,
+            "postgres",
+            "SELECT * FROM pgcopy.plan(row_filters => ARRAY['author: id < 3'])",
+        )
+        .unwrap_err();
+    assert!(err.contains("foreign keys form a cycle"), "{err}");
+}
