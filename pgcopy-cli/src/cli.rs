@@ -106,6 +106,10 @@ pub struct VerifyArgs {
     /// As `copy --no-follow-fks`.
     #[arg(long)]
     pub no_follow_fks: bool,
+    /// Compare against the source's columns as a `copy --transform` wrote
+    /// them (the same options as that copy's): repeatable.
+    #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION")]
+    pub transforms: Vec<String>,
     /// Compare every row (checksums computed on each server) instead of counts.
     #[arg(long)]
     pub exact: bool,
@@ -241,6 +245,12 @@ pub struct CopyArgs {
     /// VALID).
     #[arg(long)]
     pub no_follow_fks: bool,
+    /// Copy COLUMN of TABLE as the SQL EXPRESSION's value, computed on the
+    /// source over the row's columns (masking e-mails, names, phone
+    /// numbers); repeatable. Its type must be the column's (README,
+    /// "Subsets").
+    #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION")]
+    pub transforms: Vec<String>,
     /// Split tables larger than this into ctid ranges copied in parallel
     /// (bytes, or with kB, MB, GB; 0 never splits).
     #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]

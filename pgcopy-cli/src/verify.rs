@@ -23,6 +23,8 @@ struct Read {
     only: bool,
     /// The rows compared (`--where`), over `subset::ROW_ALIAS`.
     rows_where: Option<String>,
+    /// Columns read as an expression's value (`--transform`).
+    transforms: std::collections::BTreeMap<String, String>,
 }
 
 /// What to compare: the source tables whose rows the destination holds in
@@ -63,7 +65,15 @@ async fn query(
     let (mut rows, mut sum) = (0i64, 0i128);
     for r in reads {
         let mut query = match exact {
-            true => sql::table_checksum(&r.table, &cols, r.only),
+            true => sql::table_checksum_of(
+                &r.table,
+                &sql::Rows {
+                    condition: None,
+                    transforms: Some(&r.transforms),
+                }
+                .select_list(&cols),
+                r.only,
+            ),
             false => sql::count_rows(&r.table, r.only),
         };
         // Both end `FROM [ONLY] table`.
@@ -116,6 +126,12 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             .collect::<Result<_, _>>()
             .map_err(|e| UserError::usage(e.to_string()))?,
         follow_fks: !args.no_follow_fks,
+        transforms: args
+            .transforms
+            .iter()
+            .map(|s| pgcopy_core::transform::ColumnTransform::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| UserError::usage(e.to_string()))?,
         ..PlanOptions::default()
     }
     .with_patterns(
@@ -147,6 +163,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         oid: c.table(t).map_or(0, |t| t.oid),
         only,
         rows_where: None,
+        transforms: Default::default(),
     };
     // Tables the destination partitions differently are compared through
     // the table their rows went into, all of them together.
@@ -154,6 +171,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     for t in &p.tables {
         let source = Read {
             rows_where: t.rows_where.clone(),
+            transforms: t.transforms.clone(),
             ..read(&catalog, &t.table, true)
         };
         match &t.load_into {

@@ -33,6 +33,7 @@ pub mod sql;
 pub mod states;
 pub mod stored;
 pub mod subset;
+pub mod transform;
 pub mod triggers;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the

@@ -9,7 +9,7 @@ use crate::fkgraph::FkGraph;
 use crate::quote::QualifiedName;
 use crate::sql::{CopyFormat, TruncateTarget};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod build;
 
@@ -77,6 +77,8 @@ pub struct PlanOptions {
     /// The rows of other tables follow the filters through the foreign keys
     /// (`--no-follow-fks` turns it off).
     pub follow_fks: bool,
+    /// `--transform` columns.
+    pub transforms: Vec<crate::transform::ColumnTransform>,
 }
 
 impl Default for PlanOptions {
@@ -93,6 +95,7 @@ impl Default for PlanOptions {
             only: None,
             row_filters: Vec::new(),
             follow_fks: true,
+            transforms: Vec::new(),
         }
     }
 }
@@ -121,6 +124,9 @@ pub enum PlanError {
     /// The `--where` filters cannot be followed.
     #[error(transparent)]
     Subset(#[from] crate::subset::SubsetError),
+    /// A `--transform` cannot be applied.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
 }
 
 /// An `--include-tables` pattern without a schema that selects tables in
@@ -225,6 +231,9 @@ pub struct TableCopySpec {
     /// [`crate::subset::ROW_ALIAS`]; `None`: every row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_where: Option<String>,
+    /// Columns copied as an expression's value (`--transform`), by column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transforms: BTreeMap<String, String>,
 }
 
 impl TableCopySpec {

@@ -37,10 +37,10 @@ pub fn copy_out(
     columns: &[&str],
     chunk: &ChunkRange,
     format: CopyFormat,
-    rows_where: Option<&str>,
+    rows: &Rows,
 ) -> String {
     let f = format.option();
-    match select_rows(table, columns, chunk, rows_where) {
+    match select_rows(table, columns, chunk, rows) {
         None => format!(
             "COPY {table}{} TO STDOUT (FORMAT {f})",
             column_list(columns)
@@ -49,29 +49,62 @@ pub fn copy_out(
     }
 }
 
-/// The query [`copy_out`] reads a chunk's or a subset's rows with (`None`
-/// for every row of a whole table, which needs none).
+/// Which rows of a table are read, and how its columns: the condition of a
+/// subset (over [`crate::subset::ROW_ALIAS`]) and the columns read as an
+/// expression's value (`--transform`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rows<'a> {
+    /// `None`: every row.
+    pub condition: Option<&'a str>,
+    /// Column to expression.
+    pub transforms: Option<&'a std::collections::BTreeMap<String, String>>,
+}
+
+impl Rows<'_> {
+    /// The select list of `columns`: each column, or its expression.
+    pub fn select_list(&self, columns: &[&str]) -> String {
+        columns
+            .iter()
+            .map(|c| match self.transforms.and_then(|t| t.get(*c)) {
+                Some(expression) => format!("({expression})"),
+                None => quote_ident(c),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn is_all(&self) -> bool {
+        self.condition.is_none() && self.transforms.is_none_or(|t| t.is_empty())
+    }
+}
+
+/// The query [`copy_out`] reads a chunk's, a subset's or transformed rows
+/// with (`None` for every row of a whole table as it is, which needs none).
 pub fn select_rows(
     table: &QualifiedName,
     columns: &[&str],
     chunk: &ChunkRange,
-    rows_where: Option<&str>,
+    rows: &Rows,
 ) -> Option<String> {
     let conditions: Vec<String> = chunk
         .where_clause()
         .into_iter()
-        .chain(rows_where.map(str::to_string))
+        .chain(rows.condition.map(str::to_string))
         .collect();
+    if conditions.is_empty() && rows.is_all() {
+        return None;
+    }
     // An empty select list is valid: a table without copyable columns
     // still has rows to count.
-    (!conditions.is_empty()).then(|| {
-        format!(
-            "SELECT {} FROM ONLY {table} {} WHERE {}",
-            ident_list(columns.iter().copied()),
-            crate::subset::ROW_ALIAS,
-            conditions.join(" AND ")
-        )
-    })
+    Some(format!(
+        "SELECT {} FROM ONLY {table} {}{}",
+        rows.select_list(columns),
+        crate::subset::ROW_ALIAS,
+        match conditions.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", conditions.join(" AND ")),
+        }
+    ))
 }
 
 /// `COPY table (cols) FROM STDIN (FORMAT f[, FREEZE])`.
@@ -158,10 +191,15 @@ pub const STABLE_TEXT_SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone
 /// the first 64 bits of each row's md5, so equal multisets of rows give equal
 /// results whatever their physical order (duplicates count, unlike XOR).
 pub fn table_checksum(table: &QualifiedName, columns: &[&str], only: bool) -> String {
+    table_checksum_of(table, &ident_list(columns.iter().copied()), only)
+}
+
+/// [`table_checksum`] of a select list (columns, or `--transform`
+/// expressions in their place: [`Rows::select_list`]).
+pub fn table_checksum_of(table: &QualifiedName, select_list: &str, only: bool) -> String {
     format!(
-        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint), 0)::text \
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({select_list})::text), 1, 16))::bit(64)::bigint), 0)::text \
            FROM {}{table}",
-        ident_list(columns.iter().copied()),
         if only { "ONLY " } else { "" }
     )
 }
@@ -469,7 +507,7 @@ mod tests {
                 &["a", "B"],
                 &ChunkRange::WHOLE,
                 CopyFormat::Binary,
-                None
+                &Rows::default()
             ),
             r#"COPY "S"."my ""t""" ("a", "B") TO STDOUT (FORMAT binary)"#
         );
@@ -479,7 +517,7 @@ mod tests {
             end_page: None,
         };
         assert_eq!(
-            copy_out(&t, &["a"], &c, CopyFormat::Binary, None),
+            copy_out(&t, &["a"], &c, CopyFormat::Binary, &Rows::default()),
             r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
         );
         // A subset: the whole table, or a chunk of it, through its condition.
@@ -489,13 +527,41 @@ mod tests {
                 &["a"],
                 &ChunkRange::WHOLE,
                 CopyFormat::Binary,
-                Some("(a < 5)")
+                &Rows {
+                    condition: Some("(a < 5)"),
+                    transforms: None
+                }
             ),
             r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE (a < 5)) TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
-            copy_out(&t, &["a"], &c, CopyFormat::Binary, Some("(a < 5)")),
+            copy_out(
+                &t,
+                &["a"],
+                &c,
+                CopyFormat::Binary,
+                &Rows {
+                    condition: Some("(a < 5)"),
+                    transforms: None
+                }
+            ),
             r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid AND (a < 5)) TO STDOUT (FORMAT binary)"#
+        );
+        // A transformed column: its expression in its place.
+        let masked =
+            std::collections::BTreeMap::from([("B".to_string(), "md5(\"B\")".to_string())]);
+        assert_eq!(
+            copy_out(
+                &t,
+                &["a", "B"],
+                &ChunkRange::WHOLE,
+                CopyFormat::Binary,
+                &Rows {
+                    condition: None,
+                    transforms: Some(&masked)
+                }
+            ),
+            r#"COPY (SELECT "a", (md5("B")) FROM ONLY "S"."my ""t""" pgcopy_row) TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
             copy_in(&t, &["a"], true, CopyFormat::Binary),
@@ -503,11 +569,17 @@ mod tests {
         );
         // No copyable column (none at all, or only generated ones).
         assert_eq!(
-            copy_out(&t, &[], &ChunkRange::WHOLE, CopyFormat::Binary, None),
+            copy_out(
+                &t,
+                &[],
+                &ChunkRange::WHOLE,
+                CopyFormat::Binary,
+                &Rows::default()
+            ),
             r#"COPY "S"."my ""t""" TO STDOUT (FORMAT binary)"#
         );
         assert_eq!(
-            copy_out(&t, &[], &c, CopyFormat::Text, None),
+            copy_out(&t, &[], &c, CopyFormat::Text, &Rows::default()),
             r#"COPY (SELECT  FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
         );
         assert_eq!(

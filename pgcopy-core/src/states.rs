@@ -37,6 +37,10 @@ pub struct JobOptions {
     /// Other tables' rows followed the filters.
     #[serde(default = "yes")]
     pub follow_fks: bool,
+    /// `--transform` columns: kept to be shown and compared, never run from
+    /// here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<crate::transform::ColumnTransform>,
 }
 
 fn yes() -> bool {

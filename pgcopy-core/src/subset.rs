@@ -239,51 +239,63 @@ pub fn plan_subset(
         .collect())
 }
 
-/// The one copied node a `--where`'s TABLE names.
-fn resolve(
+/// Why a TABLE option names no one copied table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unresolved {
+    /// It selects none, or several (what it selects, for people).
+    NotOne(String),
+    /// It is a partition of this partitioned table.
+    Partition(QualifiedName, QualifiedName),
+}
+
+/// The one copied node (a plain table, or a partitioned table at the top)
+/// that a TABLE written as in `--include-tables` names.
+pub(crate) fn resolve_node(
     catalog: &Catalog,
-    nodes: &BTreeSet<QualifiedName>,
     copied: &[QualifiedName],
     table: &str,
-) -> Result<QualifiedName, SubsetError> {
+) -> Result<QualifiedName, Unresolved> {
+    let node_of = |t: &QualifiedName| catalog.ancestors(t).pop().unwrap_or_else(|| t.clone());
+    let nodes: BTreeSet<QualifiedName> = copied.iter().map(node_of).collect();
     let pattern: TablePattern = match parse_patterns(table) {
         Ok(mut p) if p.len() == 1 => p.remove(0),
-        _ => {
-            return Err(SubsetError::NotOneTable {
-                table: table.into(),
-                found: "is not one table name".into(),
-            })
-        }
+        _ => return Err(Unresolved::NotOne("is not one table name".into())),
     };
     let found: Vec<&QualifiedName> = nodes.iter().filter(|n| pattern.matches(n)).collect();
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => match copied.iter().find(|t| pattern.matches(t)) {
-            Some(partition) => Err(SubsetError::Partition {
-                table: partition.display_name(),
-                root: catalog
-                    .ancestors(partition)
-                    .pop()
-                    .map(|r| r.display_name())
-                    .unwrap_or_default(),
-            }),
-            None => Err(SubsetError::NotOneTable {
-                table: table.into(),
-                found: "selects no copied table".into(),
-            }),
+            Some(partition) => Err(Unresolved::Partition(partition.clone(), node_of(partition))),
+            None => Err(Unresolved::NotOne("selects no copied table".into())),
         },
-        many => Err(SubsetError::NotOneTable {
-            table: table.into(),
-            found: format!(
-                "selects {} tables ({})",
-                many.len(),
-                many.iter()
-                    .map(|t| t.display_name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
+        many => Err(Unresolved::NotOne(format!(
+            "selects {} tables ({})",
+            many.len(),
+            many.iter()
+                .map(|t| t.display_name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
+}
+
+/// The one copied node a `--where`'s TABLE names.
+fn resolve(
+    catalog: &Catalog,
+    _nodes: &BTreeSet<QualifiedName>,
+    copied: &[QualifiedName],
+    table: &str,
+) -> Result<QualifiedName, SubsetError> {
+    resolve_node(catalog, copied, table).map_err(|e| match e {
+        Unresolved::NotOne(found) => SubsetError::NotOneTable {
+            table: table.into(),
+            found,
+        },
+        Unresolved::Partition(partition, root) => SubsetError::Partition {
+            table: partition.display_name(),
+            root: root.display_name(),
+        },
+    })
 }
 
 /// A cycle among `edges` (child to parent), named for people.

@@ -167,6 +167,7 @@ fn plan(
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
         follow_fks,
+        transforms: Vec::new(),
     };
     let p = pgcopy_core::plan::plan(&catalog, &opts)
         .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));

@@ -7,6 +7,7 @@ use crate::connect::Endpoint;
 use crate::error::UserError;
 use pgcopy_core::states::JobOptions;
 use pgcopy_core::subset::RowFilter;
+use pgcopy_core::transform::ColumnTransform;
 use std::path::PathBuf;
 
 /// What `pgcopy copy` was asked to do, resolved (not `Debug`: the
@@ -95,6 +96,9 @@ pub struct JobShape {
     pub row_filters: Vec<RowFilter>,
     /// Other tables' rows follow the filters (no `--no-follow-fks`).
     pub follow_fks: bool,
+    /// `--transform` columns, as given on this command line (SQL run on the
+    /// source, like the filters).
+    pub transforms: Vec<ColumnTransform>,
 }
 
 /// Whether the source's large objects are copied.
@@ -163,6 +167,12 @@ impl CopyConfig {
                     .collect::<Result<_, _>>()
                     .map_err(|e| UserError::usage(e.to_string()))?,
                 follow_fks: !args.no_follow_fks,
+                transforms: args
+                    .transforms
+                    .iter()
+                    .map(|s| ColumnTransform::parse(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| UserError::usage(e.to_string()))?,
             },
         })
     }
@@ -182,6 +192,7 @@ impl CopyConfig {
             defer_indexes_min_bytes: s.defer_indexes_min_bytes,
             row_filters: s.row_filters.clone(),
             follow_fks: s.follow_fks,
+            transforms: s.transforms.clone(),
         }
     }
 
@@ -207,6 +218,7 @@ impl CopyConfig {
             // are this command line's.
             row_filters: self.shape.row_filters.clone(),
             follow_fks: self.shape.follow_fks,
+            transforms: self.shape.transforms.clone(),
         }
     }
 }
@@ -327,6 +339,7 @@ mod tests {
             defer_indexes_min_bytes: 0,
             row_filters: Vec::new(),
             follow_fks: true,
+            transforms: Vec::new(),
         };
         let shape = now.with_stored(&stored);
         assert_eq!(shape.include_tables.as_deref(), Some("a,b"));

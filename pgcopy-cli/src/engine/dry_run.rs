@@ -181,8 +181,24 @@ pub fn print_plan(
     Ok(())
 }
 
-/// With `--where`: how each table that is not copied whole is read.
+/// With `--where`: how each table that is not copied whole is read; with
+/// `--transform`: each column copied as an expression's value.
 fn print_subset(plan: &Plan) {
+    let transformed: Vec<_> = plan
+        .tables
+        .iter()
+        .flat_map(|t| t.transforms.iter().map(move |(c, e)| (t, c, e)))
+        .collect();
+    if !transformed.is_empty() {
+        println!("\ncolumns (--transform, computed on the source):");
+        for (t, column, expression) in transformed {
+            println!(
+                "  {}.{} = {expression}",
+                t.table.display_name(),
+                pgcopy_core::quote::quote_ident(column)
+            );
+        }
+    }
     let subset: Vec<_> = plan.tables.iter().filter(|t| !t.taken.is_whole()).collect();
     if subset.is_empty() {
         return;

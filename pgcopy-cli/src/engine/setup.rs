@@ -182,6 +182,7 @@ impl Ctx<'_> {
             defer_indexes: self.defer_indexes(),
             row_filters: self.shape.row_filters.clone(),
             follow_fks: self.shape.follow_fks,
+            transforms: self.shape.transforms.clone(),
             ..PlanOptions::default()
         }
         .with_patterns(include.as_deref(), exclude.as_deref())
@@ -205,8 +206,10 @@ impl Ctx<'_> {
             &PlanOptions {
                 allow_empty_match: true,
                 only: Some(written.into_iter().collect()),
-                // Which rows are copied does not change what is dropped.
+                // Which rows are copied, and how, does not change what is
+                // dropped.
                 row_filters: Vec::new(),
+                transforms: Vec::new(),
                 ..opts.clone()
             },
         )

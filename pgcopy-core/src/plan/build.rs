@@ -144,6 +144,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 load_into: None,
                 taken: Default::default(),
                 rows_where: None,
+                transforms: Default::default(),
             }
         })
         .collect();
@@ -155,6 +156,13 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         for (spec, s) in tables.iter_mut().zip(subsets) {
             spec.taken = s.taken;
             spec.rows_where = s.predicate;
+        }
+    }
+    if !opts.transforms.is_empty() {
+        let copied: Vec<QualifiedName> = tables.iter().map(|t| t.table.clone()).collect();
+        let mut by_table = crate::transform::plan_transforms(catalog, &copied, &opts.transforms)?;
+        for spec in &mut tables {
+            spec.transforms = by_table.remove(&spec.table).unwrap_or_default();
         }
     }
 

@@ -188,12 +188,15 @@ pub enum Problem {
         /// The job.
         job_id: i64,
     },
-    /// A table's `--where` selection does not run on the source.
+    /// A table's `--where` selection or `--transform` columns do not run on
+    /// the source.
     RowFilterFails {
         /// The table.
         table: QualifiedName,
         /// Filtered by a `--where`, or limited by the foreign keys' closure.
         taken: crate::subset::Taken,
+        /// It has `--transform` columns.
+        transformed: bool,
         /// What the source said.
         error: String,
     },
@@ -416,15 +419,25 @@ impl fmt::Display for Problem {
             Problem::RowFilterFails {
                 table,
                 taken,
+                transformed,
                 error,
-            } => match taken {
-                crate::subset::Taken::Filtered => write!(
+            } => match (transformed, taken) {
+                (true, _) => write!(
+                    f,
+                    "how {} is read (its --transform columns{}) does not run on the source ({error})",
+                    table.display_name(),
+                    match taken {
+                        crate::subset::Taken::Whole => "",
+                        _ => ", and which rows --where takes",
+                    }
+                ),
+                (false, crate::subset::Taken::Filtered) => write!(
                     f,
                     "the --where condition for {} does not run on the source ({error}): check its column names \
                      and syntax",
                     table.display_name()
                 ),
-                _ => write!(
+                (false, _) => write!(
                     f,
                     "the rows of {} that follow the --where filters cannot be selected on the source ({error}): \
                      check the filters of the tables it references, or pass --no-follow-fks",
@@ -433,11 +446,11 @@ impl fmt::Display for Problem {
             },
             Problem::RowFiltersDiffer { job_id, stored } => write!(
                 f,
-                "job {job_id} was started with {}: resume it with the same --where options (and \
-                 --no-follow-fks if it had it; pgcopy does not run SQL it reads back from the destination), or \
+                "job {job_id} was started with {}: resume it with the same --where and --transform options \
+                 (and --no-follow-fks if it had it; pgcopy does not run SQL it reads back from the destination), or \
                  discard it (`pgcopy jobs discard {job_id}`) and start a new copy",
                 match stored.is_empty() {
-                    true => "no --where".to_string(),
+                    true => "no --where or --transform".to_string(),
                     false => stored.join(" ")
                 }
             ),

@@ -87,45 +87,86 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Each table's `--where` selection, tried on the source (`EXPLAIN`, in
-    /// a savepoint of the snapshot transaction), after making sure the COPY
-    /// it goes into is one statement: a condition that does not parse or
-    /// names what the table lacks is one sentence here, before anything
-    /// changes, not a failed load.
+    /// Each table's `--where` selection and `--transform` columns, tried on
+    /// the source (prepared and `EXPLAIN`ed, in a savepoint of the snapshot
+    /// transaction), after making sure the query is one statement: a
+    /// condition or expression that does not parse, names what the table
+    /// lacks, or gives a column another type than its own is one sentence
+    /// here, before anything changes, not a failed load.
     pub(super) async fn row_filters_run(&self, plan: &Plan) -> anyhow::Result<Vec<Problem>> {
         let mut problems = Vec::new();
-        for spec in plan.tables.iter().filter(|t| t.rows_where.is_some()) {
+        for spec in plan
+            .tables
+            .iter()
+            .filter(|t| t.rows_where.is_some() || !t.transforms.is_empty())
+        {
             let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
+            let rows = pgcopy_core::sql::Rows {
+                condition: spec.rows_where.as_deref(),
+                transforms: Some(&spec.transforms),
+            };
             let query = pgcopy_core::sql::select_rows(
                 &spec.table,
                 &cols,
                 &pgcopy_core::chunk::ChunkRange::WHOLE,
-                spec.rows_where.as_deref(),
+                &rows,
             )
             .unwrap_or_default();
             let tried = match crate::parse::split(&query).map(|s| s.len()) {
                 Err(e) => Err(format!("it does not parse: {e}")),
-                Ok(n) if n != 1 => Err("it is not one SQL condition".to_string()),
+                Ok(n) if n != 1 => Err("it is not one SQL condition or expression".to_string()),
                 Ok(_) => {
                     self.src.batch_execute("SAVEPOINT pgcopy_where").await?;
-                    let r = self.src.query(&format!("EXPLAIN {query}"), &[]).await;
+                    let r = match self.src.query(&format!("EXPLAIN {query}"), &[]).await {
+                        Ok(_) => self.column_types(spec).await,
+                        Err(e) => Err(pg_message(&e)),
+                    };
                     self.src
                         .batch_execute(
                             "ROLLBACK TO SAVEPOINT pgcopy_where; RELEASE SAVEPOINT pgcopy_where",
                         )
                         .await?;
-                    r.map(|_| ()).map_err(|e| pg_message(&e))
+                    r
                 }
             };
             if let Err(error) = tried {
                 problems.push(Problem::RowFilterFails {
                     table: spec.table.clone(),
                     taken: spec.taken,
+                    transformed: !spec.transforms.is_empty(),
                     error,
                 });
             }
         }
         Ok(problems)
+    }
+
+    /// Each transformed column's expression gives the column's own type
+    /// (binary COPY sends it as it is): prepared beside the column itself.
+    async fn column_types(&self, spec: &pgcopy_core::plan::TableCopySpec) -> Result<(), String> {
+        for (column, expression) in &spec.transforms {
+            let probe = format!(
+                "SELECT {}, ({expression}) FROM ONLY {} {}",
+                pgcopy_core::quote::quote_ident(column),
+                spec.table,
+                pgcopy_core::subset::ROW_ALIAS
+            );
+            let statement = self.src.prepare(&probe).await.map_err(|e| pg_message(&e))?;
+            let (own, made) = (
+                statement.columns()[0].type_(),
+                statement.columns()[1].type_(),
+            );
+            if own != made {
+                return Err(format!(
+                    "the expression for column {column:?} is of type {}, the column of type {}: cast it \
+                     (({expression})::{})",
+                    made.name(),
+                    own.name(),
+                    own.name()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Tables whose inserts would run code of a role that is neither a

@@ -96,6 +96,7 @@ pub(super) async fn resume(
     // Which rows: the filters are SQL run on the source, so they come from
     // this command line, and must be the job's.
     if options.row_filters != config.shape.row_filters
+        || options.transforms != config.shape.transforms
         || (!options.row_filters.is_empty() && options.follow_fks != config.shape.follow_fks)
     {
         return refuse(Problem::RowFiltersDiffer {
@@ -104,6 +105,11 @@ pub(super) async fn resume(
                 .row_filters
                 .iter()
                 .map(|f| format!("--where '{}: {}'", f.table, f.condition))
+                .chain(
+                    options.transforms.iter().map(|t| {
+                        format!("--transform '{}.{}: {}'", t.table, t.column, t.expression)
+                    }),
+                )
                 .collect(),
         });
     }
@@ -127,6 +133,7 @@ pub(super) async fn resume(
         let now = today.tables.iter().find(|t| t.table == spec.table);
         spec.rows_where = now.and_then(|t| t.rows_where.clone());
         spec.taken = now.map(|t| t.taken).unwrap_or_default();
+        spec.transforms = now.map(|t| t.transforms.clone()).unwrap_or_default();
     }
     if !beyond.is_empty() {
         return refuse(Problem::PlanBeyondOptions {

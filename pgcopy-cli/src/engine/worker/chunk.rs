@@ -382,7 +382,10 @@ fn copy_statements(shared: &Shared, unit: &Unit) -> (String, String) {
             &cols,
             &unit.chunk,
             spec.format,
-            spec.rows_where.as_deref(),
+            &sql::Rows {
+                condition: spec.rows_where.as_deref(),
+                transforms: Some(&spec.transforms),
+            },
         ),
     )
 }
