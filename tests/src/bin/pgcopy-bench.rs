@@ -5,7 +5,8 @@
 //! and three secondary indexes, pagila repeated 20 times, 100 parent and 100
 //! child tables of 2,000 rows), `BENCH_RUNS` (3), `BENCH_PARALLEL` (4),
 //! `BENCH_DATASETS` (comma list of small,large,mixed,linked), `BENCH_TOOLS`
-//! (comma list of pgcopy,pgcopy-defer,pgcopy-best,psql,pgdump,pgdump-analyze,
+//! (comma list of pgcopy,pgcopy-defer,pgcopy-best,pgcopy-subset (5% of each
+//! table, `--where 'T: id % 20 = 0'`),psql,pgdump,pgdump-analyze,
 //! pgcopydb, and pgcopy-baseline: the build `BENCH_BASELINE_BIN` names),
 //! `BENCH_LATENCY_MS` (comma list, default 0: with N > 0 every
 //! tool reaches both clusters through a proxy that delays each direction by
@@ -319,6 +320,19 @@ fn command(
             }
         },
         "pgcopy-defer" => format!("{} copy -q -s '{s}' -d '{d}' -p {par} --defer-indexes", bin.display()),
+        // A 5% subset of every table (`id % 20 = 0`, each filtered table's
+        // rows read in the same COPY, chunked): what it costs against the
+        // whole copy.
+        "pgcopy-subset" => {
+            let filters: String = tables_of(src.cluster, db)
+                .iter()
+                .map(|t| format!(" --where '{t}: id % 20 = 0'"))
+                .collect();
+            format!(
+                "{} copy -q -s '{s}' -d '{d}' -p {par} --no-follow-fks{filters}",
+                bin.display()
+            )
+        }
         "pgcopy-best" => format!(
             "{} copy -q -s '{s}' -d '{d}' -p {par} --no-analyze --split-larger-than 64MB --defer-indexes",
             bin.display()
