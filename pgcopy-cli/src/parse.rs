@@ -454,3 +454,77 @@ mod tests {
         }
     }
 }
+
+/// Whether `text` (a `--where` condition or a `--transform` expression) is
+/// one SQL expression on its own, as the parser reads it: pgcopy pastes it
+/// into subqueries, where text that only balances inside the query it was
+/// tried in (`false) OR (true`) would read other rows, and a name of
+/// pgcopy's own aliases (`pgcopy_row`) another table's row.
+pub fn one_expression(text: &str) -> Result<(), String> {
+    if text.to_lowercase().contains(pgcopy_core::subset::ROW_ALIAS) {
+        return Err(format!(
+            "it names {}, pgcopy's alias of the row: name the columns alone",
+            pgcopy_core::subset::ROW_ALIAS
+        ));
+    }
+    let parsed = pg_query::parse(&format!("SELECT {text}"), pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| format!("it is not one SQL expression ({e})"))?;
+    let one = match parsed.protobuf.stmts.as_slice() {
+        [raw] => match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+            Some(NodeEnum::SelectStmt(s)) => {
+                s.target_list.len() == 1
+                    && s.from_clause.is_empty()
+                    && s.where_clause.is_none()
+                    && s.group_clause.is_empty()
+                    && s.having_clause.is_none()
+                    && s.window_clause.is_empty()
+                    && s.sort_clause.is_empty()
+                    && s.limit_count.is_none()
+                    && s.limit_offset.is_none()
+                    && s.locking_clause.is_empty()
+                    && s.into_clause.is_none()
+                    && s.with_clause.is_none()
+                    && s.larg.is_none()
+                    && s.rarg.is_none()
+                    && s.distinct_clause.is_empty()
+                    && s.values_lists.is_empty()
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    match one {
+        true => Ok(()),
+        false => Err("it is not one SQL expression".into()),
+    }
+}
+
+#[cfg(test)]
+mod expression_tests {
+    use super::one_expression;
+
+    #[test]
+    fn only_one_expression_on_its_own_passes() {
+        for ok in [
+            "customer_id <= 50",
+            "email LIKE '%:%' AND (a OR b)",
+            "EXISTS (SELECT 1 FROM other o WHERE o.id = x)",
+            "md5(email) || '@example.invalid'",
+            "CASE WHEN a THEN 1 ELSE 2 END",
+        ] {
+            assert_eq!(one_expression(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "false) OR (id <= 10",
+            "true; DROP TABLE t",
+            "a, b",
+            "a FROM t",
+            "1 UNION SELECT 2",
+            "pgcopy_row.id <= 10",
+            "PGCOPY_ROW1.id > 0",
+            "x ORDER BY 1",
+        ] {
+            assert!(one_expression(bad).is_err(), "{bad}");
+        }
+    }
+}

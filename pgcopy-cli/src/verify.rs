@@ -139,6 +139,15 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         args.exclude_tables.as_deref(),
     )
     .map_err(|e| UserError::usage(e.to_string()))?;
+    let texts = opts
+        .row_filters
+        .iter()
+        .map(|f| &f.condition)
+        .chain(opts.transforms.iter().map(|t| &t.expression));
+    for text in texts {
+        crate::parse::one_expression(text)
+            .map_err(|why| UserError::usage(format!("{text:?} is refused: {why}")))?;
+    }
     let mut p = plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
     let routing = pgcopy_core::route::route(&mut p, &catalog, &dst_catalog);
     if let Some(problem) = routing.first() {

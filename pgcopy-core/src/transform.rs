@@ -60,6 +60,14 @@ pub enum TransformError {
         /// Why, for people.
         why: &'static str,
     },
+    /// The column decides the partition a row goes to.
+    #[error("--transform names column {column:?} of {table}, which partitions it: a changed value could belong in another partition; leave the partition key as it is")]
+    PartitionKey {
+        /// The partitioned table.
+        table: String,
+        /// The column.
+        column: String,
+    },
     /// Two transforms of one column.
     #[error("--transform names {table}.{column} twice: keep one")]
     Twice {
@@ -177,6 +185,16 @@ pub fn plan_transforms(
                 why,
             });
         }
+        let partitioned_by_it = std::iter::once(node.clone())
+            .chain(catalog.descendants(&node).iter().map(|t| t.name.clone()))
+            .filter_map(|t| catalog.table(&t).and_then(|t| t.partition_key.clone()))
+            .any(|key| key_names(&key).contains(&t.column));
+        if partitioned_by_it {
+            return Err(TransformError::PartitionKey {
+                table: node.display_name(),
+                column: t.column.clone(),
+            });
+        }
         let columns = by_node.entry(node.clone()).or_default();
         if columns
             .insert(t.column.clone(), t.expression.clone())
@@ -194,6 +212,41 @@ pub fn plan_transforms(
         .iter()
         .filter_map(|t| by_node.get(&node_of(t)).map(|c| (t.clone(), c.clone())))
         .collect())
+}
+
+/// The names in a partition key as `pg_get_partkeydef` prints it (`RANGE
+/// (at)`, `LIST ("Odd", lower(x))`): its identifiers, unquoted.
+fn key_names(key: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            let mut name = String::new();
+            while let Some(c) = chars.next() {
+                match (c, chars.peek()) {
+                    ('"', Some('"')) => {
+                        name.push('"');
+                        chars.next();
+                    }
+                    ('"', _) => break,
+                    _ => name.push(c),
+                }
+            }
+            names.push(name);
+        } else if c.is_alphabetic() || c == '_' {
+            let mut name = c.to_string();
+            while let Some(&n) = chars.peek() {
+                if n.is_alphanumeric() || n == '_' || n == '$' {
+                    name.push(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// Refuses a transformed key column whose partner is not transformed alike.

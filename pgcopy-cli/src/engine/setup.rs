@@ -332,6 +332,7 @@ async fn new_job(
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     }
+    problems.extend(ctx.expressions_alone());
     if problems.is_empty() {
         problems.extend(ctx.row_filters_run(&plan).await?);
     }

@@ -200,6 +200,16 @@ pub enum Problem {
         /// What the source said.
         error: String,
     },
+    /// A `--where` condition or `--transform` expression is not one SQL
+    /// expression on its own.
+    NotOneExpression {
+        /// `--where` or `--transform`.
+        option: &'static str,
+        /// What it is for (TABLE, or TABLE.COLUMN), as written.
+        target: String,
+        /// Why.
+        why: String,
+    },
     /// `--resume` refused: the job copied a subset, and this command line
     /// does not give the same `--where` filters.
     RowFiltersDiffer {
@@ -444,6 +454,15 @@ impl fmt::Display for Problem {
                     table.display_name()
                 ),
             },
+            Problem::NotOneExpression {
+                option,
+                target,
+                why,
+            } => write!(
+                f,
+                "the {option} for {target} is refused: {why} (pgcopy places it in subqueries, where anything \
+                 more would read other rows)"
+            ),
             Problem::RowFiltersDiffer { job_id, stored } => write!(
                 f,
                 "job {job_id} was started with {}: resume it with the same --where and --transform options \

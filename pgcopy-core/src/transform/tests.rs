@@ -138,3 +138,23 @@ fn bad_columns_and_broken_keys_are_refused() {
     .unwrap();
     assert_eq!(both.len(), 2);
 }
+
+#[test]
+fn a_partition_key_column_stays_as_it_is() {
+    let mut c = catalog();
+    let mut root = Table {
+        columns: vec![col("id"), col("Odd Key")],
+        ..Table::sample("public", "events")
+    };
+    root.kind = crate::catalog::TableKind::Partitioned;
+    root.partition_key = Some(r#"LIST ("Odd Key", lower(id))"#.into());
+    let mut leaf = Table::sample("public", "events_1");
+    leaf.parent = Some(qn("events"));
+    c.tables.extend([root, leaf]);
+    let copied = vec![qn("customer"), qn("events_1")];
+    for column in [r#"events."Odd Key""#, "events.id"] {
+        let e = plan_transforms(&c, &copied, &[t(&format!("{column}: 'x'"))]).unwrap_err();
+        assert!(matches!(e, TransformError::PartitionKey { .. }), "{e}");
+    }
+    assert_eq!(key_names(r#"RANGE (a, "B""c")"#), ["RANGE", "a", "B\"c"]);
+}

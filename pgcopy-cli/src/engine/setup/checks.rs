@@ -87,6 +87,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Each `--where` condition and `--transform` expression is one SQL
+    /// expression on its own ([`crate::parse::one_expression`]).
+    pub(super) fn expressions_alone(&self) -> Vec<Problem> {
+        let shape = &self.shape;
+        let filters = shape
+            .row_filters
+            .iter()
+            .map(|f| ("--where", f.table.clone(), &f.condition));
+        let transforms = shape.transforms.iter().map(|t| {
+            (
+                "--transform",
+                format!("{}.{}", t.table, t.column),
+                &t.expression,
+            )
+        });
+        filters
+            .chain(transforms)
+            .filter_map(|(option, target, text)| {
+                crate::parse::one_expression(text)
+                    .err()
+                    .map(|why| Problem::NotOneExpression {
+                        option,
+                        target,
+                        why,
+                    })
+            })
+            .collect()
+    }
+
     /// Each table's `--where` selection and `--transform` columns, tried on
     /// the source (prepared and `EXPLAIN`ed, in a savepoint of the snapshot
     /// transaction), after making sure the query is one statement: a

@@ -149,6 +149,10 @@ pub(super) async fn resume(
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
     }
+    problems.extend(ctx.expressions_alone());
+    if problems.is_empty() {
+        problems.extend(ctx.row_filters_run(&plan).await?);
+    }
     if !plan.large_objects.is_empty() {
         let source_objects = crate::engine::large_objects::list(ctx.src).await?;
         problems
