@@ -373,6 +373,7 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
         // refused for a cycle before anything changes.
         let table = &names[rng.range(0, names.len() as u64) as usize];
         let filter = format!("{table}: id % 3 <> 0");
+        eprintln!("round {round}: --where {filter:?}");
         let run = pgcopy(&[
             "copy",
             "-s",
@@ -405,7 +406,7 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
                 run.code, run.stderr
             ),
         }
-        eprintln!("round {round}: --where {filter:?}: exit {}", run.code);
+        eprintln!("round {round}: exit {}", run.code);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

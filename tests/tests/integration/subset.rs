@@ -12,7 +12,11 @@ pub(crate) const EVERY_KEY_HOLDS: &str = r#"DO $$
 DECLARE r record; n bigint;
 BEGIN
   FOR r IN
-    SELECT c.conname, c.conrelid::regclass AS child, c.confrelid::regclass AS parent,
+    SELECT c.conname,
+           -- A key holds for its table's own rows (an INHERITS child's are
+           -- not its), or for every partition of a partitioned one.
+           CASE WHEN cr.relkind = 'p' THEN '' ELSE 'ONLY ' END || c.conrelid::regclass AS child,
+           CASE WHEN fr.relkind = 'p' THEN '' ELSE 'ONLY ' END || c.confrelid::regclass AS parent,
            (SELECT string_agg(format('c.%I', a.attname), ', ' ORDER BY k.n)
               FROM unnest(c.conkey) WITH ORDINALITY k(att, n)
               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att) AS ccols,
@@ -20,6 +24,8 @@ BEGIN
               FROM unnest(c.confkey) WITH ORDINALITY k(att, n)
               JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att) AS pcols
       FROM pg_constraint c
+      JOIN pg_class cr ON cr.oid = c.conrelid
+      JOIN pg_class fr ON fr.oid = c.confrelid
      WHERE c.contype = 'f' AND c.conparentid = 0 AND c.convalidated
        AND c.connamespace::regnamespace::text !~ '^pgcopy'
   LOOP
