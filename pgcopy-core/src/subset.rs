@@ -170,7 +170,7 @@ pub fn plan_subset(
     let nodes: BTreeSet<QualifiedName> = copied.iter().map(node_of).collect();
     let mut conditions: BTreeMap<QualifiedName, String> = BTreeMap::new();
     for f in filters {
-        let node = resolve(catalog, &nodes, copied, &f.table)?;
+        let node = resolve(catalog, copied, &f.table)?;
         if conditions
             .insert(node.clone(), f.condition.clone())
             .is_some()
@@ -282,7 +282,6 @@ pub(crate) fn resolve_node(
 /// The one copied node a `--where`'s TABLE names.
 fn resolve(
     catalog: &Catalog,
-    _nodes: &BTreeSet<QualifiedName>,
     copied: &[QualifiedName],
     table: &str,
 ) -> Result<QualifiedName, SubsetError> {
