@@ -102,7 +102,9 @@ fn patterns(
 /// assuming a non-superuser copy (drop mode): one row per table, in load order.
 /// `row_filters` are `--where` values (`TABLE: CONDITION`): each table's
 /// `rows_taken` (whole, filtered, limited by foreign keys) and the condition
-/// its rows would be read with, which this function only shows, never runs.
+/// its rows would be read with; `transforms` are `--transform` values
+/// (`TABLE.COLUMN: EXPRESSION`): each table's `transformed_columns` as
+/// `column = expression`. This function only shows them, never runs them.
 #[allow(clippy::type_complexity)]
 #[pg_extern]
 #[search_path(pg_catalog, pg_temp)]
@@ -112,6 +114,7 @@ fn plan(
     split_larger_than: default!(i64, 268435456),
     row_filters: default!(Option<Vec<Option<String>>>, "NULL"),
     follow_fks: default!(bool, true),
+    transforms: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -127,6 +130,7 @@ fn plan(
         name!(referenced_from_outside, Vec<String>),
         name!(rows_taken, String),
         name!(rows_where, Option<String>),
+        name!(transformed_columns, Vec<String>),
     ),
 > {
     let json: String = Spi::get_one(pgcopy_core::CATALOG_SQL)
@@ -167,7 +171,13 @@ fn plan(
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
         follow_fks,
-        transforms: Vec::new(),
+        transforms: transforms
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|s| pgcopy_core::transform::ColumnTransform::parse(&s))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
     };
     let p = pgcopy_core::plan::plan(&catalog, &opts)
         .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));
@@ -213,6 +223,10 @@ fn plan(
             outside,
             t.taken.as_str().to_string(),
             t.rows_where.clone(),
+            t.transforms
+                .iter()
+                .map(|(c, e)| format!("{} = {e}", pgcopy_core::quote::quote_ident(c)))
+                .collect(),
         ));
     }
     rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));

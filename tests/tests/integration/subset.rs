@@ -325,6 +325,14 @@ fn bad_filters_are_refused_before_any_change() {
         )
         .unwrap_err();
     assert!(err.contains("foreign keys form a cycle"), "{err}");
+    assert_eq!(
+        p.dst.psql(
+            &p.db,
+            "SELECT transformed_columns FROM pgcopy.plan(transforms => ARRAY['employee.name: upper(name)'])
+              WHERE table_name = 'employee'",
+        ),
+        r#"{"\"name\" = upper(name)"}"#
+    );
 }
 
 /// On pagila as the owning non-superuser (drop mode: every key dropped,
