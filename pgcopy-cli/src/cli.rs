@@ -3,6 +3,8 @@
 //! ripgrep does), so parsing never touches the network or the disk.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pgcopy_core::subset::RowFilter;
+use pgcopy_core::transform::ColumnTransform;
 use std::path::PathBuf;
 
 /// Copy the data of a PostgreSQL database into another with the same schema.
@@ -99,17 +101,10 @@ pub struct VerifyArgs {
     /// Leave these tables out.
     #[arg(long, value_name = "LIST")]
     pub exclude_tables: Option<String>,
-    /// Compare against the source's rows a `copy --where` takes (the same
-    /// options as that copy's): repeatable.
-    #[arg(long = "where", value_name = "TABLE: CONDITION")]
-    pub row_filters: Vec<String>,
-    /// As `copy --no-follow-fks`.
-    #[arg(long)]
-    pub no_follow_fks: bool,
-    /// Compare against the source's columns as a `copy --transform` wrote
-    /// them (the same options as that copy's): repeatable.
-    #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION")]
-    pub transforms: Vec<String>,
+    /// Which rows and columns a copy took (`verify` compares against the
+    /// same selection given the copy's options).
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Compare every row (checksums computed on each server) instead of counts.
     #[arg(long)]
     pub exact: bool,
@@ -234,23 +229,9 @@ pub struct CopyArgs {
     /// Accept include/exclude patterns that match no table.
     #[arg(long)]
     pub allow_empty_match: bool,
-    /// Copy only the rows of TABLE (one table, or a partitioned table) for
-    /// which the SQL CONDITION holds, read on the source in the run's
-    /// snapshot; repeatable. Other tables' rows follow through the foreign
-    /// keys so that every key holds (README, "Subsets").
-    #[arg(long = "where", value_name = "TABLE: CONDITION")]
-    pub row_filters: Vec<String>,
-    /// With --where: take each filtered table's rows as filtered and every
-    /// other table whole (foreign keys that no longer hold come back NOT
-    /// VALID).
-    #[arg(long)]
-    pub no_follow_fks: bool,
-    /// Copy COLUMN of TABLE as the SQL EXPRESSION's value, computed on the
-    /// source over the row's columns (masking e-mails, names, phone
-    /// numbers); repeatable. Its type must be the column's (README,
-    /// "Subsets").
-    #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION")]
-    pub transforms: Vec<String>,
+    /// Which rows and columns are copied.
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Split tables larger than this into ctid ranges copied in parallel
     /// (bytes, or with kB, MB, GB; 0 never splits).
     #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]
@@ -382,4 +363,27 @@ mod tests {
         let r = Cli::try_parse_from(["pgcopy", "copy", "-s", "x", "-d", "y", "--batch-size", "0"]);
         assert!(r.is_err());
     }
+}
+
+/// `--where`, `--no-follow-fks` and `--transform`, for `copy` and for
+/// `verify` (which compares against the same selection).
+#[derive(Debug, Args, Clone, Default)]
+pub struct SubsetArgs {
+    /// Only the rows of TABLE (one table, or a partitioned table) for which
+    /// the SQL CONDITION holds, read on the source in the run's snapshot;
+    /// repeatable. Other tables' rows follow through the foreign keys so that
+    /// every key holds (README, "Subsets").
+    #[arg(long = "where", value_name = "TABLE: CONDITION",
+          value_parser = |s: &str| RowFilter::parse(s).map_err(|e| e.to_string()))]
+    pub row_filters: Vec<RowFilter>,
+    /// With --where: each filtered table's rows as filtered and every other
+    /// table whole (foreign keys that no longer hold come back NOT VALID).
+    #[arg(long)]
+    pub no_follow_fks: bool,
+    /// COLUMN of TABLE as the SQL EXPRESSION's value, computed on the source
+    /// over the row's columns (masking e-mails, names, phone numbers);
+    /// repeatable. Its type must be the column's (README, "Subsets").
+    #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION",
+          value_parser = |s: &str| ColumnTransform::parse(s).map_err(|e| e.to_string()))]
+    pub transforms: Vec<ColumnTransform>,
 }

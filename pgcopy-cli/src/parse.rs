@@ -499,6 +499,36 @@ pub fn one_expression(text: &str) -> Result<(), String> {
     }
 }
 
+/// Every `--where` condition and `--transform` expression that is not one
+/// SQL expression on its own ([`one_expression`]), as a problem each.
+pub fn expressions_alone(
+    filters: &[pgcopy_core::subset::RowFilter],
+    transforms: &[pgcopy_core::transform::ColumnTransform],
+) -> Vec<pgcopy_core::preflight::Problem> {
+    let filters = filters
+        .iter()
+        .map(|f| ("--where", f.table.clone(), &f.condition));
+    let transforms = transforms.iter().map(|t| {
+        (
+            "--transform",
+            format!("{}.{}", t.table, t.column),
+            &t.expression,
+        )
+    });
+    filters
+        .chain(transforms)
+        .filter_map(|(option, target, text)| {
+            one_expression(text).err().map(|why| {
+                pgcopy_core::preflight::Problem::NotOneExpression {
+                    option,
+                    target,
+                    why,
+                }
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod expression_tests {
     use super::one_expression;

@@ -119,19 +119,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let opts = PlanOptions {
         skip_schemas: vec![args.state_schema.clone()],
         split_larger_than: 0,
-        row_filters: args
-            .row_filters
-            .iter()
-            .map(|s| pgcopy_core::subset::RowFilter::parse(s))
-            .collect::<Result<_, _>>()
-            .map_err(|e| UserError::usage(e.to_string()))?,
-        follow_fks: !args.no_follow_fks,
-        transforms: args
-            .transforms
-            .iter()
-            .map(|s| pgcopy_core::transform::ColumnTransform::parse(s))
-            .collect::<Result<_, _>>()
-            .map_err(|e| UserError::usage(e.to_string()))?,
+        row_filters: args.subset.row_filters.clone(),
+        follow_fks: !args.subset.no_follow_fks,
+        transforms: args.subset.transforms.clone(),
         ..PlanOptions::default()
     }
     .with_patterns(
@@ -139,14 +129,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         args.exclude_tables.as_deref(),
     )
     .map_err(|e| UserError::usage(e.to_string()))?;
-    let texts = opts
-        .row_filters
-        .iter()
-        .map(|f| &f.condition)
-        .chain(opts.transforms.iter().map(|t| &t.expression));
-    for text in texts {
-        crate::parse::one_expression(text)
-            .map_err(|why| UserError::usage(format!("{text:?} is refused: {why}")))?;
+    if let Some(problem) =
+        crate::parse::expressions_alone(&opts.row_filters, &opts.transforms).first()
+    {
+        return Err(UserError::usage(problem.to_string()).into());
     }
     let mut p = plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
     let routing = pgcopy_core::route::route(&mut p, &catalog, &dst_catalog);

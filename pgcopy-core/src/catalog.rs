@@ -497,6 +497,12 @@ impl Catalog {
         out
     }
 
+    /// The partitioned table at the top of a partition's tree, or the table
+    /// itself when it is no partition.
+    pub fn top_of(&self, name: &QualifiedName) -> QualifiedName {
+        self.ancestors(name).pop().unwrap_or_else(|| name.clone())
+    }
+
     /// The partitioned ancestors of a table, nearest first.
     pub fn ancestors(&self, name: &QualifiedName) -> Vec<QualifiedName> {
         let mut out = Vec::new();

@@ -166,8 +166,7 @@ pub fn plan_subset(
     filters: &[RowFilter],
     follow_fks: bool,
 ) -> Result<Vec<TableSubset>, SubsetError> {
-    let node_of = |t: &QualifiedName| catalog.ancestors(t).pop().unwrap_or_else(|| t.clone());
-    let nodes: BTreeSet<QualifiedName> = copied.iter().map(node_of).collect();
+    let nodes: BTreeSet<QualifiedName> = copied.iter().map(|t| catalog.top_of(t)).collect();
     let mut conditions: BTreeMap<QualifiedName, String> = BTreeMap::new();
     for f in filters {
         let node = resolve(catalog, copied, &f.table)?;
@@ -183,8 +182,8 @@ pub fn plan_subset(
         .iter()
         .filter(|fk| !fk.inherited && fk.kind == ConstraintKind::Foreign && !fk.columns.is_empty())
         .map(|fk| Edge {
-            child: node_of(&fk.table),
-            parent: node_of(&fk.referenced),
+            child: catalog.top_of(&fk.table),
+            parent: catalog.top_of(&fk.referenced),
             referenced: fk.referenced.clone(),
             columns: fk.columns.clone(),
             referenced_columns: fk.referenced_columns.clone(),
@@ -223,7 +222,7 @@ pub fn plan_subset(
     Ok(copied
         .iter()
         .map(|t| {
-            let node = node_of(t);
+            let node = catalog.top_of(t);
             let taken = match (conditions.contains_key(&node), restricted.contains(&node)) {
                 (true, _) => Taken::Filtered,
                 (false, true) => Taken::Limited,
@@ -255,8 +254,7 @@ pub(crate) fn resolve_node(
     copied: &[QualifiedName],
     table: &str,
 ) -> Result<QualifiedName, Unresolved> {
-    let node_of = |t: &QualifiedName| catalog.ancestors(t).pop().unwrap_or_else(|| t.clone());
-    let nodes: BTreeSet<QualifiedName> = copied.iter().map(node_of).collect();
+    let nodes: BTreeSet<QualifiedName> = copied.iter().map(|t| catalog.top_of(t)).collect();
     let pattern: TablePattern = match parse_patterns(table) {
         Ok(mut p) if p.len() == 1 => p.remove(0),
         _ => return Err(Unresolved::NotOne("is not one table name".into())),
@@ -265,7 +263,10 @@ pub(crate) fn resolve_node(
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => match copied.iter().find(|t| pattern.matches(t)) {
-            Some(partition) => Err(Unresolved::Partition(partition.clone(), node_of(partition))),
+            Some(partition) => Err(Unresolved::Partition(
+                partition.clone(),
+                catalog.top_of(partition),
+            )),
             None => Err(Unresolved::NotOne("selects no copied table".into())),
         },
         many => Err(Unresolved::NotOne(format!(

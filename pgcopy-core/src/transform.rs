@@ -207,10 +207,13 @@ pub fn plan_transforms(
         }
     }
     check_keys(catalog, &by_node)?;
-    let node_of = |t: &QualifiedName| catalog.ancestors(t).pop().unwrap_or_else(|| t.clone());
     Ok(copied
         .iter()
-        .filter_map(|t| by_node.get(&node_of(t)).map(|c| (t.clone(), c.clone())))
+        .filter_map(|t| {
+            by_node
+                .get(&catalog.top_of(t))
+                .map(|c| (t.clone(), c.clone()))
+        })
         .collect())
 }
 
@@ -254,13 +257,12 @@ fn check_keys(
     catalog: &Catalog,
     by_node: &BTreeMap<QualifiedName, BTreeMap<String, String>>,
 ) -> Result<(), TransformError> {
-    let node_of = |t: &QualifiedName| catalog.ancestors(t).pop().unwrap_or_else(|| t.clone());
     for fk in catalog
         .foreign_keys
         .iter()
         .filter(|f| !f.inherited && f.kind == ConstraintKind::Foreign)
     {
-        let (child, parent) = (node_of(&fk.table), node_of(&fk.referenced));
+        let (child, parent) = (catalog.top_of(&fk.table), catalog.top_of(&fk.referenced));
         for (c, p) in fk.columns.iter().zip(&fk.referenced_columns) {
             let on_child = by_node.get(&child).and_then(|m| m.get(c));
             let on_parent = by_node.get(&parent).and_then(|m| m.get(p));

@@ -160,19 +160,9 @@ impl CopyConfig {
                     true => 0,
                     false => args.defer_indexes_above,
                 },
-                row_filters: args
-                    .row_filters
-                    .iter()
-                    .map(|s| RowFilter::parse(s))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| UserError::usage(e.to_string()))?,
-                follow_fks: !args.no_follow_fks,
-                transforms: args
-                    .transforms
-                    .iter()
-                    .map(|s| ColumnTransform::parse(s))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| UserError::usage(e.to_string()))?,
+                row_filters: args.subset.row_filters,
+                follow_fks: !args.subset.no_follow_fks,
+                transforms: args.subset.transforms,
             },
         })
     }

@@ -90,30 +90,7 @@ impl Ctx<'_> {
     /// Each `--where` condition and `--transform` expression is one SQL
     /// expression on its own ([`crate::parse::one_expression`]).
     pub(super) fn expressions_alone(&self) -> Vec<Problem> {
-        let shape = &self.shape;
-        let filters = shape
-            .row_filters
-            .iter()
-            .map(|f| ("--where", f.table.clone(), &f.condition));
-        let transforms = shape.transforms.iter().map(|t| {
-            (
-                "--transform",
-                format!("{}.{}", t.table, t.column),
-                &t.expression,
-            )
-        });
-        filters
-            .chain(transforms)
-            .filter_map(|(option, target, text)| {
-                crate::parse::one_expression(text)
-                    .err()
-                    .map(|why| Problem::NotOneExpression {
-                        option,
-                        target,
-                        why,
-                    })
-            })
-            .collect()
+        crate::parse::expressions_alone(&self.shape.row_filters, &self.shape.transforms)
     }
 
     /// Each table's `--where` selection and `--transform` columns, tried on
