@@ -246,6 +246,14 @@ pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
     (fks, triggers)
 }
 
+/// The schema a copy must leave as it found it: constraints (with the index
+/// each uses) and NOT NULL columns, indexes with what hangs on them, and
+/// triggers.
+pub fn schema_of(c: &Cluster, db: &str) -> (String, String, String) {
+    let (constraints, triggers) = constraints_and_triggers(c, db);
+    (constraints, index_set(c, db), triggers)
+}
+
 /// The full fingerprint of a database.
 pub fn full_fingerprint(c: &Cluster, db: &str) -> FullFingerprint {
     let (fks, triggers) = constraints_and_triggers(c, db);

@@ -3,15 +3,7 @@
 //! deferrability, replica identity, CLUSTER ON, and the index each foreign
 //! key used; nothing is lost when a run is killed with them out or half back.
 
-use crate::common::{constraints_and_triggers, index_set, pgcopy, scalar, Pair};
-use pgcopy_tests::Cluster;
-
-/// Constraints (with the index each uses) and NOT NULL columns, indexes
-/// with what hangs on them, and triggers.
-fn schema_of(c: &Cluster, db: &str) -> (String, String, String) {
-    let (constraints, triggers) = constraints_and_triggers(c, db);
-    (constraints, index_set(c, db), triggers)
-}
+use crate::common::{pgcopy, scalar, schema_of, Pair};
 
 /// The saved rows of keys (indexes saved with their constraint), sorted.
 const SAVED_KEYS: &str =

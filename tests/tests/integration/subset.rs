@@ -2,7 +2,7 @@
 //! that reference it follow, every foreign key holds on the destination, and
 //! `verify` compares against the same selection.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{pgcopy, scalar, schema_of, Pair};
 use pgcopy_tests::Cluster;
 
 /// Fails (the psql call panics) when a row of any table references a row its
@@ -175,6 +175,7 @@ fn fifty_customers_with_their_rentals_and_payments() {
 #[test]
 fn a_subset_resumes_only_with_its_own_filters() {
     let (p, d) = crate::common::owner_pair("subsetresume", &["fks-schema.sql"], &["fks-data.sql"]);
+    let schema_before = schema_of(&p.dst, &p.db);
     let (s, _) = p.urls();
     // doc follows tenant through a composite key, MATCH SIMPLE: a NULL
     // owner references nothing.
@@ -195,6 +196,18 @@ fn a_subset_resumes_only_with_its_own_filters() {
         "{}",
         refused.stderr
     );
+    // A neighbour who may write the job's rows plants SQL in its stored
+    // plan (and options): a resume runs only what its command line says.
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "UPDATE pgcopy.jobs SET
+                plan = jsonb_set(plan, '{tables}', (SELECT jsonb_agg(t || '{\"rows_where\": \"(1 / 0 = 1)\", \"taken\": \"filtered\"}')
+                                                    FROM jsonb_array_elements(plan->'tables') t))",
+        )
+        .unwrap();
+    assert!(scalar(&p.dst, &p.db, "SELECT plan::text FROM pgcopy.jobs").contains("1 / 0 = 1"));
     pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--where", filter]).expect_code(0);
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM tenant"),
@@ -217,6 +230,7 @@ fn a_subset_resumes_only_with_its_own_filters() {
         scalar(&p.src, &p.db, "SELECT count(*) FROM author"),
         "a table the filter does not reach is copied whole"
     );
+    assert_eq!(schema_of(&p.dst, &p.db), schema_before);
     p.dst.psql(&p.db, EVERY_KEY_HOLDS);
     assert_eq!(
         scalar(
@@ -357,6 +371,7 @@ fn masked_customers_as_the_owner() {
     p.src
         .psql_file(&p.db, &pgcopy_tests::fixture("pagila/pagila-data.sql"));
     let d = p.give_destination_to_app(&[&owned]);
+    let schema_before = schema_of(&p.dst, &p.db);
     let (s, _) = p.urls();
     let mask = "public.customer.email: 'customer' || customer_id || '@example.invalid'";
     let copy = |extra: &[&str]| {
@@ -432,4 +447,5 @@ fn masked_customers_as_the_owner() {
     };
     verify(&["--transform", mask]).expect_code(0);
     verify(&[]).expect_code(1);
+    assert_eq!(schema_of(&p.dst, &p.db), schema_before);
 }
