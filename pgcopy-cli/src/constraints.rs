@@ -16,6 +16,8 @@ use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, RestoreState, SavedFk, Step};
 use pgcopy_core::sql;
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio_postgres::{Client, GenericClient};
 
 /// Saves and drops `fks`, each saved in the transaction that drops it, in
@@ -155,13 +157,21 @@ impl RestoreOutcome {
 /// table), runs over up to `parallel` connections: it locks the referencing
 /// table SHARE UPDATE EXCLUSIVE and the referenced one ROW SHARE, which never
 /// deadlock each other.
+///
+/// Each FK that is done, back or failed, adds one to `done` (the bar's count).
 pub async fn restore(
     dst: &mut Client,
     dest: &Endpoint,
     parallel: usize,
     store: &StateStore,
     job: Option<i64>,
+    done: Option<Arc<AtomicUsize>>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
+    let count_one = move || {
+        if let Some(d) = &done {
+            d.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     let rows = dst
         .query(&restore::pending_sql(store.schema()), &[&job])
         .await
@@ -178,14 +188,16 @@ pub async fn restore(
         match add_one(dst, store, fk).await {
             Ok((valid, validate)) => {
                 results.push((RestoreState::from_validity(fk.was_validated, valid), None));
-                if let Some((sql, owner)) = validate {
-                    validations.push((i, fk.clone(), sql, owner));
+                match validate {
+                    Some((sql, owner)) => validations.push((i, fk.clone(), sql, owner)),
+                    None => count_one(),
                 }
             }
             Err(e) => {
                 let msg = format!("{e:#}");
                 record_error(dst, store, fk, &msg).await;
                 results.push((RestoreState::Failed, Some(msg)));
+                count_one();
             }
         }
     }
@@ -199,11 +211,14 @@ pub async fn restore(
         validations,
         move |mut conn, (i, fk, sql, owner)| {
             let store = schema.clone();
+            let count_one = count_one.clone();
             async move {
+                crate::failpoint::delay("fk-validation").await;
                 let r = validate_one(&mut conn, &store, &fk, &sql, &owner).await;
                 if let Err(e) = &r {
                     record_error(&conn, &store, &fk, &format!("{e:#}")).await;
                 }
+                count_one();
                 (conn, (i, r))
             }
         },

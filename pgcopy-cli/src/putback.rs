@@ -50,7 +50,7 @@ pub async fn put_back(
     job: Option<i64>,
 ) -> anyhow::Result<PutBack> {
     let index_failures = crate::indexes::rebuild(dst, dest, store, job, PARALLEL, None).await?;
-    let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, job).await?;
+    let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, job, None).await?;
     let (mut triggers, mut trigger_failures) = (0, Vec::new());
     for stored in store.unfinished_jobs(dst, job).await? {
         let running = stored.state == JobState::Running.as_str() && !stored.stale;

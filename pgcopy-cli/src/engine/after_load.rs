@@ -156,7 +156,6 @@ pub(super) async fn finish(
         }
     }
     if analyze {
-        shared.enter(dst, Phase::Analyze, 0).await;
         let rest =
             plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
         let early = plan
@@ -165,6 +164,9 @@ pub(super) async fn finish(
             .enumerate()
             .filter(|(i, _)| shared.analyze.is_analyzed(*i))
             .count();
+        // The tables analyzed during the load count as done.
+        shared.enter(dst, Phase::Analyze, early + rest.len()).await;
+        shared.after.counter().fetch_add(early, Ordering::Relaxed);
         if !rest.is_empty() {
             let started = Instant::now();
             let mut failed = 0;
@@ -176,6 +178,10 @@ pub(super) async fn finish(
                 );
                 failed = analyze_one_by_one(dst, plan, &rest).await;
             }
+            shared
+                .after
+                .counter()
+                .fetch_add(rest.len(), Ordering::Relaxed);
             tracing::info!(
                 "analyzed {} after the load in {:.1} s ({early} during it)",
                 crate::format::count(rest.len() - failed, "table", "tables"),
@@ -245,6 +251,7 @@ pub(super) async fn restore_fks(
     dest: &Endpoint,
     parallel: usize,
     any: bool,
+    done: Arc<std::sync::atomic::AtomicUsize>,
 ) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
     if !any {
         return Ok(Vec::new());
@@ -264,7 +271,7 @@ pub(super) async fn restore_fks(
     }
     let started = Instant::now();
     let outcomes = tokio::select! {
-        r = constraints::restore(dst, dest, parallel, store, Some(job_id)) => r?,
+        r = constraints::restore(dst, dest, parallel, store, Some(job_id), Some(done)) => r?,
         _ = tokio::signal::ctrl_c() => {
             return Err(UserError::failure(format!(
                 "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \

@@ -249,9 +249,10 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         analyze,
         load_as: setup.load_as.clone(),
         counted_on_server: setup.counted_on_server.clone(),
-        after: after_progress::AfterLoad::new(after_progress::index_units(
+        after: after_progress::AfterLoad::new(after_progress::AfterWeights::of(
             &setup.plan,
             &setup.indexes_to_drop,
+            setup.analyze,
         )),
         queue: Mutex::new(queue),
         live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
@@ -286,7 +287,8 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         )
         .await;
         if reconnect_if_closed(&mut dst, dest).await {
-            shared.enter(&dst, Phase::ForeignKeys, 0).await;
+            let fks = shared.plan.dropped_fks().count();
+            shared.enter(&dst, Phase::ForeignKeys, fks).await;
         }
         let restore = restore_fks(
             &mut dst,
@@ -295,6 +297,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
             dest,
             opts.parallel,
             setup.fks_pending,
+            shared.after.counter(),
         )
         .await;
         (result, restore)

@@ -281,6 +281,24 @@ pub fn owner_pair(db: &str, schema: &[&str], data: &[&str]) -> (Pair, String) {
     (p, d)
 }
 
+/// pagila on the source, and its schema on a destination database the
+/// non-superuser `app` owns and created it in (without the superuser's
+/// `OWNER TO` statements); returns the pair and `app`'s destination URL.
+pub fn pagila_owner_pair(db: &str) -> (Pair, String) {
+    let p = Pair::new(db);
+    let schema = std::fs::read_to_string(fixture("pagila/pagila-schema.sql")).unwrap();
+    let owned: String = schema
+        .lines()
+        .filter(|l| !l.contains("OWNER TO"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for f in ["pagila/pagila-schema.sql", "pagila/pagila-data.sql"] {
+        p.src.psql_file(&p.db, &fixture(f));
+    }
+    let d = p.give_destination_to_app(&[&owned]);
+    (p, d)
+}
+
 /// [`owner_pair`] with the awkward and foreign-key fixtures, plus `extra_rows`
 /// more rows in a partitioned table.
 pub fn owner_pair_all_fixtures(db: &str, extra_rows: u32) -> (Pair, String) {

@@ -2,7 +2,7 @@
 //! that reference it follow, every foreign key holds on the destination, and
 //! `verify` compares against the same selection.
 
-use crate::common::{pgcopy, scalar, schema_of, Pair};
+use crate::common::{pagila_owner_pair, pgcopy, scalar, schema_of, Pair};
 use pgcopy_tests::Cluster;
 
 /// Fails (the psql call panics) when a row of any table references a row its
@@ -357,20 +357,7 @@ fn bad_filters_are_refused_before_any_change() {
 /// before anything changes.
 #[test]
 fn masked_customers_as_the_owner() {
-    let p = Pair::new("subsetmask");
-    let schema =
-        std::fs::read_to_string(pgcopy_tests::fixture("pagila/pagila-schema.sql")).unwrap();
-    // The owner's own schema: without the superuser's ownership statements.
-    let owned: String = schema
-        .lines()
-        .filter(|l| !l.contains("OWNER TO"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    p.src
-        .psql_file(&p.db, &pgcopy_tests::fixture("pagila/pagila-schema.sql"));
-    p.src
-        .psql_file(&p.db, &pgcopy_tests::fixture("pagila/pagila-data.sql"));
-    let d = p.give_destination_to_app(&[&owned]);
+    let (p, d) = pagila_owner_pair("subsetmask");
     let schema_before = schema_of(&p.dst, &p.db);
     let (s, _) = p.urls();
     let mask = "public.customer.email: 'customer' || customer_id || '@example.invalid'";

@@ -2,7 +2,7 @@
 //! terminal (tmux), plain output when piped, JSON summaries and logs,
 //! completions, and the guard against copying a database onto itself.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{pagila_owner_pair, pgcopy, scalar, Pair};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,9 @@ fn tmux(socket: &str, args: &[&str]) -> String {
 
 #[test]
 fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
-    let p = Pair::new("tty");
-    p.load(&["pagila/pagila-schema.sql"], &["pagila/pagila-data.sql"]);
+    // As the owner (drop mode): the index builds and the FK validations
+    // after the load both show.
+    let (p, d) = pagila_owner_pair("tty");
     let total: u64 = scalar(
         &p.src,
         &p.db,
@@ -27,10 +28,10 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
     )
     .parse()
     .unwrap();
-    let (s, d) = p.urls();
+    let (s, _) = p.urls();
     let socket = format!("pgcopy-test-{}", std::process::id());
     let cmd = format!(
-        "env -u CI PGCOPY_FAILPOINT=before-chunk-commit:250,index-build:400 PGCOPY_DEFER_INDEXES_ABOVE=0 \
+        "env -u CI PGCOPY_FAILPOINT=before-chunk-commit:250,index-build:400,fk-validation:300 PGCOPY_DEFER_INDEXES_ABOVE=0 \
          {} copy -p 2 -s '{s}' -d '{d}'; echo PGCOPY_EXIT=$?; sleep 600",
         pgcopy_tests::pgcopy_bin().display()
     );
@@ -110,9 +111,9 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
         frames_with_bar_on_top_and_logs_below >= 2,
         "never saw the bar on top with logs below"
     );
-    // The index builds (deferred here, each made slow) show on the bar,
-    // which counted them from the start: with every row in, it is not full
-    // until they are done.
+    // The index builds and FK validations (deferred here, each made slow)
+    // show on the bar, which counted them from the start: with every row
+    // in, it is not full until they are done.
     let percent = |l: &str| -> u32 {
         let head = &l[..l.find("% ").expect("a percentage")];
         head.rsplit(' ').next().unwrap().parse().unwrap()
@@ -121,6 +122,15 @@ fn progress_bar_stays_on_top_with_logs_below_and_ends_exact() {
         after_load_frames
             .iter()
             .any(|l| l.contains("indexes: ") && l.contains(" done") && percent(l) < 100),
+        "{after_load_frames:?}"
+    );
+    let fk_frames: Vec<u32> = after_load_frames
+        .iter()
+        .filter(|l| l.contains("foreign keys: ") && l.contains(" done"))
+        .map(|l| percent(l))
+        .collect();
+    assert!(
+        fk_frames.iter().any(|&p| p < 100) && fk_frames.windows(2).all(|w| w[0] <= w[1]),
         "{after_load_frames:?}"
     );
     let last_bar = final_screen
