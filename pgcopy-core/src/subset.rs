@@ -18,10 +18,19 @@
 //!   references is taken, whatever its own filter says; so is a row such a
 //!   row references, and so on up; and the rows of limited tables that follow
 //!   a row taken so.
-//! - A cycle of foreign keys through filtered or limited tables (a table
-//!   referencing itself included) is refused: which of its rows to take has
-//!   no single answer; `follow_fks = false` (`--no-follow-fks`) takes each
-//!   filtered table's rows as filtered and every other table whole.
+//! - A table that references itself (a manager, a parent category, a
+//!   previous version) is walked with `WITH RECURSIVE`. Filtered, its
+//!   taken rows bring the rows they reference along, up to the top
+//!   (what is kept stays whole). Limited, a row is taken when its
+//!   references to other tables are, and what it references in its own
+//!   table is taken or nothing: the tree is walked down from its roots, so
+//!   rows in a loop of references with no root are left out.
+//! - A cycle of foreign keys through two or more filtered or limited tables
+//!   is refused: which of its rows to take has no single answer. So is a
+//!   filtered table whose self-references point at different keys, or a
+//!   limited one with more than one. `follow_fks = false`
+//!   (`--no-follow-fks`) takes each filtered table's rows as filtered and
+//!   every other table whole.
 
 use crate::catalog::{Catalog, ConstraintKind, TableKind};
 use crate::filter::{parse_patterns, TablePattern};
@@ -76,6 +85,19 @@ pub enum SubsetError {
          no longer hold then come back NOT VALID)"
     )]
     Cycle(String),
+    /// Self-references the closure cannot walk.
+    #[error(
+        "{table} references itself through {keys}, which --where cannot follow ({why}); filter another \
+         table, or pass --no-follow-fks (the foreign keys that no longer hold then come back NOT VALID)"
+    )]
+    SelfReference {
+        /// The table.
+        table: String,
+        /// Its self-referencing foreign keys' names.
+        keys: String,
+        /// Why not, for people.
+        why: String,
+    },
 }
 
 impl RowFilter {
@@ -148,6 +170,7 @@ pub struct TableSubset {
 /// A foreign key between two nodes, as the closure reads it.
 #[derive(Debug, Clone)]
 struct Edge {
+    name: String,
     child: QualifiedName,
     parent: QualifiedName,
     /// The referenced table as the key names it (the node, or one of its
@@ -182,6 +205,7 @@ pub fn plan_subset(
         .iter()
         .filter(|fk| !fk.inherited && fk.kind == ConstraintKind::Foreign && !fk.columns.is_empty())
         .map(|fk| Edge {
+            name: fk.name.clone(),
             child: catalog.top_of(&fk.table),
             parent: catalog.top_of(&fk.referenced),
             referenced: fk.referenced.clone(),
@@ -207,16 +231,32 @@ pub fn plan_subset(
         let inner: Vec<&Edge> = edges
             .iter()
             .filter(|e| restricted.contains(&e.child) && restricted.contains(&e.parent))
+            .filter(|e| e.child != e.parent)
             .collect();
         if let Some(cycle) = find_cycle(&inner) {
             return Err(SubsetError::Cycle(cycle));
         }
     }
+    let (self_edges, edges): (Vec<Edge>, Vec<Edge>) = match follow_fks {
+        true => edges.into_iter().partition(|e| e.child == e.parent),
+        false => (Vec::new(), Vec::new()),
+    };
+    let mut by_node: BTreeMap<QualifiedName, Vec<Edge>> = BTreeMap::new();
+    for e in self_edges
+        .into_iter()
+        .filter(|e| restricted.contains(&e.child))
+    {
+        by_node.entry(e.child.clone()).or_default().push(e);
+    }
+    for (node, selfs) in &by_node {
+        check_self_references(node, selfs, conditions.contains_key(node))?;
+    }
     let closure = Closure {
         catalog,
         conditions: &conditions,
         restricted: &restricted,
-        edges: if follow_fks { edges } else { Vec::new() },
+        edges,
+        self_edges: by_node,
         next_alias: std::cell::Cell::new(0),
     };
     Ok(copied
@@ -298,6 +338,41 @@ fn resolve(
     })
 }
 
+/// Whether the closure can walk `node`'s self-references `selfs`: each
+/// references the node itself (not one of its partitions), all the same
+/// columns, and a limited node has one (a row then follows one parent row
+/// of its own table).
+fn check_self_references(
+    node: &QualifiedName,
+    selfs: &[Edge],
+    filtered: bool,
+) -> Result<(), SubsetError> {
+    let why = if selfs.iter().any(|e| &e.referenced != node) {
+        Some("a key references one of its partitions")
+    } else if selfs
+        .iter()
+        .any(|e| e.referenced_columns != selfs[0].referenced_columns)
+    {
+        Some("they reference different keys")
+    } else if !filtered && selfs.len() > 1 {
+        Some("more than one, in a table the filters limit through another")
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(SubsetError::SelfReference {
+            table: node.display_name(),
+            keys: selfs
+                .iter()
+                .map(|e| quote_ident(&e.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            why: why.into(),
+        }),
+    }
+}
+
 /// A cycle among `edges` (child to parent), named for people.
 fn find_cycle(edges: &[&Edge]) -> Option<String> {
     let mut parents: BTreeMap<&QualifiedName, Vec<&QualifiedName>> = BTreeMap::new();
@@ -345,14 +420,18 @@ fn find_cycle(edges: &[&Edge]) -> Option<String> {
     None
 }
 
-/// Builds the predicates (the graph among restricted nodes is acyclic, so
-/// each recursion ends: `selected` goes to parents, `pulled` to children,
-/// and `pulled` never back to parents).
+/// Builds the predicates. Apart from self-references (walked in SQL, by
+/// `WITH RECURSIVE`), the graph among restricted nodes is acyclic, so each
+/// recursion here ends: `selected` goes to parents, `pulled` to children,
+/// and `pulled` never back to parents.
 struct Closure<'a> {
     catalog: &'a Catalog,
     conditions: &'a BTreeMap<QualifiedName, String>,
     restricted: &'a BTreeSet<QualifiedName>,
+    /// Foreign keys between two different nodes.
     edges: Vec<Edge>,
+    /// Each restricted node's foreign keys to itself.
+    self_edges: BTreeMap<QualifiedName, Vec<Edge>>,
     next_alias: std::cell::Cell<usize>,
 }
 
@@ -360,7 +439,7 @@ impl Closure<'_> {
     fn alias(&self) -> String {
         let n = self.next_alias.get() + 1;
         self.next_alias.set(n);
-        format!("pgcopy_row{n}")
+        format!("{ROW_ALIAS}{n}")
     }
 
     /// `FROM` a node (with its partitions) or a referenced partition.
@@ -376,18 +455,57 @@ impl Closure<'_> {
         if !self.restricted.contains(node) {
             return None;
         }
-        let own = match self.conditions.get(node) {
-            Some(condition) => format!("({condition})"),
-            None => self.follows(node, alias),
-        };
-        Some(match self.pulled(node, alias) {
-            Some(pulled) => format!("({own} OR {pulled})"),
-            None => own,
+        Some(match self.conditions.get(node) {
+            // Its own rows and those filtered children pull in, with what
+            // they reference in its own table.
+            Some(condition) => self.with_ancestors(node, alias, &|a| {
+                let own = format!("({condition})");
+                match self.pulled(node, a) {
+                    Some(pulled) => format!("({own} OR {pulled})"),
+                    None => own,
+                }
+            }),
+            None => {
+                let own = self.follows(node, alias);
+                match self.pulled_closed(node, alias) {
+                    Some(pulled) => format!("({own} OR {pulled})"),
+                    None => own,
+                }
+            }
         })
     }
 
-    /// A limited node's rows whose references to restricted nodes are taken.
+    /// A limited node's rows whose references to restricted nodes are taken
+    /// (for a self-reference: its row of the same table, walked down from
+    /// the rows that reference none).
     fn follows(&self, node: &QualifiedName, alias: &str) -> String {
+        let others = self.follows_others(node, alias);
+        let Some(e) = self.self_edges.get(node).and_then(|s| s.first()) else {
+            return others;
+        };
+        let (cte, root, row) = (self.named("_down"), self.alias(), self.alias());
+        let keys = key_names(e.columns.len());
+        format!(
+            "{others} AND ({} OR ({}) IN (WITH RECURSIVE {cte}({keys}) AS (\
+             SELECT {} FROM {} {root} WHERE {} AND ({}) \
+             UNION SELECT {} FROM {} {row} JOIN {cte} ON {} WHERE {}) \
+             SELECT {keys} FROM {cte}))",
+            nothing_referenced(e, alias),
+            columns_of(alias, &e.columns),
+            columns_of(&root, &e.referenced_columns),
+            self.from(node),
+            self.follows_others(node, &root),
+            nothing_referenced(e, &root),
+            columns_of(&row, &e.referenced_columns),
+            self.from(node),
+            equal(&row, &e.columns, &cte, &key_names_list(e.columns.len())),
+            self.follows_others(node, &row),
+        )
+    }
+
+    /// A limited node's rows whose references to other restricted nodes are
+    /// taken.
+    fn follows_others(&self, node: &QualifiedName, alias: &str) -> String {
         let parts: Vec<String> = self
             .edges
             .iter()
@@ -411,6 +529,55 @@ impl Closure<'_> {
         }
     }
 
+    /// The rows `seed` selects (over the alias it is given), and the rows
+    /// they reference in `node` itself, up to the top, over `alias`.
+    fn with_ancestors(
+        &self,
+        node: &QualifiedName,
+        alias: &str,
+        seed: &dyn Fn(&str) -> String,
+    ) -> String {
+        let own = seed(alias);
+        let Some(selfs) = self.self_edges.get(node).filter(|s| !s.is_empty()) else {
+            return own;
+        };
+        let (cte, row, parent) = (self.named("_up"), self.alias(), self.alias());
+        let referenced = &selfs[0].referenced_columns;
+        let keys = key_names(referenced.len());
+        // Every row's references to its own table, one a row per key.
+        let references = |a: &str| {
+            selfs
+                .iter()
+                .map(|e| format!("({})", columns_of(a, &e.columns)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let walked = format!(
+            "WITH RECURSIVE {cte}({keys}) AS (\
+             SELECT {cte}_k.* FROM {} {row} CROSS JOIN LATERAL (VALUES {}) {cte}_k WHERE {} \
+             UNION SELECT {cte}_k.* FROM {} {parent} JOIN {cte} ON {} \
+             CROSS JOIN LATERAL (VALUES {}) {cte}_k) SELECT {keys} FROM {cte}",
+            self.from(node),
+            references(&row),
+            seed(&row),
+            self.from(node),
+            equal(&parent, referenced, &cte, &key_names_list(referenced.len())),
+            references(&parent),
+        );
+        format!(
+            "({own} OR ({}) IN ({walked}))",
+            columns_of(alias, referenced)
+        )
+    }
+
+    /// A fresh name for a `WITH RECURSIVE` (`pgcopy_row_up7`): under
+    /// [`ROW_ALIAS`], which no condition may name.
+    fn named(&self, what: &str) -> String {
+        let n = self.next_alias.get() + 1;
+        self.next_alias.set(n);
+        format!("{ROW_ALIAS}{what}{n}")
+    }
+
     /// Rows of `node` that taken rows of filtered children reference (and,
     /// through limited children, rows those pulled in reference); `None`:
     /// none are.
@@ -423,7 +590,7 @@ impl Closure<'_> {
                 let c = self.alias();
                 let seed = match self.conditions.contains_key(&e.child) {
                     true => self.selected(&e.child, &c),
-                    false => self.pulled(&e.child, &c),
+                    false => self.pulled_closed(&e.child, &c),
                 }?;
                 Some(format!(
                     "EXISTS (SELECT 1 FROM {} {c} WHERE {} AND {seed})",
@@ -434,6 +601,42 @@ impl Closure<'_> {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" OR "))
     }
+
+    /// [`Self::pulled`], with the rows those reference in `node` itself.
+    fn pulled_closed(&self, node: &QualifiedName, alias: &str) -> Option<String> {
+        self.pulled(node, alias)?;
+        Some(self.with_ancestors(node, alias, &|a| {
+            self.pulled(node, a).unwrap_or_else(|| "false".into())
+        }))
+    }
+}
+
+/// `pgcopy_row_k1, pgcopy_row_k2`: the columns of a walk's keys.
+fn key_names(n: usize) -> String {
+    key_names_list(n).join(", ")
+}
+
+fn key_names_list(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{ROW_ALIAS}_k{i}")).collect()
+}
+
+/// `a."x", a."y"`.
+fn columns_of(alias: &str, columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{alias}.{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a."x" = b.k1 AND a."y" = b.k2`.
+fn equal(left: &str, columns: &[String], right: &str, keys: &[String]) -> String {
+    columns
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| format!("{left}.{} = {right}.{k}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// The child row (over `child`) references nothing: a NULL column (MATCH
