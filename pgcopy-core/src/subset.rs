@@ -26,11 +26,18 @@
 //!   table is taken or nothing: the tree is walked down from its roots, so
 //!   rows in a loop of references with no root are left out.
 //! - A cycle of foreign keys through two or more filtered or limited tables
-//!   is refused: which of its rows to take has no single answer. So is a
-//!   filtered table whose self-references point at different keys, or a
-//!   limited one with more than one. `follow_fks = false`
-//!   (`--no-follow-fks`) takes each filtered table's rows as filtered and
-//!   every other table whole.
+//!   (stores and their managers, authors and their best books) is walked
+//!   together with `WITH RECURSIVE`, each row known by its place in the
+//!   snapshot: from the filtered rows, the limited rows that reference
+//!   nothing in the cycle, and what children outside pull in, it adds the
+//!   rows each taken row references in the cycle, and the rows of a limited
+//!   table that reference a taken row, until nothing is new. It is refused
+//!   when a table in it also references a restricted table outside it, or
+//!   a limited one references the cycle through more than one key (which of
+//!   its rows to take then has no single answer), and so is a filtered
+//!   table whose self-references point at different keys, or a limited one
+//!   with more than one. `follow_fks = false` (`--no-follow-fks`) takes
+//!   each filtered table's rows as filtered and every other table whole.
 
 use crate::catalog::{Catalog, ConstraintKind, TableKind};
 use crate::filter::{parse_patterns, TablePattern};
@@ -78,13 +85,19 @@ pub enum SubsetError {
     /// Two filters for one table.
     #[error("--where names {0} twice: join the conditions with AND in one --where")]
     Twice(String),
-    /// A cycle of foreign keys through restricted tables.
+    /// A cycle of foreign keys through restricted tables that the closure
+    /// cannot walk.
     #[error(
-        "foreign keys form a cycle through tables the filters restrict ({0}): which of their rows to take has \
-         no single answer; filter a table outside the cycle, or pass --no-follow-fks (the foreign keys that \
-         no longer hold then come back NOT VALID)"
+        "foreign keys form a cycle through tables the filters restrict ({cycle}), which --where cannot \
+         follow: {why}; filter another table, or pass --no-follow-fks (the foreign keys that no longer hold \
+         then come back NOT VALID)"
     )]
-    Cycle(String),
+    Cycle {
+        /// The tables, for people.
+        cycle: String,
+        /// Why not, for people.
+        why: String,
+    },
     /// Self-references the closure cannot walk.
     #[error(
         "{table} references itself through {keys}, which --where cannot follow ({why}); filter another \
@@ -228,13 +241,19 @@ pub fn plan_subset(
             }
             restricted.extend(more);
         }
-        let inner: Vec<&Edge> = edges
-            .iter()
-            .filter(|e| restricted.contains(&e.child) && restricted.contains(&e.parent))
-            .filter(|e| e.child != e.parent)
-            .collect();
-        if let Some(cycle) = find_cycle(&inner) {
-            return Err(SubsetError::Cycle(cycle));
+    }
+    let inner: Vec<&Edge> = edges
+        .iter()
+        .filter(|e| follow_fks && restricted.contains(&e.child) && restricted.contains(&e.parent))
+        .collect();
+    let cycles = cycles_among(&inner);
+    for cycle in &cycles {
+        check_cycle(cycle, &inner, &conditions)?;
+    }
+    let mut cycle_of = BTreeMap::new();
+    for (i, cycle) in cycles.iter().enumerate() {
+        for node in cycle {
+            cycle_of.insert(node.clone(), i);
         }
     }
     let (self_edges, edges): (Vec<Edge>, Vec<Edge>) = match follow_fks {
@@ -249,7 +268,9 @@ pub fn plan_subset(
         by_node.entry(e.child.clone()).or_default().push(e);
     }
     for (node, selfs) in &by_node {
-        check_self_references(node, selfs, conditions.contains_key(node))?;
+        if !cycle_of.contains_key(node) {
+            check_self_references(node, selfs, conditions.contains_key(node))?;
+        }
     }
     let closure = Closure {
         catalog,
@@ -257,6 +278,8 @@ pub fn plan_subset(
         restricted: &restricted,
         edges,
         self_edges: by_node,
+        cycles: &cycles,
+        cycle_of,
         next_alias: std::cell::Cell::new(0),
     };
     Ok(copied
@@ -373,51 +396,90 @@ fn check_self_references(
     }
 }
 
-/// A cycle among `edges` (child to parent), named for people.
-fn find_cycle(edges: &[&Edge]) -> Option<String> {
-    let mut parents: BTreeMap<&QualifiedName, Vec<&QualifiedName>> = BTreeMap::new();
-    for e in edges {
-        parents.entry(&e.child).or_default().push(&e.parent);
+/// The cycles among `edges` (child to parent): each set of two or more
+/// nodes that all reach each other (a strongly connected component), its
+/// nodes in order.
+fn cycles_among(edges: &[&Edge]) -> Vec<Vec<QualifiedName>> {
+    let mut parents: BTreeMap<&QualifiedName, BTreeSet<&QualifiedName>> = BTreeMap::new();
+    for e in edges.iter().filter(|e| e.child != e.parent) {
+        parents.entry(&e.child).or_default().insert(&e.parent);
     }
-    // Depth first, keeping the path: 0 unseen, 1 on the path, 2 done.
-    fn visit<'a>(
-        n: &'a QualifiedName,
-        parents: &BTreeMap<&'a QualifiedName, Vec<&'a QualifiedName>>,
-        state: &mut BTreeMap<&'a QualifiedName, u8>,
-        path: &mut Vec<&'a QualifiedName>,
-    ) -> Option<String> {
-        state.insert(n, 1);
-        path.push(n);
-        for p in parents.get(n).into_iter().flatten() {
-            match state.get(p).copied().unwrap_or(0) {
-                1 => {
-                    let from = path.iter().position(|x| x == p).unwrap_or(0);
-                    let mut names: Vec<String> =
-                        path[from..].iter().map(|t| t.display_name()).collect();
-                    names.push(p.display_name());
-                    return Some(names.join(" -> "));
+    let reach = |from: &QualifiedName| -> BTreeSet<QualifiedName> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from];
+        while let Some(n) = todo.pop() {
+            for p in parents.get(n).into_iter().flatten() {
+                if seen.insert((*p).clone()) {
+                    todo.push(p);
                 }
-                0 => {
-                    if let Some(c) = visit(p, parents, state, path) {
-                        return Some(c);
-                    }
-                }
-                _ => {}
             }
         }
-        path.pop();
-        state.insert(n, 2);
-        None
+        seen
+    };
+    let reached: BTreeMap<&QualifiedName, BTreeSet<QualifiedName>> =
+        parents.keys().map(|n| (*n, reach(n))).collect();
+    let mut out: Vec<Vec<QualifiedName>> = Vec::new();
+    for (n, from_n) in &reached {
+        if !from_n.contains(*n) || out.iter().any(|c| c.contains(*n)) {
+            continue;
+        }
+        out.push(
+            from_n
+                .iter()
+                .filter(|m| reached.get(m).is_some_and(|r| r.contains(*n)))
+                .cloned()
+                .collect(),
+        );
     }
-    let mut state = BTreeMap::new();
-    for n in parents.keys() {
-        if state.get(n).copied().unwrap_or(0) == 0 {
-            if let Some(c) = visit(n, &parents, &mut state, &mut Vec::new()) {
-                return Some(c);
-            }
+    out
+}
+
+/// Whether the closure can walk `cycle` (see [`Closure::cycle_selection`]):
+/// its tables reference no restricted table outside it (whose rows would
+/// depend on the cycle's and the cycle's on theirs), and each limited one
+/// follows one key in it (a row is taken when that row is: a walk, not a
+/// join of several).
+fn check_cycle(
+    cycle: &[QualifiedName],
+    inner: &[&Edge],
+    conditions: &BTreeMap<QualifiedName, String>,
+) -> Result<(), SubsetError> {
+    let names = || {
+        cycle
+            .iter()
+            .map(|t| t.display_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for node in cycle {
+        let keys: Vec<&&Edge> = inner.iter().filter(|e| &e.child == node).collect();
+        if let Some(out) = keys.iter().find(|e| !cycle.contains(&e.parent)) {
+            return Err(SubsetError::Cycle {
+                cycle: names(),
+                why: format!(
+                    "{} also references {}, which the filters restrict too",
+                    node.display_name(),
+                    out.parent.display_name()
+                ),
+            });
+        }
+        if !conditions.contains_key(node) && keys.len() > 1 {
+            return Err(SubsetError::Cycle {
+                cycle: names(),
+                why: format!(
+                    "{}, limited by the filters, references tables in it through {} keys ({}), so which \
+                     of its rows to take has no single answer",
+                    node.display_name(),
+                    keys.len(),
+                    keys.iter()
+                        .map(|e| quote_ident(&e.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
         }
     }
-    None
+    Ok(())
 }
 
 /// Builds the predicates. Apart from self-references (walked in SQL, by
@@ -432,6 +494,10 @@ struct Closure<'a> {
     edges: Vec<Edge>,
     /// Each restricted node's foreign keys to itself.
     self_edges: BTreeMap<QualifiedName, Vec<Edge>>,
+    /// The cycles among restricted nodes ([`cycles_among`]), walked in SQL.
+    cycles: &'a [Vec<QualifiedName>],
+    /// The cycle each node in one is in.
+    cycle_of: BTreeMap<QualifiedName, usize>,
     next_alias: std::cell::Cell<usize>,
 }
 
@@ -454,6 +520,9 @@ impl Closure<'_> {
     fn selected(&self, node: &QualifiedName, alias: &str) -> Option<String> {
         if !self.restricted.contains(node) {
             return None;
+        }
+        if let Some(&cycle) = self.cycle_of.get(node) {
+            return Some(self.cycle_selection(cycle, node, alias));
         }
         Some(match self.conditions.get(node) {
             // Its own rows and those filtered children pull in, with what
@@ -510,6 +579,7 @@ impl Closure<'_> {
             .edges
             .iter()
             .filter(|e| &e.child == node && self.restricted.contains(&e.parent))
+            .filter(|e| !self.in_one_cycle(&e.child, &e.parent))
             .map(|e| {
                 let p = self.alias();
                 let parent = self
@@ -578,6 +648,103 @@ impl Closure<'_> {
         format!("{ROW_ALIAS}{what}{n}")
     }
 
+    /// Whether `a` and `b` are in one cycle.
+    fn in_one_cycle(&self, a: &QualifiedName, b: &QualifiedName) -> bool {
+        self.cycle_of
+            .get(a)
+            .is_some_and(|c| self.cycle_of.get(b) == Some(c))
+    }
+
+    /// The rows of `node`, in cycle `cycle`, taken, over `alias`: the
+    /// cycle's rows walked together by `WITH RECURSIVE`, each row known by
+    /// its table (`tableoid`) and place (`ctid`, fixed within the snapshot),
+    /// tagged with its node's place in the cycle. The walk starts from each
+    /// filtered node's rows, each limited node's rows that reference nothing
+    /// in the cycle, and the rows children outside it pull in; then adds,
+    /// for every row it has, the rows it references in the cycle (what is
+    /// kept stays whole) and, through a limited node's one key in it, the
+    /// rows that reference it (children follow their parents); until
+    /// nothing is new. [`check_cycle`] made sure no restricted table
+    /// outside the cycle is referenced from it, so nothing here depends on
+    /// the cycle's own rows again.
+    fn cycle_selection(&self, cycle: usize, node: &QualifiedName, alias: &str) -> String {
+        let members = &self.cycles[cycle];
+        let tag = |n: &QualifiedName| members.iter().position(|m| m == n).unwrap_or(0) + 1;
+        let keys: Vec<&Edge> = self
+            .edges
+            .iter()
+            .chain(
+                members
+                    .iter()
+                    .flat_map(|m| self.self_edges.get(m).into_iter().flatten()),
+            )
+            .filter(|e| members.contains(&e.child) && members.contains(&e.parent))
+            .collect();
+        let walk = self.named("_cycle");
+        let (t, toid, tid) = (
+            format!("{walk}.{ROW_ALIAS}_tag"),
+            format!("{walk}.{ROW_ALIAS}_toid"),
+            format!("{walk}.{ROW_ALIAS}_tid"),
+        );
+        let mut starts = Vec::new();
+        for m in members {
+            let r = self.alias();
+            let own = match self.conditions.get(m) {
+                Some(condition) => format!("({condition})"),
+                None => keys
+                    .iter()
+                    .filter(|e| &e.child == m)
+                    .map(|e| nothing_referenced(e, &r))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            };
+            let own = match self.pulled(m, &r) {
+                Some(pulled) => format!("({own} OR {pulled})"),
+                None => own,
+            };
+            starts.push(format!(
+                "SELECT {}, {r}.tableoid, {r}.ctid FROM {} {r} WHERE {own}",
+                tag(m),
+                self.from(m)
+            ));
+        }
+        let mut steps = Vec::new();
+        for e in &keys {
+            let (c, p) = (self.alias(), self.alias());
+            // The row it references.
+            steps.push(format!(
+                "SELECT {}, {p}.tableoid, {p}.ctid FROM {} {c} JOIN {} {p} ON {} \
+                 WHERE {t} = {} AND {c}.tableoid = {toid} AND {c}.ctid = {tid}",
+                tag(&e.parent),
+                self.from(&e.child),
+                self.from(&e.referenced),
+                join(e, &c, &p),
+                tag(&e.child),
+            ));
+            // The rows of a limited child that follow it.
+            if !self.conditions.contains_key(&e.child) {
+                let (c, p) = (self.alias(), self.alias());
+                steps.push(format!(
+                    "SELECT {}, {c}.tableoid, {c}.ctid FROM {} {p} JOIN {} {c} ON {} \
+                     WHERE {t} = {} AND {p}.tableoid = {toid} AND {p}.ctid = {tid}",
+                    tag(&e.child),
+                    self.from(&e.referenced),
+                    self.from(&e.child),
+                    join(e, &c, &p),
+                    tag(&e.parent),
+                ));
+            }
+        }
+        format!(
+            "({alias}.tableoid, {alias}.ctid) IN (WITH RECURSIVE {walk}({ROW_ALIAS}_tag, {ROW_ALIAS}_toid, \
+             {ROW_ALIAS}_tid) AS ({} UNION SELECT {walk}_step.* FROM {walk} CROSS JOIN LATERAL ({}) {walk}_step) \
+             SELECT {toid}, {tid} FROM {walk} WHERE {t} = {})",
+            starts.join(" UNION ALL "),
+            steps.join(" UNION ALL "),
+            tag(node)
+        )
+    }
+
     /// Rows of `node` that taken rows of filtered children reference (and,
     /// through limited children, rows those pulled in reference); `None`:
     /// none are.
@@ -586,6 +753,7 @@ impl Closure<'_> {
             .edges
             .iter()
             .filter(|e| &e.parent == node && self.restricted.contains(&e.child))
+            .filter(|e| !self.in_one_cycle(&e.child, &e.parent))
             .filter_map(|e| {
                 let c = self.alias();
                 let seed = match self.conditions.contains_key(&e.child) {
