@@ -268,15 +268,18 @@ impl Display {
             self.overall.set_message(format!("data copied · {step}"));
             return;
         }
-        for b in &self.workers {
-            b.finish_and_clear();
-        }
+        // The bar's new words first: clearing the workers' lines redraws
+        // the display, and a redraw of the bar alone may wait for the next
+        // tick (a terminal would show it without its step a moment).
         self.overall.set_style(
             ProgressStyle::with_template("pgcopy {bar:30.green/white} {percent:>3}% {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
         self.overall.set_message(format!("data copied · {step}"));
+        for b in &self.workers {
+            b.finish_and_clear();
+        }
     }
 
     /// Leaves the final state on screen and gives the terminal back.

@@ -23,8 +23,11 @@
 //!   taken rows bring the rows they reference along, up to the top
 //!   (what is kept stays whole). Limited, a row is taken when its
 //!   references to other tables are, and what it references in its own
-//!   table is taken or nothing: the tree is walked down from its roots, so
-//!   rows in a loop of references with no root are left out.
+//!   table is taken, or nothing, or itself: the tree is walked down from
+//!   its roots and from the rows pulled in, so rows in a loop of references
+//!   nothing pulls in are left out. Rows are known by their place in the
+//!   snapshot (`tableoid`, `ctid`), so the walks hash no key of the user's
+//!   types, and each selection appears once in its walk.
 //! - A cycle of foreign keys through two or more filtered or limited tables
 //!   (stores and their managers, authors and their best books) is walked
 //!   together with `WITH RECURSIVE`, each row known by its place in the
@@ -524,51 +527,61 @@ impl Closure<'_> {
         if let Some(&cycle) = self.cycle_of.get(node) {
             return Some(self.cycle_selection(cycle, node, alias));
         }
-        Some(match self.conditions.get(node) {
+        if let Some(condition) = self.conditions.get(node) {
             // Its own rows and those filtered children pull in, with what
             // they reference in its own table.
-            Some(condition) => self.with_ancestors(node, alias, &|a| {
+            return self.with_ancestors(node, alias, &|a| {
                 let own = format!("({condition})");
-                match self.pulled(node, a) {
+                Some(match self.pulled(node, a) {
                     Some(pulled) => format!("({own} OR {pulled})"),
                     None => own,
-                }
-            }),
-            None => {
-                let own = self.follows(node, alias);
-                match self.pulled_closed(node, alias) {
-                    Some(pulled) => format!("({own} OR {pulled})"),
-                    None => own,
-                }
-            }
+                })
+            });
+        }
+        if let Some(e) = self.self_edges.get(node).and_then(|s| s.first()) {
+            return Some(self.walk_down(node, e, alias));
+        }
+        let own = self.follows_others(node, alias);
+        Some(match self.pulled_closed(node, alias) {
+            Some(pulled) => format!("({own} OR {pulled})"),
+            None => own,
         })
     }
 
-    /// A limited node's rows whose references to restricted nodes are taken
-    /// (for a self-reference: its row of the same table, walked down from
-    /// the rows that reference none).
-    fn follows(&self, node: &QualifiedName, alias: &str) -> String {
-        let others = self.follows_others(node, alias);
-        let Some(e) = self.self_edges.get(node).and_then(|s| s.first()) else {
-            return others;
+    /// The rows of a limited `node` that references itself through `e`:
+    /// walked down, over `alias`, from the rows pulled in (with what they
+    /// reference in it) and the rows whose references to other restricted
+    /// nodes are taken ([`Self::follows_others`], evaluated once, in a
+    /// `MATERIALIZED` list) and that reference nothing in `node` or only
+    /// themselves; a step takes such a row that references a row taken.
+    /// Rows are known by their place (`tableoid`, `ctid`, fixed within the
+    /// snapshot), so the walk's `UNION` hashes no key of the user's types.
+    fn walk_down(&self, node: &QualifiedName, e: &Edge, alias: &str) -> String {
+        let (eligible, walk) = (self.named("_eligible"), self.named("_down"));
+        let (r, q, p, c) = (self.alias(), self.alias(), self.alias(), self.alias());
+        let (toid, tid) = (format!("{ROW_ALIAS}_toid"), format!("{ROW_ALIAS}_tid"));
+        let from = self.from(node);
+        let is_eligible =
+            |a: &str| format!("({a}.tableoid, {a}.ctid) IN (SELECT {toid}, {tid} FROM {eligible})");
+        let root = format!(
+            "({} OR ({}) = ({}))",
+            nothing_referenced(e, &q),
+            columns_of(&q, &e.columns),
+            columns_of(&q, &e.referenced_columns)
+        );
+        let start = match self.pulled_closed(node, &q) {
+            Some(pulled) => format!("({root} AND {}) OR {pulled}", is_eligible(&q)),
+            None => format!("{root} AND {}", is_eligible(&q)),
         };
-        let (cte, root, row) = (self.named("_down"), self.alias(), self.alias());
-        let keys = key_names(e.columns.len());
         format!(
-            "{others} AND ({} OR ({}) IN (WITH RECURSIVE {cte}({keys}) AS (\
-             SELECT {} FROM {} {root} WHERE {} AND ({}) \
-             UNION SELECT {} FROM {} {row} JOIN {cte} ON {} WHERE {}) \
-             SELECT {keys} FROM {cte}))",
-            nothing_referenced(e, alias),
-            columns_of(alias, &e.columns),
-            columns_of(&root, &e.referenced_columns),
-            self.from(node),
-            self.follows_others(node, &root),
-            nothing_referenced(e, &root),
-            columns_of(&row, &e.referenced_columns),
-            self.from(node),
-            equal(&row, &e.columns, &cte, &key_names_list(e.columns.len())),
-            self.follows_others(node, &row),
+            "({alias}.tableoid, {alias}.ctid) IN (WITH RECURSIVE {eligible}({toid}, {tid}) AS MATERIALIZED (\
+             SELECT {r}.tableoid, {r}.ctid FROM {from} {r} WHERE {}), \
+             {walk}({toid}, {tid}) AS (SELECT {q}.tableoid, {q}.ctid FROM {from} {q} WHERE {start} \
+             UNION SELECT {c}.tableoid, {c}.ctid FROM {walk} JOIN {from} {p} ON {p}.tableoid = {walk}.{toid} \
+             AND {p}.ctid = {walk}.{tid} JOIN {from} {c} ON {} WHERE {}) SELECT {toid}, {tid} FROM {walk})",
+            self.follows_others(node, &r),
+            join(e, &c, &p),
+            is_eligible(&c),
         )
     }
 
@@ -600,44 +613,40 @@ impl Closure<'_> {
     }
 
     /// The rows `seed` selects (over the alias it is given), and the rows
-    /// they reference in `node` itself, up to the top, over `alias`.
+    /// they reference in `node` itself, up to the top, over `alias`; `None`
+    /// when `seed` selects none. The seed is evaluated once, in the walk's
+    /// start; rows are known by their place (`tableoid`, `ctid`).
     fn with_ancestors(
         &self,
         node: &QualifiedName,
         alias: &str,
-        seed: &dyn Fn(&str) -> String,
-    ) -> String {
-        let own = seed(alias);
+        seed: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<String> {
         let Some(selfs) = self.self_edges.get(node).filter(|s| !s.is_empty()) else {
-            return own;
+            return seed(alias);
         };
-        let (cte, row, parent) = (self.named("_up"), self.alias(), self.alias());
+        let walk = self.named("_up");
+        let (r, c, p) = (self.alias(), self.alias(), self.alias());
+        let start = seed(&r)?;
+        let (toid, tid) = (format!("{ROW_ALIAS}_toid"), format!("{ROW_ALIAS}_tid"));
+        let from = self.from(node);
         let referenced = &selfs[0].referenced_columns;
-        let keys = key_names(referenced.len());
-        // Every row's references to its own table, one a row per key.
-        let references = |a: &str| {
-            selfs
-                .iter()
-                .map(|e| format!("({})", columns_of(a, &e.columns)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let walked = format!(
-            "WITH RECURSIVE {cte}({keys}) AS (\
-             SELECT {cte}_k.* FROM {} {row} CROSS JOIN LATERAL (VALUES {}) {cte}_k WHERE {} \
-             UNION SELECT {cte}_k.* FROM {} {parent} JOIN {cte} ON {} \
-             CROSS JOIN LATERAL (VALUES {}) {cte}_k) SELECT {keys} FROM {cte}",
-            self.from(node),
-            references(&row),
-            seed(&row),
-            self.from(node),
-            equal(&parent, referenced, &cte, &key_names_list(referenced.len())),
-            references(&parent),
-        );
-        format!(
-            "({own} OR ({}) IN ({walked}))",
-            columns_of(alias, referenced)
-        )
+        let keys = key_names_list(referenced.len());
+        // A taken row's references to its own table, one a row per key.
+        let references = selfs
+            .iter()
+            .map(|e| format!("({})", columns_of(&c, &e.columns)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "({alias}.tableoid, {alias}.ctid) IN (WITH RECURSIVE {walk}({toid}, {tid}) AS (\
+             SELECT {r}.tableoid, {r}.ctid FROM {from} {r} WHERE {start} \
+             UNION SELECT {p}.tableoid, {p}.ctid FROM {walk} JOIN {from} {c} ON {c}.tableoid = {walk}.{toid} \
+             AND {c}.ctid = {walk}.{tid} CROSS JOIN LATERAL (VALUES {references}) {walk}_k({}) \
+             JOIN {from} {p} ON {}) SELECT {toid}, {tid} FROM {walk})",
+            keys.join(", "),
+            equal(&p, referenced, &format!("{walk}_k"), &keys),
+        ))
     }
 
     /// A fresh name for a `WITH RECURSIVE` (`pgcopy_row_up7`): under
@@ -772,18 +781,11 @@ impl Closure<'_> {
 
     /// [`Self::pulled`], with the rows those reference in `node` itself.
     fn pulled_closed(&self, node: &QualifiedName, alias: &str) -> Option<String> {
-        self.pulled(node, alias)?;
-        Some(self.with_ancestors(node, alias, &|a| {
-            self.pulled(node, a).unwrap_or_else(|| "false".into())
-        }))
+        self.with_ancestors(node, alias, &|a| self.pulled(node, a))
     }
 }
 
 /// `pgcopy_row_k1, pgcopy_row_k2`: the columns of a walk's keys.
-fn key_names(n: usize) -> String {
-    key_names_list(n).join(", ")
-}
-
 fn key_names_list(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{ROW_ALIAS}_k{i}")).collect()
 }
