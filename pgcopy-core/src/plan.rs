@@ -648,6 +648,21 @@ mod tests {
         assert!(linked("a") && linked("b") && linked("events_2024"));
         // A self-reference alone can be truncated alone.
         assert!(!linked("c") && !linked("orders"));
+        // Not a partitioned table's: its key references each partition.
+        let mut c = sample();
+        c.foreign_keys
+            .retain(|f| f.table.name != "events" && f.referenced.name != "events");
+        c.foreign_keys.push(fk("events", "events"));
+        let p = plan(&c, &replica).unwrap();
+        assert!(p
+            .tables
+            .iter()
+            .filter(|t| t.table.name.starts_with("events_"))
+            .all(|t| t.fk_linked && !t.truncate_in_load()));
+        assert!(p
+            .truncate_together
+            .iter()
+            .any(|t| t.table.name == "events" && !t.only));
         let order = &p.load_order;
         let pos = |n: &str| order.iter().position(|t| t.name == n).unwrap();
         assert!(pos("a") < pos("events"));

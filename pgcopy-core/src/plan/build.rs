@@ -112,7 +112,9 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     // during the load (replica mode): such tables are truncated together.
     // Where every FK is dropped first (drop mode), each table can be
     // truncated in its own load transaction, and so loaded with FREEZE. A
-    // self-reference does not stop a table from being truncated alone.
+    // self-reference does not stop a plain table from being truncated alone;
+    // a partitioned table's does its partitions: its key references each of
+    // them, so TRUNCATE of one alone is refused.
     let fk_linked: BTreeSet<QualifiedName> = match opts.fk_strategy {
         FkStrategy::Drop => BTreeSet::new(),
         FkStrategy::Replica => catalog
@@ -123,7 +125,12 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
             })
             .filter(|fk| !partly_copied(&fk.table))
             .map(|fk| (root_of(&fk.table), root_of(&fk.referenced)))
-            .filter(|(a, b)| a != b)
+            .filter(|(a, b)| {
+                a != b
+                    || catalog
+                        .table(a)
+                        .is_some_and(|t| t.kind == TableKind::Partitioned)
+            })
             .flat_map(|(a, b)| [a, b])
             .collect(),
     };
