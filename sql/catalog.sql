@@ -134,7 +134,17 @@ SELECT jsonb_build_object(
                                       FROM unnest(con.confkey) WITH ORDINALITY k(attnum, n)
                                       JOIN pg_catalog.pg_attribute a
                                         ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
-             'match_full', con.confmatchtype = 'f'
+             'match_full', con.confmatchtype = 'f',
+             -- The referenced column's collation, where the referencing
+             -- column's is another: the pair compares in it.
+             'collations', (SELECT jsonb_agg(CASE WHEN ra.attcollation <> 0 AND ca.attcollation <> ra.attcollation
+                                                  THEN jsonb_build_object('schema', ns.nspname, 'name', co.collname)
+                                             END ORDER BY k.n)
+                              FROM unnest(con.conkey, con.confkey) WITH ORDINALITY k(ck, rk, n)
+                              JOIN pg_catalog.pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.ck
+                              JOIN pg_catalog.pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.rk
+                              LEFT JOIN pg_catalog.pg_collation co ON co.oid = ra.attcollation
+                              LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = co.collnamespace)
            ) ORDER BY cn.nspname, cc.relname, con.conname)
       FROM pg_catalog.pg_constraint con
       JOIN pg_catalog.pg_class cc ON cc.oid = con.conrelid

@@ -384,6 +384,11 @@ pub struct ForeignKey {
     /// nothing (under MATCH SIMPLE, one NULL column is enough).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub match_full: bool,
+    /// Per column pair, the referenced column's collation where the
+    /// referencing column has another one (PostgreSQL compares the pair in
+    /// the referenced column's; an `=` between them names none and fails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collations: Vec<Option<QualifiedName>>,
 }
 
 /// What kind of constraint a job saves, drops and restores.

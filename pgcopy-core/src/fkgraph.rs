@@ -145,6 +145,7 @@ mod tests {
             columns: vec![],
             referenced_columns: vec![],
             match_full: false,
+            collations: Vec::new(),
         }
     }
 

@@ -547,6 +547,7 @@ mod tests {
             columns: vec![],
             referenced_columns: vec![],
             match_full: false,
+            collations: Vec::new(),
         }
     }
 

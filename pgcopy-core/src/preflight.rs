@@ -294,6 +294,7 @@ mod tests {
             columns: vec![],
             referenced_columns: vec![],
             match_full: false,
+            collations: Vec::new(),
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);

@@ -44,7 +44,7 @@
 
 use crate::catalog::{Catalog, ConstraintKind, TableKind};
 use crate::filter::{parse_patterns, TablePattern};
-use crate::quote::{quote_ident, QualifiedName};
+use crate::quote::{quote_ident, quote_literal, QualifiedName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -195,6 +195,9 @@ struct Edge {
     columns: Vec<String>,
     referenced_columns: Vec<String>,
     match_full: bool,
+    /// Per column pair, ` COLLATE "s"."c"` (the referenced column's) where
+    /// the referencing column has another collation; else empty.
+    collations: Vec<String>,
 }
 
 /// The rows each of `copied` (plain tables and partitions) takes under
@@ -228,6 +231,12 @@ pub fn plan_subset(
             columns: fk.columns.clone(),
             referenced_columns: fk.referenced_columns.clone(),
             match_full: fk.match_full,
+            collations: (0..fk.columns.len())
+                .map(|i| match fk.collations.get(i) {
+                    Some(Some(c)) => format!(" COLLATE {c}"),
+                    _ => String::new(),
+                })
+                .collect(),
         })
         .filter(|e| nodes.contains(&e.child) && nodes.contains(&e.parent))
         .collect();
@@ -563,12 +572,7 @@ impl Closure<'_> {
         let from = self.from(node);
         let is_eligible =
             |a: &str| format!("({a}.tableoid, {a}.ctid) IN (SELECT {toid}, {tid} FROM {eligible})");
-        let root = format!(
-            "({} OR ({}) = ({}))",
-            nothing_referenced(e, &q),
-            columns_of(&q, &e.columns),
-            columns_of(&q, &e.referenced_columns)
-        );
+        let root = format!("({} OR ({}))", nothing_referenced(e, &q), join(e, &q, &q));
         let start = match self.pulled_closed(node, &q) {
             Some(pulled) => format!("({root} AND {}) OR {pulled}", is_eligible(&q)),
             None => format!("{root} AND {}", is_eligible(&q)),
@@ -632,10 +636,19 @@ impl Closure<'_> {
         let from = self.from(node);
         let referenced = &selfs[0].referenced_columns;
         let keys = key_names_list(referenced.len());
-        // A taken row's references to its own table, one a row per key.
+        // A taken row's references to its own table, one a row per key, each
+        // in the referenced columns' collations.
         let references = selfs
             .iter()
-            .map(|e| format!("({})", columns_of(&c, &e.columns)))
+            .map(|e| {
+                let values: Vec<String> = e
+                    .columns
+                    .iter()
+                    .zip(&e.collations)
+                    .map(|(col, collate)| format!("{c}.{}{collate}", quote_ident(col)))
+                    .collect();
+                format!("({})", values.join(", "))
+            })
             .collect::<Vec<_>>()
             .join(", ");
         Some(format!(
@@ -769,8 +782,17 @@ impl Closure<'_> {
                     true => self.selected(&e.child, &c),
                     false => self.pulled_closed(&e.child, &c),
                 }?;
+                // A key to one partition takes rows of that partition only.
+                let within = match &e.referenced == node {
+                    true => String::new(),
+                    false => format!(
+                        " AND {alias}.tableoid IN (SELECT relid FROM pg_catalog.pg_partition_tree({}::pg_catalog.regclass) \
+                         WHERE isleaf)",
+                        quote_literal(&e.referenced.to_string())
+                    ),
+                };
                 Some(format!(
-                    "EXISTS (SELECT 1 FROM {} {c} WHERE {} AND {seed})",
+                    "EXISTS (SELECT 1 FROM {} {c} WHERE {}{within} AND {seed})",
                     self.from(&e.child),
                     join(e, &c, alias)
                 ))
@@ -788,15 +810,6 @@ impl Closure<'_> {
 /// `pgcopy_row_k1, pgcopy_row_k2`: the columns of a walk's keys.
 fn key_names_list(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{ROW_ALIAS}_k{i}")).collect()
-}
-
-/// `a."x", a."y"`.
-fn columns_of(alias: &str, columns: &[String]) -> String {
-    columns
-        .iter()
-        .map(|c| format!("{alias}.{}", quote_ident(c)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `a."x" = b.k1 AND a."y" = b.k2`.
@@ -820,16 +833,24 @@ fn nothing_referenced(e: &Edge, child: &str) -> String {
     nulls.join(if e.match_full { " AND " } else { " OR " })
 }
 
-/// The child row (over `child`) references the parent row (over `parent`).
+/// The child row (over `child`) references the parent row (over `parent`),
+/// compared as PostgreSQL compares the key: in the referenced columns'
+/// collations.
 fn join(e: &Edge, child: &str, parent: &str) -> String {
     let mut out = String::new();
-    for (i, (c, p)) in e.columns.iter().zip(&e.referenced_columns).enumerate() {
+    for (i, ((c, p), collate)) in e
+        .columns
+        .iter()
+        .zip(&e.referenced_columns)
+        .zip(&e.collations)
+        .enumerate()
+    {
         if i > 0 {
             out.push_str(" AND ");
         }
         let _ = write!(
             out,
-            "{parent}.{} = {child}.{}",
+            "{parent}.{} = {child}.{}{collate}",
             quote_ident(p),
             quote_ident(c)
         );

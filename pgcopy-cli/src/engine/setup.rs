@@ -207,8 +207,13 @@ impl Ctx<'_> {
                 allow_empty_match: true,
                 only: Some(written.into_iter().collect()),
                 // Which rows are copied, and how, does not change what is
-                // dropped.
-                row_filters: Vec::new(),
+                // dropped; but without the closure (--no-follow-fks), keys
+                // to the filtered tables go and come back (NOT VALID where
+                // they no longer hold), even in replica mode.
+                row_filters: match opts.follow_fks {
+                    true => Vec::new(),
+                    false => opts.row_filters.clone(),
+                },
                 transforms: Vec::new(),
                 ..opts.clone()
             },
@@ -451,7 +456,9 @@ async fn new_job(
 fn fk_mode(replica: bool, drops: usize) -> String {
     match (replica, drops) {
         (true, 0) => "replica mode (session_replication_role)".to_string(),
-        (true, n) => format!("replica mode, and {n} from tables not copied dropped and restored"),
+        (true, n) => {
+            format!("replica mode, and {n} saved, dropped and restored (the plan says why)")
+        }
         (false, n) => format!("drop mode: {n} saved, dropped and restored"),
     }
 }

@@ -186,6 +186,17 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .collect();
     let graph = FkGraph::new(&roots, &root_fks);
 
+    // With --no-follow-fks, a key to a filtered table may no longer hold:
+    // kept in place (replica mode), it would stay VALID over rows that break
+    // it; dropped and restored, it comes back NOT VALID if they do.
+    let filtered_roots: BTreeSet<QualifiedName> = match opts.follow_fks {
+        true => BTreeSet::new(),
+        false => tables
+            .iter()
+            .filter(|t| t.taken == crate::subset::Taken::Filtered)
+            .map(|t| root_of(&t.table))
+            .collect(),
+    };
     let mut foreign_keys = Vec::new();
     let mut outside = BTreeSet::new();
     for fk in catalog.foreign_keys.iter().filter(|fk| !fk.inherited) {
@@ -205,6 +216,16 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 (
                     FkAction::DropAndRestore,
                     "references a copied table from a table that is not copied: TRUNCATE needs it dropped".to_string(),
+                )
+            }
+            (true, true, FkStrategy::Replica)
+                if filtered_roots.contains(&root_of(&fk.referenced)) =>
+            {
+                (
+                    FkAction::DropAndRestore,
+                    "references a table --where filters, and --no-follow-fks leaves its rows: saved, dropped, \
+                     restored (NOT VALID where they no longer hold)"
+                        .to_string(),
                 )
             }
             (_, _, FkStrategy::Replica) => (

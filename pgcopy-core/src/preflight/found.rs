@@ -489,6 +489,7 @@ mod tests {
             columns: vec![],
             referenced_columns: vec![],
             match_full: false,
+            collations: Vec::new(),
         };
         assert_eq!(
             check_droppable_state("owner", &[fk("mine")], &[], &[], &dest),

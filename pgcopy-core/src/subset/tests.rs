@@ -17,6 +17,7 @@ fn fk(child: &str, cols: &[&str], parent: &str, refs: &[&str]) -> ForeignKey {
         columns: cols.iter().map(|c| c.to_string()).collect(),
         referenced_columns: refs.iter().map(|c| c.to_string()).collect(),
         match_full: false,
+        collations: Vec::new(),
     }
 }
 
@@ -264,8 +265,8 @@ fn a_limited_self_reference_is_walked_down_from_its_roots() {
          ONLY \"public\".\"customer\" pgcopy_row12 WHERE pgcopy_row12.\"customer_id\" = \
          pgcopy_row3.\"customer_id\" AND (customer_id <= 50)))), pgcopy_row_down2(pgcopy_row_toid, \
          pgcopy_row_tid) AS (SELECT pgcopy_row4.tableoid, pgcopy_row4.ctid FROM ONLY \"public\".\"rental\" \
-         pgcopy_row4 WHERE (pgcopy_row4.\"previous\" IS NULL OR (pgcopy_row4.\"previous\") = \
-         (pgcopy_row4.\"rental_id\")) AND (pgcopy_row4.tableoid, pgcopy_row4.ctid) IN (SELECT \
+         pgcopy_row4 WHERE (pgcopy_row4.\"previous\" IS NULL OR (pgcopy_row4.\"rental_id\" = \
+         pgcopy_row4.\"previous\")) AND (pgcopy_row4.tableoid, pgcopy_row4.ctid) IN (SELECT \
          pgcopy_row_toid, pgcopy_row_tid FROM pgcopy_row_eligible1) UNION SELECT pgcopy_row6.tableoid, \
          pgcopy_row6.ctid FROM pgcopy_row_down2 JOIN ONLY \"public\".\"rental\" pgcopy_row5 ON \
          pgcopy_row5.tableoid = pgcopy_row_down2.pgcopy_row_toid AND pgcopy_row5.ctid = \

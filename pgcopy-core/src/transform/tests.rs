@@ -45,6 +45,7 @@ fn catalog() -> Catalog {
             columns: vec!["customer_id".into()],
             referenced_columns: vec!["customer_id".into()],
             match_full: false,
+            collations: Vec::new(),
         }],
         ..Default::default()
     }

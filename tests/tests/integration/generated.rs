@@ -285,6 +285,158 @@ fn generate(rng: &mut Rng) -> (String, String, Vec<String>) {
     (schema, data, tables.into_iter().map(|t| t.name).collect())
 }
 
+/// The rows per table (`regclass` text, count) a `--where '{filtered}: id %
+/// 3 <> 0'` takes by the rule in README ("Subsets"), computed here from the
+/// source's rows and keys as a plain least fixpoint (no SQL walks): the
+/// filtered rows; a row of a limited table once each of its references to a
+/// restricted table is NULL, itself, or taken; every row a taken row of a
+/// restricted table references there. Returned with the destination's
+/// counts.
+fn rows_the_rule_takes(p: &Pair, filtered: &str) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    use std::collections::{BTreeMap, BTreeSet, HashSet};
+    let lines = |sql: &str| -> Vec<Vec<String>> {
+        p.src
+            .psql(&p.db, sql)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    };
+    let user = "n.nspname IN ('public', 'Gen Schema')";
+    // Each leaf table and its node (the top of its partition tree).
+    let leaves: Vec<(String, String)> = lines(&format!(
+        "SELECT c.oid::regclass::text, coalesce(pg_partition_root(c.oid), c.oid)::regclass::text
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind = 'r' AND {user} ORDER BY 1"
+    ))
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone()))
+    .collect();
+    // Foreign keys between nodes: (child, column, parent).
+    let edges: Vec<(String, String, String)> = lines(&format!(
+        "SELECT coalesce(pg_partition_root(k.conrelid), k.conrelid)::regclass::text,
+                (SELECT attname FROM pg_attribute WHERE attrelid = k.conrelid AND attnum = k.conkey[1]),
+                coalesce(pg_partition_root(k.confrelid), k.confrelid)::regclass::text
+           FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
+          WHERE k.contype = 'f' AND k.conparentid = 0 AND {user}"
+    ))
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+    .collect();
+    let filtered = p.src.psql(
+        &p.db,
+        &format!("SELECT '{}'::regclass::text", filtered.replace('\'', "''")),
+    );
+    let filtered = filtered.trim().to_string();
+    let mut restricted: BTreeSet<String> = BTreeSet::from([filtered.clone()]);
+    loop {
+        let more: Vec<String> = edges
+            .iter()
+            .filter(|(c, _, par)| restricted.contains(par) && !restricted.contains(c))
+            .map(|(c, _, _)| c.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        restricted.extend(more);
+    }
+    // Each node's rows: (leaf, id, one reference per edge from it).
+    let nodes: BTreeSet<&String> = leaves.iter().map(|(_, n)| n).collect();
+    let mut rows: BTreeMap<String, Vec<(String, i64, Vec<Option<i64>>)>> = BTreeMap::new();
+    for node in nodes.iter().filter(|n| restricted.contains(**n)) {
+        let own: Vec<&(String, String, String)> =
+            edges.iter().filter(|(c, _, _)| c == *node).collect();
+        let refs: String = own
+            .iter()
+            .map(|(_, col, _)| format!(", {}", pgcopy_core::quote::quote_ident(col)))
+            .collect();
+        let only = if leaves.iter().any(|(l, n)| n == *node && l != *node) {
+            ""
+        } else {
+            "ONLY"
+        };
+        let got = lines(&format!(
+            "SELECT tableoid::regclass::text, id{refs} FROM {only} {node}"
+        ));
+        rows.insert(
+            (*node).clone(),
+            got.into_iter()
+                .map(|r| {
+                    let refs = r[2..].iter().map(|v| v.parse().ok()).collect();
+                    (r[0].clone(), r[1].parse().unwrap(), refs)
+                })
+                .collect(),
+        );
+    }
+    let mut kept: HashSet<(String, i64)> = rows[&filtered]
+        .iter()
+        .filter(|(_, id, _)| id % 3 != 0)
+        .map(|(_, id, _)| (filtered.clone(), *id))
+        .collect();
+    let exists = |node: &String, id: i64| rows[node].iter().any(|(_, i, _)| *i == id);
+    loop {
+        let mut changed = false;
+        for (node, node_rows) in &rows {
+            let own: Vec<&(String, String, String)> = edges
+                .iter()
+                .filter(|(c, _, par)| c == node && restricted.contains(par))
+                .collect();
+            let all: Vec<&(String, String, String)> =
+                edges.iter().filter(|(c, _, _)| c == node).collect();
+            let value = |r: &Vec<Option<i64>>, e: &(String, String, String)| {
+                r[all.iter().position(|x| *x == e).unwrap()]
+            };
+            for (_, id, refs) in node_rows {
+                let key = (node.clone(), *id);
+                if !kept.contains(&key) && *node != filtered {
+                    let follows = own.iter().all(|e| match value(refs, e) {
+                        None => true,
+                        Some(v) => (&e.2 == node && v == *id) || kept.contains(&(e.2.clone(), v)),
+                    });
+                    if follows {
+                        kept.insert(key.clone());
+                        changed = true;
+                    }
+                }
+                if kept.contains(&key) {
+                    for e in &own {
+                        if let Some(v) = value(refs, e) {
+                            if exists(&e.2, v) && kept.insert((e.2.clone(), v)) {
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    for (leaf, node) in &leaves {
+        let count = |c: &pgcopy_tests::Cluster| -> u64 {
+            c.psql(&p.db, &format!("SELECT count(*) FROM ONLY {leaf}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        expected.push((
+            leaf.clone(),
+            match rows.get(node) {
+                Some(r) => r
+                    .iter()
+                    .filter(|(l, id, _)| l == leaf && kept.contains(&(node.clone(), *id)))
+                    .count() as u64,
+                None => count(&p.src),
+            },
+        ));
+        got.push((leaf.clone(), count(&p.dst)));
+    }
+    (expected, got)
+}
+
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -389,6 +541,11 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
         match run.code {
             0 => {
                 p.dst.psql(&p.db, crate::subset::EVERY_KEY_HOLDS);
+                let (expected, got) = rows_the_rule_takes(&p, table);
+                assert_eq!(
+                    got, expected,
+                    "--where {filter:?}: rows per table\n{schema}"
+                );
             }
             2 => {
                 assert!(
