@@ -285,6 +285,12 @@ fn generate(rng: &mut Rng) -> (String, String, Vec<String>) {
     (schema, data, tables.into_iter().map(|t| t.name).collect())
 }
 
+/// Rows per table: (`regclass` text, count).
+type Counts = Vec<(String, u64)>;
+
+/// A node's rows: (leaf table, id, one reference per key from the node).
+type NodeRows = Vec<(String, i64, Vec<Option<i64>>)>;
+
 /// The rows per table (`regclass` text, count) a `--where '{filtered}: id %
 /// 3 <> 0'` takes by the rule in README ("Subsets"), computed here from the
 /// source's rows and keys as a plain least fixpoint (no SQL walks): the
@@ -292,7 +298,7 @@ fn generate(rng: &mut Rng) -> (String, String, Vec<String>) {
 /// restricted table is NULL, itself, or taken; every row a taken row of a
 /// restricted table references there. Returned with the destination's
 /// counts.
-fn rows_the_rule_takes(p: &Pair, filtered: &str) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+fn rows_the_rule_takes(p: &Pair, filtered: &str) -> (Counts, Counts) {
     use std::collections::{BTreeMap, BTreeSet, HashSet};
     let lines = |sql: &str| -> Vec<Vec<String>> {
         p.src
@@ -342,7 +348,7 @@ fn rows_the_rule_takes(p: &Pair, filtered: &str) -> (Vec<(String, u64)>, Vec<(St
     }
     // Each node's rows: (leaf, id, one reference per edge from it).
     let nodes: BTreeSet<&String> = leaves.iter().map(|(_, n)| n).collect();
-    let mut rows: BTreeMap<String, Vec<(String, i64, Vec<Option<i64>>)>> = BTreeMap::new();
+    let mut rows: BTreeMap<String, NodeRows> = BTreeMap::new();
     for node in nodes.iter().filter(|n| restricted.contains(**n)) {
         let own: Vec<&(String, String, String)> =
             edges.iter().filter(|(c, _, _)| c == *node).collect();
