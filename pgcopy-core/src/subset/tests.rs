@@ -54,6 +54,13 @@ fn filter(spec: &str) -> RowFilter {
     RowFilter::parse(spec).unwrap()
 }
 
+/// `plan_subset` over every table of `c`, following the keys, with
+/// `filters` (each `TABLE: CONDITION`).
+fn subset_of(c: &Catalog, filters: &[&str]) -> Result<Vec<TableSubset>, SubsetError> {
+    let filters: Vec<RowFilter> = filters.iter().map(|f| filter(f)).collect();
+    plan_subset(c, &copied(c), &filters, true)
+}
+
 #[test]
 fn parses_table_and_condition() {
     assert_eq!(
@@ -73,13 +80,7 @@ fn parses_table_and_condition() {
 #[test]
 fn children_follow_and_parents_stay_whole() {
     let c = pagila_like();
-    let s = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("public.customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap();
+    let s = subset_of(&c, &["public.customer: customer_id <= 50"]).unwrap();
     assert_eq!(
         taken(&s),
         [
@@ -109,14 +110,9 @@ fn children_follow_and_parents_stay_whole() {
 fn a_filtered_child_pulls_in_what_it_references() {
     let c = pagila_like();
     // Both filtered: a rental taken keeps its customer, even one over 50.
-    let s = plan_subset(
+    let s = subset_of(
         &c,
-        &copied(&c),
-        &[
-            filter("customer: customer_id <= 50"),
-            filter("rental: rental_id <= 100"),
-        ],
-        true,
+        &["customer: customer_id <= 50", "rental: rental_id <= 100"],
     )
     .unwrap();
     let customer = s[1].predicate.as_deref().unwrap();
@@ -204,13 +200,7 @@ fn cycles_and_bad_names_are_refused_in_one_sentence() {
     let mut c = pagila_like();
     c.foreign_keys
         .push(fk("rental", &["last_payment"], "payment", &["payment_id"]));
-    let e = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap_err();
+    let e = subset_of(&c, &["customer: customer_id <= 50"]).unwrap_err();
     let text = e.to_string();
     assert!(
         text.starts_with("foreign keys form a cycle through tables the filters restrict (public."),
@@ -226,15 +216,9 @@ fn cycles_and_bad_names_are_refused_in_one_sentence() {
     )
     .is_ok());
     let c = pagila_like();
-    let e = plan_subset(&c, &copied(&c), &[filter("nosuch: true")], true).unwrap_err();
+    let e = subset_of(&c, &["nosuch: true"]).unwrap_err();
     assert!(e.to_string().contains("selects no copied table"), "{e}");
-    let e = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: a"), filter("public.customer: b")],
-        true,
-    )
-    .unwrap_err();
+    let e = subset_of(&c, &["customer: a", "public.customer: b"]).unwrap_err();
     assert_eq!(e, SubsetError::Twice("public.customer".into()));
 }
 
@@ -246,13 +230,7 @@ fn a_limited_self_reference_is_walked_down_from_its_roots() {
     let mut c = pagila_like();
     c.foreign_keys
         .push(fk("rental", &["previous"], "rental", &["rental_id"]));
-    let s = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap();
+    let s = subset_of(&c, &["customer: customer_id <= 50"]).unwrap();
     let rental = s.iter().find(|t| t.table.name == "rental").unwrap();
     assert_eq!(rental.taken, Taken::Limited);
     // Evaluated once, the rows whose customer is taken; then the walk down
@@ -289,13 +267,7 @@ fn a_limited_self_reference_is_walked_down_from_its_roots() {
     // has no single answer.
     c.foreign_keys
         .push(fk("rental", &["next"], "rental", &["rental_id"]));
-    let e = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap_err();
+    let e = subset_of(&c, &["customer: customer_id <= 50"]).unwrap_err();
     assert_eq!(
         e.to_string(),
         "public.rental references itself through \"rental_previous_fk\", \"rental_next_fk\", which --where cannot \
@@ -303,7 +275,7 @@ fn a_limited_self_reference_is_walked_down_from_its_roots() {
          pass --no-follow-fks (the foreign keys that no longer hold then come back NOT VALID)"
     );
     // Not restricted, a self-reference does not matter.
-    assert!(plan_subset(&c, &copied(&c), &[filter("film: true")], true).is_ok());
+    assert!(subset_of(&c, &["film: true"]).is_ok());
 }
 
 /// A filtered table that references itself brings along what its taken rows
@@ -320,13 +292,7 @@ fn a_filtered_self_reference_brings_its_ancestors() {
     ));
     c.foreign_keys
         .push(fk("customer", &["mentor"], "customer", &["customer_id"]));
-    let s = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap();
+    let s = subset_of(&c, &["customer: customer_id <= 50"]).unwrap();
     let customer = s.iter().find(|t| t.table.name == "customer").unwrap();
     assert_eq!(customer.taken, Taken::Filtered);
     assert_eq!(
@@ -343,14 +309,9 @@ fn a_filtered_self_reference_brings_its_ancestors() {
     );
     // A filtered address keeps what the walked rows reference: its pull
     // seeds from customer's whole selection.
-    let s = plan_subset(
+    let s = subset_of(
         &c,
-        &copied(&c),
-        &[
-            filter("customer: customer_id <= 50"),
-            filter("address: address_id <= 10"),
-        ],
-        true,
+        &["customer: customer_id <= 50", "address: address_id <= 10"],
     )
     .unwrap();
     let address = s.iter().find(|t| t.table.name == "address").unwrap();
@@ -365,13 +326,7 @@ fn a_filtered_self_reference_brings_its_ancestors() {
     // Self-references to two different keys: refused.
     c.foreign_keys
         .push(fk("customer", &["email_of"], "customer", &["email"]));
-    let e = plan_subset(
-        &c,
-        &copied(&c),
-        &[filter("customer: customer_id <= 50")],
-        true,
-    )
-    .unwrap_err();
+    let e = subset_of(&c, &["customer: customer_id <= 50"]).unwrap_err();
     assert!(
         e.to_string().contains("(they reference different keys)"),
         "{e}"
@@ -395,7 +350,7 @@ fn a_cycle_at_the_top_is_walked_together() {
         ],
         ..Default::default()
     };
-    let s = plan_subset(&c, &copied(&c), &[filter("author: id < 5")], true).unwrap();
+    let s = subset_of(&c, &["author: id < 5"]).unwrap();
     assert_eq!(
         taken(&s),
         [
@@ -441,7 +396,7 @@ fn a_cycle_at_the_top_is_walked_together() {
     let mut c = c;
     c.foreign_keys
         .push(fk("book", &["coauthor_id"], "author", &["id"]));
-    let e = plan_subset(&c, &copied(&c), &[filter("author: id < 5")], true).unwrap_err();
+    let e = subset_of(&c, &["author: id < 5"]).unwrap_err();
     assert_eq!(
         e.to_string(),
         "foreign keys form a cycle through tables the filters restrict (public.author, public.book), which \
