@@ -4,6 +4,7 @@
 use super::{Outcome, Shared};
 use crate::format::{human_bytes, name_column_width};
 use pgcopy_core::plan::Plan;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -201,11 +202,26 @@ impl RunSummary {
 
     /// Prints the per-table summary to stdout.
     pub fn print(&self, plan: &Plan, elapsed: Duration) {
+        // One write for the table, not one a line (a line-buffered stdout
+        // made 200 system calls for 200 tables). A reader that went away
+        // ends the output: what is left is not printed.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let _ = self.write_to(&mut out, plan, elapsed);
+        let _ = out.flush();
+    }
+
+    fn write_to(
+        &self,
+        out: &mut impl Write,
+        plan: &Plan,
+        elapsed: Duration,
+    ) -> std::io::Result<()> {
         let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
-        println!(
+        writeln!(
+            out,
             "{:<name_w$}  {:>12}  {:>10}  {:>8}  {:>8}  status",
             "table", "rows", "size", "seconds", "MB/s"
-        );
+        )?;
         let mut order: Vec<usize> = (0..plan.tables.len()).collect();
         order.sort_by(|a, b| plan.tables[*a].table.cmp(&plan.tables[*b].table));
         for i in order {
@@ -218,18 +234,20 @@ impl RunSummary {
             } else {
                 "ok".to_string()
             };
-            println!(
+            writeln!(
+                out,
                 "{:<name_w$}  {:>12}  {:>10}  {:>8.1}  {:>8.1}  {status}",
                 spec.table.display_name(),
                 t.rows,
                 human_bytes(t.bytes),
                 t.secs,
                 t.bytes as f64 / 1048576.0 / t.secs.max(0.001),
-            );
+            )?;
         }
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let secs = elapsed.as_secs_f64().max(0.001);
-        println!(
+        writeln!(
+            out,
             "total: {} tables, {} rows, {} in {:.1} s ({:.1} MB/s); {} failed",
             self.tables.len(),
             self.rows(),
@@ -237,11 +255,12 @@ impl RunSummary {
             secs,
             bytes as f64 / 1048576.0 / secs,
             self.failed()
-        );
+        )?;
         if self.large_objects > 0 {
-            println!("large objects: {} copied", self.large_objects);
+            writeln!(out, "large objects: {} copied", self.large_objects)?;
         }
-        println!("{}", freeze_line(plan));
+        writeln!(out, "{}", freeze_line(plan))?;
+        Ok(())
     }
 }
 
