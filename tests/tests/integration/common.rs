@@ -199,6 +199,20 @@ pub fn fingerprint(c: &Cluster, db: &str) -> Fingerprint {
     fp
 }
 
+/// Asserts `db` on `c` has no state schema `pgcopy`: what was refused, or
+/// only planned, created nothing, not even it.
+pub fn assert_no_state_schema(c: &Cluster, db: &str) {
+    assert_eq!(
+        scalar(
+            c,
+            db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'"
+        ),
+        "0",
+        "the state schema was created"
+    );
+}
+
 /// One value from a query.
 pub fn scalar(c: &Cluster, db: &str, sql: &str) -> String {
     c.psql(db, sql).trim().to_string()

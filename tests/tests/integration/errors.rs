@@ -5,14 +5,7 @@ use pgcopy_tests::SUPERUSER_PASSWORD;
 
 fn assert_untouched(p: &Pair, before: &crate::common::Fingerprint) {
     assert_eq!(&fingerprint(&p.dst, &p.db), before, "destination changed");
-    assert_eq!(
-        scalar(
-            &p.dst,
-            &p.db,
-            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'"
-        ),
-        "0"
-    );
+    crate::common::assert_no_state_schema(&p.dst, &p.db);
 }
 
 fn setup(db: &str) -> (Pair, crate::common::Fingerprint) {
