@@ -158,20 +158,17 @@ impl RestoreOutcome {
 /// table SHARE UPDATE EXCLUSIVE and the referenced one ROW SHARE, which never
 /// deadlock each other.
 ///
-/// Each FK that is done, back or failed, adds one to `done` (the bar's count).
+/// With `progress`, the step shows on the bar: each FK that is done, back
+/// or failed, counts one of those pending (as `indexes::rebuild` counts its
+/// builds).
 pub async fn restore(
     dst: &mut Client,
     dest: &Endpoint,
     parallel: usize,
     store: &StateStore,
     job: Option<i64>,
-    done: Option<Arc<AtomicUsize>>,
+    progress: Option<&crate::engine::after_progress::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
-    let count_one = move || {
-        if let Some(d) = &done {
-            d.fetch_add(1, Ordering::Relaxed);
-        }
-    };
     let rows = dst
         .query(&restore::pending_sql(store.schema()), &[&job])
         .await
@@ -180,6 +177,15 @@ pub async fn restore(
         .iter()
         .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
         .collect::<anyhow::Result<_>>()?;
+    if let Some(p) = progress {
+        p.begin(pgcopy_core::states::Phase::ForeignKeys, saved.len());
+    }
+    let done: Option<Arc<AtomicUsize>> = progress.map(|p| p.counter());
+    let count_one = move || {
+        if let Some(d) = &done {
+            d.fetch_add(1, Ordering::Relaxed);
+        }
+    };
 
     // Per FK: its state, and why it is not back as before.
     let mut results: Vec<(RestoreState, Option<String>)> = Vec::with_capacity(saved.len());

@@ -251,7 +251,7 @@ pub(super) async fn restore_fks(
     dest: &Endpoint,
     parallel: usize,
     any: bool,
-    done: Arc<std::sync::atomic::AtomicUsize>,
+    progress: &after_progress::AfterLoad,
 ) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
     if !any {
         return Ok(Vec::new());
@@ -271,7 +271,7 @@ pub(super) async fn restore_fks(
     }
     let started = Instant::now();
     let outcomes = tokio::select! {
-        r = constraints::restore(dst, dest, parallel, store, Some(job_id), Some(done)) => r?,
+        r = constraints::restore(dst, dest, parallel, store, Some(job_id), Some(progress)) => r?,
         _ = tokio::signal::ctrl_c() => {
             return Err(UserError::failure(format!(
                 "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \

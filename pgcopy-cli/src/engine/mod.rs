@@ -287,8 +287,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         )
         .await;
         if reconnect_if_closed(&mut dst, dest).await {
-            let fks = shared.plan.dropped_fks().count();
-            shared.enter(&dst, Phase::ForeignKeys, fks).await;
+            shared.enter(&dst, Phase::ForeignKeys, 0).await;
         }
         let restore = restore_fks(
             &mut dst,
@@ -297,7 +296,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
             dest,
             opts.parallel,
             setup.fks_pending,
-            shared.after.counter(),
+            &shared.after,
         )
         .await;
         (result, restore)
