@@ -514,10 +514,9 @@ struct Closure<'a> {
 }
 
 impl Closure<'_> {
+    /// A fresh alias for a row (`pgcopy_row7`).
     fn alias(&self) -> String {
-        let n = self.next_alias.get() + 1;
-        self.next_alias.set(n);
-        format!("{ROW_ALIAS}{n}")
+        self.named("")
     }
 
     /// `FROM` a node (with its partitions) or a referenced partition.
