@@ -478,18 +478,24 @@ pub fn set_local_role(owner: &str) -> String {
     format!("SET LOCAL ROLE {}", quote_ident(owner))
 }
 
-/// Rows the current transaction inserted into table `$1` (an OID) so far,
-/// plus any its session has not yet reported: a load reads it before its
-/// COPY and checks the difference after ([`CHECK_INSERTED_BY_TRANSACTION`]).
-/// The heap access method counts every row a COPY writes; nothing reports
-/// a session's counts inside a transaction.
-pub const INSERTED_BY_TRANSACTION: &str = "SELECT pg_catalog.pg_stat_get_xact_tuples_inserted($1)";
+/// Rows the current transaction inserted into table `oid` so far, plus any
+/// its session has not yet reported: a load reads it before its COPY and
+/// checks the difference after ([`check_inserted_by_transaction`]). The
+/// heap access method counts every row a COPY writes; nothing reports a
+/// session's counts inside a transaction.
+pub fn inserted_by_transaction(oid: u32) -> String {
+    format!("SELECT pg_catalog.pg_stat_get_xact_tuples_inserted({oid})")
+}
 
 /// Fails (division by zero, aborting the transaction, so that the COMMIT
-/// behind it rolls back) unless table `$1` gained exactly `$3` inserted rows
-/// since [`INSERTED_BY_TRANSACTION`] read `$2`.
-pub const CHECK_INSERTED_BY_TRANSACTION: &str =
-    "SELECT 1 / CASE WHEN pg_catalog.pg_stat_get_xact_tuples_inserted($1) - $2 = $3 THEN 1 ELSE 0 END";
+/// behind it rolls back) unless table `oid` gained exactly `rows` inserted
+/// rows since [`inserted_by_transaction`] read `before`.
+pub fn check_inserted_by_transaction(oid: u32, before: i64, rows: i64) -> String {
+    format!(
+        "SELECT 1 / CASE WHEN pg_catalog.pg_stat_get_xact_tuples_inserted({oid}) - {before} = {rows} \
+         THEN 1 ELSE 0 END"
+    )
+}
 
 /// Back to the session's own role after [`set_local_role`].
 pub const RESET_ROLE: &str = "RESET ROLE";

@@ -56,8 +56,6 @@ struct Conns {
     /// Chunks copied in the source's current snapshot transaction.
     src_chunks: u32,
     dst: Client,
-    /// The destination's prepared progress update.
-    mark_done: tokio_postgres::Statement,
     /// The destination's prepared `sql::load_guard`, for tables other roles
     /// own; prepared, so its execution goes out before the COPY's.
     guard: tokio_postgres::Statement,
@@ -149,10 +147,9 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         sql::STABLE_TEXT_SETTINGS,
         snapshot_transaction(shared)
     );
-    let (imported, set_up, mark_done, guard, track_counts) = tokio::join!(
+    let (imported, set_up, guard, track_counts) = tokio::join!(
         src.client.batch_execute(&src_setup),
         dst.batch_execute(&dst_setup),
-        shared.store.prepare_mark_chunk_done(&dst),
         dst.prepare(&guard_sql),
         dst.query_typed_one(
             "SELECT pg_catalog.current_setting('track_counts') OPERATOR(pg_catalog.=) 'on'",
@@ -162,14 +159,12 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     let track_counts = track_counts.is_ok_and(|r| r.get::<_, bool>(0));
     imported.map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
     set_up.map_err(|e| ChunkError::new("setting up the session", &e))?;
-    let mark_done = mark_done.map_err(|e| ChunkError::new("preparing the progress update", &e))?;
     let guard = guard.map_err(|e| ChunkError::new("preparing the load check", &e))?;
     shared.cancel_handles.lock().expect("lock")[id] = vec![src.cancel.clone(), dst_cancel];
     Ok(Conns {
         src,
         src_chunks: 0,
         dst,
-        mark_done,
         guard,
         prepared: None,
         track_counts,

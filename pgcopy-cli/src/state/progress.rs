@@ -66,22 +66,51 @@ impl StateStore {
         client: &Client,
     ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
         client
-            .prepare(&format!(
-                    "WITH table_done AS (\
-                         UPDATE {} SET state = 'done', started_at = coalesce(started_at, now()), \
-                                finished_at = now() \
-                          WHERE $7 AND job_id = $1 AND table_schema = $2 AND table_name = $3) \
-                     , chunk AS (\
-                         UPDATE {} SET state = 'done', rows_copied = $5, bytes_copied = $6, \
-                                attempts = attempts + 1, finished_at = now(), error = NULL \
-                          WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4 \
-                            AND state <> 'done' \
-                      RETURNING 1) \
-                     SELECT 1 / count(*)::int FROM chunk",
-                    self.rel("job_tables"),
-                    self.rel("job_chunks")
-                ))
+            .prepare(&self.mark_chunk_done_statement(["$1", "$2", "$3", "$4", "$5", "$6", "$7"]))
             .await
+    }
+
+    /// The statement of [`StateStore::prepare_mark_chunk_done`] with its
+    /// values written in, for a load that sends it in one message with the
+    /// rest of its transaction's end (each message the server answers on its
+    /// own costs the client a wake-up).
+    pub fn mark_chunk_done_sql(
+        &self,
+        key: ChunkKey<'_>,
+        rows: i64,
+        bytes: i64,
+        table_done: bool,
+    ) -> String {
+        self.mark_chunk_done_statement([
+            &key.job_id.to_string(),
+            &quote_literal(key.schema),
+            &quote_literal(key.table),
+            &key.chunk.to_string(),
+            &rows.to_string(),
+            &bytes.to_string(),
+            &table_done.to_string(),
+        ])
+    }
+
+    /// The chunk's (and, with the 7th value, its table's) progress update,
+    /// over SQL values: job, schema, table, chunk, rows, bytes, table done.
+    fn mark_chunk_done_statement(&self, v: [&str; 7]) -> String {
+        let [job, schema, table, chunk, rows, bytes, table_done] = v;
+        format!(
+            "WITH table_done AS (\
+                 UPDATE {} SET state = 'done', started_at = coalesce(started_at, now()), \
+                        finished_at = now() \
+                  WHERE {table_done} AND job_id = {job} AND table_schema = {schema} AND table_name = {table}) \
+             , chunk AS (\
+                 UPDATE {} SET state = 'done', rows_copied = {rows}, bytes_copied = {bytes}, \
+                        attempts = attempts + 1, finished_at = now(), error = NULL \
+                  WHERE job_id = {job} AND table_schema = {schema} AND table_name = {table} \
+                    AND chunk_index = {chunk} AND state <> 'done' \
+              RETURNING 1) \
+             SELECT 1 / count(*)::int FROM chunk",
+            self.rel("job_tables"),
+            self.rel("job_chunks")
+        )
     }
 
     /// Marks a chunk done, in the transaction that loaded it, with the

@@ -3,7 +3,7 @@
 //! stream into it, counted and marked done before it commits.
 
 use super::*;
-use tokio_postgres::types::Type;
+use tokio_postgres::SimpleQueryMessage;
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
 ///
@@ -81,59 +81,19 @@ async fn load_chunk(
         .get(target)
         .copied()
         .filter(|_| c.track_counts);
+    // Each message the server answers is flushed on its own, and wakes the
+    // client once more: the statements up to the COPY go in one simple
+    // query, but for a guard's check (a prepared statement), which must
+    // come between BEGIN and the role.
+    let mut opening: Vec<String> = Vec::new();
+    opening.extend(owner.map(|o| sql::set_local_role(o)));
+    if freeze {
+        opening.push(truncate);
+    }
+    opening.extend(counted.map(sql::inserted_by_transaction));
     let dst_start = async {
-        let (began, checked, role, truncated, counted_before, sink) = tokio::join!(
-            tx.batch_execute("BEGIN"),
-            // A table others may change while the copy runs is locked, then
-            // checked, before the role changes and rows go in.
-            async {
-                match guards.is_empty() {
-                    false => {
-                        let mode = if freeze {
-                            "ACCESS EXCLUSIVE"
-                        } else {
-                            "ROW EXCLUSIVE"
-                        };
-                        crate::engine::lock_and_check(
-                            tx,
-                            &c.guard,
-                            &[target],
-                            &guards,
-                            mode,
-                            shared.pin_schemas,
-                        )
-                        .await
-                        .map_err(|e| match e {
-                            crate::engine::LockCheckError::Lock(e) => {
-                                ChunkError::new("LOCK failed", &e)
-                            }
-                            _ => ChunkError::fatal(e.message()),
-                        })
-                    }
-                    true => Ok(()),
-                }
-            },
-            async {
-                match owner {
-                    Some(o) => tx.batch_execute(&sql::set_local_role(o)).await,
-                    None => Ok(()),
-                }
-            },
-            async {
-                match freeze {
-                    true => tx.batch_execute(&truncate).await,
-                    false => Ok(()),
-                }
-            },
-            async {
-                match counted {
-                    Some(oid) => tx
-                        .query_typed_one(sql::INSERTED_BY_TRANSACTION, &[(&oid, Type::OID)])
-                        .await
-                        .map(|r| Some((oid, r.get::<_, i64>(0)))),
-                    None => Ok(None),
-                }
-            },
+        let (opened, sink) = tokio::join!(
+            open_transaction(shared, c, target, &guards, freeze, &opening),
             async {
                 match &prepared {
                     Some(p) => tx.copy_in::<_, Bytes>(&p.copy_in).await,
@@ -141,13 +101,19 @@ async fn load_chunk(
                 }
             }
         );
-        began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
-        checked?;
-        role.map_err(|e| ChunkError::new("SET ROLE to the table's owner failed", &e))?;
-        truncated.map_err(|e| ChunkError::new("TRUNCATE failed", &e))?;
-        let counted_before = counted_before
-            .map_err(|e| ChunkError::new("counting the table's inserted rows failed", &e))?;
+        let replies = opened?;
         let sink = sink.map_err(|e| ChunkError::new("COPY FROM failed to start", &e))?;
+        let counted_before = match counted {
+            Some(oid) => Some((
+                oid,
+                first_number(&replies).ok_or_else(|| {
+                    ChunkError::fatal(
+                        "counting the table's inserted rows failed: no count came back".into(),
+                    )
+                })?,
+            )),
+            None => None,
+        };
         Ok((sink, counted_before))
     };
     let src_start = async {
@@ -262,8 +228,26 @@ async fn load_chunk(
     let table_done = !spec.is_split();
     // A test makes the server expect one row more than the source sent.
     let expected = read as i64 + i64::from(crate::failpoint::is("miscount"));
-    let check = counted_before.map(|(oid, before)| (oid, before, expected));
-    let (next_out, written, reset, marked, server_check, committed, next_in_early) = tokio::join!(
+    let check = counted_before
+        .map(|(oid, before)| sql::check_inserted_by_transaction(oid, before, expected));
+    let commit_now = check.is_some();
+    // One message after the COPY's end: the role's reset, the chunk's mark
+    // and, where the server counts, its check and the COMMIT (which an
+    // error before it turns into a rollback).
+    let closing = owner
+        .map(|_| sql::RESET_ROLE.to_string())
+        .into_iter()
+        .chain(std::iter::once(shared.store.mark_chunk_done_sql(
+            key,
+            read as i64,
+            bytes_total as i64,
+            table_done,
+        )))
+        .chain(check)
+        .chain(commit_now.then(|| "COMMIT".to_string()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (next_out, written, closed, next_in_early) = tokio::join!(
         async {
             match &next {
                 Some((_, _, out)) => src.prepare(out).await.ok(),
@@ -271,43 +255,11 @@ async fn load_chunk(
             }
         },
         sink.as_mut().finish(),
+        tx.simple_query(&closing),
         async {
-            match owner {
-                Some(_) => tx.batch_execute(sql::RESET_ROLE).await,
-                None => Ok(()),
-            }
-        },
-        shared.store.mark_chunk_done(
-            tx,
-            &c.mark_done,
-            key,
-            read as i64,
-            bytes_total as i64,
-            table_done
-        ),
-        async {
-            match &check {
-                Some((oid, before, rows)) => tx
-                    .query_typed_one(
-                        sql::CHECK_INSERTED_BY_TRANSACTION,
-                        &[(oid, Type::OID), (before, Type::INT8), (rows, Type::INT8)],
-                    )
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            }
-        },
-        // A COMMIT of a transaction an error aborted rolls back.
-        async {
-            match check {
-                Some(_) => Some(tx.batch_execute("COMMIT").await),
-                None => None,
-            }
-        },
-        async {
-            match check {
-                Some(_) => prepare_next_in().await,
-                None => None,
+            match commit_now {
+                true => prepare_next_in().await,
+                false => None,
             }
         }
     );
@@ -319,36 +271,20 @@ async fn load_chunk(
             "row count mismatch: the source sent {read} rows, the destination wrote {written}"
         ))
     };
-    if read != written && committed.is_none() {
+    if read != written && !commit_now {
         return Err(mismatch());
     }
-    reset.map_err(|e| ChunkError::new("RESET ROLE failed", &e))?;
-    marked.map_err(|e| {
-        match e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
-            // Rolled back; the retry finds the chunk done and goes on.
-            true => ChunkError {
-                message: crate::state::StateStore::CHUNK_DONE_ALREADY.to_string(),
-                transient: true,
-            },
-            false => ChunkError::new("recording progress failed", &e),
-        }
-    })?;
-    if let Err(e) = server_check {
-        return Err(
-            match e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
-                true => ChunkError::fatal(format!(
-                    "row count mismatch: the source sent {read} rows, and the destination counted another \
-                     number inserted by the load; nothing of this chunk was committed"
-                )),
-                false => ChunkError::new("checking the count of rows written failed", &e),
-            },
-        );
+    if let Err(e) = closed {
+        return Err(closing_failed(shared, tx, key, commit_now, read, &e).await);
     }
-    let (committed, next_in) = match committed {
-        Some(committed) => (committed, next_in_early),
-        None => tokio::join!(tx.batch_execute("COMMIT"), prepare_next_in()),
+    let next_in = match commit_now {
+        true => next_in_early,
+        false => {
+            let (committed, next_in) = tokio::join!(tx.batch_execute("COMMIT"), prepare_next_in());
+            committed.map_err(|e| ChunkError::new("COMMIT failed", &e))?;
+            next_in
+        }
     };
-    committed.map_err(|e| ChunkError::new("COMMIT failed", &e))?;
     if read != written {
         // The server counted `read` rows inserted while the COPY said
         // `written`: they are committed, and the job must not pass.
@@ -362,6 +298,93 @@ async fn load_chunk(
         });
     }
     Ok((written, bytes_total))
+}
+
+/// Begins the load's transaction and runs `opening` in it (the owner's
+/// role, the truncation, the count of rows inserted so far); a table others
+/// may change is locked and checked first. Returns the server's replies.
+async fn open_transaction(
+    shared: &Shared,
+    c: &Conns,
+    target: &pgcopy_core::quote::QualifiedName,
+    guards: &[(
+        &pgcopy_core::quote::QualifiedName,
+        &crate::engine::setup::Guard,
+    )],
+    freeze: bool,
+    opening: &[String],
+) -> Result<Vec<SimpleQueryMessage>, ChunkError> {
+    let tx = &c.dst;
+    let failed =
+        |e: tokio_postgres::Error| ChunkError::new("starting the load's transaction failed", &e);
+    if guards.is_empty() {
+        let text: Vec<&str> = std::iter::once("BEGIN")
+            .chain(opening.iter().map(String::as_str))
+            .collect();
+        return tx.simple_query(&text.join("; ")).await.map_err(failed);
+    }
+    let mode = match freeze {
+        true => "ACCESS EXCLUSIVE",
+        false => "ROW EXCLUSIVE",
+    };
+    // A table others may change is locked, then checked, before the role
+    // changes and rows go in; all of it goes out in one flight.
+    let tables = [target];
+    let (began, checked, opened) = tokio::join!(
+        tx.batch_execute("BEGIN"),
+        crate::engine::lock_and_check(tx, &c.guard, &tables, guards, mode, shared.pin_schemas),
+        async {
+            match opening.is_empty() {
+                true => Ok(Vec::new()),
+                false => tx.simple_query(&opening.join("; ")).await,
+            }
+        }
+    );
+    began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
+    checked.map_err(|e| match e {
+        crate::engine::LockCheckError::Lock(e) => ChunkError::new("LOCK failed", &e),
+        _ => ChunkError::fatal(e.message()),
+    })?;
+    opened.map_err(failed)
+}
+
+/// The first value of the first row among a simple query's replies, as a
+/// number.
+fn first_number(replies: &[SimpleQueryMessage]) -> Option<i64> {
+    replies.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
+        _ => None,
+    })
+}
+
+/// Why the load's closing statements failed. The chunk's mark and the
+/// server's count check both fail by division by zero (the one when the
+/// chunk was done already, the other when the count differs): which it was
+/// is read back after the rollback.
+async fn closing_failed(
+    shared: &Shared,
+    tx: &Client,
+    key: ChunkKey<'_>,
+    counted: bool,
+    read: u64,
+    e: &tokio_postgres::Error,
+) -> ChunkError {
+    if e.code() != Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+        return ChunkError::new("ending the load's transaction failed", e);
+    }
+    let _ = tx.batch_execute("ROLLBACK").await;
+    match shared.store.chunk_done(tx, key).await {
+        Ok(None) if counted => ChunkError::fatal(format!(
+            "row count mismatch: the source sent {read} rows, and the destination counted another \
+             number inserted by the load; nothing of this chunk was committed"
+        )),
+        // Rolled back; the retry finds the chunk done and goes on.
+        Ok(_) => ChunkError {
+            message: crate::state::StateStore::CHUNK_DONE_ALREADY.to_string(),
+            transient: true,
+        },
+        Err(e) => ChunkError::new("reading state", &e),
+    }
 }
 
 /// A unit's `COPY ... FROM STDIN` on the destination (with `FREEZE` where
