@@ -35,6 +35,9 @@ const FORWARD_BATCH: usize = 64 * 1024;
 /// tables in one transaction per worker ran out of it.
 const CHUNKS_PER_SOURCE_TRANSACTION: u32 = 500;
 
+/// Units whose statements a worker keeps before closing them together.
+const RETIRE_AFTER: usize = 32;
+
 /// Live position of one worker, read by the progress reporter and heartbeat.
 #[derive(Debug, Default)]
 pub struct WorkerLive {
@@ -62,6 +65,11 @@ struct Conns {
     /// The next unit's two COPY statements, prepared while the last unit
     /// ended (a COPY given as text costs a round trip to prepare first).
     prepared: Option<PreparedCopy>,
+    /// Statements of units done, closed together once there are
+    /// [`RETIRE_AFTER`] of them: a Close is answered on its own, and each
+    /// answer wakes the client, so closing one per unit cost a wake-up on
+    /// each side.
+    retired: Vec<PreparedCopy>,
     /// The destination session counts inserted rows (`track_counts`), so
     /// a load's count may be checked on the server.
     track_counts: bool,
@@ -167,6 +175,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
         dst,
         guard,
         prepared: None,
+        retired: Vec::new(),
         track_counts,
     })
 }

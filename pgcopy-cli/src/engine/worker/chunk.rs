@@ -46,6 +46,10 @@ async fn load_chunk(
         .prepared
         .take()
         .filter(|p| p.unit == (unit.table, unit.chunk.index));
+    if c.retired.len() >= RETIRE_AFTER {
+        // Their Close messages go out with this unit's first statements.
+        c.retired.clear();
+    }
     let spec = &shared.plan.tables[unit.table];
     let tx = &c.dst;
     let freeze = spec.truncate_in_load();
@@ -290,6 +294,7 @@ async fn load_chunk(
         // `written`: they are committed, and the job must not pass.
         return Err(mismatch());
     }
+    c.retired.extend(prepared);
     if let (Some((unit, _, _)), Some(copy_out), Some(copy_in)) = (next, next_out, next_in) {
         c.prepared = Some(PreparedCopy {
             unit,
