@@ -34,7 +34,9 @@ fn list_env(k: &str, d: &str) -> Vec<String> {
 }
 
 /// CPU seconds used so far by a cluster: its postmaster (with reaped children)
-/// and every live child.
+/// and every live child. Live processes are read in nanoseconds
+/// (`schedstat`): in clock ticks, each would be truncated to 10 ms, as much
+/// as a small copy's client spends in all.
 fn server_cpu(c: &Cluster) -> f64 {
     let pid_file =
         std::fs::read_to_string(c.root().join("data/postmaster.pid")).unwrap_or_default();
@@ -45,31 +47,49 @@ fn server_cpu(c: &Cluster) -> f64 {
     else {
         return 0.0;
     };
-    let ticks = |stat: &str, with_children: bool| -> u64 {
-        // Fields after the command name (which may contain spaces).
-        let rest = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        n(11) + n(12) + if with_children { n(13) + n(14) } else { 0 }
+    // Fields after the command name (which may contain spaces).
+    let fields = |stat: &str| -> Vec<String> {
+        stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     };
+    let tick = |f: &[String], i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let on_cpu = |pid: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0.0, |ns| ns as f64 / 1e9)
+    };
+    // Reaped children: accumulated in nanoseconds, truncated to ticks once.
     let mut total = std::fs::read_to_string(format!("/proc/{pm}/stat"))
-        .map(|s| ticks(&s, true))
-        .unwrap_or(0);
+        .map(|s| {
+            let f = fields(&s);
+            (tick(&f, 13) + tick(&f, 14)) as f64 / 100.0
+        })
+        .unwrap_or(0.0)
+        + on_cpu(&pm.to_string());
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };
-        let rest = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
-        if rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok())
-            == Some(pm)
-        {
-            total += ticks(&stat, false);
+        if fields(&stat).get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pm) {
+            total += on_cpu(&e.file_name().to_string_lossy());
         }
     }
-    total as f64 / 100.0
+    total
+}
+
+/// The CPU seconds of a command's processes, from bash's `times` (to the
+/// millisecond: GNU time's are truncated to 10 ms).
+fn children_cpu(times: &str) -> Option<f64> {
+    let secs = |v: &str| -> Option<f64> {
+        let (m, s) = v.trim_end_matches('s').split_once('m')?;
+        Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+    };
+    let children = times.lines().nth(1)?;
+    let mut it = children.split_whitespace();
+    Some(secs(it.next()?)? + secs(it.next()?)?)
 }
 
 struct Sample {
@@ -79,15 +99,18 @@ struct Sample {
     server_cpu: f64,
 }
 
-/// Runs a shell command under GNU time; returns wall seconds, CPU and peak RSS.
+/// Runs a shell command under GNU time; returns wall seconds, CPU (from
+/// bash's `times`) and peak RSS (from GNU time).
 fn timed(cmd: &str, src: &Cluster, dst: &Cluster) -> Sample {
     let tf = std::env::temp_dir().join(format!("pgcopy-bench-time-{}", std::process::id()));
+    let times = std::env::temp_dir().join(format!("pgcopy-bench-times-{}", std::process::id()));
+    let script = format!("{cmd}\nrc=$?; times > '{}'; exit $rc", times.display());
     let cpu0 = server_cpu(src) + server_cpu(dst);
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S %M", "-o"])
+        .args(["-f", "%M", "-o"])
         .arg(&tf)
-        .args(["bash", "-o", "pipefail", "-c", cmd])
+        .args(["bash", "-o", "pipefail", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -100,18 +123,15 @@ fn timed(cmd: &str, src: &Cluster, dst: &Cluster) -> Sample {
         );
     }
     let cpu1 = server_cpu(src) + server_cpu(dst);
-    let t = std::fs::read_to_string(&tf).unwrap_or_default();
-    let f: Vec<f64> = t
+    let rss_kb: Option<f64> = std::fs::read_to_string(&tf)
+        .unwrap_or_default()
         .lines()
         .last()
-        .unwrap_or("")
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
+        .and_then(|l| l.trim().parse().ok());
     Sample {
         wall,
-        cpu: (f.len() == 3).then(|| f[0] + f[1]),
-        rss_mb: (f.len() == 3).then(|| f[2] / 1024.0),
+        cpu: children_cpu(&std::fs::read_to_string(&times).unwrap_or_default()),
+        rss_mb: rss_kb.map(|kb| kb / 1024.0),
         server_cpu: cpu1 - cpu0,
     }
 }
