@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 mod chunk;
+mod flight;
 use chunk::copy_unit;
 
 /// Bytes gathered from the source before one write to the destination.

@@ -2,6 +2,7 @@
 //! checks its table, takes its owner's role, and loads the source's COPY
 //! stream into it, counted and marked done before it commits.
 
+use super::flight::{Flight, FlightError};
 use super::*;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -89,15 +90,25 @@ async fn load_chunk(
     // client once more: the statements up to the COPY go in one simple
     // query, but for a guard's check (a prepared statement), which must
     // come between BEGIN and the role.
-    let mut opening: Vec<String> = Vec::new();
-    opening.extend(owner.map(|o| sql::set_local_role(o)));
-    if freeze {
-        opening.push(truncate);
+    let mut opening = Flight::default();
+    if let Some(o) = owner {
+        opening.push(
+            "SET ROLE to the table's owner failed",
+            sql::set_local_role(o),
+        );
     }
-    opening.extend(counted.map(sql::inserted_by_transaction));
+    if freeze {
+        opening.push("TRUNCATE failed", truncate);
+    }
+    if let Some(oid) = counted {
+        opening.push(
+            "counting the table's inserted rows failed",
+            sql::inserted_by_transaction(oid),
+        );
+    }
     let dst_start = async {
         let (opened, sink) = tokio::join!(
-            open_transaction(shared, c, target, &guards, freeze, &opening),
+            open_transaction(shared, c, target, &guards, freeze, opening),
             async {
                 match &prepared {
                     Some(p) => tx.copy_in::<_, Bytes>(&p.copy_in).await,
@@ -238,19 +249,20 @@ async fn load_chunk(
     // One message after the COPY's end: the role's reset, the chunk's mark
     // and, where the server counts, its check and the COMMIT (which an
     // error before it turns into a rollback).
-    let closing = owner
-        .map(|_| sql::RESET_ROLE.to_string())
-        .into_iter()
-        .chain(std::iter::once(shared.store.mark_chunk_done_sql(
-            key,
-            read as i64,
-            bytes_total as i64,
-            table_done,
-        )))
-        .chain(check)
-        .chain(commit_now.then(|| "COMMIT".to_string()))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let mut closing = Flight::default();
+    if owner.is_some() {
+        closing.push("RESET ROLE failed", sql::RESET_ROLE.to_string());
+    }
+    closing.push(
+        MARK_FAILED,
+        shared
+            .store
+            .mark_chunk_done_sql(key, read as i64, bytes_total as i64, table_done),
+    );
+    if let Some(check) = check {
+        closing.push(CHECK_FAILED, check);
+        closing.push("COMMIT failed", "COMMIT".to_string());
+    }
     let (next_out, written, closed, next_in_early) = tokio::join!(
         async {
             match &next {
@@ -259,7 +271,7 @@ async fn load_chunk(
             }
         },
         sink.as_mut().finish(),
-        tx.simple_query(&closing),
+        closing.run(tx),
         async {
             match commit_now {
                 true => prepare_next_in().await,
@@ -279,7 +291,7 @@ async fn load_chunk(
         return Err(mismatch());
     }
     if let Err(e) = closed {
-        return Err(closing_failed(shared, tx, key, commit_now, read, &e).await);
+        return Err(closing_failed(read, e));
     }
     let next_in = match commit_now {
         true => next_in_early,
@@ -317,16 +329,15 @@ async fn open_transaction(
         &crate::engine::setup::Guard,
     )],
     freeze: bool,
-    opening: &[String],
+    mut opening: Flight,
 ) -> Result<Vec<SimpleQueryMessage>, ChunkError> {
     let tx = &c.dst;
-    let failed =
-        |e: tokio_postgres::Error| ChunkError::new("starting the load's transaction failed", &e);
+    let failed = |e: FlightError| ChunkError::new(e.what, &e.error);
     if guards.is_empty() {
-        let text: Vec<&str> = std::iter::once("BEGIN")
-            .chain(opening.iter().map(String::as_str))
-            .collect();
-        return tx.simple_query(&text.join("; ")).await.map_err(failed);
+        let mut all = Flight::default();
+        all.push("BEGIN failed", "BEGIN".to_string());
+        all.extend(opening);
+        return all.run(tx).await.map_err(failed);
     }
     let mode = match freeze {
         true => "ACCESS EXCLUSIVE",
@@ -341,7 +352,7 @@ async fn open_transaction(
         async {
             match opening.is_empty() {
                 true => Ok(Vec::new()),
-                false => tx.simple_query(&opening.join("; ")).await,
+                false => std::mem::take(&mut opening).run(tx).await,
             }
         }
     );
@@ -362,33 +373,28 @@ fn first_number(replies: &[SimpleQueryMessage]) -> Option<i64> {
     })
 }
 
+/// What names the chunk's mark in the closing flight.
+const MARK_FAILED: &str = "recording progress failed";
+/// What names the server's count check in the closing flight.
+const CHECK_FAILED: &str = "checking the count of rows written failed";
+
 /// Why the load's closing statements failed. The chunk's mark and the
-/// server's count check both fail by division by zero (the one when the
-/// chunk was done already, the other when the count differs): which it was
-/// is read back after the rollback.
-async fn closing_failed(
-    shared: &Shared,
-    tx: &Client,
-    key: ChunkKey<'_>,
-    counted: bool,
-    read: u64,
-    e: &tokio_postgres::Error,
-) -> ChunkError {
-    if e.code() != Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
-        return ChunkError::new("ending the load's transaction failed", e);
-    }
-    let _ = tx.batch_execute("ROLLBACK").await;
-    match shared.store.chunk_done(tx, key).await {
-        Ok(None) if counted => ChunkError::fatal(format!(
-            "row count mismatch: the source sent {read} rows, and the destination counted another \
-             number inserted by the load; nothing of this chunk was committed"
-        )),
+/// server's count check both fail by division by zero: the one when the
+/// chunk was done already (an earlier attempt's transaction committed
+/// behind this one's back), the other when the count differs.
+fn closing_failed(read: u64, e: FlightError) -> ChunkError {
+    let by_zero = e.error.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO);
+    match e.what {
         // Rolled back; the retry finds the chunk done and goes on.
-        Ok(_) => ChunkError {
+        MARK_FAILED if by_zero => ChunkError {
             message: crate::state::StateStore::CHUNK_DONE_ALREADY.to_string(),
             transient: true,
         },
-        Err(e) => ChunkError::new("reading state", &e),
+        CHECK_FAILED if by_zero => ChunkError::fatal(format!(
+            "row count mismatch: the source sent {read} rows, and the destination counted another \
+             number inserted by the load; nothing of this chunk was committed"
+        )),
+        what => ChunkError::new(what, &e.error),
     }
 }
 
