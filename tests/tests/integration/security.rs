@@ -1443,3 +1443,66 @@ fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
     );
     h.assert_gained_nothing("copies next to an extension app may drop");
 }
+
+/// A load's statements travel as one simple query, with the table's schema
+/// and name written into its progress row as literals: names made of
+/// quotes, backslashes, semicolons, dollar quotes and an injection attempt
+/// land as themselves, and nothing in them runs. One table belongs to a
+/// role that is not a superuser, so its load also takes and resets that
+/// role around the COPY and is locked and checked first.
+#[test]
+fn names_written_into_a_loads_statements_stay_names() {
+    let p = Pair::new("names_as_literals");
+    let schema = r#"
+        CREATE SCHEMA "it's \ here";
+        CREATE TABLE "it's \ here"."a'); DROP TABLE public.victim; --" (id int PRIMARY KEY, v text);
+        CREATE TABLE public."E'\\' $$ ;" (id int, v text);
+        CREATE TABLE public."back\slash'" (id int, v text);
+        CREATE TABLE public."owned ''by"" literal_owner" (id int, v text);
+        CREATE TABLE public.victim (id int);
+    "#;
+    let data = r#"
+        INSERT INTO "it's \ here"."a'); DROP TABLE public.victim; --" SELECT g, 'a' || g FROM generate_series(1, 30) g;
+        INSERT INTO public."E'\\' $$ ;" SELECT g, 'b\' || g FROM generate_series(1, 20) g;
+        INSERT INTO public."back\slash'" SELECT g, '''' || g FROM generate_series(1, 10) g;
+        INSERT INTO public."owned ''by"" literal_owner" SELECT g, 'o' || g FROM generate_series(1, 5) g;
+        INSERT INTO public.victim VALUES (1), (2);
+    "#;
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE literal_owner");
+        c.psql(&p.db, schema);
+        c.psql(
+            &p.db,
+            r#"ALTER TABLE public."owned ''by"" literal_owner" OWNER TO literal_owner"#,
+        );
+    }
+    p.src.psql(&p.db, data);
+    let before = crate::common::full_fingerprint(&p.dst, &p.db);
+    let run = p.copy(&["-p", "2"]);
+    run.expect_code(0);
+    p.assert_same_data();
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM public.victim"),
+        "2"
+    );
+    // Each table's chunk is recorded done under its exact name.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                WHERE n.nspname = j.table_schema AND c.relname = j.table_name)) || '/' || count(*) \
+               FROM pgcopy.job_chunks j WHERE j.state = 'done'"
+        ),
+        "5/5"
+    );
+    let after = crate::common::full_fingerprint(&p.dst, &p.db);
+    assert_eq!(
+        (before.fks, before.triggers, before.indexes),
+        (after.fks, after.triggers, after.indexes)
+    );
+    // A second run reloads the full tables (each truncated in its load).
+    p.copy(&["-p", "2"]).expect_code(0);
+    p.assert_same_data();
+}
