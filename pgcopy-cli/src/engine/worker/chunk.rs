@@ -329,7 +329,7 @@ async fn open_transaction(
         &crate::engine::setup::Guard,
     )],
     freeze: bool,
-    mut opening: Flight,
+    opening: Flight,
 ) -> Result<Vec<SimpleQueryMessage>, ChunkError> {
     let tx = &c.dst;
     let failed = |e: FlightError| ChunkError::new(e.what, &e.error);
@@ -352,7 +352,7 @@ async fn open_transaction(
         async {
             match opening.is_empty() {
                 true => Ok(Vec::new()),
-                false => std::mem::take(&mut opening).run(tx).await,
+                false => opening.run(tx).await,
             }
         }
     );
