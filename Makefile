@@ -14,14 +14,14 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	cargo build --release -p pgcopy-cli
+	cargo build --profile release-lto -p pgcopy-cli
 	cd pgcopy-ext && cargo pgrx package --pg-config $(PG_CONFIG) >/dev/null
 
 install-ext: setup
 	cd pgcopy-ext && cargo pgrx install --release --pg-config $(PG_CONFIG)
 
 install: build install-ext
-	install -m 755 target/release/pgcopy $(PREFIX)/bin/pgcopy
+	install -m 755 target/release-lto/pgcopy $(PREFIX)/bin/pgcopy
 
 lint: setup
 	cargo fmt --all --check
@@ -68,8 +68,9 @@ demo-stop:
 # BENCH_DATASETS, BENCH_TOOLS; see BENCHMARKS.md.
 bench: setup
 	command -v pgcopydb >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgcopydb >/dev/null
-	cargo build --release -p pgcopy-cli -p pgcopy-tests
-	PGCOPY_BIN=$(CURDIR)/target/release/pgcopy target/release/pgcopy-bench
+	cargo build --release -p pgcopy-tests
+	cargo build --profile release-lto -p pgcopy-cli
+	PGCOPY_BIN=$(CURDIR)/target/release-lto/pgcopy target/release/pgcopy-bench
 
 clean:
 	cargo clean
