@@ -190,8 +190,10 @@ impl StateStore {
         snapshot: &str,
     ) -> anyhow::Result<i64> {
         let tx = client.transaction().await?;
-        let plan_json = serde_json::to_value(plan)?;
-        let options = serde_json::to_value(options)?;
+        // Written straight into the parameter's bytes: a serde_json::Value
+        // of a plan of thousands of tables is a tree of as many maps.
+        let plan_json = tokio_postgres::types::Json(plan);
+        let options = tokio_postgres::types::Json(options);
         let host = std::env::var("HOSTNAME").ok().or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .ok()

@@ -164,7 +164,10 @@ async fn load_chunk(
     // The socket joins the server's per-row messages, so most pieces arrive
     // large and go on as they are; small ones (the last of a run, or rows of
     // a slow source) are gathered so the destination reads large messages.
-    let mut out = BytesMut::new();
+    // Sized up front: a BytesMut remembers its first capacity, so each
+    // batch after a split starts at full size instead of growing (and copying)
+    // from nothing.
+    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
     let piped: Result<(), tokio_postgres::Error> = async {
         while let Some(item) = stream.next().await {
             let chunk = item.inspect_err(|_| source_failed = true)?;
