@@ -30,7 +30,8 @@ pub async fn enable_triggers(
     while !rest.is_empty() {
         let (batch, after) = rest.split_at(rest.len().min(OBJECTS_PER_TRANSACTION));
         let tx = dst.transaction().await?;
-        let mut role: Option<String> = None;
+        // Every owner is looked up before any role is taken: the state
+        // schema is this role's to read, not the owners'.
         for t in batch {
             if !owners.contains_key(&t.table) {
                 let row = tx
@@ -49,6 +50,9 @@ pub async fn enable_triggers(
                 };
                 owners.insert(t.table.clone(), owner);
             }
+        }
+        let mut role: Option<String> = None;
+        for t in batch {
             match &owners[&t.table] {
                 Ok(owner) => {
                     if role.as_deref() != Some(owner.as_str()) {

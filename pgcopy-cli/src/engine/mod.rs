@@ -325,9 +325,16 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
                 || !bad.is_empty()
                 || !summary.index_failures.is_empty()
                 || !summary.matview_failures.is_empty()
-                || summary.large_object_failure.is_some() =>
+                || summary.large_object_failure.is_some()
+                || summary.trigger_failure.is_some() =>
         {
             let mut why = Vec::new();
+            if let Some(e) = &summary.trigger_failure {
+                why.push(format!(
+                    "triggers disabled for the load were not all put back ({e}); \
+                     `pgcopy restore-fks` puts them back"
+                ));
+            }
             if let Some(e) = &summary.large_object_failure {
                 why.push(format!(
                     "large objects were not all copied ({e}); `pgcopy copy --resume` copies the rest"

@@ -128,18 +128,28 @@ pub(super) async fn copy_data(
             "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
         ))
     };
-    if !setup.triggers.is_empty() && reconnect_if_closed(dst, &shared.dest).await {
-        shared.enter(dst, Phase::Triggers, 0).await;
-        if let Err(e) = enable_triggers(dst, store, shared.job_id, &setup.triggers).await {
+    let mut trigger_failure = None;
+    if !setup.triggers.is_empty() {
+        // A trigger left disabled fails the job, so `pgcopy restore-fks`
+        // (which puts back what jobs that did not succeed left) finds it.
+        let put_back = match reconnect_if_closed(dst, &shared.dest).await {
+            true => {
+                shared.enter(dst, Phase::Triggers, 0).await;
+                enable_triggers(dst, store, shared.job_id, &setup.triggers).await
+            }
+            false => Err(anyhow::anyhow!("the destination is unreachable")),
+        };
+        if let Err(e) = put_back {
             tracing::error!(
                 "could not put the disabled triggers back: {e:#}; they are listed in the job's \
-                 disabled_triggers, and `pgcopy jobs discard {}` restores them",
-                shared.job_id
+                 disabled_triggers, and `pgcopy restore-fks` puts them back"
             );
+            trigger_failure = Some(format!("{e:#}"));
         }
     }
     let mut summary = result?;
     summary.index_failures = index_failures?;
+    summary.trigger_failure = trigger_failure;
     if shared.interrupted.load(Ordering::SeqCst) {
         return Ok(summary);
     }

@@ -39,6 +39,8 @@ pub struct RunSummary {
     pub large_objects: u64,
     /// Why the large objects were not all copied.
     pub large_object_failure: Option<String>,
+    /// Why the triggers disabled for the load were not all put back.
+    pub trigger_failure: Option<String>,
 }
 
 impl RunSummary {
@@ -50,6 +52,7 @@ impl RunSummary {
             matview_failures: Vec::new(),
             large_objects: 0,
             large_object_failure: None,
+            trigger_failure: None,
             tables: plan
                 .tables
                 .iter()

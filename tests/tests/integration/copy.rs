@@ -475,6 +475,64 @@ fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
 }
 
 #[test]
+fn a_superusers_copy_puts_back_the_triggers_of_tables_other_roles_own() {
+    // Replica mode as superuser disables ENABLE ALWAYS triggers for the
+    // load and puts each back as its table's owner; the owners may not read
+    // the state schema, so every owner is looked up before any role is taken
+    // (a red team found the second table's lookup made as the first's owner).
+    let p = Pair::new("trigowners");
+    let mut schema =
+        String::from("CREATE FUNCTION public.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;");
+    for t in ["a", "b", "c"] {
+        schema.push_str(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY);
+             CREATE TRIGGER {t}_always BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION public.keep();
+             ALTER TABLE {t} ENABLE ALWAYS TRIGGER {t}_always;"
+        ));
+    }
+    p.src.psql(&p.db, &schema);
+    p.dst.psql(&p.db, &schema);
+    for t in ["a", "b", "c"] {
+        p.src.psql(
+            &p.db,
+            &format!("INSERT INTO {t} SELECT generate_series(1, 100)"),
+        );
+    }
+    p.dst.psql(
+        "postgres",
+        "CREATE ROLE trig_app LOGIN PASSWORD 'x'; CREATE ROLE trig_other LOGIN PASSWORD 'y';",
+    );
+    p.dst.psql(
+        &p.db,
+        "ALTER TABLE a OWNER TO trig_app; ALTER TABLE b OWNER TO trig_app; \
+         ALTER TABLE c OWNER TO trig_other;",
+    );
+    let before = crate::common::schema_of(&p.dst, &p.db);
+    let run = p.copy(&[]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("ERROR"), "{}", run.stderr);
+    p.assert_same_data();
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT string_agg(tgname || ' ' || tgenabled::text, ', ' ORDER BY tgname) FROM pg_trigger \
+              WHERE tgname LIKE '%_always'"
+        ),
+        "a_always A, b_always A, c_always A"
+    );
+    assert_eq!(crate::common::schema_of(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT state || ' ' || (disabled_triggers IS NULL) FROM pgcopy.jobs"
+        ),
+        "succeeded true"
+    );
+}
+
+#[test]
 fn more_tables_than_the_source_lock_table_holds() {
     // Lock table: max_locks_per_transaction (10) x about 80 backends, some
     // 800 locks nominally, shared by every session (with the spare shared
