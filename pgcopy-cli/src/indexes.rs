@@ -152,26 +152,43 @@ pub async fn rebuild(
     Ok(failures)
 }
 
-/// The builds in groups that each run in order on one connection: a table's
-/// unique indexes together, oldest first (the query's order, see
-/// `pgcopy_core::plan::deferrable_indexes`), every other index alone.
+/// The builds in groups that each run in order on one connection. A table's
+/// unique indexes go together, oldest first (the query's order, see
+/// `pgcopy_core::plan::deferrable_indexes`), and so does every index whose
+/// rebuild then takes a stronger lock on its table than the build's SHARE
+/// lock (its key, replica identity, CLUSTER ON, statistics targets): two
+/// such builds side by side each hold SHARE and wait for the other's to go,
+/// a deadlock. Every other index goes alone: a plain build waits for no one,
+/// so the one stronger lock a table's group waits for always comes.
 fn in_order(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut groups: Vec<Vec<Pending>> = Vec::new();
+    let mut group_of: std::collections::HashMap<(i64, pgcopy_core::quote::QualifiedName), usize> =
+        std::collections::HashMap::new();
     for p in pending {
-        let unique = |p: &Pending| p.saved.properties.unique_rank.is_some();
-        match groups.last_mut() {
-            Some(g)
-                if unique(&p)
-                    && unique(&g[0])
-                    && g[0].saved.job_id == p.saved.job_id
-                    && g[0].saved.table == p.saved.table =>
-            {
-                g.push(p)
+        if !locks_its_table(&p.saved) {
+            groups.push(vec![p]);
+            continue;
+        }
+        match group_of.entry((p.saved.job_id, p.saved.table.clone())) {
+            std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].push(p),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(groups.len());
+                groups.push(vec![p]);
             }
-            _ => groups.push(vec![p]),
         }
     }
     groups
+}
+
+/// Whether rebuilding `saved` locks its table beyond the build's SHARE lock,
+/// or must come in order with the table's other unique indexes.
+fn locks_its_table(saved: &SavedIndex) -> bool {
+    let p = &saved.properties;
+    p.unique_rank.is_some()
+        || p.constraint.is_some()
+        || p.replica_identity
+        || p.clustered
+        || !p.statistics.is_empty()
 }
 
 async fn rebuild_all(

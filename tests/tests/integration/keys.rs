@@ -206,3 +206,93 @@ fn a_tampered_key_reaches_no_other_roles_table() {
     );
     assert_eq!(scalar(&p.dst, &p.db, not_null), "f");
 }
+
+/// A table's key and an index it is CLUSTER ON are rebuilt one after the
+/// other: side by side, each build held its SHARE lock on the table while
+/// waiting for the stronger lock its key (ACCESS EXCLUSIVE) or CLUSTER ON
+/// (SHARE UPDATE EXCLUSIVE) needs, and one of them died in a deadlock (a red
+/// team saw it in 10 runs of 10). A plain index of the same table still
+/// builds alongside.
+#[test]
+fn a_tables_key_and_its_cluster_index_are_rebuilt_without_a_deadlock() {
+    let p = Pair::new("keyslock");
+    let schema = "CREATE TABLE t (id int PRIMARY KEY, payload text, n int NOT NULL);
+                  CREATE INDEX t_payload_idx ON t (payload);
+                  ALTER TABLE t CLUSTER ON t_payload_idx;
+                  CREATE INDEX t_n_idx ON t (n);
+                  CREATE UNIQUE INDEX t_id_n ON t (id, n);
+                  ALTER TABLE t REPLICA IDENTITY USING INDEX t_id_n;";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t SELECT g, md5(g::text), g % 1000 FROM generate_series(1, 200000) g",
+    );
+    let before = schema_of(&p.dst, &p.db);
+    for _ in 0..3 {
+        let run = p.copy(&["--defer-indexes"]);
+        run.expect_code(0);
+        assert!(!run.stderr.contains("deadlock"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("saved and dropped 4 indexes"),
+            "{}",
+            run.stderr
+        );
+        p.assert_same_data();
+        assert_eq!(schema_of(&p.dst, &p.db), before);
+    }
+}
+
+/// CREATE INDEX asks its runner for CREATE on the table's schema, which a
+/// table's owner may lack (PostgreSQL 15 gives no one CREATE on `public`):
+/// such a key and its indexes stay in place, and the foreign key that uses
+/// the key comes back. Before, the key was dropped, could not be rebuilt,
+/// and the foreign key could not come back either.
+#[test]
+fn keys_in_a_schema_the_role_may_not_create_in_stay_in_place() {
+    let p = Pair::new("keysnocreate");
+    let schema = "CREATE TABLE t (c int PRIMARY KEY, pad text);
+                  CREATE INDEX t_pad ON t (pad);
+                  CREATE TABLE r (id int, tc int REFERENCES t (c));";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 100000) g;
+         INSERT INTO r SELECT g, g FROM generate_series(1, 1000) g;",
+    );
+    p.dst
+        .psql("postgres", "CREATE ROLE nc_app LOGIN PASSWORD 'nc-pw'");
+    p.dst.psql(
+        &p.db,
+        "GRANT CREATE ON DATABASE keysnocreate TO nc_app;
+         ALTER TABLE t OWNER TO nc_app; ALTER TABLE r OWNER TO nc_app;",
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT has_schema_privilege('nc_app', 'public', 'CREATE')"
+        ),
+        "f"
+    );
+    let before = schema_of(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let d = p.dst.url_for(&p.db, "nc_app", "nc-pw");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("indexes"), "{}", run.stderr);
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    // Given CREATE, the same role defers them, and they come back as well.
+    p.dst.psql(&p.db, "GRANT CREATE ON SCHEMA public TO nc_app");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("saved and dropped 2 indexes"),
+        "{}",
+        run.stderr
+    );
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+}
