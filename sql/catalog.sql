@@ -135,6 +135,12 @@ SELECT jsonb_build_object(
                                       JOIN pg_catalog.pg_attribute a
                                         ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
              'match_full', con.confmatchtype = 'f',
+             -- A dropped key comes back as its table's owner, who needs
+             -- REFERENCES on the referenced columns (superusers have it).
+             'owner_may_reference', (SELECT pg_catalog.bool_and(
+                                               pg_catalog.has_column_privilege(cc.relowner, con.confrelid,
+                                                                               k.attnum, 'REFERENCES'))
+                                       FROM unnest(con.confkey) k(attnum)),
              -- The referenced column's collation, where the referencing
              -- column's is another: the pair compares in it.
              'collations', (SELECT jsonb_agg(CASE WHEN ra.attcollation <> 0 AND ca.attcollation <> ra.attcollation
@@ -222,6 +228,11 @@ SELECT jsonb_build_object(
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), '[]'::jsonb),
              'tablespace', (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = ic.reltablespace),
+             -- CREATE INDEX asks its runner for CREATE on the schema and the
+             -- tablespace: an index this role may not build again stays.
+             'creatable', pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE')
+                          AND (ic.reltablespace = 0
+                               OR pg_catalog.has_tablespace_privilege(ic.reltablespace, 'CREATE')),
              -- A b-tree's PRIMARY KEY or UNIQUE constraint: a load may drop it
              -- with its index and put it back USING INDEX (not a GiST one, as
              -- PostgreSQL 18's WITHOUT OVERLAPS key, which USING INDEX refuses;

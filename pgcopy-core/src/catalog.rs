@@ -111,6 +111,11 @@ pub struct Index {
     /// fail, so it is never deferred.
     #[serde(default)]
     pub others_depend: bool,
+    /// The connecting role may build it again: CREATE INDEX asks whoever
+    /// runs it for CREATE on the table's schema (and on the index's
+    /// tablespace). One it may not rebuild is never deferred.
+    #[serde(default = "yes")]
+    pub creatable: bool,
     /// What hangs on the index apart from its definition, put back after a
     /// deferred rebuild.
     #[serde(flatten)]
@@ -389,6 +394,11 @@ pub struct ForeignKey {
     /// the referenced column's; an `=` between them names none and fails).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collations: Vec<Option<QualifiedName>>,
+    /// The referencing table's owner holds REFERENCES on the referenced
+    /// columns: a key the load drops is re-created as that owner, so
+    /// without it the key could not come back (true for CHECKs).
+    #[serde(default = "yes")]
+    pub owner_may_reference: bool,
 }
 
 /// What kind of constraint a job saves, drops and restores.
@@ -558,6 +568,7 @@ impl Index {
             has_expressions: false,
             other_partitions: false,
             others_depend: false,
+            creatable: true,
             properties: IndexProperties::default(),
         }
     }

@@ -146,6 +146,7 @@ mod tests {
             referenced_columns: vec![],
             match_full: false,
             collations: Vec::new(),
+            owner_may_reference: true,
         }
     }
 

@@ -548,6 +548,7 @@ mod tests {
             referenced_columns: vec![],
             match_full: false,
             collations: Vec::new(),
+            owner_may_reference: true,
         }
     }
 

@@ -117,11 +117,14 @@ pub fn check_fk_rights<'a>(
                 constraint: fk.name.clone(),
             });
         }
-        if !dest
-            .table(&fk.referenced)
-            .is_some_and(|t| t.privileges.references)
-        {
+        // Re-created as its table's owner: the owner needs REFERENCES.
+        if !fk.owner_may_reference {
             problems.push(Problem::NoReferences {
+                table: fk.table.clone(),
+                owner: dest
+                    .table(&fk.table)
+                    .map(|t| t.owner.clone())
+                    .unwrap_or_default(),
                 referenced: fk.referenced.clone(),
                 constraint: fk.name.clone(),
             });
@@ -277,8 +280,8 @@ mod tests {
     fn fk_rights() {
         let mut a = table("a", vec![col("id", "integer")]);
         a.is_owner = false;
-        let mut b = table("b", vec![col("id", "integer")]);
-        b.privileges.references = false;
+        a.owner = "other".into();
+        let b = table("b", vec![col("id", "integer")]);
         let dest = Catalog {
             tables: vec![a, b],
             ..Default::default()
@@ -295,6 +298,7 @@ mod tests {
             referenced_columns: vec![],
             match_full: false,
             collations: Vec::new(),
+            owner_may_reference: false,
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);
@@ -303,6 +307,11 @@ mod tests {
             .contains("the role must own public.a"));
         assert!(problems[1]
             .to_string()
-            .contains("lacks REFERENCES on public.b"));
+            .contains("public.a's owner \"other\" lacks REFERENCES on public.b"));
+        let fine = ForeignKey {
+            owner_may_reference: true,
+            ..fk
+        };
+        assert_eq!(check_fk_rights([&fine], &dest).len(), 1);
     }
 }

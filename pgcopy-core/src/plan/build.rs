@@ -483,6 +483,7 @@ fn deferrable_unless(
                 && (kept_referenced.contains(&i.table) || blocked.contains(&i.table)))
             && !i.others_depend
             && i.valid
+            && i.creatable
             && match kind(i) {
                 Some(TableKind::Ordinary) => selected.contains(&i.table),
                 Some(TableKind::Partitioned) => !i.other_partitions,

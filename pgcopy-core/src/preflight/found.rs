@@ -490,6 +490,7 @@ mod tests {
             referenced_columns: vec![],
             match_full: false,
             collations: Vec::new(),
+            owner_may_reference: true,
         };
         assert_eq!(
             check_droppable_state("owner", &[fk("mine")], &[], &[], &dest),

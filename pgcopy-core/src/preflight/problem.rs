@@ -86,8 +86,12 @@ pub enum Problem {
         /// What runs, each with the role that owns that code.
         findings: Vec<(String, String)>,
     },
-    /// A foreign key must be re-created, but the role lacks REFERENCES.
+    /// A foreign key must be re-created, but its table's owner lacks REFERENCES.
     NoReferences {
+        /// The referencing table.
+        table: QualifiedName,
+        /// Its owner, as whom the key is re-created.
+        owner: String,
         /// The referenced table.
         referenced: QualifiedName,
         /// The constraint.
@@ -298,11 +302,20 @@ impl fmt::Display for Problem {
                 table.display_name(),
                 table.display_name()
             ),
-            Problem::NoReferences { referenced, constraint } => write!(
+            Problem::NoReferences {
+                table,
+                owner,
+                referenced,
+                constraint,
+            } => write!(
                 f,
-                "foreign key {constraint:?} could not be re-created: the role lacks REFERENCES on {}; \
-                 GRANT REFERENCES on it",
-                referenced.display_name()
+                "foreign key {constraint:?} on {table_name} could not be re-created after the load: \
+                 keys come back as their table's owner, and {table_name}'s owner {owner:?} lacks \
+                 REFERENCES on {referenced_name}; GRANT REFERENCES ON {referenced_name} TO {owner_ident}, \
+                 or run as a role that may SET session_replication_role (the keys then stay in place)",
+                table_name = table.display_name(),
+                referenced_name = referenced.display_name(),
+                owner_ident = crate::quote::quote_ident(owner),
             ),
             Problem::RowSecurity { table, side, owner } => {
                 let what = if *side == "source" {

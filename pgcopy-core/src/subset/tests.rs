@@ -18,6 +18,7 @@ fn fk(child: &str, cols: &[&str], parent: &str, refs: &[&str]) -> ForeignKey {
         referenced_columns: refs.iter().map(|c| c.to_string()).collect(),
         match_full: false,
         collations: Vec::new(),
+        owner_may_reference: true,
     }
 }
 

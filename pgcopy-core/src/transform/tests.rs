@@ -46,6 +46,7 @@ fn catalog() -> Catalog {
             referenced_columns: vec!["customer_id".into()],
             match_full: false,
             collations: Vec::new(),
+            owner_may_reference: true,
         }],
         ..Default::default()
     }

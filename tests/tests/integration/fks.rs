@@ -438,6 +438,55 @@ fn drop_mode_without_ownership_is_refused_before_any_change() {
     crate::common::assert_no_state_schema(&p.dst, &p.db);
 }
 
+/// A key the load drops comes back as its table's owner, so that owner needs
+/// REFERENCES on what it references. Here the role running pgcopy owns the
+/// referenced table, and through membership the referencing one, whose owner
+/// lacks REFERENCES (a superuser created the key): refused before anything
+/// changes, naming the grant. Before, the key was dropped and never came back.
+#[test]
+fn a_key_its_tables_owner_could_not_re_create_is_refused_before_any_change() {
+    let p = Pair::new("fkownerref");
+    let schema = "CREATE TABLE parent (id int PRIMARY KEY);
+                  CREATE TABLE kid (id int PRIMARY KEY, pid int CONSTRAINT kid_pid_fkey REFERENCES parent);";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO parent SELECT generate_series(1, 100); INSERT INTO kid SELECT g, g FROM generate_series(1, 100) g;",
+    );
+    p.dst.psql(
+        "postgres",
+        "CREATE ROLE ref_app LOGIN PASSWORD 'pw'; CREATE ROLE ref_other NOLOGIN; GRANT ref_other TO ref_app;",
+    );
+    p.dst.psql(
+        &p.db,
+        "GRANT CREATE ON DATABASE fkownerref TO ref_app;
+         ALTER TABLE parent OWNER TO ref_app; ALTER TABLE kid OWNER TO ref_other;",
+    );
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let d = p.dst.url_for(&p.db, "ref_app", "pw");
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "foreign key \"kid_pid_fkey\" on public.kid could not be re-created after the load: keys come \
+             back as their table's owner, and public.kid's owner \"ref_other\" lacks REFERENCES on public.parent; \
+             GRANT REFERENCES ON public.parent TO \"ref_other\""
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    crate::common::assert_no_state_schema(&p.dst, &p.db);
+    // Granted, the key goes and comes back.
+    p.dst.psql(&p.db, "GRANT REFERENCES ON parent TO ref_other");
+    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
 /// By default (`--defer-indexes-above 1MB`) the indexes of small tables stay
 /// in place during the load; a threshold one table passes defers only that
 /// table's, and every index is as it was afterwards.
