@@ -335,7 +335,12 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "tb" | "t" => 1 << 40,
         _ => return Err(format!("`{s}`: unknown unit (use kB, MB, GB or TB)")),
     };
-    Ok((n * mult as f64) as u64)
+    let bytes = n * mult as f64;
+    // An `as` cast would quietly clamp a size past u64 to its maximum.
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("`{s}` is larger than any size pgcopy can use"));
+    }
+    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -356,6 +361,10 @@ mod tests {
         assert_eq!(parse_size("1.5GB").unwrap(), 3 << 29);
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("MB").is_err());
+        assert!(parse_size("99999999999999999999")
+            .unwrap_err()
+            .contains("larger than any size"));
+        assert!(parse_size("20000000TB").is_err());
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         .query_opt(
             &format!(
                 "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
-                        rows_per_second::float8, eta::text, error, phase \
+                        rows_per_second::float8, \
+                        pg_catalog.date_trunc('second', eta)::text, error, phase \
                    FROM {schema}.progress \
                   WHERE job_id = coalesce($1, (SELECT max(job_id) FROM {schema}.jobs))"
             ),
@@ -95,7 +96,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         .query(
             &format!(
                 "SELECT table_name, state, rows_copied, est_rows, percent::float8, rows_per_second::float8, \
-                        eta::text, error FROM {schema}.status($1)"
+                        pg_catalog.date_trunc('second', eta)::text, error FROM {schema}.status($1)"
             ),
             &[&job_id],
         )
