@@ -162,14 +162,15 @@ pub async fn rebuild(
 /// so the one stronger lock a table's group waits for always comes.
 fn in_order(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut groups: Vec<Vec<Pending>> = Vec::new();
-    let mut group_of: std::collections::HashMap<(i64, pgcopy_core::quote::QualifiedName), usize> =
+    // By table, whatever the job: `pgcopy restore-fks` rebuilds every job's.
+    let mut group_of: std::collections::HashMap<pgcopy_core::quote::QualifiedName, usize> =
         std::collections::HashMap::new();
     for p in pending {
         if !locks_its_table(&p.saved) {
             groups.push(vec![p]);
             continue;
         }
-        match group_of.entry((p.saved.job_id, p.saved.table.clone())) {
+        match group_of.entry(p.saved.table.clone()) {
             std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].push(p),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(groups.len());
