@@ -233,9 +233,9 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub subset: SubsetArgs,
     /// Split tables larger than this into ctid ranges copied in parallel
-    /// (bytes, or with kB, MB, GB; 0 never splits).
-    #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size)]
-    pub split_larger_than: u64,
+    /// (bytes, or with kB, MB, GB; 0 never splits) [default: 256MB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub split_larger_than: Option<u64>,
     /// Continue the most recent unfinished job on the destination (its plan and
     /// options), skipping the chunks already committed.
     #[arg(long)]
@@ -288,10 +288,10 @@ pub struct CopyArgs {
     /// Without --defer-indexes: defer only the indexes of tables at least
     /// this large (bytes, or with kB, MB, GB; 0: every table's). A small
     /// table's index costs less to keep up during its load than to save,
-    /// drop and rebuild.
-    #[arg(long, default_value = "1MB", value_name = "SIZE", value_parser = parse_size,
+    /// drop and rebuild [default: 1MB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size,
           env = "PGCOPY_DEFER_INDEXES_ABOVE")]
-    pub defer_indexes_above: u64,
+    pub defer_indexes_above: Option<u64>,
     /// Write a JSON summary of the run to this file when it ends.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<std::path::PathBuf>,

@@ -33,7 +33,24 @@ pub struct CopyConfig {
     /// What the job copies and how: from the command line for a new job,
     /// from the job's stored options on resume (`with_stored`).
     pub shape: JobShape,
+    /// The sizes given on the command line (not defaulted), which a resume
+    /// must not contradict.
+    pub given_sizes: GivenSizes,
 }
+
+/// `--split-larger-than` and `--defer-indexes-above` as given, if given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GivenSizes {
+    /// `--split-larger-than`.
+    pub split_larger_than: Option<u64>,
+    /// `--defer-indexes-above` (none with `--defer-indexes`).
+    pub defer_indexes_above: Option<u64>,
+}
+
+/// Tables larger than this are split, by default.
+pub const DEFAULT_SPLIT_LARGER_THAN: u64 = 256 << 20;
+/// Indexes of tables at least this large are deferred, by default.
+pub const DEFAULT_DEFER_INDEXES_ABOVE: u64 = 1 << 20;
 
 /// The dry run's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +135,13 @@ impl CopyConfig {
         if args.json && !args.dry_run {
             return Err(UserError::usage("--json goes with --dry-run").into());
         }
+        let given_sizes = GivenSizes {
+            split_larger_than: args.split_larger_than,
+            // --defer-indexes means every table's, whatever the size.
+            defer_indexes_above: args.defer_indexes_above.filter(|_| !args.defer_indexes),
+        };
         Ok(CopyConfig {
+            given_sizes,
             source: args.source.endpoint()?,
             dest: args.dest.endpoint()?,
             dry_run: args.dry_run.then_some(match args.json {
@@ -143,7 +166,7 @@ impl CopyConfig {
                 include_tables: args.include_tables,
                 exclude_tables: args.exclude_tables,
                 allow_empty_match: args.allow_empty_match,
-                split_larger_than: args.split_larger_than,
+                split_larger_than: args.split_larger_than.unwrap_or(DEFAULT_SPLIT_LARGER_THAN),
                 analyze: !args.no_analyze,
                 fire_triggers: args.fire_triggers,
                 large_objects: match (args.large_objects, args.skip_large_objects) {
@@ -158,7 +181,9 @@ impl CopyConfig {
                 },
                 defer_indexes_min_bytes: match args.defer_indexes {
                     true => 0,
-                    false => args.defer_indexes_above,
+                    false => args
+                        .defer_indexes_above
+                        .unwrap_or(DEFAULT_DEFER_INDEXES_ABOVE),
                 },
                 row_filters: args.subset.row_filters,
                 follow_fks: !args.subset.no_follow_fks,

@@ -62,12 +62,41 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
     ]);
     run.expect_code(2);
     assert!(run.stderr.contains("contradicts job 1"), "{}", run.stderr);
-    assert_eq!(
-        full_fingerprint(&p.dst, &p.db).data,
-        full_fingerprint(&p.dst, &p.db).data
-    );
+    // So is one that asks to load otherwise (it would be quietly ignored:
+    // the job goes on as it started), before anything changes.
+    let interrupted = full_fingerprint(&p.dst, &p.db);
+    for (flags, said) in [
+        (
+            &["--split-larger-than", "1MB"][..],
+            "--split-larger-than 1.0 MB contradicts job 1, which was started with \
+             --split-larger-than 64.0 kB: resume it without --split-larger-than",
+        ),
+        (
+            &["--no-defer-indexes"][..],
+            "--no-defer-indexes contradicts job 1, which was started with --defer-indexes",
+        ),
+    ] {
+        let mut args = vec!["copy", "-s", &s, "-d", &d, "--resume"];
+        args.extend_from_slice(flags);
+        let run = pgcopy(&args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(said), "{}", run.stderr);
+    }
+    assert_eq!(full_fingerprint(&p.dst, &p.db), interrupted);
 
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "-p", "3"]);
+    // The same sizes again are no contradiction.
+    let run = pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--resume",
+        "-p",
+        "3",
+        "--split-larger-than",
+        "64kB",
+    ]);
     run.expect_code(0);
     assert!(
         run.stderr

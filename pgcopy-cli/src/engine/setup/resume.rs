@@ -72,6 +72,58 @@ pub(super) async fn resume(
             .into());
         }
     }
+    // How the job loads is its own too: a flag given now that says
+    // otherwise would be ignored, so it is refused instead.
+    let size = crate::format::human_bytes;
+    let sizes = config.given_sizes;
+    let contradicted = [
+        (
+            "--defer-indexes-above",
+            sizes.defer_indexes_above,
+            options.defer_indexes_min_bytes,
+        ),
+        (
+            "--split-larger-than",
+            sizes.split_larger_than,
+            options.split_larger_than,
+        ),
+    ]
+    .into_iter()
+    .find_map(|(flag, given, stored)| {
+        given.filter(|g| *g != stored).map(|g| {
+            (
+                flag,
+                format!("{flag} {}", size(g)),
+                format!("{flag} {}", size(stored)),
+            )
+        })
+    })
+    .or_else(|| {
+        let started = match (options.defer_indexes, options.defer_indexes_min_bytes) {
+            (false, _) => "its indexes kept in place".to_string(),
+            (true, 0) => "--defer-indexes".to_string(),
+            (true, n) => format!("the indexes of tables above {} deferred", size(n)),
+        };
+        match config.shape.defer_indexes {
+            Some(true) if !options.defer_indexes || options.defer_indexes_min_bytes != 0 => {
+                Some(("--defer-indexes", "--defer-indexes".to_string(), started))
+            }
+            Some(false) if options.defer_indexes => Some((
+                "--no-defer-indexes",
+                "--no-defer-indexes".to_string(),
+                started,
+            )),
+            _ => None,
+        }
+    });
+    if let Some((flag, asked, started)) = contradicted {
+        return Err(UserError::usage(format!(
+            "{asked} contradicts job {}, which was started with {started}: resume it without \
+             {flag}, or discard it (`pgcopy jobs discard {}`) and start a new copy",
+            job.job_id, job.job_id
+        ))
+        .into());
+    }
     if job.source != source.redacted() {
         tracing::warn!(
             "job {} copied from {}; resuming from {}",
