@@ -137,6 +137,7 @@ SELECT jsonb_build_object(
              'match_full', con.confmatchtype = 'f',
              -- A dropped key comes back as its table's owner, who needs
              -- REFERENCES on the referenced columns (superusers have it).
+             'index', (SELECT ix.relname FROM pg_catalog.pg_class ix WHERE ix.oid = con.conindid),
              'owner_may_reference', (SELECT pg_catalog.bool_and(
                                                pg_catalog.has_column_privilege(cc.relowner, con.confrelid,
                                                                                k.attnum, 'REFERENCES'))
@@ -220,6 +221,15 @@ SELECT jsonb_build_object(
                           JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
                          WHERE h.inhrelid = i.indexrelid),
              'has_expressions', i.indexprs IS NOT NULL,
+             -- What a foreign key re-created after the load asks of the
+             -- index it will use (the oldest that fits).
+             'key_columns', coalesce((SELECT jsonb_agg(a.attname ORDER BY k.n)
+                                        FROM unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)
+                                        JOIN pg_catalog.pg_attribute a
+                                          ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                       WHERE k.n <= i.indnkeyatts), '[]'::jsonb),
+             'partial', i.indpred IS NOT NULL,
+             'immediate', i.indimmediate,
              'replica_identity', i.indisreplident,
              'clustered', i.indisclustered,
              'comment', pg_catalog.obj_description(i.indexrelid, 'pg_class'),

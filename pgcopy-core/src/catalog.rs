@@ -116,6 +116,22 @@ pub struct Index {
     /// tablespace). One it may not rebuild is never deferred.
     #[serde(default = "yes")]
     pub creatable: bool,
+    /// Its key columns by name, in order (none for an expression's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_columns: Vec<String>,
+    /// Has a `WHERE` (a partial index): no foreign key can use it.
+    #[serde(default)]
+    pub partial: bool,
+    /// `indimmediate`: a DEFERRABLE key's index is not; no foreign key can
+    /// use it.
+    #[serde(default = "yes")]
+    pub immediate: bool,
+    /// Rebuilt whatever its table's size: a foreign key re-created after
+    /// the load would, with the table's unique indexes left as they are,
+    /// choose another one than it uses (see
+    /// `crate::plan::build::deferrable_indexes`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebuilt_for_fks: bool,
     /// What hangs on the index apart from its definition, put back after a
     /// deferred rebuild.
     #[serde(flatten)]
@@ -147,9 +163,10 @@ pub struct IndexProperties {
     /// with `ADD CONSTRAINT ... USING INDEX` once the index is built.
     #[serde(default)]
     pub constraint: Option<BackedConstraint>,
-    /// A unique index's place among its table's unique indexes by age (0:
-    /// the oldest). A foreign key uses the oldest unique index that fits it,
-    /// so they are rebuilt in this order, one after another.
+    /// A unique index's place in its table's unique indexes' rebuild (0:
+    /// first). A foreign key uses the oldest unique index that fits it, so
+    /// they are rebuilt in this order, one after another: the one each key
+    /// uses before the others that fit it, else oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_rank: Option<u32>,
 }
@@ -399,6 +416,9 @@ pub struct ForeignKey {
     /// without it the key could not come back (true for CHECKs).
     #[serde(default = "yes")]
     pub owner_may_reference: bool,
+    /// The referenced table's unique index it uses (`conindid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
 }
 
 /// What kind of constraint a job saves, drops and restores.
@@ -569,6 +589,10 @@ impl Index {
             other_partitions: false,
             others_depend: false,
             creatable: true,
+            key_columns: vec!["id".into()],
+            partial: false,
+            immediate: true,
+            rebuilt_for_fks: false,
             properties: IndexProperties::default(),
         }
     }

@@ -147,6 +147,7 @@ mod tests {
             match_full: false,
             collations: Vec::new(),
             owner_may_reference: true,
+            index: None,
         }
     }
 

@@ -356,6 +356,8 @@ pub const DEFER_INDEXES_MIN_BYTES: u64 = 1 << 20;
 /// least `min_bytes` (`None`, such as for a partitioned table: nothing of
 /// its own). A partitioned index tree is deferred whole or not at all, by
 /// the bytes of all its members' tables together. `min_bytes` 0 keeps all.
+/// A table's unique indexes that a foreign key re-created after the load
+/// would otherwise mistake (`Index::rebuilt_for_fks`) stay whatever the size.
 pub fn keep_large_tables_indexes(
     deferred: &mut Vec<crate::catalog::Index>,
     min_bytes: u64,
@@ -379,7 +381,7 @@ pub fn keep_large_tables_indexes(
     for i in deferred.iter() {
         *tree_bytes.entry(root(key(i))).or_default() += bytes_of(&i.table).unwrap_or(0);
     }
-    deferred.retain(|i| tree_bytes[&root(key(i))] >= min_bytes);
+    deferred.retain(|i| i.rebuilt_for_fks || tree_bytes[&root(key(i))] >= min_bytes);
 }
 
 impl Plan {
@@ -549,6 +551,7 @@ mod tests {
             match_full: false,
             collations: Vec::new(),
             owner_may_reference: true,
+            index: None,
         }
     }
 
@@ -1053,6 +1056,100 @@ mod tests {
         // One of a's unique indexes that cannot go keeps the others.
         c.indexes[6].valid = false;
         assert_eq!(deferred(&c, FkStrategy::Drop), ["c_u", "a_plain"]);
+    }
+
+    /// A foreign key re-created after the load takes the oldest unique index
+    /// that fits it: the one each key uses now is rebuilt before the others
+    /// that fit, and where the indexes as they stand would lead a key to
+    /// another one, they are rebuilt whatever the table's size.
+    #[test]
+    fn unique_indexes_are_ranked_so_each_key_finds_its_own() {
+        let unique = |n: &str, oid: u32, cols: &[&str]| Index {
+            oid,
+            unique: true,
+            key_columns: cols.iter().map(|c| c.to_string()).collect(),
+            ..Index::sample("public", "a", n, None)
+        };
+        let mut c = sample();
+        c.indexes = vec![
+            // Fits nothing: partial.
+            Index {
+                partial: true,
+                ..unique("a_code_partial", 5, &["code"])
+            },
+            unique("a_code_old", 10, &["code"]),
+            // b's key uses it (declared with no column list), though older
+            // ones fit.
+            unique("a_pkey", 20, &["code"]),
+            unique("a_pair", 30, &["id", "code"]),
+            // A DEFERRABLE key's index fits no foreign key.
+            Index {
+                immediate: false,
+                ..unique("a_code_deferrable", 40, &["code"])
+            },
+        ];
+        for f in c
+            .foreign_keys
+            .iter_mut()
+            .filter(|f| f.referenced.name == "a")
+        {
+            f.referenced_columns = vec!["code".into()];
+            f.index = Some(match f.table.name.as_str() {
+                "b" => "a_pkey".into(),
+                _ => "a_code_old".into(),
+            });
+        }
+        let opts = PlanOptions {
+            defer_indexes: true,
+            fk_strategy: FkStrategy::Drop,
+            ..Default::default()
+        };
+        let ranked = |c: &Catalog| -> Vec<(String, Option<u32>, bool)> {
+            let mut deferred = plan(c, &opts).unwrap().deferred_indexes;
+            // a is 10,000 bytes: below 1 MB only what a key needs stays.
+            keep_large_tables_indexes(&mut deferred, 1 << 20, |_| Some(10_000));
+            deferred
+                .into_iter()
+                .map(|i| (i.name, i.properties.unique_rank, i.rebuilt_for_fks))
+                .collect()
+        };
+        let r = |n: &str, rank: u32, rebuilt: bool| (n.to_string(), Some(rank), rebuilt);
+        // b's key wants a_pkey before a_code_old, events' a_code_old before
+        // a_pkey: they cannot both have theirs. The others go by age, then
+        // the two, the oldest first.
+        assert_eq!(
+            ranked(&c),
+            [
+                r("a_code_partial", 0, true),
+                r("a_code_old", 3, true),
+                r("a_pkey", 4, true),
+                r("a_pair", 1, true),
+                r("a_code_deferrable", 2, true),
+            ]
+        );
+        // With b's key alone on a_pkey, a_pkey comes back before the older
+        // index that fits (the partial one fits no key).
+        c.foreign_keys.retain(|f| f.table.name != "events");
+        assert_eq!(
+            ranked(&c),
+            [
+                r("a_code_partial", 0, true),
+                r("a_code_old", 2, true),
+                r("a_pkey", 1, true),
+                r("a_pair", 3, true),
+                r("a_code_deferrable", 4, true),
+            ]
+        );
+        // A key on the oldest that fits needs nothing: by age, and a small
+        // table keeps its indexes.
+        for f in c
+            .foreign_keys
+            .iter_mut()
+            .filter(|f| f.referenced.name == "a")
+        {
+            f.index = Some("a_code_old".into());
+        }
+        assert_eq!(ranked(&c), []);
     }
 
     #[test]

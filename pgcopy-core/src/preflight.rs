@@ -299,6 +299,7 @@ mod tests {
             match_full: false,
             collations: Vec::new(),
             owner_may_reference: false,
+            index: None,
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);

@@ -381,8 +381,8 @@ pub(super) fn order_matviews(catalog: &Catalog, views: Vec<QualifiedName>) -> Ve
 ///
 /// A foreign key re-created after the load uses the oldest unique index that
 /// fits its columns: a table's unique indexes are deferred all together or
-/// not at all, and carry their rank by age (`unique_rank`), rebuilt in that
-/// order, so each key finds the index it used before.
+/// not at all, and carry their place in the rebuild (`unique_rank`, see
+/// [`rank_unique_indexes`]), so each key finds the index it used before.
 pub(super) fn deferrable_indexes(
     catalog: &Catalog,
     selected: &BTreeSet<QualifiedName>,
@@ -403,21 +403,92 @@ pub(super) fn deferrable_indexes(
             .map(|i| i.table.clone())
             .collect();
         if split.is_empty() {
-            let mut by_table: std::collections::BTreeMap<QualifiedName, Vec<u32>> =
-                Default::default();
-            for i in out.iter().filter(|i| i.unique) {
-                by_table.entry(i.table.clone()).or_default().push(i.oid);
-            }
-            for oids in by_table.values_mut() {
-                oids.sort_unstable();
-            }
-            for i in out.iter_mut().filter(|i| i.unique) {
-                let rank = by_table[&i.table].partition_point(|o| *o < i.oid);
-                i.properties.unique_rank = Some(rank as u32);
-            }
+            rank_unique_indexes(&mut out, catalog);
             return out;
         }
         blocked.extend(split);
+    }
+}
+
+/// Whether foreign key `fk`, re-created with its column list, could use
+/// `index`: PostgreSQL takes the oldest valid, immediate (not DEFERRABLE),
+/// non-partial unique index of the referenced table whose key columns are
+/// the referenced ones, in any order.
+fn fits(index: &crate::catalog::Index, fk: &crate::catalog::ForeignKey) -> bool {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v
+    };
+    index.unique
+        && index.valid
+        && index.immediate
+        && !index.partial
+        && !index.has_expressions
+        && index.table == fk.referenced
+        && sorted(&index.key_columns) == sorted(&fk.referenced_columns)
+}
+
+/// Orders each table's deferred unique indexes for their rebuild (see
+/// [`deferrable_indexes`]): a foreign key re-created after the load uses the
+/// oldest that fits it, so the one each key uses now is rebuilt before the
+/// others that fit it, and otherwise the oldest first. Where the indexes as
+/// they stand would lead a key to another one (declared on the primary key
+/// with no column list while an older unique index fits, or made younger by
+/// `REINDEX CONCURRENTLY`), they are marked to be rebuilt whatever the
+/// table's size.
+fn rank_unique_indexes(out: &mut [crate::catalog::Index], catalog: &Catalog) {
+    let mut by_table: std::collections::BTreeMap<QualifiedName, Vec<usize>> = Default::default();
+    for (n, i) in out.iter().enumerate().filter(|(_, i)| i.unique) {
+        by_table.entry(i.table.clone()).or_default().push(n);
+    }
+    for (table, mut members) in by_table {
+        members.sort_unstable_by_key(|&n| out[n].oid);
+        // For each index, the ones that must be rebuilt before it.
+        let mut after: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        let mut misled = false;
+        let keys = catalog.foreign_keys.iter().filter(|f| {
+            !f.inherited
+                && f.kind == crate::catalog::ConstraintKind::Foreign
+                && f.referenced == table
+        });
+        for fk in keys {
+            let Some(&used) = members
+                .iter()
+                .find(|&&n| fk.index.as_deref() == Some(out[n].name.as_str()))
+            else {
+                continue;
+            };
+            let fitting: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&n| fits(&out[n], fk))
+                .collect();
+            misled |= fitting.first().is_some_and(|&oldest| oldest != used);
+            for n in fitting.into_iter().filter(|&n| n != used) {
+                after.entry(n).or_default().push(used);
+            }
+        }
+        // Oldest first among those whose predecessors are placed; two keys
+        // that each want a different one of the same fitting indexes cannot
+        // both have theirs, and the rest goes oldest first.
+        let mut placed: Vec<usize> = Vec::new();
+        let mut left = members;
+        while !left.is_empty() {
+            let ready = left
+                .iter()
+                .position(|n| {
+                    after
+                        .get(n)
+                        .is_none_or(|before| before.iter().all(|b| placed.contains(b)))
+                })
+                .unwrap_or(0);
+            placed.push(left.remove(ready));
+        }
+        for (rank, n) in placed.into_iter().enumerate() {
+            out[n].properties.unique_rank = Some(rank as u32);
+            out[n].rebuilt_for_fks = misled;
+        }
     }
 }
 

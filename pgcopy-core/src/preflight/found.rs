@@ -491,6 +491,7 @@ mod tests {
             match_full: false,
             collations: Vec::new(),
             owner_may_reference: true,
+            index: None,
         };
         assert_eq!(
             check_droppable_state("owner", &[fk("mine")], &[], &[], &dest),

@@ -19,6 +19,7 @@ fn fk(child: &str, cols: &[&str], parent: &str, refs: &[&str]) -> ForeignKey {
         match_full: false,
         collations: Vec::new(),
         owner_may_reference: true,
+        index: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn catalog() -> Catalog {
             match_full: false,
             collations: Vec::new(),
             owner_may_reference: true,
+            index: None,
         }],
         ..Default::default()
     }
