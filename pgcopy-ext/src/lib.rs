@@ -369,6 +369,50 @@ mod tests {
         Spi::run("SELECT * FROM pgcopy.plan(include => ARRAY['nope'])").unwrap();
     }
 
+    /// Two jobs saved the same key (an earlier one left it behind, already
+    /// back): the first row re-creates it and the second finds it there,
+    /// both restored. A red team saw the second fail with "already exists":
+    /// its probe, read-only in a new subtransaction, looked at the snapshot
+    /// the call started with.
+    #[pg_test]
+    fn restore_fks_counts_a_key_two_jobs_saved_as_restored_once_back() {
+        fixture();
+        Spi::run(
+            "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd'), ('s', 'd');
+             SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+             INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
+                    referenced_schema, referenced_table, definition, was_validated)
+             SELECT j.job_id, n.nspname, c.relname, con.conname, fn.nspname, f.relname,
+                    pg_get_constraintdef(con.oid), con.convalidated
+               FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_class f ON f.oid = con.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+              CROSS JOIN pgcopy.jobs j
+              WHERE con.contype = 'f' AND n.nspname = 'public' AND con.conname = 'b_a_id_fkey';
+             SELECT pg_catalog.set_config('search_path', 'public', true);
+             ALTER TABLE b DROP CONSTRAINT b_a_id_fkey;",
+        )
+        .unwrap();
+        let outcomes: Vec<(i64, String)> = Spi::connect(|c| {
+            c.select(
+                "SELECT job_id, outcome FROM pgcopy.restore_fks() ORDER BY 1",
+                None,
+                &[],
+            )?
+            .map(|r| Ok((r.get::<i64>(1)?.unwrap(), r.get::<String>(2)?.unwrap())))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap();
+        assert_eq!(
+            outcomes.iter().map(|(_, o)| o.as_str()).collect::<Vec<_>>(),
+            ["restored", "restored"]
+        );
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM pgcopy.pending_fks").unwrap(),
+            Some(0)
+        );
+    }
+
     #[pg_test]
     fn restore_fks_brings_back_saved_constraints_and_reports_failures() {
         fixture();

@@ -116,9 +116,11 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
         saved.table.name.as_str(),
         saved.name.as_str(),
     );
-    let probe = Spi::connect(|client| {
+    // Read-write, so the probe takes a new snapshot: one that sees what this
+    // call put back already (see `restore_one`).
+    let probe = Spi::connect_mut(|client| {
         let mut rows = client
-            .select(
+            .update(
                 &stored::index_probe_sql(SCHEMA),
                 Some(1),
                 &[job_id.into(), schema.into(), table.into(), name.into()],
@@ -231,9 +233,12 @@ fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx:
 }
 
 pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>) {
+    // Read-write: inside a new subtransaction pgrx runs a read-only query
+    // in the snapshot the call started with, which does not see a key this
+    // call re-created from another job's row; "already exists" followed.
     let probe = subxact::run(|| {
-        Spi::connect(|client| {
-            let mut t = client.select(
+        Spi::connect_mut(|client| {
+            let mut t = client.update(
                 &restore::probe_sql(SCHEMA, saved),
                 Some(1),
                 &[saved.name.clone().into(), saved.job_id.into()],
@@ -339,8 +344,8 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
 /// behind the operators) would run with its rights.
 fn foreign_code(saved: &SavedFk, owner: &str) -> Result<Option<String>, String> {
     let found = subxact::run(|| {
-        Spi::connect(|client| {
-            let mut rows = client.select(
+        Spi::connect_mut(|client| {
+            let mut rows = client.update(
                 &format!(
                     "SELECT coalesce((SELECT pg_catalog.pg_get_userbyid(c.relowner)::text \
                                         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($2)), ''), \
