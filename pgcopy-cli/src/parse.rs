@@ -493,10 +493,36 @@ pub fn one_expression(text: &str) -> Result<(), String> {
         },
         _ => false,
     };
-    match one {
+    // In parentheses too: a trailing `;` parses after `SELECT x` but not
+    // inside the subquery pgcopy pastes the text into.
+    let parenthesized = pg_query::parse(
+        &format!("SELECT ({text})"),
+        pg_query::ParserOptions::DEFAULT,
+    )
+    .is_ok_and(|p| p.protobuf.stmts.len() == 1);
+    match one && parenthesized {
         true => Ok(()),
         false => Err("it is not one SQL expression".into()),
     }
+}
+
+/// The functions `text` (one SQL expression) calls by name, as written
+/// (`random`, `pg_catalog.now`), and whether it reads the clock through
+/// SQL's own keywords (`CURRENT_TIMESTAMP`, `LOCALTIME`, `CURRENT_DATE`...),
+/// which are no function calls to the parser.
+pub fn calls(text: &str) -> (Vec<String>, bool) {
+    let Ok(parsed) = pg_query::parse(&format!("SELECT {text}"), pg_query::ParserOptions::DEFAULT)
+    else {
+        return (Vec::new(), false);
+    };
+    // CURRENT_DATE to LOCALTIMESTAMP(n); the others are names of roles
+    // and schemas.
+    let clock = parsed.protobuf.nodes().iter().any(|(node, ..)| {
+        matches!(node, pg_query::NodeRef::SqlvalueFunction(f) if (1..=9).contains(&f.op))
+    });
+    let mut names = parsed.functions();
+    names.sort();
+    (names, clock)
 }
 
 /// Every `--where` condition and `--transform` expression that is not one
@@ -553,8 +579,27 @@ mod expression_tests {
             "pgcopy_row.id <= 10",
             "PGCOPY_ROW1.id > 0",
             "x ORDER BY 1",
+            "customer_id <= 50;",
         ] {
             assert!(one_expression(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn calls_name_functions_and_the_clock() {
+        use super::calls;
+        assert_eq!(
+            calls("random() < 0.5 AND EXISTS (SELECT 1 FROM o WHERE o.t < pg_catalog.now())"),
+            (
+                vec!["pg_catalog.now".to_string(), "random".to_string()],
+                false
+            )
+        );
+        assert_eq!(calls("d > CURRENT_DATE - 7"), (vec![], true));
+        assert_eq!(calls("owner = CURRENT_USER"), (vec![], false));
+        assert_eq!(
+            calls("lower(name) = 'x'"),
+            (vec!["lower".to_string()], false)
+        );
     }
 }

@@ -179,6 +179,27 @@ fn plan(
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
     };
+    // As the CLI refuses them: each is pasted into subqueries, where text
+    // that is not one expression would read other rows.
+    let alone = opts
+        .row_filters
+        .iter()
+        .map(|f| ("row_filters", f.table.clone(), &f.condition))
+        .chain(opts.transforms.iter().map(|t| {
+            (
+                "transforms",
+                format!("{}.{}", t.table, t.column),
+                &t.expression,
+            )
+        }));
+    for (argument, target, text) in alone {
+        if let Err(why) = parse::one_expression(text) {
+            ExtError::Argument(format!(
+                "the {argument} entry for {target} is refused: {why}"
+            ))
+            .raise("pgcopy.plan");
+        }
+    }
     let p = pgcopy_core::plan::plan(&catalog, &opts)
         .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));
     let mut rows = Vec::new();

@@ -138,3 +138,67 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
         }
     })
 }
+
+/// Whether `text` (a `--where` condition or `--transform` expression) is one
+/// SQL expression on its own, as the CLI's `parse::one_expression` asks with
+/// libpg_query: `SELECT text` is one plain select of one column, and
+/// `SELECT (text)` parses too (text that only balances where it is pasted,
+/// such as `false) OR (true`, or ends in `;`, is not one expression).
+pub fn one_expression(text: &str) -> Result<(), String> {
+    if text.to_lowercase().contains(pgcopy_core::subset::ROW_ALIAS) {
+        return Err(format!(
+            "it names {}, pgcopy's alias of the row: name the columns alone",
+            pgcopy_core::subset::ROW_ALIAS
+        ));
+    }
+    let not_one = || "it is not one SQL expression".to_string();
+    let plain = CString::new(format!("SELECT {text}")).map_err(|_| not_one())?;
+    let wrapped = CString::new(format!("SELECT ({text})")).map_err(|_| not_one())?;
+    let one = subxact::run(|| {
+        // SAFETY: as in `parse`: raw_parser returns a List of RawStmt nodes
+        // (or raises, caught by subxact::run); only their fields are read.
+        unsafe {
+            let list = pg_sys::raw_parser(plain.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+            let stmts = PgList::<pg_sys::RawStmt>::from_pg(list);
+            let [raw] = stmts.iter_ptr().collect::<Vec<_>>()[..] else {
+                return false;
+            };
+            let node = (*raw).stmt;
+            if tag(node) != Some(pg_sys::NodeTag::T_SelectStmt) {
+                return false;
+            }
+            let s = &*(node as *const pg_sys::SelectStmt);
+            let len = |l: *mut pg_sys::List| PgList::<pg_sys::Node>::from_pg(l).len();
+            len(s.targetList) == 1
+                && s.fromClause.is_null()
+                && s.whereClause.is_null()
+                && s.groupClause.is_null()
+                && s.havingClause.is_null()
+                && s.windowClause.is_null()
+                && s.sortClause.is_null()
+                && s.limitCount.is_null()
+                && s.limitOffset.is_null()
+                && s.lockingClause.is_null()
+                && s.intoClause.is_null()
+                && s.withClause.is_null()
+                && s.larg.is_null()
+                && s.rarg.is_null()
+                && s.distinctClause.is_null()
+                && s.valuesLists.is_null()
+        }
+    })
+    .unwrap_or(false);
+    let parenthesized = subxact::run(|| {
+        // SAFETY: as above.
+        unsafe {
+            let list =
+                pg_sys::raw_parser(wrapped.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+            PgList::<pg_sys::RawStmt>::from_pg(list).len() == 1
+        }
+    })
+    .unwrap_or(false);
+    match one && parenthesized {
+        true => Ok(()),
+        false => Err(not_one()),
+    }
+}

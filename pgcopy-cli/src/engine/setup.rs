@@ -339,6 +339,9 @@ async fn new_job(
     }
     problems.extend(ctx.expressions_alone());
     if problems.is_empty() {
+        problems.extend(ctx.row_filters_steady().await?);
+    }
+    if problems.is_empty() {
         problems.extend(ctx.row_filters_run(&plan).await?);
     }
     // A bare name that selects tables in several schemas would truncate

@@ -204,6 +204,15 @@ pub enum Problem {
         /// What the source said.
         error: String,
     },
+    /// A `--where` condition calls something whose answer changes from one
+    /// transaction (or call) to the next: the rows it takes would differ
+    /// between the transactions that read them.
+    RowFilterUnsteady {
+        /// TABLE, as written.
+        table: String,
+        /// What it calls (`random()`, `now()`, `CURRENT_TIMESTAMP`).
+        calls: String,
+    },
     /// A `--where` condition or `--transform` expression is not one SQL
     /// expression on its own.
     NotOneExpression {
@@ -438,6 +447,14 @@ impl fmt::Display for Problem {
                  the source's tables were; nothing was changed here: give the job up with `pgcopy jobs discard \
                  {job_id}` and start a new copy",
                 beyond.join(", ")
+            ),
+            Problem::RowFilterUnsteady { table, calls } => write!(
+                f,
+                "the --where condition for {table} calls {calls}, whose answer changes from one \
+                 transaction or call to the next: pgcopy reads rows in several transactions (one per \
+                 worker and chunk, again on a resume), so a row could be taken in one and left in \
+                 another, and keys to it left dangling; give a condition with the same answer each \
+                 time (a literal timestamp instead of now())"
             ),
             Problem::RowFilterFails {
                 table,

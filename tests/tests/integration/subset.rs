@@ -271,6 +271,53 @@ fn bad_filters_are_refused_before_any_change() {
         "{}",
         column.stderr
     );
+    // Once, for the table the condition is for: not again for each table
+    // whose rows follow it (item's selection holds the same condition).
+    assert_eq!(
+        column.stderr.matches("does not run on the source").count(),
+        1,
+        "{}",
+        column.stderr
+    );
+    // A condition whose answer changes between the transactions that read
+    // the rows (each worker's, a resume's) is refused by name.
+    for (text, calls) in [
+        ("category: random() < 0.5", "random()"),
+        (
+            "category: id < extract(epoch FROM pg_catalog.now())",
+            "pg_catalog.now()",
+        ),
+        (
+            "category: id < extract(day FROM clock_timestamp())",
+            "clock_timestamp()",
+        ),
+        (
+            "category: CURRENT_DATE > '2000-01-01'",
+            "the clock (CURRENT_TIMESTAMP",
+        ),
+    ] {
+        let refused = copy(text);
+        refused.expect_code(1);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("the --where condition for category calls {calls}")),
+            "{}",
+            refused.stderr
+        );
+    }
+    // One whose functions are steady goes (a dry run here).
+    pgcopy(&[
+        "copy",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--dry-run",
+        "--where",
+        "category: abs(id) <= 10 AND lower('X') = 'x'",
+    ])
+    .expect_code(0);
     // Text that balances only where it was tried, or names pgcopy's alias,
     // would read other rows in the subqueries that follow the filter.
     for (text, why) in [
@@ -286,6 +333,7 @@ fn bad_filters_are_refused_before_any_change() {
             "category: pgcopy_row.id <= 10",
             "it names pgcopy_row, pgcopy's alias of the row",
         ),
+        ("category: id <= 10;", "it is not one SQL expression"),
     ] {
         let refused = copy(text);
         refused.expect_code(1);
@@ -346,6 +394,39 @@ fn bad_filters_are_refused_before_any_change() {
         )
         .unwrap_err();
     assert!(err.contains("foreign keys form a cycle"), "{err}");
+    // What the CLI refuses, the extension's plan refuses too.
+    for (filter, why) in [
+        (
+            "category: 1=1; DROP TABLE book",
+            "it is not one SQL expression",
+        ),
+        (
+            "category: false) OR (id <= 10",
+            "it is not one SQL expression",
+        ),
+        (
+            "category: pgcopy_row.id < 3",
+            "it names pgcopy_row, pgcopy's alias of the row",
+        ),
+    ] {
+        let err = p
+            .dst
+            .try_psql_as(
+                &p.db,
+                "postgres",
+                &format!(
+                    "SELECT * FROM pgcopy.plan(row_filters => ARRAY[{}])",
+                    pgcopy_core::quote::quote_literal(filter)
+                ),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains(&format!(
+                "the row_filters entry for category is refused: {why}"
+            )),
+            "{err}"
+        );
+    }
     for c in [&p.src, &p.dst] {
         c.psql(&p.db, "ALTER TABLE book DROP COLUMN editor_id");
     }

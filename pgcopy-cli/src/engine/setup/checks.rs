@@ -93,6 +93,57 @@ impl Ctx<'_> {
         crate::parse::expressions_alone(&self.shape.row_filters, &self.shape.transforms)
     }
 
+    /// Each `--where` condition that calls a volatile function (`random()`,
+    /// `clock_timestamp()`, one of the source's own) or the transaction's
+    /// time (`now()`, `CURRENT_TIMESTAMP`): each transaction reading the
+    /// table would take other rows.
+    pub(super) async fn row_filters_steady(&self) -> anyhow::Result<Vec<Problem>> {
+        const TRANSACTION_TIME: [&str; 3] = ["now", "transaction_timestamp", "statement_timestamp"];
+        let mut problems = Vec::new();
+        for filter in &self.shape.row_filters {
+            let (names, clock) = crate::parse::calls(&filter.condition);
+            let volatile: Vec<String> = match names.is_empty() {
+                true => Vec::new(),
+                false => self
+                    .src
+                    .query(
+                        "SELECT n.name FROM unnest($1::pg_catalog.text[]) AS n(name) \
+                          WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p \
+                                          JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) p.pronamespace \
+                                         WHERE p.provolatile OPERATOR(pg_catalog.=) 'v' \
+                                           AND CASE WHEN pg_catalog.strpos(n.name, '.') OPERATOR(pg_catalog.>) 0 \
+                                                    THEN (s.nspname OPERATOR(pg_catalog.||) '.' \
+                                                          OPERATOR(pg_catalog.||) p.proname) OPERATOR(pg_catalog.=) n.name \
+                                                    ELSE p.proname OPERATOR(pg_catalog.=) n.name \
+                                                         AND pg_catalog.pg_function_is_visible(p.oid) END) \
+                          ORDER BY 1",
+                        &[&names],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            };
+            let timed = names.iter().find(|n| {
+                let bare = n.strip_prefix("pg_catalog.").unwrap_or(n);
+                TRANSACTION_TIME.contains(&bare)
+            });
+            let calls = match (volatile.first(), timed, clock) {
+                (Some(v), _, _) => format!("{v}()"),
+                (None, Some(t), _) => format!("{t}()"),
+                (None, None, true) => {
+                    "the clock (CURRENT_TIMESTAMP, CURRENT_DATE, LOCALTIME...)".into()
+                }
+                (None, None, false) => continue,
+            };
+            problems.push(Problem::RowFilterUnsteady {
+                table: filter.table.clone(),
+                calls,
+            });
+        }
+        Ok(problems)
+    }
+
     /// Each table's `--where` selection and `--transform` columns, tried on
     /// the source (prepared and `EXPLAIN`ed, in a savepoint of the snapshot
     /// transaction), after making sure the query is one statement: a
@@ -101,11 +152,20 @@ impl Ctx<'_> {
     /// here, before anything changes, not a failed load.
     pub(super) async fn row_filters_run(&self, plan: &Plan) -> anyhow::Result<Vec<Problem>> {
         let mut problems = Vec::new();
-        for spec in plan
+        // The tables a --where names first: a limited table's selection
+        // holds their conditions, so when one of those fails, its failure
+        // would only be said again for every table that follows it.
+        let mut specs: Vec<&pgcopy_core::plan::TableCopySpec> = plan
             .tables
             .iter()
             .filter(|t| t.rows_where.is_some() || !t.transforms.is_empty())
-        {
+            .collect();
+        specs.sort_by_key(|t| t.taken != pgcopy_core::subset::Taken::Filtered);
+        let mut filter_failed = false;
+        for spec in specs {
+            if filter_failed && spec.taken == pgcopy_core::subset::Taken::Limited {
+                continue;
+            }
             let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
             let rows = pgcopy_core::sql::Rows {
                 condition: spec.rows_where.as_deref(),
@@ -136,6 +196,7 @@ impl Ctx<'_> {
                 }
             };
             if let Err(error) = tried {
+                filter_failed |= spec.taken == pgcopy_core::subset::Taken::Filtered;
                 problems.push(Problem::RowFilterFails {
                     table: spec.table.clone(),
                     taken: spec.taken,

@@ -203,6 +203,9 @@ pub(super) async fn resume(
     }
     problems.extend(ctx.expressions_alone());
     if problems.is_empty() {
+        problems.extend(ctx.row_filters_steady().await?);
+    }
+    if problems.is_empty() {
         problems.extend(ctx.row_filters_run(&plan).await?);
     }
     if !plan.large_objects.is_empty() {
