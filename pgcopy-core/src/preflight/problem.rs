@@ -454,7 +454,8 @@ impl fmt::Display for Problem {
                  transaction or call to the next: pgcopy reads rows in several transactions (one per \
                  worker and chunk, again on a resume), so a row could be taken in one and left in \
                  another, and keys to it left dangling; give a condition with the same answer each \
-                 time (a literal timestamp instead of now())"
+                 time (a literal timestamp instead of now(); a function of your own that gives one: \
+                 declare it IMMUTABLE or STABLE)"
             ),
             Problem::RowFilterFails {
                 table,
