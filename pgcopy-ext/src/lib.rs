@@ -25,6 +25,7 @@ use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, RestoreState, SavedFk, SavedIndex, Step};
 use pgcopy_core::stored;
+use pgcopy_core::triggers::SavedTrigger;
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -258,8 +259,10 @@ fn plan(
 /// saved definitions: first its deferred indexes (outcome `index_restored`),
 /// then its foreign keys, each in its own subtransaction so one failure does not
 /// stop the rest. A constraint that was NOT VALID stays NOT VALID; one whose
-/// validation fails is left added as NOT VALID with the reason saved.
-/// Idempotent: a constraint or index already present counts as restored.
+/// validation fails is left added as NOT VALID with the reason saved. Last,
+/// the triggers disabled by jobs no client runs come back in their modes
+/// (outcome `trigger_restored`). Idempotent: a constraint or index already
+/// present counts as restored.
 ///
 /// Each definition is parsed by this server's parser and must be exactly the
 /// object saved; it runs as its table's owner, and only when both the caller
@@ -308,12 +311,13 @@ fn restore_fks(
             error,
         ));
     }
+    rows.extend(restore_triggers(job));
     TableIterator::new(rows)
 }
 
 type RestoreRow = (i64, String, String, String, Option<String>);
 
-use putback::{restore_indexes, restore_one};
+use putback::{restore_indexes, restore_one, restore_triggers};
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -54,7 +54,17 @@ fn killed_with_keys_out_or_half_back_nothing_is_lost() {
     p.dst
         .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
         .expect("trusted install");
+    // A trigger the load disables: psql's restore_fks() puts it back too.
+    for c in [&p.src, &p.dst] {
+        c.psql(
+            &p.db,
+            "CREATE FUNCTION public.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER parent_keep BEFORE INSERT ON parent FOR EACH ROW EXECUTE FUNCTION public.keep();
+             ALTER TABLE parent ENABLE ALWAYS TRIGGER parent_keep;",
+        );
+    }
     let before = schema_of(&p.dst, &p.db);
+    assert!(before.2.contains("parent_keep|A"), "{}", before.2);
     let (s, _) = p.urls();
 
     let point = "phase:load";
@@ -81,7 +91,7 @@ fn killed_with_keys_out_or_half_back_nothing_is_lost() {
             "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
         )
         .unwrap();
-    assert_eq!(out, "index_restored|7\nrestored|3");
+    assert_eq!(out, "index_restored|7\nrestored|3\ntrigger_restored|1");
     assert_eq!(schema_of(&p.dst, &p.db), before);
     pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
 
