@@ -350,6 +350,7 @@ fn forged_state_rows_run_nothing_with_the_restorers_rights() {
             "c_lookalike failed",
             "canary_cascade failed",
             "canary_expr failed",
+            "canary_trg failed",
             "child_v index_restored",
             "p_role failed",
             "p_two failed",
@@ -357,6 +358,16 @@ fn forged_state_rows_run_nothing_with_the_restorers_rights() {
         ]
     );
     h.assert_gained_nothing("SELECT * FROM pgcopy.restore_fks()");
+    // The listed trigger of a table app cannot act for stays listed, and
+    // the row says why.
+    let why_trigger = h.p.dst.psql(
+        h.db(),
+        "SELECT error FROM pgcopy.restore_fks() WHERE constraint_name = 'canary_trg'",
+    );
+    assert!(
+        why_trigger.contains("job 1 was created by role \"app\", which cannot act as \"bob\""),
+        "{why_trigger}"
+    );
     // The genuine index is back, as its owner's.
     assert_eq!(
         h.su("SELECT pg_get_indexdef('public.child_v'::regclass)"),
