@@ -50,7 +50,7 @@ pub enum ConnInfoError {
 }
 
 /// The libpq parameters pgcopy implements as libpq does.
-const KNOWN_PARAMS: &[&str] = &[
+pub(crate) const KNOWN_PARAMS: &[&str] = &[
     "host",
     "hostaddr",
     "port",
@@ -501,6 +501,30 @@ mod tests {
         assert!(p.resolve(no_env, &defaults(), None).is_err());
         let p = ConnParams::parse("port=abc").unwrap();
         assert!(p.resolve(no_env, &defaults(), None).is_err());
+    }
+
+    /// A password's unencoded `/`, `?`, `#` or `,[` cuts a URI short; the
+    /// error quotes none of it (a red team saw pieces of the password in
+    /// the host, an unknown parameter and the host list's error).
+    #[test]
+    fn a_uri_cut_short_by_a_password_quotes_none_of_it() {
+        for (uri, secret) in [
+            ("postgresql://postgres:2024/Summer!@127.0.0.1/db", "Summer"),
+            ("postgresql://postgres:2024?Summer=1@127.0.0.1/db", "Summer"),
+            (
+                "postgresql://postgres:pa,[Zq9secret/x@127.0.0.1/db",
+                "Zq9secret",
+            ),
+            ("postgresql://postgres:pa#ss@127.0.0.1/db", "ss@"),
+        ] {
+            let e = ConnParams::parse(uri).unwrap_err().to_string();
+            assert!(e.contains("percent-encode"), "{uri}: {e}");
+            assert!(!e.contains(secret) && !e.contains("2024"), "{uri}: {e}");
+        }
+        // An `@` of a known parameter's value is its own.
+        let p = ConnParams::parse("postgresql://h/db?application_name=me@laptop").unwrap();
+        let s = p.resolve(no_env, &defaults(), None).unwrap();
+        assert_eq!(s.dbname, "db");
     }
 
     #[test]

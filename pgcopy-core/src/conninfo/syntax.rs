@@ -52,6 +52,32 @@ pub(super) fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoErr
         .strip_prefix("postgresql://")
         .or_else(|| s.strip_prefix("postgres://"))
         .expect("caller checked the scheme");
+    // An `@` past the end of the host part (the first `/`, `?` or `#`) is
+    // a password's unencoded `/`, `?` or `#` cutting the URI short: refused
+    // without quoting any of it, since any piece may be the password's.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let tail = &rest[authority_end..];
+    let (path_part, query_part) = match tail.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (tail, ""),
+    };
+    // In the query an `@` may be a value's own (`application_name=me@host`),
+    // of a parameter pgcopy knows; anywhere else it cut the URI short.
+    let stray_at = path_part.contains('@')
+        || query_part
+            .split('&')
+            .any(|pair| match pair.split_once('=') {
+                Some((key, value)) => value.contains('@') && !super::KNOWN_PARAMS.contains(&key),
+                None => pair.contains('@'),
+            });
+    if stray_at {
+        return Err(ConnInfoError::Syntax(
+            "the URI has an `@` after its host part, as when a password holds an unencoded `/`, `?` \
+             or `#`: percent-encode them in the user name and password (`/` as %2F, `?` as %3F, \
+             `#` as %23, `@` as %40)"
+                .into(),
+        ));
+    }
     let (before_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
