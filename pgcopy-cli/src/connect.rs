@@ -22,9 +22,17 @@ pub use peer::{CancelHandle, Peer};
 /// in it. `standard_conforming_strings` makes the server read a statement's
 /// text as pgcopy's parser (libpg_query) does; `local_preload_libraries`
 /// loads nothing the database chose.
+/// The timeouts are off: a copy's sessions sit idle between steps and run
+/// long transactions by design. `xmloption=content`: an `xml` value may be a
+/// fragment, which `document` would refuse to load (as `pg_dump` sets too).
 pub const SESSION_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp -c statement_timeout=0 \
-     -c idle_in_transaction_session_timeout=0 -c standard_conforming_strings=on \
-     -c local_preload_libraries=";
+     -c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 \
+     -c standard_conforming_strings=on -c xmloption=content -c local_preload_libraries=";
+
+/// PostgreSQL 17's `transaction_timeout`, off like the other timeouts. Not in
+/// [`SESSION_OPTIONS`]: an older server refuses a setting it does not know
+/// at startup, so it is set once the server says its version.
+const TRANSACTION_TIMEOUT_OFF: &str = "SET transaction_timeout = 0";
 
 /// Settings every pgcopy session starts with *before* the user's own
 /// `options`: they still win over `ALTER DATABASE ... SET` (which the
@@ -290,6 +298,14 @@ impl Endpoint {
                 // No TLS configured (sslmode=disable), or a Unix-domain socket.
                 _ => cfg.connect_raw(stream, NoTls).await.map(spawn_connection),
             };
+            let result = match result {
+                Ok((client, major)) if major >= 17 => client
+                    .batch_execute(TRANSACTION_TIMEOUT_OFF)
+                    .await
+                    .map(|()| client),
+                Ok((client, _)) => Ok(client),
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(client) => {
                     let cancel = CancelHandle {
@@ -379,17 +395,27 @@ async fn session_fits(client: &Client, want: TargetSessionAttrs) -> Result<(), S
 }
 
 /// Runs a new connection's I/O task on the tokio runtime; returns its client.
-fn spawn_connection<S, T>((client, conn): (Client, tokio_postgres::Connection<S, T>)) -> Client
+/// Also returns the server's major version (0 if it did not say).
+fn spawn_connection<S, T>(
+    (client, conn): (Client, tokio_postgres::Connection<S, T>),
+) -> (Client, u32)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let major = conn
+        .parameter("server_version")
+        .and_then(|v| {
+            let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(0);
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!("connection closed: {}", pg_message(&e));
         }
     });
-    client
+    (client, major)
 }
 
 /// A connection with what cancels it and what it read, from

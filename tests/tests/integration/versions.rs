@@ -128,3 +128,68 @@ fn copies_between_postgresql_majors() {
         copy_pair(a, b);
     }
 }
+
+/// Settings a database's owner may give every session (`ALTER DATABASE ...
+/// SET`) do not cut a copy short: PostgreSQL 17's `transaction_timeout` on
+/// both sides (a copy's transactions outlive it by design; an older server
+/// does not know the setting, so pgcopy turns it off once the server says
+/// its version), and, on any version, `idle_session_timeout` and
+/// `xmloption = document` (an `xml` fragment still loads). Found by a red
+/// team; each failed the copy before.
+#[test]
+fn owner_settings_of_timeouts_and_xml_do_not_break_a_copy() {
+    let (src, dst) = std::thread::scope(|s| {
+        let a = s.spawn(|| Cluster::start_version("source", 17));
+        let b = s.spawn(|| Cluster::start_version("destination", 17));
+        (a.join().expect("source"), b.join().expect("destination"))
+    });
+    let schema = "CREATE TABLE doc (id int PRIMARY KEY, x xml);
+                  CREATE TABLE t (id int PRIMARY KEY, pad text);";
+    for c in [&src, &dst] {
+        c.create_db("settings");
+        c.psql("settings", schema);
+        c.psql(
+            "postgres",
+            "ALTER DATABASE settings SET transaction_timeout = '300ms';
+             ALTER DATABASE settings SET idle_session_timeout = '200ms';
+             ALTER DATABASE settings SET xmloption = document;",
+        );
+    }
+    src.psql(
+        "settings",
+        "INSERT INTO doc VALUES (1, XMLPARSE (CONTENT 'a fragment <b>with</b> text')), (2, '<doc/>');
+         INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;",
+    );
+    // Each load transaction waits 500 ms before its commit, and the source's
+    // snapshot transaction lasts the whole copy.
+    let run = crate::common::pgcopy_env(
+        &[
+            "copy",
+            "-s",
+            &src.url("settings"),
+            "-d",
+            &dst.url("settings"),
+            "--no-progress",
+        ],
+        &[("PGCOPY_FAILPOINT", "before-chunk-commit:500")],
+    );
+    run.expect_code(0);
+    assert_eq!(data(&src, "settings"), data(&dst, "settings"));
+    assert_eq!(
+        scalar(
+            &dst,
+            "settings",
+            "SELECT XMLSERIALIZE (CONTENT x AS text) FROM doc WHERE id = 1"
+        ),
+        "a fragment <b>with</b> text"
+    );
+    // verify reads in one snapshot transaction too.
+    pgcopy(&[
+        "verify",
+        "-s",
+        &src.url("settings"),
+        "-d",
+        &dst.url("settings"),
+    ])
+    .expect_code(0);
+}
