@@ -278,8 +278,24 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
         partly > 1 && partly < 604,
         "{partly} large objects after the kill"
     );
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]).expect_code(0);
+    let resumed = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]);
+    resumed.expect_code(0);
     assert_eq!(others(&large_objects(&p.dst, &p.db)), others(&src));
+    // The batches count among the chunks done and to do (a red team saw
+    // "14 of 1 chunks").
+    let said = resumed
+        .stderr
+        .lines()
+        .find(|l| l.contains("resuming job"))
+        .unwrap_or_default()
+        .to_string();
+    let (done, total) = said
+        .split_once(": ")
+        .and_then(|(_, r)| r.split_once(" chunks"))
+        .and_then(|(n, _)| n.split_once(" of "))
+        .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()))
+        .unwrap_or_else(|| panic!("{}", resumed.stderr));
+    assert!(done >= 2 && done < total, "{said}");
 
     // Some tables only: left out, with a word naming the columns that may
     // refer to them, unless asked for.

@@ -227,12 +227,13 @@ pub(super) async fn resume(
     ctx.lock_split_sources(&plan).await?;
     store.restart_job(dst, job.job_id, snapshot).await?;
     let done_chunks = store.done_chunks(dst, job.job_id).await?;
+    // Large objects' batches are marked done as chunks of their own.
     tracing::info!(
         "resuming job {}: {} of {} chunks already copied; reading the rest from a new snapshot, so rows changed \
          on the source since the first run may be inconsistent across tables (use --snapshot to keep one)",
         job.job_id,
         done_chunks.len(),
-        plan.total_chunks()
+        plan.total_chunks() + plan.large_objects.len()
     );
     Ok(Some(Setup {
         job_id: job.job_id,
