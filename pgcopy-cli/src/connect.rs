@@ -173,7 +173,9 @@ impl Endpoint {
             cfg.port(*p);
         }
         cfg.user(&s.user).dbname(&s.dbname);
-        if let Some(pw) = &s.password {
+        // A password given goes to every host; the password file's, host by
+        // host (`connect_session`), never one host's to another.
+        if let (Some(pw), true) = (&s.password, s.host_passwords.is_empty()) {
             cfg.password(pw.expose());
         }
         cfg.application_name(
@@ -253,7 +255,12 @@ impl Endpoint {
         };
         let peers = self.peers();
         for want in passes {
-            for peer in &peers {
+            for (host, peer) in &peers {
+                let mut base = base.clone();
+                // The password file's line for this host, as libpq reads it.
+                if let Some(Some(pw)) = self.settings.host_passwords.get(*host) {
+                    base.password(pw.expose());
+                }
                 match self.connect_peer(&base, peer).await {
                     Ok(session) => match session_fits(&session.client, *want).await {
                         Ok(()) => return Ok(session),
@@ -325,11 +332,12 @@ impl Endpoint {
         Err(last)
     }
 
-    /// The hosts to try, each with its port and address, in the order given
-    /// (or shuffled with `load_balance_hosts=random`).
-    fn peers(&self) -> Vec<Peer> {
+    /// The hosts to try (each with its place in `hosts`), with its port and
+    /// address, in the order given (or shuffled with
+    /// `load_balance_hosts=random`).
+    fn peers(&self) -> Vec<(usize, Peer)> {
         let s = &self.settings;
-        let mut peers: Vec<Peer> = s
+        let mut peers: Vec<(usize, Peer)> = s
             .hosts
             .iter()
             .enumerate()
@@ -340,7 +348,7 @@ impl Endpoint {
                     _ => s.ports.get(i).copied().unwrap_or(5432),
                 };
                 let addr = s.hostaddrs.get(i).copied().flatten();
-                if host.starts_with('/') && addr.is_none() {
+                let peer = if host.starts_with('/') && addr.is_none() {
                     Peer::Unix(format!("{host}/.s.PGSQL.{port}"))
                 } else {
                     Peer::Tcp {
@@ -348,7 +356,8 @@ impl Endpoint {
                         addr,
                         port,
                     }
-                }
+                };
+                (i, peer)
             })
             .collect();
         if s.load_balance_random {

@@ -348,8 +348,12 @@ pub struct ConnSettings {
     pub dbname: String,
     /// Role name.
     pub user: String,
-    /// Password, if one was given or found in the password file.
+    /// Password, if one was given or found in the password file (for the
+    /// first host).
     pub password: Option<Secret>,
+    /// Without a password given: the password file's for each host, in
+    /// `hosts`' order.
+    pub host_passwords: Vec<Option<Secret>>,
     /// TLS mode.
     pub sslmode: SslMode,
     /// CA bundle for `verify-ca`/`verify-full`.

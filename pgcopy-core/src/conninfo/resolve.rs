@@ -322,12 +322,27 @@ impl ConnParams {
                 .map(|n| u32::try_from(n).map_err(|_| bad("keepalives_count", "too large")))
                 .transpose()?,
         };
-        let password = match p.get("password") {
-            Some(pw) => Some(Secret::new(pw.clone())),
-            None => pgpass.and_then(|text| {
-                pgpass_lookup(text, &hosts[0], ports[0], &dbname, &user, &defaults.host)
-                    .map(Secret::new)
-            }),
+        // libpq looks the password file up for each host it tries.
+        let port_of = |i: usize| match ports.len() {
+            0 => 5432,
+            1 => ports[0],
+            _ => ports.get(i).copied().unwrap_or(5432),
+        };
+        let (password, host_passwords) = match p.get("password") {
+            Some(pw) => (Some(Secret::new(pw.clone())), Vec::new()),
+            None => {
+                let found: Vec<Option<Secret>> = hosts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, host)| {
+                        pgpass.and_then(|text| {
+                            pgpass_lookup(text, host, port_of(i), &dbname, &user, &defaults.host)
+                                .map(Secret::new)
+                        })
+                    })
+                    .collect();
+                (found.first().cloned().flatten(), found)
+            }
         };
         Ok(ConnSettings {
             hosts,
@@ -335,6 +350,7 @@ impl ConnParams {
             dbname,
             user,
             password,
+            host_passwords,
             sslmode,
             sslrootcert: non_empty("sslrootcert"),
             sslcert: non_empty("sslcert"),

@@ -215,6 +215,25 @@ fn env_and_pgpass_supply_connections() {
     );
     run.expect_code(0);
     p.assert_same_data();
+    // With several hosts, each is looked up in the file for itself, as libpq
+    // does: the first (nothing listens on port 1) has no line, the second
+    // has (a red team saw only the first looked up).
+    let run = crate::common::pgcopy_env(
+        &[
+            "copy",
+            "--no-progress",
+            "-s",
+            &src,
+            "-d",
+            &format!(
+                "host=localhost,127.0.0.1 port=1,{} user=postgres dbname={}",
+                p.dst.port(),
+                p.db
+            ),
+        ],
+        &[("HOME", home.to_str().unwrap())],
+    );
+    run.expect_code(0);
     // A world-readable password file is ignored, as libpq does.
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = crate::common::pgcopy_env(
