@@ -110,6 +110,15 @@ fn sslmodes_over_rustls() {
     );
     pgcopy(&["list", "-s", &url("")]).expect_code(0);
     pgcopy(&["list", "-s", &url("sslmode=require")]).expect_code(0);
+    // SCRAM bound to the TLS channel (tls-server-end-point), as libpq does:
+    // the rustls connector before 0.14 offered no binding, and `require`
+    // never connected (a red team's finding).
+    let bound = pgcopy(&[
+        "list",
+        "-s",
+        &url("sslmode=require&channel_binding=require"),
+    ]);
+    bound.expect_code(0);
     // The chain and the name check out against the right CA...
     pgcopy(&[
         "list",
