@@ -326,7 +326,13 @@ impl Endpoint {
                         stats,
                     });
                 }
-                Err(e) => last = format!("{} failed: {}", peer.describe(), pg_message(&e)),
+                Err(e) => {
+                    last = format!(
+                        "{} failed: {}",
+                        peer.describe(),
+                        crate::tls::readable(pg_message(&e))
+                    )
+                }
             }
         }
         Err(last)

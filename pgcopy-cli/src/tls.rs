@@ -62,6 +62,7 @@ pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, User
                 ))
             })?;
             let mut roots = RootCertStore::empty();
+            let mut pinned: Vec<CertificateDer<'static>> = Vec::new();
             let certs = CertificateDer::pem_file_iter(&path).map_err(|e| {
                 UserError::usage(format!(
                     "cannot read root certificate {path} (sslrootcert): {e}; check the path"
@@ -71,6 +72,7 @@ pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, User
                 let cert = cert.map_err(|e| {
                     UserError::usage(format!("root certificate {path} is not valid PEM: {e}"))
                 })?;
+                pinned.push(cert.clone());
                 roots.add(cert).map_err(|e| {
                     UserError::usage(format!("root certificate {path} was rejected: {e}"))
                 })?;
@@ -79,11 +81,11 @@ pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, User
                 .with_crls(revocation_lists(settings)?)
                 .build()
                 .map_err(|e| UserError::usage(format!("root certificate {path}: {e}")))?;
-            if mode == SslMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
+            Arc::new(LibpqVerifier {
+                webpki,
+                roots: std::mem::take(&mut pinned),
+                check_name: mode == SslMode::VerifyFull,
+            })
         }
     };
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
@@ -261,11 +263,60 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// Checks the certificate chain but not the host name (`sslmode=verify-ca`).
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+/// A TLS failure's text with webpki's reasons, which rustls prints as Rust
+/// debug text (`Other(OtherError(CaUsedAsEndEntity))`), said in words.
+pub fn readable(detail: String) -> String {
+    const REASONS: [(&str, &str); 4] = [
+        (
+            "CaUsedAsEndEntity",
+            "the server's certificate is a CA certificate, which its root does not vouch for as a \
+             server's (give that certificate itself as sslrootcert, or issue the server one from it)",
+        ),
+        (
+            "UnsupportedCertVersion",
+            "the server's certificate is X.509 version 1, which pgcopy's TLS (rustls) does not \
+             accept: issue a version 3 certificate",
+        ),
+        (
+            "UnsupportedCrlVersion",
+            "a revocation list (sslcrl) is of X.509 CRL version 1: issue it as version 2 \
+             (openssl ca -gencrl with crl_extensions)",
+        ),
+        (
+            "UnknownIssuer",
+            "the server's certificate is not signed by the root certificate given (sslrootcert)",
+        ),
+    ];
+    let Some((start, end)) = detail
+        .find("Other(OtherError(")
+        .map(|s| (s, detail[s..].find("))").map(|e| s + e + 2)))
+        .and_then(|(s, e)| Some((s, e?)))
+    else {
+        return detail;
+    };
+    let inner = &detail[start + "Other(OtherError(".len()..end - 2];
+    match REASONS.iter().find(|(k, _)| inner.starts_with(k)) {
+        Some((_, said)) => format!("{}{said}{}", &detail[..start], &detail[end..]),
+        None => detail,
+    }
+}
 
-impl ServerCertVerifier for ChainOnly {
+/// `verify-ca` and `verify-full` as libpq (OpenSSL) has them, over webpki:
+/// the chain is checked against `sslrootcert`, and with `check_name` the
+/// host name too. Two things libpq accepts that webpki alone does not:
+/// - a server certificate that is itself one of the root certificates (the
+///   self-signed `server.crt` of PostgreSQL's documentation, given as its own
+///   `sslrootcert`, which webpki refuses as a CA used as an end entity);
+/// - a host name in the certificate's CN when it has no subjectAltName
+///   names (webpki reads subjectAltName only).
+#[derive(Debug)]
+struct LibpqVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    roots: Vec<CertificateDer<'static>>,
+    check_name: bool,
+}
+
+impl ServerCertVerifier for LibpqVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -274,14 +325,27 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
+        let pinned = self.roots.iter().any(|r| r.as_ref() == end_entity.as_ref());
+        let name_in_cn = || -> bool { names::cn_fallback_matches(end_entity, server_name) };
         match self
-            .0
+            .webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
         {
+            Ok(v) => Ok(v),
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+            )) if !self.check_name || name_in_cn() => Ok(ServerCertVerified::assertion()),
+            // The root itself, trusted as given: its dates still count.
+            Err(e) if pinned => {
+                if !names::valid_at(end_entity, now) {
+                    return Err(Error::InvalidCertificate(CertificateError::Expired));
+                }
+                match !self.check_name || names::matches(end_entity, server_name) {
+                    true => Ok(ServerCertVerified::assertion()),
+                    false => Err(e),
+                }
+            }
+            Err(e) => Err(e),
         }
     }
     fn verify_tls12_signature(
@@ -290,7 +354,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
     fn verify_tls13_signature(
         &self,
@@ -298,9 +362,134 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// A server certificate's names, read as libpq reads them.
+mod names {
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::Certificate;
+
+    /// The certificate's subjectAltName DNS names and IP addresses.
+    fn alt_names(cert: &Certificate) -> (Vec<String>, Vec<Vec<u8>>) {
+        let (mut dns, mut ips) = (Vec::new(), Vec::new());
+        let Ok(Some((_, san))) = cert.tbs_certificate.get::<SubjectAltName>() else {
+            return (dns, ips);
+        };
+        for name in san.0 {
+            match name {
+                GeneralName::DnsName(d) => dns.push(d.as_str().to_ascii_lowercase()),
+                GeneralName::IpAddress(ip) => ips.push(ip.as_bytes().to_vec()),
+                _ => {}
+            }
+        }
+        (dns, ips)
+    }
+
+    /// The subject's common names.
+    fn common_names(cert: &Certificate) -> Vec<String> {
+        const CN: x509_cert::der::asn1::ObjectIdentifier =
+            x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
+        cert.tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .filter(|atv| atv.oid == CN)
+            .filter_map(|atv| {
+                let v = &atv.value;
+                std::str::from_utf8(v.value())
+                    .ok()
+                    .map(|s| s.to_ascii_lowercase())
+            })
+            .collect()
+    }
+
+    /// libpq's host name match: exact, or a `*.` wildcard for one label.
+    fn name_matches(pattern: &str, host: &str) -> bool {
+        match pattern.strip_prefix("*.") {
+            Some(rest) => host
+                .split_once('.')
+                .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
+            None => pattern == host,
+        }
+    }
+
+    /// Whether `server_name` is among the certificate's names: its
+    /// subjectAltName names, or, when it has none, its CN.
+    pub fn matches(der: &CertificateDer<'_>, server_name: &ServerName<'_>) -> bool {
+        let Ok(cert) = Certificate::from_der(der.as_ref()) else {
+            return false;
+        };
+        let (dns, ips) = alt_names(&cert);
+        match server_name {
+            ServerName::DnsName(n) => {
+                let host = n.as_ref().to_ascii_lowercase();
+                match dns.is_empty() && ips.is_empty() {
+                    true => common_names(&cert).iter().any(|cn| name_matches(cn, &host)),
+                    false => dns.iter().any(|d| name_matches(d, &host)),
+                }
+            }
+            ServerName::IpAddress(ip) => {
+                let bytes: Vec<u8> = match std::net::IpAddr::from(*ip) {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                };
+                let text = std::net::IpAddr::from(*ip).to_string();
+                match dns.is_empty() && ips.is_empty() {
+                    true => common_names(&cert).contains(&text),
+                    false => ips.contains(&bytes),
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The CN fallback alone: for a certificate webpki found valid but for
+    /// its names, which has no subjectAltName names.
+    pub fn cn_fallback_matches(der: &CertificateDer<'_>, server_name: &ServerName<'_>) -> bool {
+        let Ok(cert) = Certificate::from_der(der.as_ref()) else {
+            return false;
+        };
+        let (dns, ips) = alt_names(&cert);
+        dns.is_empty() && ips.is_empty() && matches(der, server_name)
+    }
+
+    /// Whether `now` is within the certificate's validity.
+    pub fn valid_at(der: &CertificateDer<'_>, now: UnixTime) -> bool {
+        let Ok(cert) = Certificate::from_der(der.as_ref()) else {
+            return false;
+        };
+        let v = &cert.tbs_certificate.validity;
+        let secs = now.as_secs();
+        v.not_before.to_unix_duration().as_secs() <= secs
+            && secs <= v.not_after.to_unix_duration().as_secs()
+    }
+}
+
+#[cfg(test)]
+mod readable_tests {
+    #[test]
+    fn webpki_reasons_read_as_words() {
+        let said = super::readable(
+            "error performing TLS handshake: invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))"
+                .to_string(),
+        );
+        assert_eq!(
+            said,
+            "error performing TLS handshake: invalid peer certificate: the server's certificate is a CA \
+             certificate, which its root does not vouch for as a server's (give that certificate itself as \
+             sslrootcert, or issue the server one from it)"
+        );
+        let other = "invalid peer certificate: Other(OtherError(SomethingNew))".to_string();
+        assert_eq!(super::readable(other.clone()), other);
+        assert_eq!(super::readable("plain".into()), "plain");
     }
 }

@@ -242,5 +242,60 @@ fn sslmodes_over_rustls() {
         crate::common::scalar(&p.dst, "tlsdb", "SELECT count(*) FROM t"),
         "1000"
     );
+
+    // Certificates libpq accepts and webpki alone does not (a red team's):
+    // a server certificate naming its host in the CN only, no
+    // subjectAltName...
+    signed(&dir, "cnonly", "/CN=127.0.0.1", "basicConstraints=CA:FALSE");
+    p.src
+        .require_ssl(&dir.join("cnonly.crt"), &dir.join("cnonly.key"));
+    pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
+    ])
+    .expect_code(0);
+    signed(
+        &dir,
+        "cnother",
+        "/CN=db.example.com",
+        "basicConstraints=CA:FALSE",
+    );
+    p.src
+        .require_ssl(&dir.join("cnother.crt"), &dir.join("cnother.key"));
+    let run = pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
+    ]);
+    run.expect_code(1);
+    pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-ca&sslrootcert={}", ca.display())),
+    ])
+    .expect_code(0);
+    // ...and PostgreSQL's documented self-signed server.crt (a CA
+    // certificate), given as its own root.
+    self::ca(&dir, "selfsigned", "/CN=127.0.0.1");
+    p.src
+        .require_ssl(&dir.join("selfsigned.crt"), &dir.join("selfsigned.key"));
+    let own = dir.join("selfsigned.crt");
+    for mode in ["verify-ca", "verify-full"] {
+        pgcopy(&[
+            "list",
+            "-s",
+            &url(&format!("sslmode={mode}&sslrootcert={}", own.display())),
+        ])
+        .expect_code(0);
+    }
+    // Not against another root, and the reason reads as a sentence.
+    let run = pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!("sslmode=verify-ca&sslrootcert={}", ca.display())),
+    ]);
+    run.expect_code(1);
+    assert!(!run.stderr.contains("OtherError"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
