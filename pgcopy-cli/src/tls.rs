@@ -80,7 +80,18 @@ pub fn make_tls(settings: &ConnSettings, home: Option<&str>) -> Result<Tls, User
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
                 .with_crls(revocation_lists(settings)?)
                 .build()
-                .map_err(|e| UserError::usage(format!("root certificate {path}: {e}")))?;
+                .map_err(|e| match e {
+                    // The root certificates were read above: what fails here
+                    // is a revocation list.
+                    rustls::client::VerifierBuilderError::InvalidCrl(_) => {
+                        UserError::usage(String::from(
+                            "a certificate revocation list (sslcrl/sslcrldir) cannot be parsed: \
+                             pgcopy's TLS (rustls) reads X.509 v2 lists only (openssl ca -gencrl \
+                             writes v2 when the CA's configuration has crl_extensions)",
+                        ))
+                    }
+                    e => UserError::usage(format!("root certificate {path}: {e}")),
+                })?;
             Arc::new(LibpqVerifier {
                 webpki,
                 roots: std::mem::take(&mut pinned),
