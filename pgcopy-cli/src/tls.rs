@@ -346,8 +346,10 @@ impl ServerCertVerifier for LibpqVerifier {
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name || name_in_cn() => Ok(ServerCertVerified::assertion()),
-            // The root itself, trusted as given: its dates still count.
-            Err(e) if pinned => {
+            // The root itself, trusted as given (a self-signed CA
+            // certificate webpki will not take as a server's): its dates
+            // still count. Any other failure stands, revocation included.
+            Err(e) if pinned && ca_as_end_entity(&e) && names::self_signed(end_entity) => {
                 if !names::valid_at(end_entity, now) {
                     return Err(Error::InvalidCertificate(CertificateError::Expired));
                 }
@@ -380,6 +382,12 @@ impl ServerCertVerifier for LibpqVerifier {
     }
 }
 
+/// webpki's refusal of a CA certificate as a server's own.
+fn ca_as_end_entity(e: &Error) -> bool {
+    matches!(e, Error::InvalidCertificate(CertificateError::Other(other))
+        if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)))
+}
+
 /// A server certificate's names, read as libpq reads them.
 mod names {
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -404,7 +412,9 @@ mod names {
         (dns, ips)
     }
 
-    /// The subject's common names.
+    /// The subject's first common name, the one libpq reads (OpenSSL's
+    /// `X509_NAME_get_index_by_NID` from the start): a certificate with
+    /// several matches on its first only.
     fn common_names(cert: &Certificate) -> Vec<String> {
         const CN: x509_cert::der::asn1::ObjectIdentifier =
             x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
@@ -414,6 +424,7 @@ mod names {
             .iter()
             .flat_map(|rdn| rdn.0.iter())
             .filter(|atv| atv.oid == CN)
+            .take(1)
             .filter_map(|atv| {
                 let v = &atv.value;
                 std::str::from_utf8(v.value())
@@ -421,6 +432,12 @@ mod names {
                     .map(|s| s.to_ascii_lowercase())
             })
             .collect()
+    }
+
+    /// Issued by itself (issuer and subject the same name).
+    pub fn self_signed(der: &CertificateDer<'_>) -> bool {
+        Certificate::from_der(der.as_ref())
+            .is_ok_and(|c| c.tbs_certificate.issuer == c.tbs_certificate.subject)
     }
 
     /// libpq's host name match: exact, or a `*.` wildcard for one label.
