@@ -1,6 +1,6 @@
 //! Reading a server's catalog into the core's model with `sql/catalog.sql`.
 
-use crate::error::PgContext;
+use crate::error::{pg_message, PgContext};
 use pgcopy_core::catalog::Catalog;
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::sql;
@@ -73,4 +73,62 @@ pub async fn untrusted_code(
         v.sort();
     }
     Ok(out)
+}
+
+/// A sequence as [`read_sequence`] reads it.
+pub(crate) struct SequenceState {
+    /// Its OID.
+    pub oid: u32,
+    /// Its increment.
+    pub increment: i64,
+    /// `last_value`.
+    pub last: i64,
+    /// `is_called`.
+    pub called: bool,
+}
+
+/// The sequence under the name `seq`, read by its OID once the name proved
+/// to lead to a sequence (`sql::SEQUENCE_PROBE`, which also locks it); from
+/// its catalog when `nextval` was called, else from the sequence itself,
+/// by a read that finds nothing unless the name still leads to it
+/// (`sql::read_sequence`). Another role that put a view calling its code in
+/// the sequence's place gets nothing run.
+pub(crate) async fn read_sequence(
+    conn: &Client,
+    seq: &QualifiedName,
+) -> Result<SequenceState, String> {
+    let probe = conn
+        .query_opt(sql::SEQUENCE_PROBE, &[&seq.to_string()])
+        .await
+        .map_err(|e| pg_message(&e))?;
+    let Some(row) = probe else {
+        return Err("it no longer exists".into());
+    };
+    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    if !is_sequence {
+        return Err("the name now leads to something that is not a sequence".into());
+    }
+    let increment = increment.unwrap_or(1);
+    if let Some(last) = last {
+        return Ok(SequenceState {
+            oid,
+            increment,
+            last,
+            called: true,
+        });
+    }
+    let row = conn
+        .query_opt(&sql::read_sequence(seq, oid), &[])
+        .await
+        .map_err(|e| pg_message(&e))?
+        .ok_or_else(|| {
+            "the name no longer leads to the sequence it led to a moment before".to_string()
+        })?;
+    Ok(SequenceState {
+        oid,
+        increment,
+        last: row.get(0),
+        called: row.get(1),
+    })
 }

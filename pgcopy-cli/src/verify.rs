@@ -53,6 +53,52 @@ pub struct TableCheck {
     pub matches: bool,
 }
 
+/// One sequence's comparison: the same state on both sides, or (for one a
+/// table the copy leaves alone also uses, which a copy only moves forward)
+/// the destination's at or ahead of the source's.
+#[derive(Debug, Clone, Serialize)]
+pub struct SequenceCheck {
+    /// `schema.sequence`.
+    pub sequence: String,
+    /// `last_value` and `is_called` on the source.
+    pub source: (i64, bool),
+    /// On the destination.
+    pub dest: (i64, bool),
+    /// Whether they match.
+    pub matches: bool,
+}
+
+/// The plan's sequences on both sides. Sequences are not transactional: each
+/// side's value is read now, not as of the source's snapshot.
+async fn sequences(
+    src: &Client,
+    dst: &Client,
+    plan: &pgcopy_core::plan::Plan,
+) -> anyhow::Result<Vec<SequenceCheck>> {
+    use crate::introspect::read_sequence;
+    let mut out = Vec::new();
+    for s in &plan.sequences {
+        let name = s.sequence.display_name();
+        let a = read_sequence(src, &s.sequence)
+            .await
+            .map_err(|why| UserError::failure(format!("sequence {name} on the source: {why}")))?;
+        let b = read_sequence(dst, &s.sequence).await.map_err(|why| {
+            UserError::failure(format!("sequence {name} on the destination: {why}"))
+        })?;
+        let same = (a.last, a.called) == (b.last, b.called);
+        let matches = same
+            || (s.only_forward
+                && sql::sequence_ahead(b.increment, b.last, b.called, a.last, a.called));
+        out.push(SequenceCheck {
+            sequence: name,
+            source: (a.last, a.called),
+            dest: (b.last, b.called),
+            matches,
+        });
+    }
+    Ok(out)
+}
+
 /// Rows and (with `exact`) the checksum of `reads` together: checksums are
 /// sums, so they add up across tables.
 async fn query(
@@ -251,6 +297,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let mut checks = results.lock().expect("lock").clone();
     checks.sort_by(|a, b| a.table.cmp(&b.table));
     let differ = checks.iter().filter(|c| !c.matches).count();
+    let seqs = sequences(&src, &dst, &p).await?;
+    let seqs_differ = seqs.iter().filter(|s| !s.matches).count();
     if args.json {
         println!(
             "{}",
@@ -259,6 +307,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
                 "tables": checks,
                 "matching": checks.len() - differ,
                 "differing": differ,
+                "sequences": seqs,
+                "sequences_differing": seqs_differ,
             }))?
         );
     } else {
@@ -291,6 +341,30 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             checks.len() - differ,
             differ
         );
+        let state = |(last, called): (i64, bool)| match called {
+            true => last.to_string(),
+            false => format!("{last} (not called yet)"),
+        };
+        for s in seqs.iter().filter(|s| !s.matches) {
+            println!(
+                "sequence {}: source {}, destination {}: DIFFERENT",
+                s.sequence,
+                state(s.source),
+                state(s.dest)
+            );
+        }
+        if !seqs.is_empty() {
+            println!(
+                "{} sequences compared: {} match, {} differ",
+                seqs.len(),
+                seqs.len() - seqs_differ,
+                seqs_differ
+            );
+        }
     }
-    Ok(if differ == 0 { exit::OK } else { exit::FAILURE })
+    Ok(if differ == 0 && seqs_differ == 0 {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }

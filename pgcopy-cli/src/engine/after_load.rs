@@ -28,57 +28,6 @@ fn refresh_hint(e: &tokio_postgres::Error) -> &'static str {
     }
 }
 
-/// A sequence as [`read_sequence`] reads it.
-struct SequenceState {
-    oid: u32,
-    increment: i64,
-    last: i64,
-    called: bool,
-}
-
-/// The sequence under the name `seq`, read by its OID once the name proved
-/// to lead to a sequence (`sql::SEQUENCE_PROBE`, which also locks it); from
-/// its catalog when `nextval` was called, else from the sequence itself,
-/// by a read that finds nothing unless the name still leads to it
-/// (`sql::read_sequence`). Another role that put a view calling its code in
-/// the sequence's place gets nothing run.
-async fn read_sequence(conn: &Client, seq: &QualifiedName) -> Result<SequenceState, String> {
-    let probe = conn
-        .query_opt(sql::SEQUENCE_PROBE, &[&seq.to_string()])
-        .await
-        .map_err(|e| pg_message(&e))?;
-    let Some(row) = probe else {
-        return Err("it no longer exists".into());
-    };
-    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    if !is_sequence {
-        return Err("the name now leads to something that is not a sequence".into());
-    }
-    let increment = increment.unwrap_or(1);
-    if let Some(last) = last {
-        return Ok(SequenceState {
-            oid,
-            increment,
-            last,
-            called: true,
-        });
-    }
-    let row = conn
-        .query_opt(&sql::read_sequence(seq, oid), &[])
-        .await
-        .map_err(|e| pg_message(&e))?
-        .ok_or_else(|| {
-            "the name no longer leads to the sequence it led to a moment before".to_string()
-        })?;
-    Ok(SequenceState {
-        oid,
-        increment,
-        last: row.get(0),
-        called: row.get(1),
-    })
-}
-
 /// After the data: sequences, materialized views, ANALYZE; returns the
 /// materialized views that could not be refreshed, each with why.
 pub(super) async fn finish(
@@ -95,7 +44,7 @@ pub(super) async fn finish(
     // Sequence values are read at the end of the copy, after its rows.
     for s in &plan.sequences {
         shared.after.advance();
-        let source = match read_sequence(src, &s.sequence).await {
+        let source = match crate::introspect::read_sequence(src, &s.sequence).await {
             Ok(state) => state,
             Err(why) => {
                 // The snapshot transaction may be aborted now; later reads
@@ -107,7 +56,7 @@ pub(super) async fn finish(
                 .into());
             }
         };
-        let dest = read_sequence(dst, &s.sequence)
+        let dest = crate::introspect::read_sequence(dst, &s.sequence)
             .await
             .map_err(|why| anyhow::anyhow!("sequence {}: {why}", s.sequence.display_name()))?;
         // A sequence a table the copy leaves alone also uses only moves

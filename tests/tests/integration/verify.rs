@@ -73,3 +73,43 @@ fn verify_passes_on_identical_data_and_finds_one_changed_row_in_a_million() {
         run.stdout
     );
 }
+
+/// A copy sets sequences, and verify compares them too: a sequence moved on
+/// the destination is named, and fails the check (a red team saw verify
+/// pass it).
+#[test]
+fn verify_compares_the_copied_sequences() {
+    let p = Pair::new("verifyseq");
+    let schema = "CREATE TABLE t (id serial PRIMARY KEY, v text);
+                  CREATE SEQUENCE free_seq;
+                  CREATE TABLE u (id int DEFAULT nextval('free_seq'));";
+    p.src.psql(&p.db, schema);
+    p.dst.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO t (v) SELECT 'x' FROM generate_series(1, 50); INSERT INTO u DEFAULT VALUES;",
+    );
+    p.copy(&[]).expect_code(0);
+    let (s, d) = p.urls();
+    let run = pgcopy(&["verify", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("2 sequences compared: 2 match, 0 differ"),
+        "{}",
+        run.stdout
+    );
+    p.dst.psql(&p.db, "SELECT setval('t_id_seq', 999)");
+    let run = pgcopy(&["verify", "-s", &s, "-d", &d]);
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains("sequence public.t_id_seq: source 50, destination 999: DIFFERENT"),
+        "{}",
+        run.stdout
+    );
+    let run = pgcopy(&["verify", "-s", &s, "-d", &d, "--json"]);
+    run.expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["sequences_differing"], 1);
+}
