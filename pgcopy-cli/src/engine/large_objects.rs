@@ -264,7 +264,9 @@ async fn copy_batch(
         .query(
             "SELECT m.oid, a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL
                                                  ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
-                    a.is_grantable
+                    a.is_grantable,
+                    CASE WHEN a.grantor OPERATOR(pg_catalog.<>) m.lomowner
+                         THEN pg_catalog.pg_get_userbyid(a.grantor)::text END
                FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a
               WHERE m.oid BETWEEN $1 AND $2",
             &[&batch.first, &batch.last],
@@ -349,9 +351,36 @@ async fn copy_batch(
             ));
         }
     }
+    // A grant another role made (one holding the grant option) is made as
+    // that role, so it stays the grantor, where this role may act as it;
+    // in the source's order, which has each grant option before its use.
+    let grantors: Vec<String> = grants
+        .iter()
+        .filter_map(|g| g.get::<_, Option<String>>(4))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let may_act: HashSet<String> = match grantors.is_empty() {
+        true => HashSet::new(),
+        false => tx
+            .query(
+                "SELECT r FROM unnest($1::pg_catalog.text[]) AS r \
+                  WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles o \
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) r) \
+                             THEN pg_catalog.pg_has_role(r::pg_catalog.name, 'MEMBER') END",
+                &[&grantors],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    };
     for g in &grants {
         let (oid, privilege, grantee, grantable): (u32, String, Option<String>, bool) =
             (g.get(0), g.get(1), g.get(2), g.get(3));
+        let grantor = g
+            .get::<_, Option<String>>(4)
+            .filter(|r| may_act.contains(r));
         let privilege = match privilege.as_str() {
             "SELECT" => "SELECT",
             "UPDATE" => "UPDATE",
@@ -359,11 +388,17 @@ async fn copy_batch(
                 anyhow::bail!("large object {oid} has a privilege pgcopy does not know: {other}")
             }
         };
+        if let Some(r) = &grantor {
+            ddl.push_str(&format!("{};\n", pgcopy_core::sql::set_local_role(r)));
+        }
         ddl.push_str(&format!(
             "GRANT {privilege} ON LARGE OBJECT {oid} TO {}{};\n",
             grantee.as_deref().map_or("PUBLIC".to_string(), quote_ident),
             if grantable { " WITH GRANT OPTION" } else { "" }
         ));
+        if grantor.is_some() {
+            ddl.push_str(&format!("{};\n", pgcopy_core::sql::RESET_ROLE));
+        }
     }
     if !ddl.is_empty() {
         tx.batch_execute(&ddl).await.map_err(|e| {

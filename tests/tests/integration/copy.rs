@@ -169,7 +169,10 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
     p.src.psql(&p.db, schema);
     p.dst.psql(&p.db, schema);
     for c in [&p.src, &p.dst] {
-        c.psql("postgres", "CREATE ROLE lo_owner; CREATE ROLE lo_reader");
+        c.psql(
+            "postgres",
+            "CREATE ROLE lo_owner; CREATE ROLE lo_reader; CREATE ROLE lo_other",
+        );
     }
     // Small ones, one of 3 MB (read and written in slices), one empty; an
     // owner, grants, a comment; more than one batch.
@@ -180,7 +183,8 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
          INSERT INTO doc VALUES (602, lo_from_bytea(0, ''));
          SELECT lo_from_bytea(424242, 'orphan');
          ALTER LARGE OBJECT 424242 OWNER TO lo_owner;
-         GRANT SELECT ON LARGE OBJECT 424242 TO lo_reader;
+         GRANT SELECT ON LARGE OBJECT 424242 TO lo_reader WITH GRANT OPTION;
+         SET ROLE lo_reader; GRANT SELECT ON LARGE OBJECT 424242 TO lo_other; RESET ROLE;
          GRANT UPDATE ON LARGE OBJECT 424242 TO PUBLIC;
          COMMENT ON LARGE OBJECT 424242 IS 'kept ''as is''';",
     );
@@ -237,7 +241,7 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
     assert_eq!(scalar(&p.dst, &p.db, "SELECT md5(lo_get(7))"), dest_own);
     assert!(
         src.contains(
-            "424242 lo_owner {lo_owner=rw/lo_owner,lo_reader=r/lo_owner,=w/lo_owner} kept 'as is'"
+            "424242 lo_owner {lo_owner=rw/lo_owner,lo_reader=r*/lo_owner,lo_other=r/lo_reader,=w/lo_owner} kept 'as is'"
         ),
         "{src}"
     );
