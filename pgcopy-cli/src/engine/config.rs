@@ -47,11 +47,6 @@ pub struct GivenSizes {
     pub defer_indexes_above: Option<u64>,
 }
 
-/// Tables larger than this are split, by default.
-pub const DEFAULT_SPLIT_LARGER_THAN: u64 = 256 << 20;
-/// Indexes of tables at least this large are deferred, by default.
-pub const DEFAULT_DEFER_INDEXES_ABOVE: u64 = 1 << 20;
-
 /// The dry run's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanFormat {
@@ -166,7 +161,9 @@ impl CopyConfig {
                 include_tables: args.include_tables,
                 exclude_tables: args.exclude_tables,
                 allow_empty_match: args.allow_empty_match,
-                split_larger_than: args.split_larger_than.unwrap_or(DEFAULT_SPLIT_LARGER_THAN),
+                split_larger_than: args
+                    .split_larger_than
+                    .unwrap_or(pgcopy_core::plan::DEFAULT_SPLIT_LARGER_THAN),
                 analyze: !args.no_analyze,
                 fire_triggers: args.fire_triggers,
                 large_objects: match (args.large_objects, args.skip_large_objects) {
@@ -183,7 +180,7 @@ impl CopyConfig {
                     true => 0,
                     false => args
                         .defer_indexes_above
-                        .unwrap_or(DEFAULT_DEFER_INDEXES_ABOVE),
+                        .unwrap_or(pgcopy_core::plan::DEFER_INDEXES_MIN_BYTES),
                 },
                 row_filters: args.subset.row_filters,
                 follow_fks: !args.subset.no_follow_fks,
