@@ -75,7 +75,6 @@ SELECT jsonb_build_object(
                  'select', pg_catalog.has_table_privilege(r.oid, 'SELECT'),
                  'insert', pg_catalog.has_table_privilege(r.oid, 'INSERT'),
                  'truncate', pg_catalog.has_table_privilege(r.oid, 'TRUNCATE'),
-                 'references', pg_catalog.has_table_privilege(r.oid, 'REFERENCES'),
                  'schema_usage', pg_catalog.has_schema_privilege(r.nspoid, 'USAGE')),
              'row_security', pg_catalog.row_security_active(r.oid),
              'load_as_owner', pg_catalog.pg_has_role(r.relowner, 'MEMBER')

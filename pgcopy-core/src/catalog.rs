@@ -300,9 +300,6 @@ pub struct Privileges {
     pub insert: bool,
     /// May truncate it.
     pub truncate: bool,
-    /// May reference it from a foreign key.
-    #[serde(default)]
-    pub references: bool,
     /// May use (`USAGE`) the table's schema, without which no right on the
     /// table can be exercised.
     #[serde(default = "yes")]
@@ -619,7 +616,6 @@ impl Table {
                 select: true,
                 insert: true,
                 truncate: true,
-                references: true,
                 schema_usage: true,
             },
             triggers: vec![],
