@@ -172,12 +172,8 @@ impl Endpoint {
         for p in &s.ports {
             cfg.port(*p);
         }
+        // The password is set host by host (`connect_session`).
         cfg.user(&s.user).dbname(&s.dbname);
-        // A password given goes to every host; the password file's, host by
-        // host (`connect_session`), never one host's to another.
-        if let (Some(pw), true) = (&s.password, s.host_passwords.is_empty()) {
-            cfg.password(pw.expose());
-        }
         cfg.application_name(
             s.application_name
                 .as_deref()
@@ -257,8 +253,7 @@ impl Endpoint {
         for want in passes {
             for (host, peer) in &peers {
                 let mut base = base.clone();
-                // The password file's line for this host, as libpq reads it.
-                if let Some(Some(pw)) = self.settings.host_passwords.get(*host) {
+                if let Some(pw) = self.settings.password_for(*host) {
                     base.password(pw.expose());
                 }
                 match self.connect_peer(&base, peer).await {
@@ -348,11 +343,7 @@ impl Endpoint {
             .iter()
             .enumerate()
             .map(|(i, host)| {
-                let port = match s.ports.len() {
-                    0 => 5432,
-                    1 => s.ports[0],
-                    _ => s.ports.get(i).copied().unwrap_or(5432),
-                };
+                let port = pgcopy_core::conninfo::port_for(&s.ports, i);
                 let addr = s.hostaddrs.get(i).copied().flatten();
                 let peer = if host.starts_with('/') && addr.is_none() {
                     Peer::Unix(format!("{host}/.s.PGSQL.{port}"))

@@ -348,11 +348,11 @@ pub struct ConnSettings {
     pub dbname: String,
     /// Role name.
     pub user: String,
-    /// Password, if one was given or found in the password file (for the
-    /// first host).
+    /// The password given (`password`, or `PGPASSWORD`), for every host.
     pub password: Option<Secret>,
     /// Without a password given: the password file's for each host, in
-    /// `hosts`' order.
+    /// `hosts`' order, as libpq looks it up for each host it tries (see
+    /// [`ConnSettings::password_for`]).
     pub host_passwords: Vec<Option<Secret>>,
     /// TLS mode.
     pub sslmode: SslMode,
@@ -395,7 +395,25 @@ pub struct ConnSettings {
     pub no_client_cert: bool,
 }
 
+/// The port of host `i` of a list, as libpq pairs them: one port for every
+/// host, else one each (5432 for a host without).
+pub fn port_for(ports: &[u16], i: usize) -> u16 {
+    match ports.len() {
+        0 => 5432,
+        1 => ports[0],
+        _ => ports.get(i).copied().unwrap_or(5432),
+    }
+}
+
 impl ConnSettings {
+    /// The password for host `i` of `hosts`: the one given, else the
+    /// password file's line for that host; never another host's.
+    pub fn password_for(&self, i: usize) -> Option<&Secret> {
+        self.password
+            .as_ref()
+            .or_else(|| self.host_passwords.get(i)?.as_ref())
+    }
+
     /// The connection as text safe for logs, errors and the state schema: a URI
     /// with every part but the password.
     pub fn redacted(&self) -> String {
@@ -405,12 +423,7 @@ impl ConnSettings {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let port = self
-                    .ports
-                    .get(i)
-                    .or(self.ports.first())
-                    .copied()
-                    .unwrap_or(5432);
+                let port = port_for(&self.ports, i);
                 if h.starts_with('/') {
                     format!("{}:{port}", pct(h))
                 } else if h.contains(':') {
@@ -583,7 +596,7 @@ mod tests {
         assert_eq!(pgpass_lookup(text, "zzz", 5432, "d", "carol", "/run"), None);
         let p = ConnParams::parse("host=zzz user=bob").unwrap();
         let s = p.resolve(no_env, &defaults(), Some(text)).unwrap();
-        assert_eq!(s.password.unwrap().expose(), "fallback");
+        assert_eq!(s.password_for(0).unwrap().expose(), "fallback");
         // An explicit password wins over the file.
         let p = ConnParams::parse("host=zzz user=bob password=given").unwrap();
         let s = p.resolve(no_env, &defaults(), Some(text)).unwrap();

@@ -322,27 +322,21 @@ impl ConnParams {
                 .map(|n| u32::try_from(n).map_err(|_| bad("keepalives_count", "too large")))
                 .transpose()?,
         };
+        let password = p.get("password").map(|pw| Secret::new(pw.clone()));
         // libpq looks the password file up for each host it tries.
-        let port_of = |i: usize| match ports.len() {
-            0 => 5432,
-            1 => ports[0],
-            _ => ports.get(i).copied().unwrap_or(5432),
-        };
-        let (password, host_passwords) = match p.get("password") {
-            Some(pw) => (Some(Secret::new(pw.clone())), Vec::new()),
-            None => {
-                let found: Vec<Option<Secret>> = hosts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, host)| {
-                        pgpass.and_then(|text| {
-                            pgpass_lookup(text, host, port_of(i), &dbname, &user, &defaults.host)
-                                .map(Secret::new)
-                        })
+        let host_passwords: Vec<Option<Secret>> = match password {
+            Some(_) => Vec::new(),
+            None => hosts
+                .iter()
+                .enumerate()
+                .map(|(i, host)| {
+                    let port = super::port_for(&ports, i);
+                    pgpass.and_then(|text| {
+                        pgpass_lookup(text, host, port, &dbname, &user, &defaults.host)
+                            .map(Secret::new)
                     })
-                    .collect();
-                (found.first().cloned().flatten(), found)
-            }
+                })
+                .collect(),
         };
         Ok(ConnSettings {
             hosts,
