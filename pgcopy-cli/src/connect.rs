@@ -22,6 +22,7 @@ pub use peer::{CancelHandle, Peer};
 /// in it. `standard_conforming_strings` makes the server read a statement's
 /// text as pgcopy's parser (libpg_query) does; `local_preload_libraries`
 /// loads nothing the database chose.
+///
 /// The timeouts are off: a copy's sessions sit idle between steps and run
 /// long transactions by design. `xmloption=content`: an `xml` value may be a
 /// fragment, which `document` would refuse to load (as `pg_dump` sets too).

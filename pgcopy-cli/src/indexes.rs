@@ -153,7 +153,8 @@ pub async fn rebuild(
 }
 
 /// The builds in groups that each run in order on one connection. A table's
-/// unique indexes go together, oldest first (the query's order, see
+/// unique indexes go together, in their `unique_rank` (the query's order: the
+/// one each foreign key uses before the others that fit it, see
 /// `pgcopy_core::plan::deferrable_indexes`), and so does every index whose
 /// rebuild then takes a stronger lock on its table than the build's SHARE
 /// lock (its key, replica identity, CLUSTER ON, statistics targets): two

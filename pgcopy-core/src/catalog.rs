@@ -128,8 +128,8 @@ pub struct Index {
     pub immediate: bool,
     /// Rebuilt whatever its table's size: a foreign key re-created after
     /// the load would, with the table's unique indexes left as they are,
-    /// choose another one than it uses (see
-    /// `crate::plan::build::deferrable_indexes`).
+    /// choose another one than it uses (set where the unique indexes are
+    /// ranked for their rebuild, with `unique_rank`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rebuilt_for_fks: bool,
     /// What hangs on the index apart from its definition, put back after a
