@@ -160,6 +160,7 @@ fn owner_settings_of_timeouts_and_xml_do_not_break_a_copy() {
         "INSERT INTO doc VALUES (1, XMLPARSE (CONTENT 'a fragment <b>with</b> text')), (2, '<doc/>');
          INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;",
     );
+    let before = crate::common::schema_of(&dst, "settings");
     // Each load transaction waits 500 ms before its commit, and the source's
     // snapshot transaction lasts the whole copy.
     let run = crate::common::pgcopy_env(
@@ -175,6 +176,7 @@ fn owner_settings_of_timeouts_and_xml_do_not_break_a_copy() {
     );
     run.expect_code(0);
     assert_eq!(data(&src, "settings"), data(&dst, "settings"));
+    assert_eq!(crate::common::schema_of(&dst, "settings"), before);
     assert_eq!(
         scalar(
             &dst,
