@@ -89,6 +89,7 @@ SELECT jsonb_build_object(
                                            WHERE ro.oid IN (r.relowner, r.nspowner)
                                              AND NOT ro.rolsuper
                                              AND ro.rolname <> current_user),
+             'forced_rls', r.forced_rls,
              'owner_may_load', pg_catalog.has_table_privilege(r.relowner, r.oid, 'INSERT')
                                AND pg_catalog.has_table_privilege(r.relowner, r.oid, 'TRUNCATE')
                                AND NOT r.forced_rls,
@@ -134,6 +135,56 @@ SELECT jsonb_build_object(
                                       JOIN pg_catalog.pg_attribute a
                                         ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
              'match_full', con.confmatchtype = 'f',
+             -- How each column pair compares (the key's own equality operator,
+             -- conpfeqop), for the joins pgcopy writes over it (--where):
+             -- whether the operator takes exactly the two columns' types
+             -- (domains as their base types), so no cast runs; who other
+             -- than superusers owns it, its function or its schema; and who
+             -- other than superusers owns the columns' types (such an owner
+             -- may add an implicit cast that a parser would pick).
+             'equality', (SELECT jsonb_agg(jsonb_build_object(
+                                    'schema', opn.nspname,
+                                    'name', op.oprname,
+                                    'exact', op.oprleft = rb.base AND op.oprright = cb.base,
+                                    'owners', (SELECT coalesce(jsonb_agg(DISTINCT r.rolname), '[]'::jsonb)
+                                                 FROM pg_catalog.pg_roles r
+                                                WHERE r.oid IN (op.oprowner, pr.proowner,
+                                                                CASE WHEN opn.nspowner = (SELECT ro.oid FROM pg_catalog.pg_roles ro
+                                                                                           WHERE ro.rolname = 'pg_database_owner')
+                                                                     THEN (SELECT d.datdba FROM pg_catalog.pg_database d
+                                                                            WHERE d.datname = pg_catalog.current_database())
+                                                                     ELSE opn.nspowner END)
+                                                  AND NOT r.rolsuper),
+                                    'type_owners', (SELECT coalesce(jsonb_agg(DISTINCT r.rolname), '[]'::jsonb)
+                                                      FROM pg_catalog.pg_type ty
+                                                      JOIN pg_catalog.pg_roles r ON r.oid = ty.typowner
+                                                     WHERE ty.oid IN (ca.atttypid, ra.atttypid, rb.base, cb.base,
+                                                                      rb.elem, cb.elem)
+                                                       AND NOT r.rolsuper)
+                                  ) ORDER BY k.n)
+                            FROM unnest(con.conpfeqop, con.conkey, con.confkey) WITH ORDINALITY k(op, ck, rk, n)
+                            JOIN pg_catalog.pg_operator op ON op.oid = k.op
+                            JOIN pg_catalog.pg_namespace opn ON opn.oid = op.oprnamespace
+                            JOIN pg_catalog.pg_proc pr ON pr.oid = op.oprcode
+                            JOIN pg_catalog.pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.ck
+                            JOIN pg_catalog.pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.rk
+                            -- each column's type with its domains peeled off
+                            CROSS JOIN LATERAL (
+                                WITH RECURSIVE b(oid, next, elem) AS (
+                                    SELECT ty.oid, ty.typbasetype, ty.typelem FROM pg_catalog.pg_type ty
+                                     WHERE ty.oid = ca.atttypid
+                                    UNION ALL
+                                    SELECT ty.oid, ty.typbasetype, ty.typelem FROM b
+                                      JOIN pg_catalog.pg_type ty ON ty.oid = b.next)
+                                SELECT b.oid AS base, b.elem FROM b WHERE b.next = 0) cb
+                            CROSS JOIN LATERAL (
+                                WITH RECURSIVE b(oid, next, elem) AS (
+                                    SELECT ty.oid, ty.typbasetype, ty.typelem FROM pg_catalog.pg_type ty
+                                     WHERE ty.oid = ra.atttypid
+                                    UNION ALL
+                                    SELECT ty.oid, ty.typbasetype, ty.typelem FROM b
+                                      JOIN pg_catalog.pg_type ty ON ty.oid = b.next)
+                                SELECT b.oid AS base, b.elem FROM b WHERE b.next = 0) rb),
              -- A dropped key comes back as its table's owner, who needs
              -- REFERENCES on the referenced columns (superusers have it).
              'index', (SELECT ix.relname FROM pg_catalog.pg_class ix WHERE ix.oid = con.conindid),
@@ -237,6 +288,68 @@ SELECT jsonb_build_object(
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), '[]'::jsonb),
              'tablespace', (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = ic.reltablespace),
+             -- Roles other than superusers, the table's owner and this one
+             -- that could put other objects under the names the index's
+             -- definition resolves, once its drop unpins them: owners of what
+             -- it depends on (functions, operators, types, collations,
+             -- operator classes, and the types of the columns it reads, whose
+             -- owners may add casts from them), owners of their schemas, and
+             -- roles with CREATE there (PUBLIC as 'PUBLIC'). An index such a
+             -- role could rebind is not deferred, unless it is trusted.
+             'rebinders', coalesce((
+                 WITH deps AS (
+                     SELECT d.refclassid AS cls, d.refobjid AS obj FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+                        AND d.deptype IN ('n', 'a')
+                     UNION
+                     SELECT 'pg_catalog.pg_type'::regclass, ty.oid
+                       FROM pg_catalog.pg_depend d
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                       JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+                       JOIN pg_catalog.pg_type ty ON ty.oid IN (at.oid, at.typbasetype, at.typelem)
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+                        AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0
+                 ),
+                 objs(owner, nsp) AS (
+                     SELECT p.proowner, p.pronamespace FROM deps JOIN pg_catalog.pg_proc p
+                         ON deps.cls = 'pg_catalog.pg_proc'::regclass AND p.oid = deps.obj
+                     UNION ALL
+                     SELECT o.oprowner, o.oprnamespace FROM deps JOIN pg_catalog.pg_operator o
+                         ON deps.cls = 'pg_catalog.pg_operator'::regclass AND o.oid = deps.obj
+                     UNION ALL
+                     SELECT ty.typowner, ty.typnamespace FROM deps JOIN pg_catalog.pg_type ty
+                         ON deps.cls = 'pg_catalog.pg_type'::regclass AND ty.oid = deps.obj
+                     UNION ALL
+                     SELECT co.collowner, co.collnamespace FROM deps JOIN pg_catalog.pg_collation co
+                         ON deps.cls = 'pg_catalog.pg_collation'::regclass AND co.oid = deps.obj
+                     UNION ALL
+                     SELECT oc.opcowner, oc.opcnamespace FROM deps JOIN pg_catalog.pg_opclass oc
+                         ON deps.cls = 'pg_catalog.pg_opclass'::regclass AND oc.oid = deps.obj
+                 ),
+                 who(role) AS (
+                     SELECT owner FROM objs
+                     UNION
+                     SELECT n.nspowner FROM objs JOIN pg_catalog.pg_namespace n ON n.oid = objs.nsp
+                     UNION
+                     SELECT g.grantee FROM objs JOIN pg_catalog.pg_namespace n ON n.oid = objs.nsp
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) g
+                      WHERE g.privilege_type = 'CREATE'
+                 ),
+                 -- pg_database_owner stands for the database's owner
+                 roles(role) AS (
+                     SELECT CASE WHEN w.role = (SELECT ro.oid FROM pg_catalog.pg_roles ro
+                                                 WHERE ro.rolname = 'pg_database_owner')
+                                 THEN (SELECT d.datdba FROM pg_catalog.pg_database d
+                                        WHERE d.datname = pg_catalog.current_database())
+                                 ELSE w.role END
+                       FROM who w
+                 )
+                 SELECT jsonb_agg(DISTINCT CASE WHEN w.role = 0 THEN 'PUBLIC'
+                                                ELSE pg_catalog.pg_get_userbyid(w.role)::text END)
+                   FROM roles w LEFT JOIN pg_catalog.pg_roles r ON r.oid = w.role
+                  WHERE w.role <> t.relowner
+                    AND NOT coalesce(r.rolsuper, false)
+                    AND (w.role = 0 OR r.rolname <> current_user)), '[]'::jsonb),
              -- CREATE INDEX asks its runner for CREATE on the schema and the
              -- tablespace: an index this role may not build again stays.
              'creatable', pg_catalog.has_schema_privilege(t.relnamespace, 'CREATE')

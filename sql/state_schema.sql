@@ -1,4 +1,4 @@
--- pgcopy state schema, version 4.
+-- pgcopy state schema, version 5.
 --
 -- The one source of truth for the schema pgcopy keeps on the destination: the
 -- extension embeds this file, and the CLI runs it where the extension cannot be
@@ -137,6 +137,7 @@ CREATE TABLE @extschema@.saved_fks (
     restored_at     timestamptz,
     restored_valid  boolean,
     restore_error   text,
+    bindings        jsonb,
     PRIMARY KEY (job_id, table_schema, table_name, constraint_name)
 );
 COMMENT ON TABLE @extschema@.saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
@@ -144,6 +145,7 @@ COMMENT ON COLUMN @extschema@.saved_fks.definition IS 'pg_get_constraintdef() te
 COMMENT ON COLUMN @extschema@.saved_fks.constraint_type IS 'f: a foreign key; c: a NOT VALID CHECK constraint, which rows the source keeps may violate, put back NOT VALID.';
 COMMENT ON COLUMN @extschema@.saved_fks.comment IS 'Its COMMENT ON CONSTRAINT, put back by a statement pgcopy builds.';
 COMMENT ON COLUMN @extschema@.saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
+COMMENT ON COLUMN @extschema@.saved_fks.bindings IS 'What the constraint depended on when it was dropped (pg_depend: its table''s and the referenced table''s columns, the key''s index, functions and operators, by OID and identity): it is re-created only while those OIDs carry the same names, and must depend on exactly them once re-created.';
 COMMENT ON COLUMN @extschema@.saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
 
 CREATE TABLE @extschema@.saved_indexes (
@@ -158,8 +160,10 @@ CREATE TABLE @extschema@.saved_indexes (
     dropped_at      timestamptz NOT NULL DEFAULT now(),
     restored_at     timestamptz,
     restore_error   text,
+    bindings        jsonb,
     PRIMARY KEY (job_id, table_schema, index_name)
 );
+COMMENT ON COLUMN @extschema@.saved_indexes.bindings IS 'What the index depended on when it was dropped (pg_depend: each object''s catalog, OID and identity), read in the same transaction: it is re-created only while every one of those OIDs carries the same name, and must depend on exactly them once re-created, or its transaction rolls back.';
 COMMENT ON COLUMN @extschema@.saved_indexes.properties IS 'What hangs on the index besides its definition (replica identity, CLUSTER ON, comment, statistics targets, tablespace): put back after the rebuild by statements pgcopy builds, never run as text.';
 COMMENT ON TABLE @extschema@.saved_indexes IS 'Indexes a job dropped to load faster, saved in the same transaction as the drop (pg_get_indexdef text, run only once a parser proved it is that one index on that table).';
 
@@ -204,7 +208,15 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     SELECT j.created_by INTO creator FROM @extschema@.jobs j WHERE j.job_id OPERATOR(pg_catalog.=) NEW.job_id;
-    IF creator IS NOT NULL AND NOT pg_catalog.pg_has_role(current_user, creator, 'MEMBER') THEN
+    -- Fail closed: a job this transaction cannot see (not committed yet, or
+    -- never) belongs to nobody who may be checked, and its rows would later
+    -- pass for its creator's.
+    IF creator IS NULL THEN
+        RAISE EXCEPTION 'permission denied: job % is not visible to this transaction, and only the members of the role that created a job may write its %',
+            NEW.job_id, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT pg_catalog.pg_has_role(current_user, creator, 'MEMBER') THEN
         RAISE EXCEPTION 'permission denied: job % belongs to role %, and only its members may write its %',
             NEW.job_id, pg_catalog.pg_get_userbyid(creator), TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
@@ -212,7 +224,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.guard_job_row() IS 'Trigger: only members of the role that created a job may write its tables, chunks, workers, saved foreign keys and indexes.';
+COMMENT ON FUNCTION @extschema@.guard_job_row() IS 'Trigger: only members of the role that created a job may write its tables, chunks, workers, saved foreign keys and indexes; a row of a job this transaction cannot see is refused.';
 
 CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.job_tables
     FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
@@ -291,7 +303,7 @@ SELECT j.job_id,
                                      / nullif(sum(greatest(p.est_bytes, 1::bigint)::float8), 0::float8),
                                      CASE WHEN j.state = 'succeeded' THEN 1::float8 ELSE 0::float8 END))::numeric, 1) AS percent,
        round(coalesce(sum(p.rows_copied), 0::numeric)
-             / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001::numeric)) AS rows_per_second,
+             / nullif(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0::numeric)) AS rows_per_second,
        CASE WHEN j.state = 'running' AND sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8) > 0::float8
             THEN (now() - j.started_at)
                  * ((sum(greatest(p.est_bytes, 1::bigint)::float8) - sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8))
@@ -320,17 +332,19 @@ SELECT j.job_id,
        p.rows_copied,
        p.est_rows,
        round((100::float8 * p.fraction)::numeric, 1),
-       round(p.rows_copied::numeric / greatest(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0.001::numeric)),
+       round(p.rows_copied::numeric / nullif(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0::numeric)),
        CASE WHEN p.state <> 'done' AND p.fraction > 0::float8 AND j.state = 'running'
             THEN (now() - p.started_at) * ((1::float8 - p.fraction) / p.fraction)
        END,
        p.error
   FROM @extschema@.jobs j
   CROSS JOIN LATERAL @extschema@.table_progress(j.job_id) p
- WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM @extschema@.jobs jj))
+ WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM @extschema@.jobs jj
+                                   WHERE jj.created_by = (SELECT r.oid FROM pg_catalog.pg_roles r
+                                                           WHERE r.rolname = current_user)))
  ORDER BY p.state = 'done', p.table_schema, p.table_name
 $$;
-COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (the latest when NULL): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died; job_phase says which step a running job is in.';
+COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (when NULL, the latest the calling role created itself; another role''s needs its number): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died; job_phase says which step a running job is in.';
 
 CREATE VIEW @extschema@.pending_fks AS
 SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated,
@@ -342,5 +356,5 @@ COMMENT ON VIEW @extschema@.pending_fks IS 'Foreign keys dropped by a job and no
 CREATE FUNCTION @extschema@.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    AS 'SELECT 4';
+    AS 'SELECT 5';
 COMMENT ON FUNCTION @extschema@.schema_version() IS 'Version of the pgcopy state schema; the CLI refuses a version it does not know.';

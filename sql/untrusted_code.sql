@@ -1,5 +1,6 @@
 -- Code that runs when rows are inserted into the tables `$1::oid[]`, owned by
--- a role that is neither a superuser nor the current user: functions called
+-- a role that is neither a superuser, the current user, nor one of the roles
+-- `$2::text[]` trusts (`--trust-owner`; '*' trusts every role): functions called
 -- (directly or through an operator) by their CHECK and exclusion constraints,
 -- index expressions and predicates, generated columns and partition keys;
 -- domains among their columns' types and the types their expressions use (a
@@ -18,6 +19,8 @@ WITH RECURSIVE
 trusted AS (
     SELECT r.oid FROM pg_catalog.pg_roles r
      WHERE r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) current_user
+        OR r.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])
+        OR '*' OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])
 ),
 untrusted_fn AS (
     SELECT p.oid, p.proowner FROM pg_catalog.pg_proc p

@@ -75,7 +75,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub dest: DestArgs,
-    /// The job (default: the latest).
+    /// The job (default: the latest this role ran).
     #[arg(long, value_name = "N")]
     pub job: Option<i64>,
     /// Schema on the destination holding pgcopy's state.
@@ -108,6 +108,9 @@ pub struct VerifyArgs {
     /// Compare every row (checksums computed on each server) instead of counts.
     #[arg(long)]
     pub exact: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Tables checked at once.
     #[arg(short = 'p', long, default_value_t = 4, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -159,6 +162,9 @@ pub enum JobsAction {
         target: JobsTarget,
         /// The job.
         job: i64,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        trust: TrustArgs,
     },
 }
 
@@ -177,6 +183,9 @@ pub struct RestoreFksArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
 }
 
 /// Where the source connection string comes from.
@@ -298,6 +307,28 @@ pub struct CopyArgs {
     /// Copy even though source and destination are the same database.
     #[arg(long)]
     pub yes_i_know: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
+}
+
+/// `--trust-owner`, for `copy` and `restore-fks`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TrustArgs {
+    /// Run code that ROLE owns (its domains' CHECKs, the functions its
+    /// tables' constraints, indexes and defaults call) with this role's
+    /// rights, as pg_restore would; without it, a table whose load or
+    /// restore would run code of a role that is neither a superuser nor
+    /// this one is refused. Repeatable; '*' trusts every role.
+    #[arg(long = "trust-owner", value_name = "ROLE")]
+    pub trust_owner: Vec<String>,
+}
+
+impl TrustArgs {
+    /// The roles trusted.
+    pub fn owners(&self) -> pgcopy_core::trust::TrustedOwners {
+        pgcopy_core::trust::TrustedOwners::new(self.trust_owner.iter().cloned())
+    }
 }
 
 /// `pgcopy list`.

@@ -53,9 +53,11 @@ async fn save_and_drop_batch(
     last: bool,
 ) -> anyhow::Result<()> {
     let tx = dst.transaction().await?;
+    // What each constraint depends on is read here, in the transaction that
+    // drops it, just before it is dropped.
     let insert = format!(
         "INSERT INTO {fks} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
-                         referenced_table, definition, constraint_type, comment, was_validated) \
+                         referenced_table, definition, constraint_type, comment, was_validated, bindings) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $9, \
                  (SELECT pg_catalog.obj_description(c.oid, 'pg_constraint') FROM pg_catalog.pg_constraint c \
                    WHERE c.conrelid = pg_catalog.to_regclass($10) AND c.conname = $4::text), \
@@ -63,15 +65,20 @@ async fn save_and_drop_batch(
                                 WHERE o.table_schema = $2 AND o.table_name = $3 \
                                   AND o.constraint_name = $4 AND o.was_validated \
                                   AND o.restored_valid IS NOT TRUE \
-                                  AND pg_catalog.pg_get_userbyid(oj.created_by) = current_user)) \
+                                  AND pg_catalog.pg_get_userbyid(oj.created_by) = current_user), \
+                 {bindings}) \
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
                 referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
                 definition = EXCLUDED.definition, constraint_type = EXCLUDED.constraint_type, \
-                comment = EXCLUDED.comment, \
+                comment = EXCLUDED.comment, bindings = EXCLUDED.bindings, \
                 was_validated = {fks}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         fks = store.rel("saved_fks"),
         jobs = store.rel("jobs"),
+        bindings = pgcopy_core::bindings::bindings_sql(
+            "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+            CONSTRAINT_OID
+        ),
     );
     // An FK present NOT VALID because a restore was cut short between adding
     // and validating it (a resumed job re-drops it, or a new job finds it)
@@ -123,6 +130,12 @@ async fn save_and_drop_batch(
     Ok(())
 }
 
+/// The OID of the constraint named `$4` on the table named `$10` (a quoted
+/// qualified name), as an SQL expression.
+const CONSTRAINT_OID: &str = "(SELECT c.oid FROM pg_catalog.pg_constraint c \
+     WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($10) \
+       AND c.conname OPERATOR(pg_catalog.=) $4::pg_catalog.text)";
+
 /// One restored (or not) FK.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreOutcome {
@@ -148,8 +161,8 @@ impl RestoreOutcome {
     }
 }
 
-/// Restores every saved FK of `job` (all jobs when `None`) that is not back yet,
-/// or is back but still waits for validation.
+/// Restores every saved FK of `scope` that is not back yet, or is back but
+/// still waits for validation.
 ///
 /// Adding runs on `dst`, one FK at a time: `ADD CONSTRAINT` locks both tables,
 /// and two FKs between the same tables in opposite directions would deadlock
@@ -166,11 +179,11 @@ pub async fn restore(
     dest: &Endpoint,
     parallel: usize,
     store: &StateStore,
-    job: Option<i64>,
+    scope: &crate::putback::Scope,
     progress: Option<&crate::engine::after_progress::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
     let rows = dst
-        .query(&restore::pending_sql(store.schema()), &[&job])
+        .query(&restore::pending_sql(store.schema()), &[&scope.job])
         .await
         .pg_context(|| "reading saved foreign keys".into())?;
     let saved: Vec<SavedFk> = rows
@@ -191,7 +204,7 @@ pub async fn restore(
     let mut results: Vec<(RestoreState, Option<String>)> = Vec::with_capacity(saved.len());
     let mut validations = Vec::new();
     for (i, fk) in saved.iter().enumerate() {
-        match add_one(dst, store, fk).await {
+        match add_one(dst, store, scope, fk).await {
             Ok((valid, validate)) => {
                 results.push((RestoreState::from_validity(fk.was_validated, valid), None));
                 match validate {
@@ -208,7 +221,7 @@ pub async fn restore(
         }
     }
     crate::failpoint::hit("after-fk-adds").await;
-    let schema = store.clone();
+    let (schema, trust) = (store.clone(), scope.trust.clone());
     let validated = crate::pool::on_connections(
         dest,
         parallel,
@@ -216,11 +229,11 @@ pub async fn restore(
         "",
         validations,
         move |mut conn, (i, fk, sql, owner)| {
-            let store = schema.clone();
+            let (store, trust) = (schema.clone(), trust.clone());
             let count_one = count_one.clone();
             async move {
                 crate::failpoint::delay("fk-validation").await;
-                let r = validate_one(&mut conn, &store, &fk, &sql, &owner).await;
+                let r = validate_one(&mut conn, &store, &trust, &fk, &sql, &owner).await;
                 if let Err(e) = &r {
                     record_error(&conn, &store, &fk, &format!("{e:#}")).await;
                 }
@@ -296,8 +309,12 @@ async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str
 async fn add_one(
     dst: &mut Client,
     store: &StateStore,
+    scope: &crate::putback::Scope,
     saved: &SavedFk,
 ) -> anyhow::Result<(bool, Option<(String, String)>)> {
+    if let Some(own) = &scope.own {
+        own.check_constraint(saved)?;
+    }
     let row = dst
         .query_opt(
             &restore::probe_sql(store.schema(), saved),
@@ -306,7 +323,8 @@ async fn add_one(
         .await
         .pg_context(|| format!("looking up {}", saved.table.display_name()))?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", saved.table.display_name()))?;
-    let present = pgcopy_core::rows::present(&crate::rows::PgRow(&row), saved.job_id)?;
+    let mut present = pgcopy_core::rows::present(&crate::rows::PgRow(&row), saved.job_id)?;
+    present.authority.owner_trusted |= scope.trust.trusts(&present.authority.owner);
     let mut valid_now = false;
     let mut validate = None;
     for step in restore::steps(saved, &present, crate::parse::parse)? {
@@ -328,10 +346,13 @@ async fn add_one(
                 // Added validated in one step (partitioned tables): the check
                 // runs code; see foreign_code.
                 if valid {
-                    if let Some(why) = foreign_code(dst, saved, &owner).await? {
+                    if let Some(why) = foreign_code(dst, &scope.trust, saved, &owner).await? {
                         anyhow::bail!("{}", restore::not_added(&owner, &why));
                     }
                 }
+                let what = format!("constraint {}", saved.name);
+                let bindings = saved.bindings.as_deref().unwrap_or_default();
+                crate::rebind::check_before(&*dst, bindings, &what, &saved.table).await?;
                 let tx = dst.transaction().await?;
                 let statements: Vec<&str> = std::iter::once(sql.as_str())
                     .chain(comment.as_deref())
@@ -343,6 +364,23 @@ async fn add_one(
                         saved.table.display_name()
                     )
                 })?;
+                let now = tx
+                    .query_one(
+                        &format!(
+                            "SELECT {}",
+                            pgcopy_core::bindings::bindings_sql(
+                                "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+                                "(SELECT c.oid FROM pg_catalog.pg_constraint c \
+                                   WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
+                                     AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)"
+                            )
+                        ),
+                        &[&saved.table.to_string(), &saved.name],
+                    )
+                    .await?;
+                // Rolled back (the transaction dropped unfinished) when not
+                // bound as before.
+                crate::rebind::check_after(bindings, now.try_get(0)?, &what, &saved.table)?;
                 mark_restored(&tx, store, saved, valid, None).await?;
                 tx.commit().await?;
                 valid_now = valid;
@@ -405,11 +443,12 @@ async fn mark_restored(
 async fn validate_one(
     conn: &mut Client,
     store: &StateStore,
+    trust: &pgcopy_core::trust::TrustedOwners,
     saved: &SavedFk,
     sql: &str,
     owner: &str,
 ) -> anyhow::Result<Option<String>> {
-    if let Some(why) = foreign_code(conn, saved, owner).await? {
+    if let Some(why) = foreign_code(conn, trust, saved, owner).await? {
         let msg = restore::validation_skipped(saved, owner, &why);
         mark_restored(conn, store, saved, false, Some(&msg)).await?;
         return Ok(Some(msg));
@@ -431,12 +470,13 @@ async fn validate_one(
 }
 
 /// Why checking `saved` as a role other than its table's `owner` would run
-/// code of a role that is neither a superuser nor this one (casts of its
+/// code of a role that is neither a superuser, this one nor trusted (casts of its
 /// columns' types, functions behind its operators), with this role's rights:
 /// `SET ROLE` is no sandbox for such code, so it is not run. `None` when this
 /// role is the owner, or nothing such runs.
 async fn foreign_code(
     conn: &Client,
+    trust: &pgcopy_core::trust::TrustedOwners,
     saved: &SavedFk,
     owner: &str,
 ) -> anyhow::Result<Option<String>> {
@@ -450,6 +490,7 @@ async fn foreign_code(
                 &saved.table.to_string(),
                 &saved.referenced.to_string(),
                 &saved.name,
+                &trust.roles(),
             ],
         )
         .await

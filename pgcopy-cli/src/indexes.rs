@@ -7,6 +7,7 @@
 
 use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
+use crate::putback::Scope;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
 use pgcopy_core::restore::{self, IndexAction, SavedIndex};
@@ -57,14 +58,21 @@ async fn save_and_drop_batch(
     use tokio_postgres::types::Type;
     // Column by column, as arrays, in one statement; then every drop in one
     // message: a batch costs three round trips however many indexes it has.
+    // What each index depends on is read here, in the transaction that
+    // drops it, before the drops (sent after it on the same connection).
     let insert = format!(
-        "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition, properties) \
-         SELECT $1, i.s, i.t, i.n, i.d, i.p \
+        "INSERT INTO {} (job_id, table_schema, table_name, index_name, definition, properties, bindings) \
+         SELECT $1, i.s, i.t, i.n, i.d, i.p, {} \
            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS i(s, t, n, d, p) \
          ON CONFLICT (job_id, table_schema, index_name) DO UPDATE SET table_name = EXCLUDED.table_name, \
                 definition = EXCLUDED.definition, properties = EXCLUDED.properties, \
-                dropped_at = now(), restored_at = NULL, restore_error = NULL",
-        store.rel("saved_indexes")
+                bindings = EXCLUDED.bindings, dropped_at = now(), restored_at = NULL, restore_error = NULL",
+        store.rel("saved_indexes"),
+        pgcopy_core::bindings::bindings_sql(
+            "'pg_catalog.pg_class'::pg_catalog.regclass",
+            "pg_catalog.to_regclass(pg_catalog.quote_ident(i.s) OPERATOR(pg_catalog.||) '.' \
+             OPERATOR(pg_catalog.||) pg_catalog.quote_ident(i.n))::pg_catalog.oid"
+        )
     );
     let schemas: Vec<&str> = indexes.iter().map(|i| i.table.schema.as_str()).collect();
     let tables: Vec<&str> = indexes.iter().map(|i| i.table.name.as_str()).collect();
@@ -108,18 +116,18 @@ struct Pending {
     level: i32,
 }
 
-/// Rebuilds the saved indexes of `job` (all when `None`) that are not back,
-/// with up to `parallel` sessions; returns one message per index that failed.
+/// Rebuilds the saved indexes of `scope` that are not back, with up to
+/// `parallel` sessions; returns one message per index that failed.
 pub async fn rebuild(
     dst: &Client,
     dest: &Endpoint,
     store: &StateStore,
-    job: Option<i64>,
+    scope: &Scope,
     parallel: usize,
     progress: Option<&crate::engine::after_progress::AfterLoad>,
 ) -> anyhow::Result<Vec<String>> {
     let rows = dst
-        .query(&restore::pending_indexes_sql(store.schema()), &[&job])
+        .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
         .await
         .pg_context(|| "reading saved indexes".into())?;
     if rows.is_empty() {
@@ -142,8 +150,9 @@ pub async fn rebuild(
     // attach them, one at a time, deepest first (the query's order).
     let (builds, attaches): (Vec<Pending>, Vec<Pending>) =
         pending.into_iter().partition(|p| p.level == 0);
-    let mut failures = rebuild_all(dest, store, parallel, in_order(builds), done.clone()).await?;
-    failures.extend(rebuild_all(dest, store, 1, vec![attaches], done).await?);
+    let mut failures =
+        rebuild_all(dest, store, scope, parallel, in_order(builds), done.clone()).await?;
+    failures.extend(rebuild_all(dest, store, scope, 1, vec![attaches], done).await?);
     tracing::info!(
         "rebuilt {} in {:.1} s",
         crate::format::count(total - failures.len(), "index", "indexes"),
@@ -196,6 +205,7 @@ fn locks_its_table(saved: &SavedIndex) -> bool {
 async fn rebuild_all(
     dest: &Endpoint,
     store: &StateStore,
+    scope: &Scope,
     parallel: usize,
     groups: Vec<Vec<Pending>>,
     done: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
@@ -204,7 +214,7 @@ async fn rebuild_all(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let schema = store.clone();
+    let (schema, scope) = (store.clone(), scope.clone());
     let results = crate::pool::on_connections(
         dest,
         parallel,
@@ -212,11 +222,11 @@ async fn rebuild_all(
         &format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"),
         groups,
         move |mut conn, group| {
-            let (store, done) = (schema.clone(), done.clone());
+            let (store, done, scope) = (schema.clone(), done.clone(), scope.clone());
             async move {
                 let mut failures = Vec::new();
                 for p in &group {
-                    let r = rebuild_one(&mut conn, &store, p).await;
+                    let r = rebuild_one(&mut conn, &store, &scope, p).await;
                     if let Some(d) = &done {
                         d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -266,14 +276,24 @@ async fn record_failure(
     msg
 }
 
-/// Two round trips: the probe, then the transaction that builds the index,
-/// puts back what hangs on it and marks it restored, sent as one pipeline
+/// The probe and the check that every name the definition resolves still
+/// leads where it led, then the transaction that builds the index, puts
+/// back what hangs on it, proves the new index depends on exactly what the
+/// dropped one did, and marks it restored (or rolls back), in two flights
 /// (each statement alone over the extended protocol; a failed one aborts
-/// the transaction, and the `COMMIT` behind it then rolls back).
-async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyhow::Result<()> {
+/// the transaction).
+async fn rebuild_one(
+    conn: &mut Client,
+    store: &StateStore,
+    scope: &Scope,
+    p: &Pending,
+) -> anyhow::Result<()> {
     use tokio_postgres::types::Type;
     let s = &p.saved;
     crate::failpoint::delay("index-build").await;
+    if let Some(own) = &scope.own {
+        own.check_index(s)?;
+    }
     let row = conn
         .query_typed_opt(
             &stored::index_probe_sql(store.schema()),
@@ -282,65 +302,110 @@ async fn rebuild_one(conn: &mut Client, store: &StateStore, p: &Pending) -> anyh
                 (&s.table.schema, Type::TEXT),
                 (&s.table.name, Type::TEXT),
                 (&s.name, Type::TEXT),
+                (&s.properties.tablespace, Type::TEXT),
             ],
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
-    let authority = pgcopy_core::rows::authority(&crate::rows::PgRow(&row), 2, s.job_id)?;
-    let present = restore::IndexPresent {
-        index: row.get(0),
-        constraint: row.get(1),
-    };
+    let (present, mut authority) =
+        pgcopy_core::rows::index_present(&crate::rows::PgRow(&row), s.job_id)?;
+    authority.owner_trusted |= scope.trust.trusts(&authority.owner);
     let action = restore::index_action(s, present, &authority, crate::parse::parse)?;
-    if let IndexAction::Build { sql, .. } = &action {
-        let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-        stored::check_literals(
-            &s.table,
-            &format!("index {}", s.name),
-            &literals,
-            &authority,
-        )?;
-    }
-    let statements: Vec<String> = match &action {
-        // Each statement alone, through the extended protocol: the server
-        // cannot read more statements into the text than the parser saw.
-        // What hangs on the index (its key, replica identity, CLUSTER ON,
-        // comments) is the owner's to put back: as the owner, so a key
-        // reaches nothing the owner may not change (as the extension does).
-        IndexAction::Build {
-            sql, before, after, ..
-        } => {
-            let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let as_owner = (!after.is_empty()).then(|| sql::set_local_role(&authority.owner));
-            before
-                .iter()
-                .chain(&definition)
-                .chain(&as_owner)
-                .chain(after)
-                .cloned()
-                .chain(as_owner.as_ref().map(|_| sql::RESET_ROLE.to_string()))
-                .collect()
-        }
-        _ => Vec::new(),
+    let IndexAction::Build {
+        sql, before, after, ..
+    } = &action
+    else {
+        return mark_rebuilt(conn, store, s).await;
     };
+    let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+    stored::check_literals(
+        &s.table,
+        &format!("index {}", s.name),
+        &literals,
+        &authority,
+    )?;
+    let saved_bindings = s.bindings.as_deref().unwrap_or_default();
+    crate::rebind::check_before(conn, saved_bindings, &format!("index {}", s.name), &s.table)
+        .await?;
+    // Each statement alone, through the extended protocol: the server
+    // cannot read more statements into the text than the parser saw.
+    // What hangs on the index (its key, replica identity, CLUSTER ON,
+    // comments) is the owner's to put back: as the owner, so a key
+    // reaches nothing the owner may not change (as the extension does).
+    let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let as_owner = (!after.is_empty()).then(|| sql::set_local_role(&authority.owner));
+    let statements: Vec<String> = before
+        .iter()
+        .chain(&definition)
+        .chain(&as_owner)
+        .chain(after)
+        .cloned()
+        .chain(as_owner.as_ref().map(|_| sql::RESET_ROLE.to_string()))
+        .collect();
+    let index = pgcopy_core::quote::QualifiedName::new(&s.table.schema, &s.name).to_string();
+    let bindings_now = pgcopy_core::bindings::bindings_sql(
+        "'pg_catalog.pg_class'::pg_catalog.regclass",
+        "pg_catalog.to_regclass($1)::pg_catalog.oid",
+    );
+    let conn = &*conn;
+    let bound_query = format!("SELECT {bindings_now}");
+    let bound_params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
+        [(&index, Type::TEXT)];
+    let (began, built, bound) = tokio::join!(
+        conn.batch_execute("BEGIN"),
+        futures_util::future::join_all(statements.iter().map(|s| conn.execute_typed(s, &[]))),
+        conn.query_typed_one(&bound_query, &bound_params),
+    );
+    let built = began
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            built
+                .into_iter()
+                .try_for_each(|b| b.map(drop))
+                .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))
+        })
+        .and_then(|()| Ok(bound?))
+        .and_then(|row| {
+            crate::rebind::check_after(
+                saved_bindings,
+                row.get(0),
+                &format!("index {}", s.name),
+                &s.table,
+            )
+        });
+    if let Err(e) = built {
+        let _ = conn.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
     let mark = restore::mark_index_sql(store.schema());
-    let mark_params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] = [
+    let params = mark_params(s);
+    let (marked, committed) = tokio::join!(
+        conn.execute_typed(&mark, &params),
+        conn.batch_execute("COMMIT")
+    );
+    marked?;
+    committed?;
+    Ok(())
+}
+
+/// `$1` job, `$2` schema, `$3` index name of [`restore::mark_index_sql`].
+fn mark_params(
+    s: &SavedIndex,
+) -> [(
+    &(dyn tokio_postgres::types::ToSql + Sync),
+    tokio_postgres::types::Type,
+); 3] {
+    use tokio_postgres::types::Type;
+    [
         (&s.job_id, Type::INT8),
         (&s.table.schema, Type::TEXT),
         (&s.name, Type::TEXT),
-    ];
-    let conn = &*conn;
-    let (began, built, marked, committed) = tokio::join!(
-        conn.batch_execute("BEGIN"),
-        futures_util::future::join_all(statements.iter().map(|s| conn.execute_typed(s, &[]))),
-        conn.execute_typed(&mark, &mark_params),
-        conn.batch_execute("COMMIT")
-    );
-    began?;
-    for b in built {
-        b.map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))?;
-    }
-    marked?;
-    committed?;
+    ]
+}
+
+/// Marks an index that is there already rebuilt.
+async fn mark_rebuilt(conn: &Client, store: &StateStore, s: &SavedIndex) -> anyhow::Result<()> {
+    conn.execute_typed(&restore::mark_index_sql(store.schema()), &mark_params(s))
+        .await?;
     Ok(())
 }

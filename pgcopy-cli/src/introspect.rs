@@ -55,14 +55,15 @@ pub async fn block_size(client: &Client) -> anyhow::Result<u64> {
 }
 
 /// Code that inserting into each of the tables `oids` would run, owned by a
-/// role that is neither a superuser nor this one: table oid -> (what, the
+/// role that is neither a superuser, this one, nor trusted by `trust`: table oid -> (what, the
 /// code's owner), for the tables that have any (`sql/untrusted_code.sql`).
 pub async fn untrusted_code(
     client: &Client,
     oids: &[u32],
+    trust: &pgcopy_core::trust::TrustedOwners,
 ) -> anyhow::Result<HashMap<u32, Vec<(String, String)>>> {
     let rows = client
-        .query(pgcopy_core::UNTRUSTED_CODE_SQL, &[&oids])
+        .query(pgcopy_core::UNTRUSTED_CODE_SQL, &[&oids, &trust.roles()])
         .await
         .pg_context(|| "reading what the destination tables' inserts run".into())?;
     let mut out: HashMap<u32, Vec<(String, String)>> = HashMap::new();

@@ -68,7 +68,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        JobsAction::Discard { job, .. } => {
+        JobsAction::Discard { job, trust, .. } => {
             let Some(stored) = store
                 .unfinished_jobs(&dst, Some(job))
                 .await?
@@ -86,7 +86,12 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 ))
                 .into());
             }
-            let done = crate::putback::put_back(&mut dst, &dest, &store, Some(job)).await?;
+            let scope = crate::putback::Scope {
+                job: Some(job),
+                trust: trust.owners(),
+                own: None,
+            };
+            let done = crate::putback::put_back(&mut dst, &dest, &store, &scope).await?;
             let bad = done.not_back();
             if bad > 0 {
                 eprintln!(

@@ -21,8 +21,29 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
         .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.without_time().with_ansi(is_terminal()).init(),
+        LogFormat::Text => builder
+            .fmt_fields(printable_fields())
+            .without_time()
+            .with_ansi(is_terminal())
+            .init(),
     }
+}
+
+/// Every field of a text log line (the message included) through
+/// `pgcopy_core::quote::printable`: names, definitions and errors read from
+/// a database reach log lines in many places, and a name holding an escape
+/// sequence or a line break must not drive the terminal or forge a line.
+fn printable_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = pgcopy_core::quote::printable(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
 }
 
 fn is_terminal() -> bool {

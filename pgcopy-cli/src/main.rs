@@ -22,6 +22,7 @@ mod parse;
 mod pool;
 mod progress;
 mod putback;
+mod rebind;
 mod rows;
 mod state;
 mod status;

@@ -19,6 +19,21 @@ use tokio_postgres::Client;
 /// on a destination that serves other work.
 pub const PARALLEL: usize = 2;
 
+/// Which saved rows a restore runs, and whose code it may run: `pgcopy
+/// restore-fks` and `jobs discard` take every pending row of `job` (all
+/// jobs' when `None`) that passes the core's checks; a copy's own restore
+/// takes only what it saved itself (`own`).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// One job's rows, or every job's.
+    pub job: Option<i64>,
+    /// `--trust-owner`: roles whose code may run with this role's rights.
+    pub trust: pgcopy_core::trust::TrustedOwners,
+    /// For a copy: what it saved itself; a row of its job that is not one
+    /// of these, as saved, is not run.
+    pub own: Option<std::sync::Arc<pgcopy_core::restore::OwnSaved>>,
+}
+
 /// What [`put_back`] did.
 #[derive(Debug, Default)]
 pub struct PutBack {
@@ -47,10 +62,11 @@ pub async fn put_back(
     dst: &mut Client,
     dest: &Endpoint,
     store: &StateStore,
-    job: Option<i64>,
+    scope: &Scope,
 ) -> anyhow::Result<PutBack> {
-    let index_failures = crate::indexes::rebuild(dst, dest, store, job, PARALLEL, None).await?;
-    let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, job, None).await?;
+    let job = scope.job;
+    let index_failures = crate::indexes::rebuild(dst, dest, store, scope, PARALLEL, None).await?;
+    let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, scope, None).await?;
     let (mut triggers, mut trigger_failures) = (0, Vec::new());
     for stored in store.unfinished_jobs(dst, job).await? {
         let running = stored.state == JobState::Running.as_str() && !stored.stale;
@@ -88,7 +104,12 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::OK);
     }
-    let done = crate::putback::put_back(&mut dst, &dest, &store, args.job).await?;
+    let scope = Scope {
+        job: args.job,
+        trust: args.trust.owners(),
+        own: None,
+    };
+    let done = crate::putback::put_back(&mut dst, &dest, &store, &scope).await?;
     let outcomes = &done.foreign_keys;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);

@@ -78,7 +78,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
                         rows_per_second::float8, \
                         pg_catalog.date_trunc('second', eta)::text, error, phase \
                    FROM {schema}.progress \
-                  WHERE job_id = coalesce($1, (SELECT max(job_id) FROM {schema}.jobs))"
+                  WHERE job_id = coalesce($1, (SELECT max(j.job_id) FROM {schema}.jobs j \
+                                                  WHERE pg_catalog.pg_get_userbyid(j.created_by) = current_user))"
             ),
             &[&args.job],
         )
@@ -87,7 +88,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     let Some(j) = job else {
         return Err(UserError::failure(match args.job {
             Some(n) => format!("there is no job {n} on the destination"),
-            None => "no job has run on the destination yet".to_string(),
+            // Another role's job is its business: a job it forged must
+            // not read as this role's copy.
+            None => {
+                "this role has run no job on the destination yet (another role's job needs --job N)"
+                    .to_string()
+            }
         })
         .into());
     };

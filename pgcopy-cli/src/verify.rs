@@ -168,6 +168,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         row_filters: args.subset.row_filters.clone(),
         follow_fks: !args.subset.no_follow_fks,
         transforms: args.subset.transforms.clone(),
+        trust: args.trust.owners(),
         ..PlanOptions::default()
     }
     .with_patterns(

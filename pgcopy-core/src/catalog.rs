@@ -132,6 +132,14 @@ pub struct Index {
     /// ranked for their rebuild, with `unique_rank`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rebuilt_for_fks: bool,
+    /// Roles other than superusers, the table's owner and the reading role
+    /// that could put other objects under the names its definition resolves
+    /// once its drop unpins them (they own what it depends on, or its
+    /// schema, or may create there; `PUBLIC` for everyone): see
+    /// [`crate::bindings`]. Such an index is not deferred unless they are
+    /// trusted ([`Index::rebindable_by`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebinders: Vec<String>,
     /// What hangs on the index apart from its definition, put back after a
     /// deferred rebuild.
     #[serde(flatten)]
@@ -275,6 +283,10 @@ pub struct Table {
     /// row-level security forced on it.
     #[serde(default = "yes")]
     pub owner_may_load: bool,
+    /// Row-level security is enabled and forced on the table (it applies to
+    /// its owner too).
+    #[serde(default)]
+    pub forced_rls: bool,
     /// The owner is a superuser (nobody less may change the table).
     #[serde(default)]
     pub owner_is_superuser: bool,
@@ -289,6 +301,36 @@ pub struct Table {
     pub others_may_change: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
+}
+
+impl Index {
+    /// The roles, not trusted by `trust`, that could put other objects under
+    /// the names this index's definition resolves while it is dropped
+    /// ([`Index::rebinders`]): where there is one, it is not deferred.
+    pub fn rebindable_by<'a>(&'a self, trust: &crate::trust::TrustedOwners) -> Vec<&'a str> {
+        self.rebinders
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !trust.trusts(r))
+            .collect()
+    }
+}
+
+impl Table {
+    /// Whether a load takes the owner's role ([`Self::load_as_owner`]):
+    /// not when `trust` trusts the owner, whose code then runs with the
+    /// loading role's rights, as it would under `pg_restore`; nor, for a
+    /// `superuser`, a table with row-level security forced on it, which
+    /// its owner's role could only load filtered by its policies: the
+    /// superuser loads it whole, as `pg_restore` does, each load
+    /// transaction having locked it and proved that no trigger and no code
+    /// of a role not trusted runs (the table is another role's, so it is
+    /// checked: [`Self::others_may_change`]).
+    pub fn loads_as_owner(&self, trust: &crate::trust::TrustedOwners, superuser: bool) -> bool {
+        self.load_as_owner
+            && !trust.trusts(&self.owner)
+            && !(superuser && self.forced_rls && self.others_may_change)
+    }
 }
 
 /// Rights of the current role on a table.
@@ -416,6 +458,78 @@ pub struct ForeignKey {
     /// The referenced table's unique index it uses (`conindid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
+    /// Per column pair, how the key compares it (its own equality
+    /// operator): what the joins pgcopy writes over the key may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equality: Vec<KeyEquality>,
+}
+
+/// The operator a foreign key compares one column pair with
+/// (`conpfeqop`), as SQL pgcopy writes over the key calls it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEquality {
+    /// The operator's schema.
+    pub schema: String,
+    /// Its name (`=`).
+    pub name: String,
+    /// It takes exactly the referenced and referencing columns' types
+    /// (domains as their base types): the parser picks it and adds no
+    /// cast.
+    pub exact: bool,
+    /// Roles other than superusers that own the operator, its function or
+    /// its schema (they could change what it does or put another in its
+    /// place).
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Roles other than superusers that own either column's type (or the
+    /// type under a domain, or an array's element type): such an owner may
+    /// add an implicit cast from it that the parser would pick where the
+    /// operator does not take the types exactly.
+    #[serde(default)]
+    pub type_owners: Vec<String>,
+}
+
+impl KeyEquality {
+    /// `pg_catalog.=` on two columns of one built-in type, for tests.
+    #[cfg(test)]
+    pub(crate) fn builtin() -> KeyEquality {
+        KeyEquality {
+            schema: "pg_catalog".into(),
+            name: "=".into(),
+            exact: true,
+            owners: Vec::new(),
+            type_owners: Vec::new(),
+        }
+    }
+
+    /// The operator, as `OPERATOR(schema.name)`.
+    pub fn sql(&self) -> String {
+        format!(
+            "OPERATOR({}.{})",
+            crate::quote::quote_ident(&self.schema),
+            self.name
+        )
+    }
+
+    /// The roles `trusted` does not trust whose code comparing with it could
+    /// run: the operator's owners, and where it does not take the columns'
+    /// types exactly, the types' owners.
+    pub fn untrusted<'a>(&'a self, trusted: &dyn Fn(&str) -> bool) -> Vec<&'a str> {
+        let types = match self.exact {
+            true => &[][..],
+            false => &self.type_owners[..],
+        };
+        let mut roles: Vec<&str> = self
+            .owners
+            .iter()
+            .chain(types)
+            .map(String::as_str)
+            .filter(|r| !trusted(r))
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
+    }
 }
 
 /// What kind of constraint a job saves, drops and restores.
@@ -590,6 +704,7 @@ impl Index {
             partial: false,
             immediate: true,
             rebuilt_for_fks: false,
+            rebinders: Vec::new(),
             properties: IndexProperties::default(),
         }
     }
@@ -622,6 +737,7 @@ impl Table {
             row_security: false,
             load_as_owner: false,
             owner_may_load: true,
+            forced_rls: false,
             owner_is_superuser: false,
             schema_oid: 0,
             others_may_change: false,

@@ -148,6 +148,7 @@ mod tests {
             collations: Vec::new(),
             owner_may_reference: true,
             index: None,
+            equality: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ assert!(p.tables.is_empty());
 */
 #![deny(missing_docs)]
 
+pub mod bindings;
 pub mod catalog;
 pub mod chunk;
 pub mod conninfo;
@@ -35,6 +36,7 @@ pub mod stored;
 pub mod subset;
 pub mod transform;
 pub mod triggers;
+pub mod trust;
 
 /// The state schema's SQL, the one source of truth for schema `pgcopy`; the
 /// extension embeds it and the CLI applies it where the extension is absent,
@@ -50,9 +52,10 @@ pub fn state_schema_sql(schema: &str) -> String {
 /// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].
 pub const CATALOG_SQL: &str = include_str!("../../sql/catalog.sql");
 
-/// Code a table's inserts run that belongs to a role neither superuser nor the
-/// current user: `$1` the tables' oids (`oid[]`); rows of (table oid, what,
-/// the code's owner).
+/// Code a table's inserts run that belongs to a role neither superuser, the
+/// current user nor trusted: `$1` the tables' oids (`oid[]`), `$2` the
+/// trusted roles (`text[]`, [`trust::TrustedOwners::roles`]); rows of (table
+/// oid, what, the code's owner).
 pub const UNTRUSTED_CODE_SQL: &str = include_str!("../../sql/untrusted_code.sql");
 
 /// Whether tables to truncate before a load may hold rows: `$1` their quoted
@@ -60,4 +63,4 @@ pub const UNTRUSTED_CODE_SQL: &str = include_str!("../../sql/untrusted_code.sql"
 pub const HOLDS_ROWS_SQL: &str = include_str!("../../sql/holds_rows.sql");
 
 /// The state schema version this build reads and writes.
-pub const STATE_SCHEMA_VERSION: i32 = 4;
+pub const STATE_SCHEMA_VERSION: i32 = 5;

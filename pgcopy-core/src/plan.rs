@@ -79,6 +79,9 @@ pub struct PlanOptions {
     pub follow_fks: bool,
     /// `--transform` columns.
     pub transforms: Vec<crate::transform::ColumnTransform>,
+    /// `--trust-owner`: roles whose code the SQL pgcopy writes may call
+    /// (the operators `--where` follows keys with).
+    pub trust: crate::trust::TrustedOwners,
 }
 
 impl Default for PlanOptions {
@@ -96,6 +99,7 @@ impl Default for PlanOptions {
             row_filters: Vec::new(),
             follow_fks: true,
             transforms: Vec::new(),
+            trust: Default::default(),
         }
     }
 }
@@ -385,6 +389,22 @@ pub fn keep_large_tables_indexes(
 }
 
 impl Plan {
+    /// The plan as a job stores it: each `--transform` expression as its
+    /// digest (see [`crate::transform::ColumnTransform::stored`]); a resume
+    /// reads the expressions from its own command line.
+    pub fn for_storage(&self) -> std::borrow::Cow<'_, Plan> {
+        if self.tables.iter().all(|t| t.transforms.is_empty()) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut stored = self.clone();
+        for t in &mut stored.tables {
+            for expression in t.transforms.values_mut() {
+                *expression = crate::transform::digest(expression);
+            }
+        }
+        std::borrow::Cow::Owned(stored)
+    }
+
     /// The bytes the copy loads into destination table `t`, if it loads any.
     pub fn bytes_into(&self, t: &QualifiedName) -> Option<u64> {
         let mut specs = self
@@ -552,6 +572,7 @@ mod tests {
             collations: Vec::new(),
             owner_may_reference: true,
             index: None,
+            equality: Vec::new(),
         }
     }
 

@@ -13,8 +13,14 @@ pub use found::*;
 pub use problem::Problem;
 pub use state_schema::{StateSchemaFacts, StateSchemaProblem};
 
-/// Compares the plan (made from `source`) with the destination's catalog.
-pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Problem> {
+/// Compares the plan (made from `source`) with the destination's catalog;
+/// `trust` says whose tables a load need not take the owner's role for.
+pub fn check_tables(
+    plan: &Plan,
+    source: &Catalog,
+    dest: &Catalog,
+    trust: &crate::trust::TrustedOwners,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     let no_usage = |problems: &mut Vec<Problem>, schema: &str, side: &'static str| {
         let p = Problem::NoSchemaUsage {
@@ -93,10 +99,11 @@ pub fn check_tables(plan: &Plan, source: &Catalog, dest: &Catalog) -> Vec<Proble
         if !d.privileges.truncate {
             problems.push(Problem::NoWrite(name.clone(), "TRUNCATE"));
         }
-        if d.load_as_owner && !d.owner_may_load {
+        if d.loads_as_owner(trust, dest.superuser) && !d.owner_may_load {
             problems.push(Problem::OwnerMayNotLoad {
                 table: name.clone(),
                 owner: d.owner.clone(),
+                superuser: dest.superuser,
             });
         }
     }
@@ -242,7 +249,7 @@ mod tests {
             ..Default::default()
         };
         let p = plan(&source, &PlanOptions::default()).unwrap();
-        let problems = check_tables(&p, &source, &dest);
+        let problems = check_tables(&p, &source, &dest, &Default::default());
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 8, "{text:#?}");
         assert!(text.iter().any(|t| t
@@ -273,7 +280,7 @@ mod tests {
             .any(|t| t.contains("lacks TRUNCATE on public.c")));
         let mut clean = source.clone();
         clean.tables[0].row_security = false;
-        assert!(check_tables(&p, &clean, &clean).is_empty());
+        assert!(check_tables(&p, &clean, &clean, &Default::default()).is_empty());
     }
 
     #[test]
@@ -300,6 +307,7 @@ mod tests {
             collations: Vec::new(),
             owner_may_reference: false,
             index: None,
+            equality: Vec::new(),
         };
         let problems = check_fk_rights([&fk], &dest);
         assert_eq!(problems.len(), 2);

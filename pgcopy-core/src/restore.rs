@@ -38,6 +38,9 @@ pub struct SavedFk {
     pub kind: crate::catalog::ConstraintKind,
     /// Its comment (`COMMENT ON CONSTRAINT`), put back with it.
     pub comment: Option<String>,
+    /// What it depended on when it was dropped ([`crate::bindings`]);
+    /// `None` in a row pgcopy did not write, which is refused.
+    pub bindings: Option<Vec<crate::bindings::Binding>>,
 }
 
 /// What the destination has now, from [`probe_sql`].
@@ -201,6 +204,11 @@ pub fn steps(
                 }),
             }
             .map_err(refused)?;
+            if saved.bindings.is_none() {
+                return Err(refused(Refusal::NoBindings {
+                    what: format!("constraint {}", saved.name),
+                }));
+            }
             out.push(Step::Add {
                 sql,
                 valid: one_step,
@@ -277,16 +285,112 @@ pub struct SavedIndex {
     pub definition: String,
     /// What hangs on it.
     pub properties: crate::catalog::IndexProperties,
+    /// What it depended on when it was dropped ([`crate::bindings`]);
+    /// `None` in a row pgcopy did not write, which is refused.
+    pub bindings: Option<Vec<crate::bindings::Binding>>,
+}
+
+/// What a running copy saved and dropped itself, held in memory: its own
+/// rebuilds and restores run a stored row only when the row is one of
+/// these, as saved ([`OwnSaved::check_index`],
+/// [`OwnSaved::check_constraint`]). A row of its job it did not write
+/// (another role's, raced in before the job row was visible) is never run
+/// by it.
+#[derive(Debug, Clone, Default)]
+pub struct OwnSaved {
+    /// By (schema, index name): its table, definition and properties.
+    indexes: std::collections::HashMap<
+        (String, String),
+        (QualifiedName, String, crate::catalog::IndexProperties),
+    >,
+    /// By (table, name): its definition (without `NOT VALID`) and the
+    /// referenced table.
+    constraints: std::collections::HashMap<(QualifiedName, String), (String, QualifiedName)>,
+}
+
+impl OwnSaved {
+    /// Records an index this copy saves (as `saved_indexes` holds it).
+    pub fn add_index(
+        &mut self,
+        table: &QualifiedName,
+        name: &str,
+        definition: &str,
+        properties: &crate::catalog::IndexProperties,
+    ) {
+        self.indexes.insert(
+            (table.schema.clone(), name.to_string()),
+            (table.clone(), definition.to_string(), properties.clone()),
+        );
+    }
+
+    /// Records a foreign key or CHECK this copy saves.
+    pub fn add_constraint(
+        &mut self,
+        table: &QualifiedName,
+        name: &str,
+        definition: &str,
+        referenced: &QualifiedName,
+    ) {
+        self.constraints.insert(
+            (table.clone(), name.to_string()),
+            (strip_not_valid(definition).to_string(), referenced.clone()),
+        );
+    }
+
+    /// Whether `saved` is an index this copy saved, as it saved it.
+    pub fn check_index(&self, saved: &SavedIndex) -> Result<(), Refusal> {
+        match self
+            .indexes
+            .get(&(saved.table.schema.clone(), saved.name.clone()))
+        {
+            Some((table, definition, properties))
+                if *table == saved.table
+                    && *definition == saved.definition
+                    && *properties == saved.properties =>
+            {
+                Ok(())
+            }
+            _ => Err(Refusal::NotSavedByThisRun {
+                what: format!("index {}", saved.name),
+                table: saved.table.display_name(),
+            }),
+        }
+    }
+
+    /// Whether `saved` is a constraint this copy saved, as it saved it.
+    pub fn check_constraint(&self, saved: &SavedFk) -> Result<(), Refusal> {
+        match self
+            .constraints
+            .get(&(saved.table.clone(), saved.name.clone()))
+        {
+            Some((definition, referenced))
+                if definition == strip_not_valid(&saved.definition)
+                    && *referenced == saved.referenced =>
+            {
+                Ok(())
+            }
+            _ => Err(Refusal::NotSavedByThisRun {
+                what: format!("constraint {}", saved.name),
+                table: saved.table.display_name(),
+            }),
+        }
+    }
 }
 
 /// What the destination has of a saved index, from
 /// [`stored::index_probe_sql`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexPresent {
-    /// An index of that name is in the table's schema.
+    /// An index of that name is on the table (one of that name on another
+    /// table is no rebuilt index).
     pub index: bool,
     /// A PRIMARY KEY or UNIQUE constraint of the table uses it.
     pub constraint: bool,
+    /// The table's owner may create objects in the tablespace its saved
+    /// properties name (true when they name none): the build runs with the
+    /// restorer's rights, so a row's tablespace is used only where the owner
+    /// could have put the index itself.
+    pub tablespace_allowed: bool,
 }
 
 /// Decides a saved index's rebuild: nothing to run when it is `present`
@@ -312,6 +416,18 @@ pub fn index_action(
     }
     stored::authorize(&saved.table, authority)?;
     stored::check_index(&saved.table, &saved.name, parse(&saved.definition))?;
+    if saved.bindings.is_none() {
+        return Err(Refusal::NoBindings {
+            what: format!("index {}", saved.name),
+        });
+    }
+    if !present.tablespace_allowed {
+        return Err(Refusal::Tablespace {
+            index: saved.name.clone(),
+            tablespace: saved.properties.tablespace.clone().unwrap_or_default(),
+            owner: authority.owner.clone(),
+        });
+    }
     Ok(IndexAction::Build {
         sql: saved.definition.clone(),
         before: vec![sql::index_tablespace(&saved.properties)],
@@ -340,14 +456,17 @@ pub fn probe_sql(state_schema: &str, saved: &SavedFk) -> String {
     )
 }
 
-/// What validating a foreign key would run that a role neither superuser nor
-/// the current user controls, with `$1` the table, `$2` the referenced table
-/// (quoted names) and `$3` the constraint: types of its columns (whose owners
+/// What validating a foreign key would run that a role neither superuser,
+/// the current user nor trusted (`$4`, `text[]`,
+/// [`crate::trust::TrustedOwners::roles`]) controls, with `$1` the table,
+/// `$2` the referenced table (quoted names) and `$3` the constraint: types of its columns (whose owners
 /// may define casts the check calls) and functions behind its operators; all
 /// columns of both tables when the constraint is not there yet. One text:
 /// empty when nothing.
 pub const FK_UNTRUSTED_CODE_SQL: &str = "\
-WITH trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = current_user), \
+WITH trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r \
+                  WHERE r.rolsuper OR r.rolname = current_user \
+                     OR r.rolname = ANY ($4::pg_catalog.text[]) OR '*' = ANY ($4::pg_catalog.text[])), \
      fk AS (SELECT c.* FROM pg_catalog.pg_constraint c \
              WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $3 AND c.contype = 'f') \
 SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM ( \
@@ -403,7 +522,7 @@ pub fn validation_skipped(saved: &SavedFk, owner: &str, why: &str) -> String {
 pub fn pending_sql(state_schema: &str) -> String {
     format!(
         "SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated, \
-                referenced_schema, referenced_table, constraint_type, comment \
+                referenced_schema, referenced_table, constraint_type, comment, bindings \
            FROM {}.saved_fks \
           WHERE ($1::bigint IS NULL OR job_id = $1) \
             AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE)) \
@@ -434,7 +553,7 @@ pub fn error_sql(state_schema: &str) -> String {
 
 /// Saved indexes still to rebuild, of job `$1` (all when NULL):
 /// (job_id, table_schema, table_name, index_name, definition, properties,
-/// level), where
+/// level, bindings), where
 /// level is 0 for an index on a plain table and, for a partitioned table's
 /// (whose definition attaches its partitions' indexes), the table's depth in
 /// its partition tree. In rebuild order: level 0 first, then the deepest
@@ -446,7 +565,8 @@ pub fn pending_indexes_sql(state_schema: &str) -> String {
            SELECT s.job_id, s.table_schema, s.table_name, s.index_name, s.definition, s.properties, \
                   CASE WHEN c.relkind = 'p' \
                        THEN (SELECT count(*) FROM pg_catalog.pg_partition_ancestors(c.oid))::int \
-                       ELSE 0 END AS level \
+                       ELSE 0 END AS level, \
+                  s.bindings \
              FROM {}.saved_indexes s \
              LEFT JOIN pg_catalog.pg_class c \
                ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(s.table_schema) || '.' || \
@@ -494,6 +614,7 @@ mod tests {
             referenced: QualifiedName::new("public", "a"),
             kind: crate::catalog::ConstraintKind::Foreign,
             comment: None,
+            bindings: Some(Vec::new()),
         }
     }
 
@@ -667,6 +788,7 @@ mod tests {
                 clustered: true,
                 ..Default::default()
             },
+            bindings: Some(Vec::new()),
         };
         let def = "CREATE INDEX b_idx ON public.b USING btree (a)";
         assert_eq!(
@@ -694,7 +816,11 @@ mod tests {
     }
 
     fn there(index: bool, constraint: bool) -> IndexPresent {
-        IndexPresent { index, constraint }
+        IndexPresent {
+            index,
+            constraint,
+            tablespace_allowed: true,
+        }
     }
 
     #[test]
@@ -718,6 +844,7 @@ mod tests {
                 }),
                 ..Default::default()
             },
+            bindings: Some(Vec::new()),
         };
         let parse = |_: &str| -> Result<Vec<Statement>, String> {
             Ok(vec![Statement::CreateIndex {

@@ -40,7 +40,32 @@ pub fn saved_fk<C: Columns>(r: &C) -> Result<SavedFk, C::Error> {
         referenced: QualifiedName::new(text(6)?, text(7)?),
         kind: ConstraintKind::from_contype(&text(8)?),
         comment: r.text(9)?,
+        bindings: bindings(r, 10)?,
     })
+}
+
+/// Saved bindings ([`crate::bindings`]) from column `i`; NULL reads as none.
+fn bindings<C: Columns>(
+    r: &C,
+    i: usize,
+) -> Result<Option<Vec<crate::bindings::Binding>>, C::Error> {
+    crate::bindings::from_json(r.json(i)?).map_err(|e| r.invalid(e))
+}
+
+/// What [`crate::stored::index_probe_sql`] finds of a saved index, with job
+/// `job`'s [`Authority`] over its table.
+pub fn index_present<C: Columns>(
+    r: &C,
+    job: i64,
+) -> Result<(crate::restore::IndexPresent, Authority), C::Error> {
+    Ok((
+        crate::restore::IndexPresent {
+            index: r.boolean(0)?.unwrap_or(false),
+            constraint: r.boolean(1)?.unwrap_or(false),
+            tablespace_allowed: r.boolean(2)?.unwrap_or(false),
+        },
+        authority(r, 3, job)?,
+    ))
 }
 
 /// A saved index and its level in its tree (0: built first; above: a
@@ -66,6 +91,7 @@ pub fn saved_index<C: Columns>(r: &C) -> Result<(SavedIndex, i32), C::Error> {
             name: text(3)?,
             definition: text(4)?,
             properties,
+            bindings: bindings(r, 7)?,
         },
         r.int4(6)?.unwrap_or_default(),
     ))

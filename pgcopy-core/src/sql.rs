@@ -185,7 +185,7 @@ pub fn count_rows(table: &QualifiedName, only: bool) -> String {
 /// follows `lc_monetary`, hence the C locale.
 pub const STABLE_TEXT_SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'; \
-     SET lc_monetary = 'C'";
+     SET lc_monetary = 'C'; SET array_nulls = on";
 
 /// Row count and an order-independent checksum of a table's rows: the sum of
 /// the first 64 bits of each row's md5, so equal multisets of rows give equal
@@ -385,29 +385,30 @@ pub fn lock_tables<'a>(tables: impl IntoIterator<Item = &'a QualifiedName>, mode
     format!("LOCK TABLE {} IN {mode} MODE", list.join(", "))
 }
 
-/// Fails (division by zero, SQLSTATE 22012) when one of the tables `$2`
+/// Fails (division by zero, SQLSTATE 22012) when one of the tables `$3`
 /// (`text[]`, qualified names) no longer has the OID `$1` had for it at
 /// preflight (`oid[]`, the same order: its schema's owner dropped it and put
-/// another in its place), or other columns than `$3` (`jsonb[]`, each an
+/// another in its place), or other columns than `$4` (`jsonb[]`, each an
 /// array of names in order: a column added since has its default computed
-/// by the COPY), or, for a partitioned one, other partitions than `$4`
+/// by the COPY), or, for a partitioned one, other partitions than `$5`
 /// (`jsonb[]`, each an array of OIDs ascending, `null` for another table: a
 /// partition attached since takes routed rows), or when a row inserted now
-/// into one of them would
-/// run a user trigger, or code of a role neither superuser nor the current
-/// user ([`crate::UNTRUSTED_CODE_SQL`]). Run right after locking the tables
-/// by name, before their rows go in, so what other roles changed since
-/// preflight cannot run with the loading role's rights. Nothing else in the
-/// transaction runs once it fails.
+/// into one of them would run a user trigger, or code of a role neither
+/// superuser, the current user nor trusted by `$2` (`text[]`,
+/// [`crate::trust::TrustedOwners::roles`]; [`crate::UNTRUSTED_CODE_SQL`]).
+/// Run right after locking the tables by name, before their rows go in, so
+/// what other roles changed since preflight cannot run with the loading
+/// role's rights. Nothing else in the transaction runs once it fails.
 pub fn load_guard() -> String {
     format!(
         "SELECT 1 / CASE WHEN EXISTS (\
              SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), \
-                                  pg_catalog.unnest($2::pg_catalog.text[]), \
-                                  pg_catalog.unnest($3::pg_catalog.jsonb[]), \
-                                  pg_catalog.unnest($4::pg_catalog.jsonb[])) AS g(relid, name, cols, tree) \
+                                  pg_catalog.unnest($3::pg_catalog.text[]), \
+                                  pg_catalog.unnest($4::pg_catalog.jsonb[]), \
+                                  pg_catalog.unnest($5::pg_catalog.jsonb[])) AS g(relid, name, cols, tree) \
               WHERE pg_catalog.to_regclass(g.name)::pg_catalog.oid IS DISTINCT FROM g.relid \
-                 OR (SELECT pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+                 OR (SELECT coalesce(pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum), '[]') \
+                       FROM pg_catalog.pg_attribute a \
                       WHERE a.attrelid = g.relid AND a.attnum > 0 AND NOT a.attisdropped) \
                     IS DISTINCT FROM g.cols \
                  OR (g.tree <> 'null'::pg_catalog.jsonb \

@@ -37,10 +37,17 @@ pub struct JobOptions {
     /// Other tables' rows followed the filters.
     #[serde(default = "yes")]
     pub follow_fks: bool,
-    /// `--transform` columns: kept to be shown and compared, never run from
-    /// here.
+    /// `--transform` columns, each expression as its digest
+    /// ([`crate::transform::ColumnTransform::stored`]): a masking
+    /// expression may hold a secret, and whoever may read the state schema
+    /// may read this; a resume compares digests, and runs the expressions
+    /// its own command line gives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<crate::transform::ColumnTransform>,
+    /// `--trust-owner`: the roles whose code the job runs with its role's
+    /// rights; a resume must name the same.
+    #[serde(default, skip_serializing_if = "crate::trust::TrustedOwners::is_empty")]
+    pub trust_owner: crate::trust::TrustedOwners,
 }
 
 fn yes() -> bool {

@@ -178,6 +178,71 @@ pub enum Refusal {
         /// The first such literal, for people.
         literal: String,
     },
+    /// The row holds no record of what the object depended on: pgcopy
+    /// writes one in the transaction that drops it.
+    #[error(
+        "the saved row of {what} holds no record of what it depended on (pgcopy writes one when it drops \
+         it): it was not written by pgcopy, and was not run"
+    )]
+    NoBindings {
+        /// The object, for people (`index x`, `constraint y`).
+        what: String,
+    },
+    /// A name in the saved text now leads to another object than it did.
+    #[error(
+        "{what} on {table} was not re-created: {} since it was dropped, so its saved definition would \
+         now call {}; re-create it from the saved definition after checking {}",
+        match rebound.len() { 1 => "this object was dropped or renamed", _ => "these objects were dropped or renamed" },
+        match rebound.len() { 1 => "whatever now has that name", _ => "whatever now has those names" },
+        rebound.join(", ")
+    )]
+    Rebound {
+        /// The object, for people.
+        what: String,
+        /// The table, for people.
+        table: String,
+        /// What it depended on that is gone or renamed, each described.
+        rebound: Vec<String>,
+    },
+    /// Re-created, the object depended on other objects than before: rolled
+    /// back.
+    #[error(
+        "{what} on {table} was not re-created: its saved definition resolved to other objects than the \
+         dropped one used ({why}), so it was rolled back; check what now has those names, then re-create it \
+         from the saved definition"
+    )]
+    BoundDifferently {
+        /// The object, for people.
+        what: String,
+        /// The table, for people.
+        table: String,
+        /// What changed.
+        why: String,
+    },
+    /// A saved index's tablespace is one the table's owner may not use.
+    #[error(
+        "index {index:?} was saved in tablespace {tablespace:?}, where {owner:?}, who owns its table, may not \
+         create objects: it was not rebuilt (rebuild it as {owner:?}, or GRANT CREATE ON TABLESPACE first)"
+    )]
+    Tablespace {
+        /// The index.
+        index: String,
+        /// The tablespace its row names.
+        tablespace: String,
+        /// The table's owner.
+        owner: String,
+    },
+    /// A row of this copy's job that this copy did not save.
+    #[error(
+        "{what} on {table} is in this job's saved rows, but this copy did not save it: not run (another \
+         role's row, or a changed one; `pgcopy restore-fks` judges it with its own checks)"
+    )]
+    NotSavedByThisRun {
+        /// The object, for people.
+        what: String,
+        /// The table, for people.
+        table: String,
+    },
     /// The role restoring may not act as the owner.
     #[error(
         "{table} belongs to role {owner:?}, and this role ({caller:?}) is not a member of it: restore as {owner:?} \
@@ -446,16 +511,23 @@ pub fn check_literals(
 }
 
 /// Reads what a saved index's restore needs, with `$1` the job, `$2` the
-/// table's schema, `$3` its name, `$4` the index's name: one row (absent when
-/// the table is gone) of whether the index exists, whether a PRIMARY KEY or
-/// UNIQUE constraint of the table uses it, then [`AUTHORITY_COLUMNS`].
+/// table's schema, `$3` its name, `$4` the index's name, `$5` the
+/// tablespace its saved properties name (NULL: the default): one row
+/// (absent when the table is gone) of whether the index exists on that table
+/// (one of that name on another table is not it), whether a PRIMARY KEY or
+/// UNIQUE constraint of the table uses it, whether the table's owner may
+/// create objects in that tablespace, then [`AUTHORITY_COLUMNS`].
 pub fn index_probe_sql(state_schema: &str) -> String {
     format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class i \
-                         WHERE i.relnamespace = t.relnamespace AND i.relname = $4 AND i.relkind IN ('i', 'I')), \
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class i JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid \
+                         WHERE i.relnamespace = t.relnamespace AND i.relname = $4 AND x.indrelid = t.oid), \
                 EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
                           JOIN pg_catalog.pg_class i ON i.oid = c.conindid \
                          WHERE c.conrelid = t.oid AND c.contype IN ('p', 'u') AND i.relname = $4), \
+                $5::pg_catalog.text IS NULL \
+                OR EXISTS (SELECT 1 FROM pg_catalog.pg_tablespace ts \
+                            WHERE ts.spcname = $5::pg_catalog.text \
+                              AND pg_catalog.has_tablespace_privilege(t.relowner, ts.oid, 'CREATE')), \
                 {AUTHORITY_COLUMNS} \
            FROM pg_catalog.pg_class t \
            JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \

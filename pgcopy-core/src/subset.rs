@@ -101,6 +101,41 @@ pub enum SubsetError {
         /// Why not, for people.
         why: String,
     },
+    /// A key the closure joins over compares with code of a role not
+    /// trusted.
+    #[error(
+        "foreign key {key:?} on {table} compares its columns with {operator}{}, which role {} may change: \
+         pgcopy will not call it with this role's rights to follow the key; if you trust {}, add {} (as \
+         pg_restore would run it), or pass --no-follow-fks (the foreign keys that no longer hold then come \
+         back NOT VALID)",
+        match why_types { true => " and a cast from a column's type", false => "" },
+        roles.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "),
+        match roles.len() { 1 => "that role", _ => "those roles" },
+        crate::trust::TrustedOwners::flags(&roles.iter().map(String::as_str).collect::<Vec<_>>())
+    )]
+    UntrustedOperator {
+        /// The key.
+        key: String,
+        /// Its table, for people.
+        table: String,
+        /// The operator, for people.
+        operator: String,
+        /// Its columns' types' owners count (it does not take them exactly).
+        why_types: bool,
+        /// The roles not trusted.
+        roles: Vec<String>,
+    },
+    /// The catalog does not say how a key compares its columns.
+    #[error(
+        "foreign key {key:?} on {table}: the catalog did not say which operator compares its columns, so \
+         --where cannot follow it; pass --no-follow-fks"
+    )]
+    UnknownOperator {
+        /// The key.
+        key: String,
+        /// Its table, for people.
+        table: String,
+    },
     /// Self-references the closure cannot walk.
     #[error(
         "{table} references itself through {keys}, which --where cannot follow ({why}); filter another \
@@ -196,17 +231,28 @@ struct Edge {
     referenced_columns: Vec<String>,
     match_full: bool,
     /// Per column pair, ` COLLATE "s"."c"` (the referenced column's) where
-    /// the referencing column has another collation; else empty.
+    /// the referencing column has another collation; else empty. Written
+    /// on the referenced column's side of a comparison: the referencing
+    /// column may be of a type without collations (an enum compared with
+    /// text through a cast).
     collations: Vec<String>,
+    /// Per column pair, the key's own equality operator written out
+    /// (`OPERATOR("pg_catalog".=)`), or why it may not be called here.
+    operators: Result<Vec<String>, SubsetError>,
 }
 
 /// The rows each of `copied` (plain tables and partitions) takes under
-/// `filters` (see the module's rule), in `copied`'s order.
+/// `filters` (see the module's rule), in `copied`'s order. The joins over a
+/// foreign key call the key's own equality operator, written out, and only
+/// where no role that `trust` does not trust (beyond superusers and the
+/// catalog's current user) owns it or, where it does not take the columns'
+/// types exactly, their types ([`crate::catalog::KeyEquality`]).
 pub fn plan_subset(
     catalog: &Catalog,
     copied: &[QualifiedName],
     filters: &[RowFilter],
     follow_fks: bool,
+    trust: &crate::trust::TrustedOwners,
 ) -> Result<Vec<TableSubset>, SubsetError> {
     let nodes: BTreeSet<QualifiedName> = copied.iter().map(|t| catalog.top_of(t)).collect();
     let mut conditions: BTreeMap<QualifiedName, String> = BTreeMap::new();
@@ -237,6 +283,7 @@ pub fn plan_subset(
                     _ => String::new(),
                 })
                 .collect(),
+            operators: key_operators(catalog, fk, trust),
         })
         .filter(|e| nodes.contains(&e.child) && nodes.contains(&e.parent))
         .collect();
@@ -252,6 +299,15 @@ pub fn plan_subset(
                 break;
             }
             restricted.extend(more);
+        }
+    }
+    // Every key the closure joins over (one into a restricted table) must
+    // compare with code this role may call.
+    if follow_fks {
+        for e in edges.iter().filter(|e| restricted.contains(&e.parent)) {
+            if let Err(refused) = &e.operators {
+                return Err(refused.clone());
+            }
         }
     }
     let inner: Vec<&Edge> = edges
@@ -635,21 +691,30 @@ impl Closure<'_> {
         let from = self.from(node);
         let referenced = &selfs[0].referenced_columns;
         let keys = key_names_list(referenced.len());
-        // A taken row's references to its own table, one a row per key, each
-        // in the referenced columns' collations.
+        // A taken row's references to its own table, one a row per key;
+        // compared in the referenced columns' collations (written on their
+        // side: a referencing column may be of a type without collations).
         let references = selfs
             .iter()
             .map(|e| {
                 let values: Vec<String> = e
                     .columns
                     .iter()
-                    .zip(&e.collations)
-                    .map(|(col, collate)| format!("{c}.{}{collate}", quote_ident(col)))
+                    .map(|col| format!("{c}.{}", quote_ident(col)))
                     .collect();
                 format!("({})", values.join(", "))
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let collations: Vec<&str> = (0..referenced.len())
+            .map(|i| {
+                selfs
+                    .iter()
+                    .filter_map(|e| e.collations.get(i))
+                    .find(|c| !c.is_empty())
+                    .map_or("", String::as_str)
+            })
+            .collect();
         Some(format!(
             "({alias}.tableoid, {alias}.ctid) IN (WITH RECURSIVE {walk}({toid}, {tid}) AS (\
              SELECT {r}.tableoid, {r}.ctid FROM {from} {r} WHERE {start} \
@@ -657,7 +722,14 @@ impl Closure<'_> {
              AND {c}.ctid = {walk}.{tid} CROSS JOIN LATERAL (VALUES {references}) {walk}_k({}) \
              JOIN {from} {p} ON {}) SELECT {toid}, {tid} FROM {walk})",
             keys.join(", "),
-            equal(&p, referenced, &format!("{walk}_k"), &keys),
+            equal(
+                &selfs[0],
+                &p,
+                referenced,
+                &collations,
+                &format!("{walk}_k"),
+                &keys
+            ),
         ))
     }
 
@@ -806,19 +878,70 @@ impl Closure<'_> {
     }
 }
 
+/// The operators `fk` compares its column pairs with, written out, or why
+/// they may not be called with this role's rights.
+fn key_operators(
+    catalog: &Catalog,
+    fk: &crate::catalog::ForeignKey,
+    trust: &crate::trust::TrustedOwners,
+) -> Result<Vec<String>, SubsetError> {
+    if fk.equality.len() != fk.columns.len() {
+        return Err(SubsetError::UnknownOperator {
+            key: fk.name.clone(),
+            table: fk.table.display_name(),
+        });
+    }
+    let trusted = |r: &str| r == catalog.current_user || trust.trusts(r);
+    fk.equality
+        .iter()
+        .map(|eq| {
+            let roles = eq.untrusted(&trusted);
+            match roles.is_empty() {
+                true => Ok(eq.sql()),
+                false => Err(SubsetError::UntrustedOperator {
+                    key: fk.name.clone(),
+                    table: fk.table.display_name(),
+                    operator: format!("{}.{}", eq.schema, eq.name),
+                    why_types: !eq.exact && eq.owners.iter().all(|o| trusted(o)),
+                    roles: roles.into_iter().map(str::to_string).collect(),
+                }),
+            }
+        })
+        .collect()
+}
+
 /// `pgcopy_row_k1, pgcopy_row_k2`: the columns of a walk's keys.
 fn key_names_list(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{ROW_ALIAS}_k{i}")).collect()
 }
 
-/// `a."x" = b.k1 AND a."y" = b.k2`.
-fn equal(left: &str, columns: &[String], right: &str, keys: &[String]) -> String {
+/// `a."x" COLLATE c OPERATOR(...) b.k1 AND ...`, with the key `e`'s
+/// operators, the referenced columns (and their `collations`, where a
+/// referencing column has another) on the left.
+fn equal(
+    e: &Edge,
+    left: &str,
+    columns: &[String],
+    collations: &[&str],
+    right: &str,
+    keys: &[String],
+) -> String {
     columns
         .iter()
+        .zip(collations)
         .zip(keys)
-        .map(|(c, k)| format!("{left}.{} = {right}.{k}", quote_ident(c)))
+        .zip(operators(e))
+        .map(|(((c, collate), k), op)| {
+            format!("{left}.{}{collate} {op} {right}.{k}", quote_ident(c))
+        })
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// The key's operators; `plan_subset` refused the keys it joins over whose
+/// operators may not be called, before any SQL was written.
+fn operators(e: &Edge) -> &[String] {
+    e.operators.as_deref().unwrap_or(&[])
 }
 
 /// The child row (over `child`) references nothing: a NULL column (MATCH
@@ -837,11 +960,12 @@ fn nothing_referenced(e: &Edge, child: &str) -> String {
 /// collations.
 fn join(e: &Edge, child: &str, parent: &str) -> String {
     let mut out = String::new();
-    for (i, ((c, p), collate)) in e
+    for (i, (((c, p), collate), op)) in e
         .columns
         .iter()
         .zip(&e.referenced_columns)
         .zip(&e.collations)
+        .zip(operators(e))
         .enumerate()
     {
         if i > 0 {
@@ -849,7 +973,7 @@ fn join(e: &Edge, child: &str, parent: &str) -> String {
         }
         let _ = write!(
             out,
-            "{parent}.{} = {child}.{}{collate}",
+            "{parent}.{}{collate} {op} {child}.{}",
             quote_ident(p),
             quote_ident(c)
         );

@@ -109,7 +109,34 @@ pub struct BrokenKey {
     pub other: String,
 }
 
+/// What a stored transform's expression starts with: it is a digest.
+const DIGEST_PREFIX: &str = "sha256:";
+
 impl ColumnTransform {
+    /// This transform as a job stores it: the expression replaced by its
+    /// SHA-256 (`sha256:<hex>`), since whoever may read the state schema
+    /// may read the job's options, and a masking expression may hold a
+    /// secret (a salt, a key). A resume compares what it is given with
+    /// [`Self::same_as_stored`].
+    pub fn stored(&self) -> ColumnTransform {
+        ColumnTransform {
+            expression: match self.expression.starts_with(DIGEST_PREFIX) {
+                true => self.expression.clone(),
+                false => digest(&self.expression),
+            },
+            ..self.clone()
+        }
+    }
+
+    /// Whether `stored` (a job's, [`Self::stored`]) is this transform.
+    pub fn same_as_stored(&self, stored: &ColumnTransform) -> bool {
+        self.table == stored.table
+            && self.column == stored.column
+            && (digest(&self.expression) == stored.expression
+                // a job stored by a version that kept the text
+                || self.expression == stored.expression)
+    }
+
     /// Parses `TABLE.COLUMN: EXPRESSION` (the `:` and the last `.` before
     /// it found outside double quotes; a quoted column is unquoted).
     pub fn parse(spec: &str) -> Result<ColumnTransform, TransformError> {
@@ -298,3 +325,11 @@ fn check_keys(
 
 #[cfg(test)]
 mod tests;
+
+/// `sha256:<hex>` of `text`.
+pub(crate) fn digest(text: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{DIGEST_PREFIX}{hex}")
+}

@@ -106,6 +106,8 @@ fn patterns(
 /// its rows would be read with; `transforms` are `--transform` values
 /// (`TABLE.COLUMN: EXPRESSION`): each table's `transformed_columns` as
 /// `column = expression`. This function only shows them, never runs them.
+/// `trust_owner` are `--trust-owner` values: roles whose operators the
+/// joins `--where` follows keys with may call.
 #[allow(clippy::type_complexity)]
 #[pg_extern]
 #[search_path(pg_catalog, pg_temp)]
@@ -116,6 +118,7 @@ fn plan(
     row_filters: default!(Option<Vec<Option<String>>>, "NULL"),
     follow_fks: default!(bool, true),
     transforms: default!(Option<Vec<Option<String>>>, "NULL"),
+    trust_owner: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -179,6 +182,9 @@ fn plan(
             .map(|s| pgcopy_core::transform::ColumnTransform::parse(&s))
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
+        trust: pgcopy_core::trust::TrustedOwners::new(
+            trust_owner.unwrap_or_default().into_iter().flatten(),
+        ),
     };
     // As the CLI refuses them: each is pasted into subqueries, where text
     // that is not one expression would read other rows.
@@ -402,13 +408,13 @@ mod tests {
     #[pg_test]
     fn restore_fks_counts_a_key_two_jobs_saved_as_restored_once_back() {
         fixture();
-        Spi::run(
+        Spi::run(&format!(
             "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd'), ('s', 'd');
              SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
              INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
-                    referenced_schema, referenced_table, definition, was_validated)
+                    referenced_schema, referenced_table, definition, was_validated, bindings)
              SELECT j.job_id, n.nspname, c.relname, con.conname, fn.nspname, f.relname,
-                    pg_get_constraintdef(con.oid), con.convalidated
+                    pg_get_constraintdef(con.oid), con.convalidated, {}
                FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_class f ON f.oid = con.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
@@ -416,7 +422,8 @@ mod tests {
               WHERE con.contype = 'f' AND n.nspname = 'public' AND con.conname = 'b_a_id_fkey';
              SELECT pg_catalog.set_config('search_path', 'public', true);
              ALTER TABLE b DROP CONSTRAINT b_a_id_fkey;",
-        )
+            constraint_bindings()
+        ))
         .unwrap();
         let outcomes: Vec<(i64, String)> = Spi::connect(|c| {
             c.select(
@@ -443,13 +450,13 @@ mod tests {
         fixture();
         // pgcopy saves definitions under search_path = pg_catalog, pg_temp,
         // where pg_get_constraintdef qualifies every table it names.
-        Spi::run(
+        Spi::run(&format!(
             "INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
              SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
              INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name,
-                    referenced_schema, referenced_table, definition, was_validated)
+                    referenced_schema, referenced_table, definition, was_validated, bindings)
              SELECT (SELECT max(job_id) FROM pgcopy.jobs), n.nspname, c.relname, con.conname, fn.nspname, f.relname,
-                    pg_get_constraintdef(con.oid), con.convalidated
+                    pg_get_constraintdef(con.oid), con.convalidated, {}
                FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_class f ON f.oid = con.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
@@ -458,7 +465,8 @@ mod tests {
              ALTER TABLE a DROP CONSTRAINT a_b_fk; ALTER TABLE b DROP CONSTRAINT b_a_id_fkey;
              ALTER TABLE tree DROP CONSTRAINT tree_parent_fkey; ALTER TABLE leaf DROP CONSTRAINT leaf_a_id_fkey;
              INSERT INTO leaf VALUES (1, 424242);",
-        )
+            constraint_bindings()
+        ))
         .unwrap();
         let outcomes: Vec<(String, String)> = Spi::connect(|c| {
             c.select(
@@ -499,12 +507,17 @@ mod tests {
             Some(0)
         );
         // Saved indexes come back through the same function.
-        Spi::run(
+        Spi::run(&format!(
             "CREATE INDEX leaf_a_idx ON leaf (a_id);
-             INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
-             SELECT max(job_id), 'public', 'leaf', 'leaf_a_idx', pg_get_indexdef('leaf_a_idx'::regclass) FROM pgcopy.jobs;
+             INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, bindings)
+             SELECT max(job_id), 'public', 'leaf', 'leaf_a_idx', pg_get_indexdef('leaf_a_idx'::regclass), {}
+               FROM pgcopy.jobs;
              DROP INDEX leaf_a_idx;",
-        )
+            pgcopy_core::bindings::bindings_sql(
+                "'pg_catalog.pg_class'::pg_catalog.regclass",
+                "'leaf_a_idx'::pg_catalog.regclass::pg_catalog.oid"
+            )
+        ))
         .unwrap();
         let idx = Spi::get_two::<String, String>(
             "SELECT constraint_name, outcome FROM pgcopy.restore_fks()",
@@ -528,6 +541,72 @@ mod tests {
             Spi::get_one::<String>("SELECT string_agg(outcome, ',') FROM pgcopy.restore_fks()")
                 .unwrap(),
             None
+        );
+    }
+
+    /// What pgcopy records of the constraint `con` (a `pg_constraint` row in
+    /// the query) when it drops it.
+    fn constraint_bindings() -> String {
+        pgcopy_core::bindings::bindings_sql(
+            "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+            "con.oid",
+        )
+    }
+
+    /// A saved index whose function was dropped and made again under its
+    /// name after pgcopy dropped the index is not rebuilt (the name leads
+    /// to another function); one that was rebuilt bound to another object
+    /// is rolled back.
+    #[pg_test]
+    fn restore_fks_rebuilds_nothing_whose_names_lead_elsewhere_now() {
+        fixture();
+        Spi::run(&format!(
+            "CREATE FUNCTION public.k(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+             CREATE INDEX leaf_k ON leaf (public.k(a_id));
+             INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+             SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+             INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, bindings)
+             SELECT max(job_id), 'public', 'leaf', 'leaf_k', pg_get_indexdef('public.leaf_k'::regclass), {}
+               FROM pgcopy.jobs;
+             SELECT pg_catalog.set_config('search_path', 'public', true);
+             DROP INDEX leaf_k;
+             DROP FUNCTION public.k(int);
+             CREATE FUNCTION public.k(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 0';",
+            pgcopy_core::bindings::bindings_sql(
+                "'pg_catalog.pg_class'::pg_catalog.regclass",
+                "'public.leaf_k'::pg_catalog.regclass::pg_catalog.oid"
+            )
+        ))
+        .unwrap();
+        let (outcome, error) =
+            Spi::get_two::<String, String>("SELECT outcome, error FROM pgcopy.restore_fks()")
+                .unwrap();
+        assert_eq!(outcome.as_deref(), Some("failed"));
+        let error = error.unwrap_or_default();
+        assert!(error.contains("public.k(integer)"), "{error}");
+        assert!(error.contains("was not re-created"), "{error}");
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT to_regclass('public.leaf_k') IS NULL").unwrap(),
+            Some(true)
+        );
+        // Saved bound to nothing (a row that says so): built, then rolled
+        // back, since it depends on the table's column and the function.
+        Spi::run(
+            "UPDATE pgcopy.saved_indexes SET bindings = '[]', restore_error = NULL WHERE index_name = 'leaf_k'",
+        )
+        .unwrap();
+        let (outcome, error) =
+            Spi::get_two::<String, String>("SELECT outcome, error FROM pgcopy.restore_fks()")
+                .unwrap();
+        assert_eq!(outcome.as_deref(), Some("failed"));
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains("rolled back"),
+            "the build is undone: {error}"
+        );
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT to_regclass('public.leaf_k') IS NULL").unwrap(),
+            Some(true)
         );
     }
 

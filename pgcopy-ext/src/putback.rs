@@ -238,21 +238,17 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
             .update(
                 &stored::index_probe_sql(SCHEMA),
                 Some(1),
-                &[job_id.into(), schema.into(), table.into(), name.into()],
+                &[
+                    job_id.into(),
+                    schema.into(),
+                    table.into(),
+                    name.into(),
+                    saved.properties.tablespace.clone().into(),
+                ],
             )
             .map_err(|e| e.to_string())?;
         rows.next()
-            .map(|r| {
-                let r = SpiRow(&r);
-                use pgcopy_core::rows::Columns;
-                Ok::<_, String>((
-                    restore::IndexPresent {
-                        index: r.boolean(0)?.unwrap_or(false),
-                        constraint: r.boolean(1)?.unwrap_or(false),
-                    },
-                    pgcopy_core::rows::authority(&r, 2, job_id)?,
-                ))
-            })
+            .map(|r| pgcopy_core::rows::index_present(&SpiRow(&r), job_id))
             .transpose()
     })?;
     let Some((present, authority)) = probe else {
@@ -260,6 +256,11 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
     };
     let action = restore::index_action(saved, present, &authority, parse::parse)
         .map_err(|e| e.to_string())?;
+    let what = format!("index {name}");
+    let bindings = saved.bindings.as_deref().unwrap_or_default();
+    if matches!(action, restore::IndexAction::Build { .. }) {
+        check_bindings_before(bindings, &what, &saved.table)?;
+    }
     // PostgreSQL runs what an index build calls as the table's owner in a
     // restricted operation itself (see IndexAction::Build), but parses the
     // statement first with the caller's rights, and a literal's input
@@ -277,11 +278,91 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
         false => as_owner(&authority.owner, run_all),
     }
     .map_err(|e: pgrx::spi::Error| e.to_string())?;
+    // Raised, so the caller's subtransaction rolls the build back.
+    if matches!(action, restore::IndexAction::Build { .. }) {
+        let index = pgcopy_core::quote::QualifiedName::new(schema, name).to_string();
+        if let Err(msg) = check_bindings_after(
+            bindings,
+            &pgcopy_core::bindings::bindings_sql(
+                "'pg_catalog.pg_class'::pg_catalog.regclass",
+                "pg_catalog.to_regclass($1)::pg_catalog.oid",
+            ),
+            vec![index.into()],
+            &what,
+            &saved.table,
+        ) {
+            pgrx::error!("{msg}");
+        }
+    }
     Spi::run_with_args(
         &restore::mark_index_sql(SCHEMA),
         &[job_id.into(), schema.into(), name.into()],
     )
     .map_err(|e| e.to_string())
+}
+
+/// Refuses when a name `saved` resolved is gone or leads elsewhere now
+/// (`pgcopy_core::bindings::rebound`).
+fn check_bindings_before(
+    saved: &[pgcopy_core::bindings::Binding],
+    what: &str,
+    table: &pgcopy_core::quote::QualifiedName,
+) -> Result<(), String> {
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(saved).map_err(|e| e.to_string())?;
+    let now: Vec<Option<String>> = Spi::connect_mut(|client| {
+        client
+            .update(
+                pgcopy_core::bindings::IDENTITIES_NOW_SQL,
+                None,
+                &[pgrx::JsonB(json).into()],
+            )?
+            .map(|r| r.get::<String>(1))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|e| e.to_string())?;
+    let rebound = pgcopy_core::bindings::rebound(saved, &now);
+    match rebound.is_empty() {
+        true => Ok(()),
+        false => Err(stored::Refusal::Rebound {
+            what: what.to_string(),
+            table: table.display_name(),
+            rebound,
+        }
+        .to_string()),
+    }
+}
+
+/// Refuses (so the caller's subtransaction rolls back) when the object
+/// re-created depends on other objects than `saved`: `sql` reads its
+/// bindings now with `args`.
+fn check_bindings_after(
+    saved: &[pgcopy_core::bindings::Binding],
+    sql: &str,
+    args: Vec<pgrx::datum::DatumWithOid>,
+    what: &str,
+    table: &pgcopy_core::quote::QualifiedName,
+) -> Result<(), String> {
+    let now = Spi::connect_mut(|client| {
+        let mut rows = client.update(&format!("SELECT {sql}"), Some(1), &args)?;
+        match rows.next() {
+            Some(r) => r.get::<pgrx::JsonB>(1),
+            None => Ok(None),
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let now = pgcopy_core::bindings::from_json(now.map(|j| j.0))?.unwrap_or_default();
+    match pgcopy_core::bindings::differs(saved, &now) {
+        None => Ok(()),
+        Some(why) => Err(stored::Refusal::BoundDifferently {
+            what: what.to_string(),
+            table: table.display_name(),
+            why,
+        }
+        .to_string()),
+    }
 }
 
 /// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of
@@ -398,6 +479,11 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                         Err(msg) => return fail(saved, msg),
                     }
                 }
+                let what = format!("constraint {}", saved.name);
+                let bindings = saved.bindings.as_deref().unwrap_or_default();
+                if let Err(msg) = check_bindings_before(bindings, &what, &saved.table) {
+                    return fail(saved, msg);
+                }
                 match subxact::run(|| {
                     as_owner(&owner, || {
                         Spi::run(&sql)?;
@@ -406,10 +492,26 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                             None => Ok(()),
                         }
                     })
-                    .and_then(|_| mark(saved, valid, None))
+                    .map_err(|e| e.to_string())?;
+                    // Raised, so the subtransaction rolls the add back.
+                    if let Err(msg) = check_bindings_after(
+                        bindings,
+                        &pgcopy_core::bindings::bindings_sql(
+                            "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+                            "(SELECT c.oid FROM pg_catalog.pg_constraint c \
+                               WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
+                                 AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)",
+                        ),
+                        vec![saved.table.to_string().into(), saved.name.clone().into()],
+                        &what,
+                        &saved.table,
+                    ) {
+                        pgrx::error!("{msg}");
+                    }
+                    mark(saved, valid, None).map_err(|e| e.to_string())
                 }) {
                     Ok(Ok(())) => valid_now = valid,
-                    Ok(Err(e)) => return fail(saved, e.to_string()),
+                    Ok(Err(e)) => return fail(saved, e),
                     Err(msg) => return fail(saved, msg),
                 }
             }
@@ -472,6 +574,9 @@ fn foreign_code(saved: &SavedFk, owner: &str) -> Result<Option<String>, String> 
                     saved.table.to_string().into(),
                     saved.referenced.to_string().into(),
                     saved.name.clone().into(),
+                    // The extension trusts no role beyond superusers and
+                    // the caller: nobody can say otherwise from psql.
+                    Vec::<String>::new().into(),
                 ],
             )?;
             let row = rows.next();

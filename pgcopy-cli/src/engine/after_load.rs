@@ -196,7 +196,7 @@ async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName])
 pub(super) async fn restore_fks(
     dst: &mut Client,
     store: &StateStore,
-    job_id: i64,
+    scope: &crate::putback::Scope,
     dest: &Endpoint,
     parallel: usize,
     any: bool,
@@ -205,6 +205,7 @@ pub(super) async fn restore_fks(
     if !any {
         return Ok(Vec::new());
     }
+    let job_id = scope.job.unwrap_or_default();
     let mut tries = 0;
     while !reconnect_if_closed(dst, dest).await {
         tries += 1;
@@ -220,7 +221,7 @@ pub(super) async fn restore_fks(
     }
     let started = Instant::now();
     let outcomes = tokio::select! {
-        r = constraints::restore(dst, dest, parallel, store, Some(job_id), Some(progress)) => r?,
+        r = constraints::restore(dst, dest, parallel, store, scope, Some(progress)) => r?,
         _ = tokio::signal::ctrl_c() => {
             return Err(UserError::failure(format!(
                 "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \

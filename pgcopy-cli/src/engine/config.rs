@@ -8,6 +8,7 @@ use crate::error::UserError;
 use pgcopy_core::states::JobOptions;
 use pgcopy_core::subset::RowFilter;
 use pgcopy_core::transform::ColumnTransform;
+use pgcopy_core::trust::TrustedOwners;
 use std::path::PathBuf;
 
 /// What `pgcopy copy` was asked to do, resolved (not `Debug`: the
@@ -111,6 +112,8 @@ pub struct JobShape {
     /// `--transform` columns, as given on this command line (SQL run on the
     /// source, like the filters).
     pub transforms: Vec<ColumnTransform>,
+    /// `--trust-owner`: roles whose code may run with this role's rights.
+    pub trust: TrustedOwners,
 }
 
 /// Whether the source's large objects are copied.
@@ -185,6 +188,7 @@ impl CopyConfig {
                 row_filters: args.subset.row_filters,
                 follow_fks: !args.subset.no_follow_fks,
                 transforms: args.subset.transforms,
+                trust: args.trust.owners(),
             },
         })
     }
@@ -204,7 +208,8 @@ impl CopyConfig {
             defer_indexes_min_bytes: s.defer_indexes_min_bytes,
             row_filters: s.row_filters.clone(),
             follow_fks: s.follow_fks,
-            transforms: s.transforms.clone(),
+            transforms: s.transforms.iter().map(ColumnTransform::stored).collect(),
+            trust_owner: s.trust.clone(),
         }
     }
 
@@ -231,6 +236,8 @@ impl CopyConfig {
             row_filters: self.shape.row_filters.clone(),
             follow_fks: self.shape.follow_fks,
             transforms: self.shape.transforms.clone(),
+            // The caller made sure it is the job's.
+            trust: stored.trust_owner.clone(),
         }
     }
 }
@@ -352,6 +359,7 @@ mod tests {
             row_filters: Vec::new(),
             follow_fks: true,
             transforms: Vec::new(),
+            trust_owner: Default::default(),
         };
         let shape = now.with_stored(&stored);
         assert_eq!(shape.include_tables.as_deref(), Some("a,b"));

@@ -5,6 +5,7 @@ use super::config::{CopyConfig, PlanFormat};
 use super::summary::freeze_line;
 use crate::format::{human_bytes, name_column_width};
 use pgcopy_core::plan::Plan;
+use pgcopy_core::quote::printable;
 use pgcopy_core::quote::QualifiedName;
 
 /// Which of the destination's indexes the load goes without (`deferred`, to
@@ -44,6 +45,7 @@ pub fn print_plan(
             "source": source.redacted(),
             "destination": dest.redacted(),
             "replica_mode": replica,
+            "trust_owner": config.shape.trust,
             "plan": plan,
             "destination_indexes_deferred": deferred,
         });
@@ -68,6 +70,12 @@ pub fn print_plan(
         plan.total_est_rows(),
         human_bytes(plan.total_bytes())
     );
+    if !config.shape.trust.is_empty() {
+        println!(
+            "trusted:      code of {} runs with this role's rights (--trust-owner)",
+            printable(&config.shape.trust.describe())
+        );
+    }
     println!("loading:      {}", freeze_line(plan));
     println!("indexes:      {}", indexes_line(deferred));
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
@@ -122,7 +130,7 @@ pub fn print_plan(
             } else {
                 "note"
             },
-            a.message()
+            printable(&a.message())
         );
     }
     println!("\nload order:   {}", names(&plan.load_order));
@@ -132,14 +140,14 @@ pub fn print_plan(
     for f in &plan.foreign_keys {
         println!(
             "FK {} on {} -> {}: {} ({})",
-            f.fk.name,
+            printable(&f.fk.name),
             f.fk.table.display_name(),
             f.fk.referenced.display_name(),
             match f.action {
                 pgcopy_core::plan::FkAction::Keep => "kept",
                 pgcopy_core::plan::FkAction::DropAndRestore => "dropped and restored",
             },
-            f.reason
+            printable(&f.reason)
         );
     }
     if !plan.referenced_from_outside.is_empty() {
@@ -193,9 +201,10 @@ fn print_subset(plan: &Plan) {
         println!("\ncolumns (--transform, computed on the source):");
         for (t, column, expression) in transformed {
             println!(
-                "  {}.{} = {expression}",
+                "  {}.{} = {}",
                 t.table.display_name(),
-                pgcopy_core::quote::quote_ident(column)
+                printable(&pgcopy_core::quote::quote_ident(column)),
+                printable(expression)
             );
         }
     }
@@ -211,9 +220,9 @@ fn print_subset(plan: &Plan) {
             "  {} ({}): SELECT ... FROM ONLY {} {} WHERE {}",
             t.table.display_name(),
             t.taken.as_str(),
-            t.table,
+            printable(&t.table.to_string()),
             pgcopy_core::subset::ROW_ALIAS,
-            t.rows_where.as_deref().unwrap_or("true")
+            printable(t.rows_where.as_deref().unwrap_or("true"))
         );
     }
 }

@@ -8,7 +8,8 @@ use super::*;
 /// (`sql::load_guard`: still the tables preflight saw, no trigger, no code of
 /// an untrusted role), all in one round trip; first, where `pin_schemas`,
 /// takes `sql::pin_schemas` on their schemas, so their names lead to the
-/// checked tables until the transaction ends.
+/// checked tables until the transaction ends. The code of the roles `trust`
+/// names counts as trusted.
 pub async fn lock_and_check<T>(
     tx: &impl tokio_postgres::GenericClient,
     guard: &T,
@@ -16,6 +17,7 @@ pub async fn lock_and_check<T>(
     guarded: &[(&QualifiedName, &setup::Guard)],
     mode: &str,
     pin_schemas: bool,
+    trust: &pgcopy_core::trust::TrustedOwners,
 ) -> Result<(), LockCheckError>
 where
     T: ?Sized + tokio_postgres::ToStatement + Sync + Send,
@@ -48,7 +50,10 @@ where
             match guarded.is_empty() {
                 true => Ok(()),
                 false => tx
-                    .execute(guard, &[&oids, &names, &columns, &partitions])
+                    .execute(
+                        guard,
+                        &[&oids, &trust.roles(), &names, &columns, &partitions],
+                    )
                     .await
                     .map(|_| ()),
             }

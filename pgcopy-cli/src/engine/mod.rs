@@ -93,6 +93,9 @@ pub struct Shared {
     pub queue: Mutex<VecDeque<Unit>>,
     /// Load transactions pin the names of checked tables' schemas.
     pub pin_schemas: bool,
+    /// What the job's restores run: its own saved rows, as this run saved
+    /// them, and the code of the roles `--trust-owner` names.
+    pub scope: crate::putback::Scope,
     /// Rows between live progress updates.
     pub batch_size: u64,
     /// Retries of a chunk after a lost connection.
@@ -263,6 +266,11 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         store: store.clone(),
         job_id,
         pin_schemas: setup.pin_schemas,
+        scope: crate::putback::Scope {
+            job: Some(job_id),
+            trust: config.shape.trust.clone(),
+            own: Some(Arc::new(setup.own.clone())),
+        },
         batch_size: opts.batch_size,
         retries: opts.retries,
         interrupted: AtomicBool::new(false),
@@ -292,7 +300,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         let restore = restore_fks(
             &mut dst,
             &store,
-            job_id,
+            &shared.scope,
             dest,
             opts.parallel,
             setup.fks_pending,

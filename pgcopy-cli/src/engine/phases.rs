@@ -78,6 +78,7 @@ pub(super) async fn copy_data(
                 &guarded,
                 "ACCESS EXCLUSIVE",
                 shared.pin_schemas,
+                &shared.scope.trust,
             )
             .await
             .map_err(|e| match e {
@@ -118,7 +119,7 @@ pub(super) async fn copy_data(
             dst,
             &shared.dest,
             store,
-            Some(shared.job_id),
+            &shared.scope,
             opts.parallel,
             Some(&shared.after),
         )

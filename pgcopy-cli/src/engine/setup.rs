@@ -49,6 +49,10 @@ pub struct Setup {
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
     /// Tables are analyzed after their load (the job's option).
     pub analyze: bool,
+    /// What this job saved: the indexes and keys this run drops (and, for
+    /// a resumed job, those its earlier runs left saved). Its own restore
+    /// runs these rows only.
+    pub own: pgcopy_core::restore::OwnSaved,
     /// Destination tables (by OID) whose rows a load counts on the server
     /// (`pg_stat_get_xact_tuples_inserted`), so its COMMIT goes out with
     /// the COPY's end and the count's check: plain heap tables loaded under
@@ -183,6 +187,7 @@ impl Ctx<'_> {
             row_filters: self.shape.row_filters.clone(),
             follow_fks: self.shape.follow_fks,
             transforms: self.shape.transforms.clone(),
+            trust: self.shape.trust.clone(),
             ..PlanOptions::default()
         }
         .with_patterns(include.as_deref(), exclude.as_deref())
@@ -296,7 +301,8 @@ impl Ctx<'_> {
                 let below = cat.descendants(&t.name);
                 let guards: Vec<(QualifiedName, Guard)> =
                     std::iter::once(t).chain(below).filter_map(guard).collect();
-                let owner = (loaded && t.load_as_owner).then(|| t.owner.clone());
+                let owner = (loaded && t.loads_as_owner(&self.shape.trust, cat.superuser))
+                    .then(|| t.owner.clone());
                 (owner.is_some() || !guards.is_empty())
                     .then(|| (t.name.clone(), LoadAs { owner, guards }))
             })
@@ -379,11 +385,12 @@ async fn new_job(
                     ));
                 }
                 for job in store.unfinished_jobs(dst, None).await? {
-                    let leftovers = !job.disabled_triggers.is_empty()
-                        || store.job_leftovers(dst, job.job_id).await? > 0;
+                    let leftovers = store.job_leftovers(dst, job.job_id).await? > 0;
                     match preflight::earlier_job(job.job_id, &job.state, job.stale, leftovers) {
                         EarlierJob::Blocks(p) => problems.push(p),
-                        EarlierJob::Superseded => superseded.push(job),
+                        // Another role's job is its own to mark.
+                        EarlierJob::Superseded if job.mine => superseded.push(job),
+                        EarlierJob::Superseded => {}
                     }
                 }
                 let pending = store.pending_fk_count(dst).await?;
@@ -433,12 +440,19 @@ async fn new_job(
         )
         .await?;
     tracing::info!(
-        "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}",
+        "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}{}",
         plan.tables.len(),
         plan.total_chunks(),
         crate::format::human_bytes(plan.total_bytes()),
         config.run.parallel,
-        fk_mode(plan.replica_mode(), fks_to_drop.len())
+        fk_mode(plan.replica_mode(), fks_to_drop.len()),
+        match shape.trust.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; code of {} runs with this role's rights (--trust-owner)",
+                shape.trust.describe()
+            ),
+        }
     );
     Ok(Some(Setup {
         job_id,
@@ -447,6 +461,7 @@ async fn new_job(
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: !fks_to_drop.is_empty(),
+        own: own_saved(&fks_to_drop, &indexes_to_drop),
         fks_to_drop,
         indexes_to_drop,
         triggers,
@@ -454,6 +469,18 @@ async fn new_job(
         done_chunks: HashMap::new(),
         analyze: shape.analyze,
     }))
+}
+
+/// What a run saves and drops, as it saves it (see `pgcopy_core::restore::OwnSaved`).
+pub(super) fn own_saved(fks: &[ForeignKey], indexes: &[Index]) -> pgcopy_core::restore::OwnSaved {
+    let mut own = pgcopy_core::restore::OwnSaved::default();
+    for fk in fks {
+        own.add_constraint(&fk.table, &fk.name, &fk.definition, &fk.referenced);
+    }
+    for i in indexes {
+        own.add_index(&i.table, &i.name, &i.definition, &i.properties);
+    }
+    own
 }
 
 fn fk_mode(replica: bool, drops: usize) -> String {

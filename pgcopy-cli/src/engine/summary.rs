@@ -325,6 +325,7 @@ pub fn summary_json(
         "error": error,
         "seconds": (shared.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "fk_strategy": shared.plan.fk_strategy.as_str(),
+        "trust_owner": shared.scope.trust,
         "totals": {
             "tables": shared.plan.tables.len(),
             "failed_tables": run.map(|r| r.failed()).unwrap_or(0),

@@ -130,13 +130,19 @@ impl StateStore {
         .await
     }
 
-    /// Saved foreign keys not restored yet, from any job.
+    /// Saved foreign keys not restored yet, from any job, that the job's
+    /// creator may put back (it could act as the table's owner): a row
+    /// nobody may restore (another role's, on a table it does not own)
+    /// does not hold up other roles' copies.
     pub async fn pending_fk_count(&self, client: &Client) -> anyhow::Result<i64> {
         Ok(client
             .query_one(
                 &format!(
-                    "SELECT count(*) FROM {} WHERE restored_at IS NULL",
-                    self.rel("saved_fks")
+                    "SELECT count(*) FROM {} s JOIN {} j ON j.job_id = s.job_id \
+                      WHERE s.restored_at IS NULL AND {}",
+                    self.rel("saved_fks"),
+                    self.rel("jobs"),
+                    restorable("s.table_schema", "s.table_name")
                 ),
                 &[],
             )
@@ -145,21 +151,63 @@ impl StateStore {
             .get(0))
     }
 
-    /// How many of `job_id`'s saved FKs and indexes are not restored yet.
+    /// How many of `job_id`'s saved FKs and indexes are not restored yet,
+    /// and of the triggers it lists as disabled, that its creator may put
+    /// back (see [`Self::pending_fk_count`]).
     pub async fn job_leftovers(&self, client: &Client, job_id: i64) -> anyhow::Result<i64> {
         Ok(client
             .query_one(
                 &format!(
-                    "SELECT (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL) \
-                          + (SELECT count(*) FROM {} WHERE job_id = $1 AND restored_at IS NULL)",
-                    self.rel("saved_fks"),
-                    self.rel("saved_indexes")
+                    "SELECT (SELECT count(*) FROM {fks} s WHERE s.job_id = j.job_id AND s.restored_at IS NULL \
+                                AND {fk_rows}) \
+                          + (SELECT count(*) FROM {indexes} s WHERE s.job_id = j.job_id AND s.restored_at IS NULL \
+                                AND {index_rows}) \
+                          + (SELECT count(*) \
+                               FROM pg_catalog.jsonb_array_elements(coalesce(j.disabled_triggers, '[]')) e \
+                              WHERE pg_catalog.jsonb_typeof(e) = 'object' AND {triggers}) \
+                       FROM {jobs} j WHERE j.job_id = $1",
+                    fks = self.rel("saved_fks"),
+                    indexes = self.rel("saved_indexes"),
+                    jobs = self.rel("jobs"),
+                    fk_rows = restorable("s.table_schema", "s.table_name"),
+                    index_rows = restorable("s.table_schema", "s.table_name"),
+                    triggers = restorable("e ->> 'schema'", "e ->> 'name'"),
                 ),
                 &[&job_id],
             )
             .await
             .pg_context(|| format!("reading what job {job_id} left to restore"))?
-            .get(0))
+            .try_get::<_, Option<i64>>(0)?
+            .unwrap_or(0))
+    }
+
+    /// Adds what job `job_id` saved and has not put back to `own`.
+    pub async fn add_pending(
+        &self,
+        client: &Client,
+        job_id: i64,
+        own: &mut pgcopy_core::restore::OwnSaved,
+    ) -> anyhow::Result<()> {
+        let job = Some(job_id);
+        let (fk_sql, index_sql) = (
+            pgcopy_core::restore::pending_sql(self.schema()),
+            pgcopy_core::restore::pending_indexes_sql(self.schema()),
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&job];
+        let (fks, indexes) = tokio::try_join!(
+            client.query(&fk_sql, &params),
+            client.query(&index_sql, &params),
+        )
+        .pg_context(|| format!("reading what job {job_id} left saved"))?;
+        for r in &fks {
+            let fk = pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r))?;
+            own.add_constraint(&fk.table, &fk.name, &fk.definition, &fk.referenced);
+        }
+        for r in &indexes {
+            let (i, _) = pgcopy_core::rows::saved_index(&crate::rows::PgRow(r))?;
+            own.add_index(&i.table, &i.name, &i.definition, &i.properties);
+        }
+        Ok(())
     }
 
     /// Marks an unfinished job that left nothing to undo as discarded, keeping
@@ -192,7 +240,8 @@ impl StateStore {
         let tx = client.transaction().await?;
         // Written straight into the parameter's bytes: a serde_json::Value
         // of a plan of thousands of tables is a tree of as many maps.
-        let plan_json = tokio_postgres::types::Json(plan);
+        let stored_plan = plan.for_storage();
+        let plan_json = tokio_postgres::types::Json(&*stored_plan);
         let options = tokio_postgres::types::Json(options);
         let host = std::env::var("HOSTNAME").ok().or_else(|| {
             std::fs::read_to_string("/etc/hostname")
@@ -337,4 +386,16 @@ impl StateStore {
             .pg_context(|| "recording the end of the job".into())?;
         Ok(())
     }
+}
+
+/// SQL: the table `schema`.`name` (text expressions) exists and the creator
+/// of the job `j` may act as its owner, so what the job left of it may be
+/// put back.
+fn restorable(schema: &str, name: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_class t \
+                  WHERE t.oid = pg_catalog.to_regclass(pg_catalog.quote_ident({schema}) || '.' || \
+                                                      pg_catalog.quote_ident({name})) \
+                    AND pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'))"
+    )
 }

@@ -158,8 +158,13 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
     tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.table.cmp(&b.table)));
     if !opts.row_filters.is_empty() {
         let copied: Vec<QualifiedName> = tables.iter().map(|t| t.table.clone()).collect();
-        let subsets =
-            crate::subset::plan_subset(catalog, &copied, &opts.row_filters, opts.follow_fks)?;
+        let subsets = crate::subset::plan_subset(
+            catalog,
+            &copied,
+            &opts.row_filters,
+            opts.follow_fks,
+            &opts.trust,
+        )?;
         for (spec, s) in tables.iter_mut().zip(subsets) {
             spec.taken = s.taken;
             spec.rows_where = s.predicate;

@@ -492,6 +492,7 @@ mod tests {
             collations: Vec::new(),
             owner_may_reference: true,
             index: None,
+            equality: Vec::new(),
         };
         assert_eq!(
             check_droppable_state("owner", &[fk("mine")], &[], &[], &dest),

@@ -72,6 +72,9 @@ pub enum Problem {
         table: QualifiedName,
         /// Its owner.
         owner: String,
+        /// The loading role is a superuser, which loads as itself where it
+        /// trusts the owner (`--trust-owner`).
+        superuser: bool,
     },
     /// Loading the table would run code of a role that is neither a
     /// superuser nor the loading role, with the loading role's rights: the
@@ -231,6 +234,14 @@ pub enum Problem {
         /// The job's filters, as given then.
         stored: Vec<String>,
     },
+    /// `--resume` refused: the job was started trusting other roles' code
+    /// (`--trust-owner`) than this command line does.
+    TrustDiffers {
+        /// The job.
+        job_id: i64,
+        /// The job's `--trust-owner` flags (empty: none).
+        stored: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -271,13 +282,25 @@ impl fmt::Display for Problem {
                 "the source role may not read {}: GRANT SELECT on it, or exclude it",
                 t.display_name()
             ),
-            Problem::OwnerMayNotLoad { table, owner } => write!(
+            Problem::OwnerMayNotLoad {
+                table,
+                owner,
+                superuser,
+            } => write!(
                 f,
                 "{} belongs to {owner:?}, and pgcopy loads it as its owner (so that what its inserts run, such as \
                  CHECK constraints and index expressions, has no more than {owner:?}'s rights), but {owner:?} may \
-                 not insert into and truncate it, or has row-level security forced on it: GRANT INSERT, TRUNCATE \
+                 not insert into and truncate it, or has row-level security forced on it: {}GRANT INSERT, TRUNCATE \
                  ON it TO {owner:?}, or turn off FORCE ROW LEVEL SECURITY, or exclude it",
-                table.display_name()
+                table.display_name(),
+                match superuser {
+                    true => format!(
+                        "if you trust {owner:?}'s code to run with this superuser's rights, add {} (the table is \
+                         then loaded as this role, whole, as pg_restore would); else ",
+                        crate::trust::TrustedOwners::flags(&[owner])
+                    ),
+                    false => String::new(),
+                }
             ),
             Problem::UntrustedCode {
                 table,
@@ -288,19 +311,26 @@ impl fmt::Display for Problem {
                 let roles: std::collections::BTreeSet<&str> =
                     findings.iter().map(|(_, r)| r.as_str()).collect();
                 let what: Vec<&str> = findings.iter().map(|(w, _)| w.as_str()).collect();
+                let roles: Vec<&str> = roles.into_iter().collect();
                 write!(
                     f,
                     "pgcopy will not load {} as {role:?}: its rows would run code that role {} may change at any \
-                     time ({}), with {role:?}'s rights; copy it as {owner:?} (options='-c role={owner}' if this \
-                     role may act as it), have that code handed to a superuser (ALTER FUNCTION/DOMAIN ... OWNER TO), \
-                     or exclude the table",
+                     time ({}), with {role:?}'s rights; if you trust {} code, add {} (it then runs with {role:?}'s \
+                     rights, as pg_restore would run it), or copy it as {owner:?} (options='-c role={owner}' if \
+                     this role may act as it), have that code handed to a superuser (ALTER FUNCTION/DOMAIN ... \
+                     OWNER TO), or exclude the table",
                     table.display_name(),
                     roles
                         .iter()
                         .map(|r| format!("{r:?}"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    what.join("; ")
+                    what.join("; "),
+                    match roles.len() {
+                        1 => "that role's",
+                        _ => "those roles'",
+                    },
+                    crate::trust::TrustedOwners::flags(&roles),
                 )
             }
             Problem::NotOwnerForFk { table, constraint } => write!(
@@ -502,6 +532,16 @@ impl fmt::Display for Problem {
                 match stored.is_empty() {
                     true => "no --where or --transform".to_string(),
                     false => stored.join(" ")
+                }
+            ),
+            Problem::TrustDiffers { job_id, stored } => write!(
+                f,
+                "job {job_id} was started with {}: resume it with the same --trust-owner options (a resume runs \
+                 only the code its own command line trusts), or discard it (`pgcopy jobs discard {job_id}`) and \
+                 start a new copy",
+                match stored.is_empty() {
+                    true => "no --trust-owner",
+                    false => stored,
                 }
             ),
             Problem::ReplicaNotAllowed { job_id } => write!(

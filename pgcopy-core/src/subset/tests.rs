@@ -20,6 +20,10 @@ fn fk(child: &str, cols: &[&str], parent: &str, refs: &[&str]) -> ForeignKey {
         collations: Vec::new(),
         owner_may_reference: true,
         index: None,
+        equality: cols
+            .iter()
+            .map(|_| crate::catalog::KeyEquality::builtin())
+            .collect(),
     }
 }
 
@@ -60,7 +64,7 @@ fn filter(spec: &str) -> RowFilter {
 /// `filters` (each `TABLE: CONDITION`).
 fn subset_of(c: &Catalog, filters: &[&str]) -> Result<Vec<TableSubset>, SubsetError> {
     let filters: Vec<RowFilter> = filters.iter().map(|f| filter(f)).collect();
-    plan_subset(c, &copied(c), &filters, true)
+    plan_subset(c, &copied(c), &filters, true, &Default::default())
 }
 
 #[test]
@@ -99,7 +103,7 @@ fn children_follow_and_parents_stay_whole() {
         s[2].predicate.as_deref(),
         Some(
             "(pgcopy_row.\"customer_id\" IS NULL OR EXISTS (SELECT 1 FROM ONLY \"public\".\"customer\" pgcopy_row1 \
-             WHERE pgcopy_row1.\"customer_id\" = pgcopy_row.\"customer_id\" AND (customer_id <= 50)))"
+             WHERE pgcopy_row1.\"customer_id\" OPERATOR(\"pg_catalog\".=) pgcopy_row.\"customer_id\" AND (customer_id <= 50)))"
         )
     );
     // payment follows both rental and customer.
@@ -121,7 +125,7 @@ fn a_filtered_child_pulls_in_what_it_references() {
     assert_eq!(
         customer,
         "((customer_id <= 50) OR EXISTS (SELECT 1 FROM ONLY \"public\".\"rental\" pgcopy_row1 WHERE \
-         pgcopy_row.\"customer_id\" = pgcopy_row1.\"customer_id\" AND (rental_id <= 100)))"
+         pgcopy_row.\"customer_id\" OPERATOR(\"pg_catalog\".=) pgcopy_row1.\"customer_id\" AND (rental_id <= 100)))"
     );
     assert_eq!(s[2].taken, Taken::Filtered);
 }
@@ -134,6 +138,7 @@ fn no_follow_takes_filters_as_they_are() {
         &copied(&c),
         &[filter("customer: customer_id <= 50")],
         false,
+        &Default::default(),
     )
     .unwrap();
     assert_eq!(s[1].predicate.as_deref(), Some("(customer_id <= 50)"));
@@ -151,14 +156,21 @@ fn nulls_reference_nothing_by_match_kind() {
         ..Default::default()
     };
     let pred = |c: &Catalog| {
-        plan_subset(c, &copied(c), &[filter("p: x > 1")], true).unwrap()[1]
+        plan_subset(
+            c,
+            &copied(c),
+            &[filter("p: x > 1")],
+            true,
+            &Default::default(),
+        )
+        .unwrap()[1]
             .predicate
             .clone()
             .unwrap()
     };
     assert!(pred(&c).starts_with(
         "(pgcopy_row.\"a\" IS NULL OR pgcopy_row.\"b\" IS NULL OR EXISTS (SELECT 1 FROM ONLY \"public\".\"p\" \
-         pgcopy_row1 WHERE pgcopy_row1.\"x\" = pgcopy_row.\"a\" AND pgcopy_row1.\"y\" = pgcopy_row.\"b\""
+         pgcopy_row1 WHERE pgcopy_row1.\"x\" OPERATOR(\"pg_catalog\".=) pgcopy_row.\"a\" AND pgcopy_row1.\"y\" OPERATOR(\"pg_catalog\".=) pgcopy_row.\"b\""
     ));
     c.foreign_keys[0].match_full = true;
     assert!(
@@ -180,7 +192,14 @@ fn a_partitioned_table_is_one_node() {
         ..Default::default()
     };
     let copied = vec![qn("events_1"), qn("events_2"), qn("note")];
-    let s = plan_subset(&c, &copied, &[filter("events: id < 10")], true).unwrap();
+    let s = plan_subset(
+        &c,
+        &copied,
+        &[filter("events: id < 10")],
+        true,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(s[0].predicate.as_deref(), Some("(id < 10)"));
     assert_eq!(s[1].predicate.as_deref(), Some("(id < 10)"));
     let note = s[2].predicate.as_deref().unwrap();
@@ -189,7 +208,14 @@ fn a_partitioned_table_is_one_node() {
         note.contains("FROM \"public\".\"events\" pgcopy_row1"),
         "{note}"
     );
-    let e = plan_subset(&c, &copied, &[filter("events_1: id < 10")], true).unwrap_err();
+    let e = plan_subset(
+        &c,
+        &copied,
+        &[filter("events_1: id < 10")],
+        true,
+        &Default::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "--where names public.events_1, a partition of public.events: filter public.events (the condition \
@@ -214,7 +240,8 @@ fn cycles_and_bad_names_are_refused_in_one_sentence() {
         &c,
         &copied(&c),
         &[filter("customer: customer_id <= 50")],
-        false
+        false,
+        &Default::default()
     )
     .is_ok());
     let c = pagila_like();
@@ -242,16 +269,16 @@ fn a_limited_self_reference_is_walked_down_from_its_roots() {
         "(pgcopy_row.tableoid, pgcopy_row.ctid) IN (WITH RECURSIVE pgcopy_row_eligible1(pgcopy_row_toid, \
          pgcopy_row_tid) AS MATERIALIZED (SELECT pgcopy_row3.tableoid, pgcopy_row3.ctid FROM ONLY \
          \"public\".\"rental\" pgcopy_row3 WHERE (pgcopy_row3.\"customer_id\" IS NULL OR EXISTS (SELECT 1 FROM \
-         ONLY \"public\".\"customer\" pgcopy_row12 WHERE pgcopy_row12.\"customer_id\" = \
+         ONLY \"public\".\"customer\" pgcopy_row12 WHERE pgcopy_row12.\"customer_id\" OPERATOR(\"pg_catalog\".=) \
          pgcopy_row3.\"customer_id\" AND (customer_id <= 50)))), pgcopy_row_down2(pgcopy_row_toid, \
          pgcopy_row_tid) AS (SELECT pgcopy_row4.tableoid, pgcopy_row4.ctid FROM ONLY \"public\".\"rental\" \
-         pgcopy_row4 WHERE (pgcopy_row4.\"previous\" IS NULL OR (pgcopy_row4.\"rental_id\" = \
+         pgcopy_row4 WHERE (pgcopy_row4.\"previous\" IS NULL OR (pgcopy_row4.\"rental_id\" OPERATOR(\"pg_catalog\".=) \
          pgcopy_row4.\"previous\")) AND (pgcopy_row4.tableoid, pgcopy_row4.ctid) IN (SELECT \
          pgcopy_row_toid, pgcopy_row_tid FROM pgcopy_row_eligible1) UNION SELECT pgcopy_row6.tableoid, \
          pgcopy_row6.ctid FROM pgcopy_row_down2 JOIN ONLY \"public\".\"rental\" pgcopy_row5 ON \
          pgcopy_row5.tableoid = pgcopy_row_down2.pgcopy_row_toid AND pgcopy_row5.ctid = \
          pgcopy_row_down2.pgcopy_row_tid JOIN ONLY \"public\".\"rental\" pgcopy_row6 ON \
-         pgcopy_row5.\"rental_id\" = pgcopy_row6.\"previous\" WHERE (pgcopy_row6.tableoid, pgcopy_row6.ctid) \
+         pgcopy_row5.\"rental_id\" OPERATOR(\"pg_catalog\".=) pgcopy_row6.\"previous\" WHERE (pgcopy_row6.tableoid, pgcopy_row6.ctid) \
          IN (SELECT pgcopy_row_toid, pgcopy_row_tid FROM pgcopy_row_eligible1)) SELECT pgcopy_row_toid, \
          pgcopy_row_tid FROM pgcopy_row_down2)"
     );
@@ -306,7 +333,7 @@ fn a_filtered_self_reference_brings_its_ancestors() {
          pgcopy_row_up1.pgcopy_row_toid AND pgcopy_row3.ctid = pgcopy_row_up1.pgcopy_row_tid CROSS JOIN \
          LATERAL (VALUES (pgcopy_row3.\"referred_by\"), (pgcopy_row3.\"mentor\")) \
          pgcopy_row_up1_k(pgcopy_row_k1) JOIN ONLY \"public\".\"customer\" pgcopy_row4 ON \
-         pgcopy_row4.\"customer_id\" = pgcopy_row_up1_k.pgcopy_row_k1) SELECT pgcopy_row_toid, \
+         pgcopy_row4.\"customer_id\" OPERATOR(\"pg_catalog\".=) pgcopy_row_up1_k.pgcopy_row_k1) SELECT pgcopy_row_toid, \
          pgcopy_row_tid FROM pgcopy_row_up1)"
     );
     // A filtered address keeps what the walked rows reference: its pull
@@ -371,15 +398,15 @@ fn a_cycle_at_the_top_is_walked_together() {
          WHERE pgcopy_row3.\"author_id\" IS NULL \
          UNION SELECT pgcopy_row_cycle1_step.* FROM pgcopy_row_cycle1 CROSS JOIN LATERAL (\
          SELECT 2, pgcopy_row6.tableoid, pgcopy_row6.ctid FROM ONLY \"public\".\"author\" pgcopy_row5 JOIN ONLY \
-         \"public\".\"book\" pgcopy_row6 ON pgcopy_row6.\"id\" = pgcopy_row5.\"best_book\" WHERE \
+         \"public\".\"book\" pgcopy_row6 ON pgcopy_row6.\"id\" OPERATOR(\"pg_catalog\".=) pgcopy_row5.\"best_book\" WHERE \
          pgcopy_row_cycle1.pgcopy_row_tag = 1 AND pgcopy_row5.tableoid = pgcopy_row_cycle1.pgcopy_row_toid AND \
          pgcopy_row5.ctid = pgcopy_row_cycle1.pgcopy_row_tid \
          UNION ALL SELECT 1, pgcopy_row8.tableoid, pgcopy_row8.ctid FROM ONLY \"public\".\"book\" pgcopy_row7 JOIN ONLY \
-         \"public\".\"author\" pgcopy_row8 ON pgcopy_row8.\"id\" = pgcopy_row7.\"author_id\" WHERE \
+         \"public\".\"author\" pgcopy_row8 ON pgcopy_row8.\"id\" OPERATOR(\"pg_catalog\".=) pgcopy_row7.\"author_id\" WHERE \
          pgcopy_row_cycle1.pgcopy_row_tag = 2 AND pgcopy_row7.tableoid = pgcopy_row_cycle1.pgcopy_row_toid AND \
          pgcopy_row7.ctid = pgcopy_row_cycle1.pgcopy_row_tid \
          UNION ALL SELECT 2, pgcopy_row9.tableoid, pgcopy_row9.ctid FROM ONLY \"public\".\"author\" pgcopy_row10 JOIN ONLY \
-         \"public\".\"book\" pgcopy_row9 ON pgcopy_row10.\"id\" = pgcopy_row9.\"author_id\" WHERE \
+         \"public\".\"book\" pgcopy_row9 ON pgcopy_row10.\"id\" OPERATOR(\"pg_catalog\".=) pgcopy_row9.\"author_id\" WHERE \
          pgcopy_row_cycle1.pgcopy_row_tag = 1 AND pgcopy_row10.tableoid = pgcopy_row_cycle1.pgcopy_row_toid AND \
          pgcopy_row10.ctid = pgcopy_row_cycle1.pgcopy_row_tid) pgcopy_row_cycle1_step) \
          SELECT pgcopy_row_cycle1.pgcopy_row_toid, pgcopy_row_cycle1.pgcopy_row_tid FROM pgcopy_row_cycle1 \
@@ -430,7 +457,7 @@ fn chains_of_self_references_grow_linearly() {
         vec![filter("t0: id = 1")],
         (0..=8).map(|i| filter(&format!("t{i}: id < 5"))).collect(),
     ] {
-        let s = plan_subset(&c, &copied(&c), &filters, true).unwrap();
+        let s = plan_subset(&c, &copied(&c), &filters, true, &Default::default()).unwrap();
         let len: Vec<usize> = s
             .iter()
             .map(|t| t.predicate.as_deref().unwrap().len())
@@ -440,4 +467,67 @@ fn chains_of_self_references_grow_linearly() {
         let (early, late) = (len[4] - len[1].min(len[4]), len[8] - len[5].min(len[8]));
         assert!(late <= 2 * early + 2_000, "{len:?}");
     }
+}
+
+#[test]
+fn keys_are_followed_only_with_operators_this_role_may_call() {
+    use crate::catalog::KeyEquality;
+    use crate::trust::TrustedOwners;
+    let mut c = pagila_like();
+    c.current_user = "postgres".into();
+    // rental's key to customer compares with an operator of app's, on a
+    // type of app's it does not take exactly (a cast would run).
+    let apps = KeyEquality {
+        schema: "public".into(),
+        name: "=".into(),
+        exact: false,
+        owners: vec!["app".into()],
+        type_owners: vec!["app".into()],
+    };
+    c.foreign_keys[1].equality = vec![apps.clone()];
+    let filters = [filter("customer: customer_id <= 50")];
+    let run =
+        |c: &Catalog, trust: &TrustedOwners| plan_subset(c, &copied(c), &filters, true, trust);
+    let e = run(&c, &TrustedOwners::default()).unwrap_err();
+    assert!(
+        matches!(&e, SubsetError::UntrustedOperator { roles, .. } if roles == &["app"]),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("compares its columns with public.="), "{msg}");
+    assert!(msg.contains("add --trust-owner app"), "{msg}");
+    // Trusted, the key's own operator is written out.
+    let s = run(&c, &TrustedOwners::new(["app".to_string()])).unwrap();
+    let rental = s[2].predicate.as_deref().unwrap();
+    assert!(rental.contains("OPERATOR(\"public\".=)"), "{rental}");
+    // A superuser's operator taking the types exactly: no cast can run, so
+    // the types' owner does not matter; the operator's owner does.
+    c.foreign_keys[1].equality = vec![KeyEquality {
+        owners: Vec::new(),
+        exact: true,
+        ..apps.clone()
+    }];
+    assert!(run(&c, &TrustedOwners::default()).is_ok());
+    c.foreign_keys[1].equality = vec![KeyEquality {
+        owners: Vec::new(),
+        ..apps.clone()
+    }];
+    let e = run(&c, &TrustedOwners::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("and a cast from a column's type"),
+        "{e}"
+    );
+    // The running role's own code is its own.
+    c.current_user = "app".into();
+    assert!(run(&c, &TrustedOwners::default()).is_ok());
+    // A key nothing follows is never joined over.
+    c.current_user = "postgres".into();
+    let film_only = [filter("film: true")];
+    assert!(plan_subset(&c, &copied(&c), &film_only, true, &TrustedOwners::default()).is_ok());
+    // Without the catalog's word on the operator, a followed key is refused.
+    c.foreign_keys[1].equality = Vec::new();
+    assert!(matches!(
+        run(&c, &TrustedOwners::default()),
+        Err(SubsetError::UnknownOperator { .. })
+    ));
 }

@@ -48,6 +48,7 @@ fn catalog() -> Catalog {
             collations: Vec::new(),
             owner_may_reference: true,
             index: None,
+            equality: vec![crate::catalog::KeyEquality::builtin()],
         }],
         ..Default::default()
     }

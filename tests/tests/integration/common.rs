@@ -434,3 +434,30 @@ pub fn kill_after(child: &mut std::process::Child, pattern: &str) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// What pgcopy records of the index `index` (a qualified name) when it drops
+/// it (`pgcopy_core::bindings`), as JSON text: for tests that write a saved
+/// row by hand, as a member of the job's creator may.
+pub fn index_bindings(c: &Cluster, db: &str, index: &str) -> String {
+    let sql = pgcopy_core::bindings::bindings_sql(
+        "'pg_catalog.pg_class'::pg_catalog.regclass",
+        &format!(
+            "{}::pg_catalog.regclass::pg_catalog.oid",
+            pgcopy_core::quote::quote_literal(index)
+        ),
+    );
+    scalar(c, db, &format!("SELECT {sql}"))
+}
+
+/// [`index_bindings`] of the constraint `name` on `table` (a qualified name).
+pub fn constraint_bindings(c: &Cluster, db: &str, table: &str, name: &str) -> String {
+    let sql = pgcopy_core::bindings::bindings_sql(
+        "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+        &format!(
+            "(SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = {}::pg_catalog.regclass AND conname = {})",
+            pgcopy_core::quote::quote_literal(table),
+            pgcopy_core::quote::quote_literal(name)
+        ),
+    );
+    scalar(c, db, &format!("SELECT {sql}"))
+}

@@ -172,13 +172,26 @@ fn a_tampered_key_reaches_no_other_roles_table() {
         "CREATE ROLE victim; CREATE TABLE tc () INHERITS (tp); ALTER TABLE tc OWNER TO victim;
          INSERT INTO tc VALUES (1, 1)",
     );
+    // What pgcopy would have recorded of the index it dropped.
     p.dst
         .try_psql_as(
             &p.db,
             "app",
-            r#"INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, properties)
-               VALUES (1, 'public', 'tp', 'tp_k', 'CREATE UNIQUE INDEX tp_k ON public.tp USING btree (a)',
-                       '{"constraint": {"kind": "primary_key"}, "unique_rank": 0}')"#,
+            "CREATE UNIQUE INDEX tp_k ON public.tp USING btree (a)",
+        )
+        .unwrap();
+    let bindings = crate::common::index_bindings(&p.dst, &p.db, "public.tp_k");
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            &format!(
+                r#"DROP INDEX public.tp_k;
+                   INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition,
+                                                    properties, bindings)
+                   VALUES (1, 'public', 'tp', 'tp_k', 'CREATE UNIQUE INDEX tp_k ON public.tp USING btree (a)',
+                           '{{"constraint": {{"kind": "primary_key"}}, "unique_rank": 0}}', '{bindings}')"#
+            ),
         )
         .unwrap();
     let not_null =

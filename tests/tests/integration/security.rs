@@ -58,19 +58,19 @@ CREATE VIEW public.saved_fks AS SELECT 1::bigint AS job_id WHERE public.pwn('vie
 /// A destination whose database `app` owns, with `bob`'s canary table (an
 /// index, a check, a trigger and rows) and one of the superuser's, and a source
 /// with the schema and data.
-struct Hostile {
-    p: Pair,
+pub(crate) struct Hostile {
+    pub(crate) p: Pair,
     /// `app`'s destination URL.
-    app: String,
+    pub(crate) app: String,
     /// Superuser URLs.
-    src: String,
-    dst: String,
+    pub(crate) src: String,
+    pub(crate) dst: String,
     /// The canaries' state when the test began.
     canaries: String,
 }
 
 impl Hostile {
-    fn new(db: &str) -> Hostile {
+    pub(crate) fn new(db: &str) -> Hostile {
         let p = Pair::new(db);
         p.src.psql(db, SCHEMA);
         p.src.psql(db, DATA);
@@ -109,12 +109,12 @@ impl Hostile {
         h
     }
 
-    fn db(&self) -> &str {
+    pub(crate) fn db(&self) -> &str {
         &self.p.db
     }
 
     /// SQL as the superuser with a safe path (the database's may be hostile).
-    fn su(&self, sql: &str) -> String {
+    pub(crate) fn su(&self, sql: &str) -> String {
         self.p.dst.psql(
             self.db(),
             &format!("SET ROLE NONE; SET search_path = pg_catalog, pg_temp;\n{sql}"),
@@ -122,7 +122,7 @@ impl Hostile {
     }
 
     /// SQL as `app`.
-    fn app_sql(&self, sql: &str) -> Result<String, String> {
+    pub(crate) fn app_sql(&self, sql: &str) -> Result<String, String> {
         self.p.dst.try_psql_as(self.db(), "app", sql)
     }
 
@@ -176,7 +176,7 @@ impl Hostile {
 
     /// `app` gained nothing: no role attribute, membership or right, none of
     /// its code ran as another role, and the canaries are as they were.
-    fn assert_gained_nothing(&self, after: &str) {
+    pub(crate) fn assert_gained_nothing(&self, after: &str) {
         let rights = self.su(
             "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication,
                     (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid),
@@ -194,7 +194,7 @@ impl Hostile {
 }
 
 /// Rows of `public.pwned` written by anyone.
-fn pwned(h: &Hostile) -> String {
+pub(crate) fn pwned(h: &Hostile) -> String {
     h.su("SELECT count(*) FROM public.pwned")
 }
 
@@ -298,12 +298,16 @@ fn the_extensions_schema_cannot_be_taken_over() {
 fn forged_state_rows_run_nothing_with_the_restorers_rights() {
     let h = Hostile::new("forged");
     h.app_sql("CREATE EXTENSION pgcopy").unwrap();
-    // A genuine saved index of app's own table: the legitimate work.
+    // A genuine saved index of app's own table: the legitimate work (with
+    // the bindings pgcopy records when it drops one).
+    let child_v = crate::common::index_bindings(&h.p.dst, h.db(), "public.child_v");
     h.su("DROP INDEX public.child_v");
-    let forged = h.app_sql(
+    let forged = h.app_sql(&format!(
         "INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, bindings)
+         VALUES (1, 'public', 'child', 'child_v', 'CREATE INDEX child_v ON public.child USING btree (v)',
+                 '{child_v}');
          INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition) VALUES
-           (1, 'public', 'child', 'child_v', 'CREATE INDEX child_v ON public.child USING btree (v)'),
            (1, 'public', 'parent', 'p_role', 'ALTER ROLE app SUPERUSER'),
            (1, 'public', 'parent', 'p_two', 'CREATE INDEX p_two ON public.parent (v); ALTER ROLE app SUPERUSER'),
            (1, 'public', 'su_canary', 'su_expr', 'CREATE INDEX su_expr ON public.su_canary ((public.pwn(id::text)))'),
@@ -315,9 +319,9 @@ fn forged_state_rows_run_nothing_with_the_restorers_rights() {
            (1, 'public', 'canary', 'canary_cascade', 'public', 'parent',
             'FOREIGN KEY (id) REFERENCES public.parent(id) ON DELETE CASCADE', true);
          UPDATE pgcopy.jobs SET disabled_triggers =
-           '[{\"schema\": \"public\", \"name\": \"canary\", \"trigger\": \"canary_trg\", \"mode\": \"D\"}]'
+           '[{{\"schema\": \"public\", \"name\": \"canary\", \"trigger\": \"canary_trg\", \"mode\": \"D\"}}]'
           WHERE job_id = 1;",
-    );
+    ));
     forged.expect("app writes rows of its own job");
 
     // The superuser's own job: app may not write any of its rows.
@@ -536,6 +540,7 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
     pgcopy(&["copy", "-s", &h.src, "-d", &h.app, "--no-progress"]).expect_code(0);
     for sql in [
         "SELECT * FROM pgcopy.status()",
+        "SELECT * FROM pgcopy.status(1)",
         "SELECT * FROM pgcopy.progress",
         "SELECT * FROM pgcopy.pending_fks",
         "SELECT * FROM pgcopy.plan()",
@@ -550,7 +555,8 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
 
 /// Code that escapes `SET ROLE`: under a superuser's session, `RESET ROLE`
 /// brings the superuser back.
-const ESCAPE: &str = "CREATE FUNCTION public.esc(what text) RETURNS boolean LANGUAGE plpgsql AS $$
+pub(crate) const ESCAPE: &str =
+    "CREATE FUNCTION public.esc(what text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     BEGIN RESET ROLE; EXCEPTION WHEN OTHERS THEN NULL; END;
     RETURN public.pwn(what);
@@ -713,10 +719,15 @@ fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser()
     // saved definition would hold the literal: rebuilding it would parse the
     // literal, running the domain's CHECK as the superuser. It is refused.
     let job = h.su("SELECT max(job_id) FROM pgcopy.jobs");
+    h.app_sql("CREATE INDEX child_pred ON public.child (v) WHERE id <> ALL ('{0}'::public.pint[])")
+        .unwrap();
+    let bindings = crate::common::index_bindings(&h.p.dst, h.db(), "public.child_pred");
+    h.app_sql("DROP INDEX public.child_pred").unwrap();
     h.su(&format!(
-        "INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+        "INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, bindings)
          VALUES ({job}, 'public', 'child', 'child_pred',
-                 'CREATE INDEX child_pred ON public.child USING btree (v) WHERE (id <> ALL (''{{0}}''::public.pint[]))')"
+                 'CREATE INDEX child_pred ON public.child USING btree (v) WHERE (id <> ALL (''{{0}}''::public.pint[]))',
+                 '{bindings}')"
     ));
     let run = pgcopy(&["restore-fks", "-d", &h.dst]);
     assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -745,13 +756,26 @@ fn literals_without_a_cast_in_saved_definitions_never_run_a_domains_check_as_the
         "CREATE DOMAIN public.pint AS int CHECK (public.esc('domain literal'));
          CREATE TABLE public.arr (a public.pint[]);
          CREATE EXTENSION pgcopy;
-         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
-         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
-         VALUES (1, 'public', 'arr', 'arr_bare', $$CREATE INDEX arr_bare ON public.arr USING btree (a) WHERE (a <> '{1}')$$);
-         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
-                                       referenced_table, definition, constraint_type, was_validated)
-         VALUES (1, 'public', 'arr', 'arr_bare_check', 'public', 'arr', $$CHECK ((a <> '{1}'))$$, 'c', false);",
+         CREATE INDEX arr_bare ON public.arr USING btree (a) WHERE (a <> '{1}');
+         ALTER TABLE public.arr ADD CONSTRAINT arr_bare_check CHECK ((a <> '{1}')) NOT VALID;",
     )
+    .unwrap();
+    // The rows as pgcopy would have saved them, bindings included.
+    let index = crate::common::index_bindings(&h.p.dst, h.db(), "public.arr_bare");
+    let check =
+        crate::common::constraint_bindings(&h.p.dst, h.db(), "public.arr", "arr_bare_check");
+    h.app_sql(&format!(
+        "DROP INDEX public.arr_bare;
+         ALTER TABLE public.arr DROP CONSTRAINT arr_bare_check;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, bindings)
+         VALUES (1, 'public', 'arr', 'arr_bare', $$CREATE INDEX arr_bare ON public.arr USING btree (a) WHERE (a <> '{{1}}')$$,
+                 '{index}');
+         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
+                                       referenced_table, definition, constraint_type, was_validated, bindings)
+         VALUES (1, 'public', 'arr', 'arr_bare_check', 'public', 'arr', $$CHECK ((a <> '{{1}}'))$$, 'c', false,
+                 '{check}');",
+    ))
     .unwrap();
     h.app_sql("DELETE FROM public.pwned").unwrap();
     // The superuser's CLI: both refused, nothing parsed.
@@ -1016,15 +1040,25 @@ fn fk_validation_never_runs_code_of_another_role_with_the_restorers_rights() {
          INSERT INTO public.parent VALUES (1, 'a'), (2, 'b'), (3, 'c');
          INSERT INTO public.enum_child VALUES (1, '1');
          ALTER TABLE public.enum_child ADD CONSTRAINT enum_child_p_fk FOREIGN KEY (p) REFERENCES public.parent (id);
-         CREATE EXTENSION pgcopy;
-         SET search_path = pg_catalog, pg_temp;
+         CREATE EXTENSION pgcopy;",
+    )
+    .unwrap();
+    let bindings = crate::common::constraint_bindings(
+        &h.p.dst,
+        h.db(),
+        "public.enum_child",
+        "enum_child_p_fk",
+    );
+    h.app_sql(&format!(
+        "SET search_path = pg_catalog, pg_temp;
          INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
          INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
-                                       referenced_table, definition, was_validated)
-         SELECT 1, 'public', 'enum_child', 'enum_child_p_fk', 'public', 'parent', pg_get_constraintdef(oid), true
+                                       referenced_table, definition, was_validated, bindings)
+         SELECT 1, 'public', 'enum_child', 'enum_child_p_fk', 'public', 'parent', pg_get_constraintdef(oid), true,
+                '{bindings}'
            FROM pg_constraint WHERE conname = 'enum_child_p_fk';
-         ALTER TABLE public.enum_child DROP CONSTRAINT enum_child_p_fk;",
-    )
+         ALTER TABLE public.enum_child DROP CONSTRAINT enum_child_p_fk;"
+    ))
     .unwrap();
     h.app_sql("DELETE FROM public.pwned").unwrap();
     // The CLI, as a superuser: added NOT VALID (no code runs), not validated.
@@ -1077,16 +1111,31 @@ fn a_resume_follows_only_a_plan_its_own_role_wrote() {
           WHERE job_id = 1",
     )
     .unwrap();
-    // A superuser's resume refuses app's job outright.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &h.src,
-        "-d",
-        &h.dst,
-        "--resume",
-        "--no-progress",
-    ]);
+    // A superuser's resume does not take app's job for its own, and
+    // refuses it outright when named.
+    let resume = |extra: &[&str]| {
+        let mut args = vec![
+            "copy",
+            "-s",
+            &h.src,
+            "-d",
+            &h.dst,
+            "--resume",
+            "--no-progress",
+        ];
+        args.extend_from_slice(extra);
+        pgcopy(&args)
+    };
+    let run = resume(&[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "nothing to resume: every job this role started on this destination finished"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = resume(&["--job", "1"]);
     run.expect_code(1);
     assert!(
         run.stderr

@@ -9,16 +9,32 @@ impl Ctx<'_> {
     /// unique one, its table's other unique indexes: on a table whose
     /// owner is neither a superuser nor this role, a definition that casts a
     /// literal to a type outside `pg_catalog` is not parsed with this role's
-    /// rights (`stored::check_literals`), so such an index stays.
+    /// rights (`stored::check_literals`), so such an index stays; and an
+    /// index whose names a role neither superuser, the table's owner, this
+    /// one nor trusted could rebind while it is dropped stays
+    /// (`Index::rebindable_by`, `pgcopy_core::bindings`).
     pub(super) fn rebuildable(&self, deferred: Vec<Index>) -> Vec<Index> {
         let cat = self.dst_catalog;
         let key = |i: &Index| QualifiedName::new(&i.table.schema, &i.name);
         let mut kept: std::collections::HashSet<QualifiedName> = deferred
             .iter()
             .filter(|i| {
-                let trusted = cat
-                    .table(&i.table)
-                    .is_some_and(|t| t.owner_is_superuser || t.owner == cat.current_user);
+                let trusted = cat.table(&i.table).is_some_and(|t| {
+                    t.owner_is_superuser
+                        || t.owner == cat.current_user
+                        || self.shape.trust.trusts(&t.owner)
+                });
+                let rebinders = i.rebindable_by(&self.shape.trust);
+                if !rebinders.is_empty() {
+                    tracing::debug!(
+                        "index {} on {} stays in place: {} could put other objects under the names it uses \
+                         while it is dropped",
+                        i.name,
+                        i.table.display_name(),
+                        rebinders.join(", ")
+                    );
+                    return true;
+                }
                 !trusted
                     && crate::parse::risky_literals(&i.definition)
                         .map_or(true, |types| !types.is_empty())
@@ -255,7 +271,7 @@ impl Ctx<'_> {
             return Ok(Vec::new());
         }
         let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-        let found = introspect::untrusted_code(dst, &oids).await?;
+        let found = introspect::untrusted_code(dst, &oids, &self.shape.trust).await?;
         Ok(tables
             .iter()
             .filter_map(|t| {
@@ -406,7 +422,8 @@ impl Ctx<'_> {
         plan: &Plan,
         fks_to_drop: &[ForeignKey],
     ) -> (Vec<Problem>, Vec<SavedTrigger>) {
-        let mut problems = check_tables(plan, self.src_catalog, self.dst_catalog);
+        let mut problems =
+            check_tables(plan, self.src_catalog, self.dst_catalog, &self.shape.trust);
         problems.extend(check_fk_rights(fks_to_drop, self.dst_catalog));
         let (refused, to_disable) =
             preflight::check_triggers(plan, self.dst_catalog, self.shape.fire_triggers);

@@ -18,12 +18,19 @@ pub(super) async fn resume(
         );
     }
     let jobs = store.unfinished_jobs(dst, job_id).await?;
-    let Some(job) = jobs.into_iter().next() else {
+    // Without --job, this role's own latest: a job another role wrote
+    // (perhaps for this very purpose) is not taken for it.
+    let job = match job_id {
+        Some(_) => jobs.into_iter().next(),
+        None => jobs.into_iter().find(|j| j.mine),
+    };
+    let Some(job) = job else {
         return Err(UserError::failure(match job_id {
             Some(n) => {
                 format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
             }
-            None => "nothing to resume: every job on this destination finished".to_string(),
+            None => "nothing to resume: every job this role started on this destination finished"
+                .to_string(),
         })
         .into());
     };
@@ -147,8 +154,15 @@ pub(super) async fn resume(
     }
     // Which rows: the filters are SQL run on the source, so they come from
     // this command line, and must be the job's.
+    let same_transforms = options.transforms.len() == config.shape.transforms.len()
+        && config
+            .shape
+            .transforms
+            .iter()
+            .zip(&options.transforms)
+            .all(|(given, stored)| given.same_as_stored(stored));
     if options.row_filters != config.shape.row_filters
-        || options.transforms != config.shape.transforms
+        || !same_transforms
         || (!options.row_filters.is_empty() && options.follow_fks != config.shape.follow_fks)
     {
         return refuse(Problem::RowFiltersDiffer {
@@ -158,11 +172,25 @@ pub(super) async fn resume(
                 .iter()
                 .map(|f| format!("--where '{}: {}'", f.table, f.condition))
                 .chain(
-                    options.transforms.iter().map(|t| {
-                        format!("--transform '{}.{}: {}'", t.table, t.column, t.expression)
-                    }),
+                    // The expression is stored as a digest: named, not shown.
+                    options
+                        .transforms
+                        .iter()
+                        .map(|t| format!("--transform '{}.{}: ...'", t.table, t.column)),
                 )
                 .collect(),
+        });
+    }
+    if options.trust_owner != config.shape.trust {
+        let roles: Vec<&str> = options
+            .trust_owner
+            .roles()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        return refuse(Problem::TrustDiffers {
+            job_id: job.job_id,
+            stored: pgcopy_core::trust::TrustedOwners::flags(&roles),
         });
     }
     // From here on the job's stored options say what is copied and how.
@@ -227,6 +255,10 @@ pub(super) async fn resume(
     ctx.lock_split_sources(&plan).await?;
     store.restart_job(dst, job.job_id, snapshot).await?;
     let done_chunks = store.done_chunks(dst, job.job_id).await?;
+    // What the job's earlier runs saved and did not put back is its own too
+    // (only this role's members may write the rows of its job).
+    let mut own = super::own_saved(&fks_to_drop, &indexes_to_drop);
+    store.add_pending(dst, job.job_id, &mut own).await?;
     // Large objects' batches are marked done as chunks of their own.
     tracing::info!(
         "resuming job {}: {} of {} chunks already copied; reading the rest from a new snapshot, so rows changed \
@@ -242,6 +274,7 @@ pub(super) async fn resume(
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: true,
+        own,
         fks_to_drop,
         indexes_to_drop,
         triggers,

@@ -351,7 +351,15 @@ async fn open_transaction(
     let tables = [target];
     let (began, checked, opened) = tokio::join!(
         tx.batch_execute("BEGIN"),
-        crate::engine::lock_and_check(tx, &c.guard, &tables, guards, mode, shared.pin_schemas),
+        crate::engine::lock_and_check(
+            tx,
+            &c.guard,
+            &tables,
+            guards,
+            mode,
+            shared.pin_schemas,
+            &shared.scope.trust,
+        ),
         async {
             match opening.is_empty() {
                 true => Ok(Vec::new()),

@@ -1,0 +1,583 @@
+//! The design rules that close whole classes of attack (SECURITY.md,
+//! "Classes"), each shown by an attack that fails; and the one trust switch,
+//! `--trust-owner`, that lets a superuser's ordinary copy of an
+//! application's database through.
+
+use crate::common::{
+    assert_no_state_schema, index_bindings, kill_after, pagila_owner_pair, pgcopy, scalar,
+    schema_of, spawn_copy, Pair,
+};
+use crate::security::Hostile;
+
+/// A path for a summary file of this test.
+fn temp_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pgcopy-{name}-{}.json", std::process::id()))
+}
+
+/// Class: code of a role that is neither a superuser nor the running role
+/// runs only when the running role said it trusts that role. pagila's
+/// `year` domain belongs to its application's role: the superuser's copy is
+/// refused with the one flag that makes it work, which then copies it whole
+/// and identical, says so, stores it, and a resume must say it again.
+#[test]
+fn a_superusers_copy_of_an_apps_database_names_the_flag_and_with_it_ends_identical() {
+    let (p, _) = pagila_owner_pair("trustpagila");
+    let before = schema_of(&p.dst, &p.db);
+    let refused = p.copy(&[]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("nothing was changed")
+            && refused
+                .stderr
+                .contains("domain public.year, which its owner may give a CHECK at any time")
+            && refused.stderr.contains("add --trust-owner app"),
+        "{}",
+        refused.stderr
+    );
+    assert_no_state_schema(&p.dst, &p.db);
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM public.film"),
+        "0"
+    );
+
+    let dry = p.copy(&["--dry-run", "--trust-owner", "app"]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout
+            .contains("trusted:      code of \"app\" runs with this role's rights (--trust-owner)"),
+        "{}",
+        dry.stdout
+    );
+
+    // Stopped during the load, then resumed: the trust must be said again.
+    let (s, d) = p.urls();
+    let mut child = spawn_copy(
+        &s,
+        &d,
+        &["--no-progress", "--trust-owner", "app"],
+        &[("PGCOPY_FAILPOINT", "phase:load")],
+    );
+    kill_after(&mut child, "failpoint phase:load reached");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT options -> 'trust_owner' FROM pgcopy.jobs"
+        ),
+        "[\"app\"]"
+    );
+    let without = p.copy(&["--resume"]);
+    without.expect_code(1);
+    assert!(
+        without
+            .stderr
+            .contains("was started with --trust-owner app: resume it with the same --trust-owner"),
+        "{}",
+        without.stderr
+    );
+    let summary = temp_file("trust-summary");
+    let run = p.copy(&[
+        "--resume",
+        "--trust-owner",
+        "app",
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    run.expect_code(0);
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    std::fs::remove_file(&summary).ok();
+    assert_eq!(doc["trust_owner"], serde_json::json!(["app"]));
+    assert_eq!(doc["exit_code"], 0);
+}
+
+/// A table with row-level security forced on it is loaded whole by a
+/// superuser, as pg_restore does (its owner's role would see its policies
+/// filter or refuse the rows), still locked and checked in each load
+/// transaction.
+#[test]
+fn a_table_with_row_security_forced_is_copied_whole_by_a_superuser() {
+    let p = Pair::new("forcedrls");
+    let ddl = "CREATE TABLE notes (id int PRIMARY KEY, author text NOT NULL);";
+    p.src.psql(&p.db, ddl);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO notes SELECT g, 'writer' || g % 3 FROM generate_series(1, 90) g",
+    );
+    p.give_destination_to_app(&[&format!(
+        "{ddl} ALTER TABLE notes ENABLE ROW LEVEL SECURITY; ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+         CREATE POLICY own ON notes USING (author = current_user) WITH CHECK (author = current_user);"
+    )]);
+    let before = schema_of(&p.dst, &p.db);
+    p.copy(&[]).expect_code(0);
+    p.assert_same_data_in(&["public.notes"]);
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+}
+
+/// Class: a job's rows are written only by its creator's members, and a row
+/// whose job the writer cannot see is refused (fail closed). The database's
+/// owner races a saved index into the job a superuser is creating: one
+/// statement whose first row names the superuser's uncommitted job (its
+/// check could not see it) and whose second waits until that job is
+/// committed (so the reference to it holds at the statement's end).
+#[test]
+fn a_row_raced_into_a_job_not_visible_yet_is_refused() {
+    let h = Hostile::new("jobrace");
+    h.app_sql(
+        "CREATE EXTENSION pgcopy;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed')",
+    )
+    .unwrap();
+    let raced = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            h.su(
+                "BEGIN; INSERT INTO pgcopy.jobs (source, destination) VALUES ('s', 'd');
+                 SELECT pg_sleep(3); COMMIT;",
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        h.app_sql(
+            "INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition)
+             SELECT v.job, 'public', 'su_canary', 'su_x' || v.job, 'CREATE INDEX su_x ON public.su_canary (id)'
+               FROM (VALUES (2, 0.0), (1, 4.0)) v(job, secs)
+              WHERE (SELECT true FROM pg_sleep(v.secs))",
+        )
+    });
+    let err = raced.expect_err("a row of an invisible job must be refused");
+    assert!(
+        err.contains("job 2 is not visible to this transaction"),
+        "{err}"
+    );
+    assert_eq!(
+        h.su("SELECT count(*) FROM pgcopy.saved_indexes"),
+        "0",
+        "nothing of the statement stays"
+    );
+    assert_eq!(
+        h.su("SELECT pg_get_userbyid(created_by) FROM pgcopy.jobs WHERE job_id = 2"),
+        "postgres"
+    );
+    h.assert_gained_nothing("a row raced into another role's job");
+}
+
+/// Class: nothing is re-bound by name. A deferred index comes back only
+/// while every name in its definition leads to the object it led to when it
+/// was dropped, and an index of its name on another table is not taken for
+/// it.
+#[test]
+fn a_deferred_index_comes_back_only_as_what_it_was() {
+    let p = Pair::new("rebind");
+    let ddl = "CREATE SCHEMA s;
+               CREATE FUNCTION s.f(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+               CREATE TABLE s.t (id int PRIMARY KEY, v int);
+               CREATE INDEX t_f ON s.t (s.f(v));
+               CREATE TABLE s.other (v int);";
+    p.src.psql(&p.db, ddl);
+    p.dst.psql(&p.db, ddl);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO s.t SELECT g, g FROM generate_series(1, 500) g",
+    );
+    let before = schema_of(&p.dst, &p.db);
+    let (s, d) = p.urls();
+    let stopped = || {
+        let mut child = spawn_copy(
+            &s,
+            &d,
+            &[
+                "--no-progress",
+                "--defer-indexes",
+                "--include-tables",
+                "s.t",
+            ],
+            &[("PGCOPY_FAILPOINT", "phase:indexes")],
+        );
+        kill_after(&mut child, "failpoint phase:indexes reached");
+    };
+    let pending = "SELECT count(*) FROM pgcopy.saved_indexes WHERE index_name = 't_f' AND restored_at IS NULL";
+
+    // 1. A decoy of its name on another table of the schema: not taken
+    // for it (it was marked rebuilt, with s.t left without it).
+    stopped();
+    p.dst.psql(&p.db, "CREATE INDEX t_f ON s.other (v)");
+    let run = pgcopy(&["restore-fks", "-d", &d]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("relation \"t_f\" already exists"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(scalar(&p.dst, &p.db, pending), "1");
+    p.dst.psql(&p.db, "DROP INDEX s.t_f");
+    pgcopy(&["restore-fks", "-d", &d]).expect_code(0);
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+
+    // 2. Its function made again under its name while it was out: the
+    // name leads to another function, so it is not re-created.
+    stopped();
+    p.dst.psql(
+        &p.db,
+        "DROP FUNCTION s.f(int); CREATE FUNCTION s.f(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 0';",
+    );
+    let run = pgcopy(&["restore-fks", "-d", &d]);
+    run.expect_code(3);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("index t_f on s.t was not re-created: this object was dropped or renamed")
+            && all.contains("s.f(integer)"),
+        "{all}"
+    );
+    assert_eq!(scalar(&p.dst, &p.db, pending), "1");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_index WHERE indrelid = 's.t'::regclass AND indexprs IS NOT NULL"
+        ),
+        "0"
+    );
+    // The restore's other work went through: the key is back.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 't_pkey'"
+        ),
+        "1"
+    );
+}
+
+/// Class: what another role could re-bind is not deferred. The superuser's
+/// table has an index calling a superuser's function that lives in `public`,
+/// which the database's owner owns (PostgreSQL 15): once the index were
+/// dropped, that owner could put its own function under the name, to run as
+/// the superuser when the index is rebuilt. The index stays in place,
+/// unless the copy trusts that role.
+#[test]
+fn an_index_whose_names_another_role_could_rebind_is_never_dropped() {
+    let h = Hostile::new("norebind");
+    let ddl =
+        "CREATE FUNCTION public.sf(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+               CREATE TABLE public.su_t (id int PRIMARY KEY, v int);
+               CREATE INDEX su_t_f ON public.su_t (public.sf(v));";
+    h.p.src.psql(h.db(), ddl);
+    h.p.src.psql(
+        h.db(),
+        "INSERT INTO public.su_t SELECT g, g FROM generate_series(1, 300) g",
+    );
+    h.su(ddl);
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "copy",
+            "-s",
+            &h.src,
+            "-d",
+            &h.dst,
+            "--no-progress",
+            "--defer-indexes",
+            "--include-tables",
+            "public.su_t",
+        ];
+        args.extend_from_slice(extra);
+        pgcopy(&args)
+    };
+    copy(&[]).expect_code(0);
+    h.p.assert_same_data_in(&["public.su_t"]);
+    let saved = "SELECT coalesce(string_agg(index_name, ',' ORDER BY index_name), '') FROM pgcopy.saved_indexes
+                  WHERE job_id = (SELECT max(job_id) FROM pgcopy.jobs)";
+    assert_eq!(h.su(saved), "su_t_pkey", "su_t_f stays in place");
+    assert_eq!(
+        h.su("SELECT count(*) FROM pg_indexes WHERE indexname = 'su_t_f'"),
+        "1"
+    );
+    // Trusting app (who owns public), it is deferred as any other.
+    copy(&["--trust-owner", "app"]).expect_code(0);
+    assert_eq!(h.su(saved), "su_t_f,su_t_pkey");
+    h.assert_gained_nothing("copies of a table with an index on a function in app's schema");
+}
+
+/// Class: generated SQL calls only operators this role may trust. On the
+/// source, a role gives its enum type an implicit cast to text through its
+/// own function, and a key references a text column from a column of that
+/// type (PostgreSQL takes the cast for the key's comparison). The join
+/// `--where` writes to follow that key would call the cast with the
+/// superuser's rights (it could `COPY ... TO PROGRAM`). Refused with the flag
+/// that allows it; with the flag, the subset is copied.
+#[test]
+fn a_key_compared_through_a_source_roles_cast_is_not_followed_unless_trusted() {
+    let p = Pair::new("castjoin");
+    let ddl = "CREATE TABLE kinds (k text PRIMARY KEY, note text);
+               CREATE TABLE items (id int PRIMARY KEY, k public.kind REFERENCES kinds (k));";
+    // What the cast leaves where only a superuser may write (a server file,
+    // as `COPY ... TO PROGRAM` would run a program), even in the read-only
+    // transaction the source is read in.
+    let marker = std::env::temp_dir().join(format!("pgcopy-castjoin-{}", std::process::id()));
+    std::fs::remove_file(&marker).ok();
+    p.src
+        .psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'app-pw'");
+    p.src.psql(&p.db, "GRANT CREATE ON SCHEMA public TO app;");
+    p.src
+        .try_psql_as(
+            &p.db,
+            "app",
+            &format!(
+                "CREATE TYPE public.kind AS ENUM ('a', 'b', 'c');
+                 CREATE FUNCTION public.kind_text(public.kind) RETURNS text LANGUAGE plpgsql AS $$
+                 BEGIN
+                     BEGIN EXECUTE 'COPY (SELECT current_user) TO ''{}'''; EXCEPTION WHEN OTHERS THEN NULL; END;
+                     RETURN pg_catalog.textin(pg_catalog.enum_out($1));
+                 END $$;
+                 CREATE CAST (public.kind AS text) WITH FUNCTION public.kind_text(public.kind) AS IMPLICIT;",
+                marker.display()
+            ),
+        )
+        .unwrap();
+    p.src.psql(&p.db, ddl);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO kinds VALUES ('a', 'x'), ('b', 'y'), ('c', 'z');
+         INSERT INTO items SELECT g, (ARRAY['a', 'b', 'c'])[1 + g % 3]::public.kind FROM generate_series(1, 30) g;",
+    );
+    // (The setup's own inserts ran the cast as the superuser.)
+    std::fs::remove_file(&marker).ok();
+    p.dst.psql(
+        &p.db,
+        "CREATE TYPE public.kind AS ENUM ('a', 'b', 'c');
+         CREATE FUNCTION public.kind_text(public.kind) RETURNS text LANGUAGE sql IMMUTABLE
+             AS 'SELECT pg_catalog.textin(pg_catalog.enum_out($1))';
+         CREATE CAST (public.kind AS text) WITH FUNCTION public.kind_text(public.kind) AS IMPLICIT;",
+    );
+    p.dst.psql(&p.db, ddl);
+    let before = schema_of(&p.dst, &p.db);
+    let subset = [
+        "--where",
+        "kinds: note <> 'z'",
+        "--include-tables",
+        "public.kinds,public.items",
+    ];
+    let run = p.copy(&subset);
+    // A --where that cannot be followed is a usage error, as a cycle is.
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "foreign key \"items_k_fkey\" on public.items compares its columns with pg_catalog.= and a cast"
+        ) && run.stderr.contains("add --trust-owner app"),
+        "{}",
+        run.stderr
+    );
+    assert!(!marker.exists(), "the cast ran as the superuser");
+    assert_no_state_schema(&p.dst, &p.db);
+    // verify --where follows the same keys: refused the same way.
+    let (s, d) = p.urls();
+    let v = pgcopy(&[
+        "verify",
+        "-s",
+        &s,
+        "-d",
+        &d,
+        "--where",
+        "kinds: note <> 'z'",
+        "--include-tables",
+        "public.kinds,public.items",
+    ]);
+    assert_ne!(v.code, 0);
+    assert!(v.stderr.contains("add --trust-owner app"), "{}", v.stderr);
+    assert!(!marker.exists(), "the cast ran as the superuser");
+    // Trusted, the subset is copied (the cast runs, as asked), and every
+    // key holds.
+    let mut trusted = subset.to_vec();
+    trusted.extend(["--trust-owner", "app"]);
+    p.copy(&trusted).expect_code(0);
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM kinds"), "2");
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM items"), "20");
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    assert!(
+        marker.exists(),
+        "trusted, the key's cast ran, as the superuser"
+    );
+    std::fs::remove_file(&marker).ok();
+}
+
+/// Class: every setting that changes how text COPY writes or reads a value
+/// is pinned. A table with a type that has no binary form goes as text; a
+/// database owner's `array_nulls = off` would read its arrays' NULL
+/// elements back as the string 'NULL'.
+#[test]
+fn settings_a_database_owner_chooses_change_no_value() {
+    let p = Pair::new("textsettings");
+    let ddl = "CREATE TABLE perms (id int PRIMARY KEY, acl aclitem, tags text[], price money, t interval);";
+    p.src.psql(&p.db, ddl);
+    p.dst.psql(&p.db, ddl);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO perms VALUES
+           (1, 'postgres=r/postgres', '{a,NULL,b}', 12.34, '1 year 2 mons 3 days 04:05:06.5'),
+           (2, 'postgres=arw/postgres', ARRAY[NULL, 'NULL', ''], -0.5, '-3 days')",
+    );
+    p.dst.psql(
+        "postgres",
+        &format!(
+            "ALTER DATABASE {0} SET array_nulls = off; ALTER DATABASE {0} SET lc_monetary = 'C.UTF-8';
+             ALTER DATABASE {0} SET IntervalStyle = 'sql_standard'; ALTER DATABASE {0} SET DateStyle = 'SQL, DMY';
+             ALTER DATABASE {0} SET bytea_output = 'escape';",
+            p.db
+        ),
+    );
+    p.copy(&[]).expect_code(0);
+    // Compared as the source prints them.
+    p.dst
+        .psql("postgres", &format!("ALTER DATABASE {} RESET ALL", p.db));
+    p.assert_same_data_in(&["public.perms"]);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT tags[2] IS NULL AND tags[1] = 'a' FROM perms WHERE id = 1"
+        ),
+        "t"
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT tags[1] IS NULL AND tags[2] = 'NULL' FROM perms WHERE id = 2"
+        ),
+        "t"
+    );
+}
+
+/// The lesser ones, each by its class. Status shows the caller's own job,
+/// not the newest any role wrote; a row nobody may restore (another role's,
+/// on a table it does not own) does not hold up a copy; a masking
+/// expression is not stored where the state's readers could read it.
+#[test]
+fn other_roles_rows_neither_pass_for_this_roles_nor_hold_it_up() {
+    let h = Hostile::new("lesser");
+    h.app_sql("CREATE EXTENSION pgcopy").unwrap();
+    let secret = "md5(v || 'pepper-5a1t')";
+    let transform = format!("public.parent.v: {secret}");
+    let run = crate::common::pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.dst,
+        "--no-progress",
+        "--include-tables",
+        "public.parent,public.child",
+        "--transform",
+        &transform,
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        h.su("SELECT count(*) FROM pgcopy.jobs WHERE options::text || coalesce(plan::text, '') LIKE '%pepper%'"),
+        "0",
+        "the expression is stored as its digest"
+    );
+    // app's forged jobs: a later one that claims success, and one whose
+    // saved key is on the superuser's table.
+    h.app_sql(
+        "INSERT INTO pgcopy.jobs (source, destination, state, error) VALUES ('s', 'd', 'succeeded', NULL);
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_fks (job_id, table_schema, table_name, constraint_name, referenced_schema,
+                                       referenced_table, definition, was_validated)
+         SELECT max(job_id), 'public', 'su_canary', 'su_fk', 'public', 'parent',
+                'FOREIGN KEY (id) REFERENCES public.parent(id)', true FROM pgcopy.jobs;",
+    )
+    .unwrap();
+    let status = pgcopy(&["status", "-d", &h.dst, "--json"]);
+    status.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(doc["job_id"], 1, "{}", status.stdout);
+    assert_eq!(
+        h.p.dst
+            .psql(h.db(), "SELECT DISTINCT job_id FROM pgcopy.status()"),
+        "1"
+    );
+    // The superuser's next copy is not held up by app's pending key, which
+    // app could not restore anyway.
+    crate::common::pgcopy(&[
+        "copy",
+        "-s",
+        &h.src,
+        "-d",
+        &h.dst,
+        "--no-progress",
+        "--include-tables",
+        "public.parent,public.child",
+        "--transform",
+        &transform,
+    ])
+    .expect_code(0);
+    h.assert_gained_nothing("forged jobs and pending rows");
+}
+
+/// Every name read from a database and printed goes through one
+/// `printable()`: a table named with a terminal escape and a line break
+/// neither drives the terminal nor forges a line, in the dry run or the logs.
+#[test]
+fn names_with_control_characters_print_escaped_everywhere() {
+    let p = Pair::new("printable");
+    let ddl = "CREATE TABLE \"evil\u{1b}]0;pwned\u{7}\r\nINFO copied everything\" (id int PRIMARY KEY, v text);
+               CREATE INDEX \"idx\u{1b}[31m\" ON \"evil\u{1b}]0;pwned\u{7}\r\nINFO copied everything\" (v);";
+    p.src.psql(&p.db, ddl);
+    p.dst.psql(&p.db, ddl);
+    for args in [vec!["--dry-run"], vec![], vec!["--dry-run", "--json"]] {
+        let run = p.copy(&args);
+        run.expect_code(0);
+        for (what, out) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !out.contains('\u{1b}')
+                    && !out.contains('\r')
+                    && !out.contains("\nINFO copied everything"),
+                "{args:?} {what}: {out:?}"
+            );
+        }
+    }
+}
+
+/// A saved row's tablespace is used only if the table's owner may create
+/// objects there: the build runs with the restorer's rights.
+#[test]
+fn a_saved_tablespace_the_owner_may_not_use_is_refused() {
+    let h = Hostile::new("tablespace");
+    let dir = std::env::temp_dir().join(format!("pgcopy-ts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::process::Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(&dir)
+        .status()
+        .ok();
+    h.su(&format!(
+        "CREATE TABLESPACE su_only LOCATION '{}'",
+        dir.display()
+    ));
+    h.app_sql("CREATE EXTENSION pgcopy; CREATE INDEX child_w ON public.child (v)")
+        .unwrap();
+    let bindings = index_bindings(&h.p.dst, h.db(), "public.child_w");
+    h.app_sql(&format!(
+        "DROP INDEX public.child_w;
+         INSERT INTO pgcopy.jobs (source, destination, state) VALUES ('s', 'd', 'failed');
+         INSERT INTO pgcopy.saved_indexes (job_id, table_schema, table_name, index_name, definition, properties,
+                                           bindings)
+         VALUES (1, 'public', 'child', 'child_w', 'CREATE INDEX child_w ON public.child USING btree (v)',
+                 '{{\"tablespace\": \"su_only\"}}', '{bindings}');"
+    ))
+    .unwrap();
+    let run = pgcopy(&["restore-fks", "-d", &h.dst]);
+    run.expect_code(3);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("was saved in tablespace \"su_only\", where \"app\", who owns its table, may not create objects"),
+        "{all}"
+    );
+    assert_eq!(
+        h.su("SELECT count(*) FROM pg_class WHERE relname = 'child_w'"),
+        "0"
+    );
+    h.su("DROP TABLESPACE su_only");
+    std::fs::remove_dir_all(&dir).ok();
+    h.assert_gained_nothing("a saved row naming a tablespace");
+}
