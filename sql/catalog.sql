@@ -66,6 +66,20 @@ SELECT jsonb_build_object(
              'bytes', CASE WHEN r.relkind = 'r' THEN pg_catalog.pg_relation_size(r.oid) ELSE 0 END,
              'est_rows', CASE WHEN r.reltuples >= 0 THEN r.reltuples END,
              'owner', pg_catalog.pg_get_userbyid(r.relowner),
+             -- Roles other than superusers whose functions (or operators') its
+             -- query calls: a refresh runs them as the view's owner.
+             'query_roles', coalesce((
+                 SELECT jsonb_agg(DISTINCT ro.rolname::text)
+                   FROM pg_catalog.pg_rewrite rw
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass
+                                              AND d.objid = rw.oid
+                   LEFT JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::regclass
+                                                     AND o.oid = d.refobjid
+                   JOIN pg_catalog.pg_proc p
+                     ON p.oid = CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::regclass THEN d.refobjid
+                                     ELSE o.oprcode::oid END
+                   JOIN pg_catalog.pg_roles ro ON ro.oid = p.proowner
+                  WHERE rw.ev_class = r.oid AND NOT ro.rolsuper), '[]'::jsonb),
              'is_owner', pg_catalog.pg_has_role(r.relowner, 'USAGE'),
              -- The heap access method counts inserted rows per transaction
              -- (pg_stat_get_xact_tuples_inserted): a load checks its count
@@ -89,6 +103,48 @@ SELECT jsonb_build_object(
                                            WHERE ro.oid IN (r.relowner, r.nspowner)
                                              AND NOT ro.rolsuper
                                              AND ro.rolname <> current_user),
+             -- Roles other than superusers that own the table, its schema,
+             -- or a function the planner may call while planning any query
+             -- over it (it folds the IMMUTABLE calls with constant arguments
+             -- in the table's index expressions and predicates, CHECK
+             -- constraints, statistics objects' expressions, and the
+             -- partition keys above it): a query pgcopy plans over the table
+             -- (a chunk, a --where, a count) would run such code with the
+             -- reading role's rights, and its owners may add more at any time.
+             'planner_roles', coalesce((
+                 WITH rels(relid) AS (
+                     SELECT r.oid
+                     UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(r.oid) a
+                 ),
+                 objs(classid, objid) AS (
+                     SELECT 'pg_catalog.pg_class'::regclass, x.indexrelid
+                       FROM pg_catalog.pg_index x WHERE x.indrelid = r.oid
+                     UNION ALL
+                     SELECT 'pg_catalog.pg_constraint'::regclass, c.oid
+                       FROM pg_catalog.pg_constraint c JOIN rels ON c.conrelid = rels.relid
+                      WHERE c.contype IN ('c', 'x')
+                     UNION ALL
+                     SELECT 'pg_catalog.pg_statistic_ext'::regclass, st.oid
+                       FROM pg_catalog.pg_statistic_ext st WHERE st.stxrelid = r.oid
+                     UNION ALL
+                     SELECT 'pg_catalog.pg_class'::regclass, rels.relid FROM rels
+                 ),
+                 fns(oid) AS (
+                     SELECT CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::regclass THEN d.refobjid
+                                 ELSE (SELECT o.oprcode::oid FROM pg_catalog.pg_operator o
+                                        WHERE o.oid = d.refobjid) END
+                       FROM objs JOIN pg_catalog.pg_depend d
+                         ON d.classid = objs.classid AND d.objid = objs.objid
+                      WHERE d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass)
+                 ),
+                 who(role) AS (
+                     SELECT r.relowner
+                     UNION SELECT r.nspowner
+                     UNION SELECT p.proowner FROM fns JOIN pg_catalog.pg_proc p ON p.oid = fns.oid
+                 )
+                 SELECT jsonb_agg(DISTINCT ro.rolname::text)
+                   FROM who JOIN pg_catalog.pg_roles ro ON ro.oid = who.role
+                  WHERE NOT ro.rolsuper), '[]'::jsonb),
              'forced_rls', r.forced_rls,
              'owner_may_load', pg_catalog.has_table_privilege(r.relowner, r.oid, 'INSERT')
                                AND pg_catalog.has_table_privilege(r.relowner, r.oid, 'TRUNCATE')
@@ -155,6 +211,17 @@ SELECT jsonb_build_object(
                                                                             WHERE d.datname = pg_catalog.current_database())
                                                                      ELSE opn.nspowner END)
                                                   AND NOT r.rolsuper),
+                                    -- roles that may create in its schema: one
+                                    -- could add an operator of the same name
+                                    -- that takes the columns' types exactly
+                                    'creators', (SELECT coalesce(jsonb_agg(DISTINCT
+                                                            CASE WHEN g.grantee = 0 THEN 'PUBLIC'
+                                                                 ELSE pg_catalog.pg_get_userbyid(g.grantee)::text END),
+                                                            '[]'::jsonb)
+                                                   FROM pg_catalog.aclexplode(opn.nspacl) g
+                                                   LEFT JOIN pg_catalog.pg_roles r ON r.oid = g.grantee
+                                                  WHERE g.privilege_type = 'CREATE'
+                                                    AND NOT coalesce(r.rolsuper, false)),
                                     'type_owners', (SELECT coalesce(jsonb_agg(DISTINCT r.rolname), '[]'::jsonb)
                                                       FROM pg_catalog.pg_type ty
                                                       JOIN pg_catalog.pg_roles r ON r.oid = ty.typowner
@@ -297,18 +364,41 @@ SELECT jsonb_build_object(
              -- roles with CREATE there (PUBLIC as 'PUBLIC'). An index such a
              -- role could rebind is not deferred, unless it is trusted.
              'rebinders', coalesce((
-                 WITH deps AS (
+                 WITH RECURSIVE
+                 -- every type the index reads or computes: its columns', and
+                 -- every type named in its expression and predicate trees
+                 -- (a function's result, a constant's, a cast's), with the
+                 -- types inside them (domains' base types, elements, ranges'
+                 -- subtypes, rows' columns): an owner of any of them may add
+                 -- or replace a cast the definition would pick
+                 types(oid) AS (
+                     SELECT a.atttypid
+                       FROM pg_catalog.pg_depend d
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+                        AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0
+                     UNION
+                     SELECT m.id[1]::oid
+                       FROM pg_catalog.regexp_matches(
+                                coalesce(i.indexprs::text, '') || ' ' || coalesce(i.indpred::text, ''),
+                                ':[a-z_]*typ[a-z_]* (\d+)', 'g') AS m(id)
+                     UNION
+                     SELECT x.oid FROM types ty JOIN pg_catalog.pg_type t ON t.oid = ty.oid
+                      CROSS JOIN LATERAL (
+                            SELECT t.typelem WHERE t.typelem <> 0
+                            UNION ALL SELECT t.typbasetype WHERE t.typbasetype <> 0
+                            UNION ALL SELECT rg.rngsubtype FROM pg_catalog.pg_range rg WHERE rg.rngtypid = t.oid
+                            UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
+                                       WHERE t.typrelid <> 0 AND ca.attrelid = t.typrelid
+                                         AND ca.attnum > 0 AND NOT ca.attisdropped) x(oid)
+                 ),
+                 deps AS (
                      SELECT d.refclassid AS cls, d.refobjid AS obj FROM pg_catalog.pg_depend d
                       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
                         AND d.deptype IN ('n', 'a')
                      UNION
-                     SELECT 'pg_catalog.pg_type'::regclass, ty.oid
-                       FROM pg_catalog.pg_depend d
-                       JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-                       JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
-                       JOIN pg_catalog.pg_type ty ON ty.oid IN (at.oid, at.typbasetype, at.typelem)
-                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
-                        AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0
+                     SELECT 'pg_catalog.pg_type'::regclass, t.oid
+                       FROM types JOIN pg_catalog.pg_type t ON t.oid = types.oid
                  ),
                  objs(owner, nsp) AS (
                      SELECT p.proowner, p.pronamespace FROM deps JOIN pg_catalog.pg_proc p
@@ -402,6 +492,7 @@ SELECT jsonb_build_object(
              'schema', r.nspname,
              'name', r.relname,
              'populated', r.relispopulated,
+             'owner', pg_catalog.pg_get_userbyid(r.relowner),
              'is_owner', pg_catalog.pg_has_role(r.relowner, 'USAGE'),
              'depends_on', coalesce((
                  SELECT jsonb_agg(DISTINCT jsonb_build_object('schema', dn.nspname, 'name', dc.relname))

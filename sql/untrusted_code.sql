@@ -2,7 +2,8 @@
 -- a role that is neither a superuser, the current user, nor one of the roles
 -- `$2::text[]` trusts (`--trust-owner`; '*' trusts every role): functions called
 -- (directly or through an operator) by their CHECK and exclusion constraints,
--- index expressions and predicates, generated columns and partition keys;
+-- index expressions and predicates, generated columns, partition keys and
+-- statistics objects (which the ANALYZE after the load computes);
 -- domains among their columns' types and the types their expressions use (a
 -- domain's owner may add a CHECK at any time), functions their domains and
 -- range types call; and, in expressions a role neither superuser nor the
@@ -49,6 +50,12 @@ exprs(relid, classid, objid, tree, author) AS (
       FROM tables t JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) t.relid
       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid
                                     AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+      JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.relid
+    UNION ALL
+    -- statistics objects' expressions, which the ANALYZE after the load runs
+    SELECT t.relid, 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, st.oid,
+           st.stxexprs::pg_catalog.text, r.relowner
+      FROM tables t JOIN pg_catalog.pg_statistic_ext st ON st.stxrelid OPERATOR(pg_catalog.=) t.relid
       JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) t.relid
     UNION ALL
     -- the table and its partition ancestors: their partition keys

@@ -26,9 +26,15 @@ pub use peer::{CancelHandle, Peer};
 /// The timeouts are off: a copy's sessions sit idle between steps and run
 /// long transactions by design. `xmloption=content`: an `xml` value may be a
 /// fragment, which `document` would refuse to load (as `pg_dump` sets too).
+/// `array_nulls=on`: with it off, an array's NULL element written by text
+/// COPY reads back as the string 'NULL'. `gin_fuzzy_search_limit=0`: a
+/// limit would silently cut the rows a GIN index scan returns to a
+/// `--where` condition. (The settings that change how values print,
+/// `sql::STABLE_TEXT_SETTINGS`, are set by the sessions that move rows.)
 pub const SESSION_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp -c statement_timeout=0 \
      -c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 \
-     -c standard_conforming_strings=on -c xmloption=content -c local_preload_libraries=";
+     -c standard_conforming_strings=on -c xmloption=content -c array_nulls=on \
+     -c gin_fuzzy_search_limit=0 -c local_preload_libraries=";
 
 /// PostgreSQL 17's `transaction_timeout`, off like the other timeouts. Not in
 /// [`SESSION_OPTIONS`]: an older server refuses a setting it does not know
@@ -257,11 +263,31 @@ impl Endpoint {
                 if let Some(pw) = self.settings.password_for(*host) {
                     base.password(pw.expose());
                 }
-                match self.connect_peer(&base, peer).await {
-                    Ok(session) => match session_fits(&session.client, *want).await {
-                        Ok(()) => return Ok(session),
-                        Err(why) => last = format!("{}: {why}", peer.describe()),
-                    },
+                // connect_timeout bounds the whole attempt on a host, as
+                // libpq's does: TCP, TLS, startup, authentication and the
+                // session check (a server that accepts and never answers
+                // does not hang the run).
+                let attempt = async {
+                    let session = self.connect_peer(&base, peer).await?;
+                    match session_fits(&session.client, *want).await {
+                        Ok(()) => Ok(session),
+                        Err(why) => Err(format!("{}: {why}", peer.describe())),
+                    }
+                };
+                let result = match self.settings.connect_timeout.filter(|t| *t > 0) {
+                    Some(t) => tokio::time::timeout(Duration::from_secs(t.max(2)), attempt)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!(
+                                "{}: no answer within connect_timeout ({}s)",
+                                peer.describe(),
+                                t.max(2)
+                            ))
+                        }),
+                    None => attempt.await,
+                };
+                match result {
+                    Ok(session) => return Ok(session),
                     Err(e) => last = e,
                 }
             }

@@ -31,6 +31,11 @@ pub async fn save_and_drop(
 ) -> anyhow::Result<()> {
     let batches = fks.chunks(OBJECTS_PER_TRANSACTION).count();
     for (i, batch) in fks.chunks(OBJECTS_PER_TRANSACTION).enumerate() {
+        // A stop lets no new batch start: those done are saved, the rest
+        // stay in place.
+        if crate::stop::requested() {
+            break;
+        }
         save_and_drop_batch(dst, store, job_id, batch, i + 1 == batches).await?;
         if i + 1 < batches {
             crate::failpoint::hit("after-fk-batch").await;
@@ -204,6 +209,13 @@ pub async fn restore(
     let mut results: Vec<(RestoreState, Option<String>)> = Vec::with_capacity(saved.len());
     let mut validations = Vec::new();
     for (i, fk) in saved.iter().enumerate() {
+        if crate::stop::requested() {
+            results.push((
+                RestoreState::Failed,
+                Some("not restored: the run was stopped".to_string()),
+            ));
+            continue;
+        }
         match add_one(dst, store, scope, fk).await {
             Ok((valid, validate)) => {
                 results.push((RestoreState::from_validity(fk.was_validated, valid), None));
@@ -345,15 +357,15 @@ async fn add_one(
                 )?;
                 // Added validated in one step (partitioned tables): the check
                 // runs code; see foreign_code.
-                if valid {
-                    if let Some(why) = foreign_code(dst, &scope.trust, saved, &owner).await? {
-                        anyhow::bail!("{}", restore::not_added(&owner, &why));
-                    }
-                }
                 let what = format!("constraint {}", saved.name);
                 let bindings = saved.bindings.as_deref().unwrap_or_default();
                 crate::rebind::check_before(&*dst, bindings, &what, &saved.table).await?;
                 let tx = dst.transaction().await?;
+                if valid {
+                    if let Some(why) = foreign_code(&tx, &scope.trust, saved).await? {
+                        anyhow::bail!("{}", restore::not_added(&owner, &why));
+                    }
+                }
                 let statements: Vec<&str> = std::iter::once(sql.as_str())
                     .chain(comment.as_deref())
                     .collect();
@@ -448,12 +460,13 @@ async fn validate_one(
     sql: &str,
     owner: &str,
 ) -> anyhow::Result<Option<String>> {
-    if let Some(why) = foreign_code(conn, trust, saved, owner).await? {
+    let tx = conn.transaction().await?;
+    if let Some(why) = foreign_code(&tx, trust, saved).await? {
+        drop(tx);
         let msg = restore::validation_skipped(saved, owner, &why);
         mark_restored(conn, store, saved, false, Some(&msg)).await?;
         return Ok(Some(msg));
     }
-    let tx = conn.transaction().await?;
     match run_as(&tx, owner, &[sql]).await {
         Ok(()) => {
             mark_restored(&tx, store, saved, true, None).await?;
@@ -469,32 +482,46 @@ async fn validate_one(
     }
 }
 
-/// Why checking `saved` as a role other than its table's `owner` would run
-/// code of a role that is neither a superuser, this one nor trusted (casts of its
-/// columns' types, functions behind its operators), with this role's rights:
-/// `SET ROLE` is no sandbox for such code, so it is not run. `None` when this
-/// role is the owner, or nothing such runs.
+/// Why checking `saved` would run code of a role that is neither a
+/// superuser, this one nor trusted, with this role's rights (`SET ROLE` is
+/// no sandbox for such code, so it is not run): see
+/// `restore::FK_UNTRUSTED_CODE_SQL`. `None` when nothing such runs. In `tx`,
+/// the transaction that validates, after locking the tables others could
+/// give such code meanwhile (`restore::VALIDATION_LOCKS_SQL`).
 async fn foreign_code(
-    conn: &Client,
+    tx: &impl GenericClient,
     trust: &pgcopy_core::trust::TrustedOwners,
     saved: &SavedFk,
-    owner: &str,
 ) -> anyhow::Result<Option<String>> {
-    let row = conn
+    let (table, referenced) = (saved.table.to_string(), saved.referenced.to_string());
+    let roles = trust.roles();
+    let locks: Vec<QualifiedName> = tx
+        .query(
+            restore::VALIDATION_LOCKS_SQL,
+            &[&table, &referenced, &roles, &None::<String>],
+        )
+        .await
+        .pg_context(|| format!("reading who may change the tables of {}", saved.name))?
+        .iter()
+        .map(|r| {
+            Ok(QualifiedName::new(
+                r.try_get::<_, String>(0)?,
+                r.try_get::<_, String>(1)?,
+            ))
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    if let Some(lock) = restore::lock_for_validation(&locks) {
+        tx.batch_execute(&lock)
+            .await
+            .pg_context(|| format!("locking the tables of {}", saved.name))?;
+    }
+    let row = tx
         .query_one(
-            &format!(
-                "SELECT current_user::text, ({})",
-                restore::FK_UNTRUSTED_CODE_SQL
-            ),
-            &[
-                &saved.table.to_string(),
-                &saved.referenced.to_string(),
-                &saved.name,
-                &trust.roles(),
-            ],
+            &format!("SELECT ({})", restore::FK_UNTRUSTED_CODE_SQL),
+            &[&table, &referenced, &saved.name, &roles, &None::<String>],
         )
         .await
         .pg_context(|| format!("reading what validating {} runs", saved.name))?;
-    let (caller, what): (String, String) = (row.get(0), row.get(1));
-    Ok(restore::foreign_code_refusal(&caller, owner, &what))
+    let what: String = row.try_get(0)?;
+    Ok(restore::foreign_code_refusal(&what))
 }

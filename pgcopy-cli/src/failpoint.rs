@@ -11,7 +11,7 @@ fn setting() -> &'static str {
 /// Stops here if `PGCOPY_FAILPOINT` names this point.
 pub async fn hit(name: &str) {
     if is(name) {
-        eprintln!("failpoint {name} reached");
+        errln!("failpoint {name} reached");
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }

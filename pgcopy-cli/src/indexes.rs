@@ -28,6 +28,9 @@ pub async fn save_and_drop(
     indexes: &[Index],
 ) -> anyhow::Result<()> {
     for batch in pgcopy_core::plan::index_batches(indexes, OBJECTS_PER_TRANSACTION) {
+        if crate::stop::requested() {
+            break;
+        }
         save_and_drop_batch(dst, store, job_id, batch).await?;
     }
     if !indexes.is_empty() {

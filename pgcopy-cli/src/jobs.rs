@@ -49,14 +49,17 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 })
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                outln!("{}", serde_json::to_string_pretty(&jobs)?);
             } else {
-                println!(
+                outln!(
                     "{:>5}  {:<11}  {:>12}  {:<32}  source",
-                    "job", "state", "rows", "started"
+                    "job",
+                    "state",
+                    "rows",
+                    "started"
                 );
                 for j in &jobs {
-                    println!(
+                    outln!(
                         "{:>5}  {:<11}  {:>12}  {:<32}  {}",
                         j["job_id"],
                         printable(j["state"].as_str().unwrap_or("")),
@@ -94,7 +97,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             let done = crate::putback::put_back(&mut dst, &dest, &store, &scope).await?;
             let bad = done.not_back();
             if bad > 0 {
-                eprintln!(
+                errln!(
                     "error: {bad} foreign keys, indexes or triggers of job {job} are not back as they were (see \
                      {0}.saved_fks, {0}.saved_indexes and the job's disabled_triggers); the job stays as it is",
                     target.state_schema
@@ -104,7 +107,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             store
                 .finish_job(&dst, job, JobState::Discarded, None)
                 .await?;
-            println!(
+            outln!(
                 "job {job} discarded: {} foreign keys restored, {} triggers re-enabled",
                 done.foreign_keys.len(),
                 done.triggers

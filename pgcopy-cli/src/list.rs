@@ -20,7 +20,18 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
             continue;
         }
         let partitioned = t.kind == TableKind::Partitioned;
-        let exact = if args.exact && !partitioned {
+        // Counting plans a query over the table: not over one whose planning
+        // could run code of a role this one does not trust (its rows show
+        // as not counted).
+        let untrusted = t.planner_untrusted(&Default::default(), &catalog.current_user);
+        if args.exact && !partitioned && !untrusted.is_empty() {
+            tracing::warn!(
+                "{} not counted: planning a query over it could run code of {} with this role's rights",
+                t.name.display_name(),
+                untrusted.join(", ")
+            );
+        }
+        let exact = if args.exact && !partitioned && untrusted.is_empty() {
             client.batch_execute("BEGIN READ ONLY").await?;
             crate::introspect::lock_to_read(&client, &t.name, t.oid).await?;
             let n: i64 = client
@@ -50,11 +61,11 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::OK);
     }
     let w = crate::format::name_column_width(rows.iter().map(|(t, _, _)| t.name.display_name()));
-    println!(
+    outln!(
         "{:<w$}  {:>12}  {:>10}  partitioned",
         "table",
         if args.exact { "rows" } else { "est. rows" },
@@ -69,7 +80,7 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
                 .map(|r| (r.max(0.0) as u64).to_string())
                 .unwrap_or_else(|| "?".into()),
         };
-        println!(
+        outln!(
             "{:<w$}  {:>12}  {:>10}  {}",
             t.name.display_name(),
             n,
@@ -83,6 +94,6 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
             }
         );
     }
-    println!("{} tables", rows.len());
+    outln!("{} tables", rows.len());
     Ok(exit::OK)
 }

@@ -4,6 +4,39 @@ dispatches to a command, and turns errors into one clear message and an exit
 code (see `exit`).
 */
 
+// No panic outside tests: a panic leaves a copy worse than a kill -9 would
+// (nothing recorded, nothing said); each proven invariant allows it by name.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+/// `println!` that never panics: a reader that went away (a closed pipe, a
+/// closed terminal) ends the output, never the run.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see `outln!`).
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `outln!`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod connect;
 mod constraints;
@@ -16,6 +49,7 @@ mod indexes;
 mod introspect;
 mod jobs;
 mod list;
+mod lock;
 mod logging;
 mod merging;
 mod parse;
@@ -26,6 +60,7 @@ mod rebind;
 mod rows;
 mod state;
 mod status;
+mod stop;
 mod tls;
 mod triggers;
 mod verify;
@@ -68,11 +103,12 @@ fn main() {
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             std::process::exit(exit::FAILURE);
         }
     };
     let result = runtime.block_on(async move {
+        stop::install();
         match cli.command {
             Command::Copy(args) => {
                 engine::run(engine::config::CopyConfig::from_args(args, quiet)?).await
@@ -84,16 +120,16 @@ fn main() {
             Command::RestoreFks(args) => putback::run_restore_command(args).await,
             Command::Completions { shell } => {
                 use clap::CommandFactory;
-                clap_complete::generate(
-                    shell,
-                    &mut Cli::command(),
-                    "pgcopy",
-                    &mut std::io::stdout(),
-                );
+                // Into memory first: the generator panics on a failed write,
+                // and a reader may go away (`| head`).
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "pgcopy", &mut script);
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(&script);
                 Ok(exit::OK)
             }
             Command::Version => {
-                println!(
+                outln!(
                     "pgcopy {} (commit {}, {})",
                     env!("CARGO_PKG_VERSION"),
                     env!("PGCOPY_GIT_COMMIT"),
@@ -104,12 +140,14 @@ fn main() {
         }
     });
     let code = match result {
-        Ok(code) => code,
+        // A signal ended the run: its code, whatever the run made of it.
+        Ok(code) => stop::exit_code().unwrap_or(code),
         Err(e) => {
-            let code = e
-                .downcast_ref::<UserError>()
-                .map(|u| u.code)
-                .unwrap_or(exit::FAILURE);
+            let code = stop::exit_code().unwrap_or_else(|| {
+                e.downcast_ref::<UserError>()
+                    .map(|u| u.code)
+                    .unwrap_or(exit::FAILURE)
+            });
             // Errors carry names and stored text other roles may have
             // written: no terminal control sequence gets through.
             let text = format!("{e:#}");
@@ -117,7 +155,7 @@ fn main() {
                 .lines()
                 .map(|l| pgcopy_core::quote::printable(l).into_owned())
                 .collect();
-            eprintln!("error: {}", lines.join("\n"));
+            errln!("error: {}", lines.join("\n"));
             code
         }
     };

@@ -2,6 +2,7 @@
 //! validations after the load, which the server runs one per connection.
 
 use crate::connect::Endpoint;
+use crate::lock::Locked;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,9 @@ use tokio_postgres::Client;
 /// Runs `work` on every item over up to `parallel` connections to `dest`, each
 /// opened for `purpose` and prepared with `setup` (SQL, may be empty). A
 /// connection takes the next item when it is done with one; `work` hands the
-/// connection back with its result. Results come in completion order.
+/// connection back with its result. Results come in completion order. Once
+/// a stop is asked (`crate::stop`), what runs is cancelled and no item is
+/// taken: the results are those of the items done.
 pub async fn on_connections<T, R, F, Fut>(
     dest: &Endpoint,
     parallel: usize,
@@ -35,13 +38,20 @@ where
         let (queue, dest, work) = (queue.clone(), dest.clone(), work.clone());
         let (purpose, setup) = (format!("{purpose} {i}"), setup.to_string());
         handles.push(tokio::spawn(async move {
-            let mut conn = dest.connect(&purpose).await?;
+            let session = dest.connect_session(&purpose).await?;
+            // What it runs (an index build, a validation) is cancelled when
+            // a stop is asked, and it takes no new item.
+            let _cancel_on_stop = crate::stop::on_stop(session.cancel.clone());
+            let mut conn = session.client;
             if !setup.is_empty() {
                 conn.batch_execute(&setup).await?;
             }
             let mut out = Vec::new();
             loop {
-                let Some(item) = queue.lock().expect("lock").pop_front() else {
+                if crate::stop::requested() {
+                    break;
+                }
+                let Some(item) = queue.locked().pop_front() else {
                     break;
                 };
                 let (c, r) = work(conn, item).await;

@@ -98,7 +98,7 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
     let mut dst = dest.connect("restore-fks").await?;
     let store = StateStore::new(&args.state_schema);
     if store.inspect(&dst).await? == StateSchemaStatus::Creatable {
-        println!(
+        outln!(
             "no state schema {:?} on the destination: nothing to restore",
             args.state_schema
         );
@@ -112,12 +112,12 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
     let done = crate::putback::put_back(&mut dst, &dest, &store, &scope).await?;
     let outcomes = &done.foreign_keys;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        outln!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else if outcomes.is_empty() {
-        println!("no foreign keys to restore");
+        outln!("no foreign keys to restore");
     } else {
         for o in outcomes {
-            println!(
+            outln!(
                 "job {}  {}  {}  {}{}",
                 o.job_id,
                 printable(&o.table.display_name()),
@@ -131,11 +131,11 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
         }
     }
     if done.triggers > 0 {
-        println!("{} triggers put back in their modes", done.triggers);
+        outln!("{} triggers put back in their modes", done.triggers);
     }
     let bad = done.not_back();
     if bad > 0 {
-        eprintln!(
+        errln!(
             "error: {bad} foreign keys, indexes or jobs' triggers are not back as they were; their definitions \
              stay in {0}.saved_fks and {0}.saved_indexes, the triggers in the jobs' disabled_triggers",
             args.state_schema

@@ -104,6 +104,17 @@ pub fn log_failed_write<T>(result: anyhow::Result<T>, what: &str) {
     }
 }
 
+/// What a job left out for now (`StateStore::outstanding`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outstanding {
+    /// Saved foreign keys (and NOT VALID CHECKs) not back or not validated.
+    pub fks: i64,
+    /// Saved indexes not rebuilt.
+    pub indexes: i64,
+    /// Triggers still disabled.
+    pub triggers: i64,
+}
+
 /// Handle on the state schema of one destination.
 #[derive(Debug, Clone)]
 pub struct StateStore {

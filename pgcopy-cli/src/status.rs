@@ -135,10 +135,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             .collect(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(exit::OK);
     }
-    println!(
+    outln!(
         "job {}: {}{}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
         status.job_id,
         printable(&status.state),
@@ -164,10 +164,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             .unwrap_or_default()
     );
     if let Some(e) = &status.error {
-        println!("error: {}", printable(e));
+        outln!("error: {}", printable(e));
     }
     if status.state == "stale" {
-        println!(
+        outln!(
             "the client of this job is gone; restore its foreign keys with `pgcopy restore-fks` \
              or SELECT * FROM {}.restore_fks()",
             args.state_schema
@@ -179,12 +179,16 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|t| printable(&t.table).into_owned()),
     );
-    println!(
+    outln!(
         "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6}",
-        "table", "state", "rows", "est. rows", "%"
+        "table",
+        "state",
+        "rows",
+        "est. rows",
+        "%"
     );
     for t in &status.table_status {
-        println!(
+        outln!(
             "{:<w$}  {:<8}  {:>12}  {:>12}  {:>6.1}{}",
             printable(&t.table),
             printable(&t.state),

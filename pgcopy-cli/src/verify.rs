@@ -6,6 +6,7 @@ use crate::cli::VerifyArgs;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
 use crate::introspect;
+use crate::lock::Locked;
 use pgcopy_core::plan::{plan, PlanOptions};
 use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
@@ -200,6 +201,50 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         .into());
     }
 
+    // Counting plans a query over each table: not over one where that could
+    // run code of a role this one does not trust.
+    let unplannable = |c: &pgcopy_core::catalog::Catalog, t: &QualifiedName| -> Vec<String> {
+        let mut rels: Vec<&pgcopy_core::catalog::Table> = c.table(t).into_iter().collect();
+        rels.extend(c.descendants(t));
+        rels.extend(c.ancestors(t).iter().filter_map(|a| c.table(a)));
+        rels.iter()
+            .flat_map(|r| r.planner_untrusted(&opts.trust, &c.current_user))
+            .map(str::to_string)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let mut refused: Vec<String> = Vec::new();
+    let mut roles: std::collections::BTreeSet<String> = Default::default();
+    for t in &p.tables {
+        for (c, name, side) in [
+            (&catalog, &t.table, "source"),
+            (&dst_catalog, t.dest_table(), "destination"),
+        ] {
+            let r = unplannable(c, name);
+            if !r.is_empty() {
+                refused.push(format!(
+                    "{} on the {side} ({})",
+                    name.display_name(),
+                    r.join(", ")
+                ));
+                roles.extend(r);
+            }
+        }
+    }
+    if !refused.is_empty() {
+        refused.dedup();
+        let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+        return Err(UserError::failure(format!(
+            "verify counts rows with queries, and planning a query over these tables could run code of roles \
+             this one does not trust, with its rights: {}; if you trust them, add {} (as pg_restore would run \
+             their code), or verify as the tables' owner",
+            refused.join(", "),
+            pgcopy_core::trust::TrustedOwners::flags(&names)
+        ))
+        .into());
+    }
+
     let read = |c: &pgcopy_core::catalog::Catalog, t: &QualifiedName, only| Read {
         table: t.clone(),
         oid: c.table(t).map_or(0, |t| t.oid),
@@ -266,7 +311,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
                     source,
                     dest,
                     columns: cols,
-                }) = work.lock().expect("lock").pop_front()
+                }) = work.locked().pop_front()
                 else {
                     break;
                 };
@@ -279,7 +324,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
                     query(&d, std::slice::from_ref(&dest), &cols, exact)
                 );
                 let ((sr, sc), (dr, dc)) = (a?, b?);
-                results.lock().expect("lock").push(TableCheck {
+                results.locked().push(TableCheck {
                     table: dest.table.display_name(),
                     matches: sr == dr && sc == dc,
                     source_rows: sr,
@@ -295,13 +340,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         h.await
             .map_err(|e| anyhow::anyhow!("a verify worker crashed: {e}"))??;
     }
-    let mut checks = results.lock().expect("lock").clone();
+    let mut checks = results.locked().clone();
     checks.sort_by(|a, b| a.table.cmp(&b.table));
     let differ = checks.iter().filter(|c| !c.matches).count();
     let seqs = sequences(&src, &dst, &p).await?;
     let seqs_differ = seqs.iter().filter(|s| !s.matches).count();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "exact": args.exact,
@@ -314,12 +359,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         );
     } else {
         let w = crate::format::name_column_width(checks.iter().map(|c| c.table.as_str()));
-        println!(
+        outln!(
             "{:<w$}  {:>12}  {:>12}  result",
-            "table", "source rows", "dest rows"
+            "table",
+            "source rows",
+            "dest rows"
         );
         for c in &checks {
-            println!(
+            outln!(
                 "{:<w$}  {:>12}  {:>12}  {}",
                 c.table,
                 c.source_rows,
@@ -331,7 +378,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
                 }
             );
         }
-        println!(
+        outln!(
             "{} tables {}: {} match, {} differ",
             checks.len(),
             if args.exact {
@@ -347,7 +394,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             false => format!("{last} (not called yet)"),
         };
         for s in seqs.iter().filter(|s| !s.matches) {
-            println!(
+            outln!(
                 "sequence {}: source {}, destination {}: DIFFERENT",
                 s.sequence,
                 state(s.source),
@@ -355,7 +402,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             );
         }
         if !seqs.is_empty() {
-            println!(
+            outln!(
                 "{} sequences compared: {} match, {} differ",
                 seqs.len(),
                 seqs.len() - seqs_differ,

@@ -283,6 +283,13 @@ pub struct Table {
     /// row-level security forced on it.
     #[serde(default = "yes")]
     pub owner_may_load: bool,
+    /// Roles other than superusers that own the table, its schema, or a
+    /// function the planner may call while planning a query over it (the
+    /// IMMUTABLE calls it folds in the table's index expressions and
+    /// predicates, CHECK constraints, statistics objects and the partition
+    /// keys above it): see [`Table::planner_untrusted`].
+    #[serde(default)]
+    pub planner_roles: Vec<String>,
     /// Row-level security is enabled and forced on the table (it applies to
     /// its owner too).
     #[serde(default)]
@@ -317,6 +324,24 @@ impl Index {
 }
 
 impl Table {
+    /// The roles, neither `current_user` nor trusted by `trust`, whose code
+    /// planning a query over this table could run (with the planning
+    /// role's rights), or who could add such code at any time
+    /// ([`Table::planner_roles`]). Where there is one, pgcopy plans no query
+    /// over the table: it is read whole by `COPY` (which plans nothing), not
+    /// split, not filtered by `--where`, not counted.
+    pub fn planner_untrusted<'a>(
+        &'a self,
+        trust: &crate::trust::TrustedOwners,
+        current_user: &str,
+    ) -> Vec<&'a str> {
+        self.planner_roles
+            .iter()
+            .map(String::as_str)
+            .filter(|r| *r != current_user && !trust.trusts(r))
+            .collect()
+    }
+
     /// Whether a load takes the owner's role ([`Self::load_as_owner`]):
     /// not when `trust` trusts the owner, whose code then runs with the
     /// loading role's rights, as it would under `pg_restore`; nor, for a
@@ -487,6 +512,12 @@ pub struct KeyEquality {
     /// operator does not take the types exactly.
     #[serde(default)]
     pub type_owners: Vec<String>,
+    /// Roles other than superusers that may create objects in its schema
+    /// (`PUBLIC` for everyone): where it does not take the columns' types
+    /// exactly, one could add an operator of its name that does, which the
+    /// parser would pick.
+    #[serde(default)]
+    pub creators: Vec<String>,
 }
 
 impl KeyEquality {
@@ -499,6 +530,7 @@ impl KeyEquality {
             exact: true,
             owners: Vec::new(),
             type_owners: Vec::new(),
+            creators: Vec::new(),
         }
     }
 
@@ -515,14 +547,15 @@ impl KeyEquality {
     /// run: the operator's owners, and where it does not take the columns'
     /// types exactly, the types' owners.
     pub fn untrusted<'a>(&'a self, trusted: &dyn Fn(&str) -> bool) -> Vec<&'a str> {
-        let types = match self.exact {
-            true => &[][..],
-            false => &self.type_owners[..],
+        let (types, creators) = match self.exact {
+            true => (&[][..], &[][..]),
+            false => (&self.type_owners[..], &self.creators[..]),
         };
         let mut roles: Vec<&str> = self
             .owners
             .iter()
             .chain(types)
+            .chain(creators)
             .map(String::as_str)
             .filter(|r| !trusted(r))
             .collect();
@@ -592,12 +625,45 @@ pub struct MatView {
     pub name: QualifiedName,
     /// Whether it holds data (`relispopulated`).
     pub populated: bool,
+    /// Its owner, as whom PostgreSQL runs its query on refresh.
+    #[serde(default)]
+    pub owner: String,
     /// Whether the current role may refresh it (member of its owner).
     #[serde(default)]
     pub is_owner: bool,
     /// Tables and materialized views its query reads.
     #[serde(default)]
     pub depends_on: Vec<QualifiedName>,
+    /// Roles other than superusers whose functions its query calls.
+    #[serde(default)]
+    pub query_roles: Vec<String>,
+}
+
+impl MatView {
+    /// The roles, neither its owner nor trusted by `trust`, whose code a
+    /// refresh would run with its owner's rights (PostgreSQL runs the query
+    /// as the owner): those whose functions its query calls, and those whose
+    /// code planning a query over the tables it reads could run
+    /// ([`Table::planner_roles`], from `catalog`).
+    pub fn refresh_untrusted(
+        &self,
+        catalog: &Catalog,
+        trust: &crate::trust::TrustedOwners,
+    ) -> Vec<String> {
+        let read = self
+            .depends_on
+            .iter()
+            .filter_map(|t| catalog.table(t))
+            .flat_map(|t| t.planner_roles.iter());
+        self.query_roles
+            .iter()
+            .chain(read)
+            .filter(|r| **r != self.owner && !trust.trusts(r))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
 }
 
 impl Catalog {
@@ -737,6 +803,7 @@ impl Table {
             row_security: false,
             load_as_owner: false,
             owner_may_load: true,
+            planner_roles: Vec::new(),
             forced_rls: false,
             owner_is_superuser: false,
             schema_oid: 0,

@@ -114,18 +114,19 @@ pub fn parse_patterns(list: &str) -> Result<Vec<TablePattern>, PatternError> {
 }
 
 fn split_outside_quotes(s: &str, sep: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let (mut parts, mut part) = (Vec::new(), String::new());
     let mut in_quotes = false;
     for c in s.chars() {
         if c == '"' {
             in_quotes = !in_quotes;
         }
         if c == sep && !in_quotes {
-            parts.push(String::new());
+            parts.push(std::mem::take(&mut part));
         } else {
-            parts.last_mut().expect("non-empty").push(c);
+            part.push(c);
         }
     }
+    parts.push(part);
     parts
 }
 
@@ -134,7 +135,7 @@ fn parse_one(item: &str) -> Result<TablePattern, PatternError> {
         pattern: item.to_string(),
         reason: reason.to_string(),
     };
-    let mut parts: Vec<Vec<Tok>> = vec![Vec::new()];
+    let (mut parts, mut part): (Vec<Vec<Tok>>, Vec<Tok>) = (Vec::new(), Vec::new());
     let mut chars = item.chars().peekable();
     let mut in_quotes = false;
     while let Some(c) = chars.next() {
@@ -142,42 +143,40 @@ fn parse_one(item: &str) -> Result<TablePattern, PatternError> {
             if c == '"' {
                 if chars.peek() == Some(&'"') {
                     chars.next();
-                    parts.last_mut().expect("non-empty").push(Tok::Char('"'));
+                    part.push(Tok::Char('"'));
                 } else {
                     in_quotes = false;
                 }
             } else {
-                parts.last_mut().expect("non-empty").push(Tok::Char(c));
+                part.push(Tok::Char(c));
             }
             continue;
         }
         match c {
             '"' => in_quotes = true,
-            '.' => parts.push(Vec::new()),
-            '*' => parts.last_mut().expect("non-empty").push(Tok::Any),
-            '?' => parts.last_mut().expect("non-empty").push(Tok::One),
+            '.' => parts.push(std::mem::take(&mut part)),
+            '*' => part.push(Tok::Any),
+            '?' => part.push(Tok::One),
             c if c.is_whitespace() => return Err(err("unquoted white space; quote the name")),
-            c => parts
-                .last_mut()
-                .expect("non-empty")
-                .extend(c.to_lowercase().map(Tok::Char)),
+            c => part.extend(c.to_lowercase().map(Tok::Char)),
         }
     }
+    parts.push(part);
     if in_quotes {
         return Err(err("unterminated double quote"));
     }
     if parts.iter().any(Vec::is_empty) {
         return Err(err("empty schema or table name"));
     }
-    match parts.len() {
-        1 => Ok(TablePattern {
+    let mut parts = parts.into_iter();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), None, _) => Ok(TablePattern {
             text: item.to_string(),
             schema: None,
-            name: NamePattern(parts.pop().expect("one part")),
+            name: NamePattern(name),
         }),
-        2 => {
-            let name = NamePattern(parts.pop().expect("two parts"));
-            let schema = NamePattern(parts.pop().expect("two parts"));
+        (Some(schema), Some(name), None) => {
+            let (schema, name) = (NamePattern(schema), NamePattern(name));
             Ok(TablePattern {
                 text: item.to_string(),
                 schema: Some(schema),

@@ -131,6 +131,25 @@ pub enum PlanError {
     /// A `--transform` cannot be applied.
     #[error(transparent)]
     Transform(#[from] crate::transform::TransformError),
+    /// A table read through a query pgcopy plans (its rows filtered or
+    /// transformed) whose planning could run code of roles not trusted.
+    #[error(
+        "{option} reads {table} through a query, and planning any query over it could run code of {} (the \
+         IMMUTABLE functions in its index expressions and predicates, CHECK constraints, statistics objects or \
+         partition keys, which its owner may add at any time) with this role's rights: if you trust {}, add {} \
+         (as pg_restore would run it), or copy the table whole, as its owner, or as a role that owns it",
+        roles.iter().map(|r| format!("role {r:?}")).collect::<Vec<_>>().join(", "),
+        match roles.len() { 1 => "that role", _ => "those roles" },
+        crate::trust::TrustedOwners::flags(&roles.iter().map(String::as_str).collect::<Vec<_>>())
+    )]
+    Unplannable {
+        /// The option that makes pgcopy plan a query over it.
+        option: &'static str,
+        /// The table, for people.
+        table: String,
+        /// The roles not trusted.
+        roles: Vec<String>,
+    },
 }
 
 /// An `--include-tables` pattern without a schema that selects tables in
@@ -335,6 +354,11 @@ pub struct Plan {
     /// name among them (`users`) and warns about a glob, before any change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ambiguous: Vec<AmbiguousPattern>,
+    /// Tables large enough to split that are read whole instead, each with
+    /// the roles whose code planning a query over it could run
+    /// (`catalog::Table::planner_untrusted`): the dry run and the log say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_split: Vec<(QualifiedName, Vec<String>)>,
     /// Large objects copied after the tables, in batches by OID (empty when
     /// none are copied). Their progress is kept in the state schema under
     /// [`LARGE_OBJECTS`], each batch a chunk whose pages are its OIDs.

@@ -457,47 +457,39 @@ pub fn probe_sql(state_schema: &str, saved: &SavedFk) -> String {
 }
 
 /// What validating a foreign key would run that a role neither superuser,
-/// the current user nor trusted (`$4`, `text[]`,
-/// [`crate::trust::TrustedOwners::roles`]) controls, with `$1` the table,
-/// `$2` the referenced table (quoted names) and `$3` the constraint: types of its columns (whose owners
-/// may define casts the check calls) and functions behind its operators; all
-/// columns of both tables when the constraint is not there yet. One text:
-/// empty when nothing.
-pub const FK_UNTRUSTED_CODE_SQL: &str = "\
-WITH trusted AS (SELECT r.oid FROM pg_catalog.pg_roles r \
-                  WHERE r.rolsuper OR r.rolname = current_user \
-                     OR r.rolname = ANY ($4::pg_catalog.text[]) OR '*' = ANY ($4::pg_catalog.text[])), \
-     fk AS (SELECT c.* FROM pg_catalog.pg_constraint c \
-             WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $3 AND c.contype = 'f') \
-SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM ( \
-  SELECT 'column ' || pg_catalog.quote_ident(a.attname) || ' of ' || a.attrelid::pg_catalog.regclass::pg_catalog.text \
-         || ' has type ' || pg_catalog.format_type(ty.oid, NULL) || ' of role ' \
-         || pg_catalog.pg_get_userbyid(ty.typowner) AS what \
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
-   WHERE a.attnum > 0 AND NOT a.attisdropped AND ty.typowner NOT IN (SELECT oid FROM trusted) \
-     AND ((NOT EXISTS (SELECT 1 FROM fk) \
-           AND a.attrelid IN (pg_catalog.to_regclass($1), pg_catalog.to_regclass($2))) \
-          OR EXISTS (SELECT 1 FROM fk WHERE (a.attrelid = fk.conrelid AND a.attnum = ANY (fk.conkey)) \
-                                         OR (a.attrelid = fk.confrelid AND a.attnum = ANY (fk.confkey)))) \
-  UNION ALL \
-  SELECT 'operator ' || o.oid::pg_catalog.regoperator::pg_catalog.text || ' calls ' \
-         || p.oid::pg_catalog.regprocedure::pg_catalog.text || ' of role ' || pg_catalog.pg_get_userbyid(p.proowner) \
-    FROM fk, pg_catalog.unnest(fk.conpfeqop || fk.conppeqop || fk.conffeqop) op(oid) \
-    JOIN pg_catalog.pg_operator o ON o.oid = op.oid JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode \
-   WHERE p.proowner NOT IN (SELECT oid FROM trusted)) x";
+/// the role it runs as nor trusted controls (`sql/fk_untrusted_code.sql`):
+/// `$1` the table, `$2` the referenced table (quoted names), `$3` the
+/// constraint, `$4` the trusted roles ([`crate::trust::TrustedOwners::roles`]),
+/// `$5` the role the check runs as (NULL: the current user). One text: empty
+/// when nothing.
+pub const FK_UNTRUSTED_CODE_SQL: &str = include_str!("../../sql/fk_untrusted_code.sql");
 
-/// Why a foreign key of the table `owner` owns must not be added validated,
-/// or validated, where its check's code would run as `checker`, given what
+/// Which of a foreign key's tables its validation locks before checking
+/// [`FK_UNTRUSTED_CODE_SQL`] (`sql/validation_locks.sql`): `$1` the table,
+/// `$2` the referenced table, `$3` the trusted roles, `$4` the role the
+/// check runs as (NULL: the current user). Rows of (schema, name), sorted.
+pub const VALIDATION_LOCKS_SQL: &str = include_str!("../../sql/validation_locks.sql");
+
+/// Locks `tables` (from [`VALIDATION_LOCKS_SQL`]) so that no one adds code
+/// the validation's planning calls until the transaction ends; `None` when
+/// there are none.
+pub fn lock_for_validation(tables: &[QualifiedName]) -> Option<String> {
+    (!tables.is_empty()).then(|| sql::lock_tables(tables, "SHARE UPDATE EXCLUSIVE"))
+}
+
+/// Why a foreign key must not be added validated, or validated, given what
 /// [`FK_UNTRUSTED_CODE_SQL`] found (`what`, empty when nothing): code of a
-/// role that is neither a superuser nor the restoring role would run with
-/// `checker`'s rights. The CLI's check runs as the role restoring (`SET ROLE`
-/// is no sandbox); the extension's, in a security-restricted operation as
-/// the owner, switches to the referenced table's owner. `None` when
-/// `checker` is the owner (it could run that check itself) or nothing such
+/// role that is neither a superuser, the role the check runs as nor trusted
+/// would run with that role's rights (the restoring role's in the CLI, where
+/// `SET ROLE` is no sandbox; the referenced table's owner's in the
+/// extension, perhaps a superuser), whoever owns the table: a cast of a
+/// column's type is looked up when the check runs. `None` when nothing such
 /// runs.
-pub fn foreign_code_refusal(checker: &str, owner: &str, what: &str) -> Option<String> {
-    (checker != owner && !what.is_empty()).then(|| {
-        format!("checking it would run code of another role ({what}) with this role's rights")
+pub fn foreign_code_refusal(what: &str) -> Option<String> {
+    (!what.is_empty()).then(|| {
+        format!(
+            "checking it would run code of another role ({what}) with the rights of the role that checks it"
+        )
     })
 }
 
@@ -511,7 +503,8 @@ pub fn not_added(owner: &str, why: &str) -> String {
 /// and how its owner validates it.
 pub fn validation_skipped(saved: &SavedFk, owner: &str, why: &str) -> String {
     format!(
-        "validation skipped: {why}; validate it as {owner:?} (ALTER TABLE {} VALIDATE CONSTRAINT {})",
+        "validation skipped: {why}; if you trust that role's code, restore it with `pgcopy restore-fks \
+         --trust-owner` naming it, or validate it as {owner:?} yourself (ALTER TABLE {} VALIDATE CONSTRAINT {})",
         saved.table,
         quote_ident(&saved.name)
     )

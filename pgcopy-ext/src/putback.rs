@@ -473,7 +473,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
             } => {
                 // Added validated (partitioned tables): the check runs code.
                 if valid {
-                    match foreign_code(saved, &owner) {
+                    match foreign_code(saved) {
                         Ok(None) => {}
                         Ok(Some(why)) => return fail(saved, restore::not_added(&owner, &why)),
                         Err(msg) => return fail(saved, msg),
@@ -524,7 +524,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                 valid_now = valid;
             }
             Step::Validate { sql, owner } if validate => {
-                if let Some(msg) = match foreign_code(saved, &owner) {
+                if let Some(msg) = match foreign_code(saved) {
                     Ok(None) => None,
                     Ok(Some(why)) => Some(restore::validation_skipped(saved, &owner, &why)),
                     Err(msg) => Some(format!("validation skipped: {msg}")),
@@ -559,38 +559,76 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
 /// referenced table's owner: where that is another role, code of roles
 /// neither superuser nor the caller (casts of the columns' types, functions
 /// behind the operators) would run with its rights.
-fn foreign_code(saved: &SavedFk, owner: &str) -> Result<Option<String>, String> {
+fn foreign_code(saved: &SavedFk) -> Result<Option<String>, String> {
     let found = subxact::run(|| {
         Spi::connect_mut(|client| {
+            // The check runs as the table's owner (the security-restricted
+            // switch), and PostgreSQL may run it, or its fallback, as the
+            // referenced table's: only where both are one role may that
+            // role's own code run; else only superusers'.
+            let checker: String = client
+                .update(
+                    "SELECT CASE WHEN t.relowner = r.relowner \
+                                 THEN pg_catalog.pg_get_userbyid(t.relowner)::text ELSE '' END \
+                       FROM pg_catalog.pg_class t, pg_catalog.pg_class r \
+                      WHERE t.oid = pg_catalog.to_regclass($1) AND r.oid = pg_catalog.to_regclass($2)",
+                    Some(1),
+                    &[
+                        saved.table.to_string().into(),
+                        saved.referenced.to_string().into(),
+                    ],
+                )?
+                .next()
+                .map(|r| r.get::<String>(1))
+                .transpose()?
+                .flatten()
+                .unwrap_or_default();
+            // Locked until the call's transaction ends, so the code seen
+            // below is the code the validation plans.
+            let locks: Vec<pgcopy_core::quote::QualifiedName> = client
+                .update(
+                    restore::VALIDATION_LOCKS_SQL,
+                    None,
+                    &[
+                        saved.table.to_string().into(),
+                        saved.referenced.to_string().into(),
+                        Vec::<String>::new().into(),
+                        checker.clone().into(),
+                    ],
+                )?
+                .map(|r| {
+                    Ok(pgcopy_core::quote::QualifiedName::new(
+                        r.get::<String>(1)?.unwrap_or_default(),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<_, pgrx::spi::Error>>()?;
+            if let Some(lock) = restore::lock_for_validation(&locks) {
+                client.update(&lock, None, &[])?;
+            }
             let mut rows = client.update(
-                &format!(
-                    "SELECT coalesce((SELECT pg_catalog.pg_get_userbyid(c.relowner)::text \
-                                        FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($2)), ''), \
-                            ({})",
-                    restore::FK_UNTRUSTED_CODE_SQL
-                ),
+                &format!("SELECT ({})", restore::FK_UNTRUSTED_CODE_SQL),
                 Some(1),
                 &[
                     saved.table.to_string().into(),
                     saved.referenced.to_string().into(),
                     saved.name.clone().into(),
-                    // The extension trusts no role beyond superusers and
-                    // the caller: nobody can say otherwise from psql.
+                    // The extension trusts no role beyond superusers and the
+                    // one the check runs as: nobody can say otherwise from
+                    // psql.
                     Vec::<String>::new().into(),
+                    checker.into(),
                 ],
             )?;
             let row = rows.next();
             Ok::<_, pgrx::spi::Error>(match row {
-                Some(r) => (
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                ),
-                None => (String::new(), String::new()),
+                Some(r) => r.get::<String>(1)?.unwrap_or_default(),
+                None => String::new(),
             })
         })
     });
     match found {
-        Ok(Ok((checker, what))) => Ok(restore::foreign_code_refusal(&checker, owner, &what)),
+        Ok(Ok(what)) => Ok(restore::foreign_code_refusal(&what)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(msg) => Err(msg),
     }

@@ -89,7 +89,24 @@ pub(super) async fn finish(
             .await;
     }
     for m in &plan.matviews {
+        if crate::stop::requested() {
+            return Ok(matview_failures);
+        }
         shared.after.advance();
+        if let Some(roles) = shared.matview_refusals.get(m) {
+            let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let why = format!(
+                "{}: not refreshed: its query would run code of {} with the rights of its owner (it calls it, or \
+                 planning it over the tables it reads would); refresh it yourself, or add {} if you trust that \
+                 code",
+                m.display_name(),
+                names.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "),
+                pgcopy_core::trust::TrustedOwners::flags(&names)
+            );
+            tracing::error!("materialized view {why}");
+            matview_failures.push(why);
+            continue;
+        }
         match dst.batch_execute(&sql::refresh_matview(m)).await {
             Ok(()) => tracing::info!("refreshed materialized view {}", m.display_name()),
             Err(e) => {
@@ -104,7 +121,7 @@ pub(super) async fn finish(
             }
         }
     }
-    if analyze {
+    if analyze && !crate::stop::requested() {
         let rest =
             plan.analyze_after_load(|i| summary.table_ok(i), |i| shared.analyze.is_analyzed(i));
         let early = plan
@@ -202,7 +219,7 @@ pub(super) async fn restore_fks(
     any: bool,
     progress: &after_progress::AfterLoad,
 ) -> anyhow::Result<Vec<constraints::RestoreOutcome>> {
-    if !any {
+    if !any || crate::stop::requested() {
         return Ok(Vec::new());
     }
     let job_id = scope.job.unwrap_or_default();
@@ -222,13 +239,9 @@ pub(super) async fn restore_fks(
     let started = Instant::now();
     let outcomes = tokio::select! {
         r = constraints::restore(dst, dest, parallel, store, scope, Some(progress)) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(UserError::failure(format!(
-                "restoring foreign keys was stopped; the rest stay saved in {}.saved_fks: \
-                 run `pgcopy restore-fks --dest ...` or SELECT * FROM pgcopy.restore_fks()",
-                store.schema()
-            )).into());
-        }
+        // The restore asks before each key, and what runs is cancelled; the
+        // rest stay saved, for the resume.
+        _ = crate::stop::wait() => return Ok(Vec::new()),
     };
     let total = outcomes.len();
     let bad: Vec<_> = outcomes.into_iter().filter(|o| !o.is_ok()).collect();

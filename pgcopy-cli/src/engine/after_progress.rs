@@ -5,6 +5,7 @@
 //! a log line every few seconds.
 
 use super::{reconnect_if_closed, Shared};
+use crate::lock::Locked;
 use crate::progress::Display;
 use pgcopy_core::plan::Plan;
 use pgcopy_core::quote::{printable, QualifiedName};
@@ -131,7 +132,7 @@ impl AfterLoad {
     pub fn begin(&self, phase: Phase, total: usize) {
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
-        *self.step.lock().expect("lock") = Some((phase, Instant::now()));
+        *self.step.locked() = Some((phase, Instant::now()));
     }
 
     /// One more item of the current step is done.
@@ -146,7 +147,7 @@ impl AfterLoad {
     }
 
     fn current(&self) -> Option<(Phase, Duration, usize, usize)> {
-        let (phase, since) = (*self.step.lock().expect("lock"))?;
+        let (phase, since) = (*self.step.locked())?;
         Some((
             phase,
             since.elapsed(),

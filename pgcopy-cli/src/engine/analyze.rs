@@ -8,6 +8,7 @@
 
 use super::{Shared, Unit};
 use crate::error::pg_message;
+use crate::lock::Locked;
 use pgcopy_core::plan::Plan;
 use pgcopy_core::sql;
 use std::collections::VecDeque;
@@ -26,7 +27,7 @@ pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<us
         while let Ok(t) = ready.try_recv() {
             batch.push(t);
         }
-        if shared.interrupted.load(Ordering::SeqCst) {
+        if crate::stop::requested() {
             continue;
         }
         if client
@@ -37,7 +38,7 @@ pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<us
                 Ok(s) => {
                     // An interrupt cancels the batch running then, as it
                     // cancels the workers' COPYs.
-                    let mut handles = shared.cancel_handles.lock().expect("lock");
+                    let mut handles = shared.cancel_handles.locked();
                     if let Some(slot) = handles.last_mut() {
                         *slot = vec![s.cancel];
                     }

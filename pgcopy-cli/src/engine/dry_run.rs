@@ -49,13 +49,13 @@ pub fn print_plan(
             "plan": plan,
             "destination_indexes_deferred": deferred,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!("dry run: nothing was changed");
-    println!("source:       {}", source.redacted());
-    println!("destination:  {}", dest.redacted());
-    println!(
+    outln!("dry run: nothing was changed");
+    outln!("source:       {}", source.redacted());
+    outln!("destination:  {}", dest.redacted());
+    outln!(
         "foreign keys: {}",
         if replica {
             "replica mode (session_replication_role = replica): triggers do not fire"
@@ -63,7 +63,7 @@ pub fn print_plan(
             "drop mode: saved in the state schema, dropped, restored after the load"
         }
     );
-    println!(
+    outln!(
         "tables:       {} ({} chunks), about {} rows, {}",
         plan.tables.len(),
         plan.total_chunks(),
@@ -71,20 +71,29 @@ pub fn print_plan(
         human_bytes(plan.total_bytes())
     );
     if !config.shape.trust.is_empty() {
-        println!(
+        outln!(
             "trusted:      code of {} runs with this role's rights (--trust-owner)",
             printable(&config.shape.trust.describe())
         );
     }
-    println!("loading:      {}", freeze_line(plan));
-    println!("indexes:      {}", indexes_line(deferred));
+    for (table, roles) in &plan.not_split {
+        outln!(
+            "not split:    {}",
+            super::setup::not_split_line(table, roles)
+        );
+    }
+    outln!("loading:      {}", freeze_line(plan));
+    outln!("indexes:      {}", indexes_line(deferred));
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
-    println!(
+    outln!(
         "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",
-        "table", "est. rows", "size", "chunks"
+        "table",
+        "est. rows",
+        "size",
+        "chunks"
     );
     for t in &plan.tables {
-        println!(
+        outln!(
             "{:<name_w$}  {:>12}  {:>10}  {:>6}",
             t.table.display_name(),
             t.est_rows,
@@ -100,7 +109,7 @@ pub fn print_plan(
             .join(", ")
     };
     if !plan.large_objects.is_empty() {
-        println!(
+        outln!(
             "large objects: {} in {} batches, after the tables (same OIDs, owners, privileges, comments)",
             plan.large_objects.iter().map(|b| u64::from(b.count)).sum::<u64>(),
             plan.large_objects.len()
@@ -116,14 +125,14 @@ pub fn print_plan(
         })
         .collect();
     if !routed.is_empty() {
-        println!(
+        outln!(
             "\npartitioned differently on the destination (rows go through its table and PostgreSQL routes \
              them; it is emptied whole first; loaded without FREEZE):\n  {}",
             routed.join("\n  ")
         );
     }
     for a in &plan.ambiguous {
-        println!(
+        outln!(
             "\n{}: {}",
             if a.bare_name {
                 "NEEDS A SCHEMA (a copy refuses it)"
@@ -133,12 +142,12 @@ pub fn print_plan(
             printable(&a.message())
         );
     }
-    println!("\nload order:   {}", names(&plan.load_order));
+    outln!("\nload order:   {}", names(&plan.load_order));
     for (i, c) in plan.fk_cycles.iter().enumerate() {
-        println!("FK cycle {}:   {}", i + 1, names(c));
+        outln!("FK cycle {}:   {}", i + 1, names(c));
     }
     for f in &plan.foreign_keys {
-        println!(
+        outln!(
             "FK {} on {} -> {}: {} ({})",
             printable(&f.fk.name),
             f.fk.table.display_name(),
@@ -151,7 +160,7 @@ pub fn print_plan(
         );
     }
     if !plan.referenced_from_outside.is_empty() {
-        println!(
+        outln!(
             "referenced from tables not copied: {}",
             names(&plan.referenced_from_outside)
         );
@@ -168,7 +177,7 @@ pub fn print_plan(
                     .map(|t| format!("default of {}", t.display_name())),
             )
             .collect();
-        println!(
+        outln!(
             "sequence:     {}{}{}",
             s.sequence.display_name(),
             if linked.is_empty() {
@@ -184,7 +193,7 @@ pub fn print_plan(
         );
     }
     if !plan.matviews.is_empty() {
-        println!("refresh:      {}", names(&plan.matviews));
+        outln!("refresh:      {}", names(&plan.matviews));
     }
     Ok(())
 }
@@ -198,9 +207,9 @@ fn print_subset(plan: &Plan) {
         .flat_map(|t| t.transforms.iter().map(move |(c, e)| (t, c, e)))
         .collect();
     if !transformed.is_empty() {
-        println!("\ncolumns (--transform, computed on the source):");
+        outln!("\ncolumns (--transform, computed on the source):");
         for (t, column, expression) in transformed {
-            println!(
+            outln!(
                 "  {}.{} = {}",
                 t.table.display_name(),
                 printable(&pgcopy_core::quote::quote_ident(column)),
@@ -212,11 +221,11 @@ fn print_subset(plan: &Plan) {
     if subset.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "\nrows (--where, and the rows that follow them through foreign keys; every other table whole):"
     );
     for t in subset {
-        println!(
+        outln!(
             "  {} ({}): SELECT ... FROM ONLY {} {} WHERE {}",
             t.table.display_name(),
             t.taken.as_str(),

@@ -9,6 +9,7 @@
 use super::worker::snapshot_transaction;
 use super::Shared;
 use crate::error::{pg_message, PgContext};
+use crate::lock::Locked;
 use crate::state::ChunkKey;
 use pgcopy_core::plan::{large_object_batches, LargeObjectBatch, LARGE_OBJECTS};
 use pgcopy_core::preflight::{check_large_objects, LargeObjectFacts, Problem};
@@ -137,7 +138,7 @@ pub async fn copy(shared: &Shared, done: &HashSet<i32>, parallel: usize) -> anyh
             .copied()
             .collect(),
     );
-    let pending = queue.lock().expect("lock").len();
+    let pending = queue.locked().len();
     if pending == 0 {
         return Ok(Copied::default());
     }
@@ -200,10 +201,10 @@ async fn worker(
         .pg_context(|| "preparing the progress update".into())?;
     let mut copied = Copied::default();
     loop {
-        if shared.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        if crate::stop::requested() {
             break;
         }
-        let Some(batch) = queue.lock().expect("lock").pop_front() else {
+        let Some(batch) = queue.locked().pop_front() else {
             break;
         };
         let bytes = copy_batch(shared, &src, &mut dst, &mark_done, batch)

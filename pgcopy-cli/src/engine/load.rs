@@ -3,6 +3,7 @@
 //! crash lost.
 
 use super::*;
+use crate::lock::Locked;
 
 pub(super) async fn load(
     shared: &Arc<Shared>,
@@ -30,7 +31,7 @@ async fn load_rounds(
 ) -> anyhow::Result<summary::RunSummary> {
     for round in 0.. {
         summary = run_workers(shared, dst, opts, summary, display).await?;
-        if shared.interrupted.load(Ordering::SeqCst) || round == 3 {
+        if crate::stop::requested() || round == 3 {
             return Ok(summary);
         }
         // A commit acknowledged just before a destination crash can be lost
@@ -45,7 +46,7 @@ async fn load_rounds(
              copying them again",
             lost.len()
         );
-        let mut queue = shared.queue.lock().expect("lock");
+        let mut queue = shared.queue.locked();
         for unit in lost {
             summary.forget(unit.table, unit.chunk.index);
             shared.analyze.requeued(unit.table);
@@ -103,7 +104,7 @@ async fn run_workers(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut redraw = tokio::time::interval(Duration::from_millis(200));
     let mut last_report = Instant::now();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut cancelled = false;
     loop {
         tokio::select! {
             outcome = rx.recv() => {
@@ -125,8 +126,10 @@ async fn run_workers(
                     d.update(&summary.snapshot(shared), shared.started.elapsed().as_secs_f64());
                 }
             }
-            _ = tokio::signal::ctrl_c() => interrupt(shared).await,
-            _ = sigterm.recv() => interrupt(shared).await,
+            _ = crate::stop::wait(), if !cancelled => {
+                cancelled = true;
+                interrupt(shared).await;
+            }
         }
     }
     for h in handles {
@@ -144,15 +147,11 @@ async fn run_workers(
     Ok(summary)
 }
 
+/// Cancels what the workers run: a stop was asked (`crate::stop`).
 async fn interrupt(shared: &Arc<Shared>) {
-    if shared.interrupted.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    tracing::warn!("interrupted: stopping the workers, then restoring what was dropped");
     let handles: Vec<_> = shared
         .cancel_handles
-        .lock()
-        .expect("lock")
+        .locked()
         .iter()
         .flatten()
         .cloned()
@@ -171,7 +170,7 @@ async fn record_outcome(
     let spec = &shared.plan.tables[o.unit.table];
     let t = &spec.table;
     if let Some(err) = &o.error {
-        if !shared.interrupted.load(Ordering::SeqCst) {
+        if !crate::stop::requested() {
             tracing::error!(
                 "table {} chunk {}: {err}",
                 t.display_name(),

@@ -35,7 +35,7 @@ use pgcopy_core::sql;
 use pgcopy_core::states::{JobState, Phase};
 use setup::Setup;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -100,8 +100,6 @@ pub struct Shared {
     pub batch_size: u64,
     /// Retries of a chunk after a lost connection.
     pub retries: u32,
-    /// Set on Ctrl-C/SIGTERM.
-    pub interrupted: AtomicBool,
     /// Per-worker live counters.
     pub live: Vec<WorkerLive>,
     /// Cancel handles of each worker's current connections (source,
@@ -115,6 +113,9 @@ pub struct Shared {
     pub load_as: std::collections::HashMap<QualifiedName, setup::LoadAs>,
     /// The step after the load the run is in, for the display.
     pub after: after_progress::AfterLoad,
+    /// Materialized views not refreshed, each with the roles whose code a
+    /// refresh would run (`Setup::matview_refusals`).
+    pub matview_refusals: std::collections::HashMap<QualifiedName, Vec<String>>,
     /// Destination tables whose load's row count the server itself checks
     /// before the pipelined COMMIT, by OID (`Setup::counted_on_server`).
     pub counted_on_server: std::collections::HashMap<QualifiedName, u32>,
@@ -136,12 +137,56 @@ pub async fn run(config: CopyConfig) -> anyhow::Result<i32> {
     let (source, dest) = (&config.source, &config.dest);
 
     // Connect both sides first, so a bad URL fails before anything else.
-    let (src, dst) = tokio::join!(source.connect("coordinator"), dest.connect("coordinator"));
-    let src = src?;
-    let mut dst = dst?;
+    let (src, dst) = tokio::select! {
+        r = async { tokio::join!(source.connect_session("coordinator"), dest.connect_session("coordinator")) } => r,
+        _ = crate::stop::wait() => return stopped_before_any_change(),
+    };
+    let (src, dst) = (src?, dst?);
+    // Until the job is set up, a stop cancels what the coordinator waits
+    // for (a lock, a catalog read) and ends the run: nothing changed yet.
+    let guards = (
+        crate::stop::on_stop(src.cancel.clone()),
+        crate::stop::on_stop(dst.cancel.clone()),
+    );
+    let (src, mut dst) = (src.client, dst.client);
+    let store = StateStore::new(&config.state_schema);
+    let prepared = tokio::select! {
+        r = prepare(&config, &src, &mut dst, &store) => r?,
+        _ = crate::stop::wait() => return stopped_before_any_change(),
+    };
+    drop(guards);
+    let Some((setup, snapshot)) = prepared else {
+        return Ok(exit::OK); // --dry-run
+    };
+    let run = Connected {
+        src,
+        dst,
+        store,
+        snapshot,
+    };
+    execute(config, setup, run).await
+}
 
+/// A stop during connect or setup: said, and the run ends with the signal's
+/// code (the job, if setup had just recorded it, stays as a dead client's).
+fn stopped_before_any_change() -> anyhow::Result<i32> {
+    errln!(
+        "stopped by {} while connecting and setting up: nothing was changed on the destination",
+        crate::stop::signal_name().unwrap_or("a signal")
+    );
+    Ok(crate::stop::exit_code().unwrap_or(exit::INTERRUPTED))
+}
+
+/// The same-database guard, the snapshot, and the job's setup; `None` after
+/// a `--dry-run`.
+async fn prepare(
+    config: &CopyConfig,
+    src: &Client,
+    dst: &mut Client,
+    store: &StateStore,
+) -> anyhow::Result<Option<(Setup, String)>> {
     if config.dry_run.is_none() && config.guard_same_database {
-        guard_same_database(&src, &dst).await?;
+        guard_same_database(src, dst).await?;
     }
 
     // The snapshot every worker imports; the catalog is read inside it too.
@@ -165,20 +210,11 @@ pub async fn run(config: CopyConfig) -> anyhow::Result<i32> {
             .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
             .await
             .pg_context(|| "exporting the source snapshot".into())?
-            .get(0),
+            .try_get(0)?,
     };
-
-    let store = StateStore::new(&config.state_schema);
-    let Some(setup) = setup::prepare(&config, &src, &mut dst, &store, &snapshot).await? else {
-        return Ok(exit::OK); // --dry-run
-    };
-    let run = Connected {
-        src,
-        dst,
-        store,
-        snapshot,
-    };
-    execute(config, setup, run).await
+    Ok(setup::prepare(config, src, dst, store, &snapshot)
+        .await?
+        .map(|setup| (setup, snapshot)))
 }
 
 /// What a prepared run holds on to: the coordinator's two
@@ -252,6 +288,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         analyze,
         load_as: setup.load_as.clone(),
         counted_on_server: setup.counted_on_server.clone(),
+        matview_refusals: setup.matview_refusals.clone(),
         after: after_progress::AfterLoad::new(after_progress::AfterWeights::of(
             &setup.plan,
             &setup.indexes_to_drop,
@@ -273,7 +310,6 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         },
         batch_size: opts.batch_size,
         retries: opts.retries,
-        interrupted: AtomicBool::new(false),
         // One slot per worker, and the analyzer's last.
         cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel + 1]),
         started: Instant::now(),
@@ -317,17 +353,22 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         );
     }
     drop(display);
-    let interrupted = shared.interrupted.load(Ordering::SeqCst);
+    let interrupted = crate::stop::requested();
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());
     }
     let (state, error, code) = match (&result, &restore) {
-        (Err(e), _) | (Ok(_), Err(e)) => (JobState::Failed, Some(format!("{e:#}")), exit::FAILURE),
-        (Ok(_), Ok(_)) if interrupted => (
+        // Stopped: whatever failed on the way out (cancelled statements),
+        // the job is resumable.
+        _ if interrupted => (
             JobState::Interrupted,
-            Some("interrupted by signal".to_string()),
-            exit::INTERRUPTED,
+            Some(format!(
+                "stopped by {}",
+                crate::stop::signal_name().unwrap_or("a signal")
+            )),
+            crate::stop::exit_code().unwrap_or(exit::INTERRUPTED),
         ),
+        (Err(e), _) | (Ok(_), Err(e)) => (JobState::Failed, Some(format!("{e:#}")), exit::FAILURE),
         (Ok(summary), Ok(bad))
             if summary.failed() > 0
                 || !bad.is_empty()
@@ -402,6 +443,19 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
             tracing::error!("could not write the summary to {}: {e}", path.display());
         }
     }
+    if interrupted {
+        let left = store.outstanding(&dst, job_id).await;
+        errln!(
+            "{}",
+            pgcopy_core::quote::printable(&stopped_message(
+                job_id,
+                &shared,
+                result.as_ref().ok().map(|s| s.chunks_done()),
+                left.as_ref().ok()
+            ))
+        );
+        return Ok(code);
+    }
     if let (Err(_), Err(e)) = (&result, &restore) {
         tracing::error!("{e:#}");
     }
@@ -409,14 +463,57 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
     restore?;
     if code == exit::PARTIAL {
         let error = error.unwrap_or_default();
-        eprintln!("error: {}", pgcopy_core::quote::printable(&error));
+        errln!("error: {}", pgcopy_core::quote::printable(&error));
     }
     if code != exit::OK && code != exit::PARTIAL {
-        eprintln!(
-            "hint: continue this job with `pgcopy copy --resume` (same source and destination)"
-        );
+        errln!("hint: continue this job with `pgcopy copy --resume` (same source and destination)");
     }
     Ok(code)
+}
+
+/// What a stopped run did and the one command that finishes it.
+fn stopped_message(
+    job_id: i64,
+    shared: &Shared,
+    done: Option<usize>,
+    left: Option<&crate::state::Outstanding>,
+) -> String {
+    let total = shared.plan.total_chunks();
+    let done = done.map_or("some".to_string(), |d| d.to_string());
+    let mut out = Vec::new();
+    if let Some(l) = left {
+        if l.fks > 0 {
+            out.push(
+                crate::format::count(l.fks as usize, "foreign key", "foreign keys")
+                    + " saved and not back",
+            );
+        }
+        if l.indexes > 0 {
+            out.push(
+                crate::format::count(l.indexes as usize, "index", "indexes")
+                    + " saved and not rebuilt",
+            );
+        }
+        if l.triggers > 0 {
+            out.push(
+                crate::format::count(l.triggers as usize, "trigger", "triggers")
+                    + " still disabled",
+            );
+        }
+    }
+    format!(
+        "stopped by {}: job {job_id} copied {done} of {total} chunks{}; it is resumable: finish it with `pgcopy \
+         copy --resume` (the same source and destination){}",
+        crate::stop::signal_name().unwrap_or("a signal"),
+        match out.is_empty() {
+            true => String::new(),
+            false => format!(", and has {}", out.join(", ")),
+        },
+        match out.is_empty() {
+            true => String::new(),
+            false => format!(", or give it up with `pgcopy jobs discard {job_id}`, which puts them back"),
+        }
+    )
 }
 
 /// Makes sure `dst` is connected, reconnecting once if the server closed it

@@ -17,12 +17,20 @@ pub(super) async fn copy_data(
     summary: summary::RunSummary,
 ) -> anyhow::Result<summary::RunSummary> {
     let store = &shared.store;
+    // A stop (`crate::stop`) lets nothing new start: each step asks first,
+    // and the job stays as resumable as a killed one.
+    if crate::stop::requested() {
+        return Ok(summary);
+    }
     if shared.plan.replica_mode() {
         dst.batch_execute(sql::SET_REPLICA_MODE).await?;
     }
     // In batches, each recording every trigger disabled so far.
     let mut disabled = 0;
     for batch in setup.triggers.chunks(OBJECTS_PER_TRANSACTION) {
+        if crate::stop::requested() {
+            return Ok(summary);
+        }
         let tx = dst.transaction().await?;
         for t in batch {
             tx.batch_execute(&t.disable_sql())
@@ -49,6 +57,9 @@ pub(super) async fn copy_data(
         n => tracing::info!("disabled {n} triggers for the load"),
     }
     crate::failpoint::delay("before-truncate").await;
+    if crate::stop::requested() {
+        return Ok(summary);
+    }
     if !setup.truncated && !shared.plan.truncate_together.is_empty() {
         let tx = dst.transaction().await?;
         let targets = &shared.plan.truncate_together;
@@ -111,8 +122,11 @@ pub(super) async fn copy_data(
     }
     shared.enter(dst, Phase::Load, 0).await;
     let result = load(shared, dst, opts, display, summary).await;
-    // Indexes come back whatever happened, before ANALYZE and FK validation
-    // (both use them).
+    if crate::stop::requested() {
+        return result;
+    }
+    // Indexes come back whatever happened (but a stop), before ANALYZE and
+    // FK validation (both use them).
     let index_failures = if reconnect_if_closed(dst, &shared.dest).await {
         shared.enter(dst, Phase::Indexes, 0).await;
         crate::indexes::rebuild(
@@ -130,6 +144,11 @@ pub(super) async fn copy_data(
         ))
     };
     let mut trigger_failure = None;
+    if crate::stop::requested() {
+        let mut summary = result?;
+        summary.index_failures = index_failures?;
+        return Ok(summary);
+    }
     if !setup.triggers.is_empty() {
         // A trigger left disabled fails the job, so `pgcopy restore-fks`
         // (which puts back what jobs that did not succeed left) finds it.
@@ -151,7 +170,7 @@ pub(super) async fn copy_data(
     let mut summary = result?;
     summary.index_failures = index_failures?;
     summary.trigger_failure = trigger_failure;
-    if shared.interrupted.load(Ordering::SeqCst) {
+    if crate::stop::requested() {
         return Ok(summary);
     }
     if !shared.plan.large_objects.is_empty() {
@@ -171,6 +190,9 @@ pub(super) async fn copy_data(
                 summary.large_object_failure = Some(format!("{e:#}"));
             }
         }
+    }
+    if crate::stop::requested() {
+        return Ok(summary);
     }
     reconnect_if_closed(dst, &shared.dest).await;
     if shared.plan.replica_mode() {

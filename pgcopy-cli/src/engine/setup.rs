@@ -49,6 +49,10 @@ pub struct Setup {
     pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
     /// Tables are analyzed after their load (the job's option).
     pub analyze: bool,
+    /// Materialized views a refresh would run code of roles not trusted
+    /// for (with their owner's rights), each with those roles: not
+    /// refreshed, and said.
+    pub matview_refusals: HashMap<QualifiedName, Vec<String>>,
     /// What this job saved: the indexes and keys this run drops (and, for
     /// a resumed job, those its earlier runs left saved). Its own restore
     /// runs these rows only.
@@ -267,6 +271,23 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// The plan's materialized views whose refresh on the destination would
+    /// run code of roles neither their owner nor trusted, with those roles
+    /// (`MatView::refresh_untrusted`).
+    fn matview_refusals(&self, plan: &Plan) -> HashMap<QualifiedName, Vec<String>> {
+        plan.matviews
+            .iter()
+            .filter_map(|name| self.dst_catalog.matviews.iter().find(|m| &m.name == name))
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.refresh_untrusted(self.dst_catalog, &self.shape.trust),
+                )
+            })
+            .filter(|(_, roles)| !roles.is_empty())
+            .collect()
+    }
+
     fn load_as(&self, plan: &Plan) -> HashMap<QualifiedName, LoadAs> {
         let cat = self.dst_catalog;
         let guard = |t: &pgcopy_core::catalog::Table| {
@@ -331,6 +352,11 @@ async fn new_job(
         plan.large_objects = super::large_objects::batches(&source_objects);
     } else if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
         tracing::warn!("{w}");
+    }
+    if !dry_run {
+        for (table, roles) in &plan.not_split {
+            tracing::info!("{}", not_split_line(table, roles));
+        }
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
@@ -458,6 +484,7 @@ async fn new_job(
         job_id,
         load_as: ctx.load_as(&plan),
         counted_on_server: ctx.counted_on_server(&plan),
+        matview_refusals: ctx.matview_refusals(&plan),
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: !fks_to_drop.is_empty(),
@@ -469,6 +496,23 @@ async fn new_job(
         done_chunks: HashMap::new(),
         analyze: shape.analyze,
     }))
+}
+
+/// Why a table large enough to split is read whole: planning a query over
+/// it could run code of `roles`, which are not trusted.
+pub(super) fn not_split_line(table: &QualifiedName, roles: &[String]) -> String {
+    let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    format!(
+        "{} is read whole, not in parallel chunks: planning a query over it could run code of {} with this \
+         role's rights (add {} to split it)",
+        table.display_name(),
+        names
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pgcopy_core::trust::TrustedOwners::flags(&names)
+    )
 }
 
 /// What a run saves and drops, as it saves it (see `pgcopy_core::restore::OwnSaved`).

@@ -44,6 +44,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Chunks done, by this run or (resumed) an earlier one.
+    pub fn chunks_done(&self) -> usize {
+        self.tables.iter().map(|t| t.chunks_done).sum()
+    }
+
     /// An empty summary for `plan`.
     pub fn new(plan: &Plan) -> Self {
         RunSummary {

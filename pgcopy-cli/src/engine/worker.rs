@@ -11,6 +11,7 @@
 use super::{Outcome, Shared, Unit};
 use crate::connect::Session;
 use crate::error::{pg_message, UserError};
+use crate::lock::Locked;
 use crate::state::ChunkKey;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -169,7 +170,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     imported.map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
     set_up.map_err(|e| ChunkError::new("setting up the session", &e))?;
     let guard = guard.map_err(|e| ChunkError::new("preparing the load check", &e))?;
-    shared.cancel_handles.lock().expect("lock")[id] = vec![src.cancel.clone(), dst_cancel];
+    shared.cancel_handles.locked()[id] = vec![src.cancel.clone(), dst_cancel];
     Ok(Conns {
         src,
         src_chunks: 0,
@@ -226,12 +227,12 @@ pub async fn run(
     // statements could be prepared then.
     let mut upcoming: Option<Unit> = None;
     loop {
-        if shared.interrupted.load(Ordering::SeqCst) {
+        if crate::stop::requested() {
             break;
         }
         let Some(unit) = upcoming
             .take()
-            .or_else(|| shared.queue.lock().expect("lock").pop_front())
+            .or_else(|| shared.queue.locked().pop_front())
         else {
             break;
         };
@@ -260,12 +261,14 @@ pub async fn run(
             let attempt_result = async {
                 if conns
                     .as_ref()
-                    .is_none_or(|c| c.src.client.is_closed() || c.dst.is_closed())
+                    .is_some_and(|c| c.src.client.is_closed() || c.dst.is_closed())
                 {
                     conns = None;
-                    conns = Some(open(&shared, id).await?);
                 }
-                let c = conns.as_mut().expect("opened");
+                let c = match &mut conns {
+                    Some(c) => c,
+                    none => none.insert(open(&shared, id).await?),
+                };
                 if attempt > 0 {
                     // The last COMMIT may have succeeded with its answer lost.
                     if let Some((rows, bytes)) = shared
@@ -296,10 +299,7 @@ pub async fn run(
                             conns = None;
                         }
                     }
-                    if e.transient
-                        && attempt < shared.retries
-                        && !shared.interrupted.load(Ordering::SeqCst)
-                    {
+                    if e.transient && attempt < shared.retries && !crate::stop::requested() {
                         attempt += 1;
                         let wait = backoff(attempt - 1);
                         tracing::warn!(

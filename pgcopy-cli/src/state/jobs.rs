@@ -210,6 +210,32 @@ impl StateStore {
         Ok(())
     }
 
+    /// What job `job_id` left out: saved keys and indexes not back, triggers
+    /// still disabled.
+    pub async fn outstanding(&self, client: &Client, job_id: i64) -> anyhow::Result<Outstanding> {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {fks} WHERE job_id = $1 \
+                               AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE))), \
+                            (SELECT count(*) FROM {indexes} WHERE job_id = $1 AND restored_at IS NULL), \
+                            (SELECT coalesce(pg_catalog.jsonb_array_length(disabled_triggers), 0)::bigint \
+                               FROM {jobs} WHERE job_id = $1)",
+                    fks = self.rel("saved_fks"),
+                    indexes = self.rel("saved_indexes"),
+                    jobs = self.rel("jobs"),
+                ),
+                &[&job_id],
+            )
+            .await
+            .pg_context(|| format!("reading what job {job_id} left out"))?;
+        Ok(Outstanding {
+            fks: row.try_get(0)?,
+            indexes: row.try_get(1)?,
+            triggers: row.try_get::<_, Option<i64>>(2)?.unwrap_or(0),
+        })
+    }
+
     /// Marks an unfinished job that left nothing to undo as discarded, keeping
     /// its error.
     pub async fn supersede_job(&self, client: &Client, job_id: i64) -> anyhow::Result<()> {

@@ -38,19 +38,20 @@ pub fn pgpass_lookup(
 }
 
 pub(super) fn split_pgpass_line(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
+    let (mut fields, mut field) = (Vec::new(), String::new());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
                 if let Some(n) = chars.next() {
-                    fields.last_mut().expect("non-empty").push(n);
+                    field.push(n);
                 }
             }
             // The password is the rest of the line, colons included.
-            ':' if fields.len() < 5 => fields.push(String::new()),
-            _ => fields.last_mut().expect("non-empty").push(c),
+            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
+            _ => field.push(c),
         }
     }
+    fields.push(field);
     fields
 }

@@ -51,7 +51,8 @@ pub(super) fn parse_uri(s: &str) -> Result<BTreeMap<String, String>, ConnInfoErr
     let rest = s
         .strip_prefix("postgresql://")
         .or_else(|| s.strip_prefix("postgres://"))
-        .expect("caller checked the scheme");
+        // (the caller checked the scheme)
+        .unwrap_or(s);
     // An `@` past the end of the host part (the first `/`, `?` or `#`) is
     // a password's unencoded `/`, `?` or `#` cutting the URI short: refused
     // without quoting any of it, since any piece may be the password's.

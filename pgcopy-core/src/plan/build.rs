@@ -15,7 +15,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         v.extend(catalog.ancestors(t));
         v
     };
-    let root_of = |t: &QualifiedName| lineage(t).pop().expect("lineage has the table");
+    let root_of = |t: &QualifiedName| lineage(t).pop().unwrap_or_else(|| t.clone());
 
     let mut used_include = vec![false; opts.include.len()];
     let mut used_exclude = vec![false; opts.exclude.len()];
@@ -135,10 +135,32 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
             .collect(),
     };
 
+    // A query pgcopy plans over a table could run its owners' code (see
+    // `Table::planner_untrusted`): such a table is read whole, by a COPY
+    // that plans nothing.
+    let unplannable = |t: &QualifiedName| -> Vec<String> {
+        lineage(t)
+            .iter()
+            .filter_map(|n| catalog.table(n))
+            .flat_map(|t| t.planner_untrusted(&opts.trust, &catalog.current_user))
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let mut not_split = Vec::new();
     let mut tables: Vec<TableCopySpec> = selected
         .iter()
         .map(|t| {
             let partition_of = t.parent.as_ref().map(|_| root_of(&t.name));
+            let mut chunks = plan_chunks(t.bytes, opts.block_size, opts.split_larger_than);
+            if chunks.len() > 1 {
+                let roles = unplannable(&t.name);
+                if !roles.is_empty() {
+                    chunks = vec![crate::chunk::ChunkRange::WHOLE];
+                    not_split.push((t.name.clone(), roles));
+                }
+            }
             TableCopySpec {
                 table: t.name.clone(),
                 partition_of,
@@ -146,7 +168,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                 format: t.copy_format(),
                 est_rows: t.est_rows.unwrap_or(0.0).max(0.0) as u64,
                 bytes: t.bytes,
-                chunks: plan_chunks(t.bytes, opts.block_size, opts.split_larger_than),
+                chunks,
                 fk_linked: fk_linked.contains(&root_of(&t.name)),
                 load_into: None,
                 taken: Default::default(),
@@ -175,6 +197,25 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         let mut by_table = crate::transform::plan_transforms(catalog, &copied, &opts.transforms)?;
         for spec in &mut tables {
             spec.transforms = by_table.remove(&spec.table).unwrap_or_default();
+        }
+    }
+    // A table read through a query (a --where, the rows that follow one, a
+    // --transform) is planned: refused where that could run a role's code
+    // that is not trusted.
+    for spec in tables
+        .iter()
+        .filter(|t| t.rows_where.is_some() || !t.transforms.is_empty())
+    {
+        let roles = unplannable(&spec.table);
+        if !roles.is_empty() {
+            return Err(PlanError::Unplannable {
+                table: spec.table.display_name(),
+                option: match spec.rows_where.is_some() {
+                    true => "--where",
+                    false => "--transform",
+                },
+                roles,
+            });
         }
     }
 
@@ -342,6 +383,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
         sequences,
         matviews,
         ambiguous,
+        not_split,
     })
 }
 

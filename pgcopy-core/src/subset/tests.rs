@@ -483,6 +483,7 @@ fn keys_are_followed_only_with_operators_this_role_may_call() {
         exact: false,
         owners: vec!["app".into()],
         type_owners: vec!["app".into()],
+        creators: Vec::new(),
     };
     c.foreign_keys[1].equality = vec![apps.clone()];
     let filters = [filter("customer: customer_id <= 50")];
@@ -516,6 +517,25 @@ fn keys_are_followed_only_with_operators_this_role_may_call() {
     assert!(
         e.to_string().contains("and a cast from a column's type"),
         "{e}"
+    );
+    // Who may create in its schema could add an exact one of its name.
+    c.foreign_keys[1].equality = vec![KeyEquality {
+        owners: Vec::new(),
+        type_owners: Vec::new(),
+        creators: vec!["PUBLIC".into()],
+        ..apps.clone()
+    }];
+    assert!(run(&c, &TrustedOwners::default()).is_err());
+    c.foreign_keys[1].equality = vec![KeyEquality {
+        owners: Vec::new(),
+        type_owners: Vec::new(),
+        creators: vec!["PUBLIC".into()],
+        exact: true,
+        ..apps.clone()
+    }];
+    assert!(
+        run(&c, &TrustedOwners::default()).is_ok(),
+        "an exact one cannot be shadowed"
     );
     // The running role's own code is its own.
     c.current_user = "app".into();

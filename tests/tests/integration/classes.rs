@@ -581,3 +581,320 @@ fn a_saved_tablespace_the_owner_may_not_use_is_refused() {
     std::fs::remove_dir_all(&dir).ok();
     h.assert_gained_nothing("a saved row naming a tablespace");
 }
+
+/// A role's IMMUTABLE function that, run by a superuser, writes `marker`
+/// on the server (as `COPY ... TO PROGRAM` would run a program; allowed in
+/// a read-only transaction too), through a volatile helper: `public.k()`.
+/// Run as anyone else it does nothing.
+fn escalation(marker: &std::path::Path) -> String {
+    format!(
+        "CREATE FUNCTION public.mark() RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+         BEGIN
+             BEGIN EXECUTE 'COPY (SELECT current_user) TO ''{}'''; EXCEPTION WHEN OTHERS THEN NULL; END;
+             RETURN 0;
+         END $$;
+         CREATE FUNCTION public.k() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN public.mark(); END $$;",
+        marker.display()
+    )
+}
+
+/// A marker file of this test, gone.
+fn marker(name: &str) -> std::path::PathBuf {
+    let m = std::env::temp_dir().join(format!("pgcopy-{name}-{}", std::process::id()));
+    std::fs::remove_file(&m).ok();
+    m
+}
+
+/// Class: a query pgcopy plans runs only over tables whose code it trusts.
+/// Planning any query over a table folds the IMMUTABLE calls in its index
+/// predicates and expressions (and CHECKs, statistics, partition keys), with
+/// the planning role's rights; a role that owns a source table puts its code
+/// there. A superuser's copy reads such a table whole (a plain COPY plans
+/// nothing) instead of in chunks, refuses to filter it with --where, and
+/// verify refuses to count it, each naming the flag; trusted, its code runs.
+#[test]
+fn no_query_is_planned_over_a_table_whose_owner_is_not_trusted() {
+    let p = Pair::new("planned");
+    let m = marker("planned");
+    p.src
+        .psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
+    p.src.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
+    p.src
+        .try_psql_as(
+            &p.db,
+            "evil",
+            &format!(
+                "{} CREATE TABLE public.t (id int PRIMARY KEY, a int);
+                 INSERT INTO public.t SELECT g, g FROM generate_series(1, 20000) g;
+                 CREATE INDEX t_part ON public.t (a) WHERE a > public.k();",
+                escalation(&m)
+            ),
+        )
+        .unwrap();
+    p.dst
+        .psql(&p.db, "CREATE TABLE public.t (id int PRIMARY KEY, a int)");
+    let before = schema_of(&p.dst, &p.db);
+    // Large enough to split: read whole instead, and said.
+    let run = p.copy(&["--split-larger-than", "100kB"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("public.t is read whole, not in parallel chunks: planning a query over it could run code of \"evil\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's code ran as the superuser");
+    // (Comparing the two sides plans queries over the table as a superuser:
+    // it runs evil's code. This test's own doing.)
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    std::fs::remove_file(&m).ok();
+    // --where reads it through a query: refused, naming the flag.
+    let run = p.copy(&["--where", "public.t: id < 50"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--where reads public.t through a query")
+            && run.stderr.contains("add --trust-owner evil"),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's code ran as the superuser");
+    // verify counts it with a query: refused the same way.
+    let (s, d) = p.urls();
+    let v = pgcopy(&["verify", "-s", &s, "-d", &d]);
+    v.expect_code(1);
+    assert!(v.stderr.contains("add --trust-owner evil"), "{}", v.stderr);
+    assert!(!m.exists(), "evil's code ran as the superuser");
+    // Trusted, it is filtered as asked, and evil's code runs, as said.
+    p.copy(&["--where", "public.t: id < 50", "--trust-owner", "evil"])
+        .expect_code(0);
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM public.t"), "49");
+    assert!(m.exists(), "trusted, the planner ran evil's code");
+    std::fs::remove_file(&m).ok();
+}
+
+/// Class: a foreign key is validated, and a materialized view refreshed,
+/// only where no untrusted role's code runs. On the destination, evil owns
+/// a table referencing the superuser's, with a partial index calling its
+/// code (the validation's query plans over it), and a table a superuser's
+/// materialized view reads; its type's cast is swapped under a key of the
+/// superuser's own tables. The superuser's copy leaves the keys NOT VALID
+/// and the view unrefreshed, each said (exit 3), and nothing of evil's ran;
+/// from psql, pgcopy.restore_fks() refuses the same.
+#[test]
+fn keys_and_views_whose_checks_would_run_untrusted_code_are_left_and_said() {
+    let p = Pair::new("fkplanned");
+    let m = marker("fkplanned");
+    let shared = "CREATE TABLE public.p (id int PRIMARY KEY);
+                  CREATE TABLE public.ch (id int PRIMARY KEY, p_id int REFERENCES public.p);
+                  CREATE TABLE public.ev (id int PRIMARY KEY);
+                  CREATE MATERIALIZED VIEW public.mv AS
+                      SELECT (SELECT count(*) FROM public.p) + (SELECT count(*) FROM public.ev WHERE id > 0) AS n;";
+    p.src.psql(&p.db, shared);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO public.p SELECT generate_series(1, 10); INSERT INTO public.ev VALUES (1), (2);
+         REFRESH MATERIALIZED VIEW public.mv;",
+    );
+    p.dst.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'; ALTER DATABASE {} OWNER TO evil",
+            p.db
+        ),
+    );
+    p.dst.psql(&p.db, shared);
+    p.dst.psql(
+        &p.db,
+        "CREATE EXTENSION pgcopy;
+         ALTER TABLE public.ch OWNER TO evil; ALTER TABLE public.ev OWNER TO evil;
+         GRANT SELECT, REFERENCES ON public.p TO evil;
+         INSERT INTO public.p SELECT generate_series(1, 10); INSERT INTO public.ch VALUES (1, 1), (2, 2);",
+    );
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "evil",
+            &format!(
+                "{} CREATE INDEX ch_part ON public.ch (id) WHERE id > public.k();
+                 CREATE INDEX ev_part ON public.ev (id) WHERE id > public.k();",
+                escalation(&m)
+            ),
+        )
+        .unwrap();
+    let run = p.copy(&["--include-tables", "public.p"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("validation skipped: checking it would run code of another role")
+            && run
+                .stderr
+                .contains("index public.ch_part calls public.k() of role evil"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("public.mv: not refreshed: its query would run code of \"evil\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's code ran as the superuser");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'ch_p_id_fkey'"
+        ),
+        "f"
+    );
+    // From psql, the same refusal (the two tables belong to two roles, so
+    // only superusers' code may run).
+    p.dst.psql(
+        &p.db,
+        "ALTER TABLE public.ch DROP CONSTRAINT ch_p_id_fkey;
+         UPDATE pgcopy.saved_fks SET restored_at = NULL, restored_valid = NULL;",
+    );
+    let out = p.dst.psql(
+        &p.db,
+        "SELECT outcome || ': ' || coalesce(error, '') FROM pgcopy.restore_fks()",
+    );
+    assert!(
+        out.starts_with("validation_failed: validation skipped"),
+        "{out}"
+    );
+    assert!(!m.exists(), "evil's code ran as the superuser");
+    // Told to trust evil, the CLI validates it.
+    let (_, d) = p.urls();
+    pgcopy(&["restore-fks", "-d", &d, "--trust-owner", "evil"]).expect_code(0);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'ch_p_id_fkey'"
+        ),
+        "t"
+    );
+    std::fs::remove_file(&m).ok();
+}
+
+/// The same for a key between two of the superuser's own tables: the
+/// referencing column's type belongs to evil, who swaps the cast the key
+/// compares through; validating it would call evil's cast as the
+/// superuser. Left NOT VALID and said.
+#[test]
+fn a_key_compared_through_a_strangers_cast_is_not_validated() {
+    let p = Pair::new("fkcast");
+    let m = marker("fkcast");
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
+        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
+        c.try_psql_as(
+            &p.db,
+            "evil",
+            "CREATE TYPE public.tone AS ENUM ('x', 'y', 'z');
+             CREATE FUNCTION public.t2i(public.tone) RETURNS int IMMUTABLE LANGUAGE sql
+                 AS $$ SELECT array_position(enum_range(NULL::public.tone), $1) $$;
+             CREATE CAST (public.tone AS int) WITH FUNCTION public.t2i(public.tone) AS IMPLICIT;",
+        )
+        .unwrap();
+        c.psql(
+            &p.db,
+            "CREATE TABLE public.parent2 (id int PRIMARY KEY);
+             CREATE TABLE public.child2 (id int, p public.tone REFERENCES public.parent2 (id));",
+        );
+    }
+    p.src
+        .psql(&p.db, "INSERT INTO public.parent2 VALUES (1), (2), (3)");
+    p.dst.psql(
+        &p.db,
+        "INSERT INTO public.parent2 VALUES (1), (2), (3); INSERT INTO public.child2 VALUES (1, 'x'), (2, 'y');",
+    );
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "evil",
+            &format!(
+                "{} CREATE FUNCTION public.t2i_evil(public.tone) RETURNS int IMMUTABLE LANGUAGE plpgsql
+                     AS $$ BEGIN PERFORM public.mark(); RETURN array_position(enum_range(NULL::public.tone), $1); END $$;
+                 DROP CAST (public.tone AS int);
+                 CREATE CAST (public.tone AS int) WITH FUNCTION public.t2i_evil(public.tone) AS IMPLICIT;",
+                escalation(&m)
+            ),
+        )
+        .unwrap();
+    let run = p.copy(&["--include-tables", "public.parent2", "--no-defer-indexes"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("uses type public.tone of role evil"),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's cast ran as the superuser");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'child2_p_fkey'"
+        ),
+        "f"
+    );
+    std::fs::remove_file(&m).ok();
+}
+
+/// Class: nothing is re-bound by name, through types too. An index on the
+/// superuser's table casts a column whose type reaches evil's enum through
+/// two domains, and another casts a function's result of evil's type: evil
+/// may replace either cast while the index is dropped. Neither is deferred;
+/// a plain index of the same table is.
+#[test]
+fn an_index_reaching_a_strangers_type_by_any_path_is_never_dropped() {
+    let p = Pair::new("deeptypes");
+    let ddl = "CREATE SCHEMA app;
+               CREATE FUNCTION app.m2i(public.mood) RETURNS int IMMUTABLE LANGUAGE sql
+                   AS $$ SELECT array_position(enum_range(NULL::public.mood), $1) $$;
+               CREATE CAST (public.mood AS int) WITH FUNCTION app.m2i(public.mood);
+               CREATE DOMAIN app.d1 AS public.mood; CREATE DOMAIN app.d2 AS app.d1;
+               CREATE TABLE app.t (id int PRIMARY KEY, col app.d2, v int);
+               CREATE INDEX t_col_int ON app.t (((col)::int));
+               CREATE INDEX t_v ON app.t (v);
+               CREATE FUNCTION app.f(int) RETURNS public.mood IMMUTABLE LANGUAGE sql
+                   AS $$ SELECT (enum_range(NULL::public.mood))[1 + $1 % 3] $$;
+               CREATE TABLE app.t3 (id int, x int);
+               CREATE INDEX t3_fx ON app.t3 (((app.f(x))::int));";
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
+        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
+        c.try_psql_as(
+            &p.db,
+            "evil",
+            "CREATE TYPE public.mood AS ENUM ('a', 'b', 'c')",
+        )
+        .unwrap();
+        c.psql(&p.db, ddl);
+    }
+    p.src.psql(
+        &p.db,
+        "INSERT INTO app.t SELECT g, 'a', g FROM generate_series(1, 100) g;
+         INSERT INTO app.t3 SELECT g, g FROM generate_series(1, 100) g;",
+    );
+    let dry = p.copy(&["--dry-run", "--json", "--defer-indexes"]);
+    dry.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    let deferred: Vec<&str> = doc["destination_indexes_deferred"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(deferred.contains(&"t_v"), "{deferred:?}");
+    assert!(
+        !deferred.contains(&"t_col_int") && !deferred.contains(&"t3_fx"),
+        "{deferred:?}"
+    );
+    let before = schema_of(&p.dst, &p.db);
+    p.copy(&["--defer-indexes"]).expect_code(0);
+    p.assert_same_data();
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+}

@@ -354,6 +354,21 @@ impl Ctx<'_> {
             let Some(condition) = &conditions[target] else {
                 continue;
             };
+            // Counting plans a query over the source table: not where that
+            // could run code of a role not trusted.
+            let untrusted = self.src_catalog.table(&spec.table).map_or(Vec::new(), |t| {
+                t.planner_untrusted(&self.shape.trust, &self.src_catalog.current_user)
+            });
+            if !untrusted.is_empty() {
+                tracing::info!(
+                    "{}: not checked ahead for rows no partition of {} on the destination takes (counting them \
+                     would plan a query over a table of {}); such a row would fail the load",
+                    spec.table.display_name(),
+                    target.display_name(),
+                    untrusted.join(", ")
+                );
+                continue;
+            }
             let builtin = |cat: &Catalog, table: &QualifiedName, column: &str| {
                 cat.table(table)
                     .and_then(|t| t.columns.iter().find(|c| c.name == column))

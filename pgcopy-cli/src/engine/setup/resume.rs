@@ -271,6 +271,7 @@ pub(super) async fn resume(
         job_id: job.job_id,
         load_as: ctx.load_as(&plan),
         counted_on_server: ctx.counted_on_server(&plan),
+        matview_refusals: ctx.matview_refusals(&plan),
         plan,
         pin_schemas: ctx.dst_catalog.superuser,
         fks_pending: true,

@@ -4,6 +4,7 @@
 
 use super::flight::{Flight, FlightError};
 use super::*;
+use crate::lock::Locked;
 use tokio_postgres::SimpleQueryMessage;
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
@@ -218,8 +219,8 @@ async fn load_chunk(
     };
     // The next unit, whose statements are prepared now: the source's at
     // once (it is idle), the destination's with this unit's COMMIT.
-    if upcoming.is_none() && !shared.interrupted.load(Ordering::SeqCst) {
-        *upcoming = shared.queue.lock().expect("lock").pop_front();
+    if upcoming.is_none() && !crate::stop::requested() {
+        *upcoming = shared.queue.locked().pop_front();
     }
     let next = upcoming.as_ref().map(|u| {
         let (copy_in, copy_out) = copy_statements(shared, u);

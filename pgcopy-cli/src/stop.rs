@@ -1,0 +1,166 @@
+//! Signals, heard from start to exit in every phase: SIGINT (Ctrl-C),
+//! SIGTERM and SIGHUP (a closed terminal).
+//!
+//! The first asks the run to stop: no new work starts (each phase asks
+//! [`requested`] before it begins something, and long waits also wait on
+//! [`wait`]), and the server statements registered with [`on_stop`] (loads,
+//! index builds, validations) get a cancel request. The job is left as a
+//! resumable one, and the run ends with 128 + the signal's number. A second
+//! signal ends the process at once: what it leaves is what a `kill -9`
+//! would, which the state schema is built to survive (every change is
+//! recorded in the transaction that makes it).
+
+use crate::connect::CancelHandle;
+use crate::lock::Locked;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use tokio::sync::watch;
+
+/// The signal that asked the run to stop (0: none yet).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+struct Stopper {
+    /// Tells waiters a stop was asked.
+    asked: watch::Sender<bool>,
+    /// Connections whose running statement is cancelled on a stop.
+    cancels: Mutex<HashMap<u64, CancelHandle>>,
+    next: AtomicU64,
+}
+
+fn stopper() -> &'static Stopper {
+    static STOPPER: OnceLock<Stopper> = OnceLock::new();
+    STOPPER.get_or_init(|| Stopper {
+        asked: watch::channel(false).0,
+        cancels: Mutex::new(HashMap::new()),
+        next: AtomicU64::new(0),
+    })
+}
+
+/// The number and name of a signal pgcopy handles.
+fn name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Starts listening, on the current tokio runtime; a signal that cannot be
+/// listened to keeps its default action (it ends the process, as a `kill
+/// -9` would).
+pub fn install() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::interrupt(), 2),
+        (SignalKind::terminate(), 15),
+        (SignalKind::hangup(), 1),
+    ];
+    for (kind, number) in kinds {
+        let Ok(mut stream) = signal(kind) else {
+            tracing::debug!("cannot listen to {}", name(number));
+            continue;
+        };
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                heard(number).await;
+            }
+        });
+    }
+}
+
+async fn heard(number: i32) {
+    if SIGNAL
+        .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        // A second signal: at once. stderr may be a closed terminal.
+        let _ = writeln!(
+            std::io::stderr(),
+            "pgcopy: {} again: stopping now; what a run had under way stays recorded in the state schema \
+             (see `pgcopy status`)",
+            name(number)
+        );
+        std::process::exit(exit_code_for(SIGNAL.load(Ordering::SeqCst)));
+    }
+    tracing::warn!(
+        "{}: stopping: no new work starts, running statements are cancelled, and the job stays resumable \
+         (a second signal stops at once)",
+        name(number)
+    );
+    let s = stopper();
+    s.asked.send_replace(true);
+    let handles: Vec<CancelHandle> = s.cancels.locked().values().cloned().collect();
+    for h in handles {
+        h.cancel().await;
+    }
+}
+
+/// Whether a stop was asked.
+pub fn requested() -> bool {
+    SIGNAL.load(Ordering::SeqCst) != 0
+}
+
+/// The exit code for the signal that stopped the run (130 for SIGINT, 143
+/// for SIGTERM, 129 for SIGHUP); `None` when none did.
+pub fn exit_code() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(exit_code_for(n)),
+    }
+}
+
+fn exit_code_for(signal: i32) -> i32 {
+    128 + signal
+}
+
+/// The signal's name, for messages (`None` when none stopped the run).
+pub fn signal_name() -> Option<&'static str> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(name(n)),
+    }
+}
+
+/// Resolves once a stop is asked (at once if it was).
+pub async fn wait() {
+    let mut rx = stopper().asked.subscribe();
+    let _ = rx.wait_for(|asked| *asked).await;
+}
+
+/// Cancels the statement running on `handle`'s connection when a stop is
+/// asked, while the returned guard lives (at once, if it was asked).
+pub fn on_stop(handle: CancelHandle) -> OnStop {
+    let s = stopper();
+    let id = s.next.fetch_add(1, Ordering::SeqCst);
+    if requested() {
+        let h = handle.clone();
+        tokio::spawn(async move { h.cancel().await });
+    }
+    s.cancels.locked().insert(id, handle);
+    OnStop(id)
+}
+
+/// Keeps a connection registered with [`on_stop`].
+pub struct OnStop(u64);
+
+impl Drop for OnStop {
+    fn drop(&mut self) {
+        stopper().cancels.locked().remove(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        assert_eq!(exit_code_for(2), 130);
+        assert_eq!(exit_code_for(15), 143);
+        assert_eq!(exit_code_for(1), 129);
+        assert_eq!(name(1), "SIGHUP");
+    }
+}
