@@ -315,6 +315,12 @@ impl Drop for Display {
     }
 }
 
+/// The style of `template`: a constant of this file, so it parses; were it
+/// not to, a plain bar rather than a panic.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,10 +356,4 @@ mod tests {
         let c = t.cursor.lock().unwrap();
         assert_eq!((c.row, c.col), (1, 4));
     }
-}
-
-/// The style of `template`: a constant of this file, so it parses; were it
-/// not to, a plain bar rather than a panic.
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
