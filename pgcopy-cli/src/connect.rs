@@ -410,7 +410,10 @@ async fn session_fits(client: &Client, want: TargetSessionAttrs) -> Result<(), S
         )
         .await
         .map_err(|e| pg_message(&e))?;
-    let (read_only, standby): (bool, bool) = (row.get(0), row.get(1));
+    let (read_only, standby): (bool, bool) = (
+        row.try_get(0).map_err(|e| pg_message(&e))?,
+        row.try_get(1).map_err(|e| pg_message(&e))?,
+    );
     let (fits, what) = match want {
         TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => (true, ""),
         TargetSessionAttrs::ReadWrite => (!read_only, "read-write"),

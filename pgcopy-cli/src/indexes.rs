@@ -371,7 +371,7 @@ async fn rebuild_one(
         .and_then(|row| {
             crate::rebind::check_after(
                 saved_bindings,
-                row.get(0),
+                row.try_get(0)?,
                 &format!("index {}", s.name),
                 &s.table,
             )

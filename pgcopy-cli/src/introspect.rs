@@ -13,7 +13,7 @@ pub async fn read_catalog(client: &Client, side: &str) -> anyhow::Result<Catalog
         .query_one(pgcopy_core::CATALOG_SQL, &[])
         .await
         .pg_context(|| format!("reading the {side} catalog"))?
-        .get(0);
+        .try_get(0)?;
     Ok(Catalog::from_json(&text)?)
 }
 
@@ -32,7 +32,7 @@ pub async fn lock_to_read(client: &Client, table: &QualifiedName, oid: u32) -> a
     locked.pg_context(|| format!("locking {}", table.display_name()))?;
     let same: bool = same
         .pg_context(|| format!("looking up {}", table.display_name()))?
-        .get(0);
+        .try_get(0)?;
     if !same {
         return Err(crate::error::UserError::failure(format!(
             "{} is no longer the table pgcopy read the catalog of (another role dropped it, or put another \
@@ -50,7 +50,7 @@ pub async fn block_size(client: &Client) -> anyhow::Result<u64> {
         .query_one("SELECT pg_catalog.current_setting('block_size')", &[])
         .await
         .pg_context(|| "reading block_size".into())?
-        .get(0);
+        .try_get(0)?;
     Ok(s.parse().unwrap_or(8192))
 }
 
@@ -68,7 +68,9 @@ pub async fn untrusted_code(
         .pg_context(|| "reading what the destination tables' inserts run".into())?;
     let mut out: HashMap<u32, Vec<(String, String)>> = HashMap::new();
     for r in rows {
-        out.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+        out.entry(r.try_get(0)?)
+            .or_default()
+            .push((r.try_get(1)?, r.try_get(2)?));
     }
     for v in out.values_mut() {
         v.sort();
@@ -105,8 +107,13 @@ pub(crate) async fn read_sequence(
     let Some(row) = probe else {
         return Err("it no longer exists".into());
     };
-    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let col = |e: tokio_postgres::Error| pg_message(&e);
+    let (oid, is_sequence, increment, last): (u32, bool, Option<i64>, Option<i64>) = (
+        row.try_get(0).map_err(col)?,
+        row.try_get(1).map_err(col)?,
+        row.try_get(2).map_err(col)?,
+        row.try_get(3).map_err(col)?,
+    );
     if !is_sequence {
         return Err("the name now leads to something that is not a sequence".into());
     }
@@ -129,7 +136,7 @@ pub(crate) async fn read_sequence(
     Ok(SequenceState {
         oid,
         increment,
-        last: row.get(0),
-        called: row.get(1),
+        last: row.try_get(0).map_err(col)?,
+        called: row.try_get(1).map_err(col)?,
     })
 }

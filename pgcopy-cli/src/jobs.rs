@@ -37,17 +37,17 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
             let jobs: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
-                    serde_json::json!({
-                        "job_id": r.get::<_, i64>(0),
-                        "state": r.get::<_, String>(1),
-                        "source": r.get::<_, String>(2),
-                        "started_at": r.get::<_, Option<String>>(3),
-                        "finished_at": r.get::<_, Option<String>>(4),
-                        "rows_copied": r.get::<_, i64>(5),
-                        "error": r.get::<_, String>(6),
-                    })
+                    Ok(serde_json::json!({
+                        "job_id": r.try_get::<_, i64>(0)?,
+                        "state": r.try_get::<_, String>(1)?,
+                        "source": r.try_get::<_, String>(2)?,
+                        "started_at": r.try_get::<_, Option<String>>(3)?,
+                        "finished_at": r.try_get::<_, Option<String>>(4)?,
+                        "rows_copied": r.try_get::<_, i64>(5)?,
+                        "error": r.try_get::<_, Option<String>>(6)?,
+                    }))
                 })
-                .collect();
+                .collect::<Result<_, tokio_postgres::Error>>()?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&jobs)?);
             } else {

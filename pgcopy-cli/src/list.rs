@@ -38,7 +38,7 @@ pub async fn run(args: ListArgs) -> anyhow::Result<i32> {
                 .query_one(&sql::count_rows(&t.name, true), &[])
                 .await
                 .pg_context(|| format!("counting rows of {}", t.name.display_name()))?
-                .get(0);
+                .try_get(0)?;
             client.batch_execute("COMMIT").await?;
             Some(n)
         } else {

@@ -187,17 +187,17 @@ impl StateStore {
             .await
             .pg_context(|| "reading the destination's state schema".into())?;
         let facts = StateSchemaFacts {
-            present: row.get(0),
-            has_version: row.get(2),
-            may_create: row.get(3),
-            may_use: row.get(4),
-            owner: row.get::<_, Option<String>>(5).unwrap_or_default(),
-            owner_is_superuser: row.get(6),
-            mine: row.get(7),
-            others_create: row.get(8),
+            present: row.try_get(0)?,
+            has_version: row.try_get(2)?,
+            may_create: row.try_get(3)?,
+            may_use: row.try_get(4)?,
+            owner: row.try_get::<_, Option<String>>(5)?.unwrap_or_default(),
+            owner_is_superuser: row.try_get(6)?,
+            mine: row.try_get(7)?,
+            others_create: row.try_get(8)?,
         };
-        let ext_version: Option<String> = row.get(1);
-        let droppable_by: Option<String> = row.get(9);
+        let ext_version: Option<String> = row.try_get(1)?;
+        let droppable_by: Option<String> = row.try_get(9)?;
         match state_schema::assess(&self.schema, &facts) {
             Err(p) => return Ok(Err(p)),
             Ok(false) => return Ok(Ok(StateSchemaStatus::Creatable)),
@@ -207,7 +207,7 @@ impl StateStore {
             .query_one(&format!("SELECT {}()", self.rel("schema_version")), &[])
             .await
             .pg_context(|| format!("reading {}.schema_version()", self.schema))?
-            .get(0);
+            .try_get(0)?;
         Ok(
             state_schema::check_version(&self.schema, v, STATE_SCHEMA_VERSION).map(|()| {
                 StateSchemaStatus::Ready {

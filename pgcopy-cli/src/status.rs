@@ -97,7 +97,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         })
         .into());
     };
-    let job_id: i64 = j.get(0);
+    let job_id: i64 = j.try_get(0)?;
     let rows = dst
         .query(
             &format!(
@@ -110,29 +110,31 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         .pg_context(|| "reading the tables' progress".into())?;
     let status = JobStatus {
         job_id,
-        state: j.get(1),
-        tables: j.get(2),
-        tables_done: j.get(3),
-        est_rows: j.get(4),
-        rows_copied: j.get(5),
-        percent: j.get(6),
-        rows_per_second: j.get(7),
-        eta: j.get(8),
-        error: j.get(9),
-        phase: j.get(10),
+        state: j.try_get(1)?,
+        tables: j.try_get(2)?,
+        tables_done: j.try_get(3)?,
+        est_rows: j.try_get(4)?,
+        rows_copied: j.try_get(5)?,
+        percent: j.try_get(6)?,
+        rows_per_second: j.try_get(7)?,
+        eta: j.try_get(8)?,
+        error: j.try_get(9)?,
+        phase: j.try_get(10)?,
         table_status: rows
             .iter()
-            .map(|r| TableStatus {
-                table: r.get(0),
-                state: r.get(1),
-                rows_copied: r.get(2),
-                est_rows: r.get(3),
-                percent: r.get(4),
-                rows_per_second: r.get(5),
-                eta: r.get(6),
-                error: r.get(7),
+            .map(|r| {
+                Ok(TableStatus {
+                    table: r.try_get(0)?,
+                    state: r.try_get(1)?,
+                    rows_copied: r.try_get(2)?,
+                    est_rows: r.try_get(3)?,
+                    percent: r.try_get(4)?,
+                    rows_per_second: r.try_get(5)?,
+                    eta: r.try_get(6)?,
+                    error: r.try_get(7)?,
+                })
             })
-            .collect(),
+            .collect::<Result<_, tokio_postgres::Error>>()?,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&status)?);

@@ -134,9 +134,9 @@ async fn query(
             .query_one(&query, &[])
             .await
             .pg_context(|| format!("reading {}", r.table.display_name()))?;
-        rows += row.get::<_, i64>(0);
+        rows += row.try_get::<_, i64>(0)?;
         if exact {
-            let part: String = row.get(1);
+            let part: String = row.try_get(1)?;
             sum += part
                 .parse::<i128>()
                 .map_err(|e| anyhow::anyhow!("reading the checksum {part:?}: {e}"))?;
@@ -158,7 +158,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
         .await
         .pg_context(|| "exporting the source snapshot".into())?
-        .get(0);
+        .try_get(0)?;
     let (catalog, dst_catalog) = tokio::try_join!(
         introspect::read_catalog(&src, "source"),
         introspect::read_catalog(&dst, "destination"),

@@ -254,13 +254,15 @@ impl IndexBuilds {
         self.last = match rows {
             Ok(rows) => rows
                 .iter()
-                .map(|r| {
-                    let table: String = r.get(0);
-                    let phase: String = r.get(1);
-                    match r.get::<_, Option<i64>>(2) {
+                // A build's table reads as NULL where this role may not
+                // see its session (acting as another role): skipped.
+                .filter_map(|r| {
+                    let table: String = r.try_get::<_, Option<String>>(0).ok().flatten()?;
+                    let phase: String = r.try_get::<_, Option<String>>(1).ok().flatten()?;
+                    Some(match r.try_get::<_, Option<i64>>(2).ok().flatten() {
                         Some(pct) => format!("{}: {phase} {pct}%", printable(&table)),
                         None => format!("{}: {phase}", printable(&table)),
-                    }
+                    })
                 })
                 .collect::<Vec<_>>()
                 .join(", "),

@@ -37,8 +37,8 @@ pub async fn list(src: &Client) -> anyhow::Result<BTreeMap<u32, String>> {
         .await
         .pg_context(|| "listing the source's large objects".into())?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect())
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?)
 }
 
 /// The large objects of [`list`], in batches.
@@ -71,7 +71,7 @@ pub async fn preflight(
         )
         .await
         .pg_context(|| "reading the source's large objects".into())?;
-    let (unreadable, grantees): (i64, Vec<String>) = (row.get(0), row.get(1));
+    let (unreadable, grantees): (i64, Vec<String>) = (row.try_get(0)?, row.try_get(1)?);
     let owners: BTreeSet<&String> = objects.values().collect();
     let roles = dst
         .query(
@@ -101,18 +101,18 @@ pub async fn preflight(
         )
         .await
         .pg_context(|| "reading the destination's large objects".into())?
-        .get(0);
+        .try_get(0)?;
     Ok(check_large_objects(&LargeObjectFacts {
         source_owners: objects.clone(),
         unreadable,
         roles: roles
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()?,
         dest_objects: dest_objects
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()?,
         may_create,
     }))
 }
@@ -252,13 +252,15 @@ async fn copy_batch(
         .map_err(|e| anyhow::anyhow!("reading: {}", pg_message(&e)))?;
     let mut objects: Vec<Object> = rows
         .iter()
-        .map(|r| Object {
-            oid: r.get(0),
-            owner: r.get(1),
-            comment: r.get(2),
-            data: r.get(3),
+        .map(|r| {
+            Ok(Object {
+                oid: r.try_get(0)?,
+                owner: r.try_get(1)?,
+                comment: r.try_get(2)?,
+                data: r.try_get(3)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     // Privileges as the source lists them, the owner's own included (an
     // owner may have revoked some of its own).
     let grants = src
@@ -283,8 +285,8 @@ async fn copy_batch(
         .await
         .map_err(|e| anyhow::anyhow!("reading privileges: {}", pg_message(&e)))?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     let tx = dst.transaction().await?;
     let oids: Vec<u32> = objects.iter().map(|o| o.oid).collect();
     tx.execute(
@@ -299,7 +301,10 @@ async fn copy_batch(
         .await?;
     let put = tx.prepare("SELECT pg_catalog.lo_put($1, $2, $3)").await?;
     let mut bytes = 0u64;
-    let current_user: String = tx.query_one("SELECT current_user::text", &[]).await?.get(0);
+    let current_user: String = tx
+        .query_one("SELECT current_user::text", &[])
+        .await?
+        .try_get(0)?;
     let mut ddl = String::new();
     for o in &mut objects {
         tx.execute(&create, &[&o.oid, &o.data])
@@ -317,7 +322,7 @@ async fn copy_batch(
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("reading large object {}: {}", o.oid, pg_message(&e)))?
-                .get(0);
+                .try_get(0)?;
             last = more.len();
             if last > 0 {
                 tx.execute(&put, &[&o.oid, &offset, &more])
@@ -357,7 +362,10 @@ async fn copy_batch(
     // in the source's order, which has each grant option before its use.
     let grantors: Vec<String> = grants
         .iter()
-        .filter_map(|g| g.get::<_, Option<String>>(4))
+        .map(|g| g.try_get::<_, Option<String>>(4))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?
+        .into_iter()
+        .flatten()
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -373,14 +381,14 @@ async fn copy_batch(
             )
             .await?
             .iter()
-            .map(|r| r.get(0))
-            .collect(),
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, tokio_postgres::Error>>()?,
     };
     for g in &grants {
         let (oid, privilege, grantee, grantable): (u32, String, Option<String>, bool) =
-            (g.get(0), g.get(1), g.get(2), g.get(3));
+            (g.try_get(0)?, g.try_get(1)?, g.try_get(2)?, g.try_get(3)?);
         let grantor = g
-            .get::<_, Option<String>>(4)
+            .try_get::<_, Option<String>>(4)?
             .filter(|r| may_act.contains(r));
         let privilege = match privilege.as_str() {
             "SELECT" => "SELECT",

@@ -107,7 +107,7 @@ pub(super) async fn copy_data(
             )
             .await
             .pg_context(|| "reading the destination tables' sizes".into())?
-            .get(0);
+            .try_get(0)?;
         if holds_rows {
             tx.batch_execute(&sql::truncate(targets))
                 .await

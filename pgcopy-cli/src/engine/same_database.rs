@@ -24,7 +24,7 @@ pub(super) async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::R
                FROM pg_catalog.pg_control_system()";
     let (a, b) = tokio::join!(src.query_one(q, &[]), dst.query_one(q, &[]));
     let by_identity = match (a, b) {
-        (Ok(a), Ok(b)) => Some(a.get::<_, String>(0) == b.get::<_, String>(0)),
+        (Ok(a), Ok(b)) => Some(a.try_get::<_, String>(0)? == b.try_get::<_, String>(0)?),
         _ => None,
     };
     let by_session = session_seen_from(src, dst).await;
@@ -70,7 +70,7 @@ async fn session_seen_from(src: &Client, dst: &Client) -> Result<bool, String> {
             &[&token],
         )
         .await
-        .map(|r| r.get::<_, bool>(0))
+        .and_then(|r| r.try_get::<_, bool>(0))
         .map_err(|e| pg_message(&e));
     dst.batch_execute("RESET application_name")
         .await

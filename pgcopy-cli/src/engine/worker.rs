@@ -166,7 +166,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
             &[]
         )
     );
-    let track_counts = track_counts.is_ok_and(|r| r.get::<_, bool>(0));
+    let track_counts = track_counts.is_ok_and(|r| r.try_get::<_, bool>(0).unwrap_or(false));
     imported.map_err(|e| ChunkError::new("importing the source snapshot", &e))?;
     set_up.map_err(|e| ChunkError::new("setting up the session", &e))?;
     let guard = guard.map_err(|e| ChunkError::new("preparing the load check", &e))?;

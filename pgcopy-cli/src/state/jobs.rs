@@ -34,16 +34,16 @@ impl StateStore {
         rows.iter()
             .map(|r| {
                 Ok(StoredJob {
-                    job_id: r.get(0),
-                    state: r.get(1),
-                    stale: r.get::<_, Option<bool>>(2).unwrap_or(false),
-                    source: r.get(3),
-                    plan: r.get(4),
-                    options: serde_json::from_value(r.get(5)).ok(),
-                    truncated: r.get(6),
-                    disabled_triggers: serde_json::from_value(r.get(7))?,
-                    created_by: r.get(8),
-                    mine: r.get(9),
+                    job_id: r.try_get(0)?,
+                    state: r.try_get(1)?,
+                    stale: r.try_get::<_, Option<bool>>(2)?.unwrap_or(false),
+                    source: r.try_get(3)?,
+                    plan: r.try_get(4)?,
+                    options: serde_json::from_value(r.try_get(5)?).ok(),
+                    truncated: r.try_get(6)?,
+                    disabled_triggers: serde_json::from_value(r.try_get(7)?)?,
+                    created_by: r.try_get(8)?,
+                    mine: r.try_get(9)?,
                 })
             })
             .collect()
@@ -148,7 +148,7 @@ impl StateStore {
             )
             .await
             .pg_context(|| "reading pending saved foreign keys".into())?
-            .get(0))
+            .try_get(0)?)
     }
 
     /// How many of `job_id`'s saved FKs and indexes are not restored yet,
@@ -296,7 +296,7 @@ impl StateStore {
             )
             .await
             .pg_context(|| "recording the job in the state schema".into())?
-            .get(0);
+            .try_get(0)?;
         // Column by column, as arrays: the SQL knows no field of the plan's.
         let t = &plan.tables;
         let schemas: Vec<&str> = t.iter().map(|t| t.table.schema.as_str()).collect();

@@ -23,8 +23,13 @@ impl StateStore {
             .pg_context(|| "reading the job's chunks".into())?;
         Ok(rows
             .iter()
-            .map(|r| ((r.get(0), r.get(1), r.get(2)), (r.get(3), r.get(4))))
-            .collect())
+            .map(|r| {
+                Ok((
+                    (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
+                    (r.try_get(3)?, r.try_get(4)?),
+                ))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()?)
     }
 
     /// Whether a chunk is marked done (its transaction committed), with its rows
@@ -44,7 +49,7 @@ impl StateStore {
                 &[&key.job_id, &key.schema, &key.table, &key.chunk],
             )
             .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// Why [`StateStore::mark_chunk_done`] failed, when the chunk was done

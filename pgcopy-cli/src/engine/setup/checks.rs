@@ -137,8 +137,8 @@ impl Ctx<'_> {
                     )
                     .await?
                     .iter()
-                    .map(|r| r.get(0))
-                    .collect(),
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, tokio_postgres::Error>>()?,
             };
             let timed = names.iter().find(|n| {
                 let bare = n.strip_prefix("pg_catalog.").unwrap_or(n);
@@ -304,7 +304,10 @@ impl Ctx<'_> {
             .query(pgcopy_core::sql::PARTITION_CONSTRAINTS, &[&leaves])
             .await
             .pg_context(|| format!("reading the partitions of {}", target.display_name()))?;
-        let constraints: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+        let constraints: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, tokio_postgres::Error>>()?;
         if constraints.iter().any(Option::is_none) {
             return Ok(None);
         }
@@ -404,7 +407,7 @@ impl Ctx<'_> {
                     self.src
                         .batch_execute("RELEASE SAVEPOINT pgcopy_routing")
                         .await?;
-                    let n: i64 = row.get(0);
+                    let n: i64 = row.try_get(0)?;
                     if n > 0 {
                         problems.push(Problem::UnroutableRows {
                             rows: n,
