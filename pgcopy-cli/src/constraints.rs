@@ -473,6 +473,11 @@ async fn validate_one(
             tx.commit().await?;
             Ok(None)
         }
+        // Cancelled by a stop: still waiting for its validation, which a
+        // resume or `restore-fks` runs.
+        Err(_) if crate::stop::requested() => {
+            Ok(Some("not validated yet: the run was stopped".to_string()))
+        }
         Err(e) => {
             drop(tx);
             let msg = format!("validation failed: {}", pg_message(&e));

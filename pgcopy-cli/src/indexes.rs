@@ -153,12 +153,18 @@ pub async fn rebuild(
     // attach them, one at a time, deepest first (the query's order).
     let (builds, attaches): (Vec<Pending>, Vec<Pending>) =
         pending.into_iter().partition(|p| p.level == 0);
-    let mut failures =
+    let mut outcomes =
         rebuild_all(dest, store, scope, parallel, in_order(builds), done.clone()).await?;
-    failures.extend(rebuild_all(dest, store, scope, 1, vec![attaches], done).await?);
+    outcomes.extend(rebuild_all(dest, store, scope, 1, vec![attaches], done).await?);
+    let rebuilt = outcomes.iter().filter(|o| o.is_none()).count();
+    let failures: Vec<String> = outcomes.into_iter().flatten().collect();
     tracing::info!(
-        "rebuilt {} in {:.1} s",
-        crate::format::count(total - failures.len(), "index", "indexes"),
+        "rebuilt {}{} in {:.1} s",
+        crate::format::count(rebuilt, "index", "indexes"),
+        match total - rebuilt - failures.len() {
+            0 => String::new(),
+            left => format!(" ({left} left for later: stopped)"),
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(failures)
@@ -212,7 +218,7 @@ async fn rebuild_all(
     parallel: usize,
     groups: Vec<Vec<Pending>>,
     done: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Option<String>>> {
     let groups: Vec<Vec<Pending>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -227,17 +233,24 @@ async fn rebuild_all(
         move |mut conn, group| {
             let (store, done, scope) = (schema.clone(), done.clone(), scope.clone());
             async move {
-                let mut failures = Vec::new();
+                // One outcome a build done: `None` rebuilt, else why not. A
+                // stop leaves the rest (and the one it cancelled) pending.
+                let mut outcomes = Vec::new();
                 for p in &group {
+                    if crate::stop::requested() {
+                        break;
+                    }
                     let r = rebuild_one(&mut conn, &store, &scope, p).await;
                     if let Some(d) = &done {
                         d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    if let Err(e) = r {
-                        failures.push(record_failure(&conn, &store, p, e).await);
+                    match r {
+                        Ok(()) => outcomes.push(None),
+                        Err(_) if crate::stop::requested() => break,
+                        Err(e) => outcomes.push(Some(record_failure(&conn, &store, p, e).await)),
                     }
                 }
-                (conn, failures)
+                (conn, outcomes)
             }
         },
     )

@@ -15,9 +15,13 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,pgcopy={default}")));
+    // A log line that cannot be written (stderr a closed pipe or terminal)
+    // is dropped; tracing's own report of it would be written with
+    // `eprintln!`, which panics there.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -14,6 +14,7 @@ mod keys;
 mod list_dry_run;
 mod resume;
 mod security;
+mod signals;
 mod state;
 mod subset;
 mod tls;

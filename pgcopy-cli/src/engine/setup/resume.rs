@@ -223,8 +223,30 @@ pub(super) async fn resume(
     }
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
-    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
+    let done_chunks = store.done_chunks(dst, job.job_id).await?;
+    // With every chunk (and large-object batch) committed, nothing is loaded
+    // again: what the earlier run put back stays, and only what it left is
+    // done (rebuilds, keys, triggers, sequences, views, ANALYZE).
+    let loads_left = plan.tables.iter().any(|t| {
+        t.chunks.iter().any(|c| {
+            !done_chunks.contains_key(&(
+                t.table.schema.clone(),
+                t.table.name.clone(),
+                c.index as i32,
+            ))
+        })
+    }) || plan.large_objects.iter().any(|b| {
+        let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
+        !done_chunks.contains_key(&(schema.to_string(), table.to_string(), b.index as i32))
+    });
+    let (fks_to_drop, indexes_to_drop) = match loads_left {
+        true => ctx.to_drop(&opts, &plan)?,
+        false => (Vec::new(), Vec::new()),
+    };
     let (mut problems, mut triggers) = ctx.check(&plan, &fks_to_drop);
+    if !loads_left {
+        triggers.clear();
+    }
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
@@ -254,7 +276,6 @@ pub(super) async fn resume(
     }
     ctx.lock_split_sources(&plan).await?;
     store.restart_job(dst, job.job_id, snapshot).await?;
-    let done_chunks = store.done_chunks(dst, job.job_id).await?;
     // What the job's earlier runs saved and did not put back is its own too
     // (only this role's members may write the rows of its job).
     let mut own = super::own_saved(&fks_to_drop, &indexes_to_drop);
