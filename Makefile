@@ -8,7 +8,7 @@ export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
 
-.PHONY: setup build install install-ext test test-versions lint unit pgtest integration demo demo-stop bench clean
+.PHONY: setup build install install-ext test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +47,12 @@ integration: install-ext
 	cargo test -p pgcopy-tests --test integration -- --test-threads 2
 
 test: lint unit pgtest integration
+
+# Copies stopped at random by signals, SIGKILL and closed pipes; make test
+# runs 40, this runs 100 (PGCOPY_CHAOS_SEED replays one).
+chaos: install-ext
+	cargo build -p pgcopy-cli
+	PGCOPY_CHAOS_RUNS=$${PGCOPY_CHAOS_RUNS:-100} cargo test -p pgcopy-tests --test integration chaos:: -- --nocapture
 
 # Every pair of PostgreSQL 14-18 as source and destination (make test runs a
 # few); servers other than the system's 15 are fetched into target/pg-versions.

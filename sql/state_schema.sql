@@ -242,6 +242,34 @@ CREATE TRIGGER guard_job_row BEFORE INSERT OR UPDATE ON @extschema@.saved_indexe
     FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_job_row();
 ALTER TABLE @extschema@.saved_indexes ENABLE ALWAYS TRIGGER guard_job_row;
 
+CREATE FUNCTION @extschema@.job_is_stale(j @extschema@.jobs) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT j.state = 'running'
+   AND (j.heartbeat_at < now() - interval '30 seconds'
+        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = j.client_backend_pid))
+$$;
+COMMENT ON FUNCTION @extschema@.job_is_stale(@extschema@.jobs) IS 'A running job whose client is gone: its connection closed, or no heartbeat for 30 seconds.';
+
+-- The one next step for a job in its state: the same sentence in status(),
+-- the progress view, `pgcopy status`, `pgcopy restore-fks` and a copy that
+-- finds the job in its way.
+CREATE FUNCTION @extschema@.next_step(j @extschema@.jobs) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE
+         WHEN j.state IN ('succeeded', 'discarded') THEN NULL
+         WHEN j.state = 'running' AND NOT @extschema@.job_is_stale(j)
+           THEN 'wait: its client is running it now'
+         ELSE 'continue it with `pgcopy copy --resume --job ' || j.job_id
+              || '` (the same source and destination), or give it up with `pgcopy jobs discard '
+              || j.job_id || '`, which puts back what it dropped and disabled'
+       END
+$$;
+COMMENT ON FUNCTION @extschema@.next_step(@extschema@.jobs) IS 'The one next step for a job in its state (NULL when none): what every command and view says.';
+
 -- Per table of a job: committed rows plus rows in flight, and progress measured
 -- in chunks (a chunk in flight counts by its streamed bytes, at most 99% of its
 -- share), so a finished table is exactly 100%.
@@ -251,7 +279,9 @@ RETURNS TABLE (table_schema text, table_name text, state text, rows_copied bigin
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT t.table_schema, t.table_name, t.state,
+SELECT t.table_schema, t.table_name,
+       CASE WHEN t.state = 'pending' AND (c.chunks_done > 0 OR coalesce(w.workers, 0) > 0) THEN 'copying'
+            ELSE t.state END,
        c.rows_done + coalesce(w.rows_streamed, 0::bigint),
        t.est_rows, t.est_bytes,
        CASE WHEN t.state = 'done' THEN 1.0::float8
@@ -270,7 +300,10 @@ SELECT t.table_schema, t.table_name, t.state,
   LEFT JOIN LATERAL (
         SELECT sum(jw.rows_streamed)::bigint AS rows_streamed, sum(jw.bytes_streamed) AS bytes_streamed,
                count(*) AS workers
+          -- rows in flight only while a client runs the job: a dead one's
+          -- were never committed
           FROM @extschema@.job_workers jw JOIN @extschema@.jobs jj ON jj.job_id = jw.job_id AND jj.state = 'running'
+                                                              AND NOT @extschema@.job_is_stale(jj)
          WHERE jw.job_id = t.job_id AND jw.table_schema = t.table_schema AND jw.table_name = t.table_name
            -- a chunk committed since the worker's last report is counted once
            AND NOT EXISTS (SELECT 1 FROM @extschema@.job_chunks d
@@ -280,16 +313,6 @@ SELECT t.table_schema, t.table_name, t.state,
  WHERE t.job_id = $1
 $$;
 COMMENT ON FUNCTION @extschema@.table_progress(bigint) IS 'Progress of each table of a job (used by status() and the progress view).';
-
-CREATE FUNCTION @extschema@.job_is_stale(j @extschema@.jobs) RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT j.state = 'running'
-   AND (j.heartbeat_at < now() - interval '30 seconds'
-        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = j.client_backend_pid))
-$$;
-COMMENT ON FUNCTION @extschema@.job_is_stale(@extschema@.jobs) IS 'A running job whose client is gone: its connection closed, or no heartbeat for 30 seconds.';
 
 CREATE VIEW @extschema@.progress AS
 SELECT j.job_id,
@@ -304,7 +327,8 @@ SELECT j.job_id,
                                      CASE WHEN j.state = 'succeeded' THEN 1::float8 ELSE 0::float8 END))::numeric, 1) AS percent,
        round(coalesce(sum(p.rows_copied), 0::numeric)
              / nullif(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0::numeric)) AS rows_per_second,
-       CASE WHEN j.state = 'running' AND sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8) > 0::float8
+       CASE WHEN j.state = 'running' AND NOT @extschema@.job_is_stale(j)
+                 AND sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8) > 0::float8
             THEN (now() - j.started_at)
                  * ((sum(greatest(p.est_bytes, 1::bigint)::float8) - sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8))
                     / sum(p.fraction * greatest(p.est_bytes, 1::bigint)::float8))
@@ -312,7 +336,8 @@ SELECT j.job_id,
        j.started_at,
        j.finished_at,
        j.heartbeat_at,
-       j.error
+       j.error,
+       @extschema@.next_step(j) AS next_step
   FROM @extschema@.jobs j
   LEFT JOIN LATERAL @extschema@.table_progress(j.job_id) p ON true
  GROUP BY j.job_id;
@@ -320,7 +345,8 @@ COMMENT ON VIEW @extschema@.progress IS 'One row per job: percent of rows done, 
 
 CREATE FUNCTION @extschema@.status(job bigint DEFAULT NULL)
 RETURNS TABLE (job_id bigint, job_state text, job_phase text, table_name text, state text, rows_copied bigint,
-               est_rows bigint, percent numeric, rows_per_second numeric, eta interval, error text)
+               est_rows bigint, percent numeric, rows_per_second numeric, eta interval, error text,
+               next_step text)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -334,9 +360,11 @@ SELECT j.job_id,
        round((100::float8 * p.fraction)::numeric, 1),
        round(p.rows_copied::numeric / nullif(extract(epoch FROM coalesce(p.finished_at, now()) - p.started_at), 0::numeric)),
        CASE WHEN p.state <> 'done' AND p.fraction > 0::float8 AND j.state = 'running'
+                 AND NOT @extschema@.job_is_stale(j)
             THEN (now() - p.started_at) * ((1::float8 - p.fraction) / p.fraction)
        END,
-       p.error
+       p.error,
+       @extschema@.next_step(j)
   FROM @extschema@.jobs j
   CROSS JOIN LATERAL @extschema@.table_progress(j.job_id) p
  WHERE j.job_id = coalesce($1, (SELECT max(jj.job_id) FROM @extschema@.jobs jj
@@ -344,7 +372,7 @@ SELECT j.job_id,
                                                            WHERE r.rolname = current_user)))
  ORDER BY p.state = 'done', p.table_schema, p.table_name
 $$;
-COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (when NULL, the latest the calling role created itself; another role''s needs its number): state, rows copied of estimated, percent, rate, ETA, error. job_state is stale when the client died; job_phase says which step a running job is in.';
+COMMENT ON FUNCTION @extschema@.status(bigint) IS 'Per table of a job (when NULL, the latest the calling role created itself; another role''s needs its number): state (copying while its chunks load), rows copied of estimated, percent, rate, ETA (none once the client died), error, and the job''s one next step. job_state is stale when the client died; job_phase says which step a running job is in.';
 
 CREATE VIEW @extschema@.pending_fks AS
 SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated,

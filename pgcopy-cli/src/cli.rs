@@ -307,6 +307,11 @@ pub struct CopyArgs {
     /// Copy even though source and destination are the same database.
     #[arg(long)]
     pub yes_i_know: bool,
+    /// Fail instead of waiting longer than this for a table lock, on either
+    /// side (as pg_dump's): milliseconds, or with ms, s, min or h (10s). A
+    /// wait of more than a second is logged, with who holds the lock.
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait_timeout: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub trust: TrustArgs,

@@ -59,6 +59,9 @@ pub struct Endpoint {
     /// The resolved settings (password inside a `Secret`).
     pub settings: ConnSettings,
     tls: Tls,
+    /// `--lock-wait-timeout`: every session's `lock_timeout` (a value as
+    /// `SET lock_timeout` takes it, checked to be a number and a unit).
+    lock_timeout: Option<String>,
 }
 
 fn home() -> Option<String> {
@@ -161,7 +164,42 @@ impl Endpoint {
             role,
             settings,
             tls,
+            lock_timeout: None,
         })
+    }
+
+    /// Every session waits at most `timeout` for a lock (`--lock-wait-timeout`,
+    /// as pg_dump's): a number of milliseconds, or with a unit (`ms`, `s`,
+    /// `min`, `h`); anything else is refused.
+    pub fn with_lock_timeout(mut self, timeout: Option<&str>) -> Result<Endpoint, UserError> {
+        let Some(t) = timeout.map(str::trim) else {
+            return Ok(self);
+        };
+        let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = &t[digits.len()..];
+        if digits.is_empty()
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || !matches!(unit, "" | "ms" | "s" | "min" | "h")
+        {
+            return Err(UserError::usage(format!(
+                "--lock-wait-timeout {t:?} is not a duration: give milliseconds (5000) or a number with ms, s, \
+                 min or h (10s)"
+            )));
+        }
+        self.lock_timeout = Some(format!("{digits}{unit}"));
+        Ok(self)
+    }
+
+    /// The `application_name` pgcopy's sessions carry, as a `LIKE` pattern:
+    /// the user's own, else `pgcopy ...`.
+    pub fn application_pattern(&self) -> String {
+        match &self.settings.application_name {
+            Some(name) => name
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_"),
+            None => "pgcopy %".to_string(),
+        }
     }
 
     /// The connection as safe text (no password).
@@ -208,6 +246,9 @@ impl Endpoint {
         // instead: a policy's code never runs with this role's rights, and
         // nothing is copied or compared short of rows.
         options.push_str(" -c row_security=off");
+        if let Some(t) = &self.lock_timeout {
+            options.push_str(&format!(" -c lock_timeout={t}"));
+        }
         cfg.options(options.trim_start());
         cfg.channel_binding(match s.channel_binding {
             ChannelBinding::Disable => tokio_postgres::config::ChannelBinding::Disable,

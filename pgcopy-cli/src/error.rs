@@ -50,6 +50,15 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
         if let Some(h) = db.hint() {
             s.push_str(&format!(" (hint: {h})"));
         }
+        if *db.code() == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE {
+            // The server does not say whose lock: the lock watcher's warning
+            // (after a second of waiting) does.
+            s.push_str(
+                ": another session held a lock this run needed for longer than --lock-wait-timeout (or \
+                 lock_timeout) allows; a warning above names it when the wait passed a second; retry \
+                 once it is done",
+            );
+        }
         return s;
     }
     let mut s = e.to_string();

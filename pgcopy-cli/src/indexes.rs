@@ -120,7 +120,8 @@ struct Pending {
 }
 
 /// Rebuilds the saved indexes of `scope` that are not back, with up to
-/// `parallel` sessions; returns one message per index that failed.
+/// `parallel` sessions; returns how many it rebuilt, and one message per
+/// index that failed.
 pub async fn rebuild(
     dst: &Client,
     dest: &Endpoint,
@@ -128,13 +129,13 @@ pub async fn rebuild(
     scope: &Scope,
     parallel: usize,
     progress: Option<&crate::engine::after_progress::AfterLoad>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(usize, Vec<String>)> {
     let rows = dst
         .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
         .await
         .pg_context(|| "reading saved indexes".into())?;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok((0, Vec::new()));
     }
     let pending: Vec<Pending> = rows
         .iter()
@@ -167,7 +168,7 @@ pub async fn rebuild(
         },
         started.elapsed().as_secs_f64()
     );
-    Ok(failures)
+    Ok((rebuilt, failures))
 }
 
 /// The builds in groups that each run in order on one connection. A table's

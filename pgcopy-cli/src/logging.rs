@@ -25,10 +25,16 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
         .with_target(false);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
+        // On a terminal a person watches the lines come; in a file or a
+        // pipe (cron, CI, `2> copy.log`), each line says when it happened.
+        LogFormat::Text if is_terminal() => builder
             .fmt_fields(printable_fields())
             .without_time()
-            .with_ansi(is_terminal())
+            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        LogFormat::Text => builder
+            .fmt_fields(printable_fields())
+            .with_ansi(false)
             .init(),
     }
 }
@@ -50,7 +56,9 @@ fn printable_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> 
     .delimited(" ")
 }
 
+/// Whether stderr is a terminal a person reads: no timestamps, and colours
+/// unless `NO_COLOR` is set.
 fn is_terminal() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    std::io::stderr().is_terminal()
 }

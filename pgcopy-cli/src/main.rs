@@ -50,6 +50,7 @@ mod introspect;
 mod jobs;
 mod list;
 mod lock;
+mod lockwatch;
 mod logging;
 mod merging;
 mod parse;
@@ -85,6 +86,13 @@ fn main() {
     };
     logging::init(cli.verbose, cli.quiet, cli.log_format);
     let quiet = cli.quiet;
+    let started = std::time::Instant::now();
+    // `copy --summary-json`: written for every outcome, by the engine or,
+    // when the run ended before it could, here.
+    let summary_path = match &cli.command {
+        Command::Copy(a) => a.summary_json.clone(),
+        _ => None,
+    };
     let parallel = match &cli.command {
         Command::Copy(a) => a.parallel,
         Command::Verify(a) => a.parallel,
@@ -139,6 +147,7 @@ fn main() {
             }
         }
     });
+    let mut error_text = None;
     let code = match result {
         // A signal ended the run: its code, whatever the run made of it.
         Ok(code) => stop::exit_code().unwrap_or(code),
@@ -156,9 +165,17 @@ fn main() {
                 .map(|l| pgcopy_core::quote::printable(l).into_owned())
                 .collect();
             errln!("error: {}", lines.join("\n"));
+            error_text = Some(lines.join("\n"));
             code
         }
     };
+    if let Some(path) = &summary_path {
+        let error = error_text.or_else(|| {
+            stop::signal_name()
+                .map(|s| format!("stopped by {s} before the copy began: nothing was changed"))
+        });
+        engine::summary::write_if_unwritten(path, code, error.as_deref(), started);
+    }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
 }

@@ -37,6 +37,8 @@ pub struct Scope {
 /// What [`put_back`] did.
 #[derive(Debug, Default)]
 pub struct PutBack {
+    /// Saved indexes rebuilt.
+    pub indexes: usize,
     /// Saved indexes that could not be rebuilt, each with why.
     pub index_failures: Vec<String>,
     /// Each saved foreign key's outcome.
@@ -65,7 +67,8 @@ pub async fn put_back(
     scope: &Scope,
 ) -> anyhow::Result<PutBack> {
     let job = scope.job;
-    let index_failures = crate::indexes::rebuild(dst, dest, store, scope, PARALLEL, None).await?;
+    let (indexes, index_failures) =
+        crate::indexes::rebuild(dst, dest, store, scope, PARALLEL, None).await?;
     let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, scope, None).await?;
     let (mut triggers, mut trigger_failures) = (0, Vec::new());
     for stored in store.unfinished_jobs(dst, job).await? {
@@ -84,6 +87,7 @@ pub async fn put_back(
         }
     }
     Ok(PutBack {
+        indexes,
         index_failures,
         foreign_keys,
         triggers,
@@ -113,9 +117,16 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
     let outcomes = &done.foreign_keys;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&outcomes)?);
-    } else if outcomes.is_empty() {
-        outln!("no foreign keys to restore");
+    } else if outcomes.is_empty() && done.indexes == 0 && done.triggers == 0 && done.not_back() == 0
+    {
+        outln!("nothing to restore: no saved foreign key, index or disabled trigger is waiting");
     } else {
+        if done.indexes > 0 {
+            outln!(
+                "{} rebuilt",
+                crate::format::count(done.indexes, "index", "indexes")
+            );
+        }
         for o in outcomes {
             outln!(
                 "job {}  {}  {}  {}{}",
@@ -130,8 +141,17 @@ pub async fn run_restore_command(args: RestoreFksArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    if done.triggers > 0 {
-        outln!("{} triggers put back in their modes", done.triggers);
+    if done.triggers > 0 && !args.json {
+        outln!(
+            "{} put back in their modes",
+            crate::format::count(done.triggers, "trigger", "triggers")
+        );
+    }
+    // What is left of the jobs this touched: the one next step each has.
+    for job in store.unfinished_jobs(&dst, args.job).await? {
+        if !job.next_step.is_empty() && !args.json {
+            outln!("job {}: next: {}", job.job_id, printable(&job.next_step));
+        }
     }
     let bad = done.not_back();
     if bad > 0 {

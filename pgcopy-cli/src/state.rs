@@ -78,6 +78,8 @@ pub struct StoredJob {
     pub created_by: String,
     /// Whether that is this role.
     pub mine: bool,
+    /// The one next step the state schema says for it (`next_step`).
+    pub next_step: String,
 }
 
 /// Where a worker is, for the heartbeat (`job_workers`).

@@ -17,6 +17,9 @@ pub struct JobStatus {
     pub state: String,
     /// While it runs: the step of the copy it is in (`pgcopy_core::states::Phase`).
     pub phase: Option<String>,
+    /// The one next step for the job in its state (none once it is over),
+    /// as every command and `pgcopy.status()` say it.
+    pub next_step: Option<String>,
     /// Tables in the job.
     pub tables: i64,
     /// Tables done.
@@ -76,7 +79,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
             &format!(
                 "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
                         rows_per_second::float8, \
-                        pg_catalog.date_trunc('second', eta)::text, error, phase \
+                        pg_catalog.date_trunc('second', eta)::text, error, phase, next_step \
                    FROM {schema}.progress \
                   WHERE job_id = coalesce($1, (SELECT max(j.job_id) FROM {schema}.jobs j \
                                                   WHERE pg_catalog.pg_get_userbyid(j.created_by) = current_user))"
@@ -120,6 +123,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         eta: j.try_get(8)?,
         error: j.try_get(9)?,
         phase: j.try_get(10)?,
+        next_step: j.try_get(11)?,
         table_status: rows
             .iter()
             .map(|r| {
@@ -168,12 +172,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     if let Some(e) = &status.error {
         outln!("error: {}", printable(e));
     }
-    if status.state == "stale" {
-        outln!(
-            "the client of this job is gone; restore its foreign keys with `pgcopy restore-fks` \
-             or SELECT * FROM {}.restore_fks()",
-            args.state_schema
-        );
+    if let Some(step) = &status.next_step {
+        outln!("next: {}", printable(step));
     }
     let w = crate::format::name_column_width(
         status

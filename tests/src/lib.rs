@@ -498,6 +498,25 @@ impl Cluster {
         }
     }
 
+    /// `psql` as the superuser in the background (a session that holds a
+    /// lock while a test runs); the caller kills or waits for it.
+    pub fn psql_in_background(&self, db: &str, sql: &str) -> std::process::Child {
+        let psql = Some(self.bindir.join("psql"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| bindir().join("psql"));
+        Command::new(psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.socket_dir())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-c", sql])
+            .env_remove("PGPASSWORD")
+            .env("PGAPPNAME", "lock holder")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn psql")
+    }
+
     /// [`Cluster::try_psql_as`] as superuser, panicking on error.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         self.try_psql_as(db, "postgres", sql)

@@ -140,8 +140,14 @@ impl CopyConfig {
         };
         Ok(CopyConfig {
             given_sizes,
-            source: args.source.endpoint()?,
-            dest: args.dest.endpoint()?,
+            source: args
+                .source
+                .endpoint()?
+                .with_lock_timeout(args.lock_wait_timeout.as_deref())?,
+            dest: args
+                .dest
+                .endpoint()?
+                .with_lock_timeout(args.lock_wait_timeout.as_deref())?,
             dry_run: args.dry_run.then_some(match args.json {
                 true => PlanFormat::Json,
                 false => PlanFormat::Text,

@@ -19,7 +19,7 @@ mod load;
 mod phases;
 mod same_database;
 mod setup;
-mod summary;
+pub mod summary;
 pub mod worker;
 
 use crate::connect::{CancelHandle, Endpoint};
@@ -142,6 +142,12 @@ pub async fn run(config: CopyConfig) -> anyhow::Result<i32> {
         _ = crate::stop::wait() => return stopped_before_any_change(),
     };
     let (src, dst) = (src?, dst?);
+    // A lock wait of more than a second is said, on either side, until the
+    // run ends.
+    let _watch = (
+        crate::lockwatch::watch(source),
+        crate::lockwatch::watch(dest),
+    );
     // Until the job is set up, a stop cancels what the coordinator waits
     // for (a lock, a catalog read) and ends the run: nothing changed yet.
     let guards = (
@@ -237,6 +243,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         snapshot,
     } = run;
     let job_id = setup.job_id;
+    summary::note_job(job_id);
     store.enter_phase(&dst, job_id, Phase::BeforeLoad).await;
     if !setup.fks_to_drop.is_empty() {
         let refs: Vec<_> = setup.fks_to_drop.iter().collect();
@@ -253,7 +260,11 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
     if let Err(e) =
         crate::indexes::save_and_drop(&mut dst, &store, job_id, &setup.indexes_to_drop).await
     {
-        tracing::error!("{e:#}");
+        // Nothing is lost: the batch that failed dropped and saved nothing.
+        tracing::warn!(
+            "{e:#}: those indexes stay in place and are kept up to date during the load (slower, \
+             same result)"
+        );
     }
     crate::failpoint::hit("after-drop-fks").await;
 
@@ -439,9 +450,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
             result.as_ref().ok(),
             restore.as_ref().ok(),
         );
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n") {
-            tracing::error!("could not write the summary to {}: {e}", path.display());
-        }
+        summary::write(path, &doc);
     }
     if interrupted {
         let left = store.outstanding(&dst, job_id).await;

@@ -138,6 +138,7 @@ pub(super) async fn copy_data(
             Some(&shared.after),
         )
         .await
+        .map(|(_, failures)| failures)
     } else {
         Err(anyhow::anyhow!(
             "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"

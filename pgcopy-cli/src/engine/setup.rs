@@ -410,16 +410,26 @@ async fn new_job(
                         ctx.dst_catalog,
                     ));
                 }
+                let mut blocking = Vec::new();
                 for job in store.unfinished_jobs(dst, None).await? {
                     let leftovers = store.job_leftovers(dst, job.job_id).await? > 0;
-                    match preflight::earlier_job(job.job_id, &job.state, job.stale, leftovers) {
-                        EarlierJob::Blocks(p) => problems.push(p),
+                    match preflight::earlier_job(
+                        job.job_id,
+                        &job.state,
+                        job.stale,
+                        leftovers,
+                        &job.next_step,
+                    ) {
+                        EarlierJob::Blocks(p) => {
+                            blocking.push(job.job_id);
+                            problems.push(p)
+                        }
                         // Another role's job is its own to mark.
                         EarlierJob::Superseded if job.mine => superseded.push(job),
                         EarlierJob::Superseded => {}
                     }
                 }
-                let pending = store.pending_fk_count(dst).await?;
+                let pending = store.pending_fk_count(dst, &blocking).await?;
                 if pending > 0 {
                     problems.push(Problem::PendingFks {
                         count: pending,

@@ -289,6 +289,64 @@ pub fn freeze_line(plan: &Plan) -> String {
     line
 }
 
+/// The job this run works on, once it has one (0 before): a run that ends
+/// in an error names it in its summary.
+static JOB: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Whether the engine wrote the `--summary-json` document itself.
+static WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records the job this run works on (see [`write_if_unwritten`]).
+pub fn note_job(job_id: i64) {
+    JOB.store(job_id, Ordering::Relaxed);
+}
+
+/// Writes the `--summary-json` document; an unwritable path is logged, the
+/// run's outcome stays what it was.
+pub fn write(path: &std::path::Path, doc: &serde_json::Value) {
+    WRITTEN.store(true, Ordering::Relaxed);
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(path, text) {
+        tracing::error!("could not write the summary to {}: {e}", path.display());
+    }
+}
+
+/// For a run that ended before the engine wrote its summary (a refused
+/// preflight, a connection that failed, a stop during setup, `--dry-run`,
+/// an error on the way): the same document with what is known, so a script
+/// always finds one with the exit code and the error.
+pub fn write_if_unwritten(
+    path: &std::path::Path,
+    exit_code: i32,
+    error: Option<&str>,
+    started: std::time::Instant,
+) {
+    if WRITTEN.load(Ordering::Relaxed) {
+        return;
+    }
+    let job = JOB.load(Ordering::Relaxed);
+    let state = match (exit_code, crate::stop::exit_code()) {
+        (_, Some(_)) => "stopped",
+        (0, None) => "dry_run",
+        _ => "failed",
+    };
+    write(
+        path,
+        &serde_json::json!({
+            "job_id": (job > 0).then_some(job),
+            "state": state,
+            "exit_code": exit_code,
+            "error": error,
+            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            "fk_strategy": null,
+            "trust_owner": [],
+            "totals": {"tables": 0, "failed_tables": 0, "rows": 0, "bytes": 0, "large_objects": 0},
+            "foreign_keys_not_restored": [],
+            "materialized_views_not_refreshed": [],
+            "tables": [],
+        }),
+    );
+}
+
 /// The `--summary-json` document (shape documented in README).
 pub fn summary_json(
     job_id: i64,

@@ -20,11 +20,13 @@ impl StateStore {
                             truncated_at IS NOT NULL, \
                             coalesce(disabled_triggers, '[]'), \
                             pg_catalog.pg_get_userbyid(created_by)::text, \
-                            pg_catalog.pg_get_userbyid(created_by) = current_user \
+                            pg_catalog.pg_get_userbyid(created_by) = current_user, \
+                            coalesce({next}(j), '') \
                        FROM {jobs} j \
                       WHERE state NOT IN ('succeeded', 'discarded') AND ($1::bigint IS NULL OR job_id = $1) \
                       ORDER BY job_id DESC",
                     stale = self.rel("job_is_stale"),
+                    next = self.rel("next_step"),
                     jobs = self.rel("jobs")
                 ),
                 &[&job],
@@ -44,6 +46,7 @@ impl StateStore {
                     disabled_triggers: serde_json::from_value(r.try_get(7)?)?,
                     created_by: r.try_get(8)?,
                     mine: r.try_get(9)?,
+                    next_step: r.try_get(10)?,
                 })
             })
             .collect()
@@ -134,17 +137,21 @@ impl StateStore {
     /// creator may put back (it could act as the table's owner): a row
     /// nobody may restore (another role's, on a table it does not own)
     /// does not hold up other roles' copies.
-    pub async fn pending_fk_count(&self, client: &Client) -> anyhow::Result<i64> {
+    ///
+    /// The FKs of the jobs in `besides` are not counted: those jobs are
+    /// reported with their own next step (resume or discard, which puts
+    /// them back).
+    pub async fn pending_fk_count(&self, client: &Client, besides: &[i64]) -> anyhow::Result<i64> {
         Ok(client
             .query_one(
                 &format!(
                     "SELECT count(*) FROM {} s JOIN {} j ON j.job_id = s.job_id \
-                      WHERE s.restored_at IS NULL AND {}",
+                      WHERE s.restored_at IS NULL AND {} AND s.job_id <> ALL ($1::int8[])",
                     self.rel("saved_fks"),
                     self.rel("jobs"),
                     restorable("s.table_schema", "s.table_name")
                 ),
-                &[],
+                &[&besides],
             )
             .await
             .pg_context(|| "reading pending saved foreign keys".into())?

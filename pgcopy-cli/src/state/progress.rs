@@ -102,19 +102,26 @@ impl StateStore {
     fn mark_chunk_done_statement(&self, v: [&str; 7]) -> String {
         let [job, schema, table, chunk, rows, bytes, table_done] = v;
         format!(
+            // now() is the load transaction's start, the chunk's: the
+            // table started with its first chunk, and ends at this commit
+            // (clock_timestamp()), so the rate status() shows is the load's.
             "WITH table_done AS (\
-                 UPDATE {} SET state = 'done', started_at = coalesce(started_at, now()), \
-                        finished_at = now() \
+                 UPDATE {tables} SET state = 'done', started_at = coalesce(started_at, now()), \
+                        finished_at = pg_catalog.clock_timestamp() \
                   WHERE {table_done} AND job_id = {job} AND table_schema = {schema} AND table_name = {table}) \
+             , table_started AS (\
+                 UPDATE {tables} SET started_at = now() \
+                  WHERE NOT {table_done} AND started_at IS NULL \
+                    AND job_id = {job} AND table_schema = {schema} AND table_name = {table}) \
              , chunk AS (\
-                 UPDATE {} SET state = 'done', rows_copied = {rows}, bytes_copied = {bytes}, \
+                 UPDATE {chunks} SET state = 'done', rows_copied = {rows}, bytes_copied = {bytes}, \
                         attempts = attempts + 1, finished_at = now(), error = NULL \
                   WHERE job_id = {job} AND table_schema = {schema} AND table_name = {table} \
                     AND chunk_index = {chunk} AND state <> 'done' \
               RETURNING 1) \
              SELECT 1 / count(*)::int FROM chunk",
-            self.rel("job_tables"),
-            self.rel("job_chunks")
+            tables = self.rel("job_tables"),
+            chunks = self.rel("job_chunks")
         )
     }
 

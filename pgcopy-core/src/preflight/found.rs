@@ -244,8 +244,14 @@ pub enum EarlierJob {
 
 /// Decides about an unfinished job: `state` as in `jobs.state`, `stale`
 /// when its client died, `leftovers` when something it dropped or disabled
-/// is still out.
-pub fn earlier_job(job_id: i64, state: &str, stale: bool, leftovers: bool) -> EarlierJob {
+/// is still out, `next_step` what the state schema says to do with it.
+pub fn earlier_job(
+    job_id: i64,
+    state: &str,
+    stale: bool,
+    leftovers: bool,
+    next_step: &str,
+) -> EarlierJob {
     let running_now = state == JobState::Running.as_str() && !stale;
     match running_now || leftovers {
         true => EarlierJob::Blocks(Problem::BlockingJob {
@@ -253,6 +259,7 @@ pub fn earlier_job(job_id: i64, state: &str, stale: bool, leftovers: bool) -> Ea
             running_now,
             state: state.to_string(),
             stale,
+            next_step: next_step.to_string(),
         }),
         false => EarlierJob::Superseded,
     }
@@ -515,29 +522,31 @@ mod tests {
     #[test]
     fn earlier_jobs_block_only_while_running_or_holding_something() {
         assert_eq!(
-            earlier_job(1, "failed", false, false),
+            earlier_job(1, "failed", false, false, "continue it"),
             EarlierJob::Superseded
         );
         assert_eq!(
-            earlier_job(1, "running", true, false),
+            earlier_job(1, "running", true, false, "continue it"),
             EarlierJob::Superseded
         );
-        let EarlierJob::Blocks(running) = earlier_job(2, "running", false, false) else {
+        let EarlierJob::Blocks(running) = earlier_job(2, "running", false, false, "continue it")
+        else {
             panic!("a running job blocks");
         };
         assert!(running
             .to_string()
             .contains("running on the destination right now"));
-        let EarlierJob::Blocks(dead) = earlier_job(3, "running", true, true) else {
+        let step = "continue it with `pgcopy copy --resume --job 3`, or give it up with `pgcopy jobs discard 3`";
+        let EarlierJob::Blocks(dead) = earlier_job(3, "running", true, true, step) else {
             panic!("a job holding dropped objects blocks");
         };
         let text = dead.to_string();
-        assert!(
-            text.contains("job 3 did not finish (its client died)"),
-            "{text}"
+        assert_eq!(
+            text,
+            format!("job 3 did not finish (its client died): {step}")
         );
-        assert!(text.contains("pgcopy jobs discard 3"), "{text}");
-        let EarlierJob::Blocks(failed) = earlier_job(4, "failed", false, true) else {
+        let EarlierJob::Blocks(failed) = earlier_job(4, "failed", false, true, "continue it")
+        else {
             panic!("blocks");
         };
         assert!(failed.to_string().contains("(failed)"));

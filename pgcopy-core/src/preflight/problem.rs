@@ -155,6 +155,9 @@ pub enum Problem {
         state: String,
         /// Its client died.
         stale: bool,
+        /// The one next step the state schema says for it
+        /// (`next_step(jobs)`).
+        next_step: String,
     },
     /// Foreign keys an earlier job dropped are not restored yet.
     PendingFks {
@@ -442,11 +445,11 @@ impl fmt::Display for Problem {
                 job_id,
                 state,
                 stale,
+                next_step,
                 ..
             } => write!(
                 f,
-                "job {job_id} did not finish ({}): continue it with `pgcopy copy --resume`, or give it up with \
-                 `pgcopy jobs discard {job_id}` (which restores what it dropped)",
+                "job {job_id} did not finish ({}): {next_step}",
                 if *stale { "its client died" } else { state }
             ),
             Problem::PendingFks {

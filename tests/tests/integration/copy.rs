@@ -150,7 +150,7 @@ fn a_partitioned_table_with_a_foreign_partition_keeps_its_index_and_gets_statist
 }
 
 /// Every large object with its OID, owner, privileges, comment and data.
-fn large_objects(c: &pgcopy_tests::Cluster, db: &str) -> String {
+pub(crate) fn large_objects(c: &pgcopy_tests::Cluster, db: &str) -> String {
     scalar(
         c,
         db,

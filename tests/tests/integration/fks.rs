@@ -306,7 +306,21 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
     let run = pgcopy_env(&["restore-fks"], &[("PGCOPY_DEST", &d)]);
     run.expect_code(0);
     assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
-    assert_eq!(run.stdout.lines().count(), 9, "{}", run.stdout);
+    // What was rebuilt, one line per key, and the job's one next step.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 11, "{}", run.stdout);
+    assert_eq!(lines[0], "24 indexes rebuilt");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("job 1  ")).count(),
+        9,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[10].starts_with("job 1: next: continue it with `pgcopy copy --resume --job 1`"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(fk_set(&p.dst, &p.db), before);
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
@@ -315,11 +329,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
     // Idempotent: a second restore has nothing to do.
     let run = pgcopy(&["restore-fks", "-d", &d]);
     run.expect_code(0);
-    assert!(
-        run.stdout.contains("no foreign keys to restore"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("nothing to restore"), "{}", run.stdout);
 }
 
 #[test]

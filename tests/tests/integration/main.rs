@@ -1,6 +1,7 @@
 //! Integration tests: real PostgreSQL clusters (a source and a destination per
 //! test), the real `pgcopy` binary, real psql. One binary, one module a topic.
 
+mod chaos;
 mod classes;
 mod common;
 mod copy;

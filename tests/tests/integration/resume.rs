@@ -37,10 +37,13 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
     // A plain copy refuses, and says how to go on.
     let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
     run.expect_code(1);
-    assert!(
-        run.stderr.contains(
-            "job 1 did not finish (its client died): continue it with `pgcopy copy --resume`"
-        ),
+    // One problem, one next step: its saved keys are the job's own, which
+    // a resume or a discard puts back.
+    assert_eq!(
+        run.error_lines(),
+        ["error: preflight failed, nothing was changed: job 1 did not finish (its client died): continue it \
+          with `pgcopy copy --resume --job 1` (the same source and destination), or give it up with `pgcopy \
+          jobs discard 1`, which puts back what it dropped and disabled"],
         "{}",
         run.stderr
     );

@@ -1,7 +1,9 @@
 //! Never worse than a kill -9: signals heard in every phase, no panic on a
 //! closed pipe, a role taken on, or a silent server.
 
-use crate::common::{pagila_owner_pair, pgcopy, pgcopy_env, scalar, schema_of, Pair};
+use crate::common::{
+    assert_no_state_schema, pagila_owner_pair, pgcopy, pgcopy_env, scalar, schema_of, Pair,
+};
 use pgcopy_tests::pgcopy_bin;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -261,5 +263,144 @@ fn connect_timeout_bounds_a_server_that_never_answers() {
         "{}",
         run.stderr
     );
+    drop(held);
+}
+
+/// Starts a session on the destination that holds `mode` on `table` for
+/// `secs` seconds, and returns once it holds it.
+fn hold_lock(p: &Pair, table: &str, mode: &str, secs: u32) -> Child {
+    let holder = p.dst.psql_in_background(
+        &p.db,
+        &format!("BEGIN; LOCK TABLE {table} IN {mode} MODE; SELECT pg_sleep({secs}); COMMIT"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while scalar(
+        &p.dst,
+        &p.db,
+        &format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+              WHERE a.application_name = 'lock holder' AND l.granted
+                AND l.relation = '{table}'::regclass"
+        ),
+    ) != "1"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the lock holder never got its lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    holder
+}
+
+#[test]
+fn a_lock_wait_is_logged_with_its_holder_and_the_copy_goes_on_once_it_ends() {
+    let p = Pair::new("lockwait");
+    indexed(&p, 2000);
+    let before = schema_of(&p.dst, &p.db);
+    let mut holder = hold_lock(&p, "big", "ACCESS SHARE", 4);
+    let child = spawn(&p, &[], &[]);
+    let out = child.wait_with_output().expect("wait");
+    holder.wait().ok();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("for a lock on public.big, held by session")
+            && err.contains("(lock holder)")
+            && err.contains("--lock-wait-timeout"),
+        "{err}"
+    );
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    p.assert_same_data();
+}
+
+#[test]
+fn lock_wait_timeout_fails_the_copy_and_names_the_table_and_the_way_back() {
+    let p = Pair::new("locktimeout");
+    indexed(&p, 2000);
+    // Rows to truncate: the load needs the table to itself.
+    p.dst.psql(
+        &p.db,
+        "INSERT INTO big SELECT g, 0, 'old' FROM generate_series(1, 10) g",
+    );
+    let before = schema_of(&p.dst, &p.db);
+    let rows_before = scalar(&p.dst, &p.db, "SELECT count(*) FROM big");
+    let mut holder = hold_lock(&p, "big", "ACCESS SHARE", 60);
+    let started = Instant::now();
+    let child = spawn(&p, &["--lock-wait-timeout", "2s"], &[]);
+    let out = child.wait_with_output().expect("wait");
+    let took = started.elapsed();
+    holder.kill().ok();
+    holder.wait().ok();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {err}");
+    assert!(
+        err.contains("lock on public.big, held by session")
+            && err.contains("error: truncating the destination tables: canceling statement due to lock timeout: another session held a lock"),
+        "{err}"
+    );
+    // Nothing of the destination is lost: what the copy took apart is back,
+    // or waits in the state schema for the command the error names.
+    assert_eq!(schema_of(&p.dst, &p.db), before, "{err}");
+    assert_eq!(
+        scalar(&p.dst, &p.db, "SELECT count(*) FROM big"),
+        rows_before
+    );
+    // A bad value is refused before anything is done.
+    let (s, d) = p.urls();
+    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--lock-wait-timeout", "soon"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--lock-wait-timeout \"soon\" is not a duration"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Ctrl-C while a server keeps the copy waiting at connect: exit 130 at
+/// once, nothing changed, and `--summary-json` says so.
+#[test]
+fn sigint_while_connecting_stops_at_once_and_the_summary_says_stopped() {
+    let p = Pair::new("sigconnect");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(20));
+        drop(conns);
+    });
+    let source = format!("postgresql://postgres@127.0.0.1:{port}/x?sslmode=disable");
+    let (_, d) = p.urls();
+    let path =
+        std::env::temp_dir().join(format!("pgcopy-summary-stop-{}.json", std::process::id()));
+    let mut c = Command::new(pgcopy_bin());
+    c.args(["copy", "-s", &source, "-d", &d, "--summary-json"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(sent.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(
+        err.contains("stopped by SIGINT while connecting and setting up: nothing was changed"),
+        "{err}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("summary")).expect("json");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(doc["state"], "stopped");
+    assert_eq!(doc["exit_code"], 130);
+    assert_eq!(doc["job_id"], serde_json::Value::Null);
+    assert_no_state_schema(&p.dst, &p.db);
     drop(held);
 }

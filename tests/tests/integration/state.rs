@@ -139,6 +139,7 @@ fn status_rises_during_a_copy_and_ends_at_the_source_count() {
     let mut log = child.stderr.take().unwrap();
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     let mut seen: Vec<i64> = Vec::new();
+    let mut states = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         if let Ok(v) = p.dst.try_psql_as(
@@ -149,6 +150,13 @@ fn status_rises_during_a_copy_and_ends_at_the_source_count() {
             if let Ok(n) = v.trim().parse() {
                 seen.push(n);
             }
+        }
+        if let Ok(v) = p.dst.try_psql_as(
+            &p.db,
+            "app",
+            "SELECT state FROM pgcopy.status((SELECT max(job_id) FROM pgcopy.jobs)) WHERE table_name = 'public.measurement_2024'",
+        ) {
+            states.insert(v.trim().to_string());
         }
         std::thread::sleep(Duration::from_millis(150));
     }
@@ -171,6 +179,21 @@ fn status_rises_during_a_copy_and_ends_at_the_source_count() {
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT state, percent FROM pgcopy.progress"),
         "succeeded|100.0"
+    );
+    // While its chunks load, the table is `copying`.
+    assert!(states.contains("copying"), "{states:?}");
+    // The rate is the load's: each chunk waited 0.3 s before its commit,
+    // one at a time, so the table took at least 0.3 s per chunk.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT s.rows_per_second <= s.rows_copied / (0.3 * (SELECT count(*) FROM pgcopy.job_chunks c
+                                                                  WHERE c.table_name = 'measurement_2024'))
+               FROM pgcopy.status((SELECT max(job_id) FROM pgcopy.jobs)) s
+              WHERE s.table_name = 'public.measurement_2024'"
+        ),
+        "t"
     );
     // The CLI shows the same.
     let run = pgcopy(&["status", "-d", &d, "--json"]);
@@ -251,6 +274,38 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
             "SELECT DISTINCT job_state FROM pgcopy.status((SELECT max(job_id) FROM pgcopy.jobs))"
         ),
         "stale"
+    );
+    // A dead client's job promises nothing: no ETA, no rows in flight (they
+    // were never committed), and the one next step, the same in SQL and in
+    // `pgcopy status`.
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FILTER (WHERE eta IS NOT NULL) || ' ' || count(DISTINCT next_step)
+               || ' ' || min(next_step)
+               FROM pgcopy.status((SELECT max(job_id) FROM pgcopy.jobs))"
+        ),
+        "0 1 continue it with `pgcopy copy --resume --job 1` (the same source and destination), \
+         or give it up with `pgcopy jobs discard 1`, which puts back what it dropped and disabled"
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT (eta IS NULL)::text || ' ' || (rows_copied = (SELECT sum(rows_copied) FROM pgcopy.job_chunks WHERE state = 'done'))::text
+               FROM pgcopy.progress"
+        ),
+        "true true"
+    );
+    let status = crate::common::pgcopy(&["status", "-d", &d]);
+    status.expect_code(0);
+    assert!(
+        status
+            .stdout
+            .contains("next: continue it with `pgcopy copy --resume --job 1`"),
+        "{}",
+        status.stdout
     );
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),

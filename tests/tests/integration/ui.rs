@@ -202,6 +202,87 @@ fn piped_output_is_plain_and_json_outputs_parse() {
     assert_eq!(run.stderr, "", "quiet run printed: {}", run.stderr);
 }
 
+/// `--summary-json` is there for every outcome: a server that refuses the
+/// login, a preflight that refuses the copy, a dry run, a stop during the
+/// setup; each with the exit code the run ended with and the error it
+/// printed. Text logs in a file carry timestamps.
+#[test]
+fn the_summary_is_written_for_every_outcome_and_piped_logs_carry_timestamps() {
+    let p = Pair::new("summaryall");
+    p.load(&["awkward-schema.sql"], &["awkward-data.sql"]);
+    let (s, d) = p.urls();
+    let path = std::env::temp_dir().join(format!("pgcopy-summary-all-{}.json", std::process::id()));
+    let summary = |args: &[&str]| {
+        let _ = std::fs::remove_file(&path);
+        let mut all = args.to_vec();
+        all.extend(["--summary-json", path.to_str().unwrap()]);
+        let run = pgcopy(&all);
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("no summary ({e}) after {args:?}: {}", run.stderr)),
+        )
+        .unwrap();
+        (run, doc)
+    };
+    // A password the server refuses: exit 1, the error as printed.
+    let wrong = d.replacen(pgcopy_tests::SUPERUSER_PASSWORD, "not-the-password", 1);
+    let (run, doc) = summary(&["copy", "-s", &s, "-d", &wrong]);
+    run.expect_code(1);
+    assert_eq!(doc["state"], "failed");
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["job_id"], serde_json::Value::Null);
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("password authentication failed"), "{error}");
+    assert_eq!(run.error_lines()[0], format!("error: {error}"));
+    assert!(!error.contains("not-the-password"), "{error}");
+    // A preflight that refuses: its exit code and sentence.
+    p.dst
+        .psql(&p.db, "ALTER TABLE everything ADD COLUMN extra int");
+    let (run, doc) = summary(&["copy", "-s", &s, "-d", &d]);
+    let code = run.code;
+    assert_ne!(code, 0, "{}", run.stderr);
+    assert_eq!(doc["exit_code"], code);
+    assert_eq!(doc["state"], "failed");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("preflight failed, nothing was changed"),
+        "{doc}"
+    );
+    p.dst
+        .psql(&p.db, "ALTER TABLE everything DROP COLUMN extra");
+    // A dry run.
+    let (run, doc) = summary(&["copy", "-s", &s, "-d", &d, "--dry-run"]);
+    run.expect_code(0);
+    assert_eq!(doc["state"], "dry_run");
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["error"], serde_json::Value::Null);
+    // The copy itself, its log lines each with the time, as RFC 3339.
+    let (run, doc) = summary(&["copy", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert_eq!(doc["state"], "succeeded");
+    let stamped = |l: &str| {
+        let b = l.as_bytes();
+        b.len() > 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && l[..4].parse::<u32>().is_ok()
+    };
+    let logs: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" INFO "))
+        .collect();
+    assert!(
+        !logs.is_empty() && logs.iter().all(|l| stamped(l)),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn copying_a_database_onto_itself_is_refused() {
     let p = Pair::new("selfcopy");

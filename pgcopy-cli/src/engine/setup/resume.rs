@@ -34,7 +34,8 @@ pub(super) async fn resume(
         })
         .into());
     };
-    if let EarlierJob::Blocks(p) = preflight::earlier_job(job.job_id, &job.state, job.stale, false)
+    if let EarlierJob::Blocks(p) =
+        preflight::earlier_job(job.job_id, &job.state, job.stale, false, &job.next_step)
     {
         return refuse(p);
     }
