@@ -170,7 +170,16 @@ SELECT jsonb_build_object(
                           'not_null', a.attnotnull,
                           'builtin_type', a.atttypid < 16384,
                           'binary_io', coalesce((SELECT bool_and(ty.has_io) FROM type_closure ty
-                                                  WHERE ty.root = a.atttypid), false)) ORDER BY a.attnum)
+                                                  WHERE ty.root = a.atttypid), false),
+                          -- PostgreSQL's own types inside it (itself, array
+                          -- elements, domain bases, range subtypes, fields):
+                          -- some go as text (pgcopy_core::formats).
+                          'builtin_types', coalesce((SELECT jsonb_agg(DISTINCT bt.typname::text)
+                                                      FROM type_closure ty
+                                                      JOIN pg_catalog.pg_type bt ON bt.oid = ty.oid
+                                                     WHERE ty.root = a.atttypid
+                                                       AND bt.typnamespace = 'pg_catalog'::pg_catalog.regnamespace), '[]'::jsonb)
+                        ) ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb)
            ) ORDER BY r.nspname, r.relname)
@@ -508,5 +517,6 @@ SELECT jsonb_build_object(
   -- Not copied, but worth a word: oid columns may refer to them.
   'large_objects', (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata),
   'current_user', current_user::text,
+  'server_version_num', pg_catalog.current_setting('server_version_num')::integer,
   'superuser', coalesce((SELECT ro.rolsuper FROM pg_catalog.pg_roles ro WHERE ro.rolname = current_user), false)
 )::text

@@ -40,6 +40,9 @@ pub struct Catalog {
     /// Whether that role is a superuser.
     #[serde(default)]
     pub superuser: bool,
+    /// The server's `server_version_num` (150004 for 15.4; 0 when unknown).
+    #[serde(default)]
+    pub server_version_num: u32,
     /// Where each table is in `tables`, built on the first lookup: planning
     /// looks tables up by name for every table and FK, which a scan made
     /// quadratic (7 s for 10,000 tables).
@@ -413,7 +416,7 @@ pub struct Trigger {
 }
 
 /// A column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// Column name.
     pub name: String,
@@ -436,6 +439,11 @@ pub struct Column {
     /// that a superuser did not create.
     #[serde(default)]
     pub builtin_type: bool,
+    /// The names of PostgreSQL's own types (in `pg_catalog`) its type is or
+    /// holds: array elements, domain bases, range subtypes, composite
+    /// fields, all the way down (`crate::formats` sends some as text).
+    #[serde(default)]
+    pub builtin_types: Vec<String>,
 }
 
 /// A foreign-key constraint.
@@ -734,16 +742,6 @@ impl Table {
     /// The columns a copy reads and writes: all but generated ones.
     pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
-    }
-
-    /// The COPY format for this table: binary unless a copied column's type
-    /// cannot be sent or received in binary.
-    pub fn copy_format(&self) -> crate::sql::CopyFormat {
-        if self.copied_columns().all(|c| c.binary_io) {
-            crate::sql::CopyFormat::Binary
-        } else {
-            crate::sql::CopyFormat::Text
-        }
     }
 }
 

@@ -30,6 +30,7 @@ pub mod conninfo;
 pub mod copy_frames;
 pub mod filter;
 pub mod fkgraph;
+pub mod formats;
 pub mod plan;
 pub mod preflight;
 pub mod quote;

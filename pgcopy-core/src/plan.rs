@@ -82,6 +82,9 @@ pub struct PlanOptions {
     /// `--trust-owner`: roles whose code the SQL pgcopy writes may call
     /// (the operators `--where` follows keys with).
     pub trust: crate::trust::TrustedOwners,
+    /// The destination's `server_version_num` (0: the catalog's own), for
+    /// the COPY format of each table (`crate::formats`).
+    pub dest_version_num: u32,
 }
 
 impl Default for PlanOptions {
@@ -100,6 +103,7 @@ impl Default for PlanOptions {
             follow_fks: true,
             transforms: Vec::new(),
             trust: Default::default(),
+            dest_version_num: 0,
         }
     }
 }
@@ -225,9 +229,12 @@ pub struct TableCopySpec {
     pub partition_of: Option<QualifiedName>,
     /// Columns copied, in order (generated columns left out).
     pub columns: Vec<String>,
-    /// Binary, unless a column's type has no binary I/O.
+    /// Binary, unless a column needs text (`crate::formats`).
     #[serde(default)]
     pub format: CopyFormat,
+    /// Why the table goes as text, when it does (`crate::formats`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_because: Vec<String>,
     /// Estimated rows (0 when never analyzed).
     pub est_rows: u64,
     /// Bytes on disk (main fork).
@@ -566,6 +573,7 @@ mod tests {
                     not_null: true,
                     binary_io: true,
                     builtin_type: true,
+                    builtin_types: Vec::new(),
                 },
                 Column {
                     name: "g".into(),
@@ -575,6 +583,7 @@ mod tests {
                     not_null: false,
                     binary_io: true,
                     builtin_type: true,
+                    builtin_types: Vec::new(),
                 },
             ],
             ..Table::sample(schema, name)

@@ -216,6 +216,7 @@ mod tests {
             not_null: false,
             binary_io: true,
             builtin_type: true,
+            builtin_types: Vec::new(),
         }
     }
 

@@ -15,6 +15,13 @@ the server's own parser and run as its table's owner (see
 `pgcopy_core::stored`).
 */
 
+// A panic in a backend is turned into an ERROR by pgrx, but says nothing a
+// DBA can act on: every failure is an error with a sentence instead.
+#![cfg_attr(
+    not(any(test, feature = "pg_test")),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod parse;
 mod putback;
 mod subxact;

@@ -12,6 +12,7 @@ with [`SUPERUSER_PASSWORD`], so tests exercise real password authentication.
 */
 #![deny(missing_docs)]
 
+pub mod every_type;
 pub mod latency;
 
 use std::net::TcpListener;
@@ -316,6 +317,15 @@ impl Cluster {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         Self::start_in(name, &root, false)
+    }
+
+    /// The server's major version (15 for 15.4).
+    pub fn major(&self) -> u32 {
+        self.psql("postgres", "SHOW server_version_num")
+            .trim()
+            .parse::<u32>()
+            .expect("server_version_num")
+            / 10_000
     }
 
     /// Starts a fresh cluster of PostgreSQL `major` (see [`bindir_for`]).

@@ -83,6 +83,13 @@ pub fn print_plan(
         );
     }
     outln!("loading:      {}", freeze_line(plan));
+    for t in plan.tables.iter().filter(|t| !t.text_because.is_empty()) {
+        outln!(
+            "as text:      {} ({})",
+            t.table.display_name(),
+            printable(&t.text_because.join("; "))
+        );
+    }
     outln!("indexes:      {}", indexes_line(deferred));
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
     outln!(

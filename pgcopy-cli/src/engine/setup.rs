@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 mod checks;
+mod names;
 mod resume;
 
 use checks::fail_preflight;
@@ -192,6 +193,7 @@ impl Ctx<'_> {
             follow_fks: self.shape.follow_fks,
             transforms: self.shape.transforms.clone(),
             trust: self.shape.trust.clone(),
+            dest_version_num: self.dst_catalog.server_version_num,
             ..PlanOptions::default()
         }
         .with_patterns(include.as_deref(), exclude.as_deref())
@@ -368,6 +370,7 @@ async fn new_job(
     // Reads the source's rows: only once nothing else stands in the way.
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+        problems.extend(ctx.names_exist(dst, &plan).await?);
     }
     problems.extend(ctx.expressions_alone());
     if problems.is_empty() {

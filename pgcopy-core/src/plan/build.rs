@@ -161,11 +161,14 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
                     not_split.push((t.name.clone(), roles));
                 }
             }
+            let (format, text_because) =
+                crate::formats::choose(t, catalog.server_version_num, opts.dest_version_num);
             TableCopySpec {
                 table: t.name.clone(),
                 partition_of,
                 columns: t.copied_columns().map(|c| c.name.clone()).collect(),
-                format: t.copy_format(),
+                format,
+                text_because: crate::formats::describe(&text_because),
                 est_rows: t.est_rows.unwrap_or(0.0).max(0.0) as u64,
                 bytes: t.bytes,
                 chunks,

@@ -210,6 +210,22 @@ pub enum Problem {
         /// What the source said.
         error: String,
     },
+    /// A `reg*` column holds names the destination lacks: its values go by
+    /// name (`crate::formats`), and would not load, or would name another
+    /// object.
+    NamesMissing {
+        /// The table.
+        table: QualifiedName,
+        /// The column.
+        column: String,
+        /// The `reg*` type.
+        type_name: String,
+        /// Names that name nothing on the destination (a few).
+        missing: Vec<String>,
+        /// OIDs that named nothing on the source but name something on the
+        /// destination, with what (a few).
+        renamed: Vec<(String, String)>,
+    },
     /// A `--where` condition calls something whose answer changes from one
     /// transaction (or call) to the next: the rows it takes would differ
     /// between the transactions that read them.
@@ -490,6 +506,40 @@ impl fmt::Display for Problem {
                  time (a literal timestamp instead of now(); a function of your own that gives one: \
                  declare it IMMUTABLE or STABLE)"
             ),
+            Problem::NamesMissing {
+                table,
+                column,
+                type_name,
+                missing,
+                renamed,
+            } => {
+                let mut what = Vec::new();
+                if !missing.is_empty() {
+                    what.push(format!(
+                        "{type_name} values that name nothing on the destination ({}): they go by name, as \
+                         pg_dump carries them; create them there first",
+                        missing.join(", ")
+                    ));
+                }
+                if !renamed.is_empty() {
+                    what.push(format!(
+                        "{type_name} OIDs that name nothing on the source but would name something on the \
+                         destination ({}): set them to NULL on the source",
+                        renamed
+                            .iter()
+                            .map(|(oid, name)| format!("{oid} would be {name}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                write!(
+                    f,
+                    "column {column:?} of {} holds {}, or leave the table out (--exclude-tables {})",
+                    table.display_name(),
+                    crate::quote::printable(&what.join("; and ")),
+                    table.display_name()
+                )
+            }
             Problem::RowFilterFails {
                 table,
                 taken,

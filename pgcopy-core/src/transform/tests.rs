@@ -14,6 +14,7 @@ fn col(name: &str) -> Column {
         not_null: false,
         binary_io: true,
         builtin_type: true,
+        builtin_types: Vec::new(),
     }
 }
 

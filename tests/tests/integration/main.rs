@@ -19,6 +19,7 @@ mod signals;
 mod state;
 mod subset;
 mod tls;
+mod types;
 mod ui;
 mod verify;
 mod versions;

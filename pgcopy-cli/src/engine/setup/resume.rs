@@ -251,6 +251,7 @@ pub(super) async fn resume(
     problems.extend(ctx.untrusted_code(dst, &plan).await?);
     if problems.is_empty() {
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+        problems.extend(ctx.names_exist(dst, &plan).await?);
     }
     problems.extend(ctx.expressions_alone());
     if problems.is_empty() {
