@@ -62,6 +62,9 @@ pub struct Endpoint {
     /// `--lock-wait-timeout`: every session's `lock_timeout` (a value as
     /// `SET lock_timeout` takes it, checked to be a number and a unit).
     lock_timeout: Option<String>,
+    /// Sessions start with the settings psql would get (see
+    /// [`Endpoint::as_psql_would`]).
+    psql_like: bool,
 }
 
 fn home() -> Option<String> {
@@ -165,6 +168,7 @@ impl Endpoint {
             settings,
             tls,
             lock_timeout: None,
+            psql_like: false,
         })
     }
 
@@ -188,6 +192,20 @@ impl Endpoint {
         }
         self.lock_timeout = Some(format!("{digits}{unit}"));
         Ok(self)
+    }
+
+    /// The same endpoint, whose sessions start with the settings psql would
+    /// get (the role's and database's defaults, the user's `options`), not
+    /// pgcopy's pinned ones: to read what a `--where` condition means for
+    /// this role (`crate::conditions`). Only `role` and
+    /// `local_preload_libraries` stay pinned: a database owner's `ALTER
+    /// DATABASE ... SET` of either would run the session as another role or
+    /// load its code. Nothing but `pg_catalog`-qualified reads runs there.
+    pub fn as_psql_would(&self) -> Endpoint {
+        Endpoint {
+            psql_like: true,
+            ..self.clone()
+        }
     }
 
     /// The `application_name` pgcopy's sessions carry, as a `LIKE` pattern:
@@ -238,10 +256,16 @@ impl Endpoint {
         // inside pgcopy's queries, and pg_get_constraintdef/pg_get_indexdef
         // qualify every name they print, so a saved definition cannot bind to
         // a look-alike later.
-        let mut options = format!(
-            "{SESSION_DEFAULTS} {} {SESSION_OPTIONS}",
-            s.options.as_deref().unwrap_or_default()
-        );
+        let mut options = match self.psql_like {
+            false => format!(
+                "{SESSION_DEFAULTS} {} {SESSION_OPTIONS}",
+                s.options.as_deref().unwrap_or_default()
+            ),
+            true => format!(
+                "-c role=none -c local_preload_libraries= {}",
+                s.options.as_deref().unwrap_or_default()
+            ),
+        };
         // Where row-level security would filter a read, the read fails
         // instead: a policy's code never runs with this role's rights, and
         // nothing is copied or compared short of rows.
@@ -446,7 +470,8 @@ async fn session_fits(client: &Client, want: TargetSessionAttrs) -> Result<(), S
     }
     let row = client
         .query_one(
-            "SELECT pg_catalog.current_setting('transaction_read_only') = 'on', pg_catalog.pg_is_in_recovery()",
+            "SELECT pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'on', \
+             pg_catalog.pg_is_in_recovery()",
             &[],
         )
         .await

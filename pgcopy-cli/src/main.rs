@@ -38,6 +38,7 @@ macro_rules! errln {
 }
 
 mod cli;
+mod conditions;
 mod connect;
 mod constraints;
 mod engine;

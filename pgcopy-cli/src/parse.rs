@@ -525,6 +525,127 @@ pub fn calls(text: &str) -> (Vec<String>, bool) {
     (names, clock)
 }
 
+/// What kind of object a name in an expression stands for, as the parser
+/// resolves it through `search_path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NameKind {
+    /// A function (`lower(x)`).
+    Function,
+    /// An operator (`=`, `~~` for `LIKE`).
+    Operator,
+    /// A type (`::citext`).
+    Type,
+    /// A table or view (a subquery's `FROM`).
+    Relation,
+    /// A collation (`COLLATE "x"`).
+    Collation,
+}
+
+impl NameKind {
+    /// The word for it in a sentence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameKind::Function => "function",
+            NameKind::Operator => "operator",
+            NameKind::Type => "type",
+            NameKind::Relation => "table",
+            NameKind::Collation => "collation",
+        }
+    }
+}
+
+/// The names `text` (one SQL expression) leaves to `search_path`: every
+/// function, operator, type, relation and collation it names without a
+/// schema, with the operators SQL's own syntax stands for (`=` for `IN`,
+/// `CASE x WHEN` and `NULLIF`, `~~` for `LIKE`, `>=` and `<=` for
+/// `BETWEEN`). A name written with its schema resolves the same anywhere.
+pub fn unqualified_names(
+    text: &str,
+) -> Result<std::collections::BTreeSet<(NameKind, String)>, String> {
+    let parsed = pg_query::parse(&format!("SELECT {text}"), pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| e.to_string())?;
+    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
+    let names_of = |v: Option<&serde_json::Value>| -> Vec<String> {
+        v.and_then(|n| n.as_array())
+            .map(|n| {
+                n.iter()
+                    .filter_map(|n| n.pointer("/node/String/sval")?.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = std::collections::BTreeSet::new();
+    let mut one = |kind: NameKind, names: Vec<String>| {
+        if let [name] = names.as_slice() {
+            out.insert((kind, name.clone()));
+        }
+    };
+    let mut stack = vec![&tree];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(f) = map.get("FuncCall") {
+                    one(NameKind::Function, names_of(f.get("funcname")));
+                }
+                if let Some(e) = map.get("AExpr") {
+                    let names = names_of(e.get("name"));
+                    match names.as_slice() {
+                        [n] if n.eq_ignore_ascii_case("between")
+                            || n.eq_ignore_ascii_case("not between")
+                            || n.eq_ignore_ascii_case("between symmetric")
+                            || n.eq_ignore_ascii_case("not between symmetric") =>
+                        {
+                            one(NameKind::Operator, vec![">=".into()]);
+                            one(NameKind::Operator, vec!["<=".into()]);
+                        }
+                        _ => one(NameKind::Operator, names),
+                    }
+                }
+                if let Some(l) = map.get("SubLink") {
+                    let names = names_of(l.get("oper_name"));
+                    let kind = l.get("sub_link_type").and_then(|k| k.as_i64()).unwrap_or(0);
+                    let any_or_all = [
+                        protobuf::SubLinkType::AnySublink as i64,
+                        protobuf::SubLinkType::AllSublink as i64,
+                    ];
+                    // `x IN (SELECT ...)` leaves its operator out: `=`.
+                    match names.is_empty() && any_or_all.contains(&kind) {
+                        true => one(NameKind::Operator, vec!["=".into()]),
+                        false => one(NameKind::Operator, names),
+                    }
+                }
+                if map.get("CaseExpr").and_then(|c| c.get("arg")).is_some() {
+                    one(NameKind::Operator, vec!["=".into()]);
+                }
+                if let Some(t) = map.get("TypeName") {
+                    one(NameKind::Type, names_of(t.get("names")));
+                }
+                for key in ["type_name", "typeName"] {
+                    if let Some(t) = map.get(key).filter(|t| t.get("names").is_some()) {
+                        one(NameKind::Type, names_of(t.get("names")));
+                    }
+                }
+                if let Some(r) = map.get("RangeVar") {
+                    let schema = r.get("schemaname").and_then(|s| s.as_str()).unwrap_or("");
+                    if let (true, Some(rel)) =
+                        (schema.is_empty(), r.get("relname").and_then(|s| s.as_str()))
+                    {
+                        one(NameKind::Relation, vec![rel.to_string()]);
+                    }
+                }
+                if let Some(c) = map.get("CollateClause") {
+                    one(NameKind::Collation, names_of(c.get("collname")));
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Every `--where` condition and `--transform` expression that is not one
 /// SQL expression on its own ([`one_expression`]), as a problem each.
 pub fn expressions_alone(
@@ -553,6 +674,52 @@ pub fn expressions_alone(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::{unqualified_names, NameKind};
+
+    fn names(text: &str) -> Vec<(NameKind, String)> {
+        unqualified_names(text).unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn operators_functions_types_and_relations_left_to_the_path() {
+        use NameKind::*;
+        assert_eq!(
+            names("email = 'A' OR email IN ('b') OR lower(name) LIKE 'x%'::citext"),
+            vec![
+                (Function, "lower".into()),
+                (Operator, "=".into()),
+                (Operator, "~~".into()),
+                (Type, "citext".into()),
+            ]
+        );
+        assert_eq!(
+            names(
+                "id BETWEEN 1 AND 2 AND x IN (SELECT y FROM other) AND CASE k WHEN 1 THEN true END"
+            ),
+            vec![
+                (Operator, "<=".into()),
+                (Operator, "=".into()),
+                (Operator, ">=".into()),
+                (Relation, "other".into()),
+            ]
+        );
+        assert_eq!(
+            names("n COLLATE \"de\" < 'b'"),
+            vec![(Operator, "<".into()), (Collation, "de".into())]
+        );
+    }
+
+    #[test]
+    fn qualified_names_and_builtin_type_keywords_are_not_left_to_the_path() {
+        assert_eq!(
+            names("a OPERATOR(public.=) public.lower(b)::int AND c::pg_catalog.text IS NOT NULL AND d IN (SELECT 1 FROM s.t)"),
+            vec![(NameKind::Operator, "=".into())]
+        );
+    }
 }
 
 #[cfg(test)]

@@ -187,6 +187,28 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     if let Some(problem) = routing.first() {
         return Err(UserError::failure(problem.to_string()).into());
     }
+    // Conditions and expressions read the source as psql would for this
+    // role (`crate::conditions`); the destination prints with the same
+    // settings, so rows compare alike.
+    let conditions = match opts.row_filters.is_empty() && opts.transforms.is_empty() {
+        true => None,
+        false => {
+            let readings = crate::conditions::readings(&p);
+            let (env, problems) = crate::conditions::resolve(
+                &source,
+                &src,
+                &readings,
+                &opts.trust,
+                &catalog.current_user,
+            )
+            .await?;
+            if let Some(report) = pgcopy_core::preflight::report(&problems) {
+                return Err(UserError::failure(report).into());
+            }
+            Some(env)
+        }
+    };
+
     let missing: Vec<String> = p
         .tables
         .iter()
@@ -289,11 +311,19 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             snapshot.clone(),
         );
         let exact = args.exact;
+        let conditions = conditions.clone();
         handles.push(tokio::spawn(async move {
             let s = source.connect(&format!("verify {i}")).await?;
             let d = dest.connect(&format!("verify {i}")).await?;
+            let (src_env, dst_env) = match &conditions {
+                Some(env) => (
+                    format!("; {}", env.settings_sql(false)),
+                    format!("; {}", env.peer_settings_sql()),
+                ),
+                None => (String::new(), String::new()),
+            };
             s.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {}",
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {}{src_env}",
                 quote_literal(&snapshot),
                 sql::STABLE_TEXT_SETTINGS
             ))
@@ -302,7 +332,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
                 UserError::failure(format!("importing the source snapshot: {}", pg_message(&e)))
             })?;
             d.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}",
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}{dst_env}",
                 sql::STABLE_TEXT_SETTINGS
             ))
             .await?;

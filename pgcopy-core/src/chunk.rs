@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! chunk 0      WHERE ctid <  '(b1,0)'
-//! chunk i      WHERE ctid >= '(bi,0)' AND ctid < '(bi+1,0)'
-//! chunk n-1    WHERE ctid >= '(bn-1,0)'          -- open-ended: pages added since
+//! chunk i      WHERE ctid OPERATOR(pg_catalog.>=) '(bi,0)' AND ctid OPERATOR(pg_catalog.<) '(bi+1,0)'
+//! chunk n-1    WHERE ctid OPERATOR(pg_catalog.>=) '(bn-1,0)'          -- open-ended: pages added since
 //! ```
 //!
 //! so every tuple falls in exactly one chunk, whatever the table grew to since its
@@ -41,10 +41,10 @@ impl ChunkRange {
     pub fn where_clause(&self) -> Option<String> {
         match (self.start_page, self.end_page) {
             (None, None) => None,
-            (Some(s), None) => Some(format!("ctid >= '({s},0)'::pg_catalog.tid")),
-            (None, Some(e)) => Some(format!("ctid < '({e},0)'::pg_catalog.tid")),
+            (Some(s), None) => Some(format!("ctid OPERATOR(pg_catalog.>=) '({s},0)'::pg_catalog.tid")),
+            (None, Some(e)) => Some(format!("ctid OPERATOR(pg_catalog.<) '({e},0)'::pg_catalog.tid")),
             (Some(s), Some(e)) => Some(format!(
-                "ctid >= '({s},0)'::pg_catalog.tid AND ctid < '({e},0)'::pg_catalog.tid"
+                "ctid OPERATOR(pg_catalog.>=) '({s},0)'::pg_catalog.tid AND ctid OPERATOR(pg_catalog.<) '({e},0)'::pg_catalog.tid"
             )),
         }
     }
@@ -99,15 +99,15 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert_eq!(
             c[0].where_clause().unwrap(),
-            "ctid < '(4,0)'::pg_catalog.tid"
+            "ctid OPERATOR(pg_catalog.<) '(4,0)'::pg_catalog.tid"
         );
         assert_eq!(
             c[1].where_clause().unwrap(),
-            "ctid >= '(4,0)'::pg_catalog.tid AND ctid < '(8,0)'::pg_catalog.tid"
+            "ctid OPERATOR(pg_catalog.>=) '(4,0)'::pg_catalog.tid AND ctid OPERATOR(pg_catalog.<) '(8,0)'::pg_catalog.tid"
         );
         assert_eq!(
             c[2].where_clause().unwrap(),
-            "ctid >= '(8,0)'::pg_catalog.tid"
+            "ctid OPERATOR(pg_catalog.>=) '(8,0)'::pg_catalog.tid"
         );
     }
 

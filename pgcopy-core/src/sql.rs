@@ -525,7 +525,7 @@ mod tests {
         };
         assert_eq!(
             copy_out(&t, &["a"], &c, CopyFormat::Binary, &Rows::default()),
-            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid OPERATOR(pg_catalog.>=) '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"#
         );
         // A subset: the whole table, or a chunk of it, through its condition.
         assert_eq!(
@@ -552,7 +552,7 @@ mod tests {
                     transforms: None
                 }
             ),
-            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid AND (a < 5)) TO STDOUT (FORMAT binary)"#
+            r#"COPY (SELECT "a" FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid OPERATOR(pg_catalog.>=) '(3,0)'::pg_catalog.tid AND (a < 5)) TO STDOUT (FORMAT binary)"#
         );
         // A transformed column: its expression in its place.
         let masked =
@@ -587,7 +587,7 @@ mod tests {
         );
         assert_eq!(
             copy_out(&t, &[], &c, CopyFormat::Text, &Rows::default()),
-            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid >= '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
+            r#"COPY (SELECT  FROM ONLY "S"."my ""t""" pgcopy_row WHERE ctid OPERATOR(pg_catalog.>=) '(3,0)'::pg_catalog.tid) TO STDOUT (FORMAT text)"#
         );
         assert_eq!(
             copy_in(&t, &[], false, CopyFormat::Text),

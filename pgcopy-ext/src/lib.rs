@@ -173,6 +173,8 @@ fn plan(
         skip_schemas: vec![SCHEMA.to_string()],
         allow_empty_match: false,
         defer_indexes: false,
+        // The plan of this database into one of its own major.
+        dest_version_num: 0,
         only: None,
         row_filters: row_filters
             .unwrap_or_default()

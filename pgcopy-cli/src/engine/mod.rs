@@ -77,6 +77,10 @@ pub struct Outcome {
 
 /// State shared by the coordinator and the workers.
 pub struct Shared {
+    /// Where the `--where` conditions and `--transform` expressions run
+    /// (the source sessions take it; a text table's destination its
+    /// interval style).
+    pub conditions: Option<crate::conditions::ConditionEnv>,
     /// The plan being executed.
     pub plan: Plan,
     /// The source.
@@ -296,6 +300,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         .collect();
     let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, setup.analyze);
     let shared = Arc::new(Shared {
+        conditions: setup.conditions.clone(),
         analyze,
         load_as: setup.load_as.clone(),
         counted_on_server: setup.counted_on_server.clone(),

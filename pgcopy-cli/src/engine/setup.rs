@@ -26,6 +26,9 @@ use resume::resume;
 
 /// Everything the run needs to execute a job.
 pub struct Setup {
+    /// Where the `--where` conditions and `--transform` expressions run
+    /// (`crate::conditions`); `None` when there are none.
+    pub conditions: Option<crate::conditions::ConditionEnv>,
     /// The job's id.
     pub job_id: i64,
     /// Tables loaded as their owners, or locked and checked in each load
@@ -372,13 +375,8 @@ async fn new_job(
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
         problems.extend(ctx.names_exist(dst, &plan).await?);
     }
-    problems.extend(ctx.expressions_alone());
-    if problems.is_empty() {
-        problems.extend(ctx.row_filters_steady().await?);
-    }
-    if problems.is_empty() {
-        problems.extend(ctx.row_filters_run(&plan).await?);
-    }
+    let (conditions, found) = ctx.conditions(&plan, problems.is_empty()).await?;
+    problems.extend(found);
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob
     // across schemas is said out loud, before anything changes.
@@ -494,6 +492,7 @@ async fn new_job(
         }
     );
     Ok(Some(Setup {
+        conditions,
         job_id,
         load_as: ctx.load_as(&plan),
         counted_on_server: ctx.counted_on_server(&plan),

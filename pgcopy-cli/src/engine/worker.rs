@@ -147,13 +147,27 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     } = dst;
     // Text-format tables print on one side and parse on the other: the same
     // output settings on both.
+    // Conditions run where psql would run them for this role
+    // (`crate::conditions`); what they print parses the same on the other
+    // side.
+    let (src_env, dst_env) = match &shared.conditions {
+        Some(env) => (
+            format!("{}; ", env.settings_sql(false)),
+            format!("; {}", env.peer_settings_sql()),
+        ),
+        None => (String::new(), String::new()),
+    };
     let dst_setup = match shared.plan.replica_mode() {
-        true => format!("{}; {}", sql::STABLE_TEXT_SETTINGS, sql::SET_REPLICA_MODE),
-        false => sql::STABLE_TEXT_SETTINGS.to_string(),
+        true => format!(
+            "{}; {}{dst_env}",
+            sql::STABLE_TEXT_SETTINGS,
+            sql::SET_REPLICA_MODE
+        ),
+        false => format!("{}{dst_env}", sql::STABLE_TEXT_SETTINGS),
     };
     let guard_sql = sql::load_guard();
     let src_setup = format!(
-        "{}; {}",
+        "{}; {src_env}{}",
         sql::STABLE_TEXT_SETTINGS,
         snapshot_transaction(shared)
     );

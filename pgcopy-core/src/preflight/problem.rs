@@ -210,6 +210,27 @@ pub enum Problem {
         /// What the source said.
         error: String,
     },
+    /// A `--where` condition or `--transform` expression leaves a name to
+    /// the search_path that a schema on the role's path also defines, where
+    /// a role pgcopy does not trust may create objects: pgcopy runs it
+    /// without that schema, so it could mean something else than in psql.
+    NameOnUntrustedPath {
+        /// `--where condition` or `--transform expression`.
+        option: &'static str,
+        /// What it applies to.
+        target: String,
+        /// `operator`, `function`, `type`, `table` or `collation`, when
+        /// known.
+        kind: Option<&'static str>,
+        /// The name, as written, when known.
+        name: Option<String>,
+        /// The schema that also defines it.
+        schema: String,
+        /// The roles, not trusted, that may create objects there.
+        creators: Vec<String>,
+        /// Every role may (`CREATE` granted to `PUBLIC`).
+        everyone: bool,
+    },
     /// A `reg*` column holds names the destination lacks: its values go by
     /// name (`crate::formats`), and would not load, or would name another
     /// object.
@@ -506,6 +527,48 @@ impl fmt::Display for Problem {
                  time (a literal timestamp instead of now(); a function of your own that gives one: \
                  declare it IMMUTABLE or STABLE)"
             ),
+            Problem::NameOnUntrustedPath {
+                option,
+                target,
+                kind,
+                name,
+                schema,
+                creators,
+                everyone,
+            } => {
+                let shown = crate::quote::display_ident(schema);
+                let (what, written) = match (kind, name) {
+                    (Some(kind), Some(name)) => (
+                        format!("the {kind} {name}"),
+                        match *kind {
+                            "operator" => format!("OPERATOR({shown}.{name})"),
+                            _ => format!("{shown}.{}", crate::quote::display_ident(name)),
+                        },
+                    ),
+                    _ => ("a name".to_string(), format!("{shown}.name")),
+                };
+                let way = match (everyone, creators.as_slice()) {
+                    (true, _) => format!(
+                        "every role may create objects there: revoke that (REVOKE CREATE ON SCHEMA {shown} \
+                         FROM PUBLIC, as PostgreSQL 15 does)"
+                    ),
+                    (false, roles) => format!(
+                        "{} may create objects there: if you trust {}, add {}",
+                        roles.join(", "),
+                        if roles.len() == 1 { "that role" } else { "those roles" },
+                        crate::trust::TrustedOwners::flags(
+                            &roles.iter().map(String::as_str).collect::<Vec<_>>()
+                        )
+                    ),
+                };
+                write!(
+                    f,
+                    "the {option} of {} leaves {what} to the search_path that schema {shown} on this role's \
+                     path (as psql gets it) resolves; {way}, or write the schema ({written}): pgcopy runs \
+                     conditions without such a schema, and there this one means something else than in psql",
+                    crate::quote::printable(target),
+                )
+            }
             Problem::NamesMissing {
                 table,
                 column,

@@ -4,6 +4,7 @@
 mod chaos;
 mod classes;
 mod common;
+mod conditions;
 mod copy;
 mod errors;
 mod extension;

@@ -109,6 +109,58 @@ impl Ctx<'_> {
         crate::parse::expressions_alone(&self.shape.row_filters, &self.shape.transforms)
     }
 
+    /// The `--where` conditions and `--transform` expressions: each one
+    /// expression on its own; then, when `deep` (nothing else stands in the
+    /// way), where they run as psql would run them for this role
+    /// ([`crate::conditions`]), that the conditions are steady, and that
+    /// each table's selection runs on the source there. Returns where they
+    /// run (`None` when there are none).
+    pub(super) async fn conditions(
+        &self,
+        plan: &Plan,
+        deep: bool,
+    ) -> anyhow::Result<(Option<crate::conditions::ConditionEnv>, Vec<Problem>)> {
+        let (filters, transforms) = (&self.shape.row_filters, &self.shape.transforms);
+        if filters.is_empty() && transforms.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let problems = self.expressions_alone();
+        if !problems.is_empty() || !deep {
+            return Ok((None, problems));
+        }
+        let readings = crate::conditions::readings(plan);
+        let (env, problems) = crate::conditions::resolve(
+            &self.config.source,
+            self.src,
+            &readings,
+            &self.shape.trust,
+            &self.src_catalog.current_user,
+        )
+        .await?;
+        if !problems.is_empty() {
+            return Ok((Some(env), problems));
+        }
+        self.src
+            .batch_execute(&format!(
+                "SAVEPOINT pgcopy_conditions; {}",
+                env.settings_sql(true)
+            ))
+            .await
+            .pg_context(|| {
+                "taking the role's search_path and settings for the conditions".into()
+            })?;
+        let mut problems = self.row_filters_steady().await?;
+        if problems.is_empty() {
+            problems.extend(self.row_filters_run(plan).await?);
+        }
+        self.src
+            .batch_execute(
+                "ROLLBACK TO SAVEPOINT pgcopy_conditions; RELEASE SAVEPOINT pgcopy_conditions",
+            )
+            .await?;
+        Ok((Some(env), problems))
+    }
+
     /// Each `--where` condition that calls a volatile function (`random()`,
     /// `clock_timestamp()`, one of the source's own) or the transaction's
     /// time (`now()`, `CURRENT_TIMESTAMP`): each transaction reading the

@@ -253,13 +253,8 @@ pub(super) async fn resume(
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
         problems.extend(ctx.names_exist(dst, &plan).await?);
     }
-    problems.extend(ctx.expressions_alone());
-    if problems.is_empty() {
-        problems.extend(ctx.row_filters_steady().await?);
-    }
-    if problems.is_empty() {
-        problems.extend(ctx.row_filters_run(&plan).await?);
-    }
+    let (conditions, found) = ctx.conditions(&plan, problems.is_empty()).await?;
+    problems.extend(found);
     if !plan.large_objects.is_empty() {
         let source_objects = crate::engine::large_objects::list(ctx.src).await?;
         problems
@@ -291,6 +286,7 @@ pub(super) async fn resume(
         plan.total_chunks() + plan.large_objects.len()
     );
     Ok(Some(Setup {
+        conditions,
         job_id: job.job_id,
         load_as: ctx.load_as(&plan),
         counted_on_server: ctx.counted_on_server(&plan),
