@@ -138,6 +138,7 @@ CREATE TABLE @extschema@.saved_fks (
     restored_valid  boolean,
     restore_error   text,
     bindings        jsonb,
+    clone_names     jsonb,
     PRIMARY KEY (job_id, table_schema, table_name, constraint_name)
 );
 COMMENT ON TABLE @extschema@.saved_fks IS 'Every foreign key a job dropped, saved in the same transaction as the drop. Restore with pgcopy.restore_fks() or pgcopy restore-fks.';
@@ -146,6 +147,7 @@ COMMENT ON COLUMN @extschema@.saved_fks.constraint_type IS 'f: a foreign key; c:
 COMMENT ON COLUMN @extschema@.saved_fks.comment IS 'Its COMMENT ON CONSTRAINT, put back by a statement pgcopy builds.';
 COMMENT ON COLUMN @extschema@.saved_fks.was_validated IS 'Whether it was validated before the drop; a NOT VALID constraint is restored NOT VALID.';
 COMMENT ON COLUMN @extschema@.saved_fks.bindings IS 'What the constraint depended on when it was dropped (pg_depend: its table''s and the referenced table''s columns, the key''s index, functions and operators, by OID and identity): it is re-created only while those OIDs carry the same names, and must depend on exactly them once re-created.';
+COMMENT ON COLUMN @extschema@.saved_fks.clone_names IS 'The names of the copies PostgreSQL made of it on partitions (table, referenced table, name): re-adding it makes them under names PostgreSQL picks, and they are renamed back.';
 COMMENT ON COLUMN @extschema@.saved_fks.restored_valid IS 'After restore: true when validated, false when left NOT VALID (see restore_error).';
 
 CREATE TABLE @extschema@.saved_indexes (

@@ -62,7 +62,8 @@ async fn save_and_drop_batch(
     // drops it, just before it is dropped.
     let insert = format!(
         "INSERT INTO {fks} (job_id, table_schema, table_name, constraint_name, referenced_schema, \
-                         referenced_table, definition, constraint_type, comment, was_validated, bindings) \
+                         referenced_table, definition, constraint_type, comment, was_validated, bindings, \
+                         clone_names) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $9, \
                  (SELECT pg_catalog.obj_description(c.oid, 'pg_constraint') FROM pg_catalog.pg_constraint c \
                    WHERE c.conrelid = pg_catalog.to_regclass($10) AND c.conname = $4::text), \
@@ -71,11 +72,11 @@ async fn save_and_drop_batch(
                                   AND o.constraint_name = $4 AND o.was_validated \
                                   AND o.restored_valid IS NOT TRUE \
                                   AND pg_catalog.pg_get_userbyid(oj.created_by) = current_user), \
-                 {bindings}) \
+                 {bindings}, {clones}) \
          ON CONFLICT (job_id, table_schema, table_name, constraint_name) DO UPDATE SET \
                 referenced_schema = EXCLUDED.referenced_schema, referenced_table = EXCLUDED.referenced_table, \
                 definition = EXCLUDED.definition, constraint_type = EXCLUDED.constraint_type, \
-                comment = EXCLUDED.comment, bindings = EXCLUDED.bindings, \
+                comment = EXCLUDED.comment, bindings = EXCLUDED.bindings, clone_names = EXCLUDED.clone_names, \
                 was_validated = {fks}.was_validated OR EXCLUDED.was_validated, dropped_at = now(), \
                 restored_at = NULL, restored_valid = NULL, restore_error = NULL",
         fks = store.rel("saved_fks"),
@@ -84,6 +85,7 @@ async fn save_and_drop_batch(
             "'pg_catalog.pg_constraint'::pg_catalog.regclass",
             CONSTRAINT_OID
         ),
+        clones = restore::clone_names_sql(CONSTRAINT_OID),
     );
     // An FK present NOT VALID because a restore was cut short between adding
     // and validating it (a resumed job re-drops it, or a new job finds it)
@@ -393,6 +395,7 @@ async fn add_one(
                 // Rolled back (the transaction dropped unfinished) when not
                 // bound as before.
                 crate::rebind::check_after(bindings, now.try_get(0)?, &what, &saved.table)?;
+                rename_clones(&tx, saved, &owner).await?;
                 mark_restored(&tx, store, saved, valid, None).await?;
                 tx.commit().await?;
                 valid_now = valid;
@@ -405,6 +408,53 @@ async fn add_one(
         }
     }
     Ok((valid_now, validate))
+}
+
+/// Gives the copies PostgreSQL made of the re-added `saved` on partitions
+/// the names they had (`restore::clone_renames`), as `owner`, in `tx`; where
+/// that fails (a name taken since), they keep the names PostgreSQL chose,
+/// and a warning says so: the key itself is back.
+async fn rename_clones(
+    tx: &tokio_postgres::Transaction<'_>,
+    saved: &SavedFk,
+    owner: &str,
+) -> anyhow::Result<()> {
+    if saved.clone_names.is_empty() {
+        return Ok(());
+    }
+    let now = tx
+        .query_one(
+            &restore::clones_now_sql(),
+            &[&saved.table.to_string(), &saved.name],
+        )
+        .await
+        .pg_context(|| format!("reading the partitions' copies of {}", saved.name))?;
+    let now = restore::clone_names_from_json(now.try_get(0)?).map_err(|e| anyhow::anyhow!(e))?;
+    let renames = restore::clone_renames(&saved.clone_names, &now);
+    if renames.is_empty() {
+        return Ok(());
+    }
+    tx.batch_execute("SAVEPOINT pgcopy_clone_names").await?;
+    let statements: Vec<&str> = renames.iter().map(String::as_str).collect();
+    match run_as(tx, owner, &statements).await {
+        Ok(()) => {
+            tx.batch_execute("RELEASE SAVEPOINT pgcopy_clone_names")
+                .await?
+        }
+        Err(e) => {
+            tx.batch_execute(
+                "ROLLBACK TO SAVEPOINT pgcopy_clone_names; RELEASE SAVEPOINT pgcopy_clone_names",
+            )
+            .await?;
+            tracing::warn!(
+                "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {}",
+                pgcopy_core::quote::printable(&saved.name),
+                saved.table.display_name(),
+                pg_message(&e)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs statements proven by `pgcopy_core::stored` (or built by the quoting

@@ -41,6 +41,99 @@ pub struct SavedFk {
     /// What it depended on when it was dropped ([`crate::bindings`]);
     /// `None` in a row pgcopy did not write, which is refused.
     pub bindings: Option<Vec<crate::bindings::Binding>>,
+    /// The names its copies on partitions had ([`CloneName`]), put back
+    /// once it is re-created.
+    pub clone_names: Vec<CloneName>,
+}
+
+/// A copy PostgreSQL made of a constraint on a partitioned table: one on
+/// each partition of the referencing table, and one for each partition of a
+/// partitioned referenced table. Re-adding the constraint makes them again,
+/// under names PostgreSQL picks (PostgreSQL 18 numbers them otherwise than
+/// when the partitions were created: `_fkey_3` for what was `_fkey_2_1`),
+/// so the names they had are saved with it and put back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CloneName {
+    /// The table it is on.
+    pub table: QualifiedName,
+    /// The table it references.
+    pub referenced: QualifiedName,
+    /// Its name.
+    pub name: String,
+}
+
+/// The copies of the constraint of OID `oid` (an SQL expression), all the
+/// way down, as one `jsonb` array of [`CloneName`].
+pub fn clone_names_sql(oid: &str) -> String {
+    format!(
+        "(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object( \
+                    'table', pg_catalog.jsonb_build_object('schema', tn.nspname, 'name', t.relname), \
+                    'referenced', pg_catalog.jsonb_build_object('schema', rn.nspname, 'name', r.relname), \
+                    'name', c.conname) ORDER BY tn.nspname, t.relname, rn.nspname, r.relname, c.conname), \
+                  '[]'::pg_catalog.jsonb) \
+           FROM (WITH RECURSIVE tree(oid) AS ( \
+                   SELECT k.oid FROM pg_catalog.pg_constraint k WHERE k.conparentid OPERATOR(pg_catalog.=) {oid} \
+                   UNION ALL \
+                   SELECT k.oid FROM pg_catalog.pg_constraint k JOIN tree ON k.conparentid OPERATOR(pg_catalog.=) tree.oid) \
+                 SELECT oid FROM tree) AS d \
+           JOIN pg_catalog.pg_constraint c ON c.oid OPERATOR(pg_catalog.=) d.oid \
+           JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.conrelid \
+           JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace \
+           JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.confrelid \
+           JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace)"
+    )
+}
+
+/// The copies of the constraint named `$2` on the table named `$1` (a
+/// quoted qualified name), now: `SELECT` of one `jsonb`.
+pub fn clones_now_sql() -> String {
+    format!(
+        "SELECT {}",
+        clone_names_sql(
+            "(SELECT c.oid FROM pg_catalog.pg_constraint c \
+               WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
+                 AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)"
+        )
+    )
+}
+
+/// Reads [`CloneName`]s (`jsonb`); NULL reads as none.
+pub fn clone_names_from_json(v: Option<serde_json::Value>) -> Result<Vec<CloneName>, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v).map_err(|e| format!("saved copies' names: {e}")),
+    }
+}
+
+/// The statements that give the copies `now` the names `saved` had, each
+/// matched by its table and the table it references (a pair found more
+/// than once on either side is left as it is); through names of their own
+/// first, so two copies may trade names.
+pub fn clone_renames(saved: &[CloneName], now: &[CloneName]) -> Vec<String> {
+    let key = |c: &CloneName| (c.table.clone(), c.referenced.clone());
+    let once =
+        |list: &[CloneName], c: &CloneName| list.iter().filter(|o| key(o) == key(c)).count() == 1;
+    let moves: Vec<(&CloneName, &CloneName)> = now
+        .iter()
+        .filter(|n| once(now, n))
+        .filter_map(|n| {
+            saved
+                .iter()
+                .find(|s| key(s) == key(n) && once(saved, s))
+                .filter(|s| s.name != n.name)
+                .map(|s| (n, s))
+        })
+        .collect();
+    let parked = |i: usize| format!("pgcopy renaming {i}");
+    let first = moves
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| sql::rename_constraint(&n.table, &n.name, &parked(i)));
+    let then = moves
+        .iter()
+        .enumerate()
+        .map(|(i, (n, s))| sql::rename_constraint(&n.table, &parked(i), &s.name));
+    first.chain(then).collect()
 }
 
 /// What the destination has now, from [`probe_sql`].
@@ -515,7 +608,7 @@ pub fn validation_skipped(saved: &SavedFk, owner: &str, why: &str) -> String {
 pub fn pending_sql(state_schema: &str) -> String {
     format!(
         "SELECT job_id, table_schema, table_name, constraint_name, definition, was_validated, \
-                referenced_schema, referenced_table, constraint_type, comment, bindings \
+                referenced_schema, referenced_table, constraint_type, comment, bindings, clone_names \
            FROM {}.saved_fks \
           WHERE ($1::bigint IS NULL OR job_id = $1) \
             AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE)) \
@@ -608,6 +701,7 @@ mod tests {
             kind: crate::catalog::ConstraintKind::Foreign,
             comment: None,
             bindings: Some(Vec::new()),
+            clone_names: Vec::new(),
         }
     }
 
@@ -890,5 +984,38 @@ mod tests {
             RestoreState::from_validity(true, false),
             RestoreState::ValidationFailed
         );
+    }
+    #[test]
+    fn copies_get_their_names_back_through_names_of_their_own() {
+        let c = |t: &str, r: &str, n: &str| CloneName {
+            table: QualifiedName::new("s", t),
+            referenced: QualifiedName::new("s", r),
+            name: n.into(),
+        };
+        let saved = vec![
+            c("node", "node_1", "fk_1"),
+            c("node", "node_2_a", "fk_2_1"),
+            c("node", "node_2_b", "fk_2_2"),
+            c("node_1", "node", "fk"),
+        ];
+        let now = vec![
+            c("node", "node_1", "fk_1"),
+            c("node", "node_2_a", "fk_3"),
+            c("node", "node_2_b", "fk_2_1"),
+            c("node_1", "node", "fk"),
+        ];
+        assert_eq!(
+            clone_renames(&saved, &now),
+            vec![
+                "ALTER TABLE \"s\".\"node\" RENAME CONSTRAINT \"fk_3\" TO \"pgcopy renaming 0\"",
+                "ALTER TABLE \"s\".\"node\" RENAME CONSTRAINT \"fk_2_1\" TO \"pgcopy renaming 1\"",
+                "ALTER TABLE \"s\".\"node\" RENAME CONSTRAINT \"pgcopy renaming 0\" TO \"fk_2_1\"",
+                "ALTER TABLE \"s\".\"node\" RENAME CONSTRAINT \"pgcopy renaming 1\" TO \"fk_2_2\"",
+            ]
+        );
+        // The same names: nothing to do; a pair seen twice is left alone.
+        assert!(clone_renames(&saved, &saved).is_empty());
+        let twice = vec![c("a", "b", "x"), c("a", "b", "y")];
+        assert!(clone_renames(&twice, &[c("a", "b", "z")]).is_empty());
     }
 }

@@ -41,6 +41,8 @@ pub fn saved_fk<C: Columns>(r: &C) -> Result<SavedFk, C::Error> {
         kind: ConstraintKind::from_contype(&text(8)?),
         comment: r.text(9)?,
         bindings: bindings(r, 10)?,
+        clone_names: crate::restore::clone_names_from_json(r.json(11)?)
+            .map_err(|e| r.invalid(e))?,
     })
 }
 

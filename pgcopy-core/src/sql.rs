@@ -262,6 +262,16 @@ pub fn refresh_matview(view: &QualifiedName) -> String {
     format!("REFRESH MATERIALIZED VIEW {view}")
 }
 
+/// `ALTER TABLE t RENAME CONSTRAINT a TO b` (a partition's copy of a key,
+/// given back its name: `crate::restore::clone_renames`).
+pub fn rename_constraint(table: &QualifiedName, from: &str, to: &str) -> String {
+    format!(
+        "ALTER TABLE {table} RENAME CONSTRAINT {} TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    )
+}
+
 /// `ALTER TABLE t DROP CONSTRAINT c`.
 pub fn drop_constraint(table: &QualifiedName, constraint: &str) -> String {
     format!(

@@ -365,6 +365,49 @@ fn check_bindings_after(
     }
 }
 
+/// Gives the copies PostgreSQL made of the re-added `saved` on partitions
+/// the names they had (`restore::clone_renames`), as `owner`, in a
+/// subtransaction of its own: where that fails (a name taken since), they
+/// keep the names PostgreSQL chose, with a warning; the key itself is back.
+fn rename_clones(saved: &pgcopy_core::restore::SavedFk, owner: &str) {
+    if saved.clone_names.is_empty() {
+        return;
+    }
+    let args: Vec<pgrx::datum::DatumWithOid> =
+        vec![saved.table.to_string().into(), saved.name.clone().into()];
+    let now = Spi::connect_mut(|client| {
+        let mut rows = client.update(&restore::clones_now_sql(), Some(1), &args)?;
+        match rows.next() {
+            Some(r) => r.get::<pgrx::JsonB>(1),
+            None => Ok(None),
+        }
+    });
+    let now = match now.map(|j| restore::clone_names_from_json(j.map(|j| j.0))) {
+        Ok(Ok(now)) => now,
+        _ => return,
+    };
+    let renames = restore::clone_renames(&saved.clone_names, &now);
+    if renames.is_empty() {
+        return;
+    }
+    let renamed = subxact::run(|| {
+        as_owner(owner, || {
+            for r in &renames {
+                Spi::run(r)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+    });
+    if let Err(e) | Ok(Err(e)) = renamed {
+        pgrx::warning!(
+            "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {e}",
+            pgcopy_core::quote::printable(&saved.name),
+            saved.table.display_name()
+        );
+    }
+}
+
 /// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of
 /// CREATE INDEX or REFRESH MATERIALIZED VIEW: the current user becomes the
 /// owner inside a *security-restricted operation*, so code the statement
@@ -508,6 +551,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                     ) {
                         pgrx::error!("{msg}");
                     }
+                    rename_clones(saved, &owner);
                     mark(saved, valid, None).map_err(|e| e.to_string())
                 }) {
                     Ok(Ok(())) => valid_now = valid,

@@ -582,3 +582,47 @@ fn a_partitioned_table_that_references_itself() {
         "1"
     );
 }
+
+/// Drop mode puts back the key of a partitioned table that references
+/// itself through a partition partitioned again, with the names of the
+/// copies PostgreSQL keeps on each partition, one renamed by hand (added
+/// again, PostgreSQL names them anew); from psql too.
+#[test]
+fn partition_copies_of_a_key_keep_their_names() {
+    let (p, d) = crate::common::owner_pair(
+        "clonenames",
+        &["partition-fks.sql"],
+        &["partition-fks-data.sql"],
+    );
+    p.dst
+        .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
+        .expect("extension");
+    let before = crate::common::full_fingerprint(&p.dst, &p.db);
+    let run = pgcopy_env(&["copy", "-s", &p.urls().0, "-d", &d], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("drop mode"), "{}", run.stderr);
+    p.assert_same_data();
+    let after = crate::common::full_fingerprint(&p.dst, &p.db);
+    assert_eq!(before.fks, after.fks);
+    assert!(
+        after.fks.contains("node's first partition"),
+        "{}",
+        after.fks
+    );
+    // Killed once the keys are dropped, the extension's restore_fks()
+    // renames them back too.
+    let mut child = crate::common::spawn_copy(
+        &p.urls().0,
+        &d,
+        &[],
+        &[("PGCOPY_FAILPOINT", "after-drop-fks")],
+    );
+    crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
+    p.dst
+        .try_psql_as(&p.db, "app", "SELECT * FROM pgcopy.restore_fks()")
+        .expect("restore_fks");
+    assert_eq!(
+        crate::common::full_fingerprint(&p.dst, &p.db).fks,
+        before.fks
+    );
+}

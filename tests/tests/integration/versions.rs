@@ -70,8 +70,8 @@ fn copy_pair(src_major: u32, dst_major: u32) {
     );
     // 2. The awkward and foreign-key fixtures as the destination's owner:
     // drop mode, deferred indexes, triggers disabled and put back.
-    let mut schema = vec!["awkward-schema.sql"];
-    let mut rows = vec!["awkward-data.sql"];
+    let mut schema = vec!["awkward-schema.sql", "partition-fks.sql"];
+    let mut rows = vec!["awkward-data.sql", "partition-fks-data.sql"];
     // ON DELETE SET NULL (columns) is PostgreSQL 15's.
     if src_major >= 15 && dst_major >= 15 {
         schema.push("fks-schema.sql");
