@@ -174,6 +174,32 @@ SELECT jsonb_build_object(
                           -- PostgreSQL's own types inside it (itself, array
                           -- elements, domain bases, range subtypes, fields):
                           -- some go as text (pgcopy_core::formats).
+                          -- What the types of roles inside it are made of:
+                          -- a domain's base and modifier, a composite's
+                          -- fields, a range's subtype. A type of the same
+                          -- name made otherwise on the other side would
+                          -- take the values silently changed (a numeric
+                          -- rounded to another scale, fields swapped).
+                          'type_shape', coalesce((
+                              SELECT string_agg(u.shape, '; ' ORDER BY u.shape)
+                                FROM (SELECT DISTINCT pg_catalog.format_type(ut.oid, NULL) || ': ' ||
+                                        CASE ut.typtype
+                                          WHEN 'd' THEN 'domain over ' || pg_catalog.format_type(ut.typbasetype, ut.typtypmod)
+                                          WHEN 'c' THEN 'composite (' || coalesce((
+                                               SELECT string_agg(pg_catalog.quote_ident(ca.attname) || ' ' ||
+                                                                 pg_catalog.format_type(ca.atttypid, ca.atttypmod), ', '
+                                                                 ORDER BY ca.attnum)
+                                                 FROM pg_catalog.pg_attribute ca
+                                                WHERE ca.attrelid = ut.typrelid AND ca.attnum > 0
+                                                  AND NOT ca.attisdropped), '') || ')'
+                                          WHEN 'r' THEN 'range of ' || (SELECT pg_catalog.format_type(rg.rngsubtype, NULL)
+                                                                          FROM pg_catalog.pg_range rg
+                                                                         WHERE rg.rngtypid = ut.oid)
+                                        END AS shape
+                                        FROM type_closure ty
+                                        JOIN pg_catalog.pg_type ut ON ut.oid = ty.oid
+                                       WHERE ty.root = a.atttypid AND ut.typtype IN ('d', 'c', 'r')
+                                         AND ut.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace) u), ''),
                           'builtin_types', coalesce((SELECT jsonb_agg(DISTINCT bt.typname::text)
                                                       FROM type_closure ty
                                                       JOIN pg_catalog.pg_type bt ON bt.oid = ty.oid

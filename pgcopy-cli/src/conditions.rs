@@ -5,26 +5,33 @@
 //! put in `public` never runs inside pgcopy's own queries. A condition the
 //! user wrote is different: in psql, `email = 'ALICE@EXAMPLE.COM'` over a
 //! `citext` column calls citext's `=` (in `public`), and under `pg_catalog`
-//! alone it would call text's, silently taking other rows. So the sessions
-//! that run conditions search the role's own path, as psql gets it (read
-//! on a connection with the role's and database's defaults, not pgcopy's),
-//! less the schemas where a role pgcopy does not trust may create objects:
-//! there a look-alike could be added at any time, and would run with this
-//! role's rights. When a condition leaves a name to the path that such a
-//! schema also defines, it could mean something else than in psql: the
-//! copy is refused, and the sentence names the way (trust the role, revoke
-//! `CREATE`, or write the schema).
+//! alone it would call text's, silently taking other rows.
+//!
+//! So each text is read as psql would read it for this role (on a
+//! connection with the role's and database's defaults, not pgcopy's), and
+//! written out with every name's schema, the way PostgreSQL prints a view:
+//! parsed as a temporary view (rolled back; parsing looks names up and
+//! calls nothing) and printed back under `pg_catalog` alone. pgcopy then
+//! runs the written-out text, which means the same under its pinned path.
+//! The role's path is searched less the schemas where a role pgcopy does
+//! not trust may create objects: a look-alike added there could change what
+//! a name resolves to, and would run with this role's rights. Where the text
+//! resolves otherwise without them, the copy is refused, and the sentence
+//! names the way (trust the role, revoke `CREATE`, or write the schema).
+//! Where no temporary view can be made (a standby, no `TEMP` privilege), the
+//! sessions that run the texts search that path themselves, and a text
+//! that leaves to it a name such a schema holds is refused.
 //!
 //! The time zone, the date order and the interval style are the role's too:
 //! `created_at >= '2024-01-01'` is the role's midnight, as in psql. Values
-//! still print the same on both sides: ISO dates carry their offset, and a
-//! text table's destination session takes the same interval style.
+//! still print the same on both sides: ISO dates carry their offset, and the
+//! destination's session takes the same settings.
 
 use crate::connect::Endpoint;
 use crate::error::PgContext;
 use crate::parse::NameKind;
 use pgcopy_core::preflight::Problem;
-use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::quote::{quote_ident, quote_literal, QualifiedName};
 use pgcopy_core::trust::TrustedOwners;
 use std::collections::BTreeSet;
 use tokio_postgres::Client;
@@ -74,8 +81,12 @@ SELECT n.nspname::pg_catalog.text, x.kind, x.name
 /// change, and the role's time zone, date order and interval style.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConditionEnv {
-    /// The schemas searched, in the role's order.
+    /// The schemas searched, in the role's order, less those others may
+    /// change.
     pub schemas: Vec<String>,
+    /// The texts were written out with their schemas: the sessions that
+    /// run them keep pgcopy's own path (`pg_catalog`).
+    pub written_out: bool,
     /// `TimeZone`.
     pub time_zone: String,
     /// The order part of `DateStyle` (`MDY`, `DMY`, `YMD`).
@@ -100,9 +111,12 @@ impl ConditionEnv {
     /// parses them.
     pub fn settings_sql(&self, local: bool) -> String {
         let set = if local { "SET LOCAL" } else { "SET" };
+        let path = match self.written_out {
+            true => String::new(),
+            false => format!("{set} search_path = {}; ", self.path_list()),
+        };
         format!(
-            "{set} search_path = {}; {set} TimeZone = {}; {set} DateStyle = {}; {set} IntervalStyle = {}",
-            self.path_list(),
+            "{path}{set} TimeZone = {}; {set} DateStyle = {}; {set} IntervalStyle = {}",
             quote_literal(&self.time_zone),
             quote_literal(&format!("ISO, {}", self.date_order)),
             quote_literal(&self.interval_style)
@@ -122,70 +136,105 @@ impl ConditionEnv {
     }
 }
 
-/// One table's reading, as the source runs it: what it applies to, the
-/// option(s) that shape it, the `SELECT` (condition, expressions and the
-/// joins that follow keys), and the texts the user wrote in it.
-pub struct Reading<'a> {
-    /// The table, as shown.
-    pub target: String,
+/// A condition or expression the user wrote, and the table it reads.
+pub struct Written {
+    /// Which: the `--where` (`true`) or `--transform` of this index.
+    pub filter: bool,
+    /// Its index among those options.
+    pub index: usize,
     /// `--where condition` or `--transform expression`.
     pub option: &'static str,
-    /// The query a worker runs.
-    pub query: String,
-    /// The conditions and expressions written for it.
-    pub texts: Vec<&'a str>,
+    /// The table.
+    pub table: QualifiedName,
+    /// The text.
+    pub text: String,
 }
 
-/// The readings of `plan` that run what the user wrote: each table a
-/// `--where` filters, or with `--transform` columns (a table the foreign
-/// keys limit runs those conditions again, inside pgcopy's own joins).
-pub fn readings(plan: &pgcopy_core::plan::Plan) -> Vec<Reading<'_>> {
-    use pgcopy_core::subset::Taken;
-    plan.tables
+/// What [`resolve`] found: where the texts run, the problems, and each
+/// text written out with its schemas (in [`Written`]'s order; `None` where
+/// no temporary view could be made, or a text does not parse for psql
+/// either, which the run's own check then says).
+pub struct Resolved {
+    /// Where they run.
+    pub env: ConditionEnv,
+    /// Texts that would mean something else than in psql.
+    pub problems: Vec<Problem>,
+    /// Each text written out.
+    pub written_out: Vec<Option<String>>,
+    /// Texts psql refuses (or that could not be written out), each as a
+    /// problem: left as written, for the run's own check to say why in
+    /// its words, and said here if that check passes.
+    pub fails: Vec<Problem>,
+}
+
+/// The `--where` conditions and `--transform` expressions of `opts`, with
+/// the tables they read (as the plan resolves them among `copied`).
+pub fn written(
+    catalog: &pgcopy_core::catalog::Catalog,
+    copied: &[QualifiedName],
+    filters: &[pgcopy_core::subset::RowFilter],
+    transforms: &[pgcopy_core::transform::ColumnTransform],
+) -> Vec<Written> {
+    let resolve = |t: &str| pgcopy_core::subset::resolve_table(catalog, copied, t).ok();
+    filters
         .iter()
-        .filter(|t| t.taken == Taken::Filtered || !t.transforms.is_empty())
-        .map(|t| {
-            let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
-            let rows = pgcopy_core::sql::Rows {
-                condition: t.rows_where.as_deref(),
-                transforms: Some(&t.transforms),
-            };
-            Reading {
-                target: t.table.display_name(),
-                option: match t.taken == Taken::Filtered {
-                    true => "--where condition",
-                    false => "--transform expression",
-                },
-                query: pgcopy_core::sql::select_rows(
-                    &t.table,
-                    &columns,
-                    &pgcopy_core::chunk::ChunkRange::WHOLE,
-                    &rows,
-                )
-                .unwrap_or_default(),
-                texts: t
-                    .rows_where
-                    .iter()
-                    .map(String::as_str)
-                    .chain(t.transforms.values().map(String::as_str))
-                    .collect(),
-            }
+        .enumerate()
+        .filter_map(|(index, f)| {
+            Some(Written {
+                filter: true,
+                index,
+                option: "--where condition",
+                table: resolve(&f.table)?,
+                text: f.condition.clone(),
+            })
         })
+        .chain(transforms.iter().enumerate().filter_map(|(index, t)| {
+            Some(Written {
+                filter: false,
+                index,
+                option: "--transform expression",
+                table: resolve(&t.table)?,
+                text: t.expression.clone(),
+            })
+        }))
         .collect()
 }
 
-/// Reads how psql would run `readings` for this role on `endpoint`'s
-/// server (`client` is pgcopy's own session there): the role's path less
-/// the schemas others may change, and its settings; and the problems
-/// where, without those schemas, a reading would resolve a name otherwise
-/// than psql does.
+/// `filters` and `transforms` with the texts [`resolve`] wrote out in
+/// place of the ones written.
+pub fn substitute(
+    written: &[Written],
+    out: &[Option<String>],
+    filters: &mut [pgcopy_core::subset::RowFilter],
+    transforms: &mut [pgcopy_core::transform::ColumnTransform],
+) {
+    for (w, text) in written.iter().zip(out) {
+        let Some(text) = text else { continue };
+        match w.filter {
+            true => {
+                if let Some(f) = filters.get_mut(w.index) {
+                    f.condition = text.clone();
+                }
+            }
+            false => {
+                if let Some(t) = transforms.get_mut(w.index) {
+                    t.expression = text.clone();
+                }
+            }
+        }
+    }
+}
+
+/// Reads how psql would run `written` for this role on `endpoint`'s
+/// server (`client` is pgcopy's own session there), writes each out with
+/// its schemas, and says where one cannot be run the same.
 pub async fn resolve(
     endpoint: &Endpoint,
     client: &Client,
-    readings: &[Reading<'_>],
+    written: &[Written],
     trust: &TrustedOwners,
     current_user: &str,
-) -> anyhow::Result<(ConditionEnv, Vec<Problem>)> {
+) -> anyhow::Result<Resolved> {
     let mut probe = endpoint.as_psql_would().connect("settings probe").await?;
     let row = probe
         .query_one(PSQL_SETTINGS_SQL, &[])
@@ -229,37 +278,75 @@ pub async fn resolve(
             false => left_out.push((name, untrusted, public)),
         }
     }
-    let env = ConditionEnv {
+    let mut env = ConditionEnv {
         schemas,
+        written_out: true,
         time_zone,
         date_order,
         interval_style,
     };
-    if left_out.is_empty() {
-        return Ok((env, Vec::new()));
-    }
-    // Which readings resolve otherwise without those schemas: each parsed
-    // both ways, as views nobody sees (rolled back), and their definitions
-    // compared as pg_catalog prints them (every name qualified). Parsing
-    // runs no function of the query: only what it names is looked up.
-    // The names each reading leaves to the path that such a schema holds:
-    // the hint for one that differs, and, where no view can be made (a
-    // standby, no TEMP privilege), the test itself.
-    let named = by_name(client, &left_out, readings).await?;
-    let differ = match differing(&mut probe, &env, readings).await {
-        Ok(d) => d
-            .into_iter()
-            .zip(&named)
-            .map(|(differs, hint)| differs.map(|_| hint.clone().flatten()))
-            .collect(),
-        Err(_) => named,
+    // The names each text leaves to the path that a schema left out holds:
+    // the hint for one that resolves otherwise, and, where no view can be
+    // made, the test itself.
+    let named = match left_out.is_empty() {
+        true => vec![None; written.len()],
+        false => by_name(client, &left_out, written).await?,
     };
     let mut problems = Vec::new();
-    for (reading, hint) in readings.iter().zip(differ) {
+    let mut fails = Vec::new();
+    let (outcomes, written_out) = match write_out(&mut probe, &env, written).await {
+        Ok(outcomes) => {
+            let texts = outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::Same(q) => Some(q.clone()),
+                    _ => None,
+                })
+                .collect();
+            // A text psql refuses is left as written: the run's own check
+            // says why, in its words; if that check passes where psql
+            // refused, the copy is refused all the same (`Resolved::fails`).
+            for (w, o) in written.iter().zip(&outcomes) {
+                if let Outcome::Fails(why) = o {
+                    fails.push(Problem::TextDoesNotRun {
+                        option: w.option,
+                        target: w.table.display_name(),
+                        why: why.clone(),
+                    });
+                }
+            }
+            (
+                outcomes
+                    .into_iter()
+                    .zip(&named)
+                    .map(|(o, hint)| matches!(o, Outcome::Differs).then(|| hint.clone()))
+                    .collect::<Vec<_>>(),
+                texts,
+            )
+        }
+        Err(_) => {
+            env.written_out = false;
+            (
+                named
+                    .iter()
+                    .map(|h| h.as_ref().map(|h| Some(h.clone())))
+                    .collect(),
+                vec![None; written.len()],
+            )
+        }
+    };
+    for (w, hint) in written.iter().zip(outcomes) {
         let Some(hint) = hint else { continue };
         let (kind, name, schema) = match hint {
             Some((kind, name, schema)) => (Some(kind), Some(name), schema),
-            None => (None, None, left_out[0].0.clone()),
+            None => (
+                None,
+                None,
+                left_out
+                    .first()
+                    .map(|(s, ..)| s.clone())
+                    .unwrap_or_else(|| "public".to_string()),
+            ),
         };
         let (_, creators, everyone) = left_out
             .iter()
@@ -267,8 +354,8 @@ pub async fn resolve(
             .cloned()
             .unwrap_or_default();
         problems.push(Problem::NameOnUntrustedPath {
-            option: reading.option,
-            target: reading.target.clone(),
+            option: w.option,
+            target: w.table.display_name(),
             kind,
             name,
             schema,
@@ -276,93 +363,150 @@ pub async fn resolve(
             everyone,
         });
     }
-    Ok((env, problems))
+    Ok(Resolved {
+        env,
+        problems,
+        written_out,
+        fails,
+    })
 }
 
-/// For each reading: `None` when it resolves the same with the schemas
-/// `env` leaves out and without them; else `Some` (with the name that
-/// differs, when known). An error when no view can be made here.
-#[allow(clippy::type_complexity)]
-async fn differing(
+/// How one text reads.
+enum Outcome {
+    /// The same as in psql; written out with its schemas.
+    Same(String),
+    /// Otherwise than in psql, without the schemas left out.
+    Differs,
+    /// Not at all: why (psql refuses it too, or it could not be written
+    /// out).
+    Fails(String),
+}
+
+/// Each text, parsed as psql would (the probe's own path) and as pgcopy
+/// runs it (the path less the schemas left out), as temporary views
+/// (rolled back), compared as printed under `pg_catalog` alone, and
+/// written out from that print, which must read back the same. An error
+/// when no view can be made here.
+async fn write_out(
     probe: &mut Client,
     env: &ConditionEnv,
-    readings: &[Reading<'_>],
-) -> Result<Vec<Option<Option<(&'static str, String, String)>>>, tokio_postgres::Error> {
+    written: &[Written],
+) -> Result<Vec<Outcome>, tokio_postgres::Error> {
+    use tokio_postgres::error::SqlState;
     let tx = probe.transaction().await?;
     let mut out = Vec::new();
-    for (i, r) in readings.iter().enumerate() {
+    let view = |name: &str, w: &Written, text: &str| {
+        format!(
+            "CREATE TEMP VIEW {name} AS SELECT ({text}) AS pgcopy_value FROM ONLY {} {}",
+            w.table,
+            pgcopy_core::subset::ROW_ALIAS
+        )
+    };
+    let printed = |name: &str| {
+        format!("SELECT pg_catalog.pg_get_viewdef('pg_temp.{name}'::pg_catalog.regclass)")
+    };
+    for (i, w) in written.iter().enumerate() {
         tx.batch_execute(&format!("SAVEPOINT pgcopy_probe_{i}"))
             .await?;
+        let rollback = format!("ROLLBACK TO SAVEPOINT pgcopy_probe_{i}");
         // As psql: the role's own path (the session's).
-        let as_psql = tx
-            .batch_execute(&format!(
-                "CREATE TEMP VIEW pgcopy_as_psql_{i} AS {}",
-                r.query
-            ))
-            .await;
-        if let Err(e) = as_psql {
-            // Not parsed for psql either: said by the run's own check.
-            if e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
-                || e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+        if let Err(e) = tx
+            .batch_execute(&view(&format!("pgcopy_as_psql_{i}"), w, &w.text))
+            .await
+        {
+            if [
+                SqlState::READ_ONLY_SQL_TRANSACTION,
+                SqlState::INSUFFICIENT_PRIVILEGE,
+            ]
+            .iter()
+            .any(|c| e.code() == Some(c))
             {
                 return Err(e);
             }
-            tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT pgcopy_probe_{i}"))
-                .await?;
-            out.push(None);
+            tx.batch_execute(&rollback).await?;
+            out.push(Outcome::Fails(crate::error::pg_message(&e)));
             continue;
         }
         let as_pgcopy = tx
             .batch_execute(&format!(
-                "SET LOCAL search_path = {}; CREATE TEMP VIEW pgcopy_as_pgcopy_{i} AS {}",
+                "SET LOCAL search_path = {}; {}",
                 env.path_list(),
-                r.query
+                view(&format!("pgcopy_as_pgcopy_{i}"), w, &w.text)
             ))
             .await;
-        let same = match as_pgcopy {
-            Err(_) => false,
-            Ok(()) => {
-                tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
-                    .await?;
-                let row = tx
-                    .query_one(
-                        &format!(
-                            "SELECT pg_catalog.pg_get_viewdef('pg_temp.pgcopy_as_psql_{i}'::pg_catalog.regclass) \
-                                    OPERATOR(pg_catalog.=) \
-                                    pg_catalog.pg_get_viewdef('pg_temp.pgcopy_as_pgcopy_{i}'::pg_catalog.regclass)"
-                        ),
-                        &[],
-                    )
+        if as_pgcopy.is_err() {
+            tx.batch_execute(&rollback).await?;
+            out.push(Outcome::Differs);
+            continue;
+        }
+        tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
+            .await?;
+        let psql: String = tx
+            .query_one(&printed(&format!("pgcopy_as_psql_{i}")), &[])
+            .await?
+            .try_get(0)?;
+        let pgcopy: String = tx
+            .query_one(&printed(&format!("pgcopy_as_pgcopy_{i}")), &[])
+            .await?
+            .try_get(0)?;
+        if psql != pgcopy {
+            tx.batch_execute(&rollback).await?;
+            out.push(Outcome::Differs);
+            continue;
+        }
+        // The expression out of ` SELECT <expr> AS pgcopy_value FROM ...`,
+        // proven by reading back to the same print.
+        // Column references lose the alias the view gave them: the text is
+        // pasted where the table goes by other names.
+        let text = pgcopy
+            .split_once("SELECT ")
+            .and_then(|(_, rest)| rest.rsplit_once(" AS pgcopy_value"))
+            .and_then(|(e, _)| {
+                crate::parse::without_alias(e.trim(), pgcopy_core::subset::ROW_ALIAS).ok()
+            })
+            .map(|e| crate::parse::without_outer_parentheses(&e).to_string());
+        let same = match &text {
+            Some(t) => {
+                let back = tx
+                    .batch_execute(&view(&format!("pgcopy_written_{i}"), w, t))
                     .await;
-                match row {
-                    Ok(row) => row.try_get::<_, bool>(0)?,
+                match back {
+                    Ok(()) => {
+                        let again: String = tx
+                            .query_one(&printed(&format!("pgcopy_written_{i}")), &[])
+                            .await?
+                            .try_get(0)?;
+                        again == pgcopy
+                    }
                     Err(_) => false,
                 }
             }
+            None => false,
         };
-        tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT pgcopy_probe_{i}"))
-            .await?;
-        out.push((!same).then_some(None));
+        tx.batch_execute(&rollback).await?;
+        out.push(match (same, text) {
+            (true, Some(t)) => Outcome::Same(t),
+            _ => Outcome::Fails(format!(
+                "pgcopy could not write it out with its schemas (PostgreSQL printed it as {pgcopy:?}); \
+                 write its names with their schemas"
+            )),
+        });
     }
     tx.rollback().await?;
     Ok(out)
 }
 
-/// For each reading: `Some` when it leaves to the path a name that one of
-/// the schemas left out holds (with that name), `None` otherwise.
-#[allow(clippy::type_complexity)]
+/// For each text: the first name it leaves to the path that one of the
+/// schemas left out holds (kind, name, schema), if any.
 async fn by_name(
     client: &Client,
     left_out: &[(String, Vec<String>, bool)],
-    readings: &[Reading<'_>],
-) -> anyhow::Result<Vec<Option<Option<(&'static str, String, String)>>>> {
+    written: &[Written],
+) -> anyhow::Result<Vec<Option<(&'static str, String, String)>>> {
     let mut names: BTreeSet<(NameKind, String)> = BTreeSet::new();
     let mut mine = Vec::new();
-    for r in readings {
-        let mut set = BTreeSet::new();
-        for text in &r.texts {
-            set.extend(crate::parse::unqualified_names(text).unwrap_or_default());
-        }
+    for w in written {
+        let set = crate::parse::unqualified_names(&w.text).unwrap_or_default();
         names.extend(set.iter().cloned());
         mine.push(set);
     }
@@ -384,7 +528,7 @@ async fn by_name(
                 found
                     .iter()
                     .find(|(_, k, n)| k == kind.as_str() && n == name)
-                    .map(|(schema, ..)| Some((kind.as_str(), name.clone(), schema.clone())))
+                    .map(|(schema, ..)| (kind.as_str(), name.clone(), schema.clone()))
             })
         })
         .collect())
@@ -396,7 +540,8 @@ mod tests {
 
     #[test]
     fn settings_keep_iso_output_and_quote_every_name() {
-        let env = ConditionEnv {
+        let mut env = ConditionEnv {
+            written_out: false,
             schemas: vec!["pg_catalog".into(), "my \"app\"".into()],
             time_zone: "Europe/Berlin".into(),
             date_order: "DMY".into(),
@@ -409,6 +554,12 @@ mod tests {
         );
         assert_eq!(
             env.peer_settings_sql(),
+            "SET TimeZone = 'Europe/Berlin'; SET DateStyle = 'ISO, DMY'; SET IntervalStyle = 'sql_standard'"
+        );
+        // Written out, the texts run under pgcopy's own path.
+        env.written_out = true;
+        assert_eq!(
+            env.settings_sql(false),
             "SET TimeZone = 'Europe/Berlin'; SET DateStyle = 'ISO, DMY'; SET IntervalStyle = 'sql_standard'"
         );
     }

@@ -646,6 +646,73 @@ pub fn unqualified_names(
     Ok(out)
 }
 
+/// `text` (one SQL expression, as PostgreSQL prints a view's) without the
+/// `alias.` before its column references: pgcopy pastes a condition into
+/// subqueries where its table goes by other names. Each reference is found
+/// by the parser (nothing inside a string or a quoted name is touched);
+/// the caller proves the result reads the same.
+pub fn without_alias(text: &str, alias: &str) -> Result<String, String> {
+    const PREFIX: &str = "SELECT ";
+    let sql = format!("{PREFIX}{text}");
+    let parsed =
+        pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    let qualified = format!("{alias}.");
+    let mut starts: Vec<usize> = parsed
+        .protobuf
+        .nodes()
+        .iter()
+        .filter_map(|(node, ..)| match node {
+            pg_query::NodeRef::ColumnRef(c) if c.fields.len() > 1 => {
+                let first = c.fields.first()?.node.as_ref()?;
+                match first {
+                    NodeEnum::String(s) if s.sval == alias => usize::try_from(c.location).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut out = sql.clone();
+    for start in starts.into_iter().rev() {
+        if out.get(start..start + qualified.len()) != Some(qualified.as_str()) {
+            return Err(format!(
+                "a reference to {alias} is not written as {qualified}"
+            ));
+        }
+        out.replace_range(start..start + qualified.len(), "");
+    }
+    Ok(out[PREFIX.len()..].to_string())
+}
+
+/// `text` without one pair of parentheses around all of it (PostgreSQL
+/// prints a view's conditions so), when there is one: parentheses inside
+/// strings and quoted names do not count.
+pub fn without_outer_parentheses(text: &str) -> &str {
+    let t = text.trim();
+    if !(t.starts_with('(') && t.ends_with(')')) {
+        return t;
+    }
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    for (i, c) in t.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 && i + 1 < t.len() {
+                    return t;
+                }
+            }
+            _ => {}
+        }
+    }
+    &t[1..t.len() - 1]
+}
+
 /// Every `--where` condition and `--transform` expression that is not one
 /// SQL expression on its own ([`one_expression`]), as a problem each.
 pub fn expressions_alone(
@@ -674,6 +741,33 @@ pub fn expressions_alone(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod alias_tests {
+    use super::without_alias;
+
+    #[test]
+    fn only_column_references_lose_the_alias() {
+        assert_eq!(
+            without_alias(
+                "((pgcopy_row.email)::text = 'pgcopy_row.x'::text) AND (pgcopy_row.\"Col\" > 1)",
+                "pgcopy_row"
+            )
+            .unwrap(),
+            "((email)::text = 'pgcopy_row.x'::text) AND (\"Col\" > 1)"
+        );
+        assert_eq!(without_alias("(a > 1)", "pgcopy_row").unwrap(), "(a > 1)");
+    }
+
+    #[test]
+    fn one_pair_of_outer_parentheses_goes() {
+        use super::without_outer_parentheses as w;
+        assert_eq!(w("((a <= 50))"), "(a <= 50)");
+        assert_eq!(w("(a > 1) AND (b < 2)"), "(a > 1) AND (b < 2)");
+        assert_eq!(w("(x = ')(')"), "x = ')('");
+        assert_eq!(w("a > 1"), "a > 1");
+    }
 }
 
 #[cfg(test)]

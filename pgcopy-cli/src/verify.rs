@@ -193,19 +193,45 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let conditions = match opts.row_filters.is_empty() && opts.transforms.is_empty() {
         true => None,
         false => {
-            let readings = crate::conditions::readings(&p);
-            let (env, problems) = crate::conditions::resolve(
+            let copied: Vec<QualifiedName> = p.tables.iter().map(|t| t.table.clone()).collect();
+            let written =
+                crate::conditions::written(&catalog, &copied, &opts.row_filters, &opts.transforms);
+            let resolved = crate::conditions::resolve(
                 &source,
                 &src,
-                &readings,
+                &written,
                 &opts.trust,
                 &catalog.current_user,
             )
             .await?;
+            let problems: Vec<_> = resolved
+                .problems
+                .iter()
+                .chain(&resolved.fails)
+                .cloned()
+                .collect();
             if let Some(report) = pgcopy_core::preflight::report(&problems) {
                 return Err(UserError::failure(report).into());
             }
-            Some(env)
+            if resolved.env.written_out {
+                let mut opts = opts.clone();
+                crate::conditions::substitute(
+                    &written,
+                    &resolved.written_out,
+                    &mut opts.row_filters,
+                    &mut opts.transforms,
+                );
+                let mut written_plan =
+                    plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+                pgcopy_core::route::route(&mut written_plan, &catalog, &dst_catalog);
+                for spec in p.tables.iter_mut() {
+                    if let Some(w) = written_plan.tables.iter().find(|w| w.table == spec.table) {
+                        spec.rows_where = w.rows_where.clone();
+                        spec.transforms = w.transforms.clone();
+                    }
+                }
+            }
+            Some(resolved.env)
         }
     };
 

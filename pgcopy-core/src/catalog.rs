@@ -444,6 +444,11 @@ pub struct Column {
     /// fields, all the way down (`crate::formats` sends some as text).
     #[serde(default)]
     pub builtin_types: Vec<String>,
+    /// What the roles' types inside its type are made of (a domain's base
+    /// and modifier, a composite's fields, a range's subtype): preflight
+    /// requires the same on both sides, where the names alone could agree.
+    #[serde(default)]
+    pub type_shape: String,
 }
 
 /// A foreign-key constraint.

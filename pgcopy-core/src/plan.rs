@@ -574,6 +574,7 @@ mod tests {
                     binary_io: true,
                     builtin_type: true,
                     builtin_types: Vec::new(),
+                    type_shape: String::new(),
                 },
                 Column {
                     name: "g".into(),
@@ -584,6 +585,7 @@ mod tests {
                     binary_io: true,
                     builtin_type: true,
                     builtin_types: Vec::new(),
+                    type_shape: String::new(),
                 },
             ],
             ..Table::sample(schema, name)

@@ -75,6 +75,15 @@ pub fn check_tables(
                     source: sc.type_name.clone(),
                     dest: dc.type_name.clone(),
                 }),
+                Some(dc) if dc.type_shape != sc.type_shape => {
+                    problems.push(Problem::TypeMadeOtherwise {
+                        table: name.clone(),
+                        column: sc.name.clone(),
+                        type_name: sc.type_name.clone(),
+                        source: sc.type_shape.clone(),
+                        dest: dc.type_shape.clone(),
+                    })
+                }
                 Some(_) => {}
             }
         }
@@ -217,6 +226,7 @@ mod tests {
             binary_io: true,
             builtin_type: true,
             builtin_types: Vec::new(),
+            type_shape: String::new(),
         }
     }
 

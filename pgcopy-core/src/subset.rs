@@ -412,6 +412,16 @@ pub(crate) fn resolve_node(
 }
 
 /// The one copied node a `--where`'s TABLE names.
+/// The one copied table (or partitioned table) `table` (as written in a
+/// `--where` or a `--transform`) names, as the plan resolves it.
+pub fn resolve_table(
+    catalog: &Catalog,
+    copied: &[QualifiedName],
+    table: &str,
+) -> Result<QualifiedName, SubsetError> {
+    resolve(catalog, copied, table)
+}
+
 fn resolve(
     catalog: &Catalog,
     copied: &[QualifiedName],

@@ -375,7 +375,7 @@ async fn new_job(
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
         problems.extend(ctx.names_exist(dst, &plan).await?);
     }
-    let (conditions, found) = ctx.conditions(&plan, problems.is_empty()).await?;
+    let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
     problems.extend(found);
     // A bare name that selects tables in several schemas would truncate
     // tables its writer never meant: a copy asks for the schema, and a glob

@@ -30,6 +30,21 @@ pub enum Problem {
         /// Type on the destination.
         dest: String,
     },
+    /// A column's type has the same name on both sides but is made
+    /// otherwise (see `Column::type_shape`): its values would arrive
+    /// changed, silently.
+    TypeMadeOtherwise {
+        /// The table.
+        table: QualifiedName,
+        /// The column.
+        column: String,
+        /// Its type's name.
+        type_name: String,
+        /// What it is made of on the source.
+        source: String,
+        /// And on the destination.
+        dest: String,
+    },
     /// A destination column the source lacks.
     ExtraColumn(QualifiedName, String),
     /// Generated on one side and not on the other.
@@ -210,6 +225,16 @@ pub enum Problem {
         /// What the source said.
         error: String,
     },
+    /// A `--where` condition or `--transform` expression does not run on
+    /// the source as psql would run it for this role.
+    TextDoesNotRun {
+        /// `--where condition` or `--transform expression`.
+        option: &'static str,
+        /// What it applies to.
+        target: String,
+        /// Why (the server's sentence).
+        why: String,
+    },
     /// A `--where` condition or `--transform` expression leaves a name to
     /// the search_path that a schema on the role's path also defines, where
     /// a role pgcopy does not trust may create objects: pgcopy runs it
@@ -301,6 +326,19 @@ impl fmt::Display for Problem {
                 f,
                 "column {c:?} of {} is missing on the destination: the schemas must match",
                 t.display_name()
+            ),
+            Problem::TypeMadeOtherwise {
+                table,
+                column,
+                type_name,
+                source,
+                dest,
+            } => write!(
+                f,
+                "column {column:?} of {} is of type {type_name} on both sides, but the types are made \
+                 otherwise (source: {source}; destination: {dest}), and values would arrive changed: make \
+                 them the same, or exclude the table",
+                table.display_name()
             ),
             Problem::TypeMismatch { table, column, source, dest } => write!(
                 f,
@@ -404,10 +442,14 @@ impl fmt::Display for Problem {
                 };
                 // The owner is subject to its policies only under FORCE.
                 let who = if *owner {
-                    "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: copy as a superuser \
-                     or a role with BYPASSRLS"
+                    format!(
+                        "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: as its owner, lift \
+                         it for the copy (ALTER TABLE {0} NO FORCE ROW LEVEL SECURITY, then FORCE again), or \
+                         copy as a role with BYPASSRLS (a superuser copies such a table whole)",
+                        table
+                    )
                 } else {
-                    "copy as the table's owner, a superuser or a role with BYPASSRLS"
+                    "copy as the table's owner, a superuser or a role with BYPASSRLS".to_string()
                 };
                 write!(
                     f,
@@ -526,6 +568,12 @@ impl fmt::Display for Problem {
                  another, and keys to it left dangling; give a condition with the same answer each \
                  time (a literal timestamp instead of now(); a function of your own that gives one: \
                  declare it IMMUTABLE or STABLE)"
+            ),
+            Problem::TextDoesNotRun { option, target, why } => write!(
+                f,
+                "the {option} of {} does not run on the source as psql would run it for this role: {}",
+                crate::quote::printable(target),
+                crate::quote::printable(why)
             ),
             Problem::NameOnUntrustedPath {
                 option,

@@ -15,6 +15,7 @@ fn col(name: &str) -> Column {
         binary_io: true,
         builtin_type: true,
         builtin_types: Vec::new(),
+        type_shape: String::new(),
     }
 }
 

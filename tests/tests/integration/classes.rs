@@ -106,12 +106,50 @@ fn a_table_with_row_security_forced_is_copied_whole_by_a_superuser() {
         &p.db,
         "INSERT INTO notes SELECT g, 'writer' || g % 3 FROM generate_series(1, 90) g",
     );
-    p.give_destination_to_app(&[&format!(
+    let d = p.give_destination_to_app(&[&format!(
         "{ddl} ALTER TABLE notes ENABLE ROW LEVEL SECURITY; ALTER TABLE notes FORCE ROW LEVEL SECURITY;
          CREATE POLICY own ON notes USING (author = current_user) WITH CHECK (author = current_user);"
     )]);
     let before = schema_of(&p.dst, &p.db);
     p.copy(&[]).expect_code(0);
+    p.assert_same_data_in(&["public.notes"]);
+    assert_eq!(schema_of(&p.dst, &p.db), before);
+    // Its owner is refused before any change, with the way in its own
+    // hands; which works.
+    p.dst.psql(&p.db, "TRUNCATE notes");
+    let app_copy = || {
+        pgcopy(&[
+            "copy",
+            "-s",
+            &p.urls().0,
+            "-d",
+            &d,
+            "--state-schema",
+            "pgcopy_app",
+        ])
+    };
+    let run = app_copy();
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "the table has FORCE ROW LEVEL SECURITY, so owning it is not enough: as its owner, lift it for \
+             the copy (ALTER TABLE \"public\".\"notes\" NO FORCE ROW LEVEL SECURITY, then FORCE again)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM notes"), "0");
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "app",
+            "ALTER TABLE notes NO FORCE ROW LEVEL SECURITY",
+        )
+        .unwrap();
+    app_copy().expect_code(0);
+    p.dst
+        .try_psql_as(&p.db, "app", "ALTER TABLE notes FORCE ROW LEVEL SECURITY")
+        .unwrap();
     p.assert_same_data_in(&["public.notes"]);
     assert_eq!(schema_of(&p.dst, &p.db), before);
 }

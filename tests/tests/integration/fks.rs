@@ -289,10 +289,17 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
         scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
         "9"
     );
-    // A new copy refuses to start while they are pending.
+    // A new copy refuses to start while they are pending, with the job's
+    // one next step.
     let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
     run.expect_code(1);
-    assert!(run.stderr.contains("not restored yet"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "job 1 did not finish (its client died): continue it with `pgcopy copy --resume --job 1`"
+        ),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         scalar(
             &p.dst,

@@ -1,6 +1,7 @@
 //! Generated schemas: seeded random tables with awkward names, columns of every
 //! family of types (arrays, enums, composites, domains, ranges, a type without
-//! binary I/O), partitions, FKs in chains, self-references, cycles and NOT VALID
+//! binary I/O, `reg*` values, empty tsqueries and vectors), a table with no
+//! columns, partitions, FKs in chains, self-references, cycles and NOT VALID
 //! ones, expression and partial indexes, generated columns and serials, triggers
 //! in every mode; copied as superuser (replica mode) and as a non-superuser
 //! owner (drop mode, deferred indexes), then compared whole: rows, sequences,
@@ -54,6 +55,24 @@ const TYPES: &[(&str, &str)] = &[
     ("point", "point(g, -g)"),
     ("xml", "xmlelement(name r, g)"),
     ("int4multirange", "int4multirange(int4range(g, g + 5))"),
+    // By name (the destination's OIDs differ), and types whose receive
+    // functions refuse empty values.
+    (
+        "regclass",
+        "(ARRAY['pg_class', '\"Gen Schema\".gen_log', 'pg_type'])[g % 3 + 1]::regclass",
+    ),
+    (
+        "regtype[]",
+        "ARRAY['integer', 'gen_mood', 'gen_pair']::regtype[]",
+    ),
+    (
+        "tsquery",
+        "CASE WHEN g % 4 = 0 THEN ''::tsquery ELSE ('w' || g)::tsquery END",
+    ),
+    (
+        "oidvector",
+        "CASE WHEN g % 3 = 0 THEN ''::oidvector ELSE '1 2'::oidvector END",
+    ),
 ];
 
 const NAME_SHAPES: &[&str] = &[
@@ -281,6 +300,12 @@ fn generate(rng: &mut Rng) -> (String, String, Vec<String>) {
             data.push_str(&format!("UPDATE {} SET loose = -id;\n", a.name));
         }
     }
+    // A table with no columns at all: its rows are only a count.
+    schema.push_str("CREATE TABLE public.\"gen no columns\" ();\n");
+    data.push_str(&format!(
+        "INSERT INTO public.\"gen no columns\" SELECT FROM generate_series(1, {});\n",
+        rng.range(0, 30)
+    ));
     data.push_str("RESET session_replication_role;\nANALYZE;\n");
     (schema, data, tables.into_iter().map(|t| t.name).collect())
 }

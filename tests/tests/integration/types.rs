@@ -118,3 +118,61 @@ fn a_name_the_destination_lacks_is_refused_before_any_change() {
     );
     assert_eq!(fingerprint(&p.dst, &p.db), before);
 }
+
+/// Types of the same name made otherwise on the two sides (a domain over
+/// another scale, a composite with its fields the other way round, a range
+/// of another subtype) would take values changed without a word: refused
+/// before any change, with what differs.
+#[test]
+fn a_type_of_the_same_name_made_otherwise_is_refused() {
+    let p = Pair::new("typeshape");
+    p.src.psql(
+        &p.db,
+        "CREATE DOMAIN amount AS numeric(10,4);
+         CREATE TYPE pair AS (a int, b int);
+         CREATE TYPE span AS RANGE (subtype = numeric);
+         CREATE TABLE t (id int PRIMARY KEY, x amount, p pair, s span, xs amount[]);
+         INSERT INTO t VALUES (1, 1.2345, ROW(1, 2), numrange(1.5, 2.5)::text::span, ARRAY[0.0001]);",
+    );
+    p.dst.psql(
+        &p.db,
+        "CREATE DOMAIN amount AS numeric(10,2);
+         CREATE TYPE pair AS (b int, a int);
+         CREATE TYPE span AS RANGE (subtype = float8);
+         CREATE TABLE t (id int PRIMARY KEY, x amount, p pair, s span, xs amount[]);",
+    );
+    let run = p.copy(&[]);
+    run.expect_code(1);
+    for expected in [
+        "column \"x\" of public.t is of type public.amount on both sides, but the types are made otherwise \
+         (source: public.amount: domain over numeric(10,4); destination: public.amount: domain over \
+         numeric(10,2))",
+        "column \"p\" of public.t is of type public.pair on both sides, but the types are made otherwise \
+         (source: public.pair: composite (a integer, b integer); destination: public.pair: composite (b \
+         integer, a integer))",
+        "(source: public.span: range of numeric; destination: public.span: range of double precision)",
+        "column \"xs\" of public.t is of type public.amount[] on both sides, but the types are made otherwise \
+         (source: public.amount: domain over numeric(10,4); destination",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM t"), "0");
+    // Made alike, it copies exactly.
+    p.dst.psql(
+        &p.db,
+        "DROP TABLE t; DROP DOMAIN amount; DROP TYPE pair; DROP TYPE span;
+         CREATE DOMAIN amount AS numeric(10,4);
+         CREATE TYPE pair AS (a int, b int);
+         CREATE TYPE span AS RANGE (subtype = numeric);
+         CREATE TABLE t (id int PRIMARY KEY, x amount, p pair, s span, xs amount[]);",
+    );
+    p.copy(&[]).expect_code(0);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT x || ' ' || p::text || ' ' || s::text FROM t"
+        ),
+        "1.2345 (1,2) [1.5,2.5)"
+    );
+}

@@ -111,13 +111,13 @@ impl Ctx<'_> {
 
     /// The `--where` conditions and `--transform` expressions: each one
     /// expression on its own; then, when `deep` (nothing else stands in the
-    /// way), where they run as psql would run them for this role
-    /// ([`crate::conditions`]), that the conditions are steady, and that
-    /// each table's selection runs on the source there. Returns where they
-    /// run (`None` when there are none).
+    /// way), read as psql would read them for this role and written out
+    /// with their schemas into `plan` ([`crate::conditions`]), the
+    /// conditions steady, and each table's selection run on the source
+    /// that way. Returns where they run (`None` when there are none).
     pub(super) async fn conditions(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         deep: bool,
     ) -> anyhow::Result<(Option<crate::conditions::ConditionEnv>, Vec<Problem>)> {
         let (filters, transforms) = (&self.shape.row_filters, &self.shape.transforms);
@@ -128,17 +128,40 @@ impl Ctx<'_> {
         if !problems.is_empty() || !deep {
             return Ok((None, problems));
         }
-        let readings = crate::conditions::readings(plan);
-        let (env, problems) = crate::conditions::resolve(
+        let copied: Vec<QualifiedName> = plan.tables.iter().map(|t| t.table.clone()).collect();
+        let written = crate::conditions::written(self.src_catalog, &copied, filters, transforms);
+        let resolved = crate::conditions::resolve(
             &self.config.source,
             self.src,
-            &readings,
+            &written,
             &self.shape.trust,
             &self.src_catalog.current_user,
         )
         .await?;
-        if !problems.is_empty() {
-            return Ok((Some(env), problems));
+        let env = resolved.env;
+        if !resolved.problems.is_empty() {
+            return Ok((Some(env), resolved.problems));
+        }
+        let (mut filters, mut transforms) = (filters.clone(), transforms.clone());
+        crate::conditions::substitute(
+            &written,
+            &resolved.written_out,
+            &mut filters,
+            &mut transforms,
+        );
+        if env.written_out {
+            let opts = PlanOptions {
+                row_filters: filters.clone(),
+                transforms: transforms.clone(),
+                ..self.plan_options()?
+            };
+            let (written_plan, _) = self.routed_plan(&opts)?;
+            for spec in plan.tables.iter_mut() {
+                if let Some(w) = written_plan.tables.iter().find(|w| w.table == spec.table) {
+                    spec.rows_where = w.rows_where.clone();
+                    spec.transforms = w.transforms.clone();
+                }
+            }
         }
         self.src
             .batch_execute(&format!(
@@ -146,12 +169,13 @@ impl Ctx<'_> {
                 env.settings_sql(true)
             ))
             .await
-            .pg_context(|| {
-                "taking the role's search_path and settings for the conditions".into()
-            })?;
-        let mut problems = self.row_filters_steady().await?;
+            .pg_context(|| "taking the role's settings for the conditions".into())?;
+        let mut problems = self.row_filters_steady(&filters).await?;
         if problems.is_empty() {
             problems.extend(self.row_filters_run(plan).await?);
+        }
+        if problems.is_empty() {
+            problems.extend(resolved.fails);
         }
         self.src
             .batch_execute(
@@ -165,10 +189,13 @@ impl Ctx<'_> {
     /// `clock_timestamp()`, one of the source's own) or the transaction's
     /// time (`now()`, `CURRENT_TIMESTAMP`): each transaction reading the
     /// table would take other rows.
-    pub(super) async fn row_filters_steady(&self) -> anyhow::Result<Vec<Problem>> {
+    pub(super) async fn row_filters_steady(
+        &self,
+        filters: &[pgcopy_core::subset::RowFilter],
+    ) -> anyhow::Result<Vec<Problem>> {
         const TRANSACTION_TIME: [&str; 3] = ["now", "transaction_timestamp", "statement_timestamp"];
         let mut problems = Vec::new();
-        for filter in &self.shape.row_filters {
+        for filter in filters {
             let (names, clock) = crate::parse::calls(&filter.condition);
             let volatile: Vec<String> = match names.is_empty() {
                 true => Vec::new(),

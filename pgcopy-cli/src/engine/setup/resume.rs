@@ -253,7 +253,7 @@ pub(super) async fn resume(
         problems.extend(ctx.unroutable_rows(dst, &plan).await?);
         problems.extend(ctx.names_exist(dst, &plan).await?);
     }
-    let (conditions, found) = ctx.conditions(&plan, problems.is_empty()).await?;
+    let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
     problems.extend(found);
     if !plan.large_objects.is_empty() {
         let source_objects = crate::engine::large_objects::list(ctx.src).await?;
