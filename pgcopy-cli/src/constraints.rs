@@ -186,7 +186,7 @@ pub async fn restore(
     dest: &Endpoint,
     parallel: usize,
     store: &StateStore,
-    scope: &crate::putback::Scope,
+    scope: &crate::scope::Scope,
     progress: Option<&crate::engine::after_progress::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
     let rows = dst
@@ -323,7 +323,7 @@ async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str
 async fn add_one(
     dst: &mut Client,
     store: &StateStore,
-    scope: &crate::putback::Scope,
+    scope: &crate::scope::Scope,
     saved: &SavedFk,
 ) -> anyhow::Result<(bool, Option<(String, String)>)> {
     if let Some(own) = &scope.own {

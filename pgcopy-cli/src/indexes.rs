@@ -7,7 +7,7 @@
 
 use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext};
-use crate::putback::Scope;
+use crate::scope::Scope;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
 use pgcopy_core::restore::{self, IndexAction, SavedIndex};

@@ -89,7 +89,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
                 ))
                 .into());
             }
-            let scope = crate::putback::Scope {
+            let scope = crate::scope::Scope {
                 job: Some(job),
                 trust: trust.owners(),
                 own: None,

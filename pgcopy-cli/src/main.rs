@@ -60,6 +60,7 @@ mod progress;
 mod putback;
 mod rebind;
 mod rows;
+mod scope;
 mod state;
 mod status;
 mod stop;

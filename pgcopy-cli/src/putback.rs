@@ -9,6 +9,7 @@ use crate::cli::RestoreFksArgs;
 use crate::connect::Endpoint;
 use crate::constraints::{self, RestoreOutcome};
 use crate::exit;
+use crate::scope::Scope;
 use crate::state::{StateSchemaStatus, StateStore};
 use pgcopy_core::quote::printable;
 use pgcopy_core::states::JobState;
@@ -18,21 +19,6 @@ use tokio_postgres::Client;
 /// validations: each is one server process's CPU, and a restore usually runs
 /// on a destination that serves other work.
 pub const PARALLEL: usize = 2;
-
-/// Which saved rows a restore runs, and whose code it may run: `pgcopy
-/// restore-fks` and `jobs discard` take every pending row of `job` (all
-/// jobs' when `None`) that passes the core's checks; a copy's own restore
-/// takes only what it saved itself (`own`).
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// One job's rows, or every job's.
-    pub job: Option<i64>,
-    /// `--trust-owner`: roles whose code may run with this role's rights.
-    pub trust: pgcopy_core::trust::TrustedOwners,
-    /// For a copy: what it saved itself; a row of its job that is not one
-    /// of these, as saved, is not run.
-    pub own: Option<std::sync::Arc<pgcopy_core::restore::OwnSaved>>,
-}
 
 /// What [`put_back`] did.
 #[derive(Debug, Default)]

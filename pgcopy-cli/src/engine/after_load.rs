@@ -213,7 +213,7 @@ async fn analyze_one_by_one(dst: &Client, plan: &Plan, tables: &[QualifiedName])
 pub(super) async fn restore_fks(
     dst: &mut Client,
     store: &StateStore,
-    scope: &crate::putback::Scope,
+    scope: &crate::scope::Scope,
     dest: &Endpoint,
     parallel: usize,
     any: bool,

@@ -77,10 +77,7 @@ pub fn print_plan(
         );
     }
     for (table, roles) in &plan.not_split {
-        outln!(
-            "not split:    {}",
-            super::setup::not_split_line(table, roles)
-        );
+        outln!("not split:    {}", not_split_line(table, roles));
     }
     outln!("loading:      {}", freeze_line(plan));
     for t in plan.tables.iter().filter(|t| !t.text_because.is_empty()) {
@@ -241,4 +238,21 @@ fn print_subset(plan: &Plan) {
             printable(t.rows_where.as_deref().unwrap_or("true"))
         );
     }
+}
+
+/// Why a table large enough to split is read whole: planning a query over
+/// it could run code of `roles`, which are not trusted.
+pub(super) fn not_split_line(table: &QualifiedName, roles: &[String]) -> String {
+    let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    format!(
+        "{} is read whole, not in parallel chunks: planning a query over it could run code of {} with this \
+         role's rights (add {} to split it)",
+        table.display_name(),
+        names
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pgcopy_core::trust::TrustedOwners::flags(&names)
+    )
 }

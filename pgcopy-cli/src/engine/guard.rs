@@ -14,7 +14,7 @@ pub async fn lock_and_check<T>(
     tx: &impl tokio_postgres::GenericClient,
     guard: &T,
     tables: &[&QualifiedName],
-    guarded: &[(&QualifiedName, &setup::Guard)],
+    guarded: &[(&QualifiedName, &Guard)],
     mode: &str,
     pin_schemas: bool,
     trust: &pgcopy_core::trust::TrustedOwners,
@@ -95,4 +95,23 @@ impl LockCheckError {
                 .to_string(),
         }
     }
+}
+
+/// What a load transaction checks of a table once it is locked
+/// (`sql::load_guard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// The table's OID on the destination at preflight: the name must still
+    /// lead to it.
+    pub oid: u32,
+    /// Its schema's OID: a superuser pins the schema's name for the
+    /// transaction (`sql::pin_schemas`).
+    pub schema_oid: u32,
+    /// Its columns at preflight, in order: a column added since would have
+    /// its default computed by the COPY, with the loading role's rights.
+    pub columns: Vec<String>,
+    /// For a partitioned table, the OIDs of the relations below it at
+    /// preflight, ascending: a partition attached since would take rows
+    /// routed through it, unchecked.
+    pub partitions: Option<Vec<u32>>,
 }

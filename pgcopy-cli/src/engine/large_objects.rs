@@ -6,7 +6,7 @@
 //! and comment. A destination large object with a source one's OID is
 //! replaced; others are left alone.
 
-use super::worker::snapshot_transaction;
+use super::session::snapshot_transaction;
 use super::Shared;
 use crate::error::{pg_message, PgContext};
 use crate::lock::Locked;

@@ -18,6 +18,7 @@ mod large_objects;
 mod load;
 mod phases;
 mod same_database;
+mod session;
 mod setup;
 pub mod summary;
 pub mod worker;
@@ -99,7 +100,7 @@ pub struct Shared {
     pub pin_schemas: bool,
     /// What the job's restores run: its own saved rows, as this run saved
     /// them, and the code of the roles `--trust-owner` names.
-    pub scope: crate::putback::Scope,
+    pub scope: crate::scope::Scope,
     /// Rows between live progress updates.
     pub batch_size: u64,
     /// Retries of a chunk after a lost connection.
@@ -319,7 +320,7 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         store: store.clone(),
         job_id,
         pin_schemas: setup.pin_schemas,
-        scope: crate::putback::Scope {
+        scope: crate::scope::Scope {
             job: Some(job_id),
             trust: config.shape.trust.clone(),
             own: Some(Arc::new(setup.own.clone())),

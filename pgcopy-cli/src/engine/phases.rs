@@ -71,7 +71,7 @@ pub(super) async fn copy_data(
         // Those truncated whole (a partitioned table) and those truncated
         // through them (LOCK TABLE locks a partitioned table's partitions).
         let loaded = shared.plan.tables.iter().filter(|t| !t.truncate_in_load());
-        let mut guarded: Vec<(&QualifiedName, &setup::Guard)> = targets
+        let mut guarded: Vec<(&QualifiedName, &super::guard::Guard)> = targets
             .iter()
             .map(|t| &t.table)
             .chain(loaded.map(|t| t.dest_table()))

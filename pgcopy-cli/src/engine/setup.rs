@@ -4,6 +4,7 @@
 //! a resumed one is taken up again with a new snapshot.
 
 use super::config::{CopyConfig, JobChoice, JobShape};
+use super::guard::Guard;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::introspect;
 use crate::state::{StateSchemaStatus, StateStore};
@@ -81,25 +82,6 @@ pub struct LoadAs {
     /// (`Table::others_may_change`): each load transaction locks the table
     /// (and so its partitions) and checks these before rows go in.
     pub guards: Vec<(QualifiedName, Guard)>,
-}
-
-/// What a load transaction checks of a table once it is locked
-/// (`sql::load_guard`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guard {
-    /// The table's OID on the destination at preflight: the name must still
-    /// lead to it.
-    pub oid: u32,
-    /// Its schema's OID: a superuser pins the schema's name for the
-    /// transaction (`sql::pin_schemas`).
-    pub schema_oid: u32,
-    /// Its columns at preflight, in order: a column added since would have
-    /// its default computed by the COPY, with the loading role's rights.
-    pub columns: Vec<String>,
-    /// For a partitioned table, the OIDs of the relations below it at
-    /// preflight, ascending: a partition attached since would take rows
-    /// routed through it, unchecked.
-    pub partitions: Option<Vec<u32>>,
 }
 
 /// Prepares the run; `None` after a `--dry-run` printed the plan.
@@ -360,7 +342,7 @@ async fn new_job(
     }
     if !dry_run {
         for (table, roles) in &plan.not_split {
-            tracing::info!("{}", not_split_line(table, roles));
+            tracing::info!("{}", super::dry_run::not_split_line(table, roles));
         }
     }
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
@@ -508,23 +490,6 @@ async fn new_job(
         done_chunks: HashMap::new(),
         analyze: shape.analyze,
     }))
-}
-
-/// Why a table large enough to split is read whole: planning a query over
-/// it could run code of `roles`, which are not trusted.
-pub(super) fn not_split_line(table: &QualifiedName, roles: &[String]) -> String {
-    let names: Vec<&str> = roles.iter().map(String::as_str).collect();
-    format!(
-        "{} is read whole, not in parallel chunks: planning a query over it could run code of {} with this \
-         role's rights (add {} to split it)",
-        table.display_name(),
-        names
-            .iter()
-            .map(|r| format!("{r:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        pgcopy_core::trust::TrustedOwners::flags(&names)
-    )
 }
 
 /// What a run saves and drops, as it saves it (see `pgcopy_core::restore::OwnSaved`).

@@ -15,7 +15,6 @@ use crate::lock::Locked;
 use crate::state::ChunkKey;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use pgcopy_core::quote::quote_literal;
 use pgcopy_core::sql;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -169,7 +168,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     let src_setup = format!(
         "{}; {src_env}{}",
         sql::STABLE_TEXT_SETTINGS,
-        snapshot_transaction(shared)
+        super::session::snapshot_transaction(shared)
     );
     let (imported, set_up, guard, track_counts) = tokio::join!(
         src.client.batch_execute(&src_setup),
@@ -196,18 +195,6 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     })
 }
 
-/// Starts a source transaction in the run's snapshot.
-pub(super) fn snapshot_transaction(shared: &Shared) -> String {
-    // One savepoint for the transaction's life: a failed COPY rolls back to it
-    // and the snapshot transaction goes on. It is never released, so a chunk
-    // costs no savepoint round trips.
-    format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; \
-         SAVEPOINT pgcopy_unit",
-        quote_literal(&shared.snapshot)
-    )
-}
-
 /// Counts a chunk about to be read from the source; first, once the source
 /// transaction has read [`CHUNKS_PER_SOURCE_TRANSACTION`] chunks, ends it and
 /// imports the snapshot again in a new one, releasing their tables' locks.
@@ -215,7 +202,10 @@ async fn count_source_chunk(shared: &Shared, c: &mut Conns) -> Result<(), ChunkE
     if c.src_chunks >= CHUNKS_PER_SOURCE_TRANSACTION {
         c.src
             .client
-            .batch_execute(&format!("COMMIT; {}", snapshot_transaction(shared)))
+            .batch_execute(&format!(
+                "COMMIT; {}",
+                super::session::snapshot_transaction(shared)
+            ))
             .await
             .map_err(|e| ChunkError::new("importing the source snapshot again", &e))?;
         c.src_chunks = 0;

@@ -75,7 +75,7 @@ async fn load_chunk(
     let owner = load_as.and_then(|l| l.owner.as_ref());
     let guards: Vec<(
         &pgcopy_core::quote::QualifiedName,
-        &crate::engine::setup::Guard,
+        &crate::engine::guard::Guard,
     )> = load_as
         .map(|l| l.guards.iter().map(|(n, g)| (n, g)).collect())
         .unwrap_or_default();
@@ -330,7 +330,7 @@ async fn open_transaction(
     target: &pgcopy_core::quote::QualifiedName,
     guards: &[(
         &pgcopy_core::quote::QualifiedName,
-        &crate::engine::setup::Guard,
+        &crate::engine::guard::Guard,
     )],
     freeze: bool,
     opening: Flight,
