@@ -549,7 +549,7 @@ mod tests {
         };
         assert_eq!(
             env.settings_sql(true),
-            "SET LOCAL search_path = pg_catalog, \"my \"\"app\"\"\", pg_temp; SET LOCAL TimeZone = \
+            "SET LOCAL search_path = \"pg_catalog\", \"my \"\"app\"\"\", pg_temp; SET LOCAL TimeZone = \
              'Europe/Berlin'; SET LOCAL DateStyle = 'ISO, DMY'; SET LOCAL IntervalStyle = 'sql_standard'"
         );
         assert_eq!(
