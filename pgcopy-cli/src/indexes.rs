@@ -39,7 +39,7 @@ pub async fn save_and_drop(
             .filter(|i| i.properties.constraint.is_some())
             .count();
         tracing::info!(
-            "saved and dropped {}{}, rebuilt after the load",
+            "saved and dropped {}{}, each rebuilt once its table is loaded",
             crate::format::count(indexes.len(), "index", "indexes"),
             match keys {
                 0 => String::new(),
@@ -119,9 +119,50 @@ struct Pending {
     level: i32,
 }
 
+/// Rebuilds on `conn` the saved indexes of `scope` on `table` that build
+/// on their own (not a partitioned table's, which attaches its partitions'
+/// and comes after them all), in their order; returns how many it rebuilt.
+/// A build that fails stays pending, for the pass after the load to try and
+/// report.
+pub async fn rebuild_table(
+    conn: &mut Client,
+    store: &StateStore,
+    scope: &Scope,
+    table: &pgcopy_core::quote::QualifiedName,
+) -> anyhow::Result<usize> {
+    let rows = conn
+        .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
+        .await
+        .pg_context(|| "reading saved indexes".into())?;
+    let mut pending = Vec::new();
+    for r in &rows {
+        let (saved, level) = pgcopy_core::rows::saved_index(&crate::rows::PgRow(r))?;
+        if level == 0 && &saved.table == table {
+            pending.push(Pending { saved, level });
+        }
+    }
+    let mut rebuilt = 0;
+    for group in in_order(pending) {
+        for p in &group {
+            if crate::stop::requested() {
+                return Ok(rebuilt);
+            }
+            rebuild_one(conn, store, scope, p).await?;
+            rebuilt += 1;
+        }
+    }
+    Ok(rebuilt)
+}
+
+/// The session setting every index build runs with.
+pub fn build_settings() -> String {
+    format!("SET maintenance_work_mem = '{BUILD_MEMORY}'")
+}
+
 /// Rebuilds the saved indexes of `scope` that are not back, with up to
 /// `parallel` sessions; returns how many it rebuilt, and one message per
-/// index that failed.
+/// index that failed. `early` were rebuilt while the load went on: the
+/// progress counts them done.
 pub async fn rebuild(
     dst: &Client,
     dest: &Endpoint,
@@ -129,12 +170,19 @@ pub async fn rebuild(
     scope: &Scope,
     parallel: usize,
     progress: Option<&crate::engine::after_progress::AfterLoad>,
+    early: usize,
 ) -> anyhow::Result<(usize, Vec<String>)> {
     let rows = dst
         .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
         .await
         .pg_context(|| "reading saved indexes".into())?;
     if rows.is_empty() {
+        if early > 0 {
+            tracing::info!(
+                "rebuilt {}, each as soon as its table was loaded",
+                crate::format::count(early, "index", "indexes")
+            );
+        }
         return Ok((0, Vec::new()));
     }
     let pending: Vec<Pending> = rows
@@ -146,7 +194,9 @@ pub async fn rebuild(
         .collect::<anyhow::Result<_>>()?;
     let total = pending.len();
     if let Some(p) = progress {
-        p.begin(pgcopy_core::states::Phase::Indexes, total);
+        p.begin(pgcopy_core::states::Phase::Indexes, total + early);
+        p.counter()
+            .fetch_add(early, std::sync::atomic::Ordering::Relaxed);
     }
     let done = progress.map(|p| p.counter());
     let started = std::time::Instant::now();
@@ -160,13 +210,17 @@ pub async fn rebuild(
     let rebuilt = outcomes.iter().filter(|o| o.is_none()).count();
     let failures: Vec<String> = outcomes.into_iter().flatten().collect();
     tracing::info!(
-        "rebuilt {}{} in {:.1} s",
+        "rebuilt {}{} in {:.1} s after the load{}",
         crate::format::count(rebuilt, "index", "indexes"),
         match total - rebuilt - failures.len() {
             0 => String::new(),
             left => format!(" ({left} left for later: stopped)"),
         },
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        match early {
+            0 => String::new(),
+            n => format!(", and {n} as soon as their tables were loaded"),
+        }
     );
     Ok((rebuilt, failures))
 }
@@ -229,7 +283,7 @@ async fn rebuild_all(
         dest,
         parallel,
         "index builder",
-        &format!("SET maintenance_work_mem = '{BUILD_MEMORY}'"),
+        &build_settings(),
         groups,
         move |mut conn, group| {
             let (store, done, scope) = (schema.clone(), done.clone(), scope.clone());

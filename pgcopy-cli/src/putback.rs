@@ -54,7 +54,7 @@ pub async fn put_back(
 ) -> anyhow::Result<PutBack> {
     let job = scope.job;
     let (indexes, index_failures) =
-        crate::indexes::rebuild(dst, dest, store, scope, PARALLEL, None).await?;
+        crate::indexes::rebuild(dst, dest, store, scope, PARALLEL, None, 0).await?;
     let foreign_keys = constraints::restore(dst, dest, PARALLEL, store, scope, None).await?;
     let (mut triggers, mut trigger_failures) = (0, Vec::new());
     for stored in store.unfinished_jobs(dst, job).await? {

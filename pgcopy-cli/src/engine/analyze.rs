@@ -92,9 +92,14 @@ impl EarlyAnalyze {
     }
 
     /// Records a committed chunk of table `t`; true when it was the table's
-    /// last one and the caller should hand it to the analyzer now.
+    /// last one.
     pub fn chunk_committed(&self, t: usize) -> bool {
-        self.chunks_left[t].fetch_sub(1, Ordering::AcqRel) == 1 && self.eligible[t]
+        self.chunks_left[t].fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// Whether table `t`, once loaded, is analyzed at once.
+    pub fn eligible(&self, t: usize) -> bool {
+        self.eligible[t]
     }
 
     /// A chunk of table `t` goes back into the queue (lost by a crash).

@@ -91,15 +91,17 @@ async fn run_workers(
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
     let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
     let analyzer = tokio::spawn(analyze::analyzer(Arc::clone(shared), to_analyze));
+    let (loaded, to_build) = mpsc::unbounded_channel::<usize>();
+    let builder = tokio::spawn(index_builds::builder(Arc::clone(shared), to_build));
     let mut handles = Vec::new();
     for id in 0..opts.parallel {
         let shared = Arc::clone(shared);
-        let (tx, ready) = (tx.clone(), ready.clone());
+        let (tx, ready, loaded) = (tx.clone(), ready.clone(), loaded.clone());
         handles.push(tokio::spawn(async move {
-            worker::run(id, shared, tx, ready).await
+            worker::run(id, shared, tx, ready, loaded).await
         }));
     }
-    drop((tx, ready));
+    drop((tx, ready, loaded));
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut redraw = tokio::time::interval(Duration::from_millis(200));
@@ -143,6 +145,18 @@ async fn run_workers(
     // has analyzed what they handed it.
     if analyzer.await.is_err() {
         tracing::debug!("the analyzer crashed: what it did not analyze is analyzed after the load");
+    }
+    // And the builder once its builds are over: what it did not rebuild is
+    // rebuilt after the load. Every row is in by now: what is left running
+    // is index builds.
+    if !builder.is_finished() && !crate::stop::requested() {
+        reconnect_if_closed(dst, &shared.dest).await;
+        shared.enter(dst, Phase::Indexes, 0).await;
+    }
+    if builder.await.is_err() {
+        tracing::debug!(
+            "the index builder crashed: what it did not rebuild is rebuilt after the load"
+        );
     }
     Ok(summary)
 }

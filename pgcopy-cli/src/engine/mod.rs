@@ -14,6 +14,7 @@ mod analyze;
 pub mod config;
 mod dry_run;
 mod guard;
+mod index_builds;
 mod large_objects;
 mod load;
 mod phases;
@@ -78,6 +79,12 @@ pub struct Outcome {
 
 /// State shared by the coordinator and the workers.
 pub struct Shared {
+    /// The slots of `--parallel` that loads and index builds share: a
+    /// worker holds one while it has chunks to copy, a build takes one
+    /// while it runs (`index_builds`).
+    pub budget: Arc<tokio::sync::Semaphore>,
+    /// The tables whose indexes are rebuilt as soon as they are loaded.
+    pub builds: index_builds::EarlyBuilds,
     /// Where the `--where` conditions and `--transform` expressions run
     /// (the source sessions take it; a text table's destination its
     /// interval style).
@@ -301,6 +308,8 @@ async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Re
         .collect();
     let analyze = analyze::EarlyAnalyze::new(&setup.plan, &queue, setup.analyze);
     let shared = Arc::new(Shared {
+        budget: Arc::new(tokio::sync::Semaphore::new(opts.parallel.max(1))),
+        builds: index_builds::EarlyBuilds::new(&setup.plan, &setup.indexes_to_drop),
         conditions: setup.conditions.clone(),
         analyze,
         load_as: setup.load_as.clone(),

@@ -136,6 +136,7 @@ pub(super) async fn copy_data(
             &shared.scope,
             opts.parallel,
             Some(&shared.after),
+            shared.builds.built(),
         )
         .await
         .map(|(_, failures)| failures)

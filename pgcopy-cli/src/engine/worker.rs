@@ -224,7 +224,13 @@ pub async fn run(
     shared: Arc<Shared>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     analyze: mpsc::UnboundedSender<usize>,
+    build: mpsc::UnboundedSender<usize>,
 ) -> Result<(), UserError> {
+    // A slot of the budget while there are chunks to copy: index builds
+    // take the slots of workers that are done.
+    let Ok(_slot) = Arc::clone(&shared.budget).acquire_owned().await else {
+        return Ok(());
+    };
     let mut conns: Option<Conns> = None;
     let live = &shared.live[id];
     // Taken from the queue while the unit before it ended, so its COPY
@@ -325,7 +331,9 @@ pub async fn run(
         live.table.store(usize::MAX, Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         let table = unit.table;
-        let analyze_now = result.is_ok() && shared.analyze.chunk_committed(table);
+        let loaded = result.is_ok() && shared.analyze.chunk_committed(table);
+        let analyze_now = loaded && shared.analyze.eligible(table);
+        let build_now = loaded && shared.builds.eligible(table);
         let outcome = match result {
             Ok((rows, bytes)) => Outcome {
                 unit,
@@ -350,6 +358,10 @@ pub async fn run(
         if analyze_now {
             // Not analyzed now is analyzed after the load.
             let _ = analyze.send(table);
+        }
+        if build_now {
+            // Not rebuilt now is rebuilt after the load.
+            let _ = build.send(table);
         }
     }
     Ok(())
