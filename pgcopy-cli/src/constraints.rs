@@ -187,7 +187,7 @@ pub async fn restore(
     parallel: usize,
     store: &StateStore,
     scope: &crate::scope::Scope,
-    progress: Option<&crate::engine::after_progress::AfterLoad>,
+    progress: Option<&crate::engine::after_load::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
     let rows = dst
         .query(&restore::pending_sql(store.schema()), &[&scope.job])

@@ -129,6 +129,7 @@ pub async fn rebuild_table(
     store: &StateStore,
     scope: &Scope,
     table: &pgcopy_core::quote::QualifiedName,
+    on_built: &(dyn Fn() + Send + Sync),
 ) -> anyhow::Result<usize> {
     let rows = conn
         .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
@@ -149,6 +150,7 @@ pub async fn rebuild_table(
             }
             rebuild_one(conn, store, scope, p).await?;
             rebuilt += 1;
+            on_built();
         }
     }
     Ok(rebuilt)
@@ -169,7 +171,7 @@ pub async fn rebuild(
     store: &StateStore,
     scope: &Scope,
     parallel: usize,
-    progress: Option<&crate::engine::after_progress::AfterLoad>,
+    progress: Option<&crate::engine::after_load::AfterLoad>,
     early: usize,
 ) -> anyhow::Result<(usize, Vec<String>)> {
     let rows = dst

@@ -39,6 +39,7 @@ pub mod route;
 pub mod rows;
 pub mod sql;
 pub mod states;
+pub mod steps;
 pub mod stored;
 pub mod subset;
 pub mod transform;

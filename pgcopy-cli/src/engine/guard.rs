@@ -2,7 +2,9 @@
 //! locked by name, then proved to be the table preflight saw, with no
 //! trigger and no untrusted code on its insert path (`sql::load_guard`).
 
-use super::*;
+use crate::error::pg_message;
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::sql;
 
 /// Locks `tables` by name in `mode`, then checks those of them in `guarded`
 /// (`sql::load_guard`: still the tables preflight saw, no trigger, no code of
@@ -114,4 +116,18 @@ pub struct Guard {
     /// preflight, ascending: a partition attached since would take rows
     /// routed through it, unchecked.
     pub partitions: Option<Vec<u32>>,
+}
+
+/// How a table another role owns, or one in a schema another role owns, is
+/// loaded.
+#[derive(Debug, Clone, Default)]
+pub struct LoadAs {
+    /// The owner, whose role the load takes (`SET LOCAL ROLE`); `None` when
+    /// this role loads it (it owns the table, or may not act as its owner).
+    pub owner: Option<String>,
+    /// The table and the partitions below it that a role neither superuser
+    /// nor this one may change, or drop and replace, while the copy runs
+    /// (`Table::others_may_change`): each load transaction locks the table
+    /// (and so its partitions) and checks these before rows go in.
+    pub guards: Vec<(QualifiedName, Guard)>,
 }

@@ -1,7 +1,7 @@
 //! What a run reports: per-table results as they finish, periodic progress
 //! lines, the final summary (the `--dry-run` plan is `dry_run.rs`).
 
-use super::{Outcome, Shared};
+use super::shared::{Outcome, Shared};
 use crate::format::{human_bytes, name_column_width};
 use pgcopy_core::plan::Plan;
 use std::io::Write;

@@ -6,14 +6,15 @@
 //! and comment. A destination large object with a source one's OID is
 //! replaced; others are left alone.
 
-use super::session::snapshot_transaction;
-use super::Shared;
+use crate::engine::shared::{snapshot_transaction, Shared};
+use crate::engine::summary::RunSummary;
 use crate::error::{pg_message, PgContext};
 use crate::lock::Locked;
 use crate::state::ChunkKey;
 use pgcopy_core::plan::{large_object_batches, LargeObjectBatch, LARGE_OBJECTS};
 use pgcopy_core::preflight::{check_large_objects, LargeObjectFacts, Problem};
 use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::states::Phase;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use tokio_postgres::Client;
@@ -435,4 +436,31 @@ async fn copy_batch(
         .await?;
     tx.commit().await?;
     Ok((objects.len() as u64, bytes))
+}
+
+/// Step `LargeObjects`: copies the plan's large objects not copied by an
+/// earlier run of the job, into `summary` (how many, or why not all).
+pub async fn run(
+    shared: &Shared,
+    dst: &Client,
+    done_chunks: &std::collections::HashMap<(String, String, i32), (i64, i64)>,
+    parallel: usize,
+    summary: &mut RunSummary,
+) {
+    if shared.plan.large_objects.is_empty() {
+        return;
+    }
+    shared.enter(dst, Phase::LargeObjects, 0).await;
+    let done: HashSet<i32> = done_chunks
+        .keys()
+        .filter(|(schema, table, _)| (schema.as_str(), table.as_str()) == LARGE_OBJECTS)
+        .map(|(_, _, chunk)| *chunk)
+        .collect();
+    match copy(shared, &done, parallel).await {
+        Ok(copied) => summary.large_objects = copied.objects,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            summary.large_object_failure = Some(format!("{e:#}"));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::flight::{Flight, FlightError};
 use super::*;
+use crate::engine::shared::WorkerLive;
 use crate::lock::Locked;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -352,7 +353,7 @@ async fn open_transaction(
     let tables = [target];
     let (began, checked, opened) = tokio::join!(
         tx.batch_execute("BEGIN"),
-        crate::engine::lock_and_check(
+        crate::engine::guard::lock_and_check(
             tx,
             &c.guard,
             &tables,
@@ -370,7 +371,7 @@ async fn open_transaction(
     );
     began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
     checked.map_err(|e| match e {
-        crate::engine::LockCheckError::Lock(e) => ChunkError::new("LOCK failed", &e),
+        crate::engine::guard::LockCheckError::Lock(e) => ChunkError::new("LOCK failed", &e),
         _ => ChunkError::fatal(e.message()),
     })?;
     opened.map_err(failed)

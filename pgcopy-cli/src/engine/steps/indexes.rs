@@ -1,4 +1,4 @@
-//! Index builds while the load goes on: the worker that commits a table's
+//! Step `Indexes`: deferred indexes rebuilt. While the load goes on, the worker that commits a table's
 //! last chunk hands it to the builder, which rebuilds that table's deferred
 //! indexes at once, as pgcopydb does, instead of waiting for every table's
 //! load. Builds and loads share one budget of `--parallel` slots
@@ -9,45 +9,11 @@
 //! table's indexes, which attach their partitions'; a table routed into
 //! another; a failed build) is rebuilt after the load, as before.
 
-use super::Shared;
-use pgcopy_core::catalog::Index;
-use pgcopy_core::plan::Plan;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::engine::shared::{reconnect_if_closed, Shared};
+use pgcopy_core::states::Phase;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// Which of the plan's tables get their indexes back as soon as they are
-/// loaded, and how many were rebuilt so.
-#[derive(Debug, Default)]
-pub struct EarlyBuilds {
-    eligible: Vec<bool>,
-    built: AtomicUsize,
-}
-
-impl EarlyBuilds {
-    /// The tables of `plan` loaded into themselves that have deferred
-    /// indexes in `deferred`.
-    pub fn new(plan: &Plan, deferred: &[Index]) -> Self {
-        EarlyBuilds {
-            eligible: plan
-                .tables
-                .iter()
-                .map(|t| t.load_into.is_none() && deferred.iter().any(|i| i.table == t.table))
-                .collect(),
-            built: AtomicUsize::new(0),
-        }
-    }
-
-    /// Whether table `t`'s indexes are rebuilt as soon as it is loaded.
-    pub fn eligible(&self, t: usize) -> bool {
-        self.eligible.get(t).copied().unwrap_or(false)
-    }
-
-    /// How many indexes were rebuilt while the load went on.
-    pub fn built(&self) -> usize {
-        self.built.load(Ordering::Relaxed)
-    }
-}
+use tokio_postgres::Client;
 
 /// Rebuilds the indexes of the tables sent on `ready` (indexes into the
 /// plan's tables) as they come, each on a session of its own once a slot
@@ -87,11 +53,27 @@ pub async fn builder(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usi
             {
                 return;
             }
-            match crate::indexes::rebuild_table(&mut conn, &shared.store, &shared.scope, table)
-                .await
+            // Each build counts at once, on the bar too once the rows are in.
+            let on_built = || {
+                shared.builds.add_built(1);
+                if shared
+                    .after
+                    .current()
+                    .is_some_and(|(phase, ..)| phase == Phase::Indexes)
+                {
+                    shared.after.advance();
+                }
+            };
+            match crate::indexes::rebuild_table(
+                &mut conn,
+                &shared.store,
+                &shared.scope,
+                table,
+                &on_built,
+            )
+            .await
             {
                 Ok(n) => {
-                    shared.builds.built.fetch_add(n, Ordering::Relaxed);
                     if n > 0 {
                         tracing::debug!(
                             "rebuilt {} of {} while the load goes on",
@@ -109,4 +91,30 @@ pub async fn builder(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usi
         });
     }
     while builds.join_next().await.is_some() {}
+}
+
+/// After the load: rebuilds the saved indexes the builder did not (whatever
+/// happened to the load, but a stop); one message per index that failed.
+pub async fn after_load(
+    shared: &Shared,
+    dst: &mut Client,
+    parallel: usize,
+) -> anyhow::Result<Vec<String>> {
+    if !reconnect_if_closed(dst, &shared.dest).await {
+        return Err(anyhow::anyhow!(
+            "the destination is unreachable: saved indexes are rebuilt by `pgcopy restore-fks`"
+        ));
+    }
+    shared.enter(dst, Phase::Indexes, 0).await;
+    crate::indexes::rebuild(
+        dst,
+        &shared.dest,
+        &shared.store,
+        &shared.scope,
+        parallel,
+        Some(&shared.after),
+        shared.builds.built(),
+    )
+    .await
+    .map(|(_, failures)| failures)
 }

@@ -3,9 +3,12 @@
 //! on the destination, or the load would fail half-way, and an OID that
 //! named nothing on the source must not name something here.
 
-use super::*;
+use super::super::plan::Ctx;
+use crate::error::PgContext;
 use pgcopy_core::formats::{self, OID_TYPES};
+use pgcopy_core::plan::Plan;
 use pgcopy_core::preflight::Problem;
+use tokio_postgres::Client;
 
 /// At most this many distinct values of a column are checked: a column of
 /// names holds few (the catalog bounds them); past it the load itself
@@ -16,7 +19,7 @@ impl Ctx<'_> {
     /// Every `reg*` column (or array, or domain over either) of the tables
     /// the plan copies: its distinct values, read in the snapshot, looked
     /// up on the destination.
-    pub(super) async fn names_exist(
+    pub(in crate::engine::steps) async fn names_exist(
         &self,
         dst: &Client,
         plan: &Plan,

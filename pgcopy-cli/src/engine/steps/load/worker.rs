@@ -8,8 +8,8 @@
 //! socket counts its CopyData messages for live progress, and the server's own
 //! `COPY n` is checked against what the destination wrote.
 
-use super::{Outcome, Shared, Unit};
 use crate::connect::Session;
+use crate::engine::shared::{Outcome, Shared, Unit};
 use crate::error::{pg_message, UserError};
 use crate::lock::Locked;
 use crate::state::ChunkKey;
@@ -38,21 +38,6 @@ const CHUNKS_PER_SOURCE_TRANSACTION: u32 = 500;
 
 /// Units whose statements a worker keeps before closing them together.
 const RETIRE_AFTER: usize = 32;
-
-/// Live position of one worker, read by the progress reporter and heartbeat.
-#[derive(Debug, Default)]
-pub struct WorkerLive {
-    /// Index into the plan's tables of the unit being copied (`usize::MAX`: idle).
-    pub table: std::sync::atomic::AtomicUsize,
-    /// Chunk index being copied.
-    pub chunk: std::sync::atomic::AtomicU32,
-    /// Rows streamed in the current chunk, published every `--batch-size` rows.
-    pub rows: std::sync::atomic::AtomicU64,
-    /// Bytes streamed in the current chunk.
-    pub bytes: std::sync::atomic::AtomicU64,
-    /// When the current chunk started (ms since the run's start).
-    pub started_ms: std::sync::atomic::AtomicU64,
-}
 
 struct Conns {
     /// The source session: its socket also counts the rows read.
@@ -168,7 +153,7 @@ async fn open(shared: &Shared, id: usize) -> Result<Conns, ChunkError> {
     let src_setup = format!(
         "{}; {src_env}{}",
         sql::STABLE_TEXT_SETTINGS,
-        super::session::snapshot_transaction(shared)
+        crate::engine::shared::snapshot_transaction(shared)
     );
     let (imported, set_up, guard, track_counts) = tokio::join!(
         src.client.batch_execute(&src_setup),
@@ -204,7 +189,7 @@ async fn count_source_chunk(shared: &Shared, c: &mut Conns) -> Result<(), ChunkE
             .client
             .batch_execute(&format!(
                 "COMMIT; {}",
-                super::session::snapshot_transaction(shared)
+                crate::engine::shared::snapshot_transaction(shared)
             ))
             .await
             .map_err(|e| ChunkError::new("importing the source snapshot again", &e))?;

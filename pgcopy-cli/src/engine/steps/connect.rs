@@ -1,7 +1,9 @@
 //! Before anything changes: the copy refuses to run a database onto
 //! itself unless it can prove the two sessions reach different databases.
 
-use super::*;
+use crate::error::{pg_message, UserError};
+use pgcopy_core::quote::quote_literal;
+use tokio_postgres::Client;
 
 /// Refuses to copy a database onto itself: the truncation would destroy the
 /// source. It fails closed: the copy goes ahead only when one of two checks
@@ -18,7 +20,7 @@ use super::*;
 ///    `application_name`, and the source looks for it in its own
 ///    `pg_stat_activity` (every role sees every session's database and
 ///    application name there).
-pub(super) async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::Result<()> {
+pub async fn guard_same_database(src: &Client, dst: &Client) -> anyhow::Result<()> {
     let q = "SELECT system_identifier::text || '/' || pg_catalog.pg_postmaster_start_time()::text || '/' \
                     || pg_catalog.current_setting('port') || '/' || pg_catalog.current_database() \
                FROM pg_catalog.pg_control_system()";

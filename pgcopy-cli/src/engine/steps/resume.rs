@@ -1,7 +1,14 @@
 //! `pgcopy copy --resume`: the job's stored plan and options, followed only
 //! when this role wrote them and they select nothing today's options do not.
 
-use super::*;
+use super::job::Setup;
+use super::plan::Ctx;
+use super::preflight::fail_preflight;
+use crate::error::UserError;
+use crate::state::{StateSchemaStatus, StateStore};
+use pgcopy_core::plan::{Plan, PlanOptions};
+use pgcopy_core::preflight::{self, EarlierJob, Problem};
+use tokio_postgres::Client;
 
 pub(super) async fn resume(
     ctx: Ctx<'_>,
@@ -256,9 +263,10 @@ pub(super) async fn resume(
     let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
     problems.extend(found);
     if !plan.large_objects.is_empty() {
-        let source_objects = crate::engine::large_objects::list(ctx.src).await?;
-        problems
-            .extend(crate::engine::large_objects::preflight(ctx.src, dst, &source_objects).await?);
+        let source_objects = crate::engine::steps::large_objects::list(ctx.src).await?;
+        problems.extend(
+            crate::engine::steps::large_objects::preflight(ctx.src, dst, &source_objects).await?,
+        );
     }
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
@@ -268,14 +276,14 @@ pub(super) async fn resume(
         triggers.push(saved.clone());
     }
     if let Some(format) = config.dry_run {
-        super::super::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
+        crate::engine::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
         return Ok(None);
     }
     ctx.lock_split_sources(&plan).await?;
     store.restart_job(dst, job.job_id, snapshot).await?;
     // What the job's earlier runs saved and did not put back is its own too
     // (only this role's members may write the rows of its job).
-    let mut own = super::own_saved(&fks_to_drop, &indexes_to_drop);
+    let mut own = super::job::own_saved(&fks_to_drop, &indexes_to_drop);
     store.add_pending(dst, job.job_id, &mut own).await?;
     // Large objects' batches are marked done as chunks of their own.
     tracing::info!(

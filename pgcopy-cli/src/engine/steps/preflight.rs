@@ -1,7 +1,18 @@
 //! Preflight: every check a run makes before the destination changes,
 //! each problem one sentence, all reported together.
 
-use super::*;
+use super::plan::Ctx;
+use crate::error::{pg_message, PgContext, UserError};
+use crate::introspect;
+use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
+use pgcopy_core::plan::{Plan, PlanOptions};
+use pgcopy_core::preflight::{self, check_fk_rights, check_tables, Problem};
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::triggers::SavedTrigger;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+mod names;
 
 impl Ctx<'_> {
     /// `deferred` less the indexes this role could not rebuild, the rest of

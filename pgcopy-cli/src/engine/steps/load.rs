@@ -2,10 +2,21 @@
 //! their outcomes, beats the job's heartbeat, and copies again what a
 //! crash lost.
 
-use super::*;
+use crate::engine::config::RunOptions;
+use crate::engine::shared::{reconnect_if_closed, Outcome, Shared, Unit};
+use crate::engine::steps::{analyze, indexes};
+use crate::engine::summary;
 use crate::lock::Locked;
+use pgcopy_core::states::Phase;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
 
-pub(super) async fn load(
+pub mod worker;
+
+pub async fn load(
     shared: &Arc<Shared>,
     dst: &mut Client,
     opts: &RunOptions,
@@ -92,7 +103,7 @@ async fn run_workers(
     let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
     let analyzer = tokio::spawn(analyze::analyzer(Arc::clone(shared), to_analyze));
     let (loaded, to_build) = mpsc::unbounded_channel::<usize>();
-    let builder = tokio::spawn(index_builds::builder(Arc::clone(shared), to_build));
+    let builder = tokio::spawn(indexes::builder(Arc::clone(shared), to_build));
     let mut handles = Vec::new();
     for id in 0..opts.parallel {
         let shared = Arc::clone(shared);
@@ -151,7 +162,13 @@ async fn run_workers(
     // is index builds.
     if !builder.is_finished() && !crate::stop::requested() {
         reconnect_if_closed(dst, &shared.dest).await;
-        shared.enter(dst, Phase::Indexes, 0).await;
+        shared
+            .enter(dst, Phase::Indexes, shared.builds.deferred())
+            .await;
+        shared
+            .after
+            .counter()
+            .fetch_add(shared.builds.built(), Ordering::Relaxed);
     }
     if builder.await.is_err() {
         tracing::debug!(

@@ -1,0 +1,259 @@
+//! Step before the load: a new job planned, checked and recorded in the
+//! state schema (or an earlier one that left nothing to undo marked
+//! discarded), and what the run needs to execute it ([`Setup`]).
+
+use super::plan::Ctx;
+use super::preflight::fail_preflight;
+use crate::engine::guard::LoadAs;
+use crate::state::{StateSchemaStatus, StateStore};
+use pgcopy_core::catalog::{ForeignKey, Index};
+use pgcopy_core::plan::Plan;
+use pgcopy_core::preflight::{self, large_objects_warning, EarlierJob, Problem};
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::triggers::SavedTrigger;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+/// Everything the run needs to execute a job.
+pub struct Setup {
+    /// Where the `--where` conditions and `--transform` expressions run
+    /// (`crate::conditions`); `None` when there are none.
+    pub conditions: Option<crate::conditions::ConditionEnv>,
+    /// The job's id.
+    pub job_id: i64,
+    /// Tables loaded as their owners, or locked and checked in each load
+    /// transaction, with how.
+    pub load_as: HashMap<QualifiedName, LoadAs>,
+    /// The plan (new, or the resumed job's).
+    pub plan: Plan,
+    /// The destination role is a superuser, who may pin the names of the
+    /// schemas of checked tables (`sql::pin_schemas`).
+    pub pin_schemas: bool,
+    /// FKs to save and drop now (the destination's own definitions).
+    pub fks_to_drop: Vec<ForeignKey>,
+    /// Secondary indexes to save and drop now, rebuilt after the load.
+    pub indexes_to_drop: Vec<Index>,
+    /// Whether this job has dropped FKs to restore at the end.
+    pub fks_pending: bool,
+    /// Triggers disabled for the load, each with the mode it goes back to.
+    pub triggers: Vec<SavedTrigger>,
+    /// The up-front TRUNCATE is already done (resumed job).
+    pub truncated: bool,
+    /// Chunks already committed (resumed job): (schema, table, chunk) -> (rows, bytes).
+    pub done_chunks: HashMap<(String, String, i32), (i64, i64)>,
+    /// Tables are analyzed after their load (the job's option).
+    pub analyze: bool,
+    /// Materialized views a refresh would run code of roles not trusted
+    /// for (with their owner's rights), each with those roles: not
+    /// refreshed, and said.
+    pub matview_refusals: HashMap<QualifiedName, Vec<String>>,
+    /// What this job saved: the indexes and keys this run drops (and, for
+    /// a resumed job, those its earlier runs left saved). Its own restore
+    /// runs these rows only.
+    pub own: pgcopy_core::restore::OwnSaved,
+    /// Destination tables (by OID) whose rows a load counts on the server
+    /// (`pg_stat_get_xact_tuples_inserted`), so its COMMIT goes out with
+    /// the COPY's end and the count's check: plain heap tables loaded under
+    /// their own names, and no trigger allowed to fire (a trigger could
+    /// insert rows of its own).
+    pub counted_on_server: HashMap<QualifiedName, u32>,
+}
+
+/// Plans, checks and records a new job; `None` after a `--dry-run`.
+pub(super) async fn new_job(
+    ctx: &Ctx<'_>,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+) -> anyhow::Result<Option<Setup>> {
+    let (config, shape) = (ctx.config, &ctx.shape);
+    let dry_run = config.dry_run.is_some();
+    let opts = ctx.plan_options()?;
+    let (mut plan, routing) = ctx.routed_plan(&opts)?;
+    // Large objects belong to no table: a copy of the whole database takes
+    // them, a copy of some tables only when asked.
+    let large_objects = ctx.src_catalog.large_objects > 0 && shape.copies_large_objects();
+    let source_objects = match large_objects {
+        true => crate::engine::steps::large_objects::list(ctx.src).await?,
+        false => Default::default(),
+    };
+    if large_objects {
+        plan.large_objects = crate::engine::steps::large_objects::batches(&source_objects);
+    } else if let Some(w) = large_objects_warning(&plan, ctx.src_catalog) {
+        tracing::warn!("{w}");
+    }
+    if !dry_run {
+        for (table, roles) in &plan.not_split {
+            tracing::info!("{}", crate::engine::dry_run::not_split_line(table, roles));
+        }
+    }
+    let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
+    let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
+    problems.extend(routing);
+    if large_objects {
+        problems.extend(
+            crate::engine::steps::large_objects::preflight(ctx.src, dst, &source_objects).await?,
+        );
+    }
+    problems.extend(ctx.untrusted_code(dst, &plan).await?);
+    // Reads the source's rows: only once nothing else stands in the way.
+    if problems.is_empty() {
+        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
+        problems.extend(ctx.names_exist(dst, &plan).await?);
+    }
+    let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
+    problems.extend(found);
+    // A bare name that selects tables in several schemas would truncate
+    // tables its writer never meant: a copy asks for the schema, and a glob
+    // across schemas is said out loud, before anything changes.
+    for a in &plan.ambiguous {
+        if a.bare_name && !dry_run {
+            problems.push(Problem::AmbiguousName(a.clone()));
+        } else if !dry_run {
+            tracing::warn!("{}", a.message());
+        }
+    }
+    if shape.defer_indexes == Some(true) {
+        problems.extend(preflight::check_defer_index_owners(
+            &indexes_to_drop,
+            ctx.dst_catalog,
+        ));
+    }
+
+    let mut schema_ready = false;
+    // Earlier jobs that did not finish but left nothing to undo (nothing
+    // dropped or disabled is still out) are simply superseded by a new copy.
+    let mut superseded = Vec::new();
+    if !dry_run {
+        match store.assess(dst).await? {
+            Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
+                schema_ready = true;
+                if let Some(ext_owner) = droppable_by {
+                    problems.extend(preflight::check_droppable_state(
+                        &ext_owner,
+                        &fks_to_drop,
+                        &indexes_to_drop,
+                        &triggers,
+                        ctx.dst_catalog,
+                    ));
+                }
+                let mut blocking = Vec::new();
+                for job in store.unfinished_jobs(dst, None).await? {
+                    let leftovers = store.job_leftovers(dst, job.job_id).await? > 0;
+                    match preflight::earlier_job(
+                        job.job_id,
+                        &job.state,
+                        job.stale,
+                        leftovers,
+                        &job.next_step,
+                    ) {
+                        EarlierJob::Blocks(p) => {
+                            blocking.push(job.job_id);
+                            problems.push(p)
+                        }
+                        // Another role's job is its own to mark.
+                        EarlierJob::Superseded if job.mine => superseded.push(job),
+                        EarlierJob::Superseded => {}
+                    }
+                }
+                let pending = store.pending_fk_count(dst, &blocking).await?;
+                if pending > 0 {
+                    problems.push(Problem::PendingFks {
+                        count: pending,
+                        state_schema: config.state_schema.clone(),
+                    });
+                }
+            }
+            Ok(StateSchemaStatus::Creatable) => {}
+            Err(p) => problems.push(Problem::StateSchema(p)),
+        }
+    }
+    fail_preflight(&problems)?;
+    if let Some(format) = config.dry_run {
+        crate::engine::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
+        return Ok(None);
+    }
+    ctx.lock_split_sources(&plan).await?;
+
+    // From here on the destination changes.
+    for job in &superseded {
+        store.supersede_job(dst, job.job_id).await?;
+        tracing::info!(
+            "earlier job {} ({}) left nothing to restore: marked discarded, this copy starts afresh",
+            job.job_id,
+            job.state
+        );
+    }
+    if !schema_ready {
+        store.create(dst).await?;
+        tracing::info!(
+            "created the state schema {:?} on the destination",
+            config.state_schema
+        );
+    }
+    let options = config.job_options(ctx.defer_indexes());
+    let job_id = store
+        .create_job(
+            dst,
+            &plan,
+            &config.source.redacted(),
+            &config.dest.redacted(),
+            &options,
+            snapshot,
+        )
+        .await?;
+    tracing::info!(
+        "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}{}",
+        plan.tables.len(),
+        plan.total_chunks(),
+        crate::format::human_bytes(plan.total_bytes()),
+        config.run.parallel,
+        fk_mode(plan.replica_mode(), fks_to_drop.len()),
+        match shape.trust.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; code of {} runs with this role's rights (--trust-owner)",
+                shape.trust.describe()
+            ),
+        }
+    );
+    Ok(Some(Setup {
+        conditions,
+        job_id,
+        load_as: ctx.load_as(&plan),
+        counted_on_server: ctx.counted_on_server(&plan),
+        matview_refusals: ctx.matview_refusals(&plan),
+        plan,
+        pin_schemas: ctx.dst_catalog.superuser,
+        fks_pending: !fks_to_drop.is_empty(),
+        own: own_saved(&fks_to_drop, &indexes_to_drop),
+        fks_to_drop,
+        indexes_to_drop,
+        triggers,
+        truncated: false,
+        done_chunks: HashMap::new(),
+        analyze: shape.analyze,
+    }))
+}
+
+/// What a run saves and drops, as it saves it (see `pgcopy_core::restore::OwnSaved`).
+pub(super) fn own_saved(fks: &[ForeignKey], indexes: &[Index]) -> pgcopy_core::restore::OwnSaved {
+    let mut own = pgcopy_core::restore::OwnSaved::default();
+    for fk in fks {
+        own.add_constraint(&fk.table, &fk.name, &fk.definition, &fk.referenced);
+    }
+    for i in indexes {
+        own.add_index(&i.table, &i.name, &i.definition, &i.properties);
+    }
+    own
+}
+
+fn fk_mode(replica: bool, drops: usize) -> String {
+    match (replica, drops) {
+        (true, 0) => "replica mode (session_replication_role)".to_string(),
+        (true, n) => {
+            format!("replica mode, and {n} saved, dropped and restored (the plan says why)")
+        }
+        (false, n) => format!("drop mode: {n} saved, dropped and restored"),
+    }
+}
