@@ -10,7 +10,7 @@
 use crate::lock::Locked;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How progress is shown.
@@ -152,6 +152,9 @@ pub struct Display {
     active: bool,
     /// The last snapshot's `after_units`.
     after_units: AtomicU64,
+    /// Set once the bar shows the steps after the load: a late snapshot of
+    /// the load (the coordinator's last) no longer redraws it.
+    after_began: AtomicBool,
 }
 
 /// One update of the display.
@@ -227,11 +230,19 @@ impl Display {
             rows_on_screen: rows,
             active: true,
             after_units: AtomicU64::new(0),
+            after_began: AtomicBool::new(false),
         }
     }
 
-    /// Shows a new state.
+    /// Shows a new state of the load; once the steps after it show, the
+    /// bar is theirs.
     pub fn update(&self, s: &Snapshot, secs: f64) {
+        if !self.after_began.load(Ordering::Relaxed) {
+            self.show(s, secs);
+        }
+    }
+
+    fn show(&self, s: &Snapshot, secs: f64) {
         self.after_units.store(s.after_units, Ordering::Relaxed);
         self.overall
             .set_length(s.total_units.max(1) + s.after_units);
@@ -255,6 +266,7 @@ impl Display {
     /// (`engine::after_progress`), and goes on filling as the index builds
     /// it counted end (`fraction` of them done); the workers' lines go.
     pub fn after_load(&self, step: &str, fraction: f64) {
+        self.after_began.store(true, Ordering::Relaxed);
         let units = self.after_units.load(Ordering::Relaxed);
         let length = self.overall.length().unwrap_or(1);
         let loaded = length.saturating_sub(units);
@@ -281,7 +293,7 @@ impl Display {
         if !self.active {
             return;
         }
-        self.update(s, secs);
+        self.show(s, secs);
         // Every row in: what came after the load ran too.
         if s.done_units >= s.total_units {
             self.overall
