@@ -379,9 +379,78 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// psql's connection options, which pgcopy does not take (`-h` is help,
+/// `-p` the number of workers, `-d` the destination): one sentence showing
+/// the URL they would make, or `None` where `args` (without the program's
+/// name) holds none of them.
+pub fn psql_style_options(args: &[String]) -> Option<String> {
+    let (mut host, mut port, mut user, mut seen) = (None, None, None, false);
+    let mut i = 0;
+    while i < args.len() {
+        let (a, next) = (args[i].as_str(), args.get(i + 1).map(String::as_str));
+        let value = next.filter(|n| !n.starts_with('-'));
+        match a {
+            "-h" | "--host" if value.is_some() => (host, seen, i) = (value, true, i + 1),
+            "-U" | "--username" | "--user" => {
+                (user, seen) = (value, true);
+                i += usize::from(value.is_some());
+            }
+            "-W" | "--password" | "--host" | "--port" | "--dbname" => seen = true,
+            "-p" => {
+                port = value.filter(|v| v.parse::<u32>().is_ok_and(|n| n >= 1024));
+                i += usize::from(value.is_some());
+            }
+            _ if a.starts_with("--host=")
+                || a.starts_with("--port=")
+                || a.starts_with("--username=") =>
+            {
+                seen = true
+            }
+            _ if a.len() > 2 && (a.starts_with("-h") || a.starts_with("-U")) => seen = true,
+            "--" => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if !seen {
+        return None;
+    }
+    let url = format!(
+        "postgresql://{}{}{}/DBNAME",
+        user.map_or(String::new(), |u| format!("{u}@")),
+        host.unwrap_or("HOST"),
+        port.map_or(String::new(), |p| format!(":{p}")),
+    );
+    Some(format!(
+        "pgcopy takes connection URLs, not psql's -h/-p/-U (here -h is help, -p the number of workers \
+         and -d the destination): write -s '{url}' (the destination likewise with -d), or set PGHOST, \
+         PGPORT, PGUSER and PGDATABASE and leave -s out"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psql_habits_are_named_with_the_url_they_make() {
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let m = psql_style_options(&args("list -h db1 -p 5433 -U app")).unwrap();
+        assert!(m.contains("-s 'postgresql://app@db1:5433/DBNAME'"), "{m}");
+        let m = psql_style_options(&args("list -U postgres")).unwrap();
+        assert!(m.contains("postgresql://postgres@HOST/DBNAME"), "{m}");
+        assert!(psql_style_options(&args("list -hdb1")).is_some());
+        assert!(psql_style_options(&args("copy --host=x")).is_some());
+        // pgcopy's own flags are not psql's.
+        for ok in [
+            "copy -p 4 -s url -d url2",
+            "list -h",
+            "copy --help",
+            "list -s x -- -U",
+        ] {
+            assert_eq!(psql_style_options(&args(ok)), None, "{ok}");
+        }
+    }
     use clap::CommandFactory;
 
     #[test]

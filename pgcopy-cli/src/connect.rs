@@ -5,7 +5,8 @@ use crate::error::{pg_message, UserError};
 use crate::merging::{CopyReadStats, MergingStream, MergingTls, RawSocket};
 use crate::tls::{make_tls, Tls};
 use pgcopy_core::conninfo::{
-    ChannelBinding, ConnDefaults, ConnParams, ConnSettings, Keepalives, SslMode, TargetSessionAttrs,
+    ChannelBinding, ConnDefaults, ConnParams, ConnSettings, Keepalives, ServiceFiles, SslMode,
+    TargetSessionAttrs,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -65,14 +66,49 @@ pub struct Endpoint {
     /// Sessions start with the settings psql would get (see
     /// [`Endpoint::as_psql_would`]).
     psql_like: bool,
+    /// The password typed at the prompt, shared by every session (and clone).
+    typed: Arc<TypedPassword>,
 }
+
+/// A password asked for on the terminal, as psql asks: once per endpoint,
+/// whatever number of sessions open at the same time.
+#[derive(Default)]
+struct TypedPassword {
+    value: std::sync::OnceLock<pgcopy_core::conninfo::Secret>,
+    asking: tokio::sync::Mutex<()>,
+}
+
+/// What libpq's users do when the server asks for a password none gave.
+const PASSWORD_HINT: &str = "the server asks for a password and none was given: set PGPASSWORD, \
+     add a line to ~/.pgpass (mode 0600), or put it in the connection string";
 
 fn home() -> Option<String> {
     std::env::var("HOME").ok().filter(|h| !h.is_empty())
 }
 
+/// The `PG*` variables that name a server or database: where one is set and
+/// no source is given, the source is what psql would connect to.
+const LIBPQ_TARGET_VARS: [&str; 6] = [
+    "PGSERVICE",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+];
+
+/// Whether libpq's environment names a server or database.
+fn libpq_env_names_a_database() -> bool {
+    LIBPQ_TARGET_VARS
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|x| !x.is_empty()))
+}
+
 /// Reads a connection string from a flag, else a file, else an environment
-/// variable; exactly one flag/file may be given.
+/// variable; exactly one flag/file may be given. With none, the source
+/// (`libpq_env` true) is what psql would connect to where a `PG*` variable
+/// names one; a destination never is: it is emptied, so it is always
+/// named (`-d ''` takes the `PG*` variables on purpose).
 pub fn connection_string(
     role: &str,
     flag_name: &str,
@@ -80,6 +116,7 @@ pub fn connection_string(
     file_flag_name: &str,
     file: Option<&Path>,
     env_var: &str,
+    libpq_env: bool,
 ) -> Result<String, UserError> {
     match (flag, file) {
         (Some(_), Some(_)) => Err(UserError::usage(format!(
@@ -102,14 +139,18 @@ pub fn connection_string(
             }
             Ok(text.to_string())
         }
-        (None, None) => std::env::var(env_var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                UserError::usage(format!(
-                "no {role} given: pass {flag_name} URL or {file_flag_name} PATH (or set {env_var})"
-            ))
-            }),
+        (None, None) => match std::env::var(env_var).ok().filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None if libpq_env && libpq_env_names_a_database() => Ok(String::new()),
+            None if libpq_env => Err(UserError::usage(format!(
+                "no {role} given: pass {flag_name} URL or {file_flag_name} PATH (or set {env_var}, \
+                 or PGHOST/PGDATABASE/PGSERVICE as for psql)"
+            ))),
+            None => Err(UserError::usage(format!(
+                "no {role} given: pass {flag_name} URL or {file_flag_name} PATH (or set {env_var}; \
+                 {flag_name} '' takes the PG* variables)"
+            ))),
+        },
     }
 }
 
@@ -123,6 +164,7 @@ impl crate::cli::SourceArgs {
             "--source-file",
             self.source_file.as_deref(),
             "PGCOPY_SOURCE",
+            true,
         )?;
         Endpoint::resolve("source", &conninfo)
     }
@@ -138,17 +180,21 @@ impl crate::cli::DestArgs {
             "--dest-file",
             self.dest_file.as_deref(),
             "PGCOPY_DEST",
+            false,
         )?;
         Endpoint::resolve("destination", &conninfo)
     }
 }
 
 impl Endpoint {
-    /// Parses and resolves a connection string the libpq way.
+    /// Parses and resolves a connection string the libpq way: its own
+    /// parameters, then its service's (`service=` or `PGSERVICE`), then the
+    /// `PG*` variables, then the password file.
     pub fn resolve(role: &'static str, conninfo: &str) -> Result<Endpoint, UserError> {
-        let params = ConnParams::parse(conninfo)
-            .map_err(|e| UserError::usage(format!("{role} connection: {e}")))?;
         let env = |k: &str| std::env::var(k).ok();
+        let params = ConnParams::parse(conninfo)
+            .and_then(|p| p.with_service(env, &service_files()))
+            .map_err(|e| UserError::usage(format!("{role} connection: {e}")))?;
         let defaults = ConnDefaults {
             host: "/var/run/postgresql".into(),
             user: std::env::var("USER")
@@ -169,6 +215,7 @@ impl Endpoint {
             tls,
             lock_timeout: None,
             psql_like: false,
+            typed: Arc::default(),
         })
     }
 
@@ -325,7 +372,11 @@ impl Endpoint {
         for want in passes {
             for (host, peer) in &peers {
                 let mut base = base.clone();
-                if let Some(pw) = self.settings.password_for(*host) {
+                let given = self
+                    .settings
+                    .password_for(*host)
+                    .or_else(|| self.typed.value.get());
+                if let Some(pw) = given {
                     base.password(pw.expose());
                 }
                 // connect_timeout bounds the whole attempt on a host, as
@@ -353,11 +404,53 @@ impl Endpoint {
                 };
                 match result {
                     Ok(session) => return Ok(session),
+                    Err(e) if given.is_none() && e.contains("password missing") => {
+                        // As psql: ask on the terminal, once, then try again.
+                        if self.ask_password().await {
+                            return Box::pin(self.connect_session(purpose)).await;
+                        }
+                        last = format!("{}: {PASSWORD_HINT}", peer.describe());
+                    }
                     Err(e) => last = e,
                 }
             }
         }
         Err(self.connect_failed(&last))
+    }
+
+    /// Asks for the password on the terminal (stdin and stderr both
+    /// terminals, as psql needs), once for every session; false where there
+    /// is no terminal or nothing was typed.
+    async fn ask_password(&self) -> bool {
+        use std::io::IsTerminal;
+        let _asking = self.typed.asking.lock().await;
+        if self.typed.value.get().is_some() {
+            return true;
+        }
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return false;
+        }
+        let question = format!(
+            "Password for user {} on the {}: ",
+            self.settings.user, self.role
+        );
+        let typed = tokio::task::spawn_blocking(move || {
+            let term = console::Term::stderr();
+            term.write_str(&question).ok()?;
+            term.read_secure_line().ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty());
+        match typed {
+            Some(p) => self
+                .typed
+                .value
+                .set(pgcopy_core::conninfo::Secret::new(p))
+                .is_ok(),
+            None => false,
+        }
     }
 
     /// One connection attempt to one peer; `sslmode=allow` tries without TLS
@@ -529,6 +622,24 @@ pub struct Session {
     pub cancel: CancelHandle,
     /// Counts of the COPY data it read.
     pub stats: Arc<CopyReadStats>,
+}
+
+/// libpq's service files: the user's (`PGSERVICEFILE`, else
+/// `~/.pg_service.conf`) and the system's (`PGSYSCONFDIR/pg_service.conf`,
+/// else Debian libpq's `/etc/postgresql-common/pg_service.conf`); a file
+/// that cannot be read is skipped, as libpq skips it.
+fn service_files() -> ServiceFiles {
+    let read = |path: String| std::fs::read_to_string(&path).ok().map(|text| (path, text));
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let user = var("PGSERVICEFILE").or_else(|| home().map(|h| format!("{h}/.pg_service.conf")));
+    let system = format!(
+        "{}/pg_service.conf",
+        var("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into())
+    );
+    ServiceFiles {
+        user: user.and_then(read),
+        system: read(system),
+    }
 }
 
 /// Reads a password file, ignoring it (as libpq does) when others may read it.

@@ -74,6 +74,14 @@ use error::UserError;
 
 fn main() {
     quiet_broken_pipe();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(sentence) = cli::psql_style_options(&args) {
+        errln!("error: {sentence}");
+        std::process::exit(exit::USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -346,6 +346,10 @@ impl ServerCertVerifier for LibpqVerifier {
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name || name_in_cn() => Ok(ServerCertVerified::assertion()),
+            // Said with the names the certificate holds, CN included.
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Err(names::mismatch(end_entity, server_name)),
             // The root itself, trusted as given (a self-signed CA
             // certificate webpki will not take as a server's): its dates
             // still count. Any other failure stands, revocation included.
@@ -355,7 +359,8 @@ impl ServerCertVerifier for LibpqVerifier {
                 }
                 match !self.check_name || names::matches(end_entity, server_name) {
                     true => Ok(ServerCertVerified::assertion()),
-                    false => Err(e),
+                    // Trusted as given, but for another host: said so.
+                    false => Err(names::mismatch(end_entity, server_name)),
                 }
             }
             Err(e) => Err(e),
@@ -432,6 +437,35 @@ mod names {
                     .map(|s| s.to_ascii_lowercase())
             })
             .collect()
+    }
+
+    /// A host name the certificate does not hold, said as libpq says it,
+    /// with the names it does hold (its subjectAltName names, else its CN).
+    pub fn mismatch(der: &CertificateDer<'_>, server_name: &ServerName<'_>) -> rustls::Error {
+        let presented = match Certificate::from_der(der.as_ref()) {
+            Ok(cert) => {
+                let (dns, ips) = alt_names(&cert);
+                let ips = ips.iter().filter_map(|b| match b.len() {
+                    4 => <[u8; 4]>::try_from(b.as_slice())
+                        .ok()
+                        .map(|a| std::net::IpAddr::from(a).to_string()),
+                    16 => <[u8; 16]>::try_from(b.as_slice())
+                        .ok()
+                        .map(|a| std::net::IpAddr::from(a).to_string()),
+                    _ => None,
+                });
+                let alt: Vec<String> = dns.iter().cloned().chain(ips).collect();
+                match alt.is_empty() {
+                    true => common_names(&cert),
+                    false => alt,
+                }
+            }
+            Err(_) => Vec::new(),
+        };
+        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            expected: server_name.to_owned(),
+            presented: presented.iter().map(|n| format!("\"{n}\"")).collect(),
+        })
     }
 
     /// Issued by itself (issuer and subject the same name).

@@ -2,6 +2,7 @@
 //!
 //! [`ConnParams::parse`] reads a URI (`postgresql://user@host:5432/db?sslmode=require`)
 //! or a `key=value` string; [`ConnParams::resolve`] fills what is missing from the
+//! service file ([`ConnParams::with_service`]), the
 //! `PG*` environment and a `.pgpass` file's text (both passed in, so this is
 //! testable), giving [`ConnSettings`]. A password only ever lives in a [`Secret`],
 //! whose `Debug` and `Display` print `********`: [`ConnSettings::redacted`] is the
@@ -13,9 +14,11 @@ use std::fmt;
 
 mod pgpass;
 mod resolve;
+mod service;
 mod syntax;
 
 pub use pgpass::pgpass_lookup;
+pub use service::ServiceFiles;
 use syntax::{parse_keyword_value, parse_uri, pct};
 
 /// Why a connection string could not be used.
@@ -88,15 +91,13 @@ pub(crate) const KNOWN_PARAMS: &[&str] = &[
     "load_balance_hosts",
     "min_protocol_version",
     "max_protocol_version",
+    // Read by `ConnParams::with_service` before the rest.
+    "service",
 ];
 
 /// libpq parameters pgcopy does not implement, each with what to do instead:
 /// refused, never accepted and ignored.
 const REFUSED_PARAMS: &[(&str, &str)] = &[
-    (
-        "service",
-        "pgcopy does not read pg_service.conf: write the service's parameters into the connection string",
-    ),
     (
         "require_auth",
         "pgcopy cannot restrict the server's authentication method; use channel_binding=require to insist on \
@@ -152,7 +153,6 @@ const ENV_PARAMS: &[(&str, &str)] = &[
     ("PGMINPROTOCOLVERSION", "min_protocol_version"),
     ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
     ("PGCLIENTENCODING", "client_encoding"),
-    ("PGSERVICE", "service"),
     ("PGREQUIREAUTH", "require_auth"),
     ("PGKRBSRVNAME", "krbsrvname"),
     ("PGGSSLIB", "gsslib"),
@@ -634,7 +634,6 @@ mod tests {
         assert_eq!(s.application_name.as_deref(), Some("fb"));
         // Refused, each with one sentence, from the string or the environment.
         for (conninfo, param) in [
-            ("service=prod", "service"),
             ("host=h require_auth=scram-sha-256", "require_auth"),
             ("host=h gssencmode=require", "gssencmode"),
             ("host=h sslnegotiation=direct", "sslnegotiation"),
@@ -655,10 +654,10 @@ mod tests {
                 other => panic!("{conninfo}: {other:?}"),
             }
         }
-        let env = |k: &str| (k == "PGSERVICE").then(|| "prod".to_string());
+        let env = |k: &str| (k == "PGREQUIREAUTH").then(|| "password".to_string());
         assert!(matches!(
             ConnParams::parse("host=h").unwrap().resolve(env, &defaults(), None),
-            Err(ConnInfoError::Unsupported { param, .. }) if param == "PGSERVICE"
+            Err(ConnInfoError::Unsupported { param, .. }) if param == "PGREQUIREAUTH"
         ));
         for bad in [
             "hostaddr=db.example.com",

@@ -1,5 +1,6 @@
 //! Parsing and resolving connection parameters: flags, the connection
-//! string, `PG*` variables, service files refused, defaults.
+//! string, the service file's (`service.rs`, applied before), `PG*`
+//! variables, defaults.
 
 use super::*;
 
@@ -43,6 +44,13 @@ impl ConnParams {
         pgpass: Option<&str>,
     ) -> Result<ConnSettings, ConnInfoError> {
         let mut p = self.params.clone();
+        // A service is read before (`with_service`), never ignored.
+        if p.contains_key("service") {
+            return Err(bad(
+                "service",
+                "the service file was not read for this connection",
+            ));
+        }
         for (var, key) in ENV_PARAMS {
             if !p.contains_key(*key) {
                 if let Some(v) = env(var).filter(|v| !v.is_empty()) {

@@ -8,6 +8,12 @@
 //! (comma list of pgcopy,pgcopy-defer,pgcopy-best,pgcopy-subset (5% of each
 //! table, `--where 'T: id % 20 = 0'`),psql,pgdump,pgdump-analyze,
 //! pgcopydb, and pgcopy-baseline: the build `BENCH_BASELINE_BIN` names),
+//! The dataset `oltp` (1M orders, 3M items, 43 foreign keys, 40 small
+//! tables; its schema on the source only) is for the whole-move tools:
+//! `move-pgcopy` (`pg_dump --schema-only | psql`, then `pgcopy copy`),
+//! `move-pgdump` (`pg_dump -Fd -j N` + `pg_restore -j N`) and
+//! `move-pgcopydb` (`pgcopydb clone`), each timed as a whole into an empty
+//! database and checked after (row counts, indexes, valid constraints).
 //! `BENCH_LATENCY_MS` (comma list, default 0: with N > 0 every
 //! tool reaches both clusters through a proxy that delays each direction by
 //! N ms, `pgcopy_tests::latency`).
@@ -274,6 +280,53 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
                 ),
             );
         }
+        "oltp" => {
+            // The whole move of the issue: an OLTP database whose schema is
+            // on the source only. Orders and their items (1M and 3M rows at
+            // scale 1), customers and products, keys, secondary indexes,
+            // 43 foreign keys and 40 small tables.
+            let mut schema = String::from(
+                "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, created timestamptz);
+                 CREATE TABLE products (id int PRIMARY KEY, sku text NOT NULL UNIQUE, title text, price numeric(10,2));
+                 CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES customers,
+                                      created timestamptz NOT NULL, status text NOT NULL, total numeric(12,2));
+                 CREATE INDEX orders_customer ON orders (customer_id);
+                 CREATE INDEX orders_created ON orders (created);
+                 CREATE TABLE order_items (order_id bigint NOT NULL REFERENCES orders, line int NOT NULL,
+                                           product_id int NOT NULL REFERENCES products, quantity int NOT NULL,
+                                           price numeric(10,2) NOT NULL, PRIMARY KEY (order_id, line));
+                 CREATE INDEX order_items_product ON order_items (product_id);\n",
+            );
+            for i in 0..40 {
+                let target = if i % 2 == 0 { "customers" } else { "products" };
+                schema.push_str(&format!(
+                    "CREATE TABLE lookup{i:02} (id int PRIMARY KEY, ref int NOT NULL REFERENCES {target}, label text, at timestamptz);\n"
+                ));
+            }
+            src.psql(name, &schema);
+            let orders = (1_000_000.0 * scale).max(1000.0) as u64;
+            let customers = (orders / 10).max(100);
+            let products = 10_000;
+            let mut data = format!(
+                "INSERT INTO customers SELECT g, 'c' || g || '@example.com', md5(g::text), '2020-01-01'::timestamptz + g * interval '1 minute'
+                   FROM generate_series(1, {customers}) g;
+                 INSERT INTO products SELECT g, 'sku-' || g, md5(g::text), (g % 1000) / 3.0 FROM generate_series(1, {products}) g;
+                 INSERT INTO orders SELECT g, 1 + (g * 7919) % {customers}, '2021-01-01'::timestamptz + g * interval '10 seconds',
+                        (ARRAY['new','paid','shipped','returned'])[1 + g % 4], (g % 10000) / 7.0
+                   FROM generate_series(1, {orders}) g;
+                 INSERT INTO order_items SELECT o, l, 1 + (o * 31 + l) % {products}, 1 + (o + l) % 5, ((o + l) % 1000) / 3.0
+                   FROM generate_series(1, {orders}) o, generate_series(1, 3) l;\n"
+            );
+            for i in 0..40 {
+                let refs = if i % 2 == 0 { customers } else { products };
+                data.push_str(&format!(
+                    "INSERT INTO lookup{i:02} SELECT g, 1 + g % {refs}, md5(g::text), now() FROM generate_series(1, 2000) g;\n"
+                ));
+            }
+            src.psql(name, &data);
+            // The move starts from an empty database: the tools bring the schema.
+            dst.psql("postgres", &format!("DROP DATABASE {name}"));
+        }
         other => panic!("unknown dataset {other}"),
     }
     src.psql(name, "VACUUM ANALYZE");
@@ -285,6 +338,28 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
         "dataset {name}: {size} generated in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// An empty destination database for a whole move (not timed).
+fn empty_dest(dst: &Cluster, db: &str) {
+    dst.psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    );
+    dst.psql("postgres", &format!("CREATE DATABASE {db}"));
+}
+
+/// After a whole move: every table has the source's row count and the
+/// destination has as many indexes and valid constraints (not timed).
+fn check_move(src: &Cluster, dst: &Cluster, db: &str, tool: &str) {
+    let census = "SELECT (SELECT string_agg(format('%s %s', c.relname, (xpath('/row/n/text()',
+                                query_to_xml(format('SELECT count(*) AS n FROM %s', c.oid::regclass), false, true, '')))[1]), ',' ORDER BY c.relname)
+                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.relkind = 'r' AND n.nspname = 'public')
+                   || ' | ' || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public')
+                   || ' | ' || (SELECT count(*) FROM pg_constraint WHERE convalidated AND connamespace = 'public'::regnamespace)";
+    let (a, b) = (src.psql(db, census), dst.psql(db, census));
+    assert_eq!(a, b, "{tool}: the destination differs from the source");
 }
 
 /// Empties every user table on the destination (not timed).
@@ -405,6 +480,37 @@ fn command(
                 dir = dir.display()
             )
         }
+        // A whole move into an empty database: the schema, the data, keys,
+        // indexes and foreign keys, each as its users run it.
+        "move-pgcopy" => format!(
+            "PGPASSWORD={SUPERUSER_PASSWORD} pg_dump -h 127.0.0.1 -p {sp} -U postgres --schema-only {db} | \
+             PGPASSWORD={SUPERUSER_PASSWORD} psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {dp} -U postgres -d {db} >/dev/null && \
+             {bin} copy -q -s '{s}' -d '{d}' -p {par}",
+            sp = src.port(),
+            dp = dst.port(),
+            bin = bin.display()
+        ),
+        "move-pgdump" => {
+            let dir = work.join(format!("move-dump-{db}"));
+            format!(
+                "rm -rf {dir} && PGPASSWORD={SUPERUSER_PASSWORD} pg_dump -h 127.0.0.1 -p {sp} -U postgres -Fd -j {par} -f {dir} {db} && \
+                 PGPASSWORD={SUPERUSER_PASSWORD} pg_restore -h 127.0.0.1 -p {dp} -U postgres -j {par} -d {db} {dir}",
+                dir = dir.display(),
+                sp = src.port(),
+                dp = dst.port()
+            )
+        }
+        "move-pgcopydb" => {
+            if Command::new("pgcopydb").arg("--version").output().is_err() {
+                eprintln!("pgcopydb is not installed (apt-get install pgcopydb): skipped");
+                return None;
+            }
+            let dir = work.join(format!("move-pgcopydb-{db}"));
+            format!(
+                "rm -rf {dir} && pgcopydb clone --source '{s}' --target '{d}' --table-jobs {par} --index-jobs {par} --dir {dir} >/dev/null 2>&1",
+                dir = dir.display()
+            )
+        }
         other => panic!("unknown tool {other}"),
     })
 }
@@ -416,11 +522,12 @@ fn print_table(
     header: bool,
 ) {
     if header {
-        println!("| dataset | tool | median wall s | ratio to pgcopy | client CPU s | client peak RSS MiB | servers' CPU s | client CPU / servers' CPU |");
-        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+        println!("| dataset | tool | median wall s | ratio to pgcopy | client CPU s | client peak RSS MiB | servers' CPU s | client CPU / servers' CPU | servers' CPU / (2 cores × wall) |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     }
     let base = results
         .get(&(ds.to_string(), "pgcopy".into()))
+        .or_else(|| results.get(&(ds.to_string(), "move-pgcopy".into())))
         .map(|v| median(&mut v.iter().map(|s| s.wall).collect::<Vec<_>>()))
         .unwrap_or(f64::NAN);
     for tool in tools {
@@ -432,9 +539,10 @@ fn print_table(
         let rss = samples.iter().filter_map(|s| s.rss_mb).fold(0.0, f64::max);
         let scpu = median(&mut samples.iter().map(|s| s.server_cpu).collect::<Vec<_>>());
         println!(
-            "| {ds} | {tool} | {wall:.2} | {:.2} | {cpu:.2} | {rss:.1} | {scpu:.1} | {:.1}% |",
+            "| {ds} | {tool} | {wall:.2} | {:.2} | {cpu:.2} | {rss:.1} | {scpu:.1} | {:.1}% | {:.0}% |",
             wall / base,
-            100.0 * cpu / scpu.max(0.001)
+            100.0 * cpu / scpu.max(0.001),
+            100.0 * scpu / (2.0 * wall)
         );
     }
 }
@@ -486,13 +594,20 @@ fn main() {
                 let mut order = tools.clone();
                 order.rotate_left(run % tools.len().max(1));
                 for tool in &order {
-                    reset_dest(&dst, ds);
+                    let whole_move = tool.starts_with("move-");
+                    match whole_move {
+                        true => empty_dest(&dst, ds),
+                        false => reset_dest(&dst, ds),
+                    }
                     dst.psql(ds, "CHECKPOINT");
                     src.psql(ds, "CHECKPOINT");
                     let Some(cmd) = command(tool, ds, &s, &d, par, &work) else {
                         continue;
                     };
                     let sample = timed(&cmd, &src, &dst);
+                    if whole_move {
+                        check_move(&src, &dst, ds, tool);
+                    }
                     eprintln!("  {label} run {} {tool}: {:.2} s", run + 1, sample.wall);
                     results
                         .entry((label.clone(), tool.clone()))
@@ -503,7 +618,7 @@ fn main() {
             print_table(&label, &tools, &results, first);
             first = false;
         }
-        dst.psql("postgres", &format!("DROP DATABASE {ds}"));
+        dst.psql("postgres", &format!("DROP DATABASE IF EXISTS {ds}"));
         src.psql("postgres", &format!("DROP DATABASE {ds}"));
     }
     let _ = std::fs::remove_dir_all(&work);

@@ -1,6 +1,6 @@
 //! Bad input gets one clear sentence and leaves the destination unchanged.
 
-use crate::common::{fingerprint, pgcopy, scalar, Pair};
+use crate::common::{fingerprint, pgcopy, pgcopy_env, scalar, Pair};
 use pgcopy_tests::SUPERUSER_PASSWORD;
 
 fn assert_untouched(p: &Pair, before: &crate::common::Fingerprint) {
@@ -293,4 +293,107 @@ fn a_state_schema_another_role_owns_is_refused_with_what_to_do() {
         ),
         "5"
     );
+}
+
+/// libpq's habits: a service file (`PGSERVICE`, `service=`), `PG*`
+/// variables naming the source without `-s`, a missing password said as
+/// libpq's users expect, psql's `-h/-p/-U` refused with the URL they make;
+/// and a destination is never taken from the environment unasked.
+#[test]
+fn service_files_pg_variables_and_psql_habits_work_as_in_psql() {
+    let (p, before) = setup("libpqhabits");
+    let dir = tempfile_dir("libpqhabits");
+    let services = dir.join("services.conf");
+    std::fs::write(
+        &services,
+        format!(
+            "# as libpq reads it\n[other]\nhost=nowhere.invalid\n\n[src]\nhost = 127.0.0.1\nport={}\ndbname={}\nuser=postgres\npassword={SUPERUSER_PASSWORD}\n",
+            p.src.port(),
+            p.db
+        ),
+    )
+    .unwrap();
+    let service_env = [
+        ("PGSERVICEFILE", services.to_str().unwrap()),
+        ("PGSYSCONFDIR", dir.to_str().unwrap()),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        service_env.iter().chain(extra).copied().collect()
+    };
+    // PGSERVICE alone names the source.
+    let run = pgcopy_env(&["list"], &with(&[("PGSERVICE", "src")]));
+    run.expect_code(0);
+    assert!(run.stdout.contains("everything"), "{}", run.stdout);
+    // service= in the string, its parameters before PG* variables'.
+    let run = pgcopy_env(
+        &["list", "-s", "service=src"],
+        &with(&[("PGHOST", "nowhere.invalid"), ("PGPORT", "1")]),
+    );
+    run.expect_code(0);
+    // A service no file defines: one sentence naming the files.
+    let run = pgcopy_env(&["list", "-s", "service=prod"], &with(&[]));
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("definition of service \"prod\" not found")
+            && run.stderr.contains("services.conf"),
+        "{}",
+        run.stderr
+    );
+    // PG* variables name the source without -s; never the destination.
+    let port = p.src.port().to_string();
+    let pg_env = [
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGPASSWORD", SUPERUSER_PASSWORD),
+        ("PGDATABASE", p.db.as_str()),
+    ];
+    pgcopy_env(&["list"], &pg_env).expect_code(0);
+    let (_, d) = p.urls();
+    pgcopy_env(&["copy", "--dry-run", "-d", &d], &pg_env).expect_code(0);
+    let run = pgcopy_env(&["copy"], &pg_env);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("no destination given") && run.stderr.contains("--dest ''"),
+        "{}",
+        run.stderr
+    );
+    // No password anywhere and no terminal: what to do.
+    let run = pgcopy_env(
+        &["list"],
+        &[
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", port.as_str()),
+            ("PGUSER", "postgres"),
+            ("PGPASSFILE", "/nonexistent"),
+        ],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("asks for a password and none was given")
+            && run.stderr.contains("PGPASSWORD")
+            && run.stderr.contains(".pgpass"),
+        "{}",
+        run.stderr
+    );
+    // psql's habits: refused with the URL they make, nothing printed as help.
+    let run = pgcopy(&["list", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "-s 'postgresql://postgres@127.0.0.1:{port}/DBNAME'"
+        )) && run.stdout.is_empty(),
+        "{}",
+        run.stderr
+    );
+    assert_untouched(&p, &before);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgcopy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -1318,10 +1318,6 @@ fn connection_parameters_are_honoured_or_refused_and_never_show_a_password() {
     // Refused with one sentence, before anything is changed.
     for (conninfo, expected) in [
         (
-            format!("{d}?service=prod"),
-            "connection parameter `service` is not supported by pgcopy",
-        ),
-        (
             format!("{d}?gssencmode=require"),
             "connection parameter `gssencmode` is not supported",
         ),
@@ -1338,9 +1334,12 @@ fn connection_parameters_are_honoured_or_refused_and_never_show_a_password() {
         run.expect_code(2);
         assert!(run.stderr.contains(expected), "{conninfo}: {}", run.stderr);
     }
-    let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &[("PGSERVICE", "prod")]);
+    let run = pgcopy_env(
+        &["copy", "-s", &s, "-d", &d],
+        &[("PGREQUIREAUTH", "password")],
+    );
     run.expect_code(2);
-    assert!(run.stderr.contains("`PGSERVICE`"), "{}", run.stderr);
+    assert!(run.stderr.contains("`PGREQUIREAUTH`"), "{}", run.stderr);
     // channel_binding=require: the test servers speak no TLS, so the server
     // cannot prove itself, and the connection is refused.
     let run = pgcopy(&["list", "-s", &format!("{d}?channel_binding=require")]);

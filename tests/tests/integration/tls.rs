@@ -269,6 +269,13 @@ fn sslmodes_over_rustls() {
         &url(&format!("sslmode=verify-full&sslrootcert={}", ca.display())),
     ]);
     run.expect_code(1);
+    // Said as a host name mismatch, with the name the certificate holds.
+    assert!(
+        run.stderr.contains("not valid for name \"127.0.0.1\"")
+            && run.stderr.contains("\"db.example.com\""),
+        "{}",
+        run.stderr
+    );
     pgcopy(&[
         "list",
         "-s",
@@ -289,6 +296,25 @@ fn sslmodes_over_rustls() {
         ])
         .expect_code(0);
     }
+    // Trusted as given but reached by another name: a host name mismatch,
+    // not a word about CA certificates.
+    let run = pgcopy(&[
+        "list",
+        "-s",
+        &url(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            own.display()
+        ))
+        .replace("127.0.0.1", "localhost"),
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("not valid for name \"localhost\"")
+            && run.stderr.contains("\"127.0.0.1\"")
+            && !run.stderr.contains("CA certificate"),
+        "{}",
+        run.stderr
+    );
     // Not against another root, and the reason reads as a sentence.
     let run = pgcopy(&[
         "list",
