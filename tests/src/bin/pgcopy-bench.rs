@@ -10,7 +10,8 @@
 //! pgcopydb, and pgcopy-baseline: the build `BENCH_BASELINE_BIN` names),
 //! The dataset `oltp` (1M orders, 3M items, 43 foreign keys, 40 small
 //! tables; its schema on the source only) is for the whole-move tools:
-//! `move-pgcopy` (`pg_dump --schema-only | psql`, then `pgcopy copy`),
+//! `move-pgcopy` (`pg_dump --schema-only | psql`, then `pgcopy copy`; as
+//! superuser, and `move-pgcopy-owner` as the tables' owner `app`),
 //! `move-pgdump` (`pg_dump -Fd -j N` + `pg_restore -j N`) and
 //! `move-pgcopydb` (`pgcopydb clone`), each timed as a whole into an empty
 //! database and checked after (row counts, indexes, valid constraints).
@@ -313,7 +314,7 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
                  INSERT INTO products SELECT g, 'sku-' || g, md5(g::text), (g % 1000) / 3.0 FROM generate_series(1, {products}) g;
                  INSERT INTO orders SELECT g, 1 + (g * 7919) % {customers}, '2021-01-01'::timestamptz + g * interval '10 seconds',
                         (ARRAY['new','paid','shipped','returned'])[1 + g % 4], (g % 10000) / 7.0
-                   FROM generate_series(1, {orders}) g;
+                   FROM generate_series(1::bigint, {orders}) g;
                  INSERT INTO order_items SELECT o, l, 1 + (o * 31 + l) % {products}, 1 + (o + l) % 5, ((o + l) % 1000) / 3.0
                    FROM generate_series(1, {orders}) o, generate_series(1, 3) l;\n"
             );
@@ -324,6 +325,23 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
                 ));
             }
             src.psql(name, &data);
+            // Its owner, an application role (`move-pgcopy-owner` copies as it).
+            for c in [src, dst] {
+                c.psql(
+                    "postgres",
+                    &format!("DO $$ BEGIN CREATE ROLE {OWNER} LOGIN PASSWORD '{SUPERUSER_PASSWORD}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"),
+                );
+            }
+            src.psql(
+                name,
+                &format!(
+                    "DO $$ DECLARE t text; BEGIN
+                       FOR t IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public' LOOP
+                         EXECUTE 'ALTER TABLE ' || t || ' OWNER TO {OWNER}';
+                       END LOOP;
+                     END $$"
+                ),
+            );
             // The move starts from an empty database: the tools bring the schema.
             dst.psql("postgres", &format!("DROP DATABASE {name}"));
         }
@@ -340,13 +358,16 @@ fn generate(name: &str, scale: f64, src: &Cluster, dst: &Cluster) {
     );
 }
 
-/// An empty destination database for a whole move (not timed).
+/// The role that owns the `oltp` dataset's tables.
+const OWNER: &str = "app";
+
+/// An empty destination database for a whole move, its owner's (not timed).
 fn empty_dest(dst: &Cluster, db: &str) {
     dst.psql(
         "postgres",
         &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
     );
-    dst.psql("postgres", &format!("CREATE DATABASE {db}"));
+    dst.psql("postgres", &format!("CREATE DATABASE {db} OWNER {OWNER}"));
 }
 
 /// After a whole move: every table has the source's row count and the
@@ -489,6 +510,18 @@ fn command(
             sp = src.port(),
             dp = dst.port(),
             bin = bin.display()
+        ),
+        // The same, pgcopy connecting as the tables' owner: no replica mode,
+        // so the foreign keys go for the load and are validated after it.
+        "move-pgcopy-owner" => format!(
+            "PGPASSWORD={SUPERUSER_PASSWORD} pg_dump -h 127.0.0.1 -p {sp} -U postgres --schema-only {db} | \
+             PGPASSWORD={SUPERUSER_PASSWORD} psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {dp} -U postgres -d {db} >/dev/null && \
+             {bin} copy -q -s '{so}' -d '{do_}' -p {par}",
+            sp = src.port(),
+            dp = dst.port(),
+            bin = bin.display(),
+            so = s.replace("postgres:", &format!("{OWNER}:")),
+            do_ = d.replace("postgres:", &format!("{OWNER}:")),
         ),
         "move-pgdump" => {
             let dir = work.join(format!("move-dump-{db}"));
