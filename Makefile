@@ -22,6 +22,8 @@ install-ext: setup
 
 install: build install-ext
 	install -m 755 target/release-lto/pgcopy $(PREFIX)/bin/pgcopy
+	install -d $(PREFIX)/share/man/man1
+	$(PREFIX)/bin/pgcopy man $(PREFIX)/share/man/man1
 
 lint: setup
 	cargo fmt --all --check

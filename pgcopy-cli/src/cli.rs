@@ -18,8 +18,14 @@ use std::path::PathBuf;
       pgcopy copy -s ... -d ... --include-tables 'public.orders*,sales.*' -p 8\n  \
       pgcopy copy -s ... -d ... --dry-run\n  \
       pgcopy list -s postgresql://app@prod/app\n\n\
-      Connections follow libpq: URIs or key=value strings, PG* variables, ~/.pgpass.\n\
-      PGCOPY_SOURCE and PGCOPY_DEST may hold the two connection strings."
+      Connections follow libpq: URIs or key=value strings, service files, PG* variables,\n\
+      ~/.pgpass. PGCOPY_SOURCE and PGCOPY_DEST may hold the two connection strings.\n\n\
+      Exit codes:\n  \
+      0    done: everything copied (or listed, verified, restored)\n  \
+      1    failed: connection, preflight or a fatal error; the message says what to do\n  \
+      2    the command line is wrong\n  \
+      3    finished, but some tables failed or a constraint is back NOT VALID\n  \
+      129, 130, 143  stopped by SIGHUP, SIGINT or SIGTERM; the job can be resumed"
 )]
 pub struct Cli {
     /// What to do.
@@ -64,6 +70,12 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Write the man pages (pgcopy.1, pgcopy-copy.1, ...) into a directory.
+    #[command(hide = true)]
+    Man {
+        /// Where (created if missing).
+        dir: PathBuf,
     },
     /// Print version, git commit and target.
     Version,

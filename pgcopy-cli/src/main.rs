@@ -146,6 +146,19 @@ fn main() {
                 let _ = std::io::stdout().write_all(&script);
                 Ok(exit::OK)
             }
+            Command::Man { dir } => {
+                use clap::CommandFactory;
+                let written = std::fs::create_dir_all(&dir)
+                    .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir));
+                match written {
+                    Ok(()) => Ok(exit::OK),
+                    Err(e) => Err(UserError::usage(format!(
+                        "cannot write the man pages into {}: {e}",
+                        dir.display()
+                    ))
+                    .into()),
+                }
+            }
             Command::Version => {
                 outln!(
                     "pgcopy {} (commit {}, {})",

@@ -317,6 +317,17 @@ fn completions_and_help() {
     assert!(run.stdout.contains("--split-larger-than"));
     let run = pgcopy(&["--help"]);
     assert!(run.stdout.contains("Examples:"));
+    // The exit codes, in the help as in the README.
+    for code in ["  0 ", "  1 ", "  2 ", "  3 ", "129, 130, 143"] {
+        assert!(run.stdout.contains(code), "{code}: {}", run.stdout);
+    }
+    // Man pages, one per command, from the same definitions.
+    let dir = std::env::temp_dir().join(format!("pgcopy-man-{}", std::process::id()));
+    pgcopy(&["man", dir.to_str().unwrap()]).expect_code(0);
+    let copy_page = std::fs::read_to_string(dir.join("pgcopy-copy.1")).unwrap();
+    assert!(copy_page.contains(".TH pgcopy-copy 1") && copy_page.contains("trust\\-owner"));
+    assert!(dir.join("pgcopy-restore-fks.1").exists() && dir.join("pgcopy.1").exists());
+    let _ = std::fs::remove_dir_all(&dir);
     let run = pgcopy(&["version"]);
     run.expect_code(0);
     assert!(
