@@ -320,7 +320,7 @@ async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str
 /// Runs the core's steps for one FK up to validation, each in its own
 /// transaction and as the table's owner; returns whether it is valid now, and
 /// the VALIDATE still to run with the role to run it as.
-async fn add_one(
+pub(crate) async fn add_one(
     dst: &mut Client,
     store: &StateStore,
     scope: &crate::scope::Scope,
@@ -502,7 +502,7 @@ async fn mark_restored(
 
 /// Validates one restored FK and records the result with it; `Some(why)` when
 /// the data does not satisfy it (it stays NOT VALID).
-async fn validate_one(
+pub(crate) async fn validate_one(
     conn: &mut Client,
     store: &StateStore,
     trust: &pgcopy_core::trust::TrustedOwners,

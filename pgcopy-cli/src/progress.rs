@@ -270,8 +270,11 @@ impl Display {
         let units = self.after_units.load(Ordering::Relaxed);
         let length = self.overall.length().unwrap_or(1);
         let loaded = length.saturating_sub(units);
-        self.overall
-            .set_position(loaded + (units as f64 * fraction.clamp(0.0, 1.0)) as u64);
+        // Never back: steps overlap (keys restored while the load ends).
+        let position = loaded + (units as f64 * fraction.clamp(0.0, 1.0)) as u64;
+        if position > self.overall.position() {
+            self.overall.set_position(position);
+        }
         if self.overall.message().starts_with("data copied") {
             self.overall.set_message(format!("data copied · {step}"));
             return;

@@ -33,7 +33,10 @@ pub enum Step {
     MaterializedViews,
     /// Tables analyzed (those not analyzed during the load).
     Analyze,
-    /// Dropped foreign keys added back and validated.
+    /// Dropped foreign keys added back and validated. A key between two
+    /// plain tables may come back as soon as both tables are loaded with
+    /// their indexes back (the engine's early restore, while the load goes
+    /// on); this step restores every key still pending.
     ForeignKeys,
 }
 

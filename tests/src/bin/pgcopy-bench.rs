@@ -11,7 +11,8 @@
 //! The dataset `oltp` (1M orders, 3M items, 43 foreign keys, 40 small
 //! tables; its schema on the source only) is for the whole-move tools:
 //! `move-pgcopy` (`pg_dump --schema-only | psql`, then `pgcopy copy`; as
-//! superuser, and `move-pgcopy-owner` as the tables' owner `app`),
+//! superuser, and `move-pgcopy-owner` as the tables' owner `app`;
+//! `move-pgcopy-owner-late` restores every key after the load),
 //! `move-pgdump` (`pg_dump -Fd -j N` + `pg_restore -j N`) and
 //! `move-pgcopydb` (`pgcopydb clone`), each timed as a whole into an empty
 //! database and checked after (row counts, indexes, valid constraints).
@@ -522,6 +523,12 @@ fn command(
             bin = bin.display(),
             so = s.replace("postgres:", &format!("{OWNER}:")),
             do_ = d.replace("postgres:", &format!("{OWNER}:")),
+        ),
+        // The same with every key restored after the load (as before the
+        // early restore): what restoring keys during the load saves.
+        "move-pgcopy-owner-late" => format!(
+            "PGCOPY_EARLY_FOREIGN_KEYS=off {}",
+            command("move-pgcopy-owner", db, src, dst, par, work)?
         ),
         "move-pgdump" => {
             let dir = work.join(format!("move-dump-{db}"));

@@ -234,8 +234,12 @@ fn killed_between_adding_and_validating_keeps_every_fk_validity() {
     let (p, d) = owner_pair("fkhalf");
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let mut child =
-        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-adds")]);
+    // Every key after the load (none restored while it goes on).
+    let late = [
+        ("PGCOPY_FAILPOINT", "after-fk-adds"),
+        ("PGCOPY_EARLY_FOREIGN_KEYS", "off"),
+    ];
+    let mut child = crate::common::spawn_copy(&s, &d, &[], &late);
     crate::common::kill_after(&mut child, "failpoint after-fk-adds reached");
     // Every FK is back, the validated ones still NOT VALID for now.
     assert_eq!(
@@ -254,8 +258,7 @@ fn killed_between_adding_and_validating_keeps_every_fk_validity() {
 
     // Same cut, then a new job instead of a resume (the old one discarded
     // first): the validity the old job saved carries over.
-    let mut child =
-        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-adds")]);
+    let mut child = crate::common::spawn_copy(&s, &d, &[], &late);
     crate::common::kill_after(&mut child, "failpoint after-fk-adds reached");
     let job = scalar(&p.dst, &p.db, "SELECT max(job_id) FROM pgcopy.jobs");
     p.dst.psql(
@@ -264,6 +267,43 @@ fn killed_between_adding_and_validating_keeps_every_fk_validity() {
     );
     pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
+}
+
+#[test]
+fn keys_between_loaded_tables_come_back_during_the_load_and_a_cut_there_resumes() {
+    let (p, d) = owner_pair("fkearly");
+    let before = fk_set(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    // The plain tables' keys come back while the load goes on; a
+    // partitioned table's (measurement, region) after it.
+    let run = pgcopy(&["copy", "--no-progress", "-s", &s, "-d", &d]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("foreign keys while the load went on")
+            && run.stderr.contains("INFO restored 2 foreign keys in"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    p.assert_same_data();
+    // Killed between a key's early add and its validation: it is back NOT
+    // VALID, and the resume brings every key back as it was.
+    let mut child =
+        crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-early-fk-add")]);
+    crate::common::kill_after(&mut child, "failpoint after-early-fk-add reached");
+    assert_ne!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated \
+              AND conname <> 'item_category_fk'"
+        ),
+        "1"
+    );
+    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    assert_eq!(fk_set(&p.dst, &p.db), before);
+    p.assert_same_data();
 }
 
 #[test]

@@ -23,7 +23,12 @@ use tokio_postgres::Client;
 /// they come: each round takes every table ready by then and analyzes them
 /// in one statement, one round trip however many there are. Returns when
 /// every sender is gone; on interrupt it stops analyzing.
-pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usize>) {
+/// Each table analyzed is said on `analyzed`.
+pub async fn analyzer(
+    shared: Arc<Shared>,
+    mut ready: mpsc::UnboundedReceiver<usize>,
+    analyzed: mpsc::UnboundedSender<crate::engine::steps::load::worker::KeyNews>,
+) {
     let mut client = None;
     while let Some(first) = ready.recv().await {
         let mut batch = vec![first];
@@ -56,7 +61,10 @@ pub async fn analyzer(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<us
         let Some(c) = &client else { continue };
         let names = batch.iter().map(|&t| &shared.plan.tables[t].table);
         match c.batch_execute(&sql::analyze(names)).await {
-            Ok(()) => batch.iter().for_each(|&t| shared.analyze.mark_analyzed(t)),
+            Ok(()) => batch.iter().for_each(|&t| {
+                shared.analyze.mark_analyzed(t);
+                let _ = analyzed.send(crate::engine::steps::load::worker::KeyNews::Analyzed(t));
+            }),
             // Each is analyzed after the load, alone if need be.
             Err(e) => tracing::debug!(
                 "ANALYZE of {} tables failed: {}; they are analyzed after the load",

@@ -2,14 +2,199 @@
 //! dropped, added back and validated as their tables' owners
 //! (`crate::constraints::restore`), whatever happened before, unless a
 //! stop was asked: they stay saved for the resume.
+//!
+//! A key between two plain tables need not wait for the whole load: once
+//! both are loaded with their indexes back, [`early`] adds it and
+//! validates it while the load goes on. What it does not restore (a
+//! partitioned table's key, a failure, a stop) the step after the load
+//! restores, or says why not: it reads every key still pending, so the
+//! early restore never decides an outcome alone.
 
 use crate::connect::Endpoint;
 use crate::engine::after_load;
-use crate::engine::shared::reconnect_if_closed;
+use crate::engine::shared::{reconnect_if_closed, Shared};
+use crate::engine::steps::load::worker::KeyNews;
 use crate::error::UserError;
 use crate::state::StateStore;
+use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::restore::SavedFk;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio_postgres::Client;
+
+/// While the load goes on: adds back and validates each foreign key the
+/// job dropped as soon as both its tables are ready, as `ready` tells
+/// (loaded with every deferred index back, and analyzed where the load
+/// analyzes them). Only keys between plain
+/// tables (not partitioned, not partitions, each loaded from one source
+/// table) are restored here. The adds run one at a time on one session
+/// (an add locks both tables, so two at once could deadlock); each
+/// validation on a session of its own once a slot of the budget is free.
+/// Returns once every sender is gone and what it started is over; a
+/// failure is left for the step after the load, which tries again and
+/// says why.
+pub async fn early(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<KeyNews>) {
+    let keys = match early_candidates(&shared).await {
+        Some((keys, adder)) if !keys.is_empty() => Some((keys, adder)),
+        _ => None,
+    };
+    let Some((keys, mut adder)) = keys else {
+        while ready.recv().await.is_some() {}
+        return;
+    };
+    let mut loaded: HashSet<usize> = HashSet::new();
+    let mut done: HashSet<QualifiedName> = HashSet::new();
+    let mut started = vec![false; keys.len()];
+    let mut validations = tokio::task::JoinSet::new();
+    // Validation sessions, kept for the next validation (each new one
+    // costs both sides a SCRAM exchange).
+    let idle: Arc<std::sync::Mutex<Vec<crate::connect::Session>>> = Arc::default();
+    let mut back = 0;
+    while let Some(news) = ready.recv().await {
+        if crate::stop::requested() {
+            continue;
+        }
+        let t = match news {
+            KeyNews::Loaded(t) => {
+                loaded.insert(t);
+                t
+            }
+            KeyNews::Analyzed(t) => t,
+        };
+        // Ready once loaded with its indexes, and analyzed where it is
+        // analyzed during the load: a validation planned over a table
+        // without statistics can take a nested loop over millions of rows.
+        let analyzed = !shared.analyze.eligible(t) || shared.analyze.is_analyzed(t);
+        match (loaded.contains(&t), analyzed, shared.plan.tables.get(t)) {
+            (true, true, Some(spec)) => done.insert(spec.table.clone()),
+            _ => continue,
+        };
+        for (i, fk) in keys.iter().enumerate() {
+            if started[i] || !done.contains(&fk.table) || !done.contains(&fk.referenced) {
+                continue;
+            }
+            started[i] = true;
+            if crate::stop::requested() || !reconnect_if_closed(&mut adder, &shared.dest).await {
+                break;
+            }
+            match crate::constraints::add_one(&mut adder, &shared.store, &shared.scope, fk).await {
+                Ok((_, None)) => back += 1,
+                Ok((_, Some((sql, owner)))) => {
+                    crate::failpoint::hit("after-early-fk-add").await;
+                    let (shared, fk, idle) = (Arc::clone(&shared), fk.clone(), Arc::clone(&idle));
+                    validations.spawn(async move {
+                        validate_early(&shared, &idle, &fk, &sql, &owner).await
+                    });
+                }
+                Err(e) => tracing::debug!(
+                    "foreign key {} on {} not added while the load went on ({e:#}): tried again after it",
+                    fk.name,
+                    fk.table.display_name()
+                ),
+            }
+        }
+    }
+    while let Some(ok) = validations.join_next().await {
+        back += usize::from(ok.unwrap_or(false));
+    }
+    if back > 0 {
+        tracing::info!(
+            "restored {} while the load went on",
+            crate::format::count(back, "foreign key", "foreign keys")
+        );
+    }
+}
+
+/// The keys [`early`] may restore, with the session that adds them; `None`
+/// where there is nothing to restore early (replica mode, a stop, no
+/// session).
+async fn early_candidates(shared: &Shared) -> Option<(Vec<SavedFk>, Client)> {
+    // `PGCOPY_EARLY_FOREIGN_KEYS=off`: every key after the load, as before
+    // (tests of that step's cuts, and to measure what this saves).
+    let off = std::env::var("PGCOPY_EARLY_FOREIGN_KEYS").is_ok_and(|v| v == "off");
+    if off || shared.plan.replica_mode() || crate::stop::requested() {
+        return None;
+    }
+    // Plain tables: loaded into themselves, from themselves alone.
+    let mut loads: HashMap<&QualifiedName, usize> = HashMap::new();
+    for t in &shared.plan.tables {
+        *loads
+            .entry(t.load_into.as_ref().unwrap_or(&t.table))
+            .or_default() += 1;
+    }
+    let plain: HashSet<&QualifiedName> = shared
+        .plan
+        .tables
+        .iter()
+        .filter(|t| {
+            t.load_into.is_none() && t.partition_of.is_none() && loads.get(&t.table) == Some(&1)
+        })
+        .map(|t| &t.table)
+        .collect();
+    let adder = shared.dest.connect("foreign key adder").await.ok()?;
+    let rows = adder
+        .query(
+            &pgcopy_core::restore::pending_sql(shared.store.schema()),
+            &[&shared.scope.job],
+        )
+        .await
+        .ok()?;
+    let keys = rows
+        .iter()
+        .filter_map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)).ok())
+        .filter(|fk| {
+            fk.clone_names.is_empty() && plain.contains(&fk.table) && plain.contains(&fk.referenced)
+        })
+        .collect();
+    Some((keys, adder))
+}
+
+/// Validates `fk` (added NOT VALID) on a session of its own, once a slot of
+/// the budget is free; true when it is back valid. A failure is recorded
+/// with the key, which the step after the load validates again.
+async fn validate_early(
+    shared: &Shared,
+    idle: &std::sync::Mutex<Vec<crate::connect::Session>>,
+    fk: &SavedFk,
+    sql: &str,
+    owner: &str,
+) -> bool {
+    use crate::lock::Locked;
+    let Ok(_slot) = Arc::clone(&shared.budget).acquire_owned().await else {
+        return false;
+    };
+    if crate::stop::requested() {
+        return false;
+    }
+    crate::failpoint::delay("fk-validation").await;
+    let kept = idle.locked().pop().filter(|s| !s.client.is_closed());
+    let mut session = match kept {
+        Some(s) => s,
+        None => match shared.dest.connect_session("FK validation").await {
+            Ok(s) => s,
+            Err(_) => return false,
+        },
+    };
+    let valid = {
+        let _cancel = crate::stop::on_stop(session.cancel.clone());
+        matches!(
+            crate::constraints::validate_one(
+                &mut session.client,
+                &shared.store,
+                &shared.scope.trust,
+                fk,
+                sql,
+                owner
+            )
+            .await,
+            Ok(None)
+        )
+    };
+    idle.locked().push(session);
+    valid
+}
 
 /// Restores the job's dropped FKs; returns those not back as they were. A second
 /// Ctrl-C stops restoring, leaving the rest saved.

@@ -19,13 +19,19 @@ use tokio_postgres::Client;
 /// plan's tables) as they come, each on a session of its own once a slot
 /// of the budget is free. Returns when every sender is gone and every
 /// build it started is over; a stop leaves the rest pending.
-pub async fn builder(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usize>) {
+/// A table whose builds all succeed goes on to `keys_ready`.
+pub async fn builder(
+    shared: Arc<Shared>,
+    mut ready: mpsc::UnboundedReceiver<usize>,
+    keys_ready: mpsc::UnboundedSender<crate::engine::steps::load::worker::KeyNews>,
+) {
     let mut builds = tokio::task::JoinSet::new();
     while let Some(t) = ready.recv().await {
         if crate::stop::requested() {
             continue;
         }
         let shared = Arc::clone(&shared);
+        let keys_ready = keys_ready.clone();
         builds.spawn(async move {
             let Ok(_slot) = Arc::clone(&shared.budget).acquire_owned().await else {
                 return;
@@ -81,6 +87,7 @@ pub async fn builder(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<usi
                             table.display_name()
                         );
                     }
+                    let _ = keys_ready.send(crate::engine::steps::load::worker::KeyNews::Loaded(t));
                 }
                 // Tried again, and said, after the load.
                 Err(e) => tracing::debug!(

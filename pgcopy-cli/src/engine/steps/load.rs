@@ -4,7 +4,7 @@
 
 use crate::engine::config::RunOptions;
 use crate::engine::shared::{reconnect_if_closed, Outcome, Shared, Unit};
-use crate::engine::steps::{analyze, indexes};
+use crate::engine::steps::{analyze, foreign_keys, indexes};
 use crate::engine::summary;
 use crate::lock::Locked;
 use pgcopy_core::states::Phase;
@@ -100,19 +100,30 @@ async fn run_workers(
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let (keys, keys_ready) = mpsc::unbounded_channel::<worker::KeyNews>();
+    let early_keys = tokio::spawn(foreign_keys::early(Arc::clone(shared), keys_ready));
     let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
-    let analyzer = tokio::spawn(analyze::analyzer(Arc::clone(shared), to_analyze));
+    let analyzer = tokio::spawn(analyze::analyzer(
+        Arc::clone(shared),
+        to_analyze,
+        keys.clone(),
+    ));
     let (loaded, to_build) = mpsc::unbounded_channel::<usize>();
-    let builder = tokio::spawn(indexes::builder(Arc::clone(shared), to_build));
+    let builder = tokio::spawn(indexes::builder(Arc::clone(shared), to_build, keys.clone()));
+    let handoffs = worker::Handoffs {
+        analyze: ready,
+        build: loaded,
+        keys,
+    };
     let mut handles = Vec::new();
     for id in 0..opts.parallel {
         let shared = Arc::clone(shared);
-        let (tx, ready, loaded) = (tx.clone(), ready.clone(), loaded.clone());
+        let (tx, handoffs) = (tx.clone(), handoffs.clone());
         handles.push(tokio::spawn(async move {
-            worker::run(id, shared, tx, ready, loaded).await
+            worker::run(id, shared, tx, handoffs).await
         }));
     }
-    drop((tx, ready, loaded));
+    drop((tx, handoffs));
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut redraw = tokio::time::interval(Duration::from_millis(200));
@@ -173,6 +184,17 @@ async fn run_workers(
     if builder.await.is_err() {
         tracing::debug!(
             "the index builder crashed: what it did not rebuild is rebuilt after the load"
+        );
+    }
+    // The builder's sender gone too, the early restore of the keys ends
+    // once what it started is over; what it did not restore is restored
+    // after the load.
+    if !early_keys.is_finished() && !crate::stop::requested() {
+        shared.after.begin(Phase::ForeignKeys, 0);
+    }
+    if early_keys.await.is_err() {
+        tracing::debug!(
+            "the early restore of the foreign keys crashed: they are restored after the load"
         );
     }
     Ok(summary)

@@ -204,12 +204,33 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Runs worker `id` until the queue is empty or the run is interrupted.
+/// Where a worker hands a table it finished loading (plan indexes): to
+/// the analyzer, to the index builder, or, with no index to rebuild, to
+/// the foreign keys' early restore (`steps::foreign_keys::early`).
+#[derive(Clone)]
+pub struct Handoffs {
+    /// Tables to analyze now.
+    pub analyze: mpsc::UnboundedSender<usize>,
+    /// Tables whose deferred indexes are rebuilt now.
+    pub build: mpsc::UnboundedSender<usize>,
+    /// Tables loaded with every index back.
+    pub keys: mpsc::UnboundedSender<KeyNews>,
+}
+
+/// What the foreign keys' early restore hears of a table (plan index).
+#[derive(Debug, Clone, Copy)]
+pub enum KeyNews {
+    /// Loaded, with every deferred index back.
+    Loaded(usize),
+    /// Analyzed (its validations plan with statistics).
+    Analyzed(usize),
+}
+
 pub async fn run(
     id: usize,
     shared: Arc<Shared>,
     outcomes: mpsc::UnboundedSender<Outcome>,
-    analyze: mpsc::UnboundedSender<usize>,
-    build: mpsc::UnboundedSender<usize>,
+    handoffs: Handoffs,
 ) -> Result<(), UserError> {
     // A slot of the budget while there are chunks to copy: index builds
     // take the slots of workers that are done.
@@ -342,11 +363,14 @@ pub async fn run(
         }
         if analyze_now {
             // Not analyzed now is analyzed after the load.
-            let _ = analyze.send(table);
+            let _ = handoffs.analyze.send(table);
         }
         if build_now {
             // Not rebuilt now is rebuilt after the load.
-            let _ = build.send(table);
+            let _ = handoffs.build.send(table);
+        } else if loaded {
+            // No index to wait for: its keys may come back.
+            let _ = handoffs.keys.send(KeyNews::Loaded(table));
         }
     }
     Ok(())
