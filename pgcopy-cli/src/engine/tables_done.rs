@@ -109,3 +109,13 @@ impl EarlyBuilds {
         self.built.fetch_add(n, Ordering::Relaxed);
     }
 }
+
+/// What the foreign keys' early restore hears of a table (plan index),
+/// from the workers, the index builder and the analyzer.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyNews {
+    /// Loaded, with every deferred index back.
+    Loaded(usize),
+    /// Analyzed (its validations plan with statistics).
+    Analyzed(usize),
+}

@@ -27,7 +27,7 @@ use tokio_postgres::Client;
 pub async fn analyzer(
     shared: Arc<Shared>,
     mut ready: mpsc::UnboundedReceiver<usize>,
-    analyzed: mpsc::UnboundedSender<crate::engine::steps::load::worker::KeyNews>,
+    analyzed: mpsc::UnboundedSender<crate::engine::tables_done::KeyNews>,
 ) {
     let mut client = None;
     while let Some(first) = ready.recv().await {
@@ -63,7 +63,7 @@ pub async fn analyzer(
         match c.batch_execute(&sql::analyze(names)).await {
             Ok(()) => batch.iter().for_each(|&t| {
                 shared.analyze.mark_analyzed(t);
-                let _ = analyzed.send(crate::engine::steps::load::worker::KeyNews::Analyzed(t));
+                let _ = analyzed.send(crate::engine::tables_done::KeyNews::Analyzed(t));
             }),
             // Each is analyzed after the load, alone if need be.
             Err(e) => tracing::debug!(

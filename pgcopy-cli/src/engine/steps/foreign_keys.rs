@@ -13,7 +13,7 @@
 use crate::connect::Endpoint;
 use crate::engine::after_load;
 use crate::engine::shared::{reconnect_if_closed, Shared};
-use crate::engine::steps::load::worker::KeyNews;
+use crate::engine::tables_done::KeyNews;
 use crate::error::UserError;
 use crate::state::StateStore;
 use pgcopy_core::quote::QualifiedName;
@@ -27,11 +27,11 @@ use tokio_postgres::Client;
 /// While the load goes on: adds back and validates each foreign key the
 /// job dropped as soon as both its tables are ready, as `ready` tells
 /// (loaded with every deferred index back, and analyzed where the load
-/// analyzes them). Only keys between plain
-/// tables (not partitioned, not partitions, each loaded from one source
-/// table) are restored here. The adds run one at a time on one session
+/// analyzes them). Only keys between plain tables (not partitioned, not
+/// partitions, each loaded from one source table) are restored here. The adds run one at a time on one session
 /// (an add locks both tables, so two at once could deadlock); each
-/// validation on a session of its own once a slot of the budget is free.
+/// validation once a slot of the budget is free, on a validation session
+/// kept from one validation to the next.
 /// Returns once every sender is gone and what it started is over; a
 /// failure is left for the step after the load, which tries again and
 /// says why.
@@ -151,8 +151,9 @@ async fn early_candidates(shared: &Shared) -> Option<(Vec<SavedFk>, Client)> {
     Some((keys, adder))
 }
 
-/// Validates `fk` (added NOT VALID) on a session of its own, once a slot of
-/// the budget is free; true when it is back valid. A failure is recorded
+/// Validates `fk` (added NOT VALID) on a kept session of `idle` (or a new
+/// one, kept after), once a slot of the budget is free; true when it is
+/// back valid. A failure is recorded
 /// with the key, which the step after the load validates again.
 async fn validate_early(
     shared: &Shared,

@@ -23,7 +23,7 @@ use tokio_postgres::Client;
 pub async fn builder(
     shared: Arc<Shared>,
     mut ready: mpsc::UnboundedReceiver<usize>,
-    keys_ready: mpsc::UnboundedSender<crate::engine::steps::load::worker::KeyNews>,
+    keys_ready: mpsc::UnboundedSender<crate::engine::tables_done::KeyNews>,
 ) {
     let mut builds = tokio::task::JoinSet::new();
     while let Some(t) = ready.recv().await {
@@ -87,7 +87,7 @@ pub async fn builder(
                             table.display_name()
                         );
                     }
-                    let _ = keys_ready.send(crate::engine::steps::load::worker::KeyNews::Loaded(t));
+                    let _ = keys_ready.send(crate::engine::tables_done::KeyNews::Loaded(t));
                 }
                 // Tried again, and said, after the load.
                 Err(e) => tracing::debug!(

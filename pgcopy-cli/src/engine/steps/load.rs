@@ -100,7 +100,7 @@ async fn run_workers(
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
-    let (keys, keys_ready) = mpsc::unbounded_channel::<worker::KeyNews>();
+    let (keys, keys_ready) = mpsc::unbounded_channel::<crate::engine::tables_done::KeyNews>();
     let early_keys = tokio::spawn(foreign_keys::early(Arc::clone(shared), keys_ready));
     let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
     let analyzer = tokio::spawn(analyze::analyzer(

@@ -214,16 +214,7 @@ pub struct Handoffs {
     /// Tables whose deferred indexes are rebuilt now.
     pub build: mpsc::UnboundedSender<usize>,
     /// Tables loaded with every index back.
-    pub keys: mpsc::UnboundedSender<KeyNews>,
-}
-
-/// What the foreign keys' early restore hears of a table (plan index).
-#[derive(Debug, Clone, Copy)]
-pub enum KeyNews {
-    /// Loaded, with every deferred index back.
-    Loaded(usize),
-    /// Analyzed (its validations plan with statistics).
-    Analyzed(usize),
+    pub keys: mpsc::UnboundedSender<crate::engine::tables_done::KeyNews>,
 }
 
 pub async fn run(
@@ -370,7 +361,9 @@ pub async fn run(
             let _ = handoffs.build.send(table);
         } else if loaded {
             // No index to wait for: its keys may come back.
-            let _ = handoffs.keys.send(KeyNews::Loaded(table));
+            let _ = handoffs
+                .keys
+                .send(crate::engine::tables_done::KeyNews::Loaded(table));
         }
     }
     Ok(())
