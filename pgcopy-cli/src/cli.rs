@@ -24,7 +24,7 @@ use std::path::PathBuf;
       0    done: everything copied (or listed, verified, restored)\n  \
       1    failed: connection, preflight or a fatal error; the message says what to do\n  \
       2    the command line is wrong\n  \
-      3    finished, but some tables failed or a constraint is back NOT VALID\n  \
+      3    finished, but not all as before: a table, an index, a key or a view (the summary says what to do)\n  \
       129, 130, 143  stopped by SIGHUP, SIGINT or SIGTERM; the job can be resumed"
 )]
 pub struct Cli {
