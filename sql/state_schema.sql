@@ -28,6 +28,8 @@
 -- every object in it belong to the bootstrap superuser, and the installing
 -- role gets SELECT, INSERT and UPDATE on the tables, nothing else.
 
+COMMENT ON SCHEMA @extschema@ IS 'pgcopy state: jobs, their tables and chunks, the foreign keys, indexes and triggers they saved (restored by pgcopy resume, pgcopy restore-fks or, with the extension, pgcopy.restore_fks()), and status() for progress. Written by the pgcopy CLI; rows are never deleted.';
+
 CREATE TABLE @extschema@.jobs (
     job_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     state           text NOT NULL DEFAULT 'planned'

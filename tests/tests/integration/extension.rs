@@ -43,6 +43,17 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
            UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'pgcopy'::regnamespace) x(o)",
     );
     assert_eq!(owners, "postgres");
+    // \dn+ and \df+ explain every function and the schema itself.
+    let uncommented = c.psql(
+        "ext",
+        "SELECT coalesce(string_agg(what, ', ' ORDER BY what), 'none') FROM (
+           SELECT 'schema' FROM pg_namespace n
+            WHERE nspname = 'pgcopy' AND obj_description(n.oid, 'pg_namespace') IS NULL
+           UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p
+            WHERE pronamespace = 'pgcopy'::regnamespace
+              AND obj_description(p.oid, 'pg_proc') IS NULL) x(what)",
+    );
+    assert_eq!(uncommented, "none");
     // The installer may use the state tables.
     let out = c
         .try_psql_as(
