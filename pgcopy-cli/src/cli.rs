@@ -498,7 +498,7 @@ pub struct SubsetArgs {
     /// Only the rows of TABLE (one table, or a partitioned table) for which
     /// the SQL CONDITION holds, read on the source in the run's snapshot;
     /// repeatable. Other tables' rows follow through the foreign keys so that
-    /// every key holds (README, "Subsets").
+    /// every key holds (docs/subsets.md).
     #[arg(long = "where", value_name = "TABLE: CONDITION",
           value_parser = |s: &str| RowFilter::parse(s).map_err(|e| e.to_string()))]
     pub row_filters: Vec<RowFilter>,
@@ -508,7 +508,7 @@ pub struct SubsetArgs {
     pub no_follow_fks: bool,
     /// COLUMN of TABLE as the SQL EXPRESSION's value, computed on the source
     /// over the row's columns (masking e-mails, names, phone numbers);
-    /// repeatable. Its type must be the column's (README, "Subsets").
+    /// repeatable. Its type must be the column's (docs/subsets.md).
     #[arg(long = "transform", value_name = "TABLE.COLUMN: EXPRESSION",
           value_parser = |s: &str| ColumnTransform::parse(s).map_err(|e| e.to_string()))]
     pub transforms: Vec<ColumnTransform>,

@@ -1,4 +1,4 @@
-//! Exit codes, one documented constant each (README lists them too).
+//! Exit codes, one documented constant each (README and --help list them too).
 
 /// Everything copied and verified.
 pub const OK: i32 = 0;

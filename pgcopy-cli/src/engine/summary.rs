@@ -347,7 +347,7 @@ pub fn write_if_unwritten(
     );
 }
 
-/// The `--summary-json` document (shape documented in README).
+/// The `--summary-json` document (shape documented in docs/copy.md).
 pub fn summary_json(
     job_id: i64,
     state: &str,

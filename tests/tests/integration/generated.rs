@@ -317,7 +317,7 @@ type Counts = Vec<(String, u64)>;
 type NodeRows = Vec<(String, i64, Vec<Option<i64>>)>;
 
 /// The rows per table (`regclass` text, count) a `--where '{filtered}: id %
-/// 3 <> 0'` takes by the rule in README ("Subsets"), computed here from the
+/// 3 <> 0'` takes by the rule in docs/subsets.md, computed here from the
 /// source's rows and keys as a plain least fixpoint (no SQL walks): the
 /// filtered rows; a row of a limited table once each of its references to a
 /// restricted table is NULL, itself, or taken; every row a taken row of a
