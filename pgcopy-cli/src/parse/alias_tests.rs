@@ -1,4 +1,3 @@
-
 use super::without_alias;
 
 #[test]

@@ -1,4 +1,3 @@
-
 use super::{unqualified_names, NameKind};
 
 fn names(text: &str) -> Vec<(NameKind, String)> {

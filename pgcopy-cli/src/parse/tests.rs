@@ -1,4 +1,3 @@
-
 use super::*;
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::stored::{check_foreign_key, check_index};

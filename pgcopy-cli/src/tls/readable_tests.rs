@@ -1,4 +1,3 @@
-
 #[test]
 fn webpki_reasons_read_as_words() {
     let said = super::readable(

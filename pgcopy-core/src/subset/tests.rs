@@ -1,5 +1,5 @@
 use super::*;
-use crate::catalog::{ForeignKey, Table};
+use crate::catalog::{ForeignKey, Table, TableKind};
 
 fn qn(n: &str) -> QualifiedName {
     QualifiedName::new("public", n)
