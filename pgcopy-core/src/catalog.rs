@@ -8,6 +8,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+mod foreign_key;
+mod index;
+
+pub use foreign_key::{ConstraintKind, ForeignKey, KeyEquality};
+pub use index::{BackedConstraint, Index, IndexProperties, KeyKind};
+
+/// serde's default for the flags that are true unless a stored plan says otherwise.
+fn yes() -> bool {
+    true
+}
+
 /// Everything pgcopy reads from one database's catalog.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -71,156 +82,6 @@ impl std::fmt::Debug for TableIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TableIndex")
     }
-}
-
-/// An index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Index {
-    /// Its table.
-    pub table: QualifiedName,
-    /// Index name (in the table's schema).
-    pub name: String,
-    /// `pg_get_indexdef` text: the CREATE INDEX statement.
-    pub definition: String,
-    /// Its OID: a table's unique indexes are rebuilt oldest first.
-    #[serde(default)]
-    pub oid: u32,
-    /// `indisunique`.
-    #[serde(default)]
-    pub unique: bool,
-    /// Backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint of its table.
-    #[serde(default)]
-    pub backs_constraint: bool,
-    /// `indisvalid`.
-    #[serde(default = "yes")]
-    pub valid: bool,
-    /// A partition of a partitioned table's index: it follows its parent.
-    #[serde(default)]
-    pub is_partition: bool,
-    /// The partitioned index this one is attached to (schema and name).
-    #[serde(default)]
-    pub parent: Option<QualifiedName>,
-    /// Has expression columns: ANALYZE gathers statistics for them, so a table
-    /// whose such index is deferred is analyzed only after the rebuild.
-    #[serde(default)]
-    pub has_expressions: bool,
-    /// On a partitioned table with a partition that is not a table (a foreign
-    /// table, which has no index): such an index cannot be rebuilt valid from
-    /// `ON ONLY` and its partitions' indexes, so it is never deferred.
-    #[serde(default)]
-    pub other_partitions: bool,
-    /// Something other than a foreign key depends on it or on the constraint
-    /// it backs (a view grouping by a primary key, say): dropping it would
-    /// fail, so it is never deferred.
-    #[serde(default)]
-    pub others_depend: bool,
-    /// The connecting role may build it again: CREATE INDEX asks whoever
-    /// runs it for CREATE on the table's schema (and on the index's
-    /// tablespace). One it may not rebuild is never deferred.
-    #[serde(default = "yes")]
-    pub creatable: bool,
-    /// Its key columns by name, in order (none for an expression's).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub key_columns: Vec<String>,
-    /// Has a `WHERE` (a partial index): no foreign key can use it.
-    #[serde(default)]
-    pub partial: bool,
-    /// `indimmediate`: a DEFERRABLE key's index is not; no foreign key can
-    /// use it.
-    #[serde(default = "yes")]
-    pub immediate: bool,
-    /// Rebuilt whatever its table's size: a foreign key re-created after
-    /// the load would, with the table's unique indexes left as they are,
-    /// choose another one than it uses (set where the unique indexes are
-    /// ranked for their rebuild, with `unique_rank`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub rebuilt_for_fks: bool,
-    /// Roles other than superusers, the table's owner and the reading role
-    /// that could put other objects under the names its definition resolves
-    /// once its drop unpins them (they own what it depends on, or its
-    /// schema, or may create there; `PUBLIC` for everyone): see
-    /// [`crate::bindings`]. Such an index is not deferred unless they are
-    /// trusted ([`Index::rebindable_by`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rebinders: Vec<String>,
-    /// What hangs on the index apart from its definition, put back after a
-    /// deferred rebuild.
-    #[serde(flatten)]
-    pub properties: IndexProperties,
-}
-
-/// What `pg_get_indexdef` does not say about an index, and a rebuild must put
-/// back: saved with the definition (as data, applied with statements the
-/// quoting builder makes, see [`crate::sql::index_properties`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexProperties {
-    /// The table's replica identity (`REPLICA IDENTITY USING INDEX`).
-    #[serde(default)]
-    pub replica_identity: bool,
-    /// The table's `CLUSTER ON` index.
-    #[serde(default)]
-    pub clustered: bool,
-    /// `COMMENT ON INDEX`.
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// Statistics targets set per index column (`ALTER INDEX ... ALTER COLUMN
-    /// n SET STATISTICS t`): (column number, target).
-    #[serde(default)]
-    pub statistics: Vec<(i32, i32)>,
-    /// Its tablespace, when not the database's default.
-    #[serde(default)]
-    pub tablespace: Option<String>,
-    /// The PRIMARY KEY or UNIQUE constraint it backs (a b-tree's), put back
-    /// with `ADD CONSTRAINT ... USING INDEX` once the index is built.
-    #[serde(default)]
-    pub constraint: Option<BackedConstraint>,
-    /// A unique index's place in its table's unique indexes' rebuild (0:
-    /// first). A foreign key uses the oldest unique index that fits it, so
-    /// they are rebuilt in this order, one after another: the one each key
-    /// uses before the others that fit it, else oldest first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unique_rank: Option<u32>,
-}
-
-/// A PRIMARY KEY or UNIQUE constraint, as the index behind it needs it put
-/// back: its name is the index's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackedConstraint {
-    /// Which kind.
-    pub kind: KeyKind,
-    /// `DEFERRABLE`.
-    #[serde(default)]
-    pub deferrable: bool,
-    /// `INITIALLY DEFERRED`.
-    #[serde(default)]
-    pub initially_deferred: bool,
-    /// `COMMENT ON CONSTRAINT` (apart from the index's own comment).
-    #[serde(default)]
-    pub comment: Option<String>,
-}
-
-/// The kinds of constraint an index build can put back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// `PRIMARY KEY`.
-    PrimaryKey,
-    /// `UNIQUE`.
-    Unique,
-}
-
-impl KeyKind {
-    /// The SQL words.
-    pub fn sql(self) -> &'static str {
-        match self {
-            KeyKind::PrimaryKey => "PRIMARY KEY",
-            KeyKind::Unique => "UNIQUE",
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// What kind of relation a table is.
@@ -311,19 +172,6 @@ pub struct Table {
     pub others_may_change: bool,
     /// Columns in `attnum` order, dropped columns left out.
     pub columns: Vec<Column>,
-}
-
-impl Index {
-    /// The roles, not trusted by `trust`, that could put other objects under
-    /// the names this index's definition resolves while it is dropped
-    /// ([`Index::rebinders`]): where there is one, it is not deferred.
-    pub fn rebindable_by<'a>(&'a self, trust: &crate::trust::TrustedOwners) -> Vec<&'a str> {
-        self.rebinders
-            .iter()
-            .map(String::as_str)
-            .filter(|r| !trust.trusts(r))
-            .collect()
-    }
 }
 
 impl Table {
@@ -449,162 +297,6 @@ pub struct Column {
     /// requires the same on both sides, where the names alone could agree.
     #[serde(default)]
     pub type_shape: String,
-}
-
-/// A foreign-key constraint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForeignKey {
-    /// Constraint name.
-    pub name: String,
-    /// The referencing table.
-    pub table: QualifiedName,
-    /// The referenced table.
-    pub referenced: QualifiedName,
-    /// `pg_get_constraintdef(oid)`: the exact text to re-create it.
-    pub definition: String,
-    /// `convalidated`: false for a NOT VALID constraint.
-    pub validated: bool,
-    /// Inherited from a partitioned parent's constraint (`conparentid <> 0`): it
-    /// follows its parent and is never handled on its own.
-    #[serde(default)]
-    pub inherited: bool,
-    /// A foreign key, or a `NOT VALID` CHECK constraint (which rows the source
-    /// keeps may violate, so a load must go without it), saved, dropped and
-    /// restored the same way; a CHECK's `referenced` is its own table.
-    #[serde(default)]
-    pub kind: ConstraintKind,
-    /// A foreign key's referencing columns, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
-    /// The referenced columns, in the same order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub referenced_columns: Vec<String>,
-    /// `MATCH FULL`: only a row whose columns are all NULL references
-    /// nothing (under MATCH SIMPLE, one NULL column is enough).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub match_full: bool,
-    /// Per column pair, the referenced column's collation where the
-    /// referencing column has another one (PostgreSQL compares the pair in
-    /// the referenced column's; an `=` between them names none and fails).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub collations: Vec<Option<QualifiedName>>,
-    /// The referencing table's owner holds REFERENCES on the referenced
-    /// columns: a key the load drops is re-created as that owner, so
-    /// without it the key could not come back (true for CHECKs).
-    #[serde(default = "yes")]
-    pub owner_may_reference: bool,
-    /// The referenced table's unique index it uses (`conindid`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<String>,
-    /// Per column pair, how the key compares it (its own equality
-    /// operator): what the joins pgcopy writes over the key may call.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub equality: Vec<KeyEquality>,
-}
-
-/// The operator a foreign key compares one column pair with
-/// (`conpfeqop`), as SQL pgcopy writes over the key calls it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyEquality {
-    /// The operator's schema.
-    pub schema: String,
-    /// Its name (`=`).
-    pub name: String,
-    /// It takes exactly the referenced and referencing columns' types
-    /// (domains as their base types): the parser picks it and adds no
-    /// cast.
-    pub exact: bool,
-    /// Roles other than superusers that own the operator, its function or
-    /// its schema (they could change what it does or put another in its
-    /// place).
-    #[serde(default)]
-    pub owners: Vec<String>,
-    /// Roles other than superusers that own either column's type (or the
-    /// type under a domain, or an array's element type): such an owner may
-    /// add an implicit cast from it that the parser would pick where the
-    /// operator does not take the types exactly.
-    #[serde(default)]
-    pub type_owners: Vec<String>,
-    /// Roles other than superusers that may create objects in its schema
-    /// (`PUBLIC` for everyone): where it does not take the columns' types
-    /// exactly, one could add an operator of its name that does, which the
-    /// parser would pick.
-    #[serde(default)]
-    pub creators: Vec<String>,
-}
-
-impl KeyEquality {
-    /// `pg_catalog.=` on two columns of one built-in type, for tests.
-    #[cfg(test)]
-    pub(crate) fn builtin() -> KeyEquality {
-        KeyEquality {
-            schema: "pg_catalog".into(),
-            name: "=".into(),
-            exact: true,
-            owners: Vec::new(),
-            type_owners: Vec::new(),
-            creators: Vec::new(),
-        }
-    }
-
-    /// The operator, as `OPERATOR(schema.name)`.
-    pub fn sql(&self) -> String {
-        format!(
-            "OPERATOR({}.{})",
-            crate::quote::quote_ident(&self.schema),
-            self.name
-        )
-    }
-
-    /// The roles `trusted` does not trust whose code comparing with it could
-    /// run: the operator's owners, and where it does not take the columns'
-    /// types exactly, the types' owners.
-    pub fn untrusted<'a>(&'a self, trusted: &dyn Fn(&str) -> bool) -> Vec<&'a str> {
-        let (types, creators) = match self.exact {
-            true => (&[][..], &[][..]),
-            false => (&self.type_owners[..], &self.creators[..]),
-        };
-        let mut roles: Vec<&str> = self
-            .owners
-            .iter()
-            .chain(types)
-            .chain(creators)
-            .map(String::as_str)
-            .filter(|r| !trusted(r))
-            .collect();
-        roles.sort_unstable();
-        roles.dedup();
-        roles
-    }
-}
-
-/// What kind of constraint a job saves, drops and restores.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConstraintKind {
-    /// `FOREIGN KEY`.
-    #[default]
-    Foreign,
-    /// `CHECK ... NOT VALID`.
-    Check,
-}
-
-impl ConstraintKind {
-    /// `pg_constraint.contype`, as `saved_fks.constraint_type` stores it.
-    pub fn contype(self) -> &'static str {
-        match self {
-            ConstraintKind::Foreign => "f",
-            ConstraintKind::Check => "c",
-        }
-    }
-
-    /// From `contype`.
-    pub fn from_contype(c: &str) -> Self {
-        match c {
-            "c" => ConstraintKind::Check,
-            _ => ConstraintKind::Foreign,
-        }
-    }
 }
 
 /// A sequence.
@@ -747,35 +439,6 @@ impl Table {
     /// The columns a copy reads and writes: all but generated ones.
     pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
-    }
-}
-
-#[cfg(test)]
-impl Index {
-    /// A valid secondary index `name` on `schema.table` (attached to index
-    /// `parent` of the same schema, if any), for tests to adjust.
-    pub(crate) fn sample(schema: &str, table: &str, name: &str, parent: Option<&str>) -> Index {
-        Index {
-            table: QualifiedName::new(schema, table),
-            name: name.into(),
-            definition: format!("CREATE INDEX {name} ON {schema}.{table} USING btree (id)"),
-            oid: 0,
-            unique: false,
-            backs_constraint: false,
-            valid: true,
-            is_partition: parent.is_some(),
-            parent: parent.map(|p| QualifiedName::new(schema, p)),
-            has_expressions: false,
-            other_partitions: false,
-            others_depend: false,
-            creatable: true,
-            key_columns: vec!["id".into()],
-            partial: false,
-            immediate: true,
-            rebuilt_for_fks: false,
-            rebinders: Vec::new(),
-            properties: IndexProperties::default(),
-        }
     }
 }
 
