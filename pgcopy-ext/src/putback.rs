@@ -6,6 +6,12 @@
 
 use super::*;
 
+mod bindings;
+mod triggers;
+
+use bindings::{check_bindings_after, check_bindings_before, rename_clones};
+pub(crate) use triggers::restore_triggers;
+
 /// Rebuilds the saved indexes of `job` (all when NULL) that are not back.
 pub(crate) fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
     let pending: Vec<SavedIndex> = Spi::connect(|client| {
@@ -64,121 +70,6 @@ pub(crate) fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
         ));
     }
     rows
-}
-
-/// Puts back the triggers disabled by the jobs of `job` (all when NULL) that
-/// no client runs any more, as `pgcopy restore-fks` does: each as its
-/// table's owner, and only where the job's creator could act as that owner
-/// (`pgcopy_core::stored::authorize`); one that may not, or fails, stays
-/// listed in the job's `disabled_triggers`.
-pub(crate) fn restore_triggers(job: Option<i64>) -> Vec<RestoreRow> {
-    let jobs: Result<Vec<(i64, serde_json::Value)>, String> = Spi::connect_mut(|client| {
-        let table = client
-            .update(
-                &format!(
-                    "SELECT j.job_id, j.disabled_triggers FROM {SCHEMA}.jobs j \
-                      WHERE j.disabled_triggers IS NOT NULL \
-                        AND j.state NOT IN ('succeeded', 'discarded') \
-                        AND (j.state <> 'running' OR {SCHEMA}.job_is_stale(j)) \
-                        AND ($1::bigint IS NULL OR j.job_id = $1) \
-                      ORDER BY j.job_id"
-                ),
-                None,
-                &[job.into()],
-            )
-            .map_err(|e| e.to_string())?;
-        table
-            .map(|row| {
-                let r = SpiRow(&row);
-                use pgcopy_core::rows::Columns;
-                Ok((
-                    r.int8(0)?.unwrap_or_default(),
-                    r.json(1)?.unwrap_or_default(),
-                ))
-            })
-            .collect()
-    });
-    let jobs = jobs.unwrap_or_else(|e| {
-        ExtError::Read {
-            what: "reading the jobs' disabled triggers",
-            error: e,
-        }
-        .raise("pgcopy.restore_fks")
-    });
-    let mut rows = Vec::new();
-    for (job_id, listed) in jobs {
-        let triggers: Vec<SavedTrigger> = match serde_json::from_value(listed) {
-            Ok(t) => t,
-            Err(e) => {
-                rows.push((
-                    job_id,
-                    String::new(),
-                    String::new(),
-                    "failed".to_string(),
-                    Some(format!("its disabled_triggers cannot be read: {e}")),
-                ));
-                continue;
-            }
-        };
-        let mut left = Vec::new();
-        for t in triggers {
-            let name = t.trigger.clone().unwrap_or_else(|| "USER".to_string());
-            let put_back = subxact::run(|| enable_trigger(job_id, &t)).and_then(|r| r);
-            match put_back {
-                Ok(()) => rows.push((
-                    job_id,
-                    t.table.display_name(),
-                    name,
-                    "trigger_restored".into(),
-                    None,
-                )),
-                Err(e) => {
-                    rows.push((
-                        job_id,
-                        t.table.display_name(),
-                        name,
-                        "failed".into(),
-                        Some(e),
-                    ));
-                    left.push(t);
-                }
-            }
-        }
-        let left = (!left.is_empty())
-            .then(|| serde_json::to_value(&left).ok())
-            .flatten()
-            .map(pgrx::JsonB);
-        record(subxact::run(|| {
-            Spi::run_with_args(
-                &format!("UPDATE {SCHEMA}.jobs SET disabled_triggers = $2 WHERE job_id = $1"),
-                &[job_id.into(), left.into()],
-            )
-        }));
-    }
-    rows
-}
-
-/// Enables one trigger in the mode it had, as its table's owner.
-fn enable_trigger(job_id: i64, t: &SavedTrigger) -> Result<(), String> {
-    let authority = Spi::connect_mut(|client| {
-        let mut rows = client
-            .update(
-                &stored::table_probe_sql(SCHEMA),
-                Some(1),
-                &[
-                    job_id.into(),
-                    t.table.schema.clone().into(),
-                    t.table.name.clone().into(),
-                ],
-            )
-            .map_err(|e| e.to_string())?;
-        rows.next()
-            .map(|r| pgcopy_core::rows::authority(&SpiRow(&r), 0, job_id))
-            .transpose()
-    })?
-    .ok_or_else(|| format!("table {} does not exist", t.table.display_name()))?;
-    stored::authorize(&t.table, &authority).map_err(|e| e.to_string())?;
-    as_owner(&authority.owner, || Spi::run(&t.restore_sql())).map_err(|e| e.to_string())
 }
 
 /// Reports a failed write of the state itself (the restore's outcome is
@@ -299,113 +190,6 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
         &[job_id.into(), schema.into(), name.into()],
     )
     .map_err(|e| e.to_string())
-}
-
-/// Refuses when a name `saved` resolved is gone or leads elsewhere now
-/// (`pgcopy_core::bindings::rebound`).
-fn check_bindings_before(
-    saved: &[pgcopy_core::bindings::Binding],
-    what: &str,
-    table: &pgcopy_core::quote::QualifiedName,
-) -> Result<(), String> {
-    if saved.is_empty() {
-        return Ok(());
-    }
-    let json = serde_json::to_value(saved).map_err(|e| e.to_string())?;
-    let now: Vec<Option<String>> = Spi::connect_mut(|client| {
-        client
-            .update(
-                pgcopy_core::bindings::IDENTITIES_NOW_SQL,
-                None,
-                &[pgrx::JsonB(json).into()],
-            )?
-            .map(|r| r.get::<String>(1))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(|e| e.to_string())?;
-    let rebound = pgcopy_core::bindings::rebound(saved, &now);
-    match rebound.is_empty() {
-        true => Ok(()),
-        false => Err(stored::Refusal::Rebound {
-            what: what.to_string(),
-            table: table.display_name(),
-            rebound,
-        }
-        .to_string()),
-    }
-}
-
-/// Refuses (so the caller's subtransaction rolls back) when the object
-/// re-created depends on other objects than `saved`: `sql` reads its
-/// bindings now with `args`.
-fn check_bindings_after(
-    saved: &[pgcopy_core::bindings::Binding],
-    sql: &str,
-    args: Vec<pgrx::datum::DatumWithOid>,
-    what: &str,
-    table: &pgcopy_core::quote::QualifiedName,
-) -> Result<(), String> {
-    let now = Spi::connect_mut(|client| {
-        let mut rows = client.update(&format!("SELECT {sql}"), Some(1), &args)?;
-        match rows.next() {
-            Some(r) => r.get::<pgrx::JsonB>(1),
-            None => Ok(None),
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    let now = pgcopy_core::bindings::from_json(now.map(|j| j.0))?.unwrap_or_default();
-    match pgcopy_core::bindings::differs(saved, &now) {
-        None => Ok(()),
-        Some(why) => Err(stored::Refusal::BoundDifferently {
-            what: what.to_string(),
-            table: table.display_name(),
-            why,
-        }
-        .to_string()),
-    }
-}
-
-/// Gives the copies PostgreSQL made of the re-added `saved` on partitions
-/// the names they had (`restore::clone_renames`), as `owner`, in a
-/// subtransaction of its own: where that fails (a name taken since), they
-/// keep the names PostgreSQL chose, with a warning; the key itself is back.
-fn rename_clones(saved: &pgcopy_core::restore::SavedFk, owner: &str) {
-    if saved.clone_names.is_empty() {
-        return;
-    }
-    let args: Vec<pgrx::datum::DatumWithOid> =
-        vec![saved.table.to_string().into(), saved.name.clone().into()];
-    let now = Spi::connect_mut(|client| {
-        let mut rows = client.update(&restore::clones_now_sql(), Some(1), &args)?;
-        match rows.next() {
-            Some(r) => r.get::<pgrx::JsonB>(1),
-            None => Ok(None),
-        }
-    });
-    let now = match now.map(|j| restore::clone_names_from_json(j.map(|j| j.0))) {
-        Ok(Ok(now)) => now,
-        _ => return,
-    };
-    let renames = restore::clone_renames(&saved.clone_names, &now);
-    if renames.is_empty() {
-        return;
-    }
-    let renamed = subxact::run(|| {
-        as_owner(owner, || {
-            for r in &renames {
-                Spi::run(r)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())
-    });
-    if let Err(e) | Ok(Err(e)) = renamed {
-        pgrx::warning!(
-            "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {e}",
-            pgcopy_core::quote::printable(&saved.name),
-            saved.table.display_name()
-        );
-    }
 }
 
 /// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of

@@ -1,0 +1,119 @@
+//! Triggers that jobs no client runs any more disabled, put back in the
+//! modes they had, as their tables' owners.
+
+use super::*;
+
+/// Puts back the triggers disabled by the jobs of `job` (all when NULL) that
+/// no client runs any more, as `pgcopy restore-fks` does: each as its
+/// table's owner, and only where the job's creator could act as that owner
+/// (`pgcopy_core::stored::authorize`); one that may not, or fails, stays
+/// listed in the job's `disabled_triggers`.
+pub(crate) fn restore_triggers(job: Option<i64>) -> Vec<RestoreRow> {
+    let jobs: Result<Vec<(i64, serde_json::Value)>, String> = Spi::connect_mut(|client| {
+        let table = client
+            .update(
+                &format!(
+                    "SELECT j.job_id, j.disabled_triggers FROM {SCHEMA}.jobs j \
+                      WHERE j.disabled_triggers IS NOT NULL \
+                        AND j.state NOT IN ('succeeded', 'discarded') \
+                        AND (j.state <> 'running' OR {SCHEMA}.job_is_stale(j)) \
+                        AND ($1::bigint IS NULL OR j.job_id = $1) \
+                      ORDER BY j.job_id"
+                ),
+                None,
+                &[job.into()],
+            )
+            .map_err(|e| e.to_string())?;
+        table
+            .map(|row| {
+                let r = SpiRow(&row);
+                use pgcopy_core::rows::Columns;
+                Ok((
+                    r.int8(0)?.unwrap_or_default(),
+                    r.json(1)?.unwrap_or_default(),
+                ))
+            })
+            .collect()
+    });
+    let jobs = jobs.unwrap_or_else(|e| {
+        ExtError::Read {
+            what: "reading the jobs' disabled triggers",
+            error: e,
+        }
+        .raise("pgcopy.restore_fks")
+    });
+    let mut rows = Vec::new();
+    for (job_id, listed) in jobs {
+        let triggers: Vec<SavedTrigger> = match serde_json::from_value(listed) {
+            Ok(t) => t,
+            Err(e) => {
+                rows.push((
+                    job_id,
+                    String::new(),
+                    String::new(),
+                    "failed".to_string(),
+                    Some(format!("its disabled_triggers cannot be read: {e}")),
+                ));
+                continue;
+            }
+        };
+        let mut left = Vec::new();
+        for t in triggers {
+            let name = t.trigger.clone().unwrap_or_else(|| "USER".to_string());
+            let put_back = subxact::run(|| enable_trigger(job_id, &t)).and_then(|r| r);
+            match put_back {
+                Ok(()) => rows.push((
+                    job_id,
+                    t.table.display_name(),
+                    name,
+                    "trigger_restored".into(),
+                    None,
+                )),
+                Err(e) => {
+                    rows.push((
+                        job_id,
+                        t.table.display_name(),
+                        name,
+                        "failed".into(),
+                        Some(e),
+                    ));
+                    left.push(t);
+                }
+            }
+        }
+        let left = (!left.is_empty())
+            .then(|| serde_json::to_value(&left).ok())
+            .flatten()
+            .map(pgrx::JsonB);
+        record(subxact::run(|| {
+            Spi::run_with_args(
+                &format!("UPDATE {SCHEMA}.jobs SET disabled_triggers = $2 WHERE job_id = $1"),
+                &[job_id.into(), left.into()],
+            )
+        }));
+    }
+    rows
+}
+
+/// Enables one trigger in the mode it had, as its table's owner.
+pub(super) fn enable_trigger(job_id: i64, t: &SavedTrigger) -> Result<(), String> {
+    let authority = Spi::connect_mut(|client| {
+        let mut rows = client
+            .update(
+                &stored::table_probe_sql(SCHEMA),
+                Some(1),
+                &[
+                    job_id.into(),
+                    t.table.schema.clone().into(),
+                    t.table.name.clone().into(),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        rows.next()
+            .map(|r| pgcopy_core::rows::authority(&SpiRow(&r), 0, job_id))
+            .transpose()
+    })?
+    .ok_or_else(|| format!("table {} does not exist", t.table.display_name()))?;
+    stored::authorize(&t.table, &authority).map_err(|e| e.to_string())?;
+    as_owner(&authority.owner, || Spi::run(&t.restore_sql())).map_err(|e| e.to_string())
+}
