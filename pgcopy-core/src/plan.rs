@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod build;
+mod deferral;
 
-pub use build::{index_batches, plan};
+pub use build::plan;
+pub use deferral::index_batches;
 
 /// Default size above which a table is split into chunks: 256 MiB.
 pub const DEFAULT_SPLIT_LARGER_THAN: u64 = 256 * 1024 * 1024;
