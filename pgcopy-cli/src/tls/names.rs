@@ -1,4 +1,3 @@
-
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_cert::der::Decode;
 use x509_cert::ext::pkix::name::GeneralName;
