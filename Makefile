@@ -8,7 +8,7 @@ export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
 
-.PHONY: setup build install install-ext test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
+.PHONY: setup build install install-ext extensions test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,18 @@ build: setup
 
 install-ext: setup
 	cd pgcopy-ext && cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+# The extension for another PostgreSQL major N (14, 16, 17, 18; 15 is the
+# system's): its server headers are fetched once into target/pg-headers/N
+# (scripts/pg-headers.sh), and the package, in Debian's layout
+# (usr/lib/postgresql/N/lib, usr/share/postgresql/N/extension), lands in
+# target/release/pgcopy-pgN.
+EXT_MAJORS ?= 14 16 17 18
+ext-%: setup
+	pgc=$$(bash scripts/pg-headers.sh $*) && cd pgcopy-ext && PGRX_PG_CONFIG_PATH=$$pgc \
+	    cargo pgrx package --pg-config $$pgc --no-default-features --features pg$*
+
+extensions: $(addprefix ext-,$(EXT_MAJORS))
 
 install: build install-ext
 	install -m 755 target/release-lto/pgcopy $(PREFIX)/bin/pgcopy
@@ -44,9 +56,11 @@ pgtest: setup
 	    cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA); \
 	  else cargo pgrx test pg15; fi
 
-integration: install-ext
+# The extension is tested on the system's 15 and on 17 (make test-versions:
+# on every major it is built for).
+integration: install-ext ext-17
 	cargo build -p pgcopy-cli
-	cargo test -p pgcopy-tests --test integration -- --test-threads 2
+	PGCOPY_EXT_MAJORS=17 cargo test -p pgcopy-tests --test integration -- --test-threads 2
 
 test: lint unit pgtest integration
 
@@ -58,9 +72,11 @@ chaos: install-ext
 
 # Every pair of PostgreSQL 14-18 as source and destination (make test runs a
 # few); servers other than the system's 15 are fetched into target/pg-versions.
-test-versions: install-ext
+test-versions: install-ext extensions
 	cargo build -p pgcopy-cli
 	PGCOPY_VERSION_PAIRS=all cargo test -p pgcopy-tests --test integration versions:: -- --test-threads 1 --nocapture
+	PGCOPY_EXT_MAJORS="$(EXT_MAJORS)" cargo test -p pgcopy-tests --test integration \
+	    extension::the_extension_on_every_major_it_is_built_for -- --exact --nocapture
 
 demo: setup install-ext
 	cargo build --release -p pgcopy-cli -p pgcopy-tests
