@@ -8,7 +8,7 @@ export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
 
-.PHONY: setup build install install-ext extensions test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
+.PHONY: setup build install install-ext extensions package test-package test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -31,6 +31,20 @@ ext-%: setup
 	    cargo pgrx package --pg-config $$pgc --no-default-features --features pg$*
 
 extensions: $(addprefix ext-,$(EXT_MAJORS))
+
+# .deb packages into target/debian: pgcopy (the CLI, man pages, completions)
+# and postgresql-N-pgcopy for 15 and every major of EXT_MAJORS.
+package: build extensions
+	bash scripts/package.sh
+
+# Packages what make test builds (the debug CLI, which skips the LTO build's
+# minutes, the extension for 15 and any other major built), installs them
+# with apt-get (root), copies pagila with them, and removes them again.
+test-package: install-ext
+	cargo build -p pgcopy-cli
+	cd pgcopy-ext && cargo pgrx package --pg-config $(PG_CONFIG) >/dev/null
+	PACKAGE_BIN=target/debug/pgcopy bash scripts/package.sh
+	cargo test -p pgcopy-tests --test integration package:: -- --ignored --nocapture
 
 install: build install-ext
 	install -m 755 target/release-lto/pgcopy $(PREFIX)/bin/pgcopy
@@ -62,7 +76,7 @@ integration: install-ext ext-17
 	cargo build -p pgcopy-cli
 	PGCOPY_EXT_MAJORS=17 cargo test -p pgcopy-tests --test integration -- --test-threads 2
 
-test: lint unit pgtest integration
+test: lint unit pgtest integration test-package
 
 # Copies stopped at random by signals, SIGKILL and closed pipes; make test
 # runs 40, this runs 100 (PGCOPY_CHAOS_SEED replays one).

@@ -14,6 +14,7 @@ mod fks;
 mod generated;
 mod keys;
 mod list_dry_run;
+mod package;
 mod resume;
 mod security;
 mod signals;
