@@ -3,13 +3,17 @@
 //! each server, the source read from one snapshot, tables checked in parallel.
 
 use crate::cli::VerifyArgs;
+use crate::conditions::ConditionEnv;
+use crate::connect::Endpoint;
 use crate::error::{pg_message, PgContext, UserError};
 use crate::exit;
 use crate::introspect;
 use crate::lock::Locked;
-use pgcopy_core::plan::{plan, PlanOptions};
+use pgcopy_core::catalog::Catalog;
+use pgcopy_core::plan::{plan, Plan, PlanOptions};
 use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
+use pgcopy_core::trust::TrustedOwners;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -163,6 +167,61 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         introspect::read_catalog(&src, "source"),
         introspect::read_catalog(&dst, "destination"),
     )?;
+    let sides = Sides {
+        source: &catalog,
+        dest: &dst_catalog,
+    };
+    let (p, trust, conditions) = plan_checks(&args, &source, &src, sides).await?;
+    refuse_what_cannot_be_counted(&p, sides, &trust)?;
+    let work = Arc::new(Mutex::new(work_list(&p, sides)));
+    let results: Arc<Mutex<Vec<TableCheck>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 0..args.parallel.max(1) {
+        let worker = Worker {
+            number: i,
+            source: source.clone(),
+            dest: dest.clone(),
+            snapshot: snapshot.clone(),
+            conditions: conditions.clone(),
+            exact: args.exact,
+        };
+        handles.push(tokio::spawn(worker.run(work.clone(), results.clone())));
+    }
+    for h in handles {
+        h.await
+            .map_err(|e| anyhow::anyhow!("a verify worker crashed: {e}"))??;
+    }
+    let mut checks = results.locked().clone();
+    checks.sort_by(|a, b| a.table.cmp(&b.table));
+    let differ = checks.iter().filter(|c| !c.matches).count();
+    let seqs = sequences(&src, &dst, &p).await?;
+    let seqs_differ = seqs.iter().filter(|s| !s.matches).count();
+    report(&args, &checks, &seqs)?;
+    Ok(if differ == 0 && seqs_differ == 0 {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// The catalogs of both sides.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    source: &'a Catalog,
+    dest: &'a Catalog,
+}
+
+/// The plan of what to compare, as `pgcopy copy` would plan the copy (the
+/// same selection, `--where` and `--transform`), with the conditions read
+/// as psql reads them for this role; refused when a table is missing on the
+/// destination.
+async fn plan_checks(
+    args: &VerifyArgs,
+    source: &Endpoint,
+    src: &Client,
+    sides: Sides<'_>,
+) -> anyhow::Result<(Plan, TrustedOwners, Option<ConditionEnv>)> {
+    let (catalog, dst_catalog) = (sides.source, sides.dest);
     let opts = PlanOptions {
         skip_schemas: vec![args.state_schema.clone()],
         split_larger_than: 0,
@@ -182,57 +241,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     {
         return Err(UserError::usage(problem.to_string()).into());
     }
-    let mut p = plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
-    let routing = pgcopy_core::route::route(&mut p, &catalog, &dst_catalog);
+    let mut p = plan(catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+    let routing = pgcopy_core::route::route(&mut p, catalog, dst_catalog);
     if let Some(problem) = routing.first() {
         return Err(UserError::failure(problem.to_string()).into());
     }
-    // Conditions and expressions read the source as psql would for this
-    // role (`crate::conditions`); the destination prints with the same
-    // settings, so rows compare alike.
     let conditions = match opts.row_filters.is_empty() && opts.transforms.is_empty() {
         true => None,
-        false => {
-            let copied: Vec<QualifiedName> = p.tables.iter().map(|t| t.table.clone()).collect();
-            let written =
-                crate::conditions::written(&catalog, &copied, &opts.row_filters, &opts.transforms);
-            let resolved = crate::conditions::resolve(
-                &source,
-                &src,
-                &written,
-                &opts.trust,
-                &catalog.current_user,
-            )
-            .await?;
-            let problems: Vec<_> = resolved
-                .problems
-                .iter()
-                .chain(&resolved.fails)
-                .cloned()
-                .collect();
-            if let Some(report) = pgcopy_core::preflight::report(&problems) {
-                return Err(UserError::failure(report).into());
-            }
-            if resolved.env.written_out {
-                let mut opts = opts.clone();
-                crate::conditions::substitute(
-                    &written,
-                    &resolved.written_out,
-                    &mut opts.row_filters,
-                    &mut opts.transforms,
-                );
-                let mut written_plan =
-                    plan(&catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
-                pgcopy_core::route::route(&mut written_plan, &catalog, &dst_catalog);
-                for spec in p.tables.iter_mut() {
-                    if let Some(w) = written_plan.tables.iter().find(|w| w.table == spec.table) {
-                        spec.rows_where = w.rows_where.clone();
-                        spec.transforms = w.transforms.clone();
-                    }
-                }
-            }
-            Some(resolved.env)
-        }
+        false => Some(read_conditions(&opts, &mut p, source, src, sides).await?),
     };
 
     let missing: Vec<String> = p
@@ -248,7 +264,63 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    Ok((p, opts.trust, conditions))
+}
 
+/// Conditions and expressions read the source as psql would for this role
+/// (`crate::conditions`), and `p` then runs them as written out, every name
+/// with its schema; the destination prints with the same settings, so rows
+/// compare alike.
+async fn read_conditions(
+    opts: &PlanOptions,
+    p: &mut Plan,
+    source: &Endpoint,
+    src: &Client,
+    sides: Sides<'_>,
+) -> anyhow::Result<ConditionEnv> {
+    let (catalog, dst_catalog) = (sides.source, sides.dest);
+    let copied: Vec<QualifiedName> = p.tables.iter().map(|t| t.table.clone()).collect();
+    let written = crate::conditions::written(catalog, &copied, &opts.row_filters, &opts.transforms);
+    let resolved =
+        crate::conditions::resolve(source, src, &written, &opts.trust, &catalog.current_user)
+            .await?;
+    let problems: Vec<_> = resolved
+        .problems
+        .iter()
+        .chain(&resolved.fails)
+        .cloned()
+        .collect();
+    if let Some(report) = pgcopy_core::preflight::report(&problems) {
+        return Err(UserError::failure(report).into());
+    }
+    if resolved.env.written_out {
+        let mut opts = opts.clone();
+        crate::conditions::substitute(
+            &written,
+            &resolved.written_out,
+            &mut opts.row_filters,
+            &mut opts.transforms,
+        );
+        let mut written_plan = plan(catalog, &opts).map_err(|e| UserError::usage(e.to_string()))?;
+        pgcopy_core::route::route(&mut written_plan, catalog, dst_catalog);
+        for spec in p.tables.iter_mut() {
+            if let Some(w) = written_plan.tables.iter().find(|w| w.table == spec.table) {
+                spec.rows_where = w.rows_where.clone();
+                spec.transforms = w.transforms.clone();
+            }
+        }
+    }
+    Ok(resolved.env)
+}
+
+/// Counting plans a query over each table: not over one where that could
+/// run code of a role this one does not trust (refused, naming the flag).
+fn refuse_what_cannot_be_counted(
+    p: &Plan,
+    sides: Sides<'_>,
+    trust: &TrustedOwners,
+) -> anyhow::Result<()> {
+    let (catalog, dst_catalog) = (sides.source, sides.dest);
     // Counting plans a query over each table: not over one where that could
     // run code of a role this one does not trust.
     let unplannable = |c: &pgcopy_core::catalog::Catalog, t: &QualifiedName| -> Vec<String> {
@@ -256,7 +328,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         rels.extend(c.descendants(t));
         rels.extend(c.ancestors(t).iter().filter_map(|a| c.table(a)));
         rels.iter()
-            .flat_map(|r| r.planner_untrusted(&opts.trust, &c.current_user))
+            .flat_map(|r| r.planner_untrusted(trust, &c.current_user))
             .map(str::to_string)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -292,7 +364,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    Ok(())
+}
 
+/// What each worker compares: a table with its destination's, or the tables
+/// the destination partitions differently with the table their rows went
+/// into, all of them together.
+fn work_list(p: &Plan, sides: Sides<'_>) -> VecDeque<TableToCheck> {
+    let (catalog, dst_catalog) = (sides.source, sides.dest);
     let read = |c: &pgcopy_core::catalog::Catalog, t: &QualifiedName, only| Read {
         table: t.clone(),
         oid: c.table(t).map_or(0, |t| t.oid),
@@ -307,99 +386,110 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         let source = Read {
             rows_where: t.rows_where.clone(),
             transforms: t.transforms.clone(),
-            ..read(&catalog, &t.table, true)
+            ..read(catalog, &t.table, true)
         };
         match &t.load_into {
             None => work.push_back(TableToCheck {
                 source: vec![source],
-                dest: read(&dst_catalog, &t.table, true),
+                dest: read(dst_catalog, &t.table, true),
                 columns: t.columns.clone(),
             }),
             Some(into) => match work.iter_mut().find(|w| &w.dest.table == into) {
                 Some(w) => w.source.push(source),
                 None => work.push_back(TableToCheck {
                     source: vec![source],
-                    dest: read(&dst_catalog, into, false),
+                    dest: read(dst_catalog, into, false),
                     columns: t.columns.clone(),
                 }),
             },
         }
     }
-    let work = Arc::new(Mutex::new(work));
-    let results: Arc<Mutex<Vec<TableCheck>>> = Arc::new(Mutex::new(Vec::new()));
-    let mut handles = Vec::new();
-    for i in 0..args.parallel.max(1) {
-        let (source, dest, work, results, snapshot) = (
-            source.clone(),
-            dest.clone(),
-            work.clone(),
-            results.clone(),
-            snapshot.clone(),
-        );
-        let exact = args.exact;
-        let conditions = conditions.clone();
-        handles.push(tokio::spawn(async move {
-            let s = source.connect(&format!("verify {i}")).await?;
-            let d = dest.connect(&format!("verify {i}")).await?;
-            let (src_env, dst_env) = match &conditions {
-                Some(env) => (
-                    format!("; {}", env.settings_sql(false)),
-                    format!("; {}", env.peer_settings_sql()),
-                ),
-                None => (String::new(), String::new()),
+    work
+}
+
+/// One verify session pair: the source in the run's snapshot, both with the
+/// same output settings (and the conditions' settings), comparing tables
+/// from the shared list until it is empty.
+struct Worker {
+    number: u32,
+    source: Endpoint,
+    dest: Endpoint,
+    snapshot: String,
+    conditions: Option<ConditionEnv>,
+    exact: bool,
+}
+
+impl Worker {
+    async fn run(
+        self,
+        work: Arc<Mutex<VecDeque<TableToCheck>>>,
+        results: Arc<Mutex<Vec<TableCheck>>>,
+    ) -> anyhow::Result<()> {
+        let Worker {
+            number: i,
+            source,
+            dest,
+            snapshot,
+            conditions,
+            exact,
+        } = self;
+        let s = source.connect(&format!("verify {i}")).await?;
+        let d = dest.connect(&format!("verify {i}")).await?;
+        let (src_env, dst_env) = match &conditions {
+            Some(env) => (
+                format!("; {}", env.settings_sql(false)),
+                format!("; {}", env.peer_settings_sql()),
+            ),
+            None => (String::new(), String::new()),
+        };
+        s.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {}{src_env}",
+            quote_literal(&snapshot),
+            sql::STABLE_TEXT_SETTINGS
+        ))
+        .await
+        .map_err(|e| {
+            UserError::failure(format!("importing the source snapshot: {}", pg_message(&e)))
+        })?;
+        d.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}{dst_env}",
+            sql::STABLE_TEXT_SETTINGS
+        ))
+        .await?;
+        loop {
+            let Some(TableToCheck {
+                source,
+                dest,
+                columns: cols,
+            }) = work.locked().pop_front()
+            else {
+                break;
             };
-            s.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {}{src_env}",
-                quote_literal(&snapshot),
-                sql::STABLE_TEXT_SETTINGS
-            ))
-            .await
-            .map_err(|e| {
-                UserError::failure(format!("importing the source snapshot: {}", pg_message(&e)))
-            })?;
-            d.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}{dst_env}",
-                sql::STABLE_TEXT_SETTINGS
-            ))
-            .await?;
-            loop {
-                let Some(TableToCheck {
-                    source,
-                    dest,
-                    columns: cols,
-                }) = work.locked().pop_front()
-                else {
-                    break;
-                };
-                for r in &source {
-                    introspect::lock_to_read(&s, &r.table, r.oid).await?;
-                }
-                introspect::lock_to_read(&d, &dest.table, dest.oid).await?;
-                let (a, b) = tokio::join!(
-                    query(&s, &source, &cols, exact),
-                    query(&d, std::slice::from_ref(&dest), &cols, exact)
-                );
-                let ((sr, sc), (dr, dc)) = (a?, b?);
-                results.locked().push(TableCheck {
-                    table: dest.table.display_name(),
-                    matches: sr == dr && sc == dc,
-                    source_rows: sr,
-                    dest_rows: dr,
-                    source_checksum: sc,
-                    dest_checksum: dc,
-                });
+            for r in &source {
+                introspect::lock_to_read(&s, &r.table, r.oid).await?;
             }
-            Ok::<_, anyhow::Error>(())
-        }));
+            introspect::lock_to_read(&d, &dest.table, dest.oid).await?;
+            let (a, b) = tokio::join!(
+                query(&s, &source, &cols, exact),
+                query(&d, std::slice::from_ref(&dest), &cols, exact)
+            );
+            let ((sr, sc), (dr, dc)) = (a?, b?);
+            results.locked().push(TableCheck {
+                table: dest.table.display_name(),
+                matches: sr == dr && sc == dc,
+                source_rows: sr,
+                dest_rows: dr,
+                source_checksum: sc,
+                dest_checksum: dc,
+            });
+        }
+        Ok(())
     }
-    for h in handles {
-        h.await
-            .map_err(|e| anyhow::anyhow!("a verify worker crashed: {e}"))??;
-    }
-    let mut checks = results.locked().clone();
-    checks.sort_by(|a, b| a.table.cmp(&b.table));
+}
+
+/// Prints the comparison, as a table or as JSON.
+fn report(args: &VerifyArgs, checks: &[TableCheck], seqs: &[SequenceCheck]) -> anyhow::Result<()> {
     let differ = checks.iter().filter(|c| !c.matches).count();
-    let seqs = sequences(&src, &dst, &p).await?;
     let seqs_differ = seqs.iter().filter(|s| !s.matches).count();
     if args.json {
         outln!(
@@ -421,7 +511,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             "source rows",
             "dest rows"
         );
-        for c in &checks {
+        for c in checks {
             outln!(
                 "{:<w$}  {:>12}  {:>12}  {}",
                 c.table,
@@ -466,9 +556,5 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(if differ == 0 && seqs_differ == 0 {
-        exit::OK
-    } else {
-        exit::FAILURE
-    })
+    Ok(())
 }
