@@ -5,10 +5,15 @@ use super::job::Setup;
 use super::plan::Ctx;
 use super::preflight::fail_preflight;
 use crate::error::UserError;
-use crate::state::{StateSchemaStatus, StateStore};
+use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::plan::{Plan, PlanOptions};
 use pgcopy_core::preflight::{self, EarlierJob, Problem};
+use pgcopy_core::states::JobOptions;
 use tokio_postgres::Client;
+
+mod given;
+
+use given::{compare, Mismatch};
 
 pub(super) async fn resume(
     ctx: Ctx<'_>,
@@ -19,125 +24,12 @@ pub(super) async fn resume(
 ) -> anyhow::Result<Option<Setup>> {
     let config = ctx.config;
     let source = &config.source;
-    if store.inspect(dst).await? == StateSchemaStatus::Creatable {
-        return Err(
-            UserError::failure("nothing to resume: no copy has run on this destination").into(),
-        );
-    }
-    let jobs = store.unfinished_jobs(dst, job_id).await?;
-    // Without --job, this role's own latest: a job another role wrote
-    // (perhaps for this very purpose) is not taken for it.
-    let job = match job_id {
-        Some(_) => jobs.into_iter().next(),
-        None => jobs.into_iter().find(|j| j.mine),
-    };
-    let Some(job) = job else {
-        return Err(UserError::failure(match job_id {
-            Some(n) => {
-                format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
-            }
-            None => "nothing to resume: every job this role started on this destination finished"
-                .to_string(),
-        })
-        .into());
-    };
-    if let EarlierJob::Blocks(p) =
-        preflight::earlier_job(job.job_id, &job.state, job.stale, false, &job.next_step)
-    {
-        return refuse(p);
-    }
-    // A job's stored plan and options are only as trustworthy as the role
-    // that wrote them: following them with this role's rights would let that
-    // role decide what this one truncates and writes.
-    if !job.mine {
-        return refuse(Problem::JobNotMine {
-            job_id: job.job_id,
-            created_by: job.created_by.clone(),
-        });
-    }
-    let Some(options) = &job.options else {
-        return refuse(Problem::UnreadableJob {
-            job_id: job.job_id,
-            what: "options",
-            why: None,
-        });
-    };
-    for (flag, given, stored) in [
-        (
-            "--include-tables",
-            &config.shape.include_tables,
-            &options.include_tables,
-        ),
-        (
-            "--exclude-tables",
-            &config.shape.exclude_tables,
-            &options.exclude_tables,
-        ),
-    ] {
-        let stored = stored.clone();
-        if given.is_some() && given != &stored {
-            return Err(UserError::usage(format!(
-                "{flag} {} contradicts job {}, which was started with {}: resume it without {flag}, \
-                 or discard it (`pgcopy jobs discard {}`) and start a new copy",
-                given.as_deref().unwrap_or(""),
-                job.job_id,
-                stored.map(|s| format!("{flag} {s}")).unwrap_or_else(|| format!("no {flag}")),
-                job.job_id
-            ))
-            .into());
-        }
-    }
-    // How the job loads is its own too: a flag given now that says
-    // otherwise would be ignored, so it is refused instead.
-    let size = crate::format::human_bytes;
-    let sizes = config.given_sizes;
-    let contradicted = [
-        (
-            "--defer-indexes-above",
-            sizes.defer_indexes_above,
-            options.defer_indexes_min_bytes,
-        ),
-        (
-            "--split-larger-than",
-            sizes.split_larger_than,
-            options.split_larger_than,
-        ),
-    ]
-    .into_iter()
-    .find_map(|(flag, given, stored)| {
-        given.filter(|g| *g != stored).map(|g| {
-            (
-                flag,
-                format!("{flag} {}", size(g)),
-                format!("{flag} {}", size(stored)),
-            )
-        })
-    })
-    .or_else(|| {
-        let started = match (options.defer_indexes, options.defer_indexes_min_bytes) {
-            (false, _) => "its indexes kept in place".to_string(),
-            (true, 0) => "--defer-indexes".to_string(),
-            (true, n) => format!("the indexes of tables above {} deferred", size(n)),
-        };
-        match config.shape.defer_indexes {
-            Some(true) if !options.defer_indexes || options.defer_indexes_min_bytes != 0 => {
-                Some(("--defer-indexes", "--defer-indexes".to_string(), started))
-            }
-            Some(false) if options.defer_indexes => Some((
-                "--no-defer-indexes",
-                "--no-defer-indexes".to_string(),
-                started,
-            )),
-            _ => None,
-        }
-    });
-    if let Some((flag, asked, started)) = contradicted {
-        return Err(UserError::usage(format!(
-            "{asked} contradicts job {}, which was started with {started}: resume it without \
-             {flag}, or discard it (`pgcopy jobs discard {}`) and start a new copy",
-            job.job_id, job.job_id
-        ))
-        .into());
+    let (job, options) = pick_job(job_id, dst, store).await?;
+    let options = &options;
+    match compare(job.job_id, options, &config.shape, config.given_sizes) {
+        Ok(()) => {}
+        Err(Mismatch::Usage(sentence)) => return Err(UserError::usage(sentence).into()),
+        Err(Mismatch::Problem(p)) => return refuse(*p),
     }
     if job.source != source.redacted() {
         tracing::warn!(
@@ -147,106 +39,14 @@ pub(super) async fn resume(
             source.redacted()
         );
     }
-    let plan: Plan = match serde_json::from_value(job.plan.clone()) {
-        Ok(plan) => plan,
-        Err(e) => {
-            return refuse(Problem::UnreadableJob {
-                job_id: job.job_id,
-                what: "a plan",
-                why: Some(e.to_string()),
-            })
-        }
-    };
-    if plan.replica_mode() && !ctx.replica_allowed {
-        return refuse(Problem::ReplicaNotAllowed { job_id: job.job_id });
-    }
-    // Which rows: the filters are SQL run on the source, so they come from
-    // this command line, and must be the job's.
-    let same_transforms = options.transforms.len() == config.shape.transforms.len()
-        && config
-            .shape
-            .transforms
-            .iter()
-            .zip(&options.transforms)
-            .all(|(given, stored)| given.same_as_stored(stored));
-    if options.row_filters != config.shape.row_filters
-        || !same_transforms
-        || (!options.row_filters.is_empty() && options.follow_fks != config.shape.follow_fks)
-    {
-        return refuse(Problem::RowFiltersDiffer {
-            job_id: job.job_id,
-            stored: options
-                .row_filters
-                .iter()
-                .map(|f| format!("--where '{}: {}'", f.table, f.condition))
-                .chain(
-                    // The expression is stored as a digest: named, not shown.
-                    options
-                        .transforms
-                        .iter()
-                        .map(|t| format!("--transform '{}.{}: ...'", t.table, t.column)),
-                )
-                .collect(),
-        });
-    }
-    if options.trust_owner != config.shape.trust {
-        let roles: Vec<&str> = options
-            .trust_owner
-            .roles()
-            .iter()
-            .map(String::as_str)
-            .collect();
-        return refuse(Problem::TrustDiffers {
-            job_id: job.job_id,
-            stored: pgcopy_core::trust::TrustedOwners::flags(&roles),
-        });
-    }
-    // From here on the job's stored options say what is copied and how.
-    let ctx = Ctx {
-        shape: config.with_stored(options),
-        ..ctx
-    };
-    let opts = PlanOptions {
-        fk_strategy: plan.fk_strategy,
-        ..ctx.plan_options()?
-    };
-    // The stored plan is read back from the state schema: it may name only
-    // what its own options select against today's catalogs.
-    let (today, _) = ctx.routed_plan(&opts)?;
-    let beyond = plan.beyond(&today);
-    // The conditions rows are read with are this command line's (checked
-    // equal to the job's above), never the stored plan's text.
-    let mut plan = plan;
-    for spec in &mut plan.tables {
-        let now = today.tables.iter().find(|t| t.table == spec.table);
-        spec.rows_where = now.and_then(|t| t.rows_where.clone());
-        spec.taken = now.map(|t| t.taken).unwrap_or_default();
-        spec.transforms = now.map(|t| t.transforms.clone()).unwrap_or_default();
-    }
-    if !beyond.is_empty() {
-        return refuse(Problem::PlanBeyondOptions {
-            job_id: job.job_id,
-            beyond,
-        });
-    }
+    let (ctx, opts, mut plan) = follow_stored_plan(ctx, &job, options)?;
     // Whatever of the plan's FKs and indexes is present now (all, none, or those
     // an interrupted run restored) is dropped again; the saved ones stay saved.
     let done_chunks = store.done_chunks(dst, job.job_id).await?;
     // With every chunk (and large-object batch) committed, nothing is loaded
     // again: what the earlier run put back stays, and only what it left is
     // done (rebuilds, keys, triggers, sequences, views, ANALYZE).
-    let loads_left = plan.tables.iter().any(|t| {
-        t.chunks.iter().any(|c| {
-            !done_chunks.contains_key(&(
-                t.table.schema.clone(),
-                t.table.name.clone(),
-                c.index as i32,
-            ))
-        })
-    }) || plan.large_objects.iter().any(|b| {
-        let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
-        !done_chunks.contains_key(&(schema.to_string(), table.to_string(), b.index as i32))
-    });
+    let loads_left = loads_left(&plan, &done_chunks);
     let (fks_to_drop, indexes_to_drop) = match loads_left {
         true => ctx.to_drop(&opts, &plan)?,
         false => (Vec::new(), Vec::new()),
@@ -312,7 +112,137 @@ pub(super) async fn resume(
     }))
 }
 
+/// The job's stored plan, followed only as far as the job's own options
+/// select against today's catalogs, with this command line's conditions
+/// (checked equal to the job's); from here on the job's stored options say
+/// what is copied and how.
+fn follow_stored_plan<'a>(
+    ctx: Ctx<'a>,
+    job: &StoredJob,
+    options: &JobOptions,
+) -> anyhow::Result<(Ctx<'a>, PlanOptions, Plan)> {
+    let plan: Plan = match serde_json::from_value(job.plan.clone()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            return Err(refusal(Problem::UnreadableJob {
+                job_id: job.job_id,
+                what: "a plan",
+                why: Some(e.to_string()),
+            }))
+        }
+    };
+    if plan.replica_mode() && !ctx.replica_allowed {
+        return Err(refusal(Problem::ReplicaNotAllowed { job_id: job.job_id }));
+    }
+    // From here on the job's stored options say what is copied and how.
+    let ctx = Ctx {
+        shape: ctx.config.with_stored(options),
+        ..ctx
+    };
+    let opts = PlanOptions {
+        fk_strategy: plan.fk_strategy,
+        ..ctx.plan_options()?
+    };
+    // The stored plan is read back from the state schema: it may name only
+    // what its own options select against today's catalogs.
+    let (today, _) = ctx.routed_plan(&opts)?;
+    let beyond = plan.beyond(&today);
+    // The conditions rows are read with are this command line's (checked
+    // equal to the job's above), never the stored plan's text.
+    let mut plan = plan;
+    for spec in &mut plan.tables {
+        let now = today.tables.iter().find(|t| t.table == spec.table);
+        spec.rows_where = now.and_then(|t| t.rows_where.clone());
+        spec.taken = now.map(|t| t.taken).unwrap_or_default();
+        spec.transforms = now.map(|t| t.transforms.clone()).unwrap_or_default();
+    }
+    if !beyond.is_empty() {
+        return Err(refusal(Problem::PlanBeyondOptions {
+            job_id: job.job_id,
+            beyond,
+        }));
+    }
+    Ok((ctx, opts, plan))
+}
+
+/// Whether some chunk (or large-object batch) of `plan` is not committed.
+fn loads_left(
+    plan: &Plan,
+    done_chunks: &std::collections::HashMap<(String, String, i32), (i64, i64)>,
+) -> bool {
+    plan.tables.iter().any(|t| {
+        t.chunks.iter().any(|c| {
+            !done_chunks.contains_key(&(
+                t.table.schema.clone(),
+                t.table.name.clone(),
+                c.index as i32,
+            ))
+        })
+    }) || plan.large_objects.iter().any(|b| {
+        let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
+        !done_chunks.contains_key(&(schema.to_string(), table.to_string(), b.index as i32))
+    })
+}
+
+/// The job to resume: job `job_id`, or this role's latest unfinished one;
+/// refused (nothing changed) when it is not this role's, cannot be resumed
+/// in its state, or its options cannot be read.
+async fn pick_job(
+    job_id: Option<i64>,
+    dst: &mut Client,
+    store: &StateStore,
+) -> anyhow::Result<(StoredJob, JobOptions)> {
+    if store.inspect(dst).await? == StateSchemaStatus::Creatable {
+        return Err(
+            UserError::failure("nothing to resume: no copy has run on this destination").into(),
+        );
+    }
+    let jobs = store.unfinished_jobs(dst, job_id).await?;
+    // Without --job, this role's own latest: a job another role wrote
+    // (perhaps for this very purpose) is not taken for it.
+    let job = match job_id {
+        Some(_) => jobs.into_iter().next(),
+        None => jobs.into_iter().find(|j| j.mine),
+    };
+    let Some(job) = job else {
+        return Err(UserError::failure(match job_id {
+            Some(n) => {
+                format!("job {n} cannot be resumed: it does not exist, succeeded, or was discarded")
+            }
+            None => "nothing to resume: every job this role started on this destination finished"
+                .to_string(),
+        })
+        .into());
+    };
+    if let EarlierJob::Blocks(p) =
+        preflight::earlier_job(job.job_id, &job.state, job.stale, false, &job.next_step)
+    {
+        return Err(refusal(p));
+    }
+    // A job's stored plan and options are only as trustworthy as the role
+    // that wrote them: following them with this role's rights would let that
+    // role decide what this one truncates and writes.
+    if !job.mine {
+        return Err(refusal(Problem::JobNotMine {
+            job_id: job.job_id,
+            created_by: job.created_by.clone(),
+        }));
+    }
+    let Some(options) = job.options.clone() else {
+        return Err(refusal(Problem::UnreadableJob {
+            job_id: job.job_id,
+            what: "options",
+            why: None,
+        }));
+    };
+    Ok((job, options))
+}
+
 /// A resume refused before anything changed: the problem's one sentence.
 fn refuse(p: Problem) -> anyhow::Result<Option<Setup>> {
-    Err(UserError::failure(p.to_string()).into())
+    Err(refusal(p))
+}
+
+fn refusal(p: Problem) -> anyhow::Error {
+    UserError::failure(p.to_string()).into()
 }
