@@ -88,26 +88,7 @@ async fn load_chunk(
         .get(target)
         .copied()
         .filter(|_| c.track_counts);
-    // Each message the server answers is flushed on its own, and wakes the
-    // client once more: the statements up to the COPY go in one simple
-    // query, but for a guard's check (a prepared statement), which must
-    // come between BEGIN and the role.
-    let mut opening = Flight::default();
-    if let Some(o) = owner {
-        opening.push(
-            "SET ROLE to the table's owner failed",
-            sql::set_local_role(o),
-        );
-    }
-    if freeze {
-        opening.push("TRUNCATE failed", truncate);
-    }
-    if let Some(oid) = counted {
-        opening.push(
-            "counting the table's inserted rows failed",
-            sql::inserted_by_transaction(oid),
-        );
-    }
+    let opening = opening_flight(owner, freeze.then_some(truncate), counted);
     let dst_start = async {
         let (opened, sink) = tokio::join!(
             open_transaction(shared, c, target, &guards, freeze, opening),
@@ -157,59 +138,30 @@ async fn load_chunk(
     // showing one row more than the chunk has.
     let trailer = u64::from(spec.format == sql::CopyFormat::Binary);
     let rows_so_far = || (c.src.stats.messages() - messages_before).saturating_sub(trailer);
-    let mut bytes_total = 0u64;
-    let mut published = 0u64;
-    let batch = shared.batch_size;
-    let mut source_failed = false;
     futures_util::pin_mut!(sink);
     futures_util::pin_mut!(stream);
-    // The socket joins the server's per-row messages, so most pieces arrive
-    // large and go on as they are; small ones (the last of a run, or rows of
-    // a slow source) are gathered so the destination reads large messages.
-    // Sized up front: a BytesMut remembers its first capacity, so each
-    // batch after a split starts at full size instead of growing (and copying)
-    // from nothing.
-    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
-    let piped: Result<(), tokio_postgres::Error> = async {
-        while let Some(item) = stream.next().await {
-            let chunk = item.inspect_err(|_| source_failed = true)?;
-            bytes_total += chunk.len() as u64;
-            let rows = rows_so_far();
-            if rows - published >= batch {
-                published = rows;
-                live.rows.store(rows, Ordering::Relaxed);
-                live.bytes.store(bytes_total, Ordering::Relaxed);
+    let bytes_total = match pipe(stream, sink.as_mut(), live, shared.batch_size, rows_so_far).await
+    {
+        Ok(bytes) => bytes,
+        Err(Piped {
+            source_failed,
+            error,
+        }) => {
+            // Stop the source's COPY if it is still sending, so the connection
+            // comes back quickly; the savepoint is rolled back by the caller.
+            if !source_failed {
+                c.src.cancel.cancel().await;
             }
-            if out.is_empty() && chunk.len() >= FORWARD_BATCH / 2 {
-                sink.send(chunk).await?;
-                continue;
-            }
-            out.extend_from_slice(&chunk);
-            if out.len() >= FORWARD_BATCH {
-                sink.send(out.split().freeze()).await?;
-            }
+            return Err(ChunkError::new(
+                if source_failed {
+                    "reading the source failed"
+                } else {
+                    "writing to the destination failed"
+                },
+                &error,
+            ));
         }
-        if !out.is_empty() {
-            sink.send(out.split().freeze()).await?;
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = piped {
-        // Stop the source's COPY if it is still sending, so the connection
-        // comes back quickly; the savepoint is rolled back by the caller.
-        if !source_failed {
-            c.src.cancel.cancel().await;
-        }
-        return Err(ChunkError::new(
-            if source_failed {
-                "reading the source failed"
-            } else {
-                "writing to the destination failed"
-            },
-            &e,
-        ));
-    }
+    };
     // The source's own count arrives right behind its data.
     let Some(read) = source_rows(&c.src).await else {
         return Err(ChunkError {
@@ -320,6 +272,93 @@ async fn load_chunk(
         });
     }
     Ok((written, bytes_total))
+}
+
+/// Why forwarding a chunk stopped: the source's stream or the
+/// destination's sink failed.
+struct Piped {
+    source_failed: bool,
+    error: tokio_postgres::Error,
+}
+
+/// Forwards the source's COPY data to the destination as it comes, and
+/// publishes the rows so far every `batch` rows; returns the bytes moved.
+///
+/// The socket joins the server's per-row messages, so most pieces arrive
+/// large and go on as they are; small ones (the last of a run, or rows of
+/// a slow source) are gathered so the destination reads large messages.
+/// Sized up front: a BytesMut remembers its first capacity, so each batch
+/// after a split starts at full size instead of growing (and copying) from
+/// nothing.
+async fn pipe(
+    mut stream: std::pin::Pin<&mut tokio_postgres::CopyOutStream>,
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    live: &WorkerLive,
+    batch: u64,
+    rows_so_far: impl Fn() -> u64,
+) -> Result<u64, Piped> {
+    let mut bytes_total = 0u64;
+    let mut published = 0u64;
+    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
+    let sink_failed = |error| Piped {
+        source_failed: false,
+        error,
+    };
+    while let Some(item) = stream.next().await {
+        let chunk = item.map_err(|error| Piped {
+            source_failed: true,
+            error,
+        })?;
+        bytes_total += chunk.len() as u64;
+        let rows = rows_so_far();
+        if rows - published >= batch {
+            published = rows;
+            live.rows.store(rows, Ordering::Relaxed);
+            live.bytes.store(bytes_total, Ordering::Relaxed);
+        }
+        if out.is_empty() && chunk.len() >= FORWARD_BATCH / 2 {
+            sink.send(chunk).await.map_err(sink_failed)?;
+            continue;
+        }
+        out.extend_from_slice(&chunk);
+        if out.len() >= FORWARD_BATCH {
+            sink.send(out.split().freeze()).await.map_err(sink_failed)?;
+        }
+    }
+    if !out.is_empty() {
+        sink.send(out.split().freeze()).await.map_err(sink_failed)?;
+    }
+    Ok(bytes_total)
+}
+
+/// The statements after BEGIN up to the COPY, sent as one simple query:
+/// the owner's role, the truncation of a table loaded with FREEZE, and
+/// the count of rows the transaction inserted so far where the server
+/// counts them. Each message the server answers is flushed on its own, and
+/// wakes the client once more, hence one flight (but for a guard's check,
+/// a prepared statement, which must come between BEGIN and the role).
+fn opening_flight(
+    owner: Option<&String>,
+    truncate: Option<String>,
+    counted: Option<u32>,
+) -> Flight {
+    let mut opening = Flight::default();
+    if let Some(o) = owner {
+        opening.push(
+            "SET ROLE to the table's owner failed",
+            sql::set_local_role(o),
+        );
+    }
+    if let Some(truncate) = truncate {
+        opening.push("TRUNCATE failed", truncate);
+    }
+    if let Some(oid) = counted {
+        opening.push(
+            "counting the table's inserted rows failed",
+            sql::inserted_by_transaction(oid),
+        );
+    }
+    opening
 }
 
 /// Begins the load's transaction and runs `opening` in it (the owner's
