@@ -134,6 +134,19 @@ pub fn pgcopy(args: &[&str]) -> Run {
     pgcopy_env(args, &[])
 }
 
+/// `pgcopy copy -s SRC -d DST EXTRA...`.
+pub fn copy(src: &str, dst: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["copy", "-s", src, "-d", dst];
+    args.extend_from_slice(extra);
+    pgcopy(&args)
+}
+
+/// How many foreign keys (and NOT VALID checks) jobs saved and have not put back
+/// (`pgcopy.pending_fks`) on the pair's destination.
+pub fn pending_fks(p: &Pair) -> String {
+    scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks")
+}
+
 /// Runs pgcopy with extra environment variables.
 pub fn pgcopy_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new(pgcopy_bin());

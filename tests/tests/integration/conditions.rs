@@ -111,7 +111,7 @@ fn a_condition_a_look_alike_could_change_is_refused_and_the_look_alike_never_run
     );
     let (s, d) = p.urls();
     let filter = "account: lower(email) = 'alice@example.com'";
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--where", filter]);
+    let run = crate::common::copy(&s, &d, &["--where", filter]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(

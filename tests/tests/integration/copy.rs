@@ -282,7 +282,7 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
         partly > 1 && partly < 604,
         "{partly} large objects after the kill"
     );
-    let resumed = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]);
+    let resumed = crate::common::copy(&s, &d, &["--resume", "--no-progress"]);
     resumed.expect_code(0);
     assert_eq!(others(&large_objects(&p.dst, &p.db)), others(&src));
     // The batches count among the chunks done and to do (a red team saw
@@ -330,7 +330,7 @@ fn large_objects_are_copied_with_their_oids_owners_privileges_and_comments() {
     );
     let plain = p.dst.url_for(&p.db, "plain_copier", "pw");
     let before = large_objects(&p.dst, &p.db);
-    let run = pgcopy(&["copy", "-s", &s, "-d", &plain, "--no-progress"]);
+    let run = crate::common::copy(&s, &plain, &["--no-progress"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -390,7 +390,7 @@ fn non_superuser_owner_disables_and_restores_triggers() {
     let audit_before = scalar(&p.src, &p.db, "SELECT count(*) FROM audit_log");
     let (s, _) = p.urls();
     let d = p.dst.url_for(&p.db, "app", "app-pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     // Without replica mode the ordinary and ALWAYS triggers would fire; the
     // REPLICA one would not, and the disabled one stays so.
@@ -444,7 +444,7 @@ fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
     let before = crate::common::full_fingerprint(&p.dst, &p.db);
     let (s, _) = p.urls();
     let d = p.dst.url_for(&p.db, "loader", "loader-pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(

@@ -39,7 +39,7 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
 
     // A wrong password, on either side; the password never shows.
     let bad = p.dst.url_for(&p.db, "postgres", "wrong-secret-pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &bad]);
+    let run = crate::common::copy(&s, &bad, &[]);
     run.expect_code(1);
     assert_eq!(run.error_lines().len(), 1, "{}", run.stderr);
     assert!(
@@ -108,7 +108,7 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
         "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; GRANT pg_read_all_data TO reader",
     );
     let reader = p.src.url_for(&p.db, "reader", "reader-pw");
-    let run = pgcopy(&["copy", "-s", &reader, "-d", &d]);
+    let run = crate::common::copy(&reader, &d, &[]);
     run.expect_code(1);
     assert_eq!(run.error_lines().len(), 1, "{}", run.stderr);
     assert!(
@@ -265,7 +265,7 @@ fn a_state_schema_another_role_owns_is_refused_with_what_to_do() {
     );
     let (s, _) = p.urls();
     let d = p.dst.url_for(&p.db, "loader", "loader-pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--fire-triggers"]);
+    let run = crate::common::copy(&s, &d, &["--fire-triggers"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -279,7 +279,7 @@ fn a_state_schema_another_role_owns_is_refused_with_what_to_do() {
     // With a schema of its own it goes ahead.
     p.dst
         .psql(&p.db, "GRANT CREATE ON DATABASE otherstate TO loader");
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--state-schema", "loader_state"]).expect_code(0);
+    crate::common::copy(&s, &d, &["--state-schema", "loader_state"]).expect_code(0);
     assert_eq!(
         fingerprint(&p.dst, &p.db).tables["public.t"],
         fingerprint(&p.src, &p.db).tables["public.t"]

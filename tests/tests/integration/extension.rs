@@ -259,7 +259,7 @@ fn extension_on(major: u32) {
 
     // The job given up, a whole copy into this major ends identical.
     pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
-    pgcopy(&["copy", "-s", &p.src.url(&p.db), "-d", &d, "--no-progress"]).expect_code(0);
+    crate::common::copy(&p.src.url(&p.db), &d, &["--no-progress"]).expect_code(0);
     p.assert_same_data();
     assert_eq!(full_fingerprint(&p.dst, &p.db).fks, before.fks, "{tag}");
 

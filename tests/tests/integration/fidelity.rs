@@ -121,7 +121,7 @@ fn sequences_follow_their_tables_and_never_rewind_one_left_alone() {
         assert_eq!(last_values(&p), "200 9999 150 70");
         // The whole database: every sequence as on the source, and the next
         // insert into each table works.
-        pgcopy(&["copy", "-s", &s, "-d", d, "--no-progress"]).expect_code(0);
+        crate::common::copy(&s, d, &["--no-progress"]).expect_code(0);
         assert_eq!(last_values(&p), "200 200 150 70");
         p.assert_same_data();
         p.dst.psql(
@@ -216,14 +216,14 @@ fn a_not_valid_check_the_source_rows_violate_goes_for_the_load_and_comes_back_no
         "measured_v_positive CHECK ((v > 0)) NOT VALID false"
     );
     for d in [su.as_str(), app.as_str()] {
-        let run = pgcopy(&["copy", "-s", &s, "-d", d, "--dry-run"]);
+        let run = crate::common::copy(&s, d, &["--dry-run"]);
         run.expect_code(0);
         assert!(
             run.stdout.contains("measured_v_positive"),
             "the dry run names it: {}",
             run.stdout
         );
-        pgcopy(&["copy", "-s", &s, "-d", d, "--no-progress"]).expect_code(0);
+        crate::common::copy(&s, d, &["--no-progress"]).expect_code(0);
         p.assert_same_data();
         assert_eq!(check_state(&p), before);
     }
@@ -316,7 +316,7 @@ fn a_destination_partitioned_differently_takes_every_row_through_its_own_partiti
         };
         let before = schema();
 
-        let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--dry-run"]);
+        let run = crate::common::copy(&s, &d, &["--dry-run"]);
         run.expect_code(0);
         for routed in [
             "public.m -> public.m",
@@ -331,7 +331,7 @@ fn a_destination_partitioned_differently_takes_every_row_through_its_own_partiti
             run.stdout
         );
 
-        pgcopy(&["copy", "-s", &s, "-d", &d, "--no-progress"]).expect_code(0);
+        crate::common::copy(&s, &d, &["--no-progress"]).expect_code(0);
         for t in ["k", "m", "n", "o"] {
             assert_eq!(rows_of(&p.dst, &p.db, t), rows_of(&p.src, &p.db, t), "{t}");
         }
@@ -367,7 +367,7 @@ fn a_destination_partitioned_differently_takes_every_row_through_its_own_partiti
             &p.db,
             "INSERT INTO o VALUES (5000, '2026-01-01', 'late'), (5001, '2027-01-01', 'late')",
         );
-        let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--no-progress"]);
+        let run = crate::common::copy(&s, &d, &["--no-progress"]);
         run.expect_code(1);
         assert!(
             run.stderr.contains(

@@ -42,7 +42,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
     let before = fk_set(&p.dst, &p.db);
     let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "-p", "3"]);
+    let run = crate::common::copy(&s, &d, &["-p", "3"]);
     run.expect_code(0);
     assert!(run.stderr.contains("drop mode"), "{}", run.stderr);
     p.assert_same_data();
@@ -53,10 +53,7 @@ fn drop_mode_restores_every_foreign_key_exactly() {
                                 count(*) FILTER (WHERE restored_valid = was_validated) FROM pgcopy.saved_fks"),
         "9|9|9"
     );
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "0"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "0");
     // Secondary indexes were deferred (drop mode, owner) and rebuilt exactly.
     assert!(
         run.stderr
@@ -218,7 +215,7 @@ fn granted_replica_role_is_used_instead_of_dropping() {
     );
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
     p.assert_same_data();
@@ -252,7 +249,7 @@ fn killed_between_adding_and_validating_keeps_every_fk_validity() {
     );
     // The resumed job re-drops them as they are now, and brings them back as
     // they were before the first run: validated where they were.
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    crate::common::copy(&s, &d, &["--resume"]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
     p.assert_same_data();
 
@@ -265,7 +262,7 @@ fn killed_between_adding_and_validating_keeps_every_fk_validity() {
         &p.db,
         &format!("UPDATE pgcopy.jobs SET state = 'discarded' WHERE job_id = {job}"),
     );
-    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    crate::common::copy(&s, &d, &[]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
 }
 
@@ -301,7 +298,7 @@ fn keys_between_loaded_tables_come_back_during_the_load_and_a_cut_there_resumes(
         ),
         "1"
     );
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    crate::common::copy(&s, &d, &["--resume"]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
     p.assert_same_data();
 }
@@ -325,13 +322,10 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
         ),
         "0"
     );
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "9"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "9");
     // A new copy refuses to start while they are pending, with the job's
     // one next step.
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -369,10 +363,7 @@ fn killed_after_drops_everything_is_saved_and_restorable() {
         run.stdout
     );
     assert_eq!(fk_set(&p.dst, &p.db), before);
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "0"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "0");
     // Idempotent: a second restore has nothing to do.
     let run = pgcopy(&["restore-fks", "-d", &d]);
     run.expect_code(0);
@@ -408,17 +399,14 @@ fn killed_between_batches_of_fk_drops_every_fk_is_saved_or_present() {
     let mut child =
         crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-fk-batch")]);
     crate::common::kill_after(&mut child, "failpoint after-fk-batch reached");
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "200"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "200");
     assert_eq!(foreign(&fk_set(&p.dst, &p.db)), 249);
     let run = pgcopy(&["restore-fks", "-d", &d]);
     run.expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
     // The job gave up, a new copy goes through and ends identical.
     pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
-    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    crate::common::copy(&s, &d, &[]).expect_code(0);
     p.assert_same_data();
     assert_eq!(fk_set(&p.dst, &p.db), before);
 }
@@ -433,7 +421,7 @@ fn violating_source_row_leaves_fk_not_valid_and_fails_the_run() {
     );
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(3);
     assert!(run.stderr.contains("book_author_fk"), "{}", run.stderr);
     assert!(run.stderr.contains("NOT VALID"), "{}", run.stderr);
@@ -523,7 +511,7 @@ fn a_key_its_tables_owner_could_not_re_create_is_refused_before_any_change() {
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let d = p.dst.url_for(&p.db, "ref_app", "pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(1);
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     assert!(
@@ -539,7 +527,7 @@ fn a_key_its_tables_owner_could_not_re_create_is_refused_before_any_change() {
     crate::common::assert_no_state_schema(&p.dst, &p.db);
     // Granted, the key goes and comes back.
     p.dst.psql(&p.db, "GRANT REFERENCES ON parent TO ref_other");
-    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    crate::common::copy(&s, &d, &[]).expect_code(0);
     p.assert_same_data();
     assert_eq!(fk_set(&p.dst, &p.db), before);
 }

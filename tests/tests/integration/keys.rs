@@ -29,7 +29,7 @@ fn keys_go_for_the_load_and_come_back_exactly() {
         before.0
     );
     let (s, _) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     assert!(
         run.stderr
@@ -113,13 +113,10 @@ fn killed_with_keys_out_or_half_back_nothing_is_lost() {
         (2..7).contains(&n),
         "killed with some indexes back, not all ({n})"
     );
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]).expect_code(0);
+    crate::common::copy(&s, &d, &["--resume"]).expect_code(0);
     p.assert_same_data();
     assert_eq!(schema_of(&p.dst, &p.db), before);
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "0"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "0");
 }
 
 /// In replica mode the foreign keys stay, and with them the keys of the
@@ -131,7 +128,7 @@ fn replica_mode_keeps_the_keys_foreign_keys_need() {
     p.load(&["keys-schema.sql"], &["keys-data.sql"]);
     let before = schema_of(&p.dst, &p.db);
     let (s, d) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     assert!(run.stderr.contains("replica mode"), "{}", run.stderr);
     assert_eq!(
@@ -163,7 +160,7 @@ fn a_tampered_key_reaches_no_other_roles_table() {
         .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
         .expect("trusted install");
     let (s, su) = p.urls();
-    pgcopy(&["copy", "-s", &s, "-d", &d]).expect_code(0);
+    crate::common::copy(&s, &d, &[]).expect_code(0);
     p.dst
         .try_psql_as(&p.db, "app", "CREATE TABLE tp (a int, b int)")
         .unwrap();
@@ -302,14 +299,14 @@ fn keys_in_a_schema_the_role_may_not_create_in_stay_in_place() {
     let before = schema_of(&p.dst, &p.db);
     let (s, _) = p.urls();
     let d = p.dst.url_for(&p.db, "nc_app", "nc-pw");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     assert!(!run.stderr.contains("indexes"), "{}", run.stderr);
     p.assert_same_data();
     assert_eq!(schema_of(&p.dst, &p.db), before);
     // Given CREATE, the same role defers them, and they come back as well.
     p.dst.psql(&p.db, "GRANT CREATE ON SCHEMA public TO nc_app");
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     assert!(
         run.stderr.contains("saved and dropped 2 indexes"),

@@ -47,13 +47,10 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
         scalar(&p.dst, &p.db, "SELECT disabled_triggers FROM pgcopy.jobs"),
         ""
     );
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "9"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "9");
 
     // A plain copy refuses, and says how to go on.
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(1);
     // One problem, one next step: its saved keys are the job's own, which
     // a resume or a discard puts back.
@@ -148,7 +145,7 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
         "0"
     );
     // Nothing left to resume.
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]);
+    let run = crate::common::copy(&s, &d, &["--resume"]);
     run.expect_code(1);
     assert!(run.stderr.contains("nothing to resume"), "{}", run.stderr);
 }
@@ -190,7 +187,7 @@ fn discarding_a_job_restores_constraints_and_triggers() {
     // FKs whose data is half copied come back NOT VALID at worst, never lost.
     assert_eq!(after.fks.lines().count(), before.fks.lines().count());
     // A new copy is allowed again and ends identical.
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d]);
+    let run = crate::common::copy(&s, &d, &[]);
     run.expect_code(0);
     let dst = full_fingerprint(&p.dst, &p.db);
     assert_eq!(dst.data, full_fingerprint(&p.src, &p.db).data);

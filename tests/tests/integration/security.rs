@@ -555,7 +555,7 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
         "ALTER DATABASE {} SET search_path = public, pg_catalog",
         h.db()
     ));
-    pgcopy(&["copy", "-s", &h.src, "-d", &h.app, "--no-progress"]).expect_code(0);
+    crate::common::copy(&h.src, &h.app, &["--no-progress"]).expect_code(0);
     for sql in [
         "SELECT * FROM pgcopy.status()",
         "SELECT * FROM pgcopy.status(1)",
@@ -606,7 +606,7 @@ fn a_superuser_copy_never_runs_code_of_the_tables_owner() {
     );
     // A superuser's copy refuses both tables, saying what would run, before
     // anything changes; so does a member of app who is not app.
-    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    let run = crate::common::copy(&h.src, &h.dst, &["--no-progress"]);
     run.expect_code(1);
     for expected in [
         "pgcopy will not load public.parent as \"postgres\": its rows would run code that role \"app\" may change",
@@ -625,7 +625,7 @@ fn a_superuser_copy_never_runs_code_of_the_tables_owner() {
     );
     h.su("GRANT CREATE ON DATABASE ownercode TO loader");
     let loader = h.p.dst.url_for(h.db(), "loader", "loader-pw");
-    let run = pgcopy(&["copy", "-s", &h.src, "-d", &loader, "--no-progress"]);
+    let run = crate::common::copy(&h.src, &loader, &["--no-progress"]);
     run.expect_code(1);
     assert!(
         run.stderr
@@ -634,7 +634,7 @@ fn a_superuser_copy_never_runs_code_of_the_tables_owner() {
         run.stderr
     );
     // As the owner it is app's own code on app's own tables: copied.
-    pgcopy(&["copy", "-s", &h.src, "-d", &h.app, "--no-progress"]).expect_code(0);
+    crate::common::copy(&h.src, &h.app, &["--no-progress"]).expect_code(0);
     assert_eq!(
         h.su("SELECT string_agg(DISTINCT who, ',') FROM public.pwned"),
         "app"
@@ -687,7 +687,7 @@ fn a_trigger_the_owner_adds_while_a_superuser_copies_never_fires() {
         // What the run left to undo is undone, and the next copy succeeds.
         pgcopy(&["jobs", "discard", &h.su("SELECT max(job_id) FROM pgcopy.jobs"), "-d", &h.dst]);
     }
-    pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]).expect_code(0);
+    crate::common::copy(&h.src, &h.dst, &["--no-progress"]).expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child", "public.solo"]);
 }
 
@@ -708,7 +708,7 @@ fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser()
          CREATE INDEX child_pred ON public.child (v) WHERE id <> ALL ('{0}'::public.pint[]);",
     )
     .unwrap();
-    let run = pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]);
+    let run = crate::common::copy(&h.src, &h.dst, &["--no-progress"]);
     run.expect_code(1);
     for expected in [
         "constraint parent_xml on table public.parent calls function query_to_xml(text,boolean,boolean,text), \
@@ -731,7 +731,7 @@ fn built_ins_and_literals_in_the_owners_definitions_never_run_as_the_superuser()
          ALTER TABLE public.child DROP CONSTRAINT child_cast; DROP INDEX public.child_pred;",
     )
     .unwrap();
-    pgcopy(&["copy", "-s", &h.src, "-d", &h.dst, "--no-progress"]).expect_code(0);
+    crate::common::copy(&h.src, &h.dst, &["--no-progress"]).expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child"]);
     // Had app put the predicate back between preflight and the drop, the
     // saved definition would hold the literal: rebuilding it would parse the
@@ -1232,7 +1232,7 @@ fn the_same_database_guard_fails_closed_without_privileges() {
     let other = c.url_for("other", "app", "app-pw");
     // pg_control_system() is not allowed: the second check, which needs no
     // privilege, finds the destination's own session in the source.
-    let run = pgcopy(&["copy", "-s", &url, "-d", &url, "--no-progress"]);
+    let run = crate::common::copy(&url, &url, &["--no-progress"]);
     run.expect_code(2);
     assert!(
         run.stderr
@@ -1242,13 +1242,13 @@ fn the_same_database_guard_fails_closed_without_privileges() {
     );
     assert_eq!(c.psql("same", "SELECT count(*) FROM t"), "100");
     // Two databases of one server are told apart, and the copy goes ahead.
-    pgcopy(&["copy", "-s", &other, "-d", &url, "--no-progress"]).expect_code(0);
+    crate::common::copy(&other, &url, &["--no-progress"]).expect_code(0);
     // With neither check possible, it refuses rather than guess.
     c.psql(
         "same",
         "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;",
     );
-    let run = pgcopy(&["copy", "-s", &url, "-d", &url, "--no-progress"]);
+    let run = crate::common::copy(&url, &url, &["--no-progress"]);
     run.expect_code(1);
     assert!(
         run.stderr
@@ -1330,7 +1330,7 @@ fn connection_parameters_are_honoured_or_refused_and_never_show_a_password() {
             "require needs TLS",
         ),
     ] {
-        let run = pgcopy(&["copy", "-s", &s, "-d", &conninfo]);
+        let run = crate::common::copy(&s, &conninfo, &[]);
         run.expect_code(2);
         assert!(run.stderr.contains(expected), "{conninfo}: {}", run.stderr);
     }

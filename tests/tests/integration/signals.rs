@@ -349,7 +349,7 @@ fn lock_wait_timeout_fails_the_copy_and_names_the_table_and_the_way_back() {
     );
     // A bad value is refused before anything is done.
     let (s, d) = p.urls();
-    let run = pgcopy(&["copy", "-s", &s, "-d", &d, "--lock-wait-timeout", "soon"]);
+    let run = crate::common::copy(&s, &d, &["--lock-wait-timeout", "soon"]);
     run.expect_code(2);
     assert!(
         run.stderr

@@ -225,10 +225,7 @@ fn killed_after_drops_restore_fks_from_psql_brings_back_every_fk_exactly() {
     let mut child =
         crate::common::spawn_copy(&s, &d, &[], &[("PGCOPY_FAILPOINT", "after-drop-fks")]);
     crate::common::kill_after(&mut child, "failpoint after-drop-fks reached");
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "9"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "9");
     let out = p
         .dst
         .try_psql_as(
@@ -311,10 +308,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
         "{}",
         status.stdout
     );
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "9"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "9");
     // Killed mid-copy, some tables are loaded and others not: every FK comes
     // back where the data allows, and the others are reported and stay saved.
     let out = p
@@ -358,10 +352,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
         .try_psql_as(&p.db, "app", "SELECT * FROM pgcopy.restore_fks()")
         .unwrap();
     assert_eq!(fk_set(&p.dst, &p.db), before);
-    assert_eq!(
-        scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks"),
-        "0"
-    );
+    assert_eq!(crate::common::pending_fks(&p), "0");
 }
 
 /// A run stopped at the start of each phase says so in `progress`,
@@ -413,7 +404,7 @@ fn each_phase_shows_while_it_runs_and_a_kill_there_resumes() {
             "{}",
             run.stdout
         );
-        pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--no-progress"]).expect_code(0);
+        crate::common::copy(&s, &d, &["--resume", "--no-progress"]).expect_code(0);
         // Ended: no phase shown, the last one entered kept in the job.
         assert_eq!(
             scalar(

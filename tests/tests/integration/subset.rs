@@ -193,7 +193,7 @@ fn a_subset_resumes_only_with_its_own_filters() {
         &[("PGCOPY_FAILPOINT", "phase:load")],
     );
     crate::common::kill_after(&mut child, "failpoint phase:load reached");
-    let refused = pgcopy(&["copy", "-s", &s, "-d", &d, "--resume"]);
+    let refused = crate::common::copy(&s, &d, &["--resume"]);
     refused.expect_code(1);
     assert!(
         refused
@@ -214,7 +214,7 @@ fn a_subset_resumes_only_with_its_own_filters() {
         )
         .unwrap();
     assert!(scalar(&p.dst, &p.db, "SELECT plan::text FROM pgcopy.jobs").contains("1 / 0 = 1"));
-    pgcopy(&["copy", "-s", &s, "-d", &d, "--resume", "--where", filter]).expect_code(0);
+    crate::common::copy(&s, &d, &["--resume", "--where", filter]).expect_code(0);
     assert_eq!(
         scalar(&p.dst, &p.db, "SELECT count(*) FROM tenant"),
         scalar(
@@ -254,7 +254,7 @@ fn bad_filters_are_refused_before_any_change() {
     let p = Pair::new("subsetbad");
     p.load(&["fks-schema.sql"], &["fks-data.sql"]);
     let (s, d) = p.urls();
-    let copy = |filter: &str| pgcopy(&["copy", "-s", &s, "-d", &d, "--where", filter]);
+    let copy = |filter: &str| crate::common::copy(&s, &d, &["--where", filter]);
     let syntax = copy("category");
     syntax.expect_code(2);
     assert!(
@@ -717,7 +717,7 @@ fn one_store_with_its_staff() {
     }
     let (s, d) = p.urls();
     let store = "public.store: store_id = 1";
-    let dry = pgcopy(&["copy", "-s", &s, "-d", &d, "--dry-run", "--where", store]);
+    let dry = crate::common::copy(&s, &d, &["--dry-run", "--where", store]);
     dry.expect_code(0);
     assert!(
         dry.stdout

@@ -4,7 +4,7 @@
 //! before anything changes. The version matrix runs the same between
 //! majors (`versions.rs`).
 
-use crate::common::{fingerprint, full_fingerprint, pgcopy, scalar, Pair};
+use crate::common::{fingerprint, full_fingerprint, scalar, Pair};
 use pgcopy_tests::every_type;
 
 /// A pair with the every-type schema on both sides, the source's OIDs
@@ -35,7 +35,7 @@ fn every_builtin_type_with_its_arrays_domains_and_composites_comes_back_exactly(
     let p = every_type_pair("everytype");
     let before = full_fingerprint(&p.dst, &p.db);
     let (s, d) = p.urls();
-    let dry = pgcopy(&["copy", "-s", &s, "-d", &d, "--dry-run"]);
+    let dry = crate::common::copy(&s, &d, &["--dry-run"]);
     dry.expect_code(0);
     assert!(
         dry.stdout.contains("as text:      every.t_regclass (values that go by name: \"v\" (regclass), \"a\" (regclass), \"d\" (regclass), \"c\" (regclass))"),

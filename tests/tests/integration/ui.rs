@@ -295,7 +295,7 @@ fn copying_a_database_onto_itself_is_refused() {
         p.db,
         pgcopy_tests::SUPERUSER_PASSWORD
     );
-    let run = pgcopy(&["copy", "-s", &s, "-d", &same]);
+    let run = crate::common::copy(&s, &same, &[]);
     run.expect_code(2);
     assert!(
         run.stderr
