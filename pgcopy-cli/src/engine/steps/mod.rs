@@ -57,7 +57,7 @@ pub struct Connected {
 
 /// Runs a prepared job to its end; returns the exit code.
 pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow::Result<i32> {
-    let (source, dest, opts) = (&config.source, &config.dest, &config.run);
+    let (dest, opts) = (&config.dest, &config.run);
     let Connected {
         src,
         mut dst,
@@ -70,65 +70,8 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
     save_drop::run(&mut dst, &store, &setup).await?;
 
     let mut summary = summary::RunSummary::new(&setup.plan);
-    let queue: VecDeque<Unit> = setup
-        .plan
-        .tables
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            t.chunks.iter().map(move |c| Unit {
-                table: i,
-                chunk: *c,
-            })
-        })
-        .filter(|u| {
-            let t = &setup.plan.tables[u.table].table;
-            match setup
-                .done_chunks
-                .get(&(t.schema.clone(), t.name.clone(), u.chunk.index as i32))
-            {
-                Some(&(rows, bytes)) => {
-                    summary.add_done(u.table, rows as u64, bytes as u64);
-                    false
-                }
-                None => true,
-            }
-        })
-        .collect();
-    let analyze = EarlyAnalyze::new(&setup.plan, queue.iter().map(|u| u.table), setup.analyze);
-    let shared = Arc::new(Shared {
-        budget: Arc::new(tokio::sync::Semaphore::new(opts.parallel.max(1))),
-        builds: EarlyBuilds::new(&setup.plan, &setup.indexes_to_drop),
-        conditions: setup.conditions.clone(),
-        analyze,
-        load_as: setup.load_as.clone(),
-        counted_on_server: setup.counted_on_server.clone(),
-        matview_refusals: setup.matview_refusals.clone(),
-        after: after_load::AfterLoad::new(after_load::AfterWeights::of(
-            &setup.plan,
-            &setup.indexes_to_drop,
-            setup.analyze,
-        )),
-        queue: Mutex::new(queue),
-        live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
-        plan: setup.plan.clone(),
-        source: source.clone(),
-        dest: dest.clone(),
-        snapshot,
-        store: store.clone(),
-        job_id,
-        pin_schemas: setup.pin_schemas,
-        scope: crate::scope::Scope {
-            job: Some(job_id),
-            trust: config.shape.trust.clone(),
-            own: Some(Arc::new(setup.own.clone())),
-        },
-        batch_size: opts.batch_size,
-        retries: opts.retries,
-        // One slot per worker, and the analyzer's last.
-        cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel + 1]),
-        started: Instant::now(),
-    });
+    let queue = pending_units(&setup, &mut summary);
+    let shared = share(&config, &setup, queue, snapshot, store.clone());
 
     let mut display = match crate::progress::detect(!opts.progress) {
         crate::progress::ProgressMode::Bar => Some(crate::progress::Display::start(opts.parallel)),
@@ -173,28 +116,7 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());
     }
-    let ended = outcome::Ended {
-        stopped: interrupted.then(|| {
-            (
-                crate::stop::signal_name().unwrap_or("a signal"),
-                crate::stop::exit_code().unwrap_or(exit::INTERRUPTED),
-            )
-        }),
-        failed: result.as_ref().err().map(|e| format!("{e:#}")),
-        restore_failed: restore.as_ref().err().map(|e| format!("{e:#}")),
-        failed_tables: result.as_ref().map_or(0, |s| s.failed()),
-        triggers: result.as_ref().ok().and_then(|s| s.trigger_failure.clone()),
-        large_objects: result
-            .as_ref()
-            .ok()
-            .and_then(|s| s.large_object_failure.clone()),
-        indexes: result.as_ref().map_or(0, |s| s.index_failures.len()),
-        matviews: result
-            .as_ref()
-            .map(|s| s.matview_failures.clone())
-            .unwrap_or_default(),
-        foreign_keys: restore.as_ref().map_or(0, Vec::len),
-    };
+    let ended = ended(interrupted, &result, &restore);
     let (state, error, code) = outcome::decide(&ended, store.schema());
     if reconnect_if_closed(&mut dst, dest).await {
         if let Err(e) = store
@@ -245,6 +167,112 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
         errln!("hint: continue this job with `pgcopy copy --resume` (same source and destination)");
     }
     Ok(code)
+}
+
+/// What the workers, the index builds, ANALYZE and the display share.
+fn share(
+    config: &CopyConfig,
+    setup: &Setup,
+    queue: VecDeque<Unit>,
+    snapshot: String,
+    store: StateStore,
+) -> Arc<Shared> {
+    let (source, dest, opts) = (&config.source, &config.dest, &config.run);
+    let job_id = setup.job_id;
+    let analyze = EarlyAnalyze::new(&setup.plan, queue.iter().map(|u| u.table), setup.analyze);
+    Arc::new(Shared {
+        budget: Arc::new(tokio::sync::Semaphore::new(opts.parallel.max(1))),
+        builds: EarlyBuilds::new(&setup.plan, &setup.indexes_to_drop),
+        conditions: setup.conditions.clone(),
+        analyze,
+        load_as: setup.load_as.clone(),
+        counted_on_server: setup.counted_on_server.clone(),
+        matview_refusals: setup.matview_refusals.clone(),
+        after: after_load::AfterLoad::new(after_load::AfterWeights::of(
+            &setup.plan,
+            &setup.indexes_to_drop,
+            setup.analyze,
+        )),
+        queue: Mutex::new(queue),
+        live: (0..opts.parallel).map(|_| WorkerLive::default()).collect(),
+        plan: setup.plan.clone(),
+        source: source.clone(),
+        dest: dest.clone(),
+        snapshot,
+        store,
+        job_id,
+        pin_schemas: setup.pin_schemas,
+        scope: crate::scope::Scope {
+            job: Some(job_id),
+            trust: config.shape.trust.clone(),
+            own: Some(Arc::new(setup.own.clone())),
+        },
+        batch_size: opts.batch_size,
+        retries: opts.retries,
+        // One slot per worker, and the analyzer's last.
+        cancel_handles: Mutex::new(vec![Vec::new(); opts.parallel + 1]),
+        started: Instant::now(),
+    })
+}
+
+/// The chunks still to load, largest table first, in the plan's order; the
+/// chunks an earlier run of the job committed count in `summary` instead.
+fn pending_units(setup: &Setup, summary: &mut summary::RunSummary) -> VecDeque<Unit> {
+    setup
+        .plan
+        .tables
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.chunks.iter().map(move |c| Unit {
+                table: i,
+                chunk: *c,
+            })
+        })
+        .filter(|u| {
+            let t = &setup.plan.tables[u.table].table;
+            match setup
+                .done_chunks
+                .get(&(t.schema.clone(), t.name.clone(), u.chunk.index as i32))
+            {
+                Some(&(rows, bytes)) => {
+                    summary.add_done(u.table, rows as u64, bytes as u64);
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect()
+}
+
+/// How the run ended, in the terms the outcome is decided from.
+fn ended(
+    interrupted: bool,
+    result: &anyhow::Result<summary::RunSummary>,
+    restore: &anyhow::Result<Vec<crate::constraints::RestoreOutcome>>,
+) -> outcome::Ended {
+    outcome::Ended {
+        stopped: interrupted.then(|| {
+            (
+                crate::stop::signal_name().unwrap_or("a signal"),
+                crate::stop::exit_code().unwrap_or(exit::INTERRUPTED),
+            )
+        }),
+        failed: result.as_ref().err().map(|e| format!("{e:#}")),
+        restore_failed: restore.as_ref().err().map(|e| format!("{e:#}")),
+        failed_tables: result.as_ref().map_or(0, |s| s.failed()),
+        triggers: result.as_ref().ok().and_then(|s| s.trigger_failure.clone()),
+        large_objects: result
+            .as_ref()
+            .ok()
+            .and_then(|s| s.large_object_failure.clone()),
+        indexes: result.as_ref().map_or(0, |s| s.index_failures.len()),
+        matviews: result
+            .as_ref()
+            .map(|s| s.matview_failures.clone())
+            .unwrap_or_default(),
+        foreign_keys: restore.as_ref().map_or(0, Vec::len),
+    }
 }
 
 /// The steps that move data, in the graph's order: those before the load,
