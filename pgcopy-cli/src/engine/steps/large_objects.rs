@@ -233,25 +233,24 @@ struct Object {
     data: Vec<u8>,
 }
 
-async fn copy_batch(
-    shared: &Shared,
-    src: &Client,
-    dst: &mut Client,
-    mark_done: &tokio_postgres::Statement,
-    batch: LargeObjectBatch,
-) -> anyhow::Result<(u64, u64)> {
+const READ_SQL: &str = include_str!("../../../../sql/large_objects_read.sql");
+const GRANTS_SQL: &str = include_str!("../../../../sql/large_objects_grants.sql");
+
+/// One batch as the source has it: the objects (their first slices), their
+/// privileges, and which have an ACL at all.
+struct SourceBatch {
+    objects: Vec<Object>,
+    grants: Vec<tokio_postgres::Row>,
+    with_acl: HashSet<u32>,
+}
+
+/// Reads one batch from the source, in the run's snapshot.
+async fn read_batch(src: &Client, batch: LargeObjectBatch) -> anyhow::Result<SourceBatch> {
     let rows = src
-        .query(
-            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text,
-                    pg_catalog.obj_description(m.oid, 'pg_largeobject'),
-                    pg_catalog.lo_get(m.oid, 0, $3)
-               FROM pg_catalog.pg_largeobject_metadata m
-              WHERE m.oid BETWEEN $1 AND $2 ORDER BY m.oid",
-            &[&batch.first, &batch.last, &SLICE],
-        )
+        .query(READ_SQL, &[&batch.first, &batch.last, &SLICE])
         .await
         .map_err(|e| anyhow::anyhow!("reading: {}", pg_message(&e)))?;
-    let mut objects: Vec<Object> = rows
+    let objects: Vec<Object> = rows
         .iter()
         .map(|r| {
             Ok(Object {
@@ -262,19 +261,8 @@ async fn copy_batch(
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()?;
-    // Privileges as the source lists them, the owner's own included (an
-    // owner may have revoked some of its own).
     let grants = src
-        .query(
-            "SELECT m.oid, a.privilege_type, CASE WHEN a.grantee = 0 THEN NULL
-                                                 ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
-                    a.is_grantable,
-                    CASE WHEN a.grantor OPERATOR(pg_catalog.<>) m.lomowner
-                         THEN pg_catalog.pg_get_userbyid(a.grantor)::text END
-               FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a
-              WHERE m.oid BETWEEN $1 AND $2",
-            &[&batch.first, &batch.last],
-        )
+        .query(GRANTS_SQL, &[&batch.first, &batch.last])
         .await
         .map_err(|e| anyhow::anyhow!("reading privileges: {}", pg_message(&e)))?;
     let with_acl: HashSet<u32> = src
@@ -288,6 +276,90 @@ async fn copy_batch(
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(SourceBatch {
+        objects,
+        grants,
+        with_acl,
+    })
+}
+
+/// The GRANTs that give the batch's objects the source's privileges. A
+/// grant another role made (one holding the grant option) is made as that
+/// role, so it stays the grantor, where this role may act as it; in the
+/// source's order, which has each grant option before its use.
+async fn grants_ddl(
+    tx: &tokio_postgres::Transaction<'_>,
+    grants: &[tokio_postgres::Row],
+) -> anyhow::Result<String> {
+    let mut ddl = String::new();
+    let grantors: Vec<String> = grants
+        .iter()
+        .map(|g| g.try_get::<_, Option<String>>(4))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?
+        .into_iter()
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let may_act: HashSet<String> = match grantors.is_empty() {
+        true => HashSet::new(),
+        false => tx
+            .query(
+                "SELECT r FROM unnest($1::pg_catalog.text[]) AS r \
+                  WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles o \
+                                           WHERE o.rolname OPERATOR(pg_catalog.=) r) \
+                             THEN pg_catalog.pg_has_role(r::pg_catalog.name, 'MEMBER') END",
+                &[&grantors],
+            )
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, tokio_postgres::Error>>()?,
+    };
+    for g in grants {
+        let (oid, privilege, grantee, grantable): (u32, String, Option<String>, bool) =
+            (g.try_get(0)?, g.try_get(1)?, g.try_get(2)?, g.try_get(3)?);
+        let grantor = g
+            .try_get::<_, Option<String>>(4)?
+            .filter(|r| may_act.contains(r));
+        let privilege = match privilege.as_str() {
+            "SELECT" => "SELECT",
+            "UPDATE" => "UPDATE",
+            other => {
+                anyhow::bail!("large object {oid} has a privilege pgcopy does not know: {other}")
+            }
+        };
+        if let Some(r) = &grantor {
+            ddl.push_str(&format!("{};\n", pgcopy_core::sql::set_local_role(r)));
+        }
+        ddl.push_str(&format!(
+            "GRANT {privilege} ON LARGE OBJECT {oid} TO {}{};\n",
+            grantee.as_deref().map_or("PUBLIC".to_string(), quote_ident),
+            if grantable { " WITH GRANT OPTION" } else { "" }
+        ));
+        if grantor.is_some() {
+            ddl.push_str(&format!("{};\n", pgcopy_core::sql::RESET_ROLE));
+        }
+    }
+    Ok(ddl)
+}
+
+/// Copies one batch into one destination transaction: the objects replace
+/// any of the same OIDs, with the source's owners, comments and privileges,
+/// and the batch is marked done in the same transaction; returns how many
+/// objects and bytes.
+async fn copy_batch(
+    shared: &Shared,
+    src: &Client,
+    dst: &mut Client,
+    mark_done: &tokio_postgres::Statement,
+    batch: LargeObjectBatch,
+) -> anyhow::Result<(u64, u64)> {
+    let SourceBatch {
+        mut objects,
+        grants,
+        with_acl,
+    } = read_batch(src, batch).await?;
     let tx = dst.transaction().await?;
     let oids: Vec<u32> = objects.iter().map(|o| o.oid).collect();
     tx.execute(
@@ -358,58 +430,7 @@ async fn copy_batch(
             ));
         }
     }
-    // A grant another role made (one holding the grant option) is made as
-    // that role, so it stays the grantor, where this role may act as it;
-    // in the source's order, which has each grant option before its use.
-    let grantors: Vec<String> = grants
-        .iter()
-        .map(|g| g.try_get::<_, Option<String>>(4))
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?
-        .into_iter()
-        .flatten()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let may_act: HashSet<String> = match grantors.is_empty() {
-        true => HashSet::new(),
-        false => tx
-            .query(
-                "SELECT r FROM unnest($1::pg_catalog.text[]) AS r \
-                  WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles o \
-                                           WHERE o.rolname OPERATOR(pg_catalog.=) r) \
-                             THEN pg_catalog.pg_has_role(r::pg_catalog.name, 'MEMBER') END",
-                &[&grantors],
-            )
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, tokio_postgres::Error>>()?,
-    };
-    for g in &grants {
-        let (oid, privilege, grantee, grantable): (u32, String, Option<String>, bool) =
-            (g.try_get(0)?, g.try_get(1)?, g.try_get(2)?, g.try_get(3)?);
-        let grantor = g
-            .try_get::<_, Option<String>>(4)?
-            .filter(|r| may_act.contains(r));
-        let privilege = match privilege.as_str() {
-            "SELECT" => "SELECT",
-            "UPDATE" => "UPDATE",
-            other => {
-                anyhow::bail!("large object {oid} has a privilege pgcopy does not know: {other}")
-            }
-        };
-        if let Some(r) = &grantor {
-            ddl.push_str(&format!("{};\n", pgcopy_core::sql::set_local_role(r)));
-        }
-        ddl.push_str(&format!(
-            "GRANT {privilege} ON LARGE OBJECT {oid} TO {}{};\n",
-            grantee.as_deref().map_or("PUBLIC".to_string(), quote_ident),
-            if grantable { " WITH GRANT OPTION" } else { "" }
-        ));
-        if grantor.is_some() {
-            ddl.push_str(&format!("{};\n", pgcopy_core::sql::RESET_ROLE));
-        }
-    }
+    ddl.push_str(&grants_ddl(&tx, &grants).await?);
     if !ddl.is_empty() {
         tx.batch_execute(&ddl).await.map_err(|e| {
             anyhow::anyhow!(
