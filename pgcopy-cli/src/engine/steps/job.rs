@@ -5,7 +5,7 @@
 use super::plan::Ctx;
 use super::preflight::fail_preflight;
 use crate::engine::guard::LoadAs;
-use crate::state::{StateSchemaStatus, StateStore};
+use crate::state::{StateSchemaStatus, StateStore, StoredJob};
 use pgcopy_core::catalog::{ForeignKey, Index};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::preflight::{self, large_objects_warning, EarlierJob, Problem};
@@ -120,54 +120,15 @@ pub(super) async fn new_job(
         ));
     }
 
-    let mut schema_ready = false;
-    // Earlier jobs that did not finish but left nothing to undo (nothing
-    // dropped or disabled is still out) are simply superseded by a new copy.
-    let mut superseded = Vec::new();
-    if !dry_run {
-        match store.assess(dst).await? {
-            Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
-                schema_ready = true;
-                if let Some(ext_owner) = droppable_by {
-                    problems.extend(preflight::check_droppable_state(
-                        &ext_owner,
-                        &fks_to_drop,
-                        &indexes_to_drop,
-                        &triggers,
-                        ctx.dst_catalog,
-                    ));
-                }
-                let mut blocking = Vec::new();
-                for job in store.unfinished_jobs(dst, None).await? {
-                    let leftovers = store.job_leftovers(dst, job.job_id).await? > 0;
-                    match preflight::earlier_job(
-                        job.job_id,
-                        &job.state,
-                        job.stale,
-                        leftovers,
-                        &job.next_step,
-                    ) {
-                        EarlierJob::Blocks(p) => {
-                            blocking.push(job.job_id);
-                            problems.push(p)
-                        }
-                        // Another role's job is its own to mark.
-                        EarlierJob::Superseded if job.mine => superseded.push(job),
-                        EarlierJob::Superseded => {}
-                    }
-                }
-                let pending = store.pending_fk_count(dst, &blocking).await?;
-                if pending > 0 {
-                    problems.push(Problem::PendingFks {
-                        count: pending,
-                        state_schema: config.state_schema.clone(),
-                    });
-                }
-            }
-            Ok(StateSchemaStatus::Creatable) => {}
-            Err(p) => problems.push(Problem::StateSchema(p)),
+    let (schema_ready, superseded) = match dry_run {
+        true => (false, Vec::new()),
+        false => {
+            let earlier =
+                earlier_jobs(ctx, dst, store, &fks_to_drop, &indexes_to_drop, &triggers).await?;
+            problems.extend(earlier.problems);
+            (earlier.schema_ready, earlier.superseded)
         }
-    }
+    };
     fail_preflight(&problems)?;
     if let Some(format) = config.dry_run {
         crate::engine::dry_run::print_plan(&plan, &indexes_to_drop, config, format)?;
@@ -234,6 +195,79 @@ pub(super) async fn new_job(
         done_chunks: HashMap::new(),
         analyze: shape.analyze,
     }))
+}
+
+/// What the destination's state schema says of earlier jobs.
+struct EarlierJobs {
+    /// The state schema exists and this role may use it.
+    schema_ready: bool,
+    /// Jobs that block a new copy, and why; and saved keys still out.
+    problems: Vec<Problem>,
+    /// This role's unfinished jobs that left nothing to undo (nothing
+    /// dropped or disabled is still out): a new copy supersedes them.
+    superseded: Vec<StoredJob>,
+}
+
+/// Reads the state schema before a new job: whether it can be used (and
+/// dropped by whom), which earlier jobs block a copy, which it supersedes.
+async fn earlier_jobs(
+    ctx: &Ctx<'_>,
+    dst: &Client,
+    store: &StateStore,
+    fks_to_drop: &[ForeignKey],
+    indexes_to_drop: &[Index],
+    triggers: &[pgcopy_core::triggers::SavedTrigger],
+) -> anyhow::Result<EarlierJobs> {
+    let mut schema_ready = false;
+    let mut problems = Vec::new();
+    let mut superseded = Vec::new();
+    match store.assess(dst).await? {
+        Ok(StateSchemaStatus::Ready { droppable_by, .. }) => {
+            schema_ready = true;
+            if let Some(ext_owner) = droppable_by {
+                problems.extend(preflight::check_droppable_state(
+                    &ext_owner,
+                    fks_to_drop,
+                    indexes_to_drop,
+                    triggers,
+                    ctx.dst_catalog,
+                ));
+            }
+            let mut blocking = Vec::new();
+            for job in store.unfinished_jobs(dst, None).await? {
+                let leftovers = store.job_leftovers(dst, job.job_id).await? > 0;
+                match preflight::earlier_job(
+                    job.job_id,
+                    &job.state,
+                    job.stale,
+                    leftovers,
+                    &job.next_step,
+                ) {
+                    EarlierJob::Blocks(p) => {
+                        blocking.push(job.job_id);
+                        problems.push(p)
+                    }
+                    // Another role's job is its own to mark.
+                    EarlierJob::Superseded if job.mine => superseded.push(job),
+                    EarlierJob::Superseded => {}
+                }
+            }
+            let pending = store.pending_fk_count(dst, &blocking).await?;
+            if pending > 0 {
+                problems.push(Problem::PendingFks {
+                    count: pending,
+                    state_schema: ctx.config.state_schema.clone(),
+                });
+            }
+        }
+        Ok(StateSchemaStatus::Creatable) => {}
+        Err(p) => problems.push(Problem::StateSchema(p)),
+    }
+    Ok(EarlierJobs {
+        schema_ready,
+        problems,
+        superseded,
+    })
 }
 
 /// What a run saves and drops, as it saves it (see `pgcopy_core::restore::OwnSaved`).
