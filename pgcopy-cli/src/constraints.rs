@@ -260,15 +260,7 @@ pub(crate) async fn add_one(
                 })?;
                 let now = tx
                     .query_one(
-                        &format!(
-                            "SELECT {}",
-                            pgcopy_core::bindings::bindings_sql(
-                                "'pg_catalog.pg_constraint'::pg_catalog.regclass",
-                                "(SELECT c.oid FROM pg_catalog.pg_constraint c \
-                                   WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
-                                     AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)"
-                            )
-                        ),
+                        &format!("SELECT {}", restore::added_constraint_bindings()),
                         &[&saved.table.to_string(), &saved.name],
                     )
                     .await?;

@@ -28,8 +28,9 @@ pub use clones::{
 };
 pub use index::{index_action, IndexAction, IndexPresent, SavedIndex};
 pub use statements::{
-    error_sql, index_error_sql, lock_for_validation, mark_index_sql, mark_sql, pending_indexes_sql,
-    pending_sql, probe_sql, FK_UNTRUSTED_CODE_SQL, VALIDATION_LOCKS_SQL,
+    added_constraint_bindings, error_sql, index_error_sql, lock_for_validation, mark_index_sql,
+    mark_sql, pending_indexes_sql, pending_sql, probe_sql, FK_UNTRUSTED_CODE_SQL,
+    VALIDATION_LOCKS_SQL,
 };
 
 /// A row of `saved_fks`.

@@ -323,12 +323,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
                     // Raised, so the subtransaction rolls the add back.
                     if let Err(msg) = check_bindings_after(
                         bindings,
-                        &pgcopy_core::bindings::bindings_sql(
-                            "'pg_catalog.pg_constraint'::pg_catalog.regclass",
-                            "(SELECT c.oid FROM pg_catalog.pg_constraint c \
-                               WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
-                                 AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)",
-                        ),
+                        &restore::added_constraint_bindings(),
                         vec![saved.table.to_string().into(), saved.name.clone().into()],
                         &what,
                         &saved.table,

@@ -122,3 +122,17 @@ pub fn index_error_sql(state_schema: &str) -> String {
         quote_ident(state_schema)
     )
 }
+
+/// The bindings (see [`crate::bindings`]) of the constraint named `$2` on
+/// the table named `$1` (a quoted qualified name), as one `jsonb`
+/// expression: what a re-added foreign key depends on, compared in its own
+/// transaction with what it depended on when it was dropped (the CLI and
+/// the extension alike).
+pub fn added_constraint_bindings() -> String {
+    crate::bindings::bindings_sql(
+        "'pg_catalog.pg_constraint'::pg_catalog.regclass",
+        "(SELECT c.oid FROM pg_catalog.pg_constraint c \
+           WHERE c.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) \
+             AND c.conname OPERATOR(pg_catalog.=) $2::pg_catalog.text)",
+    )
+}
