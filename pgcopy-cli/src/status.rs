@@ -73,8 +73,24 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let schema = quote_ident(&args.state_schema);
-    let job = dst
+    let status = read_status(&dst, &args.state_schema, args.job).await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(exit::OK);
+    }
+    print_status(&status);
+    Ok(exit::OK)
+}
+
+/// The progress of job `job` (else the latest this role ran) and of each
+/// of its tables, from the state schema's `progress` view and `status()`.
+async fn read_status(
+    dst: &tokio_postgres::Client,
+    state_schema: &str,
+    job: Option<i64>,
+) -> anyhow::Result<JobStatus> {
+    let schema = quote_ident(state_schema);
+    let found = dst
         .query_opt(
             &format!(
                 "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
@@ -84,12 +100,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
                   WHERE job_id = coalesce($1, (SELECT max(j.job_id) FROM {schema}.jobs j \
                                                   WHERE pg_catalog.pg_get_userbyid(j.created_by) = current_user))"
             ),
-            &[&args.job],
+            &[&job],
         )
         .await
         .pg_context(|| "reading the job's progress".into())?;
-    let Some(j) = job else {
-        return Err(UserError::failure(match args.job {
+    let Some(j) = found else {
+        return Err(UserError::failure(match job {
             Some(n) => format!("there is no job {n} on the destination"),
             // Another role's job is its business: a job it forged must
             // not read as this role's copy.
@@ -111,7 +127,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         )
         .await
         .pg_context(|| "reading the tables' progress".into())?;
-    let status = JobStatus {
+    Ok(JobStatus {
         job_id,
         state: j.try_get(1)?,
         tables: j.try_get(2)?,
@@ -139,11 +155,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()?,
-    };
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&status)?);
-        return Ok(exit::OK);
-    }
+    })
+}
+
+/// Prints a job's status for a person: the job's line, its error and next
+/// step, then one line a table.
+fn print_status(status: &JobStatus) {
     outln!(
         "job {}: {}{}, {:.1}% ({}/{} tables), {} rows{}, {:.0} rows/s{}",
         status.job_id,
@@ -203,5 +220,4 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 .unwrap_or_default()
         );
     }
-    Ok(exit::OK)
 }
