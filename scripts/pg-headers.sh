@@ -15,7 +15,7 @@
 #       lists are left alone.
 #
 # Usage: scripts/pg-headers.sh MAJOR
-set -euo pipefail
+set -Eeuo pipefail
 
 major=${1:?usage: pg-headers.sh MAJOR}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,8 @@ mkdir -p "$root/target/pg-headers"
 staging=$(mktemp -d "$root/target/pg-headers/.$major.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 exec 3>&1 >"$log" 2>&1
+# Everything goes to the log; a failure says so in one line where it was run.
+trap 'echo "pg-headers: fetching the headers of PostgreSQL $major failed; what happened is in $log" >&3' ERR
 
 # Downloads one package of a Debian suite with its own apt state.
 apt_download() { # suite package

@@ -2,6 +2,7 @@
 //! the extension built for them installed into those servers.
 
 use crate::{bindir, is_root, repo_root, run_ok, COUNTER, SERVER_OS_USER};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -196,9 +197,9 @@ pub fn install_extension_for(major: u32) {
             let to = to.join(from.file_name().expect("a file name"));
             std::fs::copy(&from, &to)
                 .unwrap_or_else(|e| panic!("install {} as {}: {e}", from.display(), to.display()));
-            let mut c = Command::new("chmod");
-            c.arg("a+r").arg(&to);
-            run_ok(c, "make the extension readable by the server");
+            // Readable by the server's OS user.
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))
+                .unwrap_or_else(|e| panic!("make {} readable: {e}", to.display()));
         }
     }
 }

@@ -35,25 +35,9 @@ fn create_extension_as_non_superuser_with_only_create_on_database() {
         )
     );
     // Everything in the schema, the schema too, belongs to the superuser.
-    let owners = c.psql(
-        "ext",
-        "SELECT string_agg(DISTINCT o::regrole::text, ',') FROM (
-           SELECT nspowner FROM pg_namespace WHERE nspname = 'pgcopy'
-           UNION ALL SELECT relowner FROM pg_class WHERE relnamespace = 'pgcopy'::regnamespace
-           UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'pgcopy'::regnamespace) x(o)",
-    );
-    assert_eq!(owners, "postgres");
+    assert_eq!(owners_of_the_schema(&c, "ext"), "postgres");
     // \dn+ and \df+ explain every function and the schema itself.
-    let uncommented = c.psql(
-        "ext",
-        "SELECT coalesce(string_agg(what, ', ' ORDER BY what), 'none') FROM (
-           SELECT 'schema' FROM pg_namespace n
-            WHERE nspname = 'pgcopy' AND obj_description(n.oid, 'pg_namespace') IS NULL
-           UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p
-            WHERE pronamespace = 'pgcopy'::regnamespace
-              AND obj_description(p.oid, 'pg_proc') IS NULL) x(what)",
-    );
-    assert_eq!(uncommented, "none");
+    assert_eq!(uncommented(&c, "ext"), "none");
     // The installer may use the state tables.
     let out = c
         .try_psql_as(
@@ -160,16 +144,16 @@ fn extension_on(major: u32) {
 
     // Installed by the database's owner, not a superuser; everything in the
     // schema is the superuser's, and every function says what it does.
-    let out = p
-        .dst
-        .try_psql_as(
-            &p.db,
-            "app",
-            "CREATE EXTENSION pgcopy;
-             SELECT pgcopy.extension_version(), pgcopy.schema_version(), rolsuper
-               FROM pg_roles WHERE rolname = current_user;",
-        )
-        .unwrap_or_else(|e| panic!("{tag}: CREATE EXTENSION as the owner: {e}"));
+    let as_app = |sql: &str| {
+        p.dst
+            .try_psql_as(&p.db, "app", sql)
+            .unwrap_or_else(|e| panic!("{tag}: {sql}: {e}"))
+    };
+    let out = as_app(
+        "CREATE EXTENSION pgcopy;
+         SELECT pgcopy.extension_version(), pgcopy.schema_version(), rolsuper
+           FROM pg_roles WHERE rolname = current_user;",
+    );
     assert_eq!(
         out,
         format!(
@@ -179,33 +163,14 @@ fn extension_on(major: u32) {
         ),
         "{tag}"
     );
-    let owners = scalar(
-        &p.dst,
-        &p.db,
-        "SELECT string_agg(DISTINCT o::regrole::text, ',') FROM (
-           SELECT nspowner FROM pg_namespace WHERE nspname = 'pgcopy'
-           UNION ALL SELECT relowner FROM pg_class WHERE relnamespace = 'pgcopy'::regnamespace
-           UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'pgcopy'::regnamespace) x(o)",
-    );
-    assert_eq!(owners, "postgres", "{tag}");
-    let uncommented = scalar(
-        &p.dst,
-        &p.db,
-        "SELECT count(*) FROM pg_proc p WHERE pronamespace = 'pgcopy'::regnamespace
-            AND obj_description(p.oid, 'pg_proc') IS NULL",
-    );
-    assert_eq!(uncommented, "0", "{tag}");
+    assert_eq!(owners_of_the_schema(&p.dst, &p.db), "postgres", "{tag}");
+    assert_eq!(uncommented(&p.dst, &p.db), "none", "{tag}");
 
     // plan() reads this server's catalog with the core's planner.
-    let planned = p
-        .dst
-        .try_psql_as(
-            &p.db,
-            "app",
-            "SELECT string_agg(table_name || ':' || coalesce(array_length(drops_fks, 1), 0), ',' ORDER BY table_name)
-               FROM pgcopy.plan()",
-        )
-        .unwrap_or_else(|e| panic!("{tag}: plan(): {e}"));
+    let planned = as_app(
+        "SELECT string_agg(table_name || ':' || coalesce(array_length(drops_fks, 1), 0), ',' ORDER BY table_name)
+           FROM pgcopy.plan()",
+    );
     assert_eq!(planned, "child:2,grandchild:1,parent:0", "{tag}");
 
     // Killed once its keys and indexes are saved and dropped: status() says
@@ -224,28 +189,15 @@ fn extension_on(major: u32) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut state = String::new();
     while std::time::Instant::now() < deadline {
-        state = p
-            .dst
-            .try_psql_as(
-                &p.db,
-                "app",
-                "SELECT DISTINCT job_state FROM pgcopy.status()",
-            )
-            .unwrap_or_else(|e| panic!("{tag}: status(): {e}"));
+        state = as_app("SELECT DISTINCT job_state FROM pgcopy.status()");
         if state == "stale" {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(state, "stale", "{tag}");
-    let restored = p
-        .dst
-        .try_psql_as(
-            &p.db,
-            "app",
-            "SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1",
-        )
-        .unwrap_or_else(|e| panic!("{tag}: restore_fks(): {e}"));
+    let restored =
+        as_app("SELECT outcome, count(*) FROM pgcopy.restore_fks() GROUP BY 1 ORDER BY 1");
     assert_eq!(
         restored, "index_restored|4\nrestored|2\nrestored_not_valid|1",
         "{tag}"
@@ -281,4 +233,28 @@ fn extension_on(major: u32) {
         err.contains("already exists and belongs to role app"),
         "{tag}: {err}"
     );
+}
+
+/// The roles that own the `pgcopy` schema and what is in it.
+fn owners_of_the_schema(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT string_agg(DISTINCT o::regrole::text, ',') FROM (
+           SELECT nspowner FROM pg_namespace WHERE nspname = 'pgcopy'
+           UNION ALL SELECT relowner FROM pg_class WHERE relnamespace = 'pgcopy'::regnamespace
+           UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = 'pgcopy'::regnamespace) x(o)",
+    )
+}
+
+/// The `pgcopy` schema and its functions that carry no comment (`none`).
+fn uncommented(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT coalesce(string_agg(what, ', ' ORDER BY what), 'none') FROM (
+           SELECT 'schema' FROM pg_namespace n
+            WHERE nspname = 'pgcopy' AND obj_description(n.oid, 'pg_namespace') IS NULL
+           UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p
+            WHERE pronamespace = 'pgcopy'::regnamespace
+              AND obj_description(p.oid, 'pg_proc') IS NULL) x(what)",
+    )
 }
