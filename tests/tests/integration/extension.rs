@@ -213,7 +213,12 @@ fn extension_on(major: u32) {
     pgcopy(&["jobs", "discard", "1", "-d", &d]).expect_code(0);
     crate::common::copy(&p.src.url(&p.db), &d, &["--no-progress"]).expect_code(0);
     p.assert_same_data();
-    assert_eq!(full_fingerprint(&p.dst, &p.db).fks, before.fks, "{tag}");
+    let after = full_fingerprint(&p.dst, &p.db);
+    assert_eq!(
+        (&before.fks, &before.indexes, &before.triggers),
+        (&after.fks, &after.indexes, &after.triggers),
+        "{tag}: the schema after the whole copy is as it was"
+    );
 
     // A schema named like the extension's, made by its installer before
     // the install, could hold the installer's objects: refused.
