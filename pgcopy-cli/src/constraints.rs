@@ -9,15 +9,14 @@
 //! present as `NOT VALID`, with the reason recorded.
 
 use crate::connect::Endpoint;
-use crate::error::{pg_message, PgContext};
+use crate::error::PgContext;
 use crate::state::StateStore;
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::restore::{self, RestoreState, SavedFk, Step};
-use pgcopy_core::sql;
+use pgcopy_core::restore::{self, RestoreState, SavedFk, Unit};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::Client;
 
 mod save;
 
@@ -102,7 +101,7 @@ pub async fn restore(
             Ok((valid, validate)) => {
                 results.push((RestoreState::from_validity(fk.was_validated, valid), None));
                 match validate {
-                    Some((sql, owner)) => validations.push((i, fk.clone(), sql, owner)),
+                    Some(unit) => validations.push((i, unit)),
                     None => count_one(),
                 }
             }
@@ -115,33 +114,24 @@ pub async fn restore(
         }
     }
     crate::failpoint::hit("after-fk-adds").await;
-    let (schema, trust) = (store.clone(), scope.trust.clone());
     let validated = crate::pool::on_connections(
         dest,
         parallel,
         "FK validation",
         "",
         validations,
-        move |mut conn, (i, fk, sql, owner)| {
-            let (store, trust) = (schema.clone(), trust.clone());
+        move |mut conn, (i, unit)| {
             let count_one = count_one.clone();
             async move {
                 crate::failpoint::delay("fk-validation").await;
-                let r = validate_one(&mut conn, &store, &trust, &fk, &sql, &owner).await;
-                if let Err(e) = &r {
-                    record_error(&conn, &store, &fk, &format!("{e:#}")).await;
-                }
+                let why = validate_one(&mut conn, &unit).await;
                 count_one();
-                (conn, (i, r))
+                (conn, (i, why))
             }
         },
     )
     .await?;
-    for (i, r) in validated {
-        let why = match r {
-            Ok(why) => why,
-            Err(e) => Some(format!("{e:#}")),
-        };
+    for (i, why) in validated {
         results[i] = (
             RestoreState::from_validity(saved[i].was_validated, why.is_none()),
             why,
@@ -186,269 +176,49 @@ pub async fn restore(
 /// Records why a saved FK could not be restored (best effort: the connection
 /// may be the reason).
 async fn record_error(conn: &Client, store: &StateStore, fk: &SavedFk, msg: &str) {
-    let written = conn
-        .execute(
-            &restore::error_sql(store.schema()),
-            &[&fk.job_id, &fk.table.schema, &fk.table.name, &fk.name, &msg],
-        )
-        .await
-        .map(|_| ())
-        .map_err(anyhow::Error::from);
-    crate::state::log_failed_write(written, "why a foreign key was not restored");
+    let q = restore::fk_error(store.schema(), fk, msg);
+    crate::restore_units::record(conn, &q, "why a foreign key was not restored").await;
 }
 
-/// Runs the core's steps for one FK up to validation, each in its own
-/// transaction and as the table's owner; returns whether it is valid now, and
-/// the VALIDATE still to run with the role to run it as.
+/// Probes what the destination has for `saved` and runs the core's unit
+/// that adds it back (or marks it there), as the table's owner; returns
+/// whether it is valid now, and the validation still to run.
 pub(crate) async fn add_one(
     dst: &mut Client,
     store: &StateStore,
     scope: &crate::scope::Scope,
     saved: &SavedFk,
-) -> anyhow::Result<(bool, Option<(String, String)>)> {
-    if let Some(own) = &scope.own {
-        own.check_constraint(saved)?;
-    }
-    let row = dst
-        .query_opt(
-            &restore::probe_sql(store.schema(), saved),
-            &[&saved.name, &saved.job_id],
-        )
+) -> anyhow::Result<(bool, Option<Unit>)> {
+    let row = crate::restore_units::query(dst, &restore::fk_probe(store.schema(), saved))
         .await
         .pg_context(|| format!("looking up {}", saved.table.display_name()))?
+        .into_iter()
+        .next()
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", saved.table.display_name()))?;
-    let mut present = pgcopy_core::rows::present(&crate::rows::PgRow(&row), saved.job_id)?;
-    present.authority.owner_trusted |= scope.trust.trusts(&present.authority.owner);
-    let mut valid_now = false;
-    let mut validate = None;
-    for step in restore::steps(saved, &present, crate::parse::parse)? {
-        match step {
-            Step::Add {
-                sql,
-                valid,
-                owner,
-                comment,
-            } => {
-                let literals =
-                    crate::parse::risky_literals(&sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-                pgcopy_core::stored::check_literals(
-                    &saved.table,
-                    &format!("constraint {}", saved.name),
-                    &literals,
-                    &present.authority,
-                )?;
-                // Added validated in one step (partitioned tables): the check
-                // runs code; see foreign_code.
-                let what = format!("constraint {}", saved.name);
-                let bindings = saved.bindings.as_deref().unwrap_or_default();
-                crate::rebind::check_before(&*dst, bindings, &what, &saved.table).await?;
-                let tx = dst.transaction().await?;
-                if valid {
-                    if let Some(why) = foreign_code(&tx, &scope.trust, saved).await? {
-                        anyhow::bail!("{}", restore::not_added(&owner, &why));
-                    }
-                }
-                let statements: Vec<&str> = std::iter::once(sql.as_str())
-                    .chain(comment.as_deref())
-                    .collect();
-                run_as(&tx, &owner, &statements).await.pg_context(|| {
-                    format!(
-                        "adding foreign key {} on {}",
-                        saved.name,
-                        saved.table.display_name()
-                    )
-                })?;
-                let now = tx
-                    .query_one(
-                        &format!("SELECT {}", restore::added_constraint_bindings()),
-                        &[&saved.table.to_string(), &saved.name],
-                    )
-                    .await?;
-                // Rolled back (the transaction dropped unfinished) when not
-                // bound as before.
-                crate::rebind::check_after(bindings, now.try_get(0)?, &what, &saved.table)?;
-                rename_clones(&tx, saved, &owner).await?;
-                mark_restored(&tx, store, saved, valid, None).await?;
-                tx.commit().await?;
-                valid_now = valid;
-            }
-            Step::MarkPresent { valid } => {
-                mark_restored(dst, store, saved, valid, None).await?;
-                valid_now = valid;
-            }
-            Step::Validate { sql, owner } => validate = Some((sql, owner)),
-        }
-    }
-    Ok((valid_now, validate))
-}
-
-/// Gives the copies PostgreSQL made of the re-added `saved` on partitions
-/// the names they had (`restore::clone_renames`), as `owner`, in `tx`; where
-/// that fails (a name taken since), they keep the names PostgreSQL chose,
-/// and a warning says so: the key itself is back.
-async fn rename_clones(
-    tx: &tokio_postgres::Transaction<'_>,
-    saved: &SavedFk,
-    owner: &str,
-) -> anyhow::Result<()> {
-    if saved.clone_names.is_empty() {
-        return Ok(());
-    }
-    let now = tx
-        .query_one(
-            &restore::clones_now_sql(),
-            &[&saved.table.to_string(), &saved.name],
-        )
+    let present = pgcopy_core::rows::present(&crate::rows::PgRow(&row), saved.job_id)?;
+    let by = crate::restore_units::restorer(store, scope);
+    let restore = restore::fk_restore(saved, present, &by, crate::parse::parse)?;
+    crate::restore_units::run(dst, &restore.add)
         .await
-        .pg_context(|| format!("reading the partitions' copies of {}", saved.name))?;
-    let now = restore::clone_names_from_json(now.try_get(0)?).map_err(|e| anyhow::anyhow!(e))?;
-    let renames = restore::clone_renames(&saved.clone_names, &now);
-    if renames.is_empty() {
-        return Ok(());
-    }
-    tx.batch_execute("SAVEPOINT pgcopy_clone_names").await?;
-    let statements: Vec<&str> = renames.iter().map(String::as_str).collect();
-    match run_as(tx, owner, &statements).await {
-        Ok(()) => {
-            tx.batch_execute("RELEASE SAVEPOINT pgcopy_clone_names")
-                .await?
-        }
-        Err(e) => {
-            tx.batch_execute(
-                "ROLLBACK TO SAVEPOINT pgcopy_clone_names; RELEASE SAVEPOINT pgcopy_clone_names",
-            )
-            .await?;
-            tracing::warn!(
-                "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {}",
-                pgcopy_core::quote::printable(&saved.name),
-                saved.table.display_name(),
-                pg_message(&e)
-            );
-        }
-    }
-    Ok(())
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    Ok((restore.valid_after_add, restore.validate))
 }
 
-/// Runs statements proven by `pgcopy_core::stored` (or built by the quoting
-/// builder) as `owner`, inside `tx`: `SET LOCAL ROLE`, each statement, `RESET
-/// ROLE`, each sent alone through the extended protocol, which refuses a text
-/// the server would read as more than one statement.
-///
-/// `SET ROLE` bounds what the statement itself may do; it is no sandbox for
-/// code the statement calls (that code could `RESET ROLE` under a superuser's
-/// session): callers run here only statements that call no code of a role
-/// the caller does not trust (see `Authority::code_trusted`).
-pub async fn run_as(
-    tx: &impl GenericClient,
-    owner: &str,
-    statements: &[&str],
-) -> Result<(), tokio_postgres::Error> {
-    tx.batch_execute(&sql::set_local_role(owner)).await?;
-    for s in statements {
-        tx.execute(*s, &[]).await?;
-    }
-    tx.batch_execute(sql::RESET_ROLE).await
-}
-
-/// Marks `saved` restored, with its validity now and why it is not as before.
-async fn mark_restored(
-    conn: &impl GenericClient,
-    store: &StateStore,
-    saved: &SavedFk,
-    valid: bool,
-    error: Option<&str>,
-) -> Result<u64, tokio_postgres::Error> {
-    conn.execute(
-        &restore::mark_sql(store.schema()),
-        &[
-            &saved.job_id,
-            &saved.table.schema,
-            &saved.table.name,
-            &saved.name,
-            &valid,
-            &error,
-        ],
-    )
-    .await
-}
-
-/// Validates one restored FK and records the result with it; `Some(why)` when
-/// the data does not satisfy it (it stays NOT VALID).
-pub(crate) async fn validate_one(
-    conn: &mut Client,
-    store: &StateStore,
-    trust: &pgcopy_core::trust::TrustedOwners,
-    saved: &SavedFk,
-    sql: &str,
-    owner: &str,
-) -> anyhow::Result<Option<String>> {
-    let tx = conn.transaction().await?;
-    if let Some(why) = foreign_code(&tx, trust, saved).await? {
-        drop(tx);
-        let msg = restore::validation_skipped(saved, owner, &why);
-        mark_restored(conn, store, saved, false, Some(&msg)).await?;
-        return Ok(Some(msg));
-    }
-    match run_as(&tx, owner, &[sql]).await {
-        Ok(()) => {
-            mark_restored(&tx, store, saved, true, None).await?;
-            tx.commit().await?;
-            Ok(None)
-        }
+/// Runs the validation `unit` of a restored FK; `Some(why)` when it is not
+/// valid now (it stays NOT VALID, recorded so), or was stopped.
+pub(crate) async fn validate_one(conn: &mut Client, unit: &Unit) -> Option<String> {
+    match crate::restore_units::run(conn, unit).await {
+        Ok(()) => None,
         // Cancelled by a stop: still waiting for its validation, which a
         // resume or `restore-fks` runs.
         Err(_) if crate::stop::requested() => {
-            Ok(Some("not validated yet: the run was stopped".to_string()))
+            Some("not validated yet: the run was stopped".to_string())
         }
-        Err(e) => {
-            drop(tx);
-            let msg = format!("validation failed: {}", pg_message(&e));
-            mark_restored(conn, store, saved, false, Some(&msg)).await?;
-            Ok(Some(msg))
+        Err(f) => {
+            let (msg, record) = unit.failed(f);
+            crate::restore_units::record(conn, &record, "why a foreign key was not validated")
+                .await;
+            Some(msg)
         }
     }
-}
-
-/// Why checking `saved` would run code of a role that is neither a
-/// superuser, this one nor trusted, with this role's rights (`SET ROLE` is
-/// no sandbox for such code, so it is not run): see
-/// `restore::FK_UNTRUSTED_CODE_SQL`. `None` when nothing such runs. In `tx`,
-/// the transaction that validates, after locking the tables others could
-/// give such code meanwhile (`restore::VALIDATION_LOCKS_SQL`).
-async fn foreign_code(
-    tx: &impl GenericClient,
-    trust: &pgcopy_core::trust::TrustedOwners,
-    saved: &SavedFk,
-) -> anyhow::Result<Option<String>> {
-    let (table, referenced) = (saved.table.to_string(), saved.referenced.to_string());
-    let roles = trust.roles();
-    let locks: Vec<QualifiedName> = tx
-        .query(
-            restore::VALIDATION_LOCKS_SQL,
-            &[&table, &referenced, &roles, &None::<String>],
-        )
-        .await
-        .pg_context(|| format!("reading who may change the tables of {}", saved.name))?
-        .iter()
-        .map(|r| {
-            Ok(QualifiedName::new(
-                r.try_get::<_, String>(0)?,
-                r.try_get::<_, String>(1)?,
-            ))
-        })
-        .collect::<Result<_, tokio_postgres::Error>>()?;
-    if let Some(lock) = restore::lock_for_validation(&locks) {
-        tx.batch_execute(&lock)
-            .await
-            .pg_context(|| format!("locking the tables of {}", saved.name))?;
-    }
-    let row = tx
-        .query_one(
-            &format!("SELECT ({})", restore::FK_UNTRUSTED_CODE_SQL),
-            &[&table, &referenced, &saved.name, &roles, &None::<String>],
-        )
-        .await
-        .pg_context(|| format!("reading what validating {} runs", saved.name))?;
-    let what: String = row.try_get(0)?;
-    Ok(restore::foreign_code_refusal(&what))
 }

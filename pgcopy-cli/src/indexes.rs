@@ -6,13 +6,12 @@
 //! `pgcopy restore-fks` and `pgcopy.restore_fks()` share it.
 
 use crate::connect::Endpoint;
-use crate::error::{pg_message, PgContext};
+use crate::error::PgContext;
 use crate::scope::Scope;
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::catalog::Index;
-use pgcopy_core::restore::{self, IndexAction, SavedIndex};
+use pgcopy_core::restore::{self, SavedIndex};
 use pgcopy_core::sql;
-use pgcopy_core::stored;
 use tokio_postgres::Client;
 
 /// `maintenance_work_mem` for each rebuilding session.
@@ -323,25 +322,9 @@ async fn record_failure(
     p: &Pending,
     e: anyhow::Error,
 ) -> String {
-    let s = &p.saved;
-    let msg = format!(
-        "index {} on {} could not be rebuilt: {e:#}",
-        s.name,
-        s.table.display_name()
-    );
-    if let Err(e) = conn
-        .execute(
-            &restore::index_error_sql(store.schema()),
-            &[&s.job_id, &s.table.schema, &s.name, &msg],
-        )
-        .await
-    {
-        tracing::warn!(
-            "could not record why index {} was not rebuilt: {}",
-            s.name,
-            pg_message(&e)
-        );
-    }
+    let msg = restore::index_failure(&p.saved, &format!("{e:#}"));
+    let record = restore::index_error(store.schema(), &p.saved, &msg);
+    crate::restore_units::record(conn, &record, "why an index was not rebuilt").await;
     tracing::error!(
         "{msg}; its definition stays in {}.saved_indexes",
         store.schema()
@@ -349,136 +332,28 @@ async fn record_failure(
     msg
 }
 
-/// The probe and the check that every name the definition resolves still
-/// leads where it led, then the transaction that builds the index, puts
-/// back what hangs on it, proves the new index depends on exactly what the
-/// dropped one did, and marks it restored (or rolls back), in two flights
-/// (each statement alone over the extended protocol; a failed one aborts
-/// the transaction).
+/// Probes what the destination has for `p` and runs the core's unit that
+/// rebuilds it (or marks it there): its build, what hangs on it, the proof
+/// that it depends on exactly what the dropped one did, and its mark, in
+/// one transaction.
 async fn rebuild_one(
     conn: &mut Client,
     store: &StateStore,
     scope: &Scope,
     p: &Pending,
 ) -> anyhow::Result<()> {
-    use tokio_postgres::types::Type;
     let s = &p.saved;
     crate::failpoint::delay("index-build").await;
-    if let Some(own) = &scope.own {
-        own.check_index(s)?;
-    }
-    let row = conn
-        .query_typed_opt(
-            &stored::index_probe_sql(store.schema()),
-            &[
-                (&s.job_id, Type::INT8),
-                (&s.table.schema, Type::TEXT),
-                (&s.table.name, Type::TEXT),
-                (&s.name, Type::TEXT),
-                (&s.properties.tablespace, Type::TEXT),
-            ],
-        )
+    let row = crate::restore_units::query(conn, &restore::index_probe(store.schema(), s))
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", s.table.display_name()))?;
-    let (present, mut authority) =
+    let (present, authority) =
         pgcopy_core::rows::index_present(&crate::rows::PgRow(&row), s.job_id)?;
-    authority.owner_trusted |= scope.trust.trusts(&authority.owner);
-    let action = restore::index_action(s, present, &authority, crate::parse::parse)?;
-    let IndexAction::Build {
-        sql, before, after, ..
-    } = &action
-    else {
-        return mark_rebuilt(conn, store, s).await;
-    };
-    let literals = crate::parse::risky_literals(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-    stored::check_literals(
-        &s.table,
-        &format!("index {}", s.name),
-        &literals,
-        &authority,
-    )?;
-    let saved_bindings = s.bindings.as_deref().unwrap_or_default();
-    crate::rebind::check_before(conn, saved_bindings, &format!("index {}", s.name), &s.table)
-        .await?;
-    // Each statement alone, through the extended protocol: the server
-    // cannot read more statements into the text than the parser saw.
-    // What hangs on the index (its key, replica identity, CLUSTER ON,
-    // comments) is the owner's to put back: as the owner, so a key
-    // reaches nothing the owner may not change (as the extension does).
-    let definition = crate::parse::split(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let as_owner = (!after.is_empty()).then(|| sql::set_local_role(&authority.owner));
-    let statements: Vec<String> = before
-        .iter()
-        .chain(&definition)
-        .chain(&as_owner)
-        .chain(after)
-        .cloned()
-        .chain(as_owner.as_ref().map(|_| sql::RESET_ROLE.to_string()))
-        .collect();
-    let index = pgcopy_core::quote::QualifiedName::new(&s.table.schema, &s.name).to_string();
-    let bindings_now = pgcopy_core::bindings::bindings_sql(
-        "'pg_catalog.pg_class'::pg_catalog.regclass",
-        "pg_catalog.to_regclass($1)::pg_catalog.oid",
-    );
-    let conn = &*conn;
-    let bound_query = format!("SELECT {bindings_now}");
-    let bound_params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
-        [(&index, Type::TEXT)];
-    let (began, built, bound) = tokio::join!(
-        conn.batch_execute("BEGIN"),
-        futures_util::future::join_all(statements.iter().map(|s| conn.execute_typed(s, &[]))),
-        conn.query_typed_one(&bound_query, &bound_params),
-    );
-    let built = began
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            built
-                .into_iter()
-                .try_for_each(|b| b.map(drop))
-                .map_err(|e| anyhow::anyhow!("{}", pg_message(&e)))
-        })
-        .and_then(|()| Ok(bound?))
-        .and_then(|row| {
-            crate::rebind::check_after(
-                saved_bindings,
-                row.try_get(0)?,
-                &format!("index {}", s.name),
-                &s.table,
-            )
-        });
-    if let Err(e) = built {
-        let _ = conn.batch_execute("ROLLBACK").await;
-        return Err(e);
-    }
-    let mark = restore::mark_index_sql(store.schema());
-    let params = mark_params(s);
-    let (marked, committed) = tokio::join!(
-        conn.execute_typed(&mark, &params),
-        conn.batch_execute("COMMIT")
-    );
-    marked?;
-    committed?;
-    Ok(())
-}
-
-/// `$1` job, `$2` schema, `$3` index name of [`restore::mark_index_sql`].
-fn mark_params(
-    s: &SavedIndex,
-) -> [(
-    &(dyn tokio_postgres::types::ToSql + Sync),
-    tokio_postgres::types::Type,
-); 3] {
-    use tokio_postgres::types::Type;
-    [
-        (&s.job_id, Type::INT8),
-        (&s.table.schema, Type::TEXT),
-        (&s.name, Type::TEXT),
-    ]
-}
-
-/// Marks an index that is there already rebuilt.
-async fn mark_rebuilt(conn: &Client, store: &StateStore, s: &SavedIndex) -> anyhow::Result<()> {
-    conn.execute_typed(&restore::mark_index_sql(store.schema()), &mark_params(s))
-        .await?;
-    Ok(())
+    let by = crate::restore_units::restorer(store, scope);
+    let unit = restore::index_restore(s, present, authority, &by, crate::parse::parse)?;
+    crate::restore_units::run(conn, &unit)
+        .await
+        .map_err(|f| anyhow::anyhow!("{f}"))
 }

@@ -58,7 +58,7 @@ mod parse;
 mod pool;
 mod progress;
 mod putback;
-mod rebind;
+mod restore_units;
 mod rows;
 mod scope;
 mod state;

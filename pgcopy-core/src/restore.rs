@@ -19,19 +19,26 @@ use crate::sql;
 use crate::stored::{self, Authority, Refusal, Statement};
 use serde::{Deserialize, Serialize};
 
+mod actions;
 mod clones;
 mod index;
 mod statements;
+
+pub use actions::{
+    fk_error, fk_probe, fk_restore, index_error, index_failure, index_probe, index_restore, Action,
+    BindingsCheck, Checker, CloneNames, CodeCheck, Failure, FkRestore, LiteralCheck, Param, Query,
+    Restorer, Switch, Unit, CHECKER_SQL,
+};
 
 pub use clones::{
     clone_names_from_json, clone_names_sql, clone_renames, clones_now_sql, CloneName,
 };
 pub use index::{index_action, IndexAction, IndexPresent, SavedIndex};
-pub use statements::{
-    added_constraint_bindings, error_sql, index_error_sql, lock_for_validation, mark_index_sql,
-    mark_sql, pending_indexes_sql, pending_sql, probe_sql, FK_UNTRUSTED_CODE_SQL,
-    VALIDATION_LOCKS_SQL,
+use statements::{
+    added_constraint_bindings, error_sql, index_error_sql, mark_index_sql, mark_sql, probe_sql,
+    FK_UNTRUSTED_CODE_SQL, VALIDATION_LOCKS_SQL,
 };
+pub use statements::{lock_for_validation, pending_indexes_sql, pending_sql};
 
 /// A row of `saved_fks`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,14 +364,13 @@ pub fn not_added(owner: &str, why: &str) -> String {
     format!("not added: {why}; add it as {owner:?} from its saved definition")
 }
 
-/// Why a restored constraint was left NOT VALID ([`foreign_code_refusal`]),
-/// and how its owner validates it.
-pub fn validation_skipped(saved: &SavedFk, owner: &str, why: &str) -> String {
+/// Why a restored constraint (`name` on `table`) was left NOT VALID
+/// ([`foreign_code_refusal`]), and how its owner validates it.
+fn validation_skipped(table: &QualifiedName, name: &str, owner: &str, why: &str) -> String {
     format!(
         "validation skipped: {why}; if you trust that role's code, restore it with `pgcopy restore-fks \
-         --trust-owner` naming it, or validate it as {owner:?} yourself (ALTER TABLE {} VALIDATE CONSTRAINT {})",
-        saved.table,
-        quote_ident(&saved.name)
+         --trust-owner` naming it, or validate it as {owner:?} yourself (ALTER TABLE {table} VALIDATE CONSTRAINT {})",
+        quote_ident(name)
     )
 }
 

@@ -6,10 +6,9 @@
 
 use super::*;
 
-mod bindings;
 mod triggers;
+mod units;
 
-use bindings::{check_bindings_after, check_bindings_before, rename_clones};
 pub(crate) use triggers::restore_triggers;
 
 /// Rebuilds the saved indexes of `job` (all when NULL) that are not back.
@@ -37,24 +36,12 @@ pub(crate) fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
             saved.table.name.clone(),
             saved.name.clone(),
         );
-        let result = subxact::run(|| rebuild_index(&saved));
-        let error = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(msg) => Some(msg),
-        };
+        let error = subxact::run(|| rebuild_index(&saved))
+            .and_then(|r| r)
+            .err()
+            .map(|why| restore::index_failure(&saved, &why));
         if let Some(msg) = &error {
-            record(subxact::run(|| {
-                Spi::run_with_args(
-                    &restore::index_error_sql(SCHEMA),
-                    &[
-                        job_id.into(),
-                        schema.clone().into(),
-                        name.clone().into(),
-                        msg.clone().into(),
-                    ],
-                )
-            }));
+            units::record_query(&restore::index_error(SCHEMA, &saved, msg));
         }
         let outcome = if error.is_none() {
             "index_restored"
@@ -113,83 +100,28 @@ impl pgcopy_core::rows::Columns for SpiRow<'_, '_> {
     }
 }
 
-/// Rebuilds one saved index unless it exists, as its table's owner, and marks
-/// it rebuilt; inside the caller's subtransaction.
+/// Rebuilds one saved index unless it exists, and marks it rebuilt: the
+/// core's unit, after the probe of what the destination has.
 fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
-    let (job_id, schema, table, name) = (
-        saved.job_id,
-        saved.table.schema.as_str(),
-        saved.table.name.as_str(),
-        saved.name.as_str(),
-    );
-    // Read-write, so the probe takes a new snapshot: one that sees what this
-    // call put back already (see `restore_one`).
-    let probe = Spi::connect_mut(|client| {
-        let mut rows = client
-            .update(
-                &stored::index_probe_sql(SCHEMA),
-                Some(1),
-                &[
-                    job_id.into(),
-                    schema.into(),
-                    table.into(),
-                    name.into(),
-                    saved.properties.tablespace.clone().into(),
-                ],
-            )
-            .map_err(|e| e.to_string())?;
-        rows.next()
-            .map(|r| pgcopy_core::rows::index_present(&SpiRow(&r), job_id))
-            .transpose()
+    let probe = units::select(&restore::index_probe(SCHEMA, saved), |r| {
+        pgcopy_core::rows::index_present(&SpiRow(r), saved.job_id)
     })?;
-    let Some((present, authority)) = probe else {
-        return Err(format!("table {schema}.{table} does not exist"));
+    let Some((present, authority)) = probe.into_iter().next() else {
+        return Err(format!(
+            "table {} does not exist",
+            saved.table.display_name()
+        ));
     };
-    let action = restore::index_action(saved, present, &authority, parse::parse)
-        .map_err(|e| e.to_string())?;
-    let what = format!("index {name}");
-    let bindings = saved.bindings.as_deref().unwrap_or_default();
-    if matches!(action, restore::IndexAction::Build { .. }) {
-        check_bindings_before(bindings, &what, &saved.table)?;
-    }
-    // PostgreSQL runs what an index build calls as the table's owner in a
-    // restricted operation itself (see IndexAction::Build), but parses the
-    // statement first with the caller's rights, and a literal's input
-    // function (a domain's CHECK) runs then. Where the owner is neither a
-    // superuser nor the caller, the whole build runs in the restricted
-    // switch to the owner.
-    let run_all = || {
-        for s in action.statements() {
-            Spi::run(s)?;
-        }
-        Ok(())
-    };
-    match authority.owner_trusted {
-        true => run_all(),
-        false => as_owner(&authority.owner, run_all),
-    }
-    .map_err(|e: pgrx::spi::Error| e.to_string())?;
-    // Raised, so the caller's subtransaction rolls the build back.
-    if matches!(action, restore::IndexAction::Build { .. }) {
-        let index = pgcopy_core::quote::QualifiedName::new(schema, name).to_string();
-        if let Err(msg) = check_bindings_after(
-            bindings,
-            &pgcopy_core::bindings::bindings_sql(
-                "'pg_catalog.pg_class'::pg_catalog.regclass",
-                "pg_catalog.to_regclass($1)::pg_catalog.oid",
-            ),
-            vec![index.into()],
-            &what,
-            &saved.table,
-        ) {
-            pgrx::error!("{msg}");
-        }
-    }
-    Spi::run_with_args(
-        &restore::mark_index_sql(SCHEMA),
-        &[job_id.into(), schema.into(), name.into()],
+    let trust = pgcopy_core::trust::TrustedOwners::default();
+    let unit = restore::index_restore(
+        saved,
+        present,
+        authority,
+        &units::restorer(&trust),
+        parse::parse,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    units::run(&unit).map_err(|f| f.to_string())
 }
 
 /// Runs `f` with `owner`'s rights, as PostgreSQL itself does for the work of
@@ -241,133 +173,46 @@ fn as_owner<R>(
     Ok(r)
 }
 
-fn mark(saved: &SavedFk, valid: bool, error: Option<String>) -> Result<(), pgrx::spi::Error> {
-    Spi::run_with_args(
-        &restore::mark_sql(SCHEMA),
-        &[
-            saved.job_id.into(),
-            saved.table.schema.clone().into(),
-            saved.table.name.clone().into(),
-            saved.name.clone().into(),
-            valid.into(),
-            error.into(),
-        ],
-    )
-}
-
+/// Puts back one saved foreign key (or NOT VALID CHECK), and validates it
+/// when `validate`: the core's units, after the probe of what the
+/// destination has.
 pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Option<String>) {
-    // Read-write: inside a new subtransaction pgrx runs a read-only query
-    // in the snapshot the call started with, which does not see a key this
-    // call re-created from another job's row; "already exists" followed.
     let probe = subxact::run(|| {
-        Spi::connect_mut(|client| {
-            let mut t = client.update(
-                &restore::probe_sql(SCHEMA, saved),
-                Some(1),
-                &[saved.name.clone().into(), saved.job_id.into()],
-            )?;
-            let row = t.next();
-            Ok::<_, pgrx::spi::Error>(
-                row.map(|r| pgcopy_core::rows::present(&SpiRow(&r), saved.job_id)),
-            )
+        units::select(&restore::fk_probe(SCHEMA, saved), |r| {
+            pgcopy_core::rows::present(&SpiRow(r), saved.job_id)
         })
     });
-    let present = match probe {
-        Ok(Ok(Some(Ok(p)))) => p,
-        Ok(Ok(Some(Err(e)))) => return fail(saved, e),
-        Ok(Ok(None)) => {
-            return fail(
-                saved,
-                format!("table {} does not exist", saved.table.display_name()),
-            )
-        }
-        Ok(Err(e)) => return fail(saved, e.to_string()),
+    let present = match probe.and_then(|r| r) {
+        Ok(rows) => match rows.into_iter().next() {
+            Some(p) => p,
+            None => {
+                return fail(
+                    saved,
+                    format!("table {} does not exist", saved.table.display_name()),
+                )
+            }
+        },
         Err(msg) => return fail(saved, msg),
     };
-    let steps = match restore::steps(saved, &present, parse::parse) {
-        Ok(s) => s,
+    let trust = pgcopy_core::trust::TrustedOwners::default();
+    let restore = match restore::fk_restore(saved, present, &units::restorer(&trust), parse::parse)
+    {
+        Ok(r) => r,
         Err(why) => return fail(saved, why.to_string()),
     };
-    let mut valid_now = false;
+    if let Err(f) = units::run(&restore.add) {
+        return fail(saved, f.to_string());
+    }
+    let mut valid_now = restore.valid_after_add;
     let mut error = None;
-    for step in steps {
-        match step {
-            Step::Add {
-                sql,
-                valid,
-                owner,
-                comment,
-            } => {
-                // Added validated (partitioned tables): the check runs code.
-                if valid {
-                    match foreign_code(saved) {
-                        Ok(None) => {}
-                        Ok(Some(why)) => return fail(saved, restore::not_added(&owner, &why)),
-                        Err(msg) => return fail(saved, msg),
-                    }
-                }
-                let what = format!("constraint {}", saved.name);
-                let bindings = saved.bindings.as_deref().unwrap_or_default();
-                if let Err(msg) = check_bindings_before(bindings, &what, &saved.table) {
-                    return fail(saved, msg);
-                }
-                match subxact::run(|| {
-                    as_owner(&owner, || {
-                        Spi::run(&sql)?;
-                        match &comment {
-                            Some(c) => Spi::run(c),
-                            None => Ok(()),
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
-                    // Raised, so the subtransaction rolls the add back.
-                    if let Err(msg) = check_bindings_after(
-                        bindings,
-                        &restore::added_constraint_bindings(),
-                        vec![saved.table.to_string().into(), saved.name.clone().into()],
-                        &what,
-                        &saved.table,
-                    ) {
-                        pgrx::error!("{msg}");
-                    }
-                    rename_clones(saved, &owner);
-                    mark(saved, valid, None).map_err(|e| e.to_string())
-                }) {
-                    Ok(Ok(())) => valid_now = valid,
-                    Ok(Err(e)) => return fail(saved, e),
-                    Err(msg) => return fail(saved, msg),
-                }
+    if let (Some(unit), true) = (&restore.validate, validate) {
+        match units::run(unit) {
+            Ok(()) => valid_now = true,
+            Err(f) => {
+                let (msg, record) = unit.failed(f);
+                units::record_query(&record);
+                error = Some(msg);
             }
-            Step::MarkPresent { valid } => {
-                if let Err(msg) = subxact::run(|| mark(saved, valid, None))
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                {
-                    return fail(saved, msg);
-                }
-                valid_now = valid;
-            }
-            Step::Validate { sql, owner } if validate => {
-                if let Some(msg) = match foreign_code(saved) {
-                    Ok(None) => None,
-                    Ok(Some(why)) => Some(restore::validation_skipped(saved, &owner, &why)),
-                    Err(msg) => Some(format!("validation skipped: {msg}")),
-                } {
-                    record(subxact::run(|| mark(saved, false, Some(msg.clone()))));
-                    error = Some(msg);
-                    continue;
-                }
-                match subxact::run(|| {
-                    as_owner(&owner, || Spi::run(&sql)).and_then(|_| mark(saved, true, None))
-                }) {
-                    Ok(Ok(())) => valid_now = true,
-                    Ok(Err(e)) => error = Some(format!("validation failed: {e}")),
-                    Err(msg) => error = Some(format!("validation failed: {msg}")),
-                }
-                if let Some(msg) = &error {
-                    record(subxact::run(|| mark(saved, false, Some(msg.clone()))));
-                }
-            }
-            Step::Validate { .. } => {}
         }
     }
     (
@@ -376,100 +221,8 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
     )
 }
 
-/// Why checking `saved` for its table's `owner` must not run here
-/// (`restore::foreign_code_refusal`). Inside `as_owner` no code can leave
-/// the restricted operation, but PostgreSQL runs the check's query as the
-/// referenced table's owner: where that is another role, code of roles
-/// neither superuser nor the caller (casts of the columns' types, functions
-/// behind the operators) would run with its rights.
-fn foreign_code(saved: &SavedFk) -> Result<Option<String>, String> {
-    let found = subxact::run(|| {
-        Spi::connect_mut(|client| {
-            // The check runs as the table's owner (the security-restricted
-            // switch), and PostgreSQL may run it, or its fallback, as the
-            // referenced table's: only where both are one role may that
-            // role's own code run; else only superusers'.
-            let checker: String = client
-                .update(
-                    "SELECT CASE WHEN t.relowner = r.relowner \
-                                 THEN pg_catalog.pg_get_userbyid(t.relowner)::text ELSE '' END \
-                       FROM pg_catalog.pg_class t, pg_catalog.pg_class r \
-                      WHERE t.oid = pg_catalog.to_regclass($1) AND r.oid = pg_catalog.to_regclass($2)",
-                    Some(1),
-                    &[
-                        saved.table.to_string().into(),
-                        saved.referenced.to_string().into(),
-                    ],
-                )?
-                .next()
-                .map(|r| r.get::<String>(1))
-                .transpose()?
-                .flatten()
-                .unwrap_or_default();
-            // Locked until the call's transaction ends, so the code seen
-            // below is the code the validation plans.
-            let locks: Vec<pgcopy_core::quote::QualifiedName> = client
-                .update(
-                    restore::VALIDATION_LOCKS_SQL,
-                    None,
-                    &[
-                        saved.table.to_string().into(),
-                        saved.referenced.to_string().into(),
-                        Vec::<String>::new().into(),
-                        checker.clone().into(),
-                    ],
-                )?
-                .map(|r| {
-                    Ok(pgcopy_core::quote::QualifiedName::new(
-                        r.get::<String>(1)?.unwrap_or_default(),
-                        r.get::<String>(2)?.unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<_, pgrx::spi::Error>>()?;
-            if let Some(lock) = restore::lock_for_validation(&locks) {
-                client.update(&lock, None, &[])?;
-            }
-            let mut rows = client.update(
-                &format!("SELECT ({})", restore::FK_UNTRUSTED_CODE_SQL),
-                Some(1),
-                &[
-                    saved.table.to_string().into(),
-                    saved.referenced.to_string().into(),
-                    saved.name.clone().into(),
-                    // The extension trusts no role beyond superusers and the
-                    // one the check runs as: nobody can say otherwise from
-                    // psql.
-                    Vec::<String>::new().into(),
-                    checker.into(),
-                ],
-            )?;
-            let row = rows.next();
-            Ok::<_, pgrx::spi::Error>(match row {
-                Some(r) => r.get::<String>(1)?.unwrap_or_default(),
-                None => String::new(),
-            })
-        })
-    });
-    match found {
-        Ok(Ok(what)) => Ok(restore::foreign_code_refusal(&what)),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(msg) => Err(msg),
-    }
-}
-
 /// Records why `saved` could not be restored and reports it.
 fn fail(saved: &SavedFk, msg: String) -> (RestoreState, Option<String>) {
-    record(subxact::run(|| {
-        Spi::run_with_args(
-            &restore::error_sql(SCHEMA),
-            &[
-                saved.job_id.into(),
-                saved.table.schema.clone().into(),
-                saved.table.name.clone().into(),
-                saved.name.clone().into(),
-                msg.clone().into(),
-            ],
-        )
-    }));
+    units::record_query(&restore::fk_error(SCHEMA, saved, &msg));
     (RestoreState::Failed, Some(msg))
 }

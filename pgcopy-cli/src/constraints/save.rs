@@ -4,6 +4,7 @@
 use super::*;
 use crate::state::OBJECTS_PER_TRANSACTION;
 use pgcopy_core::catalog::ForeignKey;
+use pgcopy_core::sql;
 
 /// Saves and drops `fks`, each saved in the transaction that drops it, in
 /// batches of [`OBJECTS_PER_TRANSACTION`]; the job's step is recorded with

@@ -332,3 +332,278 @@ fn copies_get_their_names_back_through_names_of_their_own() {
     let twice = vec![c("a", "b", "x"), c("a", "b", "y")];
     assert!(clone_renames(&twice, &[c("a", "b", "z")]).is_empty());
 }
+
+fn set_role<'a>(trust: &'a crate::trust::TrustedOwners) -> Restorer<'a> {
+    Restorer {
+        switch: Switch::SetRole,
+        trust,
+        own: None,
+        state_schema: "st",
+    }
+}
+
+fn restricted<'a>(trust: &'a crate::trust::TrustedOwners) -> Restorer<'a> {
+    Restorer {
+        switch: Switch::Restricted,
+        ..set_role(trust)
+    }
+}
+
+/// The names of a unit's actions, in order.
+fn kinds(unit: &Unit) -> Vec<&'static str> {
+    unit.actions
+        .iter()
+        .map(|a| match a {
+            Action::CheckLiterals(_) => "literals",
+            Action::CheckBindingsBefore(_) => "bindings before",
+            Action::CheckForeignCode(c) if c.validating => "code (validating)",
+            Action::CheckForeignCode(_) => "code (adding)",
+            Action::Run(_) => "run",
+            Action::RunAsOwner { .. } => "run as owner",
+            Action::CheckBindingsAfter(..) => "bindings after",
+            Action::RenameClones(_) => "rename clones",
+            Action::Record(_) => "record",
+        })
+        .collect()
+}
+
+#[test]
+fn under_set_role_an_added_key_checks_literals_and_bindings_and_validates_apart() {
+    let trust = crate::trust::TrustedOwners::default();
+    let r = fk_restore(&saved(true), absent(false), &set_role(&trust), parse).unwrap();
+    assert_eq!(
+        kinds(&r.add),
+        [
+            "literals",
+            "bindings before",
+            "run as owner",
+            "bindings after",
+            "record"
+        ]
+    );
+    assert!(!r.valid_after_add);
+    assert!(
+        matches!(&r.add.actions[2], Action::RunAsOwner { owner, statements }
+        if owner == "app" && statements.len() == 1 && statements[0].ends_with("NOT VALID"))
+    );
+    // Marked restored, not valid yet, with no error.
+    assert!(matches!(&r.add.actions[4], Action::Record(q)
+        if q.sql.contains("UPDATE \"st\".saved_fks") && q.params[4..] == [Param::Bool(false), Param::Text(None)]));
+    let v = r.validate.unwrap();
+    assert_eq!(kinds(&v), ["code (validating)", "run as owner", "record"]);
+    assert!(matches!(&v.actions[0], Action::CheckForeignCode(c)
+        if c.checker == Checker::CurrentUser && c.owner == "app"));
+    assert!(v.validates() && !r.add.validates());
+}
+
+#[test]
+fn in_the_restricted_switch_no_literal_check_and_the_checker_is_the_shared_owner() {
+    // Trust named for the CLI never reaches the extension's checks.
+    let trust = crate::trust::TrustedOwners::new(["app".to_string()]);
+    let r = fk_restore(&saved(true), absent(false), &restricted(&trust), parse).unwrap();
+    assert_eq!(
+        kinds(&r.add),
+        [
+            "bindings before",
+            "run as owner",
+            "bindings after",
+            "record"
+        ]
+    );
+    let v = r.validate.unwrap();
+    assert!(matches!(&v.actions[0], Action::CheckForeignCode(c)
+        if c.checker == Checker::SharedOwner && c.trusted.is_empty()
+           && c.checker_query().is_some()));
+    // Under SET ROLE the trusted owner's literals are not checked, and its
+    // code check carries the trusted roles.
+    let r = fk_restore(&saved(true), absent(false), &set_role(&trust), parse).unwrap();
+    assert_eq!(kinds(&r.add)[0], "bindings before");
+    assert!(
+        matches!(&r.validate.unwrap().actions[0], Action::CheckForeignCode(c)
+        if c.trusted == ["app"] && c.checker_query().is_none())
+    );
+}
+
+#[test]
+fn a_partitioned_key_added_validated_checks_code_first_and_renames_its_copies() {
+    let trust = crate::trust::TrustedOwners::default();
+    let mut s = saved(true);
+    s.clone_names = vec![CloneName {
+        table: QualifiedName::new("public", "b_1"),
+        referenced: QualifiedName::new("public", "a"),
+        name: "b_a_fk_1".into(),
+    }];
+    let r = fk_restore(&s, absent(true), &restricted(&trust), parse).unwrap();
+    assert_eq!(
+        kinds(&r.add),
+        [
+            "bindings before",
+            "code (adding)",
+            "run as owner",
+            "bindings after",
+            "rename clones",
+            "record"
+        ]
+    );
+    assert!(r.valid_after_add && r.validate.is_none());
+}
+
+#[test]
+fn a_key_that_is_there_is_only_marked() {
+    let trust = crate::trust::TrustedOwners::default();
+    let present = Present {
+        definition: Some("FOREIGN KEY (a) REFERENCES public.a(id)".into()),
+        validated: Some(true),
+        ..absent(false)
+    };
+    let r = fk_restore(&saved(true), present, &set_role(&trust), parse).unwrap();
+    assert_eq!(kinds(&r.add), ["record"]);
+    assert!(r.valid_after_add && r.validate.is_none());
+}
+
+#[test]
+fn a_copy_runs_only_what_it_saved_itself() {
+    let trust = crate::trust::TrustedOwners::default();
+    let own = OwnSaved::default();
+    let by = Restorer {
+        own: Some(&own),
+        ..set_role(&trust)
+    };
+    let err = fk_restore(&saved(true), absent(false), &by, parse).unwrap_err();
+    assert!(matches!(err, NotRestored::Refused { .. }), "{err}");
+    let mut own = OwnSaved::default();
+    let s = saved(true);
+    own.add_constraint(&s.table, &s.name, &s.definition, &s.referenced);
+    let by = Restorer {
+        own: Some(&own),
+        ..set_role(&trust)
+    };
+    assert!(fk_restore(&s, absent(false), &by, parse).is_ok());
+}
+
+#[test]
+fn a_failed_validation_is_recorded_not_valid_with_why() {
+    let trust = crate::trust::TrustedOwners::default();
+    let v = fk_restore(&saved(true), absent(false), &set_role(&trust), parse)
+        .unwrap()
+        .validate
+        .unwrap();
+    let (msg, record) = v.failed(Failure::Error("violates foreign key".into()));
+    assert_eq!(msg, "validation failed: violates foreign key");
+    assert_eq!(
+        record.params[4..],
+        [Param::Bool(false), Param::Text(Some(msg.clone()))]
+    );
+    // A refusal is its own sentence.
+    let (msg, _) = v.failed(Failure::Refused("validation skipped: x".into()));
+    assert_eq!(msg, "validation skipped: x");
+    let Action::CheckForeignCode(c) = &v.actions[0] else {
+        panic!("{:?}", v.actions[0])
+    };
+    assert_eq!(c.verdict(""), Ok(()));
+    assert!(
+        matches!(c.verdict("function evil.f()"), Err(Failure::Refused(m))
+        if m.starts_with("validation skipped: checking it would run code of another role (function evil.f())")
+           && m.contains(r#"ALTER TABLE "public"."b" VALIDATE CONSTRAINT "b_a_fk""#))
+    );
+    let adding = CodeCheck {
+        validating: false,
+        ..c.clone()
+    };
+    assert!(
+        matches!(adding.verdict("function evil.f()"), Err(Failure::Refused(m)) if m.starts_with("not added: "))
+    );
+}
+
+#[test]
+fn an_index_build_runs_as_the_caller_or_wholly_as_an_owner_not_trusted() {
+    let trust = crate::trust::TrustedOwners::default();
+    let index = |_: &str| -> Result<Vec<Statement>, String> {
+        Ok(vec![Statement::CreateIndex {
+            index: "b_idx".into(),
+            table: RelationRef {
+                catalog: None,
+                schema: Some("public".into()),
+                name: "b".into(),
+            },
+            concurrently: false,
+            if_not_exists: false,
+        }])
+    };
+    let s = SavedIndex {
+        job_id: 1,
+        table: QualifiedName::new("public", "b"),
+        name: "b_idx".into(),
+        definition: "CREATE INDEX b_idx ON public.b USING btree (a)".into(),
+        properties: crate::catalog::IndexProperties {
+            clustered: true,
+            ..Default::default()
+        },
+        bindings: Some(Vec::new()),
+    };
+    let unit = index_restore(
+        &s,
+        there(false, false),
+        authority(true),
+        &set_role(&trust),
+        index,
+    )
+    .unwrap();
+    assert_eq!(
+        kinds(&unit),
+        [
+            "literals",
+            "bindings before",
+            "run",
+            "run as owner",
+            "bindings after",
+            "record"
+        ]
+    );
+    assert!(matches!(&unit.actions[2], Action::Run(s) if s.len() == 2));
+    assert!(
+        matches!(&unit.actions[3], Action::RunAsOwner { statements, .. }
+        if statements == &[r#"ALTER TABLE "public"."b" CLUSTER ON "b_idx""#])
+    );
+    let unit = index_restore(
+        &s,
+        there(false, false),
+        authority(true),
+        &restricted(&trust),
+        index,
+    )
+    .unwrap();
+    assert_eq!(
+        kinds(&unit),
+        [
+            "bindings before",
+            "run as owner",
+            "bindings after",
+            "record"
+        ]
+    );
+    assert!(
+        matches!(&unit.actions[1], Action::RunAsOwner { statements, .. } if statements.len() == 3)
+    );
+    let trusted = Authority {
+        owner_trusted: true,
+        ..authority(true)
+    };
+    let unit = index_restore(&s, there(false, false), trusted, &restricted(&trust), index).unwrap();
+    assert!(matches!(&unit.actions[1], Action::Run(s) if s.len() == 3));
+    let unit = index_restore(
+        &s,
+        there(true, false),
+        authority(true),
+        &restricted(&trust),
+        index,
+    )
+    .unwrap();
+    assert_eq!(kinds(&unit), ["record"]);
+    let own = OwnSaved::default();
+    let by = Restorer {
+        own: Some(&own),
+        ..set_role(&trust)
+    };
+    assert!(index_restore(&s, there(false, false), authority(true), &by, index).is_err());
+}

@@ -386,12 +386,12 @@ fn forged_state_rows_run_nothing_with_the_restorers_rights() {
     );
     for expected in [
         "canary_cascade: foreign key \"canary_cascade\" on public.canary: job 1 was created by role \"app\", which cannot act as \"bob\"",
-        "canary_expr: job 1 was created by role \"app\", which cannot act as \"bob\"",
+        "canary_expr: index canary_expr on public.canary could not be rebuilt: job 1 was created by role \"app\", which cannot act as \"bob\"",
         "c_check: foreign key \"c_check\" on public.child: its saved definition is not one FOREIGN KEY",
         "c_lookalike: foreign key \"c_lookalike\" on public.child: its saved definition is not one FOREIGN KEY c_lookalike on public.child referencing public.parent",
-        "p_role: its saved definition is not one CREATE INDEX p_role ON public.parent",
-        "p_two: its saved definition is not one CREATE INDEX p_two ON public.parent",
-        "su_expr: job 1 was created by role \"app\", which cannot act as \"postgres\"",
+        "p_role: index p_role on public.parent could not be rebuilt: its saved definition is not one CREATE INDEX p_role ON public.parent",
+        "p_two: index p_two on public.parent could not be rebuilt: its saved definition is not one CREATE INDEX p_two ON public.parent",
+        "su_expr: index su_expr on public.su_canary could not be rebuilt: job 1 was created by role \"app\", which cannot act as \"postgres\"",
     ] {
         assert!(why.contains(expected), "missing `{expected}` in:\n{why}");
     }

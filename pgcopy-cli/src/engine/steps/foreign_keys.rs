@@ -81,12 +81,10 @@ pub async fn early(shared: Arc<Shared>, mut ready: mpsc::UnboundedReceiver<KeyNe
             }
             match crate::constraints::add_one(&mut adder, &shared.store, &shared.scope, fk).await {
                 Ok((_, None)) => back += 1,
-                Ok((_, Some((sql, owner)))) => {
+                Ok((_, Some(unit))) => {
                     crate::failpoint::hit("after-early-fk-add").await;
-                    let (shared, fk, idle) = (Arc::clone(&shared), fk.clone(), Arc::clone(&idle));
-                    validations.spawn(async move {
-                        validate_early(&shared, &idle, &fk, &sql, &owner).await
-                    });
+                    let (shared, idle) = (Arc::clone(&shared), Arc::clone(&idle));
+                    validations.spawn(async move { validate_early(&shared, &idle, &unit).await });
                 }
                 Err(e) => tracing::debug!(
                     "foreign key {} on {} not added while the load went on ({e:#}): tried again after it",
@@ -151,16 +149,14 @@ async fn early_candidates(shared: &Shared) -> Option<(Vec<SavedFk>, Client)> {
     Some((keys, adder))
 }
 
-/// Validates `fk` (added NOT VALID) on a kept session of `idle` (or a new
+/// Validates a key added NOT VALID (its validation `unit`) on a kept session of `idle` (or a new
 /// one, kept after), once a slot of the budget is free; true when it is
 /// back valid. A failure is recorded
 /// with the key, which the step after the load validates again.
 async fn validate_early(
     shared: &Shared,
     idle: &std::sync::Mutex<Vec<crate::connect::Session>>,
-    fk: &SavedFk,
-    sql: &str,
-    owner: &str,
+    unit: &pgcopy_core::restore::Unit,
 ) -> bool {
     use crate::lock::Locked;
     let Ok(_slot) = Arc::clone(&shared.budget).acquire_owned().await else {
@@ -180,18 +176,9 @@ async fn validate_early(
     };
     let valid = {
         let _cancel = crate::stop::on_stop(session.cancel.clone());
-        matches!(
-            crate::constraints::validate_one(
-                &mut session.client,
-                &shared.store,
-                &shared.scope.trust,
-                fk,
-                sql,
-                owner
-            )
-            .await,
-            Ok(None)
-        )
+        crate::constraints::validate_one(&mut session.client, unit)
+            .await
+            .is_none()
     };
     idle.locked().push(session);
     valid

@@ -1,0 +1,716 @@
+//! One restore contract for the CLI and the extension: for each saved index
+//! or constraint, the ordered actions that put it back, grouped into the
+//! transactions they run in ([`Unit`]). Which check comes where, what runs
+//! with whose rights, and what the state schema records lives here; the CLI
+//! (tokio-postgres, `SET ROLE`) and the extension (SPI, PostgreSQL's
+//! security-restricted switch) only execute the list.
+//!
+//! A saved object is restored in four moves, each the same in both:
+//! 1. probe what the destination has now ([`fk_probe`], [`index_probe`]);
+//! 2. decide from the saved row and the probe ([`fk_restore`],
+//!    [`index_restore`]), refusing what the rules of [`crate::stored`]
+//!    refuse;
+//! 3. run each [`Unit`] in a transaction of its own, rolling it back whole on
+//!    any [`Failure`];
+//! 4. record a failure as [`Unit::failed`] says.
+
+use super::*;
+use crate::bindings::{self, Binding};
+use crate::trust::TrustedOwners;
+
+/// How an executor takes a table owner's rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// `SET LOCAL ROLE` in the restoring session (the CLI). It bounds what a
+    /// statement itself may do, but is no sandbox for code the statement
+    /// calls, nor for the input functions its literals run while it is
+    /// parsed: such literals are refused first ([`Action::CheckLiterals`]),
+    /// and an index is built with the caller's rights (PostgreSQL runs what
+    /// a build calls as the table's owner itself, restricted).
+    SetRole,
+    /// PostgreSQL's security-restricted switch to the owner (the extension,
+    /// as `index.c` and `matview.c` use it): code cannot switch back, so a
+    /// build whose owner is not trusted runs wholly inside it.
+    Restricted,
+}
+
+/// A parameter of a [`Query`]; each executor converts it to its driver's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// `int8`.
+    Int8(i64),
+    /// `text`, perhaps NULL.
+    Text(Option<String>),
+    /// `bool`.
+    Bool(bool),
+    /// `text[]`.
+    TextArray(Vec<String>),
+    /// `jsonb`.
+    Json(serde_json::Value),
+}
+
+impl From<&str> for Param {
+    fn from(s: &str) -> Self {
+        Param::Text(Some(s.to_string()))
+    }
+}
+
+/// A statement with its parameters (`$1`, `$2`, ... in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The statement.
+    pub sql: String,
+    /// Its parameters.
+    pub params: Vec<Param>,
+}
+
+/// The role a foreign key's check is taken to run with, for
+/// [`CodeCheck`]: whose own code it may run besides superusers'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    /// The current user: under `SET ROLE`, code the check calls runs with
+    /// the restoring role's rights.
+    CurrentUser,
+    /// The tables' owner where both tables have one owner, else no one
+    /// ([`CHECKER_SQL`]): inside the restricted switch the check runs as
+    /// the table's owner, and PostgreSQL may run it as the referenced
+    /// table's.
+    SharedOwner,
+}
+
+/// The role a foreign key's check runs with under [`Checker::SharedOwner`]
+/// (`sql/fk_checker.sql`): `$1` the table, `$2` the referenced table
+/// (quoted names); one text, `''` when the owners differ.
+pub const CHECKER_SQL: &str = include_str!("../../../sql/fk_checker.sql");
+
+/// Refuses a foreign key whose check would run code of a role that is
+/// neither a superuser, the [`Checker`] nor trusted. The executor locks the
+/// tables such a role could change ([`CodeCheck::locks`]), in the
+/// transaction that then adds or validates, reads what the check would run
+/// ([`CodeCheck::code`]) and asks [`CodeCheck::verdict`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeCheck {
+    /// The referencing table.
+    pub table: QualifiedName,
+    /// The referenced table.
+    pub referenced: QualifiedName,
+    /// The constraint.
+    pub name: String,
+    /// Roles trusted beyond superusers and the checker.
+    pub trusted: Vec<String>,
+    /// Who the check runs as.
+    pub checker: Checker,
+    /// The table's owner, named in the refusal.
+    pub owner: String,
+    /// Whether the check validates a constraint already back (else it adds
+    /// one validated).
+    pub validating: bool,
+}
+
+impl CodeCheck {
+    /// The query of the tables to lock ([`VALIDATION_LOCKS_SQL`]), given the
+    /// checker (`None`: the current user; see [`CHECKER_SQL`]): rows of
+    /// (schema, name), locked by [`lock_for_validation`].
+    pub fn locks(&self, checker: Option<String>) -> Query {
+        Query {
+            sql: VALIDATION_LOCKS_SQL.to_string(),
+            params: vec![
+                self.table.to_string().as_str().into(),
+                self.referenced.to_string().as_str().into(),
+                Param::TextArray(self.trusted.clone()),
+                Param::Text(checker),
+            ],
+        }
+    }
+
+    /// The query of what the check would run ([`FK_UNTRUSTED_CODE_SQL`]):
+    /// one text.
+    pub fn code(&self, checker: Option<String>) -> Query {
+        Query {
+            sql: format!("SELECT ({FK_UNTRUSTED_CODE_SQL})"),
+            params: vec![
+                self.table.to_string().as_str().into(),
+                self.referenced.to_string().as_str().into(),
+                self.name.as_str().into(),
+                Param::TextArray(self.trusted.clone()),
+                Param::Text(checker),
+            ],
+        }
+    }
+
+    /// The query of the checker under [`Checker::SharedOwner`].
+    pub fn checker_query(&self) -> Option<Query> {
+        (self.checker == Checker::SharedOwner).then(|| Query {
+            sql: CHECKER_SQL.to_string(),
+            params: vec![
+                self.table.to_string().as_str().into(),
+                self.referenced.to_string().as_str().into(),
+            ],
+        })
+    }
+
+    /// A refusal when the code found (`what`, empty when none) is not the
+    /// trusted roles' ([`foreign_code_refusal`]).
+    pub fn verdict(&self, what: &str) -> Result<(), Failure> {
+        match foreign_code_refusal(what) {
+            None => Ok(()),
+            Some(why) if self.validating => Err(Failure::Refused(validation_skipped(
+                &self.table,
+                &self.name,
+                &self.owner,
+                &why,
+            ))),
+            Some(why) => Err(Failure::Refused(not_added(&self.owner, &why))),
+        }
+    }
+}
+
+/// What the re-created object's names must still resolve to, and what it
+/// must depend on once re-created ([`crate::bindings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingsCheck {
+    /// What it depended on when it was dropped.
+    pub saved: Vec<Binding>,
+    /// The object, for people (`index x`, `constraint y`).
+    pub what: String,
+    /// Its table.
+    pub table: QualifiedName,
+}
+
+impl BindingsCheck {
+    /// The query of what each saved OID is now ([`bindings::IDENTITIES_NOW_SQL`]):
+    /// a text a row, in the saved order. `None` when nothing was bound.
+    pub fn identities_now(&self) -> Option<Query> {
+        (!self.saved.is_empty()).then(|| Query {
+            sql: bindings::IDENTITIES_NOW_SQL.to_string(),
+            params: vec![Param::Json(
+                serde_json::to_value(&self.saved).unwrap_or_default(),
+            )],
+        })
+    }
+
+    /// Refuses when a name is gone or leads elsewhere now (`now` from
+    /// [`BindingsCheck::identities_now`]).
+    pub fn before(&self, now: &[Option<String>]) -> Result<(), Failure> {
+        let rebound = bindings::rebound(&self.saved, now);
+        match rebound.is_empty() {
+            true => Ok(()),
+            false => Err(Failure::Refused(
+                Refusal::Rebound {
+                    what: self.what.clone(),
+                    table: self.table.display_name(),
+                    rebound,
+                }
+                .to_string(),
+            )),
+        }
+    }
+
+    /// Refuses when the object re-created depends on other objects than
+    /// the saved one did (`now`, the `jsonb` of [`Action::CheckBindingsAfter`]).
+    pub fn after(&self, now: Option<serde_json::Value>) -> Result<(), Failure> {
+        let now = bindings::from_json(now)
+            .map_err(Failure::Error)?
+            .unwrap_or_default();
+        match bindings::differs(&self.saved, &now) {
+            None => Ok(()),
+            Some(why) => Err(Failure::Refused(
+                Refusal::BoundDifferently {
+                    what: self.what.clone(),
+                    table: self.table.display_name(),
+                    why,
+                }
+                .to_string(),
+            )),
+        }
+    }
+}
+
+/// A definition whose literals must be checked before it is parsed with the
+/// caller's rights ([`Switch::SetRole`] only; [`stored::check_literals`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiteralCheck {
+    /// The definition.
+    pub sql: String,
+    /// The object, for people.
+    pub what: String,
+    /// Its table.
+    pub table: QualifiedName,
+    /// Who owns it.
+    pub authority: Authority,
+}
+
+impl LiteralCheck {
+    /// Refuses when the executor's parser found literals (`risky`) whose
+    /// input functions are not trusted code.
+    pub fn verdict(&self, risky: &[String]) -> Result<(), Failure> {
+        stored::check_literals(&self.table, &self.what, risky, &self.authority)
+            .map_err(|r| Failure::Refused(r.to_string()))
+    }
+}
+
+/// The partitions' copies of a re-added foreign key, renamed to what they
+/// were ([`clone_renames`]), as its owner, best effort: where the renames
+/// fail they are rolled back alone and a warning says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloneNames {
+    /// The names they had.
+    pub saved: Vec<CloneName>,
+    /// The key's table.
+    pub table: QualifiedName,
+    /// The key.
+    pub name: String,
+    /// Who runs the renames.
+    pub owner: String,
+}
+
+impl CloneNames {
+    /// The query of the copies' names now (one `jsonb`).
+    pub fn now(&self) -> Query {
+        Query {
+            sql: clones_now_sql(),
+            params: vec![
+                self.table.to_string().as_str().into(),
+                self.name.as_str().into(),
+            ],
+        }
+    }
+
+    /// The renames, given [`CloneNames::now`]'s answer.
+    pub fn renames(&self, now: Option<serde_json::Value>) -> Result<Vec<String>, String> {
+        Ok(clone_renames(&self.saved, &clone_names_from_json(now)?))
+    }
+
+    /// The warning when the renames failed with `error`.
+    pub fn warning(&self, error: &str) -> String {
+        format!(
+            "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {error}",
+            crate::quote::printable(&self.name),
+            self.table.display_name()
+        )
+    }
+}
+
+/// One action of a [`Unit`], in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Parse the definition with the executor's parser and refuse risky
+    /// literals ([`LiteralCheck::verdict`]).
+    CheckLiterals(LiteralCheck),
+    /// Refuse when a saved binding is gone or leads elsewhere
+    /// ([`BindingsCheck::before`]).
+    CheckBindingsBefore(BindingsCheck),
+    /// Lock, then refuse code the check would run ([`CodeCheck`]).
+    CheckForeignCode(CodeCheck),
+    /// Run statements with the caller's own rights, each alone.
+    Run(Vec<String>),
+    /// Run statements as `owner`, by the executor's [`Switch`], each alone.
+    RunAsOwner {
+        /// The table's owner.
+        owner: String,
+        /// The statements.
+        statements: Vec<String>,
+    },
+    /// Read the re-created object's bindings (`query`: one `jsonb`) and
+    /// refuse when they differ ([`BindingsCheck::after`]).
+    CheckBindingsAfter(BindingsCheck, Query),
+    /// Rename the partitions' copies back, best effort ([`CloneNames`]).
+    RenameClones(CloneNames),
+    /// Write to the state schema.
+    Record(Query),
+}
+
+/// Why a [`Unit`] did not complete; it is rolled back whole either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A check refused: the whole sentence.
+    Refused(String),
+    /// The server (or the connection) failed: its message.
+    Error(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(m) | Failure::Error(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What a failed unit leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+enum OnFailure {
+    /// The object stays pending with the error: `record` plus the message.
+    Pending { record: Query },
+    /// A validation: the constraint stays NOT VALID, marked so, with why.
+    NotValid { record: Query },
+}
+
+/// Actions run in one transaction (the CLI) or subtransaction (the
+/// extension): all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// In order.
+    pub actions: Vec<Action>,
+    on_failure: OnFailure,
+}
+
+impl Unit {
+    /// After the unit rolled back with `failure`: the message to report, and
+    /// the statement that records it (in a transaction of its own).
+    pub fn failed(&self, failure: Failure) -> (String, Query) {
+        let (message, record) = match (&self.on_failure, failure) {
+            (OnFailure::NotValid { record }, Failure::Error(e)) => {
+                (format!("validation failed: {e}"), record)
+            }
+            (OnFailure::NotValid { record }, Failure::Refused(m))
+            | (OnFailure::Pending { record }, Failure::Refused(m) | Failure::Error(m)) => {
+                (m, record)
+            }
+        };
+        let mut record = record.clone();
+        record.params.push(Param::Text(Some(message.clone())));
+        (message, record)
+    }
+
+    /// Whether the unit validates (its failure leaves the constraint NOT
+    /// VALID rather than pending).
+    pub fn validates(&self) -> bool {
+        matches!(self.on_failure, OnFailure::NotValid { .. })
+    }
+}
+
+/// The probe of what the destination has for `saved` ([`probe_sql`]).
+pub fn fk_probe(state_schema: &str, saved: &SavedFk) -> Query {
+    Query {
+        sql: probe_sql(state_schema, saved),
+        params: vec![saved.name.as_str().into(), Param::Int8(saved.job_id)],
+    }
+}
+
+/// The probe of what the destination has for `saved`
+/// ([`stored::index_probe_sql`]).
+pub fn index_probe(state_schema: &str, saved: &SavedIndex) -> Query {
+    Query {
+        sql: stored::index_probe_sql(state_schema),
+        params: vec![
+            Param::Int8(saved.job_id),
+            saved.table.schema.as_str().into(),
+            saved.table.name.as_str().into(),
+            saved.name.as_str().into(),
+            Param::Text(saved.properties.tablespace.clone()),
+        ],
+    }
+}
+
+/// Records why `saved` could not be restored: [`error_sql`] with its keys
+/// and `message`.
+pub fn fk_error(state_schema: &str, saved: &SavedFk, message: &str) -> Query {
+    let mut q = fk_keys(error_sql(state_schema), saved);
+    q.params.push(Param::Text(Some(message.to_string())));
+    q
+}
+
+/// Records why `saved` could not be rebuilt: [`index_error_sql`] with its
+/// keys and `message`.
+pub fn index_error(state_schema: &str, saved: &SavedIndex, message: &str) -> Query {
+    let mut q = index_keys(index_error_sql(state_schema), saved);
+    q.params.push(Param::Text(Some(message.to_string())));
+    q
+}
+
+/// The message an index that could not be rebuilt is reported and recorded
+/// with.
+pub fn index_failure(saved: &SavedIndex, why: &str) -> String {
+    format!(
+        "index {} on {} could not be rebuilt: {why}",
+        saved.name,
+        saved.table.display_name()
+    )
+}
+
+fn fk_keys(sql: String, saved: &SavedFk) -> Query {
+    Query {
+        sql,
+        params: vec![
+            Param::Int8(saved.job_id),
+            saved.table.schema.as_str().into(),
+            saved.table.name.as_str().into(),
+            saved.name.as_str().into(),
+        ],
+    }
+}
+
+fn index_keys(sql: String, saved: &SavedIndex) -> Query {
+    Query {
+        sql,
+        params: vec![
+            Param::Int8(saved.job_id),
+            saved.table.schema.as_str().into(),
+            saved.name.as_str().into(),
+        ],
+    }
+}
+
+/// Marks `saved` restored with `valid` and, when `with_error`, the error
+/// appended by [`Unit::failed`] (else NULL).
+fn fk_mark(state_schema: &str, saved: &SavedFk, valid: bool, with_error: bool) -> Query {
+    let mut q = fk_keys(mark_sql(state_schema), saved);
+    q.params.push(Param::Bool(valid));
+    if !with_error {
+        q.params.push(Param::Text(None));
+    }
+    q
+}
+
+/// How a saved foreign key (or NOT VALID CHECK) comes back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FkRestore {
+    /// Adding it (or only marking what is there).
+    pub add: Unit,
+    /// Whether it is valid once `add` ran.
+    pub valid_after_add: bool,
+    /// Validating it, in a transaction of its own after `add` (the CLI runs
+    /// these side by side on several sessions).
+    pub validate: Option<Unit>,
+}
+
+/// Who restores, and with what they trust.
+#[derive(Debug, Clone, Copy)]
+pub struct Restorer<'a> {
+    /// How it takes the owner's rights.
+    pub switch: Switch,
+    /// Owners whose code it trusts besides superusers and itself.
+    pub trust: &'a TrustedOwners,
+    /// What a running copy saved itself: a row of its job it did not write
+    /// is refused ([`OwnSaved`]); `None` for rows of jobs no one runs.
+    pub own: Option<&'a OwnSaved>,
+    /// The state schema.
+    pub state_schema: &'a str,
+}
+
+impl Restorer<'_> {
+    fn trusted(&self, authority: &mut Authority) {
+        authority.owner_trusted |= self.trust.trusts(&authority.owner);
+    }
+
+    fn literals(&self, sql: &str, what: &str, table: &QualifiedName, a: &Authority) -> Vec<Action> {
+        match (self.switch, a.owner_trusted) {
+            (Switch::SetRole, false) => vec![Action::CheckLiterals(LiteralCheck {
+                sql: sql.to_string(),
+                what: what.to_string(),
+                table: table.clone(),
+                authority: a.clone(),
+            })],
+            _ => Vec::new(),
+        }
+    }
+
+    fn code_check(&self, saved: &SavedFk, owner: &str, validating: bool) -> Action {
+        let (trusted, checker) = match self.switch {
+            Switch::SetRole => (self.trust.roles().to_vec(), Checker::CurrentUser),
+            // Nobody can name trusted roles from psql.
+            Switch::Restricted => (Vec::new(), Checker::SharedOwner),
+        };
+        Action::CheckForeignCode(CodeCheck {
+            table: saved.table.clone(),
+            referenced: saved.referenced.clone(),
+            name: saved.name.clone(),
+            trusted,
+            checker,
+            owner: owner.to_string(),
+            validating,
+        })
+    }
+}
+
+/// How `saved` comes back, given what is `present` ([`steps`] decides;
+/// this orders the checks around each step for `by`).
+pub fn fk_restore(
+    saved: &SavedFk,
+    mut present: Present,
+    by: &Restorer,
+    parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
+) -> Result<FkRestore, NotRestored> {
+    if let Some(own) = by.own {
+        own.check_constraint(saved)
+            .map_err(|refusal| NotRestored::Refused {
+                name: saved.name.clone(),
+                table: saved.table.display_name(),
+                refusal: Box::new(refusal),
+            })?;
+    }
+    by.trusted(&mut present.authority);
+    let pending = OnFailure::Pending {
+        record: fk_keys(error_sql(by.state_schema), saved),
+    };
+    let mut restore = FkRestore {
+        add: Unit {
+            actions: Vec::new(),
+            on_failure: pending.clone(),
+        },
+        valid_after_add: false,
+        validate: None,
+    };
+    for step in steps(saved, &present, parse)? {
+        match step {
+            Step::MarkPresent { valid } => {
+                restore.add.actions = vec![Action::Record(fk_mark(
+                    by.state_schema,
+                    saved,
+                    valid,
+                    false,
+                ))];
+                restore.valid_after_add = valid;
+            }
+            Step::Add {
+                sql,
+                valid,
+                owner,
+                comment,
+            } => {
+                let what = format!("constraint {}", saved.name);
+                let bindings = BindingsCheck {
+                    saved: saved.bindings.clone().unwrap_or_default(),
+                    what: what.clone(),
+                    table: saved.table.clone(),
+                };
+                let mut actions = by.literals(&sql, &what, &saved.table, &present.authority);
+                actions.push(Action::CheckBindingsBefore(bindings.clone()));
+                // Added validated in one step (partitioned tables): the
+                // check runs code.
+                if valid {
+                    actions.push(by.code_check(saved, &owner, false));
+                }
+                actions.push(Action::RunAsOwner {
+                    owner: owner.clone(),
+                    statements: std::iter::once(sql).chain(comment).collect(),
+                });
+                actions.push(Action::CheckBindingsAfter(
+                    bindings,
+                    Query {
+                        sql: format!("SELECT {}", added_constraint_bindings()),
+                        params: vec![
+                            saved.table.to_string().as_str().into(),
+                            saved.name.as_str().into(),
+                        ],
+                    },
+                ));
+                if !saved.clone_names.is_empty() {
+                    actions.push(Action::RenameClones(CloneNames {
+                        saved: saved.clone_names.clone(),
+                        table: saved.table.clone(),
+                        name: saved.name.clone(),
+                        owner,
+                    }));
+                }
+                actions.push(Action::Record(fk_mark(
+                    by.state_schema,
+                    saved,
+                    valid,
+                    false,
+                )));
+                restore.add.actions = actions;
+                restore.valid_after_add = valid;
+            }
+            Step::Validate { sql, owner } => {
+                restore.validate = Some(Unit {
+                    actions: vec![
+                        by.code_check(saved, &owner, true),
+                        Action::RunAsOwner {
+                            owner,
+                            statements: vec![sql],
+                        },
+                        Action::Record(fk_mark(by.state_schema, saved, true, false)),
+                    ],
+                    on_failure: OnFailure::NotValid {
+                        record: fk_mark(by.state_schema, saved, false, true),
+                    },
+                })
+            }
+        }
+    }
+    Ok(restore)
+}
+
+/// How `saved` is rebuilt (one unit), given what is `present` and who owns
+/// the table ([`index_action`] decides; this orders the checks around it
+/// for `by`).
+pub fn index_restore(
+    saved: &SavedIndex,
+    present: IndexPresent,
+    mut authority: Authority,
+    by: &Restorer,
+    parse: impl Fn(&str) -> Result<Vec<Statement>, String>,
+) -> Result<Unit, Refusal> {
+    if let Some(own) = by.own {
+        own.check_index(saved)?;
+    }
+    by.trusted(&mut authority);
+    let mark = Action::Record(index_keys(mark_index_sql(by.state_schema), saved));
+    let on_failure = OnFailure::Pending {
+        record: index_keys(index_error_sql(by.state_schema), saved),
+    };
+    let IndexAction::Build { sql, before, after } =
+        index_action(saved, present, &authority, parse)?
+    else {
+        return Ok(Unit {
+            actions: vec![mark],
+            on_failure,
+        });
+    };
+    let what = format!("index {}", saved.name);
+    let bindings = BindingsCheck {
+        saved: saved.bindings.clone().unwrap_or_default(),
+        what: what.clone(),
+        table: saved.table.clone(),
+    };
+    let mut actions = by.literals(&sql, &what, &saved.table, &authority);
+    actions.push(Action::CheckBindingsBefore(bindings.clone()));
+    let owner = authority.owner.clone();
+    match (by.switch, authority.owner_trusted) {
+        // What hangs on the index (its key, replica identity, CLUSTER ON,
+        // comments) is the owner's to put back: as the owner, so a key
+        // reaches nothing the owner may not change.
+        (Switch::SetRole, _) => {
+            actions.push(Action::Run(before.into_iter().chain([sql]).collect()));
+            if !after.is_empty() {
+                actions.push(Action::RunAsOwner {
+                    owner,
+                    statements: after,
+                });
+            }
+        }
+        (Switch::Restricted, true) => actions.push(Action::Run(
+            before.into_iter().chain([sql]).chain(after).collect(),
+        )),
+        // PostgreSQL parses the build with the caller's rights, and a
+        // literal's input function (a domain's CHECK) runs then: the whole
+        // build runs in the restricted switch to an owner not trusted.
+        (Switch::Restricted, false) => actions.push(Action::RunAsOwner {
+            owner,
+            statements: before.into_iter().chain([sql]).chain(after).collect(),
+        }),
+    }
+    actions.push(Action::CheckBindingsAfter(
+        bindings,
+        Query {
+            sql: format!(
+                "SELECT {}",
+                bindings::bindings_sql(
+                    "'pg_catalog.pg_class'::pg_catalog.regclass",
+                    "pg_catalog.to_regclass($1)::pg_catalog.oid",
+                )
+            ),
+            params: vec![QualifiedName::new(&saved.table.schema, &saved.name)
+                .to_string()
+                .as_str()
+                .into()],
+        },
+    ));
+    actions.push(mark);
+    Ok(Unit {
+        actions,
+        on_failure,
+    })
+}
