@@ -39,12 +39,11 @@ pub fn print_plan(
     config: &CopyConfig,
     format: PlanFormat,
 ) -> anyhow::Result<()> {
-    let (source, dest, replica) = (&config.source, &config.dest, plan.replica_mode());
     if format == PlanFormat::Json {
         let doc = serde_json::json!({
-            "source": source.redacted(),
-            "destination": dest.redacted(),
-            "replica_mode": replica,
+            "source": config.source.redacted(),
+            "destination": config.dest.redacted(),
+            "replica_mode": plan.replica_mode(),
             "trust_owner": config.shape.trust,
             "plan": plan,
             "destination_indexes_deferred": deferred,
@@ -52,12 +51,24 @@ pub fn print_plan(
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
+    print_header(plan, deferred, config);
+    print_tables(plan);
+    print_subset(plan);
+    print_routing(plan);
+    print_order_and_keys(plan);
+    print_sequences(plan);
+    Ok(())
+}
+
+/// The copy in a few lines: where from and to, the FK mode, the sizes, what
+/// is trusted, how tables load, the indexes.
+fn print_header(plan: &Plan, deferred: &[pgcopy_core::catalog::Index], config: &CopyConfig) {
     outln!("dry run: nothing was changed");
-    outln!("source:       {}", source.redacted());
-    outln!("destination:  {}", dest.redacted());
+    outln!("source:       {}", config.source.redacted());
+    outln!("destination:  {}", config.dest.redacted());
     outln!(
         "foreign keys: {}",
-        if replica {
+        if plan.replica_mode() {
             "replica mode (session_replication_role = replica): triggers do not fire"
         } else {
             "drop mode: saved in the state schema, dropped, restored after the load"
@@ -88,6 +99,10 @@ pub fn print_plan(
         );
     }
     outln!("indexes:      {}", indexes_line(deferred));
+}
+
+/// One line a table: its estimated rows, size and chunks.
+fn print_tables(plan: &Plan) {
     let name_w = name_column_width(plan.tables.iter().map(|t| t.table.display_name()));
     outln!(
         "\n{:<name_w$}  {:>12}  {:>10}  {:>6}",
@@ -105,13 +120,18 @@ pub fn print_plan(
             t.chunks.len()
         );
     }
-    print_subset(plan);
-    let names = |v: &[QualifiedName]| {
-        v.iter()
-            .map(|t| t.display_name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+}
+
+fn names(v: &[QualifiedName]) -> String {
+    v.iter()
+        .map(|t| t.display_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Large objects, tables partitioned differently on the destination, and
+/// names that resolve ambiguously.
+fn print_routing(plan: &Plan) {
     if !plan.large_objects.is_empty() {
         outln!(
             "large objects: {} in {} batches, after the tables (same OIDs, owners, privileges, comments)",
@@ -146,6 +166,10 @@ pub fn print_plan(
             printable(&a.message())
         );
     }
+}
+
+/// The load order, FK cycles, and what happens to each foreign key.
+fn print_order_and_keys(plan: &Plan) {
     outln!("\nload order:   {}", names(&plan.load_order));
     for (i, c) in plan.fk_cycles.iter().enumerate() {
         outln!("FK cycle {}:   {}", i + 1, names(c));
@@ -169,6 +193,11 @@ pub fn print_plan(
             names(&plan.referenced_from_outside)
         );
     }
+}
+
+/// Each sequence set, with the tables that use it, and the materialized
+/// views refreshed.
+fn print_sequences(plan: &Plan) {
     for s in &plan.sequences {
         let linked: Vec<String> = s
             .owned_by
@@ -199,7 +228,6 @@ pub fn print_plan(
     if !plan.matviews.is_empty() {
         outln!("refresh:      {}", names(&plan.matviews));
     }
-    Ok(())
 }
 
 /// With `--where`: how each table that is not copied whole is read; with

@@ -261,70 +261,7 @@ pub async fn run(
             Ordering::Relaxed,
         );
         let started = Instant::now();
-        let mut attempt = 0u32;
-        let result = loop {
-            live.rows.store(0, Ordering::Relaxed);
-            live.bytes.store(0, Ordering::Relaxed);
-            let attempt_result = async {
-                if conns
-                    .as_ref()
-                    .is_some_and(|c| c.src.client.is_closed() || c.dst.is_closed())
-                {
-                    conns = None;
-                }
-                let c = match &mut conns {
-                    Some(c) => c,
-                    none => none.insert(open(&shared, id).await?),
-                };
-                if attempt > 0 {
-                    // The last COMMIT may have succeeded with its answer lost.
-                    if let Some((rows, bytes)) = shared
-                        .store
-                        .chunk_done(&c.dst, key)
-                        .await
-                        .map_err(|e| ChunkError::new("reading state", &e))?
-                    {
-                        return Ok((rows as u64, bytes as u64));
-                    }
-                }
-                count_source_chunk(&shared, c).await?;
-                copy_unit(&shared, c, &unit, live, &mut upcoming).await
-            }
-            .await;
-            match attempt_result {
-                Ok(r) => break Ok(r),
-                Err(e) => {
-                    if let Some(c) = conns.as_ref() {
-                        // A half-done source statement may have left the snapshot
-                        // transaction aborted: then start over with new connections.
-                        if c.src
-                            .client
-                            .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
-                            .await
-                            .is_err()
-                        {
-                            conns = None;
-                        }
-                    }
-                    if e.transient && attempt < shared.retries && !crate::stop::requested() {
-                        attempt += 1;
-                        let wait = backoff(attempt - 1);
-                        tracing::warn!(
-                            "{} chunk {}: {}; retrying in {:.1} s ({attempt} of {})",
-                            spec.table.display_name(),
-                            unit.chunk.index,
-                            e.message,
-                            wait.as_secs_f64(),
-                            shared.retries
-                        );
-                        conns = None;
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    break Err(e.message);
-                }
-            }
-        };
+        let result = with_retries(&shared, id, &unit, key, &mut conns, &mut upcoming).await;
         live.table.store(usize::MAX, Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         let table = unit.table;
@@ -352,19 +289,101 @@ pub async fn run(
         if outcomes.send(outcome).is_err() {
             break;
         }
-        if analyze_now {
-            // Not analyzed now is analyzed after the load.
-            let _ = handoffs.analyze.send(table);
-        }
-        if build_now {
-            // Not rebuilt now is rebuilt after the load.
-            let _ = handoffs.build.send(table);
-        } else if loaded {
-            // No index to wait for: its keys may come back.
-            let _ = handoffs
-                .keys
-                .send(crate::engine::tables_done::KeyNews::Loaded(table));
-        }
+        hand_off(&handoffs, table, analyze_now, build_now, loaded);
     }
     Ok(())
+}
+
+/// Copies `unit` on the worker's connections (opened again when closed),
+/// retrying a transient failure up to `shared.retries` times after a
+/// backoff: its rows and bytes, or why it failed.
+async fn with_retries(
+    shared: &Shared,
+    id: usize,
+    unit: &Unit,
+    key: ChunkKey<'_>,
+    conns: &mut Option<Conns>,
+    upcoming: &mut Option<Unit>,
+) -> Result<(u64, u64), String> {
+    let live = &shared.live[id];
+    let spec = &shared.plan.tables[unit.table];
+    let mut attempt = 0u32;
+    loop {
+        live.rows.store(0, Ordering::Relaxed);
+        live.bytes.store(0, Ordering::Relaxed);
+        let attempt_result = async {
+            let conns = &mut *conns;
+            if conns
+                .as_ref()
+                .is_some_and(|c| c.src.client.is_closed() || c.dst.is_closed())
+            {
+                *conns = None;
+            }
+            let c = match conns {
+                Some(c) => c,
+                none => none.insert(open(shared, id).await?),
+            };
+            if attempt > 0 {
+                // The last COMMIT may have succeeded with its answer lost.
+                if let Some((rows, bytes)) = shared
+                    .store
+                    .chunk_done(&c.dst, key)
+                    .await
+                    .map_err(|e| ChunkError::new("reading state", &e))?
+                {
+                    return Ok((rows as u64, bytes as u64));
+                }
+            }
+            count_source_chunk(shared, c).await?;
+            copy_unit(shared, c, unit, live, upcoming).await
+        }
+        .await;
+        let e = match attempt_result {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        if let Some(c) = conns.as_ref() {
+            // A half-done source statement may have left the snapshot
+            // transaction aborted: then start over with new connections.
+            if c.src
+                .client
+                .batch_execute("ROLLBACK TO SAVEPOINT pgcopy_unit")
+                .await
+                .is_err()
+            {
+                *conns = None;
+            }
+        }
+        if !(e.transient && attempt < shared.retries && !crate::stop::requested()) {
+            return Err(e.message);
+        }
+        attempt += 1;
+        let wait = backoff(attempt - 1);
+        tracing::warn!(
+            "{} chunk {}: {}; retrying in {:.1} s ({attempt} of {})",
+            spec.table.display_name(),
+            unit.chunk.index,
+            e.message,
+            wait.as_secs_f64(),
+            shared.retries
+        );
+        *conns = None;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Tells the steps that wait for a table's load that `table` is loaded:
+/// its ANALYZE, its index builds, or (with no index to wait for) its keys.
+/// What is not handed off now is done after the load.
+fn hand_off(handoffs: &Handoffs, table: usize, analyze_now: bool, build_now: bool, loaded: bool) {
+    if analyze_now {
+        let _ = handoffs.analyze.send(table);
+    }
+    if build_now {
+        let _ = handoffs.build.send(table);
+    } else if loaded {
+        let _ = handoffs
+            .keys
+            .send(crate::engine::tables_done::KeyNews::Loaded(table));
+    }
 }
