@@ -200,7 +200,14 @@ pub(crate) async fn add_one(
     let restore = restore::fk_restore(saved, present, &by, crate::parse::parse)?;
     crate::restore_units::run(dst, &restore.add)
         .await
-        .map_err(|f| anyhow::anyhow!("{f}"))?;
+        .map_err(|f| match f {
+            restore::Failure::Refused(why) => anyhow::anyhow!("{why}"),
+            restore::Failure::Error(e) => anyhow::anyhow!(
+                "adding foreign key {} on {}: {e}",
+                saved.name,
+                saved.table.display_name()
+            ),
+        })?;
     Ok((restore.valid_after_add, restore.validate))
 }
 

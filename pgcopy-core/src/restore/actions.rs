@@ -490,8 +490,13 @@ pub struct Restorer<'a> {
 }
 
 impl Restorer<'_> {
+    /// `--trust-owner` counts only under `SET ROLE`, where the CLI's user
+    /// named it; in the restricted switch nobody could (psql has no such
+    /// flag), and a trusted owner there would take a build out of it.
     fn trusted(&self, authority: &mut Authority) {
-        authority.owner_trusted |= self.trust.trusts(&authority.owner);
+        if self.switch == Switch::SetRole {
+            authority.owner_trusted |= self.trust.trusts(&authority.owner);
+        }
     }
 
     fn literals(&self, sql: &str, what: &str, table: &QualifiedName, a: &Authority) -> Vec<Action> {

@@ -591,6 +591,26 @@ fn an_index_build_runs_as_the_caller_or_wholly_as_an_owner_not_trusted() {
     };
     let unit = index_restore(&s, there(false, false), trusted, &restricted(&trust), index).unwrap();
     assert!(matches!(&unit.actions[1], Action::Run(s) if s.len() == 3));
+    // Trust named for the CLI does not take a build out of the switch.
+    let named = crate::trust::TrustedOwners::new(["app".to_string()]);
+    let unit = index_restore(
+        &s,
+        there(false, false),
+        authority(true),
+        &restricted(&named),
+        index,
+    )
+    .unwrap();
+    assert!(matches!(&unit.actions[1], Action::RunAsOwner { .. }));
+    let unit = index_restore(
+        &s,
+        there(false, false),
+        authority(true),
+        &set_role(&named),
+        index,
+    )
+    .unwrap();
+    assert_eq!(kinds(&unit)[0], "bindings before");
     let unit = index_restore(
         &s,
         there(true, false),
