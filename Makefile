@@ -8,7 +8,7 @@ export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
 
-.PHONY: setup build install install-ext extensions package test-package test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
+.PHONY: setup build install install-ext install-ext-debug extensions package test-package test test-versions lint unit pgtest integration chaos demo demo-stop bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,15 +20,24 @@ build: setup
 install-ext: setup
 	cd pgcopy-ext && cargo pgrx install --release --pg-config $(PG_CONFIG)
 
+# The extension as make test installs it: a debug build, which reuses what
+# the pgrx tests compiled (the release build costs a minute more and tests
+# nothing the debug one does not).
+install-ext-debug: setup
+	cd pgcopy-ext && cargo pgrx install --pg-config $(PG_CONFIG)
+
 # The extension for another PostgreSQL major N (14, 16, 17, 18; 15 is the
 # system's): its server headers are fetched once into target/pg-headers/N
 # (scripts/pg-headers.sh), and the package, in Debian's layout
 # (usr/lib/postgresql/N/lib, usr/share/postgresql/N/extension), lands in
-# target/release/pgcopy-pgN.
+# target/$(EXT_PROFILE)/pgcopy-pgN (EXT_PROFILE=debug: a debug build, as
+# make test uses).
 EXT_MAJORS ?= 14 16 17 18
+EXT_PROFILE ?= release
 ext-%: setup
 	pgc=$$(bash scripts/pg-headers.sh $*) && cd pgcopy-ext && PGRX_PG_CONFIG_PATH=$$pgc \
-	    cargo pgrx package --pg-config $$pgc --no-default-features --features pg$*
+	    cargo pgrx package $(if $(filter debug,$(EXT_PROFILE)),--debug) --pg-config $$pgc \
+	    --no-default-features --features pg$*
 
 extensions: $(addprefix ext-,$(EXT_MAJORS))
 
@@ -40,10 +49,10 @@ package: build extensions
 # Packages what make test builds (the debug CLI, which skips the LTO build's
 # minutes, the extension for 15 and any other major built), installs them
 # with apt-get (root), copies pagila with them, and removes them again.
-test-package: install-ext
+test-package: install-ext-debug
 	cargo build -p pgcopy-cli
-	cd pgcopy-ext && cargo pgrx package --pg-config $(PG_CONFIG) >/dev/null
-	PACKAGE_BIN=target/debug/pgcopy bash scripts/package.sh
+	cd pgcopy-ext && cargo pgrx package --debug --pg-config $(PG_CONFIG) >/dev/null
+	PACKAGE_BIN=target/debug/pgcopy PACKAGE_EXT_PROFILE=debug bash scripts/package.sh
 	cargo test -p pgcopy-tests --test integration package:: -- --ignored --nocapture
 
 install: build install-ext
@@ -62,7 +71,8 @@ unit:
 	cargo test -p pgcopy-tests --lib
 
 # The extension's #[pg_test]s run in a throwaway server as the postgres OS user;
-# they install a debug build, so the release build is installed again after.
+# they install a debug build with the test functions, so make integration
+# installs its own build again after.
 pgtest: setup
 	rm -rf $(PGRX_TEST_DATA) && mkdir -p $(PGRX_TEST_DATA)
 	if [ "$$(id -u)" -eq 0 ]; then chown postgres:postgres $(PGRX_TEST_DATA); fi
@@ -71,10 +81,12 @@ pgtest: setup
 	  else cargo pgrx test pg15; fi
 
 # The extension is tested on the system's 15 and on 17 (make test-versions:
-# on every major it is built for).
-integration: install-ext ext-17
+# on every major it is built for), in debug builds.
+integration: install-ext-debug
+	$(MAKE) --no-print-directory ext-17 EXT_PROFILE=debug
 	cargo build -p pgcopy-cli
-	PGCOPY_EXT_MAJORS=17 cargo test -p pgcopy-tests --test integration -- --test-threads 2
+	PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
+	    cargo test -p pgcopy-tests --test integration -- --test-threads 2
 
 test: lint unit pgtest integration test-package
 

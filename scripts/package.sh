@@ -2,7 +2,8 @@
 # Builds the .deb packages into target/debian (make package):
 #   pgcopy_VERSION_ARCH.deb              the CLI, its man pages and shell completions
 #   postgresql-N-pgcopy_VERSION_ARCH.deb the extension for PostgreSQL N, for each
-#                                        target/release/pgcopy-pgN that make ext-N built,
+#                                        target/P/pgcopy-pgN that make ext-N built (P:
+#                                        PACKAGE_EXT_PROFILE, release unless debug),
 #                                        laid out as Debian's extension packages are
 #                                        (usr/lib/postgresql/N/lib, usr/share/postgresql/N/extension)
 # from target/release-lto/pgcopy (make build; PACKAGE_BIN names another
@@ -76,7 +77,7 @@ build_deb "$d" pgcopy "libc6 (>= $(libc_needed "$d/usr/bin/pgcopy")), libgcc-s1"
 
 # The extension, for each major built.
 shopt -s nullglob
-for package in target/release/pgcopy-pg*; do
+for package in target/${PACKAGE_EXT_PROFILE:-release}/pgcopy-pg*; do
     major=${package##*-pg}
     library=$package/usr/lib/postgresql/$major/lib/pgcopy.so
     [ -f "$library" ] || continue

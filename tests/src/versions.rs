@@ -157,11 +157,14 @@ fn reachable_by_server_user(bin: PathBuf, version: &str) -> PathBuf {
 
 /// The extension package built for `major` (`make ext-MAJOR`, which
 /// `cargo pgrx package` lays out in Debian's paths under
-/// `target/release/pgcopy-pgMAJOR`), or `None` when it was not built.
+/// `target/PROFILE/pgcopy-pgMAJOR`, PROFILE being `PGCOPY_EXT_PROFILE`,
+/// `release` unless make test says `debug`), or `None` when it was not
+/// built.
 pub fn extension_package(major: u32) -> Option<PathBuf> {
+    let profile = std::env::var("PGCOPY_EXT_PROFILE").unwrap_or_else(|_| "release".into());
     let package = repo_root()
         .join("target")
-        .join("release")
+        .join(profile)
         .join(format!("pgcopy-pg{major}"));
     let library = package.join(format!("usr/lib/postgresql/{major}/lib/pgcopy.so"));
     library.exists().then_some(package)
