@@ -223,8 +223,10 @@ pub(crate) async fn validate_one(conn: &mut Client, unit: &Unit) -> Option<Strin
         }
         Err(f) => {
             let (msg, record) = unit.failed(f);
-            crate::restore_units::record(conn, &record, "why a foreign key was not validated")
-                .await;
+            if let Some(record) = record {
+                crate::restore_units::record(conn, &record, "why a foreign key was not validated")
+                    .await;
+            }
             Some(msg)
         }
     }

@@ -4,8 +4,10 @@
 use crate::error::{PgContext, UserError};
 use crate::state::{StateStore, OBJECTS_PER_TRANSACTION};
 use pgcopy_core::quote::QualifiedName;
-use pgcopy_core::sql;
+use pgcopy_core::restore::{self, Action, Unit};
+use pgcopy_core::stored::Authority;
 use pgcopy_core::triggers::SavedTrigger;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 /// Puts disabled triggers back in their modes and clears the job's record of
@@ -20,67 +22,50 @@ pub async fn enable_triggers(
     job_id: i64,
     triggers: &[SavedTrigger],
 ) -> anyhow::Result<()> {
-    let mut owners: std::collections::HashMap<QualifiedName, Result<String, String>> =
-        std::collections::HashMap::new();
-    let probe = pgcopy_core::stored::table_probe_sql(store.schema());
+    let mut owners: HashMap<QualifiedName, Result<Authority, String>> = HashMap::new();
     let mut refused: Vec<SavedTrigger> = Vec::new();
     let mut refusals: Vec<String> = Vec::new();
     // In batches, each recording the triggers still disabled after it.
     let mut rest = triggers;
     while !rest.is_empty() {
         let (batch, after) = rest.split_at(rest.len().min(OBJECTS_PER_TRANSACTION));
-        let tx = dst.transaction().await?;
         // Every owner is looked up before any role is taken: the state
         // schema is this role's to read, not the owners'.
+        let mut actions = Vec::new();
         for t in batch {
             if !owners.contains_key(&t.table) {
-                let row = tx
-                    .query_opt(&probe, &[&job_id, &t.table.schema, &t.table.name])
+                let probe = restore::table_probe(store.schema(), job_id, &t.table);
+                let rows = crate::restore_units::query(dst, &probe)
                     .await
                     .pg_context(|| format!("looking up {}", t.table.display_name()))?;
-                let owner = match row {
+                let authority = match rows.first() {
                     None => Err(format!("table {} does not exist", t.table.display_name())),
-                    Some(r) => pgcopy_core::rows::authority(&crate::rows::PgRow(&r), 0, job_id)
-                        .map_err(|e| format!("{e:#}"))
-                        .and_then(|a| {
-                            pgcopy_core::stored::authorize(&t.table, &a)
-                                .map(|()| a.owner)
-                                .map_err(|e| e.to_string())
-                        }),
+                    Some(r) => pgcopy_core::rows::authority(&crate::rows::PgRow(r), 0, job_id)
+                        .map_err(|e| format!("{e:#}")),
                 };
-                owners.insert(t.table.clone(), owner);
+                owners.insert(t.table.clone(), authority);
             }
-        }
-        let mut role: Option<String> = None;
-        for t in batch {
-            match &owners[&t.table] {
-                Ok(owner) => {
-                    if role.as_deref() != Some(owner.as_str()) {
-                        tx.batch_execute(&sql::set_local_role(owner)).await?;
-                        role = Some(owner.clone());
-                    }
-                    tx.batch_execute(&t.restore_sql())
-                        .await
-                        .pg_context(|| format!("re-enabling trigger {}", t.display_name()))?;
-                }
+            let action = owners[&t.table]
+                .clone()
+                .and_then(|a| restore::trigger_restore(t, &a).map_err(|e| e.to_string()));
+            match action {
+                Ok(action) => actions.push(action),
                 Err(why) => {
                     refusals.push(format!("trigger {}: {why}", t.display_name()));
                     refused.push(t.clone());
                 }
             }
         }
-        if role.is_some() {
-            tx.batch_execute(sql::RESET_ROLE).await?;
-        }
         let mut left = refused.clone();
         left.extend_from_slice(after);
-        let left = (!left.is_empty())
-            .then(|| serde_json::to_value(&left))
-            .transpose()?;
-        store
-            .set_disabled_triggers(&tx, job_id, left.as_ref())
-            .await?;
-        tx.commit().await?;
+        actions.push(Action::Record(restore::disabled_triggers_update(
+            store.schema(),
+            job_id,
+            &left,
+        )));
+        crate::restore_units::run(dst, &Unit::new(actions))
+            .await
+            .map_err(|f| anyhow::anyhow!("re-enabling the triggers job {job_id} disabled: {f}"))?;
         rest = after;
     }
     if !refusals.is_empty() {

@@ -20,15 +20,17 @@ use crate::stored::{self, Authority, Refusal, Statement};
 use serde::{Deserialize, Serialize};
 
 mod actions;
+mod checks;
 mod clones;
 mod index;
 mod statements;
 
 pub use actions::{
-    fk_error, fk_probe, fk_restore, index_error, index_failure, index_probe, index_restore, Action,
-    BindingsCheck, Checker, CloneNames, CodeCheck, Failure, FkRestore, LiteralCheck, Param, Query,
-    Restorer, Switch, Unit, CHECKER_SQL,
+    disabled_triggers_update, fk_error, fk_probe, fk_restore, index_error, index_failure,
+    index_probe, index_restore, table_probe, trigger_restore, Action, Failure, FkRestore, Param,
+    Query, Restorer, Switch, Unit,
 };
+pub use checks::{BindingsCheck, Checker, CloneNames, CodeCheck, LiteralCheck, CHECKER_SQL};
 
 pub use clones::{
     clone_names_from_json, clone_names_sql, clone_renames, clones_now_sql, CloneName,

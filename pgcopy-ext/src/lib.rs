@@ -31,7 +31,6 @@ use pgcopy_core::filter::parse_patterns;
 use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, RestoreState, SavedFk, SavedIndex};
-use pgcopy_core::stored;
 use pgcopy_core::triggers::SavedTrigger;
 use pgrx::prelude::*;
 

@@ -210,7 +210,9 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
             Ok(()) => valid_now = true,
             Err(f) => {
                 let (msg, record) = unit.failed(f);
-                units::record_query(&record);
+                if let Some(record) = record {
+                    units::record_query(&record);
+                }
                 error = Some(msg);
             }
         }

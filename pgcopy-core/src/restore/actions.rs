@@ -15,7 +15,7 @@
 //! 4. record a failure as [`Unit::failed`] says.
 
 use super::*;
-use crate::bindings::{self, Binding};
+use crate::bindings;
 use crate::trust::TrustedOwners;
 
 /// How an executor takes a table owner's rights.
@@ -45,8 +45,8 @@ pub enum Param {
     Bool(bool),
     /// `text[]`.
     TextArray(Vec<String>),
-    /// `jsonb`.
-    Json(serde_json::Value),
+    /// `jsonb`, perhaps NULL.
+    Json(Option<serde_json::Value>),
 }
 
 impl From<&str> for Param {
@@ -62,233 +62,6 @@ pub struct Query {
     pub sql: String,
     /// Its parameters.
     pub params: Vec<Param>,
-}
-
-/// The role a foreign key's check is taken to run with, for
-/// [`CodeCheck`]: whose own code it may run besides superusers'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Checker {
-    /// The current user: under `SET ROLE`, code the check calls runs with
-    /// the restoring role's rights.
-    CurrentUser,
-    /// The tables' owner where both tables have one owner, else no one
-    /// ([`CHECKER_SQL`]): inside the restricted switch the check runs as
-    /// the table's owner, and PostgreSQL may run it as the referenced
-    /// table's.
-    SharedOwner,
-}
-
-/// The role a foreign key's check runs with under [`Checker::SharedOwner`]
-/// (`sql/fk_checker.sql`): `$1` the table, `$2` the referenced table
-/// (quoted names); one text, `''` when the owners differ.
-pub const CHECKER_SQL: &str = include_str!("../../../sql/fk_checker.sql");
-
-/// Refuses a foreign key whose check would run code of a role that is
-/// neither a superuser, the [`Checker`] nor trusted. The executor locks the
-/// tables such a role could change ([`CodeCheck::locks`]), in the
-/// transaction that then adds or validates, reads what the check would run
-/// ([`CodeCheck::code`]) and asks [`CodeCheck::verdict`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct CodeCheck {
-    /// The referencing table.
-    pub table: QualifiedName,
-    /// The referenced table.
-    pub referenced: QualifiedName,
-    /// The constraint.
-    pub name: String,
-    /// Roles trusted beyond superusers and the checker.
-    pub trusted: Vec<String>,
-    /// Who the check runs as.
-    pub checker: Checker,
-    /// The table's owner, named in the refusal.
-    pub owner: String,
-    /// Whether the check validates a constraint already back (else it adds
-    /// one validated).
-    pub validating: bool,
-}
-
-impl CodeCheck {
-    /// The query of the tables to lock ([`VALIDATION_LOCKS_SQL`]), given the
-    /// checker (`None`: the current user; see [`CHECKER_SQL`]): rows of
-    /// (schema, name), locked by [`lock_for_validation`].
-    pub fn locks(&self, checker: Option<String>) -> Query {
-        Query {
-            sql: VALIDATION_LOCKS_SQL.to_string(),
-            params: vec![
-                self.table.to_string().as_str().into(),
-                self.referenced.to_string().as_str().into(),
-                Param::TextArray(self.trusted.clone()),
-                Param::Text(checker),
-            ],
-        }
-    }
-
-    /// The query of what the check would run ([`FK_UNTRUSTED_CODE_SQL`]):
-    /// one text.
-    pub fn code(&self, checker: Option<String>) -> Query {
-        Query {
-            sql: format!("SELECT ({FK_UNTRUSTED_CODE_SQL})"),
-            params: vec![
-                self.table.to_string().as_str().into(),
-                self.referenced.to_string().as_str().into(),
-                self.name.as_str().into(),
-                Param::TextArray(self.trusted.clone()),
-                Param::Text(checker),
-            ],
-        }
-    }
-
-    /// The query of the checker under [`Checker::SharedOwner`].
-    pub fn checker_query(&self) -> Option<Query> {
-        (self.checker == Checker::SharedOwner).then(|| Query {
-            sql: CHECKER_SQL.to_string(),
-            params: vec![
-                self.table.to_string().as_str().into(),
-                self.referenced.to_string().as_str().into(),
-            ],
-        })
-    }
-
-    /// A refusal when the code found (`what`, empty when none) is not the
-    /// trusted roles' ([`foreign_code_refusal`]).
-    pub fn verdict(&self, what: &str) -> Result<(), Failure> {
-        match foreign_code_refusal(what) {
-            None => Ok(()),
-            Some(why) if self.validating => Err(Failure::Refused(validation_skipped(
-                &self.table,
-                &self.name,
-                &self.owner,
-                &why,
-            ))),
-            Some(why) => Err(Failure::Refused(not_added(&self.owner, &why))),
-        }
-    }
-}
-
-/// What the re-created object's names must still resolve to, and what it
-/// must depend on once re-created ([`crate::bindings`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BindingsCheck {
-    /// What it depended on when it was dropped.
-    pub saved: Vec<Binding>,
-    /// The object, for people (`index x`, `constraint y`).
-    pub what: String,
-    /// Its table.
-    pub table: QualifiedName,
-}
-
-impl BindingsCheck {
-    /// The query of what each saved OID is now ([`bindings::IDENTITIES_NOW_SQL`]):
-    /// a text a row, in the saved order. `None` when nothing was bound.
-    pub fn identities_now(&self) -> Option<Query> {
-        (!self.saved.is_empty()).then(|| Query {
-            sql: bindings::IDENTITIES_NOW_SQL.to_string(),
-            params: vec![Param::Json(
-                serde_json::to_value(&self.saved).unwrap_or_default(),
-            )],
-        })
-    }
-
-    /// Refuses when a name is gone or leads elsewhere now (`now` from
-    /// [`BindingsCheck::identities_now`]).
-    pub fn before(&self, now: &[Option<String>]) -> Result<(), Failure> {
-        let rebound = bindings::rebound(&self.saved, now);
-        match rebound.is_empty() {
-            true => Ok(()),
-            false => Err(Failure::Refused(
-                Refusal::Rebound {
-                    what: self.what.clone(),
-                    table: self.table.display_name(),
-                    rebound,
-                }
-                .to_string(),
-            )),
-        }
-    }
-
-    /// Refuses when the object re-created depends on other objects than
-    /// the saved one did (`now`, the `jsonb` of [`Action::CheckBindingsAfter`]).
-    pub fn after(&self, now: Option<serde_json::Value>) -> Result<(), Failure> {
-        let now = bindings::from_json(now)
-            .map_err(Failure::Error)?
-            .unwrap_or_default();
-        match bindings::differs(&self.saved, &now) {
-            None => Ok(()),
-            Some(why) => Err(Failure::Refused(
-                Refusal::BoundDifferently {
-                    what: self.what.clone(),
-                    table: self.table.display_name(),
-                    why,
-                }
-                .to_string(),
-            )),
-        }
-    }
-}
-
-/// A definition whose literals must be checked before it is parsed with the
-/// caller's rights ([`Switch::SetRole`] only; [`stored::check_literals`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiteralCheck {
-    /// The definition.
-    pub sql: String,
-    /// The object, for people.
-    pub what: String,
-    /// Its table.
-    pub table: QualifiedName,
-    /// Who owns it.
-    pub authority: Authority,
-}
-
-impl LiteralCheck {
-    /// Refuses when the executor's parser found literals (`risky`) whose
-    /// input functions are not trusted code.
-    pub fn verdict(&self, risky: &[String]) -> Result<(), Failure> {
-        stored::check_literals(&self.table, &self.what, risky, &self.authority)
-            .map_err(|r| Failure::Refused(r.to_string()))
-    }
-}
-
-/// The partitions' copies of a re-added foreign key, renamed to what they
-/// were ([`clone_renames`]), as its owner, best effort: where the renames
-/// fail they are rolled back alone and a warning says so.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CloneNames {
-    /// The names they had.
-    pub saved: Vec<CloneName>,
-    /// The key's table.
-    pub table: QualifiedName,
-    /// The key.
-    pub name: String,
-    /// Who runs the renames.
-    pub owner: String,
-}
-
-impl CloneNames {
-    /// The query of the copies' names now (one `jsonb`).
-    pub fn now(&self) -> Query {
-        Query {
-            sql: clones_now_sql(),
-            params: vec![
-                self.table.to_string().as_str().into(),
-                self.name.as_str().into(),
-            ],
-        }
-    }
-
-    /// The renames, given [`CloneNames::now`]'s answer.
-    pub fn renames(&self, now: Option<serde_json::Value>) -> Result<Vec<String>, String> {
-        Ok(clone_renames(&self.saved, &clone_names_from_json(now)?))
-    }
-
-    /// The warning when the renames failed with `error`.
-    pub fn warning(&self, error: &str) -> String {
-        format!(
-            "foreign key {} on {} is back, but its copies on partitions keep the names PostgreSQL gave them: {error}",
-            crate::quote::printable(&self.name),
-            self.table.display_name()
-        )
-    }
 }
 
 /// One action of a [`Unit`], in order.
@@ -340,8 +113,9 @@ impl std::fmt::Display for Failure {
 /// What a failed unit leaves behind.
 #[derive(Debug, Clone, PartialEq)]
 enum OnFailure {
-    /// The object stays pending with the error: `record` plus the message.
-    Pending { record: Query },
+    /// Everything as it was: the caller records why where the object has a
+    /// row of its own ([`fk_error`], [`index_error`]).
+    Pending,
     /// A validation: the constraint stays NOT VALID, marked so, with why.
     NotValid { record: Query },
 }
@@ -356,21 +130,31 @@ pub struct Unit {
 }
 
 impl Unit {
-    /// After the unit rolled back with `failure`: the message to report, and
-    /// the statement that records it (in a transaction of its own).
-    pub fn failed(&self, failure: Failure) -> (String, Query) {
-        let (message, record) = match (&self.on_failure, failure) {
-            (OnFailure::NotValid { record }, Failure::Error(e)) => {
-                (format!("validation failed: {e}"), record)
+    /// A unit of `actions` whose failure leaves everything as it was (the
+    /// triggers of a job: [`trigger_restore`], [`disabled_triggers_update`]).
+    pub fn new(actions: Vec<Action>) -> Unit {
+        Unit {
+            actions,
+            on_failure: OnFailure::Pending,
+        }
+    }
+
+    /// After the unit rolled back with `failure`: the message to report,
+    /// and for a validation the statement that records it (in a
+    /// transaction of its own).
+    pub fn failed(&self, failure: Failure) -> (String, Option<Query>) {
+        match (&self.on_failure, failure) {
+            (OnFailure::NotValid { record }, failure) => {
+                let message = match failure {
+                    Failure::Error(e) => format!("validation failed: {e}"),
+                    Failure::Refused(m) => m,
+                };
+                let mut record = record.clone();
+                record.params.push(Param::Text(Some(message.clone())));
+                (message, Some(record))
             }
-            (OnFailure::NotValid { record }, Failure::Refused(m))
-            | (OnFailure::Pending { record }, Failure::Refused(m) | Failure::Error(m)) => {
-                (m, record)
-            }
-        };
-        let mut record = record.clone();
-        record.params.push(Param::Text(Some(message.clone())));
-        (message, record)
+            (OnFailure::Pending, f) => (f.to_string(), None),
+        }
     }
 
     /// Whether the unit validates (its failure leaves the constraint NOT
@@ -546,13 +330,10 @@ pub fn fk_restore(
             })?;
     }
     by.trusted(&mut present.authority);
-    let pending = OnFailure::Pending {
-        record: fk_keys(error_sql(by.state_schema), saved),
-    };
     let mut restore = FkRestore {
         add: Unit {
             actions: Vec::new(),
-            on_failure: pending.clone(),
+            on_failure: OnFailure::Pending,
         },
         valid_after_add: false,
         validate: None,
@@ -653,9 +434,7 @@ pub fn index_restore(
     }
     by.trusted(&mut authority);
     let mark = Action::Record(index_keys(mark_index_sql(by.state_schema), saved));
-    let on_failure = OnFailure::Pending {
-        record: index_keys(index_error_sql(by.state_schema), saved),
-    };
+    let on_failure = OnFailure::Pending;
     let IndexAction::Build { sql, before, after } =
         index_action(saved, present, &authority, parse)?
     else {
@@ -718,4 +497,50 @@ pub fn index_restore(
         actions,
         on_failure,
     })
+}
+
+/// The probe of who owns `table` and who may act as them, for a trigger
+/// job `job` disabled ([`stored::table_probe_sql`]).
+pub fn table_probe(state_schema: &str, job: i64, table: &QualifiedName) -> Query {
+    Query {
+        sql: stored::table_probe_sql(state_schema),
+        params: vec![
+            Param::Int8(job),
+            table.schema.as_str().into(),
+            table.name.as_str().into(),
+        ],
+    }
+}
+
+/// What puts back a trigger a job disabled, given who owns its table: its
+/// mode, by the quoting builder, as the owner, only where the job's
+/// creator and the role restoring could act as that owner.
+pub fn trigger_restore(
+    trigger: &crate::triggers::SavedTrigger,
+    authority: &Authority,
+) -> Result<Action, Refusal> {
+    stored::authorize(&trigger.table, authority)?;
+    Ok(Action::RunAsOwner {
+        owner: authority.owner.clone(),
+        statements: vec![trigger.restore_sql()],
+    })
+}
+
+/// Sets the job's list of triggers still disabled to `left` (NULL when
+/// none).
+pub fn disabled_triggers_update(
+    state_schema: &str,
+    job: i64,
+    left: &[crate::triggers::SavedTrigger],
+) -> Query {
+    let left = (!left.is_empty())
+        .then(|| serde_json::to_value(left).ok())
+        .flatten();
+    Query {
+        sql: format!(
+            "UPDATE {}.jobs SET disabled_triggers = $2 WHERE job_id = $1",
+            crate::quote::quote_ident(state_schema)
+        ),
+        params: vec![Param::Int8(job), Param::Json(left)],
+    }
 }

@@ -491,7 +491,7 @@ fn a_failed_validation_is_recorded_not_valid_with_why() {
     let (msg, record) = v.failed(Failure::Error("violates foreign key".into()));
     assert_eq!(msg, "validation failed: violates foreign key");
     assert_eq!(
-        record.params[4..],
+        record.unwrap().params[4..],
         [Param::Bool(false), Param::Text(Some(msg.clone()))]
     );
     // A refusal is its own sentence.
@@ -626,4 +626,31 @@ fn an_index_build_runs_as_the_caller_or_wholly_as_an_owner_not_trusted() {
         ..set_role(&trust)
     };
     assert!(index_restore(&s, there(false, false), authority(true), &by, index).is_err());
+}
+
+#[test]
+fn a_trigger_goes_back_as_its_tables_owner_only_where_the_job_could_act_as_it() {
+    let t = crate::triggers::SavedTrigger {
+        table: QualifiedName::new("public", "b"),
+        trigger: Some("b_audit".into()),
+        mode: Some(crate::triggers::TriggerMode::Replica),
+    };
+    assert!(
+        matches!(trigger_restore(&t, &authority(true)), Ok(Action::RunAsOwner { owner, statements })
+        if owner == "app" && statements == [t.restore_sql()])
+    );
+    assert!(trigger_restore(&t, &authority(false)).is_err());
+    // The list left is written whole, or NULL when nothing is left.
+    let q = disabled_triggers_update("st", 7, std::slice::from_ref(&t));
+    assert!(q
+        .sql
+        .starts_with("UPDATE \"st\".jobs SET disabled_triggers = $2"));
+    assert!(matches!(&q.params[1], Param::Json(Some(serde_json::Value::Array(a))) if a.len() == 1));
+    assert_eq!(
+        disabled_triggers_update("st", 7, &[]).params[1],
+        Param::Json(None)
+    );
+    // A failed unit of them records nothing of its own.
+    let (msg, record) = Unit::new(Vec::new()).failed(Failure::Error("x".into()));
+    assert_eq!((msg.as_str(), record), ("x", None));
 }

@@ -81,39 +81,21 @@ pub(crate) fn restore_triggers(job: Option<i64>) -> Vec<RestoreRow> {
                 }
             }
         }
-        let left = (!left.is_empty())
-            .then(|| serde_json::to_value(&left).ok())
-            .flatten()
-            .map(pgrx::JsonB);
-        record(subxact::run(|| {
-            Spi::run_with_args(
-                &format!("UPDATE {SCHEMA}.jobs SET disabled_triggers = $2 WHERE job_id = $1"),
-                &[job_id.into(), left.into()],
-            )
-        }));
+        units::record_query(&restore::disabled_triggers_update(SCHEMA, job_id, &left));
     }
     rows
 }
 
-/// Enables one trigger in the mode it had, as its table's owner.
+/// Enables one trigger in the mode it had, as its table's owner: the
+/// core's action, after the probe of who owns its table.
 pub(super) fn enable_trigger(job_id: i64, t: &SavedTrigger) -> Result<(), String> {
-    let authority = Spi::connect_mut(|client| {
-        let mut rows = client
-            .update(
-                &stored::table_probe_sql(SCHEMA),
-                Some(1),
-                &[
-                    job_id.into(),
-                    t.table.schema.clone().into(),
-                    t.table.name.clone().into(),
-                ],
-            )
-            .map_err(|e| e.to_string())?;
-        rows.next()
-            .map(|r| pgcopy_core::rows::authority(&SpiRow(&r), 0, job_id))
-            .transpose()
-    })?
-    .ok_or_else(|| format!("table {} does not exist", t.table.display_name()))?;
-    stored::authorize(&t.table, &authority).map_err(|e| e.to_string())?;
-    as_owner(&authority.owner, || Spi::run(&t.restore_sql())).map_err(|e| e.to_string())
+    let probe = units::select(&restore::table_probe(SCHEMA, job_id, &t.table), |r| {
+        pgcopy_core::rows::authority(&SpiRow(r), 0, job_id)
+    })?;
+    let authority = probe
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("table {} does not exist", t.table.display_name()))?;
+    let action = restore::trigger_restore(t, &authority).map_err(|e| e.to_string())?;
+    units::run(&restore::Unit::new(vec![action])).map_err(|f| f.to_string())
 }

@@ -26,7 +26,7 @@ fn args(q: &Query) -> Vec<DatumWithOid<'static>> {
             Param::Text(v) => v.clone().into(),
             Param::Bool(v) => (*v).into(),
             Param::TextArray(v) => v.clone().into(),
-            Param::Json(v) => pgrx::JsonB(v.clone()).into(),
+            Param::Json(v) => v.clone().map(pgrx::JsonB).into(),
         })
         .collect()
 }
