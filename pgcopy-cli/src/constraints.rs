@@ -118,7 +118,7 @@ pub async fn restore(
         dest,
         parallel,
         "FK validation",
-        "",
+        &pgcopy_core::maintenance::settings(parallel, None),
         validations,
         move |mut conn, (i, unit)| {
             let count_one = count_one.clone();

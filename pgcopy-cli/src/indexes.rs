@@ -14,9 +14,6 @@ use pgcopy_core::restore::{self, SavedIndex};
 use pgcopy_core::sql;
 use tokio_postgres::Client;
 
-/// `maintenance_work_mem` for each rebuilding session.
-const BUILD_MEMORY: &str = "256MB";
-
 /// Saves and drops `indexes`, each saved in the transaction that drops it, in
 /// batches of about [`OBJECTS_PER_TRANSACTION`], a partitioned table's index
 /// tree whole in one (dropping its root drops the partitions' indexes).
@@ -155,11 +152,6 @@ pub async fn rebuild_table(
     Ok(rebuilt)
 }
 
-/// The session setting every index build runs with.
-pub fn build_settings() -> String {
-    format!("SET maintenance_work_mem = '{BUILD_MEMORY}'")
-}
-
 /// Rebuilds the saved indexes of `scope` that are not back, with up to
 /// `parallel` sessions; returns how many it rebuilt, and one message per
 /// index that failed. `early` were rebuilt while the load went on: the
@@ -280,11 +272,14 @@ async fn rebuild_all(
         return Ok(Vec::new());
     }
     let (schema, scope) = (store.clone(), scope.clone());
+    // Slots no builder takes give the builds parallel workers.
+    let sessions = parallel.clamp(1, groups.len());
+    let settings = pgcopy_core::maintenance::settings(parallel, Some(parallel - sessions));
     let results = crate::pool::on_connections(
         dest,
         parallel,
         "index builder",
-        &build_settings(),
+        &settings,
         groups,
         move |mut conn, group| {
             let (store, done, scope) = (schema.clone(), done.clone(), scope.clone());

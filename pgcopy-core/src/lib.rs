@@ -31,6 +31,7 @@ pub mod copy_frames;
 pub mod filter;
 pub mod fkgraph;
 pub mod formats;
+pub mod maintenance;
 pub mod plan;
 pub mod preflight;
 pub mod quote;

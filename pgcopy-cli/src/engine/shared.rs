@@ -61,6 +61,9 @@ pub struct Shared {
     /// worker holds one while it has chunks to copy, a build takes one
     /// while it runs (`index_builds`).
     pub budget: Arc<tokio::sync::Semaphore>,
+    /// `--parallel`: the budget's size, over which maintenance sessions
+    /// share their memory (`pgcopy_core::maintenance`).
+    pub parallel: usize,
     /// The tables whose indexes are rebuilt as soon as they are loaded.
     pub builds: EarlyBuilds,
     /// Where the `--where` conditions and `--transform` expressions run

@@ -524,6 +524,16 @@ fn command(
             so = s.replace("postgres:", &format!("{OWNER}:")),
             do_ = d.replace("postgres:", &format!("{OWNER}:")),
         ),
+        // The same with another build (BENCH_BASELINE_BIN), to measure a
+        // change to the move in one run.
+        "move-pgcopy-owner-baseline" => match std::env::var("BENCH_BASELINE_BIN") {
+            Ok(old) => command("move-pgcopy-owner", db, src, dst, par, work)?
+                .replace(&bin.display().to_string(), &old),
+            Err(_) => {
+                eprintln!("BENCH_BASELINE_BIN is not set: move-pgcopy-owner-baseline skipped");
+                return None;
+            }
+        },
         // The same with every key restored after the load (as before the
         // early restore): what restoring keys during the load saves.
         "move-pgcopy-owner-late" => format!(

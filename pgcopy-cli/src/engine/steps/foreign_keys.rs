@@ -170,7 +170,14 @@ async fn validate_early(
     let mut session = match kept {
         Some(s) => s,
         None => match shared.dest.connect_session("FK validation").await {
-            Ok(s) => s,
+            // A validation's check hashes with maintenance_work_mem.
+            Ok(s) => {
+                let settings = pgcopy_core::maintenance::settings(shared.parallel, None);
+                if s.client.batch_execute(&settings).await.is_err() {
+                    return false;
+                }
+                s
+            }
             Err(_) => return false,
         },
     };

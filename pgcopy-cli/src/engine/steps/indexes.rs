@@ -53,7 +53,10 @@ pub async fn builder(
             let _cancel = crate::stop::on_stop(session.cancel.clone());
             let mut conn = session.client;
             if conn
-                .batch_execute(&crate::indexes::build_settings())
+                .batch_execute(&pgcopy_core::maintenance::settings(
+                    shared.parallel,
+                    Some(shared.budget.available_permits()),
+                ))
                 .await
                 .is_err()
             {

@@ -182,6 +182,7 @@ fn share(
     let analyze = EarlyAnalyze::new(&setup.plan, queue.iter().map(|u| u.table), setup.analyze);
     Arc::new(Shared {
         budget: Arc::new(tokio::sync::Semaphore::new(opts.parallel.max(1))),
+        parallel: opts.parallel.max(1),
         builds: EarlyBuilds::new(&setup.plan, &setup.indexes_to_drop),
         conditions: setup.conditions.clone(),
         analyze,
