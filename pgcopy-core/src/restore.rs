@@ -36,11 +36,11 @@ pub use clones::{
     clone_names_from_json, clone_names_sql, clone_renames, clones_now_sql, CloneName,
 };
 pub use index::{index_action, IndexAction, IndexPresent, SavedIndex};
-use statements::{
-    added_constraint_bindings, error_sql, index_error_sql, mark_index_sql, mark_sql, probe_sql,
-    FK_UNTRUSTED_CODE_SQL, VALIDATION_LOCKS_SQL,
+pub use statements::{
+    added_constraint_bindings, error_sql, index_error_sql, lock_for_validation, mark_index_sql,
+    mark_sql, pending_indexes_sql, pending_sql, probe_sql, FK_UNTRUSTED_CODE_SQL,
+    VALIDATION_LOCKS_SQL,
 };
-pub use statements::{lock_for_validation, pending_indexes_sql, pending_sql};
 
 /// A row of `saved_fks`.
 #[derive(Debug, Clone, PartialEq, Eq)]
