@@ -355,48 +355,8 @@ pub fn fk_restore(
                 owner,
                 comment,
             } => {
-                let what = format!("constraint {}", saved.name);
-                let bindings = BindingsCheck {
-                    saved: saved.bindings.clone().unwrap_or_default(),
-                    what: what.clone(),
-                    table: saved.table.clone(),
-                };
-                let mut actions = by.literals(&sql, &what, &saved.table, &present.authority);
-                actions.push(Action::CheckBindingsBefore(bindings.clone()));
-                // Added validated in one step (partitioned tables): the
-                // check runs code.
-                if valid {
-                    actions.push(by.code_check(saved, &owner, false));
-                }
-                actions.push(Action::RunAsOwner {
-                    owner: owner.clone(),
-                    statements: std::iter::once(sql).chain(comment).collect(),
-                });
-                actions.push(Action::CheckBindingsAfter(
-                    bindings,
-                    Query {
-                        sql: format!("SELECT {}", added_constraint_bindings()),
-                        params: vec![
-                            saved.table.to_string().as_str().into(),
-                            saved.name.as_str().into(),
-                        ],
-                    },
-                ));
-                if !saved.clone_names.is_empty() {
-                    actions.push(Action::RenameClones(CloneNames {
-                        saved: saved.clone_names.clone(),
-                        table: saved.table.clone(),
-                        name: saved.name.clone(),
-                        owner,
-                    }));
-                }
-                actions.push(Action::Record(fk_mark(
-                    by.state_schema,
-                    saved,
-                    valid,
-                    false,
-                )));
-                restore.add.actions = actions;
+                restore.add.actions =
+                    add_actions(saved, &present.authority, by, (sql, comment), valid, owner);
                 restore.valid_after_add = valid;
             }
             Step::Validate { sql, owner } => {
@@ -417,6 +377,61 @@ pub fn fk_restore(
         }
     }
     Ok(restore)
+}
+
+/// The actions that add `saved` back as `owner` (its statement and
+/// comment, `valid` when added validated in one step): the checks before,
+/// the statements, the bindings check after, its copies' names, its mark.
+fn add_actions(
+    saved: &SavedFk,
+    authority: &Authority,
+    by: &Restorer,
+    (sql, comment): (String, Option<String>),
+    valid: bool,
+    owner: String,
+) -> Vec<Action> {
+    let what = format!("constraint {}", saved.name);
+    let bindings = BindingsCheck {
+        saved: saved.bindings.clone().unwrap_or_default(),
+        what: what.clone(),
+        table: saved.table.clone(),
+    };
+    let mut actions = by.literals(&sql, &what, &saved.table, authority);
+    actions.push(Action::CheckBindingsBefore(bindings.clone()));
+    // Added validated in one step (partitioned tables): the check runs
+    // code.
+    if valid {
+        actions.push(by.code_check(saved, &owner, false));
+    }
+    actions.push(Action::RunAsOwner {
+        owner: owner.clone(),
+        statements: std::iter::once(sql).chain(comment).collect(),
+    });
+    actions.push(Action::CheckBindingsAfter(
+        bindings,
+        Query {
+            sql: format!("SELECT {}", added_constraint_bindings()),
+            params: vec![
+                saved.table.to_string().as_str().into(),
+                saved.name.as_str().into(),
+            ],
+        },
+    ));
+    if !saved.clone_names.is_empty() {
+        actions.push(Action::RenameClones(CloneNames {
+            saved: saved.clone_names.clone(),
+            table: saved.table.clone(),
+            name: saved.name.clone(),
+            owner,
+        }));
+    }
+    actions.push(Action::Record(fk_mark(
+        by.state_schema,
+        saved,
+        valid,
+        false,
+    )));
+    actions
 }
 
 /// How `saved` is rebuilt (one unit), given what is `present` and who owns
