@@ -11,7 +11,7 @@ use pgcopy_core::plan::Plan;
 use pgcopy_core::preflight::{self, large_objects_warning, EarlierJob, Problem};
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::triggers::SavedTrigger;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::Client;
 
 /// Everything the run needs to execute a job.
@@ -90,35 +90,16 @@ pub(super) async fn new_job(
     let (fks_to_drop, indexes_to_drop) = ctx.to_drop(&opts, &plan)?;
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(routing);
-    if large_objects {
-        problems.extend(
-            crate::engine::steps::large_objects::preflight(ctx.src, dst, &source_objects).await?,
-        );
-    }
-    problems.extend(ctx.untrusted_code(dst, &plan).await?);
-    // Reads the source's rows: only once nothing else stands in the way.
-    if problems.is_empty() {
-        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
-        problems.extend(ctx.names_exist(dst, &plan).await?);
-    }
-    let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
-    problems.extend(found);
-    // A bare name that selects tables in several schemas would truncate
-    // tables its writer never meant: a copy asks for the schema, and a glob
-    // across schemas is said out loud, before anything changes.
-    for a in &plan.ambiguous {
-        if a.bare_name && !dry_run {
-            problems.push(Problem::AmbiguousName(a.clone()));
-        } else if !dry_run {
-            tracing::warn!("{}", a.message());
-        }
-    }
-    if shape.defer_indexes == Some(true) {
-        problems.extend(preflight::check_defer_index_owners(
-            &indexes_to_drop,
-            ctx.dst_catalog,
-        ));
-    }
+    let source_objects = large_objects.then_some(&source_objects);
+    let conditions = server_checks(
+        ctx,
+        dst,
+        &mut plan,
+        source_objects,
+        &indexes_to_drop,
+        &mut problems,
+    )
+    .await?;
 
     let (schema_ready, superseded) = match dry_run {
         true => (false, Vec::new()),
@@ -137,32 +118,7 @@ pub(super) async fn new_job(
     ctx.lock_split_sources(&plan).await?;
 
     // From here on the destination changes.
-    for job in &superseded {
-        store.supersede_job(dst, job.job_id).await?;
-        tracing::info!(
-            "earlier job {} ({}) left nothing to restore: marked discarded, this copy starts afresh",
-            job.job_id,
-            job.state
-        );
-    }
-    if !schema_ready {
-        store.create(dst).await?;
-        tracing::info!(
-            "created the state schema {:?} on the destination",
-            config.state_schema
-        );
-    }
-    let options = config.job_options(ctx.defer_indexes());
-    let job_id = store
-        .create_job(
-            dst,
-            &plan,
-            &config.source.redacted(),
-            &config.dest.redacted(),
-            &options,
-            snapshot,
-        )
-        .await?;
+    let job_id = record_job(ctx, dst, store, snapshot, &plan, &superseded, schema_ready).await?;
     tracing::info!(
         "job {job_id}: copying {} tables ({} chunks, {}) with {} workers, foreign keys: {}{}",
         plan.tables.len(),
@@ -195,6 +151,93 @@ pub(super) async fn new_job(
         done_chunks: HashMap::new(),
         analyze: shape.analyze,
     }))
+}
+
+/// The checks that ask the servers (beyond the catalogs' `Ctx::check`),
+/// adding to `problems`: the large objects' (`source_objects`, when they
+/// are copied), code of roles not trusted, rows no destination partition
+/// takes, names that must exist, the conditions (written into `plan`),
+/// bare names across schemas, the deferred indexes' owners. Returns the
+/// conditions' environment.
+async fn server_checks(
+    ctx: &Ctx<'_>,
+    dst: &Client,
+    plan: &mut Plan,
+    source_objects: Option<&BTreeMap<u32, String>>,
+    indexes_to_drop: &[Index],
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<Option<crate::conditions::ConditionEnv>> {
+    let dry_run = ctx.config.dry_run.is_some();
+    if let Some(objects) = source_objects {
+        problems
+            .extend(crate::engine::steps::large_objects::preflight(ctx.src, dst, objects).await?);
+    }
+    problems.extend(ctx.untrusted_code(dst, plan).await?);
+    // Reads the source's rows: only once nothing else stands in the way.
+    if problems.is_empty() {
+        problems.extend(ctx.unroutable_rows(dst, plan).await?);
+        problems.extend(ctx.names_exist(dst, plan).await?);
+    }
+    let (conditions, found) = ctx.conditions(plan, problems.is_empty()).await?;
+    problems.extend(found);
+    // A bare name that selects tables in several schemas would truncate
+    // tables its writer never meant: a copy asks for the schema, and a glob
+    // across schemas is said out loud, before anything changes.
+    for a in &plan.ambiguous {
+        if a.bare_name && !dry_run {
+            problems.push(Problem::AmbiguousName(a.clone()));
+        } else if !dry_run {
+            tracing::warn!("{}", a.message());
+        }
+    }
+    if ctx.shape.defer_indexes == Some(true) {
+        problems.extend(preflight::check_defer_index_owners(
+            indexes_to_drop,
+            ctx.dst_catalog,
+        ));
+    }
+    Ok(conditions)
+}
+
+/// The first changes to the destination: earlier jobs that left nothing
+/// out marked discarded (`superseded`), the state schema created unless
+/// `schema_ready`, and the job recorded with its plan; its id.
+async fn record_job(
+    ctx: &Ctx<'_>,
+    dst: &mut Client,
+    store: &StateStore,
+    snapshot: &str,
+    plan: &Plan,
+    superseded: &[StoredJob],
+    schema_ready: bool,
+) -> anyhow::Result<i64> {
+    let config = ctx.config;
+    for job in superseded {
+        store.supersede_job(dst, job.job_id).await?;
+        tracing::info!(
+            "earlier job {} ({}) left nothing to restore: marked discarded, this copy starts afresh",
+            job.job_id,
+            job.state
+        );
+    }
+    if !schema_ready {
+        store.create(dst).await?;
+        tracing::info!(
+            "created the state schema {:?} on the destination",
+            config.state_schema
+        );
+    }
+    let options = config.job_options(ctx.defer_indexes());
+    store
+        .create_job(
+            dst,
+            plan,
+            &config.source.redacted(),
+            &config.dest.redacted(),
+            &options,
+            snapshot,
+        )
+        .await
 }
 
 /// What the destination's state schema says of earlier jobs.

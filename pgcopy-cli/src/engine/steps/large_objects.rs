@@ -344,6 +344,75 @@ async fn grants_ddl(
     Ok(ddl)
 }
 
+/// Writes `o` on the destination (`create` and `put` prepared there):
+/// its first slice as read with the batch, the rest read from `src` slice
+/// by slice; its size in bytes.
+async fn write_object(
+    tx: &tokio_postgres::Transaction<'_>,
+    src: &Client,
+    (create, put): (&tokio_postgres::Statement, &tokio_postgres::Statement),
+    o: &Object,
+) -> anyhow::Result<u64> {
+    tx.execute(create, &[&o.oid, &o.data])
+        .await
+        .map_err(|e| anyhow::anyhow!("creating large object {}: {}", o.oid, pg_message(&e)))?;
+    let mut bytes = o.data.len() as u64;
+    // A large object longer than a slice comes in slices.
+    let mut offset = o.data.len() as i64;
+    let mut last = o.data.len();
+    while last == SLICE as usize {
+        let more: Vec<u8> = src
+            .query_one(
+                "SELECT pg_catalog.lo_get($1, $2, $3)",
+                &[&o.oid, &offset, &SLICE],
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("reading large object {}: {}", o.oid, pg_message(&e)))?
+            .try_get(0)?;
+        last = more.len();
+        if last > 0 {
+            tx.execute(put, &[&o.oid, &offset, &more])
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("writing large object {}: {}", o.oid, pg_message(&e))
+                })?;
+        }
+        offset += last as i64;
+        bytes += last as u64;
+    }
+    Ok(bytes)
+}
+
+/// What `o` needs beyond its data, by the quoting builder: its owner
+/// (unless `current_user`, who created it), its comment, and its own
+/// privileges revoked from the owner where it has an ACL (`with_acl`; the
+/// grants follow for the batch).
+fn object_ddl(o: &Object, current_user: &str, with_acl: bool) -> String {
+    let mut ddl = String::new();
+    if o.owner != current_user {
+        ddl.push_str(&format!(
+            "ALTER LARGE OBJECT {} OWNER TO {};\n",
+            o.oid,
+            quote_ident(&o.owner)
+        ));
+    }
+    if let Some(c) = &o.comment {
+        ddl.push_str(&format!(
+            "COMMENT ON LARGE OBJECT {} IS {};\n",
+            o.oid,
+            quote_literal(c)
+        ));
+    }
+    if with_acl {
+        ddl.push_str(&format!(
+            "REVOKE ALL ON LARGE OBJECT {} FROM {};\n",
+            o.oid,
+            quote_ident(&o.owner)
+        ));
+    }
+    ddl
+}
+
 /// Copies one batch into one destination transaction: the objects replace
 /// any of the same OIDs, with the source's owners, comments and privileges,
 /// and the batch is marked done in the same transaction; returns how many
@@ -380,55 +449,9 @@ async fn copy_batch(
         .try_get(0)?;
     let mut ddl = String::new();
     for o in &mut objects {
-        tx.execute(&create, &[&o.oid, &o.data])
-            .await
-            .map_err(|e| anyhow::anyhow!("creating large object {}: {}", o.oid, pg_message(&e)))?;
-        bytes += o.data.len() as u64;
-        // A large object longer than a slice comes in slices.
-        let mut offset = o.data.len() as i64;
-        let mut last = o.data.len();
-        while last == SLICE as usize {
-            let more: Vec<u8> = src
-                .query_one(
-                    "SELECT pg_catalog.lo_get($1, $2, $3)",
-                    &[&o.oid, &offset, &SLICE],
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("reading large object {}: {}", o.oid, pg_message(&e)))?
-                .try_get(0)?;
-            last = more.len();
-            if last > 0 {
-                tx.execute(&put, &[&o.oid, &offset, &more])
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("writing large object {}: {}", o.oid, pg_message(&e))
-                    })?;
-            }
-            offset += last as i64;
-            bytes += last as u64;
-        }
+        bytes += write_object(&tx, src, (&create, &put), o).await?;
         o.data = Vec::new();
-        if o.owner != current_user {
-            ddl.push_str(&format!(
-                "ALTER LARGE OBJECT {} OWNER TO {};\n",
-                o.oid,
-                quote_ident(&o.owner)
-            ));
-        }
-        if let Some(c) = &o.comment {
-            ddl.push_str(&format!(
-                "COMMENT ON LARGE OBJECT {} IS {};\n",
-                o.oid,
-                quote_literal(c)
-            ));
-        }
-        if with_acl.contains(&o.oid) {
-            ddl.push_str(&format!(
-                "REVOKE ALL ON LARGE OBJECT {} FROM {};\n",
-                o.oid,
-                quote_ident(&o.owner)
-            ));
-        }
+        ddl.push_str(&object_ddl(o, &current_user, with_acl.contains(&o.oid)));
     }
     ddl.push_str(&grants_ddl(&tx, &grants).await?);
     if !ddl.is_empty() {

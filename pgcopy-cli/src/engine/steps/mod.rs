@@ -23,6 +23,7 @@ mod sequences;
 mod triggers;
 mod truncate;
 
+use crate::connect::Endpoint;
 use crate::engine::after_load;
 use crate::engine::after_progress;
 use crate::engine::config::{CopyConfig, RunOptions};
@@ -34,7 +35,7 @@ use crate::exit;
 use crate::state::StateStore;
 use job::Setup;
 use pgcopy_core::sql;
-use pgcopy_core::states::Phase;
+use pgcopy_core::states::{JobState, Phase};
 use pgcopy_core::steps::Step;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -118,16 +119,7 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
     }
     let ended = ended(interrupted, &result, &restore);
     let (state, error, code) = outcome::decide(&ended, store.schema());
-    if reconnect_if_closed(&mut dst, dest).await {
-        if let Err(e) = store
-            .finish_job(&dst, job_id, state, error.as_deref())
-            .await
-        {
-            tracing::warn!("could not record the end of job {job_id}: {e:#}");
-        }
-    } else {
-        tracing::warn!("the destination is unreachable: job {job_id} stays marked running");
-    }
+    record_end(&mut dst, dest, &store, job_id, state, error.as_deref()).await;
     let _ = src.batch_execute("COMMIT").await;
     if let Some(path) = &opts.summary_json {
         let doc = summary::summary_json(
@@ -159,6 +151,32 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
     }
     result?;
     restore?;
+    say_end(code, error);
+    Ok(code)
+}
+
+/// Records how job `job_id` ended in the state schema (reconnecting if
+/// needed); where it cannot, it stays marked running, and a warning says so.
+async fn record_end(
+    dst: &mut Client,
+    dest: &Endpoint,
+    store: &StateStore,
+    job_id: i64,
+    state: JobState,
+    error: Option<&str>,
+) {
+    if !reconnect_if_closed(dst, dest).await {
+        tracing::warn!("the destination is unreachable: job {job_id} stays marked running");
+        return;
+    }
+    if let Err(e) = store.finish_job(dst, job_id, state, error).await {
+        tracing::warn!("could not record the end of job {job_id}: {e:#}");
+    }
+}
+
+/// The last lines of a run that was not stopped: the error of a partial
+/// copy, and how to continue one that failed.
+fn say_end(code: i32, error: Option<String>) {
     if code == exit::PARTIAL {
         let error = error.unwrap_or_default();
         errln!("error: {}", pgcopy_core::quote::printable(&error));
@@ -166,7 +184,6 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
     if code != exit::OK && code != exit::PARTIAL {
         errln!("hint: continue this job with `pgcopy copy --resume` (same source and destination)");
     }
-    Ok(code)
 }
 
 /// What the workers, the index builds, ANALYZE and the display share.
