@@ -54,19 +54,68 @@ async fn load_chunk(
         c.retired.clear();
     }
     let spec = &shared.plan.tables[unit.table];
-    let tx = &c.dst;
-    let freeze = spec.truncate_in_load();
-    let src = &c.src.client;
     // Left over from an earlier COPY that failed before its count was read.
     let _ = c.src.stats.take_copy_rows();
     // Rows so far: one CopyData message each, counted by the socket from
     // before the COPY starts (its first rows may arrive with its answer).
     let messages_before = c.src.stats.messages();
+    let owner = shared
+        .load_as
+        .get(spec.dest_table())
+        .and_then(|l| l.owner.as_ref());
+    let started = start(shared, c, unit, prepared.as_ref()).await?;
+    let sink = started.sink;
+    futures_util::pin_mut!(sink);
+    let (bytes, read) = forward(
+        shared,
+        c,
+        spec,
+        started.stream,
+        sink.as_mut(),
+        live,
+        messages_before,
+    )
+    .await?;
+    let loaded = Loaded {
+        read,
+        bytes,
+        counted_before: started.counted_before,
+        owner,
+    };
+    let written = finish(shared, c, unit, sink.as_mut(), loaded, upcoming, live).await?;
+    c.retired.extend(prepared);
+    Ok((written, bytes))
+}
+
+/// A chunk's COPY under way on both sides, from [`start`].
+struct Started {
+    /// The destination's `COPY ... FROM STDIN`.
+    sink: tokio_postgres::CopyInSink<Bytes>,
+    /// The source's `COPY ... TO STDOUT`.
+    stream: tokio_postgres::CopyOutStream,
+    /// Where the server counts: the table's OID and the rows this
+    /// transaction had inserted before the COPY.
+    counted_before: Option<(u32, i64)>,
+}
+
+/// Opens the destination transaction (lock and check, the owner's role,
+/// the truncation of a table loaded with FREEZE, the count so far) with
+/// its COPY, and starts the source's COPY at the same time. A small table
+/// costs round trips more than bytes: each side's statements go out
+/// together (tokio-postgres pipelines requests polled together, in
+/// order), and both sides start at once.
+async fn start(
+    shared: &Shared,
+    c: &Conns,
+    unit: &Unit,
+    prepared: Option<&PreparedCopy>,
+) -> Result<Started, ChunkError> {
+    let spec = &shared.plan.tables[unit.table];
+    let tx = &c.dst;
+    let freeze = spec.truncate_in_load();
+    let src = &c.src.client;
     let truncate = sql::truncate([&sql::TruncateTarget::only(&spec.table)]);
     let (copy_in, copy_out) = copy_statements(shared, unit);
-    // A small table costs round trips more than bytes: each side's statements
-    // go out together (tokio-postgres pipelines requests polled together, in
-    // order), and both sides start at once.
     // A table another role owns is loaded as that owner: what its inserts
     // run (CHECK constraints, domain checks, generated columns, index
     // expressions) gets the owner's rights, never this role's. The role is
@@ -93,7 +142,7 @@ async fn load_chunk(
         let (opened, sink) = tokio::join!(
             open_transaction(shared, c, target, &guards, freeze, opening),
             async {
-                match &prepared {
+                match prepared {
                     Some(p) => tx.copy_in::<_, Bytes>(&p.copy_in).await,
                     None => tx.copy_in::<_, Bytes>(copy_in.as_str()).await,
                 }
@@ -115,33 +164,47 @@ async fn load_chunk(
         Ok((sink, counted_before))
     };
     let src_start = async {
-        match &prepared {
+        match prepared {
             Some(p) => src.copy_out(&p.copy_out).await,
             None => src.copy_out(copy_out.as_str()).await,
         }
         .map_err(|e| ChunkError::new("reading the source failed", &e))
     };
-    let ((sink, counted_before), stream) = match tokio::join!(dst_start, src_start) {
-        (Ok(started), Ok(stream)) => (started, stream),
+    match tokio::join!(dst_start, src_start) {
+        (Ok((sink, counted_before)), Ok(stream)) => Ok(Started {
+            sink,
+            stream,
+            counted_before,
+        }),
         (Err(e), started) => {
             // Do not wait for a whole chunk to arrive only to be dropped.
             if started.is_ok() {
                 c.src.cancel.cancel().await;
             }
-            return Err(e);
+            Err(e)
         }
-        (Ok(_), Err(e)) => return Err(e),
-    };
+        (Ok(_), Err(e)) => Err(e),
+    }
+}
 
+/// Forwards the chunk's rows ([`pipe`]) and reads the source's own count,
+/// which arrives right behind its data: the bytes moved and the rows read.
+async fn forward(
+    shared: &Shared,
+    c: &Conns,
+    spec: &pgcopy_core::plan::TableCopySpec,
+    stream: tokio_postgres::CopyOutStream,
+    sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    live: &WorkerLive,
+    messages_before: u64,
+) -> Result<(u64, u64), ChunkError> {
     // Binary COPY ends with a trailer message of its own (the header rides
     // with the first row): not counting it keeps live progress from ever
     // showing one row more than the chunk has.
     let trailer = u64::from(spec.format == sql::CopyFormat::Binary);
     let rows_so_far = || (c.src.stats.messages() - messages_before).saturating_sub(trailer);
-    futures_util::pin_mut!(sink);
     futures_util::pin_mut!(stream);
-    let bytes_total = match pipe(stream, sink.as_mut(), live, shared.batch_size, rows_so_far).await
-    {
+    let bytes = match pipe(stream, sink, live, shared.batch_size, rows_so_far).await {
         Ok(bytes) => bytes,
         Err(Piped {
             source_failed,
@@ -162,7 +225,6 @@ async fn load_chunk(
             ));
         }
     };
-    // The source's own count arrives right behind its data.
     let Some(read) = source_rows(&c.src).await else {
         return Err(ChunkError {
             message: "the source connection closed before reporting how many rows it sent"
@@ -170,6 +232,42 @@ async fn load_chunk(
             transient: true,
         });
     };
+    Ok((bytes, read))
+}
+
+/// What [`finish`] closes: the rows the source sent, the bytes moved, the
+/// server's count before the COPY (where it counts), the owner's role
+/// taken for the load.
+struct Loaded<'a> {
+    read: u64,
+    bytes: u64,
+    counted_before: Option<(u32, i64)>,
+    owner: Option<&'a String>,
+}
+
+/// Ends the chunk: the COPY's end, the role's reset and the chunk's mark go
+/// out together (the mark records the source's count); the transaction
+/// commits only if the destination wrote exactly that many rows, checked
+/// by the server in the same flight where it counts them, else here,
+/// between this flight and the COMMIT. Meanwhile the next unit is taken
+/// from the queue (into `upcoming`) and its COPY statements prepared on
+/// both sides. The rows written.
+async fn finish(
+    shared: &Shared,
+    c: &mut Conns,
+    unit: &Unit,
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    loaded: Loaded<'_>,
+    upcoming: &mut Option<Unit>,
+    live: &WorkerLive,
+) -> Result<u64, ChunkError> {
+    let Loaded {
+        read,
+        bytes,
+        counted_before,
+        owner,
+    } = loaded;
+    let (tx, src) = (&c.dst, &c.src.client);
     // The next unit, whose statements are prepared now: the source's at
     // once (it is idle), the destination's with this unit's COMMIT.
     if upcoming.is_none() && !crate::stop::requested() {
@@ -186,40 +284,7 @@ async fn load_chunk(
         }
     };
     crate::failpoint::delay("before-chunk-commit").await;
-    // The COPY's end, the role's reset and the chunk's mark go out together
-    // (the mark records the source's count); the transaction commits only
-    // if the destination wrote exactly that many rows: checked by the
-    // server in the same flight where it counts them, else here, between
-    // this flight and the COMMIT.
-    let key = ChunkKey {
-        job_id: shared.job_id,
-        schema: &spec.table.schema,
-        table: &spec.table.name,
-        chunk: unit.chunk.index as i32,
-    };
-    let table_done = !spec.is_split();
-    // A test makes the server expect one row more than the source sent.
-    let expected = read as i64 + i64::from(crate::failpoint::is("miscount"));
-    let check = counted_before
-        .map(|(oid, before)| sql::check_inserted_by_transaction(oid, before, expected));
-    let commit_now = check.is_some();
-    // One message after the COPY's end: the role's reset, the chunk's mark
-    // and, where the server counts, its check and the COMMIT (which an
-    // error before it turns into a rollback).
-    let mut closing = Flight::default();
-    if owner.is_some() {
-        closing.push("RESET ROLE failed", sql::RESET_ROLE.to_string());
-    }
-    closing.push(
-        MARK_FAILED,
-        shared
-            .store
-            .mark_chunk_done_sql(key, read as i64, bytes_total as i64, table_done),
-    );
-    if let Some(check) = check {
-        closing.push(CHECK_FAILED, check);
-        closing.push("COMMIT failed", "COMMIT".to_string());
-    }
+    let (closing, commit_now) = closing_flight(shared, unit, read, bytes, counted_before, owner);
     let (next_out, written, closed, next_in_early) = tokio::join!(
         async {
             match &next {
@@ -238,7 +303,7 @@ async fn load_chunk(
     );
     let written = written.map_err(|e| ChunkError::new("writing to the destination failed", &e))?;
     live.rows.store(written, Ordering::Relaxed);
-    live.bytes.store(bytes_total, Ordering::Relaxed);
+    live.bytes.store(bytes, Ordering::Relaxed);
     let mismatch = || {
         ChunkError::fatal(format!(
             "row count mismatch: the source sent {read} rows, the destination wrote {written}"
@@ -263,7 +328,6 @@ async fn load_chunk(
         // `written`: they are committed, and the job must not pass.
         return Err(mismatch());
     }
-    c.retired.extend(prepared);
     if let (Some((unit, _, _)), Some(copy_out), Some(copy_in)) = (next, next_out, next_in) {
         c.prepared = Some(PreparedCopy {
             unit,
@@ -271,7 +335,49 @@ async fn load_chunk(
             copy_out,
         });
     }
-    Ok((written, bytes_total))
+    Ok(written)
+}
+
+/// The one message after a chunk's COPY ends: the role's reset (where the
+/// load took the owner's), the chunk's mark with the source's count and
+/// the bytes, and, where the server counts (`counted_before`), its check
+/// of the rows inserted and the COMMIT (which an error before it turns
+/// into a rollback); with whether that flight commits.
+fn closing_flight(
+    shared: &Shared,
+    unit: &Unit,
+    read: u64,
+    bytes: u64,
+    counted_before: Option<(u32, i64)>,
+    owner: Option<&String>,
+) -> (Flight, bool) {
+    let spec = &shared.plan.tables[unit.table];
+    let key = ChunkKey {
+        job_id: shared.job_id,
+        schema: &spec.table.schema,
+        table: &spec.table.name,
+        chunk: unit.chunk.index as i32,
+    };
+    // A test makes the server expect one row more than the source sent.
+    let expected = read as i64 + i64::from(crate::failpoint::is("miscount"));
+    let check = counted_before
+        .map(|(oid, before)| sql::check_inserted_by_transaction(oid, before, expected));
+    let mut closing = Flight::default();
+    if owner.is_some() {
+        closing.push("RESET ROLE failed", sql::RESET_ROLE.to_string());
+    }
+    closing.push(
+        MARK_FAILED,
+        shared
+            .store
+            .mark_chunk_done_sql(key, read as i64, bytes as i64, !spec.is_split()),
+    );
+    let commit_now = check.is_some();
+    if let Some(check) = check {
+        closing.push(CHECK_FAILED, check);
+        closing.push("COMMIT failed", "COMMIT".to_string());
+    }
+    (closing, commit_now)
 }
 
 /// Why forwarding a chunk stopped: the source's stream or the
