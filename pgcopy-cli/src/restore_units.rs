@@ -160,17 +160,7 @@ async fn send(
 /// its check would run ([`CodeCheck`]), in the unit's transaction.
 async fn foreign_code(conn: &Client, c: &CodeCheck) -> Result<(), Failure> {
     let checker = match c.checker_query() {
-        Some(q) => Some(
-            query(conn, &q)
-                .await
-                .map_err(failed)?
-                .first()
-                .map(|r| r.try_get::<_, Option<String>>(0))
-                .transpose()
-                .map_err(failed)?
-                .flatten()
-                .unwrap_or_default(),
-        ),
+        Some(q) => Some(first_text(conn, &q).await?),
         None => None,
     };
     let locks = query(conn, &c.locks(checker.clone()))
@@ -188,7 +178,13 @@ async fn foreign_code(conn: &Client, c: &CodeCheck) -> Result<(), Failure> {
     if let Some(lock) = restore::lock_for_validation(&locks) {
         conn.batch_execute(&lock).await.map_err(failed)?;
     }
-    let what = query(conn, &c.code(checker))
+    let what = first_text(conn, &c.code(checker)).await?;
+    c.verdict(&what)
+}
+
+/// The text of the first row of `q`, empty when none (or NULL).
+async fn first_text(conn: &Client, q: &Query) -> Result<String, Failure> {
+    Ok(query(conn, q)
         .await
         .map_err(failed)?
         .first()
@@ -196,8 +192,7 @@ async fn foreign_code(conn: &Client, c: &CodeCheck) -> Result<(), Failure> {
         .transpose()
         .map_err(failed)?
         .flatten()
-        .unwrap_or_default();
-    c.verdict(&what)
+        .unwrap_or_default())
 }
 
 /// The renames of the partitions' copies, as the owner, behind a savepoint:

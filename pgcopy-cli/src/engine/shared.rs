@@ -115,6 +115,17 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state row's key of `unit`, a chunk of this job.
+    pub fn chunk_key(&self, unit: &Unit) -> crate::state::ChunkKey<'_> {
+        let spec = &self.plan.tables[unit.table];
+        crate::state::ChunkKey {
+            job_id: self.job_id,
+            schema: &spec.table.schema,
+            table: &spec.table.name,
+            chunk: unit.chunk.index as i32,
+        }
+    }
+
     /// Enters `phase`, of `total` items (0: not counted): recorded in the
     /// job's row, and shown after the load.
     pub async fn enter(&self, dst: &Client, phase: Phase, total: usize) {

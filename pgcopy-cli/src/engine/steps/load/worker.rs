@@ -243,13 +243,7 @@ pub async fn run(
         else {
             break;
         };
-        let spec = &shared.plan.tables[unit.table];
-        let key = ChunkKey {
-            job_id: shared.job_id,
-            schema: &spec.table.schema,
-            table: &spec.table.name,
-            chunk: unit.chunk.index as i32,
-        };
+        let key = shared.chunk_key(&unit);
         // Counters first: a reader never sees the new chunk with the last
         // chunk's rows.
         live.rows.store(0, Ordering::Relaxed);

@@ -352,12 +352,7 @@ fn closing_flight(
     owner: Option<&String>,
 ) -> (Flight, bool) {
     let spec = &shared.plan.tables[unit.table];
-    let key = ChunkKey {
-        job_id: shared.job_id,
-        schema: &spec.table.schema,
-        table: &spec.table.name,
-        chunk: unit.chunk.index as i32,
-    };
+    let key = shared.chunk_key(unit);
     // A test makes the server expect one row more than the source sent.
     let expected = read as i64 + i64::from(crate::failpoint::is("miscount"));
     let check = counted_before
