@@ -156,12 +156,6 @@ impl Unit {
             (OnFailure::Pending, f) => (f.to_string(), None),
         }
     }
-
-    /// Whether the unit validates (its failure leaves the constraint NOT
-    /// VALID rather than pending).
-    pub fn validates(&self) -> bool {
-        matches!(self.on_failure, OnFailure::NotValid { .. })
-    }
 }
 
 /// The probe of what the destination has for `saved` ([`probe_sql`]).

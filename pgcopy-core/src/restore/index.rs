@@ -26,23 +26,6 @@ pub enum IndexAction {
     },
 }
 
-impl IndexAction {
-    /// Every statement of a build, in order.
-    pub fn statements(&self) -> Vec<&str> {
-        match self {
-            IndexAction::MarkPresent => Vec::new(),
-            IndexAction::Build {
-                sql, before, after, ..
-            } => before
-                .iter()
-                .map(String::as_str)
-                .chain(std::iter::once(sql.as_str()))
-                .chain(after.iter().map(String::as_str))
-                .collect(),
-        }
-    }
-}
-
 /// A saved index, as `saved_indexes` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedIndex {
