@@ -22,6 +22,11 @@ pub const EVERY_ROLE: &str = "*";
 pub struct TrustedOwners(Vec<String>);
 
 impl TrustedOwners {
+    /// No role beyond superusers and the role itself (usable in a `static`).
+    pub const fn none() -> Self {
+        TrustedOwners(Vec::new())
+    }
+
     /// The roles given (repeated `--trust-owner`); `*` trusts every role.
     pub fn new(roles: impl IntoIterator<Item = String>) -> Self {
         let mut roles: Vec<String> = roles.into_iter().collect();

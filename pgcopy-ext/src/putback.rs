@@ -112,15 +112,8 @@ fn rebuild_index(saved: &SavedIndex) -> Result<(), String> {
             saved.table.display_name()
         ));
     };
-    let trust = pgcopy_core::trust::TrustedOwners::default();
-    let unit = restore::index_restore(
-        saved,
-        present,
-        authority,
-        &units::restorer(&trust),
-        parse::parse,
-    )
-    .map_err(|e| e.to_string())?;
+    let unit = restore::index_restore(saved, present, authority, &units::restorer(), parse::parse)
+        .map_err(|e| e.to_string())?;
     units::run(&unit).map_err(|f| f.to_string())
 }
 
@@ -194,9 +187,7 @@ pub(crate) fn restore_one(saved: &SavedFk, validate: bool) -> (RestoreState, Opt
         },
         Err(msg) => return fail(saved, msg),
     };
-    let trust = pgcopy_core::trust::TrustedOwners::default();
-    let restore = match restore::fk_restore(saved, present, &units::restorer(&trust), parse::parse)
-    {
+    let restore = match restore::fk_restore(saved, present, &units::restorer(), parse::parse) {
         Ok(r) => r,
         Err(why) => return fail(saved, why.to_string()),
     };

@@ -7,12 +7,15 @@ use super::*;
 use pgcopy_core::restore::{Action, CodeCheck, Failure, Param, Query, Unit};
 use pgrx::datum::DatumWithOid;
 
+/// No role is trusted from psql: nobody can name one there.
+static NO_TRUST: pgcopy_core::trust::TrustedOwners = pgcopy_core::trust::TrustedOwners::none();
+
 /// Who restores in the extension: the restricted switch, trusting no role
-/// beyond superusers and the checker (nobody can name more from psql).
-pub(super) fn restorer(trust: &pgcopy_core::trust::TrustedOwners) -> restore::Restorer<'_> {
+/// beyond superusers and the checker.
+pub(super) fn restorer() -> restore::Restorer<'static> {
     restore::Restorer {
         switch: restore::Switch::Restricted,
-        trust,
+        trust: &NO_TRUST,
         own: None,
         state_schema: SCHEMA,
     }
