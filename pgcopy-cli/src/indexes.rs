@@ -274,7 +274,8 @@ async fn rebuild_all(
     let (schema, scope) = (store.clone(), scope.clone());
     // Slots no builder takes give the builds parallel workers.
     let sessions = parallel.clamp(1, groups.len());
-    let settings = pgcopy_core::maintenance::settings(parallel, Some(parallel - sessions));
+    let settings =
+        pgcopy_core::maintenance::settings(parallel, Some(parallel.saturating_sub(sessions)));
     let results = crate::pool::on_connections(
         dest,
         parallel,

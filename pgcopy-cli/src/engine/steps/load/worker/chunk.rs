@@ -59,10 +59,6 @@ async fn load_chunk(
     // Rows so far: one CopyData message each, counted by the socket from
     // before the COPY starts (its first rows may arrive with its answer).
     let messages_before = c.src.stats.messages();
-    let owner = shared
-        .load_as
-        .get(spec.dest_table())
-        .and_then(|l| l.owner.as_ref());
     let started = start(shared, c, unit, prepared.as_ref()).await?;
     let sink = started.sink;
     futures_util::pin_mut!(sink);
@@ -80,7 +76,7 @@ async fn load_chunk(
         read,
         bytes,
         counted_before: started.counted_before,
-        owner,
+        owner: started.owner,
     };
     let written = finish(shared, c, unit, sink.as_mut(), loaded, upcoming, live).await?;
     c.retired.extend(prepared);
@@ -88,7 +84,7 @@ async fn load_chunk(
 }
 
 /// A chunk's COPY under way on both sides, from [`start`].
-struct Started {
+struct Started<'a> {
     /// The destination's `COPY ... FROM STDIN`.
     sink: tokio_postgres::CopyInSink<Bytes>,
     /// The source's `COPY ... TO STDOUT`.
@@ -96,6 +92,8 @@ struct Started {
     /// Where the server counts: the table's OID and the rows this
     /// transaction had inserted before the COPY.
     counted_before: Option<(u32, i64)>,
+    /// The table's owner, whose role the load took (reset at its end).
+    owner: Option<&'a String>,
 }
 
 /// Opens the destination transaction (lock and check, the owner's role,
@@ -104,12 +102,12 @@ struct Started {
 /// costs round trips more than bytes: each side's statements go out
 /// together (tokio-postgres pipelines requests polled together, in
 /// order), and both sides start at once.
-async fn start(
-    shared: &Shared,
+async fn start<'a>(
+    shared: &'a Shared,
     c: &Conns,
     unit: &Unit,
     prepared: Option<&PreparedCopy>,
-) -> Result<Started, ChunkError> {
+) -> Result<Started<'a>, ChunkError> {
     let spec = &shared.plan.tables[unit.table];
     let tx = &c.dst;
     let freeze = spec.truncate_in_load();
@@ -175,6 +173,7 @@ async fn start(
             sink,
             stream,
             counted_before,
+            owner,
         }),
         (Err(e), started) => {
             // Do not wait for a whole chunk to arrive only to be dropped.
@@ -238,6 +237,7 @@ async fn forward(
 /// What [`finish`] closes: the rows the source sent, the bytes moved, the
 /// server's count before the COPY (where it counts), the owner's role
 /// taken for the load.
+#[derive(Clone, Copy)]
 struct Loaded<'a> {
     read: u64,
     bytes: u64,
@@ -261,12 +261,7 @@ async fn finish(
     upcoming: &mut Option<Unit>,
     live: &WorkerLive,
 ) -> Result<u64, ChunkError> {
-    let Loaded {
-        read,
-        bytes,
-        counted_before,
-        owner,
-    } = loaded;
+    let (read, bytes) = (loaded.read, loaded.bytes);
     let (tx, src) = (&c.dst, &c.src.client);
     // The next unit, whose statements are prepared now: the source's at
     // once (it is idle), the destination's with this unit's COMMIT.
@@ -284,7 +279,7 @@ async fn finish(
         }
     };
     crate::failpoint::delay("before-chunk-commit").await;
-    let (closing, commit_now) = closing_flight(shared, unit, read, bytes, counted_before, owner);
+    let (closing, commit_now) = closing_flight(shared, unit, &loaded);
     let (next_out, written, closed, next_in_early) = tokio::join!(
         async {
             match &next {
@@ -338,19 +333,18 @@ async fn finish(
     Ok(written)
 }
 
-/// The one message after a chunk's COPY ends: the role's reset (where the
-/// load took the owner's), the chunk's mark with the source's count and
-/// the bytes, and, where the server counts (`counted_before`), its check
+/// The one message after a chunk's COPY ends (`loaded`): the role's reset
+/// (where the load took the owner's), the chunk's mark with the source's
+/// count and the bytes, and, where the server counts, its check
 /// of the rows inserted and the COMMIT (which an error before it turns
 /// into a rollback); with whether that flight commits.
-fn closing_flight(
-    shared: &Shared,
-    unit: &Unit,
-    read: u64,
-    bytes: u64,
-    counted_before: Option<(u32, i64)>,
-    owner: Option<&String>,
-) -> (Flight, bool) {
+fn closing_flight(shared: &Shared, unit: &Unit, loaded: &Loaded<'_>) -> (Flight, bool) {
+    let Loaded {
+        read,
+        bytes,
+        counted_before,
+        owner,
+    } = *loaded;
     let spec = &shared.plan.tables[unit.table];
     let key = shared.chunk_key(unit);
     // A test makes the server expect one row more than the source sent.
