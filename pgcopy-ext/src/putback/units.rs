@@ -161,12 +161,13 @@ fn foreign_code(c: &CodeCheck) -> Result<(), Failure> {
     if let Some(lock) = restore::lock_for_validation(&locks) {
         Spi::run(&lock).map_err(spi)?;
     }
+    // Fail closed: the query always answers one text.
     let what = select(&c.code(checker), text)
         .map_err(Failure::Error)?
         .into_iter()
         .next()
         .flatten()
-        .unwrap_or_default();
+        .ok_or_else(|| Failure::Error("reading what the key's check runs gave no answer".into()))?;
     c.verdict(&what)
 }
 
