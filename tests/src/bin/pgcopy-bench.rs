@@ -609,9 +609,11 @@ fn main() {
     eprintln!("pgcopy bench: scale {scale}, {runs} runs, -p {par}, datasets {datasets:?}, tools {tools:?}");
     let work = std::env::temp_dir().join(format!("pgcopy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
+    // On disk, not in memory where the tests' clusters live: a benchmark
+    // measures what a server writes.
     let (src, dst) = (
-        Cluster::start("bench-source"),
-        Cluster::start("bench-destination"),
+        Cluster::start_in("bench-source", &work.join("source"), false),
+        Cluster::start_in("bench-destination", &work.join("destination"), false),
     );
     // Autovacuum would analyze what a tool loaded (or leave for it) during
     // whichever tool runs next, charging it for another's work: each tool's
