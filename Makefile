@@ -81,12 +81,15 @@ pgtest: setup
 	  else cargo pgrx test pg15; fi
 
 # The extension is tested on the system's 15 and on 17 (make test-versions:
-# on every major it is built for), in debug builds.
+# on every major it is built for), in debug builds. Four tests at a time on
+# two cores: most of a test's time is spent waiting (for a server, a phase, a
+# signal, a failpoint's pause), and its clusters live in memory
+# (tests/src/lib.rs, cluster_dir).
 integration: install-ext-debug
 	$(MAKE) --no-print-directory ext-17 EXT_PROFILE=debug
 	cargo build -p pgcopy-cli
 	PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
-	    cargo test -p pgcopy-tests --test integration -- --test-threads 2
+	    cargo test -p pgcopy-tests --test integration -- --test-threads 4
 
 test: lint unit pgtest integration test-package
 

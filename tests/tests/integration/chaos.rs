@@ -4,8 +4,9 @@
 //! (or, after a SIGKILL, the next copy) advises brings the destination back
 //! identical: data, sequences, large objects, and the schema (keys, indexes,
 //! foreign keys and their validity, triggers and their modes). No constraint
-//! is lost and nothing panics. `PGCOPY_CHAOS_RUNS` (default 40; `make chaos` runs 100) and
-//! `PGCOPY_CHAOS_SEED` replay a run.
+//! is lost and nothing panics. `PGCOPY_CHAOS_RUNS` (default 40; `make chaos` runs 100)
+//! are shared by four tests; `PGCOPY_CHAOS_SEED` and one test's name replay
+//! that test's runs.
 
 use crate::common::{owner_pair, pgcopy_env, scalar, schema_of, Rng};
 use pgcopy_tests::pgcopy_bin;
@@ -46,17 +47,47 @@ const PHASES: [&str; 8] = [
 /// Slows each step a little, so every phase lasts long enough to be hit.
 const SLOW: &str = "before-truncate:150,before-chunk-commit:120,index-build:150,fk-validation:150";
 
+/// The runs are shared by this many tests, each with its own pair of
+/// clusters: a run mostly waits (for a phase, a signal, a resume), so four
+/// quarters side by side take a quarter of the time, not of the CPU.
+const PARTS: u64 = 4;
+
 #[test]
-fn copies_stopped_at_random_end_identical_once_the_advice_is_followed() {
-    let runs: u64 = std::env::var("PGCOPY_CHAOS_RUNS")
+fn copies_stopped_at_random_end_identical_once_the_advice_is_followed_1() {
+    stopped_at_random(1);
+}
+
+#[test]
+fn copies_stopped_at_random_end_identical_once_the_advice_is_followed_2() {
+    stopped_at_random(2);
+}
+
+#[test]
+fn copies_stopped_at_random_end_identical_once_the_advice_is_followed_3() {
+    stopped_at_random(3);
+}
+
+#[test]
+fn copies_stopped_at_random_end_identical_once_the_advice_is_followed_4() {
+    stopped_at_random(4);
+}
+
+/// Part `part` of [`PARTS`]: its share of `PGCOPY_CHAOS_RUNS`.
+fn stopped_at_random(part: u64) {
+    let all: u64 = std::env::var("PGCOPY_CHAOS_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(40);
-    let mut rng = Rng::from_env("PGCOPY_CHAOS_SEED");
+    let runs = all / PARTS + u64::from(part <= all % PARTS);
+    let mut rng = Rng::from_env_part("PGCOPY_CHAOS_SEED", part);
     // As the destination's owner (drop mode: keys, deferred indexes and
     // foreign keys all go and come back), with large objects, a
     // materialized view, sequences and a trigger.
-    let (p, app) = owner_pair("chaos", &["fks-schema.sql"], &["fks-data.sql"]);
+    let (p, app) = owner_pair(
+        &format!("chaos{part}"),
+        &["fks-schema.sql"],
+        &["fks-data.sql"],
+    );
     let extra = "CREATE TABLE page (id int PRIMARY KEY, body oid, note text);
                  CREATE INDEX page_note ON page (note);
                  CREATE MATERIALIZED VIEW page_count AS SELECT count(*) AS n FROM page;
@@ -257,5 +288,5 @@ fn copies_stopped_at_random_end_identical_once_the_advice_is_followed() {
             "run {run}: large objects"
         );
     }
-    eprintln!("chaos: {runs} runs, each ending identical: {tally:?}");
+    eprintln!("chaos part {part}: {runs} runs, each ending identical: {tally:?}");
 }

@@ -387,6 +387,12 @@ impl Rng {
         eprintln!("{var}={seed}");
         Rng(seed.max(1))
     }
+    /// Part `part` of a test split in several: from `$var` if set, else
+    /// from the clock, then told apart by the part; prints the seed.
+    pub fn from_env_part(var: &str, part: u64) -> Rng {
+        let Rng(seed) = Rng::from_env(var);
+        Rng((seed ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15)).max(1))
+    }
     /// A number in `lo..hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         self.0 ^= self.0 >> 12;
