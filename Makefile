@@ -3,7 +3,17 @@ SHELL := /bin/bash
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PREFIX ?= /usr/local
 DEMO_DIR ?= /tmp/pgcopy-demo
-PGRX_TEST_DATA ?= /tmp/pgcopy-pgrx-test
+# /dev/shm when it is a memory file system with 4 GiB free (the rule of the
+# tests' clusters, tests/src/lib.rs cluster_dir): creating a file on this
+# machine's disk costs about a millisecond, and a server creates thousands.
+MEMORY_DIR := $(shell df -k --output=fstype,avail /dev/shm 2>/dev/null | \
+    awk 'NR == 2 && $$1 == "tmpfs" && $$2 >= 4194304 { print "/dev/shm" }')
+PGRX_TEST_DATA ?= $(or $(MEMORY_DIR),/tmp)/pgcopy-pgrx-test
+# One selection of packages for every build of the CLI and its tests: cargo
+# unifies features over the packages an invocation names (with their
+# dev-dependencies when it builds tests), so each other selection built the
+# shared dependencies again (52 s of make test's).
+TEST_PACKAGES := -p pgcopy-core -p pgcopy-cli -p pgcopy-tests
 export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
@@ -50,10 +60,10 @@ package: build extensions
 # minutes, the extension for 15 and any other major built), installs them
 # with apt-get (root), copies pagila with them, and removes them again.
 test-package: install-ext-debug
-	cargo build -p pgcopy-cli
+	cargo build $(TEST_PACKAGES) --bins --tests
 	cd pgcopy-ext && cargo pgrx package --debug --pg-config $(PG_CONFIG) >/dev/null
 	PACKAGE_BIN=target/debug/pgcopy PACKAGE_EXT_PROFILE=debug bash scripts/package.sh
-	cargo test -p pgcopy-tests --test integration package:: -- --ignored --nocapture
+	cargo test $(TEST_PACKAGES) --test integration package:: -- --ignored --nocapture
 
 install: build install-ext
 	install -m 755 target/release-lto/pgcopy $(PREFIX)/bin/pgcopy
@@ -63,12 +73,14 @@ install: build install-ext
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pgcopy-core -p pgcopy-cli
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p pgcopy-ext -p pgcopy-tests
+	# The libraries, then the binaries: the extension's library and the CLI
+	# are both called pgcopy, and one run would write both to doc/pgcopy.
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --lib
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --bins
 
 unit:
-	cargo test -p pgcopy-core -p pgcopy-cli
-	cargo test -p pgcopy-tests --lib
+	cargo test $(TEST_PACKAGES) --lib --bins
+	cargo test $(TEST_PACKAGES) --doc
 
 # The extension's #[pg_test]s run in a throwaway server as the postgres OS user;
 # they install a debug build with the test functions, so make integration
@@ -87,24 +99,24 @@ pgtest: setup
 # (tests/src/lib.rs, cluster_dir).
 integration: install-ext-debug
 	$(MAKE) --no-print-directory ext-17 EXT_PROFILE=debug
-	cargo build -p pgcopy-cli
+	cargo build $(TEST_PACKAGES) --bins --tests
 	PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
-	    cargo test -p pgcopy-tests --test integration -- --test-threads 4
+	    cargo test $(TEST_PACKAGES) --test integration -- --test-threads 4
 
 test: lint unit pgtest integration test-package
 
 # Copies stopped at random by signals, SIGKILL and closed pipes; make test
 # runs 40, this runs 100 (PGCOPY_CHAOS_SEED replays one).
 chaos: install-ext
-	cargo build -p pgcopy-cli
-	PGCOPY_CHAOS_RUNS=$${PGCOPY_CHAOS_RUNS:-100} cargo test -p pgcopy-tests --test integration chaos:: -- --nocapture
+	cargo build $(TEST_PACKAGES) --bins --tests
+	PGCOPY_CHAOS_RUNS=$${PGCOPY_CHAOS_RUNS:-100} cargo test $(TEST_PACKAGES) --test integration chaos:: -- --nocapture
 
 # Every pair of PostgreSQL 14-18 as source and destination (make test runs a
 # few); servers other than the system's 15 are fetched into target/pg-versions.
 test-versions: install-ext extensions
-	cargo build -p pgcopy-cli
-	PGCOPY_VERSION_PAIRS=all cargo test -p pgcopy-tests --test integration versions:: -- --test-threads 1 --nocapture
-	PGCOPY_EXT_MAJORS="$(EXT_MAJORS)" cargo test -p pgcopy-tests --test integration \
+	cargo build $(TEST_PACKAGES) --bins --tests
+	PGCOPY_VERSION_PAIRS=all cargo test $(TEST_PACKAGES) --test integration versions:: -- --test-threads 1 --nocapture
+	PGCOPY_EXT_MAJORS="$(EXT_MAJORS)" cargo test $(TEST_PACKAGES) --test integration \
 	    extension::the_extension_on_every_major_it_is_built_for -- --exact --nocapture
 
 demo: setup install-ext
