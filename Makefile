@@ -14,6 +14,13 @@ PGRX_TEST_DATA ?= $(or $(MEMORY_DIR),/tmp)/pgcopy-pgrx-test
 # dev-dependencies when it builds tests), so each other selection built the
 # shared dependencies again (52 s of make test's).
 TEST_PACKAGES := -p pgcopy-core -p pgcopy-cli -p pgcopy-tests
+# The debug builds of the extension (make test's) leave out cargo-pgrx's
+# "-Wl,--no-gc-sections" (a guard for aarch64 linkers that drop the schema
+# section; a build that lost it fails at cargo pgrx schema, never quietly).
+# With it, the build the pgrx tests install and the test harness they run
+# differ in their flags, and every dependency was built twice (72 s).
+# Release builds keep it.
+PGRX_DEBUG := CARGO_PGRX_DISABLE_GC_SECTIONS_WORKAROUND=1
 export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
 # Test servers must not inherit Rust backtraces (they leak into error details).
 unexport RUST_BACKTRACE
@@ -34,7 +41,7 @@ install-ext: setup
 # the pgrx tests compiled (the release build costs a minute more and tests
 # nothing the debug one does not).
 install-ext-debug: setup
-	cd pgcopy-ext && cargo pgrx install --pg-config $(PG_CONFIG)
+	cd pgcopy-ext && $(PGRX_DEBUG) cargo pgrx install --pg-config $(PG_CONFIG)
 
 # The extension for another PostgreSQL major N (14, 16, 17, 18; 15 is the
 # system's): its server headers are fetched once into target/pg-headers/N
@@ -46,6 +53,7 @@ EXT_MAJORS ?= 14 16 17 18
 EXT_PROFILE ?= release
 ext-%: setup
 	pgc=$$(bash scripts/pg-headers.sh $*) && cd pgcopy-ext && PGRX_PG_CONFIG_PATH=$$pgc \
+	    $(if $(filter debug,$(EXT_PROFILE)),$(PGRX_DEBUG)) \
 	    cargo pgrx package $(if $(filter debug,$(EXT_PROFILE)),--debug) --pg-config $$pgc \
 	    --no-default-features --features pg$*
 
@@ -61,7 +69,7 @@ package: build extensions
 # with apt-get (root), copies pagila with them, and removes them again.
 test-package: install-ext-debug
 	cargo build $(TEST_PACKAGES) --bins --tests
-	cd pgcopy-ext && cargo pgrx package --debug --pg-config $(PG_CONFIG) >/dev/null
+	cd pgcopy-ext && $(PGRX_DEBUG) cargo pgrx package --debug --pg-config $(PG_CONFIG) >/dev/null
 	PACKAGE_BIN=target/debug/pgcopy PACKAGE_EXT_PROFILE=debug bash scripts/package.sh
 	cargo test $(TEST_PACKAGES) --test integration package:: -- --ignored --nocapture
 
@@ -70,13 +78,20 @@ install: build install-ext
 	install -d $(PREFIX)/share/man/man1
 	$(PREFIX)/bin/pgcopy man $(PREFIX)/share/man/man1
 
+# Clippy and the docs build in their own target directory: their check
+# builds share nothing with the test builds, and so make test runs them
+# beside those (a build leaves a core idle while one large crate compiles).
+# The docs: one run over the workspace, as clippy's, reuses its
+# dependencies (two runs over other selections built them again: 72 to 88 s
+# against 35). cargo warns of an "output filename collision": the
+# extension's library and the CLI are both called pgcopy and share
+# doc/pgcopy (cargo issue 6313); what this checks is rustdoc's warnings,
+# not those pages.
+LINT_TARGET_DIR ?= target/lint
 lint: setup
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
-	# The libraries, then the binaries: the extension's library and the CLI
-	# are both called pgcopy, and one run would write both to doc/pgcopy.
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --lib
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --bins
+	CARGO_TARGET_DIR=$(LINT_TARGET_DIR) cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=$(LINT_TARGET_DIR) cargo doc --no-deps --workspace
 
 unit:
 	cargo test $(TEST_PACKAGES) --lib --bins
@@ -89,8 +104,8 @@ pgtest: setup
 	rm -rf $(PGRX_TEST_DATA) && mkdir -p $(PGRX_TEST_DATA)
 	if [ "$$(id -u)" -eq 0 ]; then chown postgres:postgres $(PGRX_TEST_DATA); fi
 	cd pgcopy-ext && if [ "$$(id -u)" -eq 0 ]; then \
-	    cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA); \
-	  else cargo pgrx test pg15; fi
+	    $(PGRX_DEBUG) cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA); \
+	  else $(PGRX_DEBUG) cargo pgrx test pg15; fi
 
 # The extension is tested on the system's 15 and on 17 (make test-versions:
 # on every major it is built for), in debug builds. Four tests at a time on
@@ -103,7 +118,16 @@ integration: install-ext-debug
 	PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
 	    cargo test $(TEST_PACKAGES) --test integration -- --test-threads 4
 
-test: lint unit pgtest integration test-package
+# lint runs beside the rest, its output held in target/lint.log and shown
+# at the end; either failing fails make test.
+test: setup
+	@mkdir -p target
+	@$(MAKE) --no-print-directory lint > target/lint.log 2>&1 & lint=$$!; \
+	$(MAKE) --no-print-directory unit pgtest integration test-package; tests=$$?; \
+	wait $$lint; linted=$$?; \
+	echo "== make lint (ran beside the tests) =="; cat target/lint.log; \
+	[ $$linted -eq 0 ] || echo "make test: make lint failed (above)"; \
+	[ $$tests -eq 0 ] && [ $$linted -eq 0 ]
 
 # Copies stopped at random by signals, SIGKILL and closed pipes; make test
 # runs 40, this runs 100 (PGCOPY_CHAOS_SEED replays one).
