@@ -70,7 +70,8 @@ package: build extensions
 test-package: install-ext-debug
 	cargo build $(TEST_PACKAGES) --bins --tests
 	cd pgcopy-ext && $(PGRX_DEBUG) cargo pgrx package --debug --pg-config $(PG_CONFIG) >/dev/null
-	PACKAGE_BIN=target/debug/pgcopy PACKAGE_EXT_PROFILE=debug bash scripts/package.sh
+	PACKAGE_BIN=target/debug/pgcopy PACKAGE_EXT_PROFILE=debug PACKAGE_COMPRESSION=gzip \
+	    bash scripts/package.sh
 	cargo test $(TEST_PACKAGES) --test integration package:: -- --ignored --nocapture
 
 install: build install-ext
