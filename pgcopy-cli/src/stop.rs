@@ -18,8 +18,13 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::watch;
 
-/// The signal that asked the run to stop (0: none yet).
+/// The signal that asked the run to stop (0: none yet; [`SETTLED`]: the run
+/// had decided how it ended before any came).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// [`SIGNAL`] once a copy has decided how it ended with no stop asked
+/// ([`settle`]).
+const SETTLED: i32 = -1;
 
 struct Stopper {
     /// Tells waiters a stop was asked.
@@ -71,11 +76,34 @@ pub fn install() {
     }
 }
 
+/// What a signal does, given [`SIGNAL`] when it came.
+#[derive(Debug, PartialEq, Eq)]
+enum Heard {
+    /// The first: the run stops.
+    First,
+    /// Another: the process ends at once.
+    Again,
+    /// After the run decided how it ended: nothing.
+    AfterTheEnd,
+}
+
+fn heard_when(current: i32) -> Heard {
+    match current {
+        0 => Heard::First,
+        SETTLED => Heard::AfterTheEnd,
+        _ => Heard::Again,
+    }
+}
+
 async fn heard(number: i32) {
-    if SIGNAL
-        .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
+    let current = match SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => 0,
+        Err(current) => current,
+    };
+    if heard_when(current) == Heard::AfterTheEnd {
+        return;
+    }
+    if heard_when(current) == Heard::Again {
         // A second signal: at once. stderr may be a closed terminal.
         let _ = writeln!(
             std::io::stderr(),
@@ -100,15 +128,27 @@ async fn heard(number: i32) {
 
 /// Whether a stop was asked.
 pub fn requested() -> bool {
-    SIGNAL.load(Ordering::SeqCst) != 0
+    SIGNAL.load(Ordering::SeqCst) > 0
+}
+
+/// Called once, when a copy decides how it ended: whether a stop was asked
+/// before (the job then ends as stopped, and says how to resume it). With
+/// none asked, a signal that comes after changes nothing: the job's state
+/// is recorded as the run came to it, and the exit code says the same. A
+/// signal there had made a finished job exit 143 without a word (found by
+/// the chaos test).
+pub fn settle() -> bool {
+    SIGNAL
+        .compare_exchange(0, SETTLED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
 }
 
 /// The exit code for the signal that stopped the run (130 for SIGINT, 143
 /// for SIGTERM, 129 for SIGHUP); `None` when none did.
 pub fn exit_code() -> Option<i32> {
     match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        n => Some(exit_code_for(n)),
+        n if n > 0 => Some(exit_code_for(n)),
+        _ => None,
     }
 }
 
@@ -119,8 +159,8 @@ fn exit_code_for(signal: i32) -> i32 {
 /// The signal's name, for messages (`None` when none stopped the run).
 pub fn signal_name() -> Option<&'static str> {
     match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        n => Some(name(n)),
+        n if n > 0 => Some(name(n)),
+        _ => None,
     }
 }
 
@@ -162,5 +202,12 @@ mod tests {
         assert_eq!(exit_code_for(15), 143);
         assert_eq!(exit_code_for(1), 129);
         assert_eq!(name(1), "SIGHUP");
+    }
+
+    #[test]
+    fn a_signal_after_the_run_settled_changes_nothing() {
+        assert_eq!(heard_when(0), Heard::First);
+        assert_eq!(heard_when(15), Heard::Again);
+        assert_eq!(heard_when(SETTLED), Heard::AfterTheEnd);
     }
 }

@@ -113,7 +113,7 @@ pub async fn execute(config: CopyConfig, setup: Setup, run: Connected) -> anyhow
         );
     }
     drop(display);
-    let interrupted = crate::stop::requested();
+    let interrupted = crate::stop::settle();
     if let Ok(summary) = &result {
         summary.print(&shared.plan, shared.started.elapsed());
     }
