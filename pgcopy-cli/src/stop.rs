@@ -96,22 +96,22 @@ fn heard_when(current: i32) -> Heard {
 }
 
 async fn heard(number: i32) {
-    let current = match SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst) {
-        Ok(_) => 0,
-        Err(current) => current,
-    };
-    if heard_when(current) == Heard::AfterTheEnd {
-        return;
-    }
-    if heard_when(current) == Heard::Again {
-        // A second signal: at once. stderr may be a closed terminal.
-        let _ = writeln!(
-            std::io::stderr(),
-            "pgcopy: {} again: stopping now; what a run had under way stays recorded in the state schema \
-             (see `pgcopy status`)",
-            name(number)
-        );
-        std::process::exit(exit_code_for(SIGNAL.load(Ordering::SeqCst)));
+    let before = SIGNAL
+        .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
+        .unwrap_or_else(|current| current);
+    match heard_when(before) {
+        Heard::First => {}
+        Heard::AfterTheEnd => return,
+        Heard::Again => {
+            // A second signal: at once. stderr may be a closed terminal.
+            let _ = writeln!(
+                std::io::stderr(),
+                "pgcopy: {} again: stopping now; what a run had under way stays recorded in the state schema \
+                 (see `pgcopy status`)",
+                name(number)
+            );
+            std::process::exit(exit_code_for(before));
+        }
     }
     tracing::warn!(
         "{}: stopping: no new work starts, running statements are cancelled, and the job stays resumable \
