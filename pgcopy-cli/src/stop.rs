@@ -26,6 +26,10 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// ([`settle`]).
 const SETTLED: i32 = -1;
 
+/// [`SIGNAL`] once a signal came after [`SETTLED`]: one more ends the
+/// process at once, as a second signal always does.
+const SETTLED_AND_HEARD: i32 = -2;
+
 struct Stopper {
     /// Tells waiters a stop was asked.
     asked: watch::Sender<bool>,
@@ -83,7 +87,8 @@ enum Heard {
     First,
     /// Another: the process ends at once.
     Again,
-    /// After the run decided how it ended: nothing.
+    /// The first after the run decided how it ended: it goes on recording
+    /// that end.
     AfterTheEnd,
 }
 
@@ -99,18 +104,39 @@ async fn heard(number: i32) {
     let before = SIGNAL
         .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
         .unwrap_or_else(|current| current);
-    match heard_when(before) {
+    let mut heard = heard_when(before);
+    // Unless another signal moved it on meanwhile: then this is one more.
+    if heard == Heard::AfterTheEnd
+        && SIGNAL
+            .compare_exchange(
+                SETTLED,
+                SETTLED_AND_HEARD,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_err()
+    {
+        heard = Heard::Again;
+    }
+    match heard {
         Heard::First => {}
-        Heard::AfterTheEnd => return,
+        Heard::AfterTheEnd => {
+            tracing::warn!(
+                "{}: the copy has ended and is recording how; a second signal stops at once",
+                name(number)
+            );
+            return;
+        }
         Heard::Again => {
-            // A second signal: at once. stderr may be a closed terminal.
+            // At once. stderr may be a closed terminal.
             let _ = writeln!(
                 std::io::stderr(),
                 "pgcopy: {} again: stopping now; what a run had under way stays recorded in the state schema \
                  (see `pgcopy status`)",
                 name(number)
             );
-            std::process::exit(exit_code_for(before));
+            // The first signal's code; after the run's end, this one's.
+            std::process::exit(exit_code_for(if before > 0 { before } else { number }));
         }
     }
     tracing::warn!(
@@ -133,8 +159,9 @@ pub fn requested() -> bool {
 
 /// Called once, when a copy decides how it ended: whether a stop was asked
 /// before (the job then ends as stopped, and says how to resume it). With
-/// none asked, a signal that comes after changes nothing: the job's state
-/// is recorded as the run came to it, and the exit code says the same. A
+/// none asked, a first signal that comes after changes nothing: the job's
+/// state is recorded as the run came to it, and the exit code says the
+/// same; a second still ends the process at once. A
 /// signal there had made a finished job exit 143 without a word (found by
 /// the chaos test).
 pub fn settle() -> bool {
@@ -209,5 +236,6 @@ mod tests {
         assert_eq!(heard_when(0), Heard::First);
         assert_eq!(heard_when(15), Heard::Again);
         assert_eq!(heard_when(SETTLED), Heard::AfterTheEnd);
+        assert_eq!(heard_when(SETTLED_AND_HEARD), Heard::Again);
     }
 }
