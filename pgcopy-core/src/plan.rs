@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod build;
 mod deferral;
+mod keys;
 mod options;
 
 pub use build::plan;

@@ -23,14 +23,17 @@ mod actions;
 mod checks;
 mod clones;
 mod index;
+mod queries;
 mod statements;
 
 pub use actions::{
-    disabled_triggers_update, fk_error, fk_probe, fk_restore, index_error, index_failure,
-    index_probe, index_restore, table_probe, trigger_restore, Action, Failure, FkRestore, Param,
+    fk_restore, index_failure, index_restore, trigger_restore, Action, Failure, FkRestore, Param,
     Query, Restorer, Switch, Unit,
 };
 pub use checks::{BindingsCheck, Checker, CloneNames, CodeCheck, LiteralCheck, CHECKER_SQL};
+pub use queries::{
+    disabled_triggers_update, fk_error, fk_probe, index_error, index_probe, table_probe,
+};
 
 pub use clones::{
     clone_names_from_json, clone_names_sql, clone_renames, clones_now_sql, CloneName,

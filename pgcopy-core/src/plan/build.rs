@@ -38,28 +38,28 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Plan, PlanError> {
 
 /// The catalog and the options a plan is made under, with the questions
 /// every step of planning asks of them.
-struct Scope<'c> {
-    catalog: &'c Catalog,
-    opts: &'c PlanOptions,
+pub(super) struct Scope<'c> {
+    pub(super) catalog: &'c Catalog,
+    pub(super) opts: &'c PlanOptions,
 }
 
 /// The tables a copy selects, and what follows from them.
-struct Selection<'c> {
+pub(super) struct Selection<'c> {
     /// Ordinary tables (leaf partitions included) copied.
-    selected: Vec<&'c crate::catalog::Table>,
+    pub(super) selected: Vec<&'c crate::catalog::Table>,
     /// Their names.
-    names: BTreeSet<QualifiedName>,
+    pub(super) names: BTreeSet<QualifiedName>,
     /// The selected tables and every partitioned table above one: a
     /// relation "is selected" when it or any partition below it is.
-    touched: BTreeSet<QualifiedName>,
+    pub(super) touched: BTreeSet<QualifiedName>,
     /// The top-level tables of the selection.
-    roots: BTreeSet<QualifiedName>,
+    pub(super) roots: BTreeSet<QualifiedName>,
     /// Partitioned tables all of whose partitions are copied.
-    whole_partitioned: BTreeSet<QualifiedName>,
+    pub(super) whole_partitioned: BTreeSet<QualifiedName>,
     /// Patterns of `--include-tables` that match tables in several schemas.
-    ambiguous: Vec<AmbiguousPattern>,
+    pub(super) ambiguous: Vec<AmbiguousPattern>,
     /// Whether the whole database is copied (no `--include-tables`).
-    whole_db: bool,
+    pub(super) whole_db: bool,
 }
 
 impl<'c> Scope<'c> {
@@ -75,7 +75,7 @@ impl<'c> Scope<'c> {
         v
     }
 
-    fn root_of(&self, t: &QualifiedName) -> QualifiedName {
+    pub(super) fn root_of(&self, t: &QualifiedName) -> QualifiedName {
         self.lineage(t).pop().unwrap_or_else(|| t.clone())
     }
 
@@ -87,7 +87,7 @@ impl<'c> Scope<'c> {
 
     /// A partitioned table only partly copied cannot be named in the
     /// TRUNCATE, so its FK to a copied table has to go, like an outside one.
-    fn partly_copied(&self, sel: &Selection, t: &QualifiedName) -> bool {
+    pub(super) fn partly_copied(&self, sel: &Selection, t: &QualifiedName) -> bool {
         self.is_partitioned(t) && !sel.whole_partitioned.contains(&self.root_of(t))
     }
 
@@ -314,104 +314,6 @@ impl<'c> Scope<'c> {
             }
         }
         Ok(())
-    }
-
-    /// The FK graph over top-level tables: a partitioned table is one node.
-    fn fk_graph(&self, sel: &Selection) -> FkGraph {
-        let root_fks: Vec<ForeignKey> = self
-            .catalog
-            .foreign_keys
-            .iter()
-            .filter(|fk| !fk.inherited)
-            .map(|fk| ForeignKey {
-                table: self.root_of(&fk.table),
-                referenced: self.root_of(&fk.referenced),
-                ..fk.clone()
-            })
-            .collect();
-        FkGraph::new(&sel.roots, &root_fks)
-    }
-
-    /// What happens to each foreign key (and NOT VALID CHECK) that touches
-    /// the selection, and why; and the tables outside it whose keys
-    /// reference it.
-    fn fk_specs(
-        &self,
-        sel: &Selection,
-        tables: &[TableCopySpec],
-    ) -> (Vec<FkSpec>, BTreeSet<QualifiedName>) {
-        // With --no-follow-fks, a key to a filtered table may no longer hold:
-        // kept in place (replica mode), it would stay VALID over rows that break
-        // it; dropped and restored, it comes back NOT VALID if they do.
-        let filtered_roots: BTreeSet<QualifiedName> = match self.opts.follow_fks {
-            true => BTreeSet::new(),
-            false => tables
-                .iter()
-                .filter(|t| t.taken == crate::subset::Taken::Filtered)
-                .map(|t| self.root_of(&t.table))
-                .collect(),
-        };
-        let mut foreign_keys = Vec::new();
-        let mut outside = BTreeSet::new();
-        for fk in self.catalog.foreign_keys.iter().filter(|fk| !fk.inherited) {
-            let child_in = sel.touched.contains(&fk.table);
-            let parent_in = sel.touched.contains(&fk.referenced);
-            if !child_in && !parent_in {
-                continue;
-            }
-            let partly = self.partly_copied(sel, &fk.table);
-            let (action, reason) = match (child_in, parent_in, self.opts.fk_strategy) {
-                (true, true, _) if partly => (
-                    FkAction::DropAndRestore,
-                    "declared on a partitioned table that is only partly copied: TRUNCATE needs it dropped".to_string(),
-                ),
-                (false, true, _) => {
-                    outside.insert(self.root_of(&fk.table));
-                    (
-                        FkAction::DropAndRestore,
-                        "references a copied table from a table that is not copied: TRUNCATE needs it dropped".to_string(),
-                    )
-                }
-                (true, true, FkStrategy::Replica)
-                    if filtered_roots.contains(&self.root_of(&fk.referenced)) =>
-                {
-                    (
-                        FkAction::DropAndRestore,
-                        "references a table --where filters, and --no-follow-fks leaves its rows: saved, dropped, \
-                         restored (NOT VALID where they no longer hold)"
-                            .to_string(),
-                    )
-                }
-                (_, _, FkStrategy::Replica) => (
-                    FkAction::Keep,
-                    "replica mode: its triggers do not fire during the load".to_string(),
-                ),
-                (_, _, FkStrategy::Drop) => (
-                    FkAction::DropAndRestore,
-                    "drop mode: saved, dropped, restored after the load".to_string(),
-                ),
-            };
-            foreign_keys.push(FkSpec {
-                fk: fk.clone(),
-                action,
-                reason,
-            });
-        }
-        for check in self
-            .catalog
-            .not_valid_checks
-            .iter()
-            .filter(|c| sel.names.contains(&c.table))
-        {
-            foreign_keys.push(FkSpec {
-                fk: check.clone(),
-                action: FkAction::DropAndRestore,
-                reason: "a NOT VALID CHECK the source's rows may violate: saved, dropped, restored NOT VALID"
-                    .to_string(),
-            });
-        }
-        foreign_keys.sort_by(|a, b| (&a.fk.table, &a.fk.name).cmp(&(&b.fk.table, &b.fk.name)));
-        (foreign_keys, outside)
     }
 
     /// A sequence follows the tables it is linked to (owner, identity, column

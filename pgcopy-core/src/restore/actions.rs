@@ -14,6 +14,7 @@
 //!    any [`Failure`];
 //! 4. record a failure as [`Unit::failed`] says.
 
+use super::queries::{fk_mark, index_keys};
 use super::*;
 use crate::bindings;
 use crate::trust::TrustedOwners;
@@ -158,45 +159,6 @@ impl Unit {
     }
 }
 
-/// The probe of what the destination has for `saved` ([`probe_sql`]).
-pub fn fk_probe(state_schema: &str, saved: &SavedFk) -> Query {
-    Query {
-        sql: probe_sql(state_schema, saved),
-        params: vec![saved.name.as_str().into(), Param::Int8(saved.job_id)],
-    }
-}
-
-/// The probe of what the destination has for `saved`
-/// ([`stored::index_probe_sql`]).
-pub fn index_probe(state_schema: &str, saved: &SavedIndex) -> Query {
-    Query {
-        sql: stored::index_probe_sql(state_schema),
-        params: vec![
-            Param::Int8(saved.job_id),
-            saved.table.schema.as_str().into(),
-            saved.table.name.as_str().into(),
-            saved.name.as_str().into(),
-            Param::Text(saved.properties.tablespace.clone()),
-        ],
-    }
-}
-
-/// Records why `saved` could not be restored: [`error_sql`] with its keys
-/// and `message`.
-pub fn fk_error(state_schema: &str, saved: &SavedFk, message: &str) -> Query {
-    let mut q = fk_keys(error_sql(state_schema), saved);
-    q.params.push(Param::Text(Some(message.to_string())));
-    q
-}
-
-/// Records why `saved` could not be rebuilt: [`index_error_sql`] with its
-/// keys and `message`.
-pub fn index_error(state_schema: &str, saved: &SavedIndex, message: &str) -> Query {
-    let mut q = index_keys(index_error_sql(state_schema), saved);
-    q.params.push(Param::Text(Some(message.to_string())));
-    q
-}
-
 /// The message an index that could not be rebuilt is reported and recorded
 /// with.
 pub fn index_failure(saved: &SavedIndex, why: &str) -> String {
@@ -205,40 +167,6 @@ pub fn index_failure(saved: &SavedIndex, why: &str) -> String {
         saved.name,
         saved.table.display_name()
     )
-}
-
-fn fk_keys(sql: String, saved: &SavedFk) -> Query {
-    Query {
-        sql,
-        params: vec![
-            Param::Int8(saved.job_id),
-            saved.table.schema.as_str().into(),
-            saved.table.name.as_str().into(),
-            saved.name.as_str().into(),
-        ],
-    }
-}
-
-fn index_keys(sql: String, saved: &SavedIndex) -> Query {
-    Query {
-        sql,
-        params: vec![
-            Param::Int8(saved.job_id),
-            saved.table.schema.as_str().into(),
-            saved.name.as_str().into(),
-        ],
-    }
-}
-
-/// Marks `saved` restored with `valid` and, when `with_error`, the error
-/// appended by [`Unit::failed`] (else NULL).
-fn fk_mark(state_schema: &str, saved: &SavedFk, valid: bool, with_error: bool) -> Query {
-    let mut q = fk_keys(mark_sql(state_schema), saved);
-    q.params.push(Param::Bool(valid));
-    if !with_error {
-        q.params.push(Param::Text(None));
-    }
-    q
 }
 
 /// How a saved foreign key (or NOT VALID CHECK) comes back.
@@ -508,19 +436,6 @@ pub fn index_restore(
     })
 }
 
-/// The probe of who owns `table` and who may act as them, for a trigger
-/// job `job` disabled ([`stored::table_probe_sql`]).
-pub fn table_probe(state_schema: &str, job: i64, table: &QualifiedName) -> Query {
-    Query {
-        sql: stored::table_probe_sql(state_schema),
-        params: vec![
-            Param::Int8(job),
-            table.schema.as_str().into(),
-            table.name.as_str().into(),
-        ],
-    }
-}
-
 /// What puts back a trigger a job disabled, given who owns its table: its
 /// mode, by the quoting builder, as the owner, only where the job's
 /// creator and the role restoring could act as that owner.
@@ -533,23 +448,4 @@ pub fn trigger_restore(
         owner: authority.owner.clone(),
         statements: vec![trigger.restore_sql()],
     })
-}
-
-/// Sets the job's list of triggers still disabled to `left` (NULL when
-/// none).
-pub fn disabled_triggers_update(
-    state_schema: &str,
-    job: i64,
-    left: &[crate::triggers::SavedTrigger],
-) -> Query {
-    let left = (!left.is_empty())
-        .then(|| serde_json::to_value(left).ok())
-        .flatten();
-    Query {
-        sql: format!(
-            "UPDATE {}.jobs SET disabled_triggers = $2 WHERE job_id = $1",
-            crate::quote::quote_ident(state_schema)
-        ),
-        params: vec![Param::Int8(job), Param::Json(left)],
-    }
 }

@@ -24,6 +24,8 @@ use tokio_postgres::Client;
 
 mod chunk;
 mod flight;
+mod opening;
+mod pipe;
 use chunk::copy_unit;
 
 /// Bytes gathered from the source before one write to the destination.

@@ -3,10 +3,11 @@
 //! stream into it, counted and marked done before it commits.
 
 use super::flight::{Flight, FlightError};
+use super::opening::{copy_statements, first_number, open_transaction, opening_flight};
+use super::pipe::{pipe, source_rows, Piped};
 use super::*;
 use crate::engine::shared::WorkerLive;
 use crate::lock::Locked;
-use tokio_postgres::SimpleQueryMessage;
 
 /// Copies one chunk in one destination transaction; returns rows and bytes.
 ///
@@ -369,157 +370,6 @@ fn closing_flight(shared: &Shared, unit: &Unit, loaded: &Loaded<'_>) -> (Flight,
     (closing, commit_now)
 }
 
-/// Why forwarding a chunk stopped: the source's stream or the
-/// destination's sink failed.
-struct Piped {
-    source_failed: bool,
-    error: tokio_postgres::Error,
-}
-
-/// Forwards the source's COPY data to the destination as it comes, and
-/// publishes the rows so far every `batch` rows; returns the bytes moved.
-///
-/// The socket joins the server's per-row messages, so most pieces arrive
-/// large and go on as they are; small ones (the last of a run, or rows of
-/// a slow source) are gathered so the destination reads large messages.
-/// Sized up front: a BytesMut remembers its first capacity, so each batch
-/// after a split starts at full size instead of growing (and copying) from
-/// nothing.
-async fn pipe(
-    mut stream: std::pin::Pin<&mut tokio_postgres::CopyOutStream>,
-    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
-    live: &WorkerLive,
-    batch: u64,
-    rows_so_far: impl Fn() -> u64,
-) -> Result<u64, Piped> {
-    let mut bytes_total = 0u64;
-    let mut published = 0u64;
-    let mut out = BytesMut::with_capacity(FORWARD_BATCH);
-    let sink_failed = |error| Piped {
-        source_failed: false,
-        error,
-    };
-    while let Some(item) = stream.next().await {
-        let chunk = item.map_err(|error| Piped {
-            source_failed: true,
-            error,
-        })?;
-        bytes_total += chunk.len() as u64;
-        let rows = rows_so_far();
-        if rows - published >= batch {
-            published = rows;
-            live.rows.store(rows, Ordering::Relaxed);
-            live.bytes.store(bytes_total, Ordering::Relaxed);
-        }
-        if out.is_empty() && chunk.len() >= FORWARD_BATCH / 2 {
-            sink.send(chunk).await.map_err(sink_failed)?;
-            continue;
-        }
-        out.extend_from_slice(&chunk);
-        if out.len() >= FORWARD_BATCH {
-            sink.send(out.split().freeze()).await.map_err(sink_failed)?;
-        }
-    }
-    if !out.is_empty() {
-        sink.send(out.split().freeze()).await.map_err(sink_failed)?;
-    }
-    Ok(bytes_total)
-}
-
-/// The statements after BEGIN up to the COPY, sent as one simple query:
-/// the owner's role, the truncation of a table loaded with FREEZE, and
-/// the count of rows the transaction inserted so far where the server
-/// counts them. Each message the server answers is flushed on its own, and
-/// wakes the client once more, hence one flight (but for a guard's check,
-/// a prepared statement, which must come between BEGIN and the role).
-fn opening_flight(
-    owner: Option<&String>,
-    truncate: Option<String>,
-    counted: Option<u32>,
-) -> Flight {
-    let mut opening = Flight::default();
-    if let Some(o) = owner {
-        opening.push(
-            "SET ROLE to the table's owner failed",
-            sql::set_local_role(o),
-        );
-    }
-    if let Some(truncate) = truncate {
-        opening.push("TRUNCATE failed", truncate);
-    }
-    if let Some(oid) = counted {
-        opening.push(
-            "counting the table's inserted rows failed",
-            sql::inserted_by_transaction(oid),
-        );
-    }
-    opening
-}
-
-/// Begins the load's transaction and runs `opening` in it (the owner's
-/// role, the truncation, the count of rows inserted so far); a table others
-/// may change is locked and checked first. Returns the server's replies.
-async fn open_transaction(
-    shared: &Shared,
-    c: &Conns,
-    target: &pgcopy_core::quote::QualifiedName,
-    guards: &[(
-        &pgcopy_core::quote::QualifiedName,
-        &crate::engine::guard::Guard,
-    )],
-    freeze: bool,
-    opening: Flight,
-) -> Result<Vec<SimpleQueryMessage>, ChunkError> {
-    let tx = &c.dst;
-    let failed = |e: FlightError| ChunkError::new(e.what, &e.error);
-    if guards.is_empty() {
-        let mut all = Flight::default();
-        all.push("BEGIN failed", "BEGIN".to_string());
-        all.extend(opening);
-        return all.run(tx).await.map_err(failed);
-    }
-    let mode = match freeze {
-        true => "ACCESS EXCLUSIVE",
-        false => "ROW EXCLUSIVE",
-    };
-    // A table others may change is locked, then checked, before the role
-    // changes and rows go in; all of it goes out in one flight.
-    let tables = [target];
-    let (began, checked, opened) = tokio::join!(
-        tx.batch_execute("BEGIN"),
-        crate::engine::guard::lock_and_check(
-            tx,
-            &c.guard,
-            &tables,
-            guards,
-            mode,
-            shared.pin_schemas,
-            &shared.scope.trust,
-        ),
-        async {
-            match opening.is_empty() {
-                true => Ok(Vec::new()),
-                false => opening.run(tx).await,
-            }
-        }
-    );
-    began.map_err(|e| ChunkError::new("BEGIN failed", &e))?;
-    checked.map_err(|e| match e {
-        crate::engine::guard::LockCheckError::Lock(e) => ChunkError::new("LOCK failed", &e),
-        _ => ChunkError::fatal(e.message()),
-    })?;
-    opened.map_err(failed)
-}
-
-/// The first value of the first row among a simple query's replies, as a
-/// number.
-fn first_number(replies: &[SimpleQueryMessage]) -> Option<i64> {
-    replies.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
-        _ => None,
-    })
-}
-
 /// What names the chunk's mark in the closing flight.
 const MARK_FAILED: &str = "recording progress failed";
 /// What names the server's count check in the closing flight.
@@ -542,43 +392,5 @@ fn closing_failed(read: u64, e: FlightError) -> ChunkError {
              number inserted by the load; nothing of this chunk was committed"
         )),
         what => ChunkError::new(what, &e.error),
-    }
-}
-
-/// A unit's `COPY ... FROM STDIN` on the destination (with `FREEZE` where
-/// the table is truncated in its load) and `COPY ... TO STDOUT` on the
-/// source.
-fn copy_statements(shared: &Shared, unit: &Unit) -> (String, String) {
-    let spec = &shared.plan.tables[unit.table];
-    let cols: Vec<&str> = spec.columns.iter().map(String::as_str).collect();
-    (
-        sql::copy_in(
-            spec.dest_table(),
-            &cols,
-            spec.truncate_in_load(),
-            spec.format,
-        ),
-        sql::copy_out(
-            &spec.table,
-            &cols,
-            &unit.chunk,
-            spec.format,
-            &sql::Rows {
-                condition: spec.rows_where.as_deref(),
-                transforms: Some(&spec.transforms),
-            },
-        ),
-    )
-}
-
-/// The source's own count of the rows its COPY sent (`COPY n`), which arrives
-/// right behind the data; `None` if the connection closed first.
-async fn source_rows(src: &Session) -> Option<u64> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(1), src.stats.copy_rows()).await {
-            Ok(n) => return Some(n),
-            Err(_) if src.client.is_closed() => return None,
-            Err(_) => continue,
-        }
     }
 }
