@@ -11,21 +11,7 @@ pub fn name_column_width<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> u
         .max(5)
 }
 
-/// `1.5 MB`-style sizes (powers of 1024).
-pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
+pub use pgcopy_core::options::human_bytes;
 
 /// `1 table`, `2 tables`: `n` with `one` or `many`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
@@ -40,10 +26,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_names_and_counts() {
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 kB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GB");
+    fn names_and_counts() {
         assert_eq!(name_column_width(["ab", "abcdefg"]), 7);
         assert_eq!(name_column_width(Vec::<&str>::new()), 5);
         assert_eq!(count(1, "index", "indexes"), "1 index");

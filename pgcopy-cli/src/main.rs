@@ -103,9 +103,15 @@ fn main() {
         Command::Copy(a) => a.summary_json.clone(),
         _ => None,
     };
-    let parallel = match &cli.command {
-        Command::Copy(a) => a.parallel,
-        Command::Verify(a) => a.parallel,
+    // A copy's arguments are resolved before the runtime starts, which is
+    // sized from them.
+    let command = match cli.command {
+        Command::Copy(args) => Resolved::Copy(engine::config::CopyConfig::from_args(args, quiet)),
+        other => Resolved::Other(other),
+    };
+    let parallel = match &command {
+        Resolved::Copy(Ok(config)) => config.run.parallel,
+        Resolved::Other(Command::Verify(a)) => a.parallel as usize,
         _ => 1,
     };
     let mut builder = match runtime_threads(parallel) {
@@ -127,47 +133,9 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         stop::install();
-        match cli.command {
-            Command::Copy(args) => {
-                engine::run(engine::config::CopyConfig::from_args(args, quiet)?).await
-            }
-            Command::List(args) => list::run(args).await,
-            Command::Status(args) => status::run(args).await,
-            Command::Jobs(args) => jobs::run(args).await,
-            Command::Verify(args) => verify::run(args).await,
-            Command::RestoreFks(args) => putback::run_restore_command(args).await,
-            Command::Completions { shell } => {
-                use clap::CommandFactory;
-                // Into memory first: the generator panics on a failed write,
-                // and a reader may go away (`| head`).
-                let mut script = Vec::new();
-                clap_complete::generate(shell, &mut Cli::command(), "pgcopy", &mut script);
-                use std::io::Write as _;
-                let _ = std::io::stdout().write_all(&script);
-                Ok(exit::OK)
-            }
-            Command::Man { dir } => {
-                use clap::CommandFactory;
-                let written = std::fs::create_dir_all(&dir)
-                    .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir));
-                match written {
-                    Ok(()) => Ok(exit::OK),
-                    Err(e) => Err(UserError::usage(format!(
-                        "cannot write the man pages into {}: {e}",
-                        dir.display()
-                    ))
-                    .into()),
-                }
-            }
-            Command::Version => {
-                outln!(
-                    "pgcopy {} (commit {}, {})",
-                    env!("CARGO_PKG_VERSION"),
-                    env!("PGCOPY_GIT_COMMIT"),
-                    env!("PGCOPY_TARGET")
-                );
-                Ok(exit::OK)
-            }
+        match command {
+            Resolved::Copy(config) => engine::run(config?).await,
+            Resolved::Other(command) => run(command, quiet).await,
         }
     });
     let mut error_text = None;
@@ -203,6 +171,63 @@ fn main() {
     std::process::exit(code);
 }
 
+/// What `main` runs: a copy with its configuration resolved (the runtime is
+/// sized from it), or another command. One lives in `main`, once: its
+/// size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Resolved {
+    /// `pgcopy copy`, resolved (or why its arguments cannot be).
+    Copy(anyhow::Result<engine::config::CopyConfig>),
+    /// Any other command, as parsed.
+    Other(Command),
+}
+
+/// Runs one command to its exit code.
+async fn run(command: Command, quiet: bool) -> anyhow::Result<i32> {
+    match command {
+        Command::Copy(args) => {
+            engine::run(engine::config::CopyConfig::from_args(args, quiet)?).await
+        }
+        Command::List(args) => list::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Jobs(args) => jobs::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
+        Command::RestoreFks(args) => putback::run_restore_command(args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: the generator panics on a failed write,
+            // and a reader may go away (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pgcopy", &mut script);
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(&script);
+            Ok(exit::OK)
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            let written = std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir));
+            match written {
+                Ok(()) => Ok(exit::OK),
+                Err(e) => Err(UserError::usage(format!(
+                    "cannot write the man pages into {}: {e}",
+                    dir.display()
+                ))
+                .into()),
+            }
+        }
+        Command::Version => {
+            outln!(
+                "pgcopy {} (commit {}, {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("PGCOPY_GIT_COMMIT"),
+                env!("PGCOPY_TARGET")
+            );
+            Ok(exit::OK)
+        }
+    }
+}
+
 /// A reader that stops early (`pgcopy list | head`) closes the pipe: the
 /// next `println!` fails with BrokenPipe and panics. That is a normal end,
 /// with nothing to say and exit code 0, as for any Unix filter.
@@ -227,7 +252,7 @@ fn quiet_broken_pipe() {
 /// (about 5%), so one thread keeps up with several workers, and fewer threads
 /// mean far fewer wake-ups and context switches (measured on 2 cores, -p 4:
 /// 16% less client CPU and 50 times fewer context switches than two threads).
-fn runtime_threads(parallel: u32) -> usize {
+fn runtime_threads(parallel: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (parallel as usize).div_ceil(8).clamp(1, cores)
+    parallel.div_ceil(8).clamp(1, cores)
 }

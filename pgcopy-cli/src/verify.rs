@@ -10,14 +10,17 @@ use crate::exit;
 use crate::introspect;
 use crate::lock::Locked;
 use pgcopy_core::catalog::Catalog;
+use pgcopy_core::options::{CopyOptions, PlanSetting};
 use pgcopy_core::plan::{plan, Plan, PlanOptions};
 use pgcopy_core::quote::{quote_literal, QualifiedName};
 use pgcopy_core::sql;
 use pgcopy_core::trust::TrustedOwners;
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
+
+mod report;
+use report::{report, SequenceCheck, TableCheck};
 
 /// One relation read, with its OID (`introspect::lock_to_read`) and whether
 /// the read is of it alone (`ONLY`) or of its partitions too.
@@ -39,38 +42,6 @@ struct TableToCheck {
     source: Vec<Read>,
     dest: Read,
     columns: Vec<String>,
-}
-
-/// One table's comparison.
-#[derive(Debug, Clone, Serialize)]
-pub struct TableCheck {
-    /// `schema.table`.
-    pub table: String,
-    /// Rows on the source.
-    pub source_rows: i64,
-    /// Rows on the destination.
-    pub dest_rows: i64,
-    /// Checksums (with --exact).
-    pub source_checksum: Option<String>,
-    /// Checksum on the destination.
-    pub dest_checksum: Option<String>,
-    /// Whether they match.
-    pub matches: bool,
-}
-
-/// One sequence's comparison: the same state on both sides, or (for one a
-/// table the copy leaves alone also uses, which a copy only moves forward)
-/// the destination's at or ahead of the source's.
-#[derive(Debug, Clone, Serialize)]
-pub struct SequenceCheck {
-    /// `schema.sequence`.
-    pub sequence: String,
-    /// `last_value` and `is_called` on the source.
-    pub source: (i64, bool),
-    /// On the destination.
-    pub dest: (i64, bool),
-    /// Whether they match.
-    pub matches: bool,
 }
 
 /// The plan's sequences on both sides. Sequences are not transactional: each
@@ -222,20 +193,23 @@ async fn plan_checks(
     sides: Sides<'_>,
 ) -> anyhow::Result<(Plan, TrustedOwners, Option<ConditionEnv>)> {
     let (catalog, dst_catalog) = (sides.source, sides.dest);
-    let opts = PlanOptions {
-        skip_schemas: vec![args.state_schema.clone()],
+    // The selection as the copy's, every table whole (no chunks).
+    let options = CopyOptions {
+        include_tables: args.include_tables.clone(),
+        exclude_tables: args.exclude_tables.clone(),
         split_larger_than: 0,
         row_filters: args.subset.row_filters.clone(),
         follow_fks: !args.subset.no_follow_fks,
         transforms: args.subset.transforms.clone(),
         trust: args.trust.owners(),
-        ..PlanOptions::default()
-    }
-    .with_patterns(
-        args.include_tables.as_deref(),
-        args.exclude_tables.as_deref(),
-    )
-    .map_err(|e| UserError::usage(e.to_string()))?;
+        ..CopyOptions::default()
+    };
+    let opts = options
+        .plan_options(&PlanSetting {
+            state_schema: &args.state_schema,
+            ..PlanSetting::default()
+        })
+        .map_err(|e| UserError::usage(e.to_string()))?;
     if let Some(problem) =
         crate::parse::expressions_alone(&opts.row_filters, &opts.transforms).first()
     {
@@ -485,76 +459,4 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// Prints the comparison, as a table or as JSON.
-fn report(args: &VerifyArgs, checks: &[TableCheck], seqs: &[SequenceCheck]) -> anyhow::Result<()> {
-    let differ = checks.iter().filter(|c| !c.matches).count();
-    let seqs_differ = seqs.iter().filter(|s| !s.matches).count();
-    if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "exact": args.exact,
-                "tables": checks,
-                "matching": checks.len() - differ,
-                "differing": differ,
-                "sequences": seqs,
-                "sequences_differing": seqs_differ,
-            }))?
-        );
-    } else {
-        let w = crate::format::name_column_width(checks.iter().map(|c| c.table.as_str()));
-        outln!(
-            "{:<w$}  {:>12}  {:>12}  result",
-            "table",
-            "source rows",
-            "dest rows"
-        );
-        for c in checks {
-            outln!(
-                "{:<w$}  {:>12}  {:>12}  {}",
-                c.table,
-                c.source_rows,
-                c.dest_rows,
-                match (c.matches, c.source_rows == c.dest_rows) {
-                    (true, _) => "ok",
-                    (false, true) => "DIFFERENT (same count, different rows)",
-                    (false, false) => "DIFFERENT",
-                }
-            );
-        }
-        outln!(
-            "{} tables {}: {} match, {} differ",
-            checks.len(),
-            if args.exact {
-                "compared row by row (checksums)"
-            } else {
-                "compared by row count"
-            },
-            checks.len() - differ,
-            differ
-        );
-        let state = |(last, called): (i64, bool)| match called {
-            true => last.to_string(),
-            false => format!("{last} (not called yet)"),
-        };
-        for s in seqs.iter().filter(|s| !s.matches) {
-            outln!(
-                "sequence {}: source {}, destination {}: DIFFERENT",
-                s.sequence,
-                state(s.source),
-                state(s.dest)
-            );
-        }
-        if !seqs.is_empty() {
-            outln!(
-                "{} sequences compared: {} match, {} differ",
-                seqs.len(),
-                seqs.len() - seqs_differ,
-                seqs_differ
-            );
-        }
-    }
-    Ok(())
 }

@@ -32,6 +32,7 @@ pub mod filter;
 pub mod fkgraph;
 pub mod formats;
 pub mod maintenance;
+pub mod options;
 pub mod plan;
 pub mod preflight;
 pub mod quote;

@@ -28,7 +28,8 @@ mod subxact;
 
 use pgcopy_core::catalog::Catalog;
 use pgcopy_core::filter::parse_patterns;
-use pgcopy_core::plan::{FkAction, FkStrategy, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
+use pgcopy_core::options::{CopyOptions, PlanSetting};
+use pgcopy_core::plan::{FkAction, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
 use pgcopy_core::quote::QualifiedName;
 use pgcopy_core::restore::{self, RestoreState, SavedFk, SavedIndex};
 use pgcopy_core::triggers::SavedTrigger;
@@ -163,18 +164,8 @@ fn plan(
         .ok()
         .flatten()
         .unwrap_or(8192);
-    let opts = PlanOptions {
-        include: patterns(include, "include"),
-        exclude: patterns(exclude, "exclude"),
+    let options = CopyOptions {
         split_larger_than: split_larger_than.max(0) as u64,
-        block_size: block_size as u64,
-        fk_strategy: FkStrategy::Drop,
-        skip_schemas: vec![SCHEMA.to_string()],
-        allow_empty_match: false,
-        defer_indexes: false,
-        // The plan of this database into one of its own major.
-        dest_version_num: 0,
-        only: None,
         row_filters: row_filters
             .unwrap_or_default()
             .into_iter()
@@ -193,6 +184,21 @@ fn plan(
         trust: pgcopy_core::trust::TrustedOwners::new(
             trust_owner.unwrap_or_default().into_iter().flatten(),
         ),
+        ..CopyOptions::default()
+    };
+    // The plan of this database into one of its own major, in drop mode.
+    let setting = PlanSetting {
+        state_schema: SCHEMA,
+        block_size: block_size as u64,
+        ..PlanSetting::default()
+    };
+    let opts = PlanOptions {
+        // Each array element is a list of patterns of its own.
+        include: patterns(include, "include"),
+        exclude: patterns(exclude, "exclude"),
+        ..options
+            .plan_options(&setting)
+            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"))
     };
     // As the CLI refuses them: each is pasted into subqueries, where text
     // that is not one expression would read other rows.

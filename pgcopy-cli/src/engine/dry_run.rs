@@ -44,7 +44,7 @@ pub fn print_plan(
             "source": config.source.redacted(),
             "destination": config.dest.redacted(),
             "replica_mode": plan.replica_mode(),
-            "trust_owner": config.shape.trust,
+            "trust_owner": config.options.trust,
             "plan": plan,
             "destination_indexes_deferred": deferred,
         });
@@ -81,10 +81,10 @@ fn print_header(plan: &Plan, deferred: &[pgcopy_core::catalog::Index], config: &
         plan.total_est_rows(),
         human_bytes(plan.total_bytes())
     );
-    if !config.shape.trust.is_empty() {
+    if !config.options.trust.is_empty() {
         outln!(
             "trusted:      code of {} runs with this role's rights (--trust-owner)",
-            printable(&config.shape.trust.describe())
+            printable(&config.options.trust.describe())
         );
     }
     for (table, roles) in &plan.not_split {

@@ -66,13 +66,13 @@ pub(super) async fn new_job(
     store: &StateStore,
     snapshot: &str,
 ) -> anyhow::Result<Option<Setup>> {
-    let (config, shape) = (ctx.config, &ctx.shape);
+    let (config, options) = (ctx.config, &ctx.options);
     let dry_run = config.dry_run.is_some();
     let opts = ctx.plan_options()?;
     let (mut plan, routing) = ctx.routed_plan(&opts)?;
     // Large objects belong to no table: a copy of the whole database takes
     // them, a copy of some tables only when asked.
-    let large_objects = ctx.src_catalog.large_objects > 0 && shape.copies_large_objects();
+    let large_objects = ctx.src_catalog.large_objects > 0 && options.copies_large_objects();
     let source_objects = match large_objects {
         true => crate::engine::steps::large_objects::list(ctx.src).await?,
         false => Default::default(),
@@ -126,11 +126,11 @@ pub(super) async fn new_job(
         crate::format::human_bytes(plan.total_bytes()),
         config.run.parallel,
         fk_mode(plan.replica_mode(), fks_to_drop.len()),
-        match shape.trust.is_empty() {
+        match options.trust.is_empty() {
             true => String::new(),
             false => format!(
                 "; code of {} runs with this role's rights (--trust-owner)",
-                shape.trust.describe()
+                options.trust.describe()
             ),
         }
     );
@@ -149,7 +149,7 @@ pub(super) async fn new_job(
         triggers,
         truncated: false,
         done_chunks: HashMap::new(),
-        analyze: shape.analyze,
+        analyze: options.analyze,
     }))
 }
 
@@ -190,7 +190,7 @@ async fn server_checks(
             tracing::warn!("{}", a.message());
         }
     }
-    if ctx.shape.defer_indexes == Some(true) {
+    if ctx.options.defer_indexes == Some(true) {
         problems.extend(preflight::check_defer_index_owners(
             indexes_to_drop,
             ctx.dst_catalog,
@@ -227,14 +227,18 @@ async fn record_job(
             config.state_schema
         );
     }
-    let options = config.job_options(ctx.defer_indexes());
+    let stored = ctx.options.stored(
+        config.run.parallel as u32,
+        config.run.batch_size,
+        ctx.defer_indexes(),
+    );
     store
         .create_job(
             dst,
             plan,
             &config.source.redacted(),
             &config.dest.redacted(),
-            &options,
+            &stored,
             snapshot,
         )
         .await

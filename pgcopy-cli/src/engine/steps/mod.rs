@@ -222,7 +222,7 @@ fn share(
         pin_schemas: setup.pin_schemas,
         scope: crate::scope::Scope {
             job: Some(job_id),
-            trust: config.shape.trust.clone(),
+            trust: config.options.trust.clone(),
             own: Some(Arc::new(setup.own.clone())),
         },
         batch_size: opts.batch_size,

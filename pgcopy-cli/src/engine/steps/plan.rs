@@ -3,10 +3,11 @@
 //! check (`preflight`), reporting all problems together, and record the job
 //! (`job`). Nothing on the destination changes before preflight passed.
 
-use crate::engine::config::{CopyConfig, JobShape};
+use crate::engine::config::CopyConfig;
 use crate::engine::guard::{Guard, LoadAs};
 use crate::error::UserError;
 use pgcopy_core::catalog::{Catalog, ForeignKey, Index};
+use pgcopy_core::options::{CopyOptions, PlanSetting};
 use pgcopy_core::plan::{plan, FkStrategy, Plan, PlanOptions};
 use pgcopy_core::preflight::Problem;
 use pgcopy_core::quote::QualifiedName;
@@ -18,7 +19,7 @@ pub struct Ctx<'a> {
     pub(super) config: &'a CopyConfig,
     /// What this job copies and how: the command line's, or a resumed
     /// job's stored options.
-    pub(super) shape: JobShape,
+    pub(super) options: CopyOptions,
     /// This role owns every destination table (indexes are deferred then,
     /// unless asked otherwise).
     pub(super) owns_all: bool,
@@ -46,27 +47,20 @@ impl Ctx<'_> {
     /// three secondary indexes (BENCHMARKS.md): on whenever the role owns
     /// every table.
     pub(super) fn defer_indexes(&self) -> bool {
-        self.shape.defer_indexes.unwrap_or(self.owns_all)
+        self.options.defer_indexes.unwrap_or(self.owns_all)
     }
 
+    /// The planner's inputs: this job's options under what the servers said.
     pub(super) fn plan_options(&self) -> Result<PlanOptions, UserError> {
-        let (include, exclude) = (&self.shape.include_tables, &self.shape.exclude_tables);
-        PlanOptions {
-            split_larger_than: self.shape.split_larger_than,
-            skip_schemas: vec![self.config.state_schema.clone()],
-            allow_empty_match: self.shape.allow_empty_match,
-            fk_strategy: self.strategy(),
-            block_size: self.block_size,
-            defer_indexes: self.defer_indexes(),
-            row_filters: self.shape.row_filters.clone(),
-            follow_fks: self.shape.follow_fks,
-            transforms: self.shape.transforms.clone(),
-            trust: self.shape.trust.clone(),
-            dest_version_num: self.dst_catalog.server_version_num,
-            ..PlanOptions::default()
-        }
-        .with_patterns(include.as_deref(), exclude.as_deref())
-        .map_err(|e| UserError::usage(e.to_string()))
+        self.options
+            .plan_options(&PlanSetting {
+                state_schema: &self.config.state_schema,
+                fk_strategy: self.strategy(),
+                block_size: self.block_size,
+                defer_indexes: self.defer_indexes(),
+                dest_version_num: self.dst_catalog.server_version_num,
+            })
+            .map_err(|e| UserError::usage(e.to_string()))
     }
 
     /// The FKs and indexes to drop: the destination's own (their exact
@@ -102,7 +96,7 @@ impl Ctx<'_> {
         // By the source's sizes: the destination's tables may be empty.
         pgcopy_core::plan::keep_large_tables_indexes(
             &mut dest_plan.deferred_indexes,
-            self.shape.defer_indexes_min_bytes,
+            self.options.defer_indexes_min_bytes,
             |t| copied.bytes_into(t),
         );
         Ok((
@@ -123,7 +117,7 @@ impl Ctx<'_> {
         let mut deferred = std::mem::take(&mut p.deferred_indexes);
         pgcopy_core::plan::keep_large_tables_indexes(
             &mut deferred,
-            self.shape.defer_indexes_min_bytes,
+            self.options.defer_indexes_min_bytes,
             |t| p.bytes_into(t),
         );
         p.deferred_indexes = deferred;
@@ -133,7 +127,7 @@ impl Ctx<'_> {
     /// The plan's tables to load as their owners or to check in each load
     /// transaction, with how, by destination table.
     pub(super) fn counted_on_server(&self, plan: &Plan) -> HashMap<QualifiedName, u32> {
-        if self.shape.fire_triggers {
+        if self.options.fire_triggers {
             return HashMap::new();
         }
         plan.tables
@@ -155,7 +149,7 @@ impl Ctx<'_> {
             .map(|m| {
                 (
                     m.name.clone(),
-                    m.refresh_untrusted(self.dst_catalog, &self.shape.trust),
+                    m.refresh_untrusted(self.dst_catalog, &self.options.trust),
                 )
             })
             .filter(|(_, roles)| !roles.is_empty())
@@ -196,7 +190,7 @@ impl Ctx<'_> {
                 let below = cat.descendants(&t.name);
                 let guards: Vec<(QualifiedName, Guard)> =
                     std::iter::once(t).chain(below).filter_map(guard).collect();
-                let owner = (loaded && t.loads_as_owner(&self.shape.trust, cat.superuser))
+                let owner = (loaded && t.loads_as_owner(&self.options.trust, cat.superuser))
                     .then(|| t.owner.clone());
                 (owner.is_some() || !guards.is_empty())
                     .then(|| (t.name.clone(), LoadAs { owner, guards }))

@@ -34,9 +34,9 @@ impl Ctx<'_> {
                 let trusted = cat.table(&i.table).is_some_and(|t| {
                     t.owner_is_superuser
                         || t.owner == cat.current_user
-                        || self.shape.trust.trusts(&t.owner)
+                        || self.options.trust.trusts(&t.owner)
                 });
-                let rebinders = i.rebindable_by(&self.shape.trust);
+                let rebinders = i.rebindable_by(&self.options.trust);
                 if !rebinders.is_empty() {
                     tracing::debug!(
                         "index {} on {} stays in place: {} could put other objects under the names it uses \
@@ -134,7 +134,7 @@ impl Ctx<'_> {
             return Ok(Vec::new());
         }
         let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-        let found = introspect::untrusted_code(dst, &oids, &self.shape.trust).await?;
+        let found = introspect::untrusted_code(dst, &oids, &self.options.trust).await?;
         Ok(tables
             .iter()
             .filter_map(|t| {
@@ -223,7 +223,7 @@ impl Ctx<'_> {
             // Counting plans a query over the source table: not where that
             // could run code of a role not trusted.
             let untrusted = self.src_catalog.table(&spec.table).map_or(Vec::new(), |t| {
-                t.planner_untrusted(&self.shape.trust, &self.src_catalog.current_user)
+                t.planner_untrusted(&self.options.trust, &self.src_catalog.current_user)
             });
             if !untrusted.is_empty() {
                 tracing::info!(
@@ -303,11 +303,15 @@ impl Ctx<'_> {
         plan: &Plan,
         fks_to_drop: &[ForeignKey],
     ) -> (Vec<Problem>, Vec<SavedTrigger>) {
-        let mut problems =
-            check_tables(plan, self.src_catalog, self.dst_catalog, &self.shape.trust);
+        let mut problems = check_tables(
+            plan,
+            self.src_catalog,
+            self.dst_catalog,
+            &self.options.trust,
+        );
         problems.extend(check_fk_rights(fks_to_drop, self.dst_catalog));
         let (refused, to_disable) =
-            preflight::check_triggers(plan, self.dst_catalog, self.shape.fire_triggers);
+            preflight::check_triggers(plan, self.dst_catalog, self.options.fire_triggers);
         problems.extend(refused);
         (problems, to_disable)
     }

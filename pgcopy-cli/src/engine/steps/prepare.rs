@@ -42,7 +42,7 @@ pub async fn prepare(
         .all(|t| t.is_owner);
     let ctx = Ctx {
         config,
-        shape: config.shape.clone(),
+        options: config.options.clone(),
         owns_all,
         src,
         src_catalog: &src_catalog,

@@ -6,14 +6,11 @@ use super::plan::Ctx;
 use super::preflight::fail_preflight;
 use crate::error::UserError;
 use crate::state::{StateSchemaStatus, StateStore, StoredJob};
+use pgcopy_core::options::{CopyOptions, Mismatch};
 use pgcopy_core::plan::{Plan, PlanOptions};
 use pgcopy_core::preflight::{self, EarlierJob, Problem};
 use pgcopy_core::states::JobOptions;
 use tokio_postgres::Client;
-
-mod given;
-
-use given::{compare, Mismatch};
 
 pub(super) async fn resume(
     ctx: Ctx<'_>,
@@ -24,13 +21,15 @@ pub(super) async fn resume(
 ) -> anyhow::Result<Option<Setup>> {
     let config = ctx.config;
     let source = &config.source;
-    let (job, options) = pick_job(job_id, dst, store).await?;
-    let options = &options;
-    match compare(job.job_id, options, &config.shape, config.given_sizes) {
-        Ok(()) => {}
+    let (job, stored) = pick_job(job_id, dst, store).await?;
+    // From here on the job's stored options say what is copied and how.
+    let given = &config.options;
+    let options = match pgcopy_core::options::resume(job.job_id, &stored, given, config.given_sizes)
+    {
+        Ok(followed) => followed,
         Err(Mismatch::Usage(sentence)) => return Err(UserError::usage(sentence).into()),
         Err(Mismatch::Problem(p)) => return refuse(*p),
-    }
+    };
     if job.source != source.redacted() {
         tracing::warn!(
             "job {} copied from {}; resuming from {}",
@@ -108,7 +107,7 @@ pub(super) async fn resume(
         triggers,
         truncated: job.truncated,
         done_chunks,
-        analyze: ctx.shape.analyze,
+        analyze: ctx.options.analyze,
     }))
 }
 
@@ -119,7 +118,7 @@ pub(super) async fn resume(
 fn follow_stored_plan<'a>(
     ctx: Ctx<'a>,
     job: &StoredJob,
-    options: &JobOptions,
+    options: CopyOptions,
 ) -> anyhow::Result<(Ctx<'a>, PlanOptions, Plan)> {
     let plan: Plan = match serde_json::from_value(job.plan.clone()) {
         Ok(plan) => plan,
@@ -134,11 +133,7 @@ fn follow_stored_plan<'a>(
     if plan.replica_mode() && !ctx.replica_allowed {
         return Err(refusal(Problem::ReplicaNotAllowed { job_id: job.job_id }));
     }
-    // From here on the job's stored options say what is copied and how.
-    let ctx = Ctx {
-        shape: ctx.config.with_stored(options),
-        ..ctx
-    };
+    let ctx = Ctx { options, ..ctx };
     let opts = PlanOptions {
         fk_strategy: plan.fk_strategy,
         ..ctx.plan_options()?

@@ -33,7 +33,7 @@ impl Ctx<'_> {
             // code pgcopy does not trust (`Table::planner_untrusted`): its
             // load checks the names, and fails loudly on one it lacks.
             if !table
-                .planner_untrusted(&self.shape.trust, &self.src_catalog.current_user)
+                .planner_untrusted(&self.options.trust, &self.src_catalog.current_user)
                 .is_empty()
             {
                 continue;

@@ -7,7 +7,7 @@ impl Ctx<'_> {
     /// Each `--where` condition and `--transform` expression is one SQL
     /// expression on its own ([`crate::parse::expressions_alone`]).
     pub(in crate::engine::steps) fn expressions_alone(&self) -> Vec<Problem> {
-        crate::parse::expressions_alone(&self.shape.row_filters, &self.shape.transforms)
+        crate::parse::expressions_alone(&self.options.row_filters, &self.options.transforms)
     }
 
     /// The `--where` conditions and `--transform` expressions: each one
@@ -21,7 +21,7 @@ impl Ctx<'_> {
         plan: &mut Plan,
         deep: bool,
     ) -> anyhow::Result<(Option<crate::conditions::ConditionEnv>, Vec<Problem>)> {
-        let (filters, transforms) = (&self.shape.row_filters, &self.shape.transforms);
+        let (filters, transforms) = (&self.options.row_filters, &self.options.transforms);
         if filters.is_empty() && transforms.is_empty() {
             return Ok((None, Vec::new()));
         }
@@ -35,7 +35,7 @@ impl Ctx<'_> {
             &self.config.source,
             self.src,
             &written,
-            &self.shape.trust,
+            &self.options.trust,
             &self.src_catalog.current_user,
         )
         .await?;

@@ -1,13 +1,56 @@
-//! Whether today's command line may resume a job: pure, so every way a
-//! flag can contradict what the job was started with is unit-tested.
+//! Whether today's command line may resume a job, and what the resume
+//! follows: pure, so every way a flag can contradict what the job was
+//! started with is unit-tested.
 
-use crate::engine::config::{GivenSizes, JobShape};
-use pgcopy_core::preflight::Problem;
-use pgcopy_core::states::JobOptions;
+use super::{human_bytes, CopyOptions, JobOptions, Problem};
+
+/// `--split-larger-than` and `--defer-indexes-above` as given, if given: a
+/// resume must not contradict the job's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GivenSizes {
+    /// `--split-larger-than`.
+    pub split_larger_than: Option<u64>,
+    /// `--defer-indexes-above` (none with `--defer-indexes`).
+    pub defer_indexes_above: Option<u64>,
+}
+
+/// The options a resume of job `job_id` follows: its stored ones, where a
+/// flag given now may only ask for less work (`--no-analyze`) or allow more
+/// (`--fire-triggers`); or why today's flags (`given`, `given_sizes`) may
+/// not resume it.
+pub fn resume(
+    job_id: i64,
+    stored: &JobOptions,
+    given: &CopyOptions,
+    given_sizes: GivenSizes,
+) -> Result<CopyOptions, Mismatch> {
+    compare(job_id, stored, given, given_sizes)?;
+    Ok(CopyOptions {
+        include_tables: stored.include_tables.clone(),
+        exclude_tables: stored.exclude_tables.clone(),
+        // The stored plan is checked against what its options select
+        // today; a table gone since is reported there.
+        allow_empty_match: true,
+        split_larger_than: stored.split_larger_than,
+        analyze: stored.analyze && given.analyze,
+        fire_triggers: stored.fire_triggers || given.fire_triggers,
+        // The stored plan already holds its large-object batches.
+        large_objects: given.large_objects,
+        defer_indexes: Some(stored.defer_indexes),
+        defer_indexes_min_bytes: stored.defer_indexes_min_bytes,
+        // Compared equal to the stored ones above; the ones run are this
+        // command line's (the stored transforms are digests).
+        row_filters: given.row_filters.clone(),
+        follow_fks: given.follow_fks,
+        transforms: given.transforms.clone(),
+        // Compared equal to the job's above.
+        trust: stored.trust_owner.clone(),
+    })
+}
 
 /// Why a job is not resumed with today's flags.
 #[derive(Debug)]
-pub(super) enum Mismatch {
+pub enum Mismatch {
     /// A flag given now says otherwise than the job: it would be ignored,
     /// so it is refused (exit 2), naming the flag and what the job used.
     Usage(String),
@@ -18,10 +61,10 @@ pub(super) enum Mismatch {
 /// Compares the flags given now (`given`, `given_sizes`) with the options
 /// job `job_id` was started with (`stored_options`): what it selects, how it
 /// loads, which rows it reads and whose code it trusts must be the job's.
-pub(super) fn compare(
+fn compare(
     job_id: i64,
     stored: &JobOptions,
-    given: &JobShape,
+    given: &CopyOptions,
     given_sizes: GivenSizes,
 ) -> Result<(), Mismatch> {
     let contradicts = |asked: String, flag: &str, started: String| {
@@ -54,7 +97,7 @@ pub(super) fn compare(
     }
     // How the job loads is its own too: a flag given now that says
     // otherwise would be ignored, so it is refused instead.
-    let size = crate::format::human_bytes;
+    let size = human_bytes;
     for (flag, now, was) in [
         (
             "--defer-indexes-above",
@@ -128,7 +171,7 @@ pub(super) fn compare(
             .collect();
         return Err(Mismatch::Problem(Box::new(Problem::TrustDiffers {
             job_id,
-            stored: pgcopy_core::trust::TrustedOwners::flags(&roles),
+            stored: crate::trust::TrustedOwners::flags(&roles),
         })));
     }
     Ok(())

@@ -1,8 +1,8 @@
 use super::*;
-use crate::engine::config::LargeObjects;
-use pgcopy_core::subset::RowFilter;
-use pgcopy_core::transform::ColumnTransform;
-use pgcopy_core::trust::TrustedOwners;
+use crate::options::LargeObjects;
+use crate::subset::RowFilter;
+use crate::transform::ColumnTransform;
+use crate::trust::TrustedOwners;
 
 /// A job started with `pgcopy copy --include-tables 'public.*' --where ...
 /// --transform ... --trust-owner app`, with indexes of tables over 1 MB
@@ -25,8 +25,8 @@ fn stored() -> JobOptions {
 
 /// The same command line given again, without the flags a resume may leave
 /// out.
-fn given() -> JobShape {
-    JobShape {
+fn given() -> CopyOptions {
+    CopyOptions {
         include_tables: None,
         exclude_tables: None,
         allow_empty_match: false,
@@ -139,4 +139,38 @@ fn other_rows_or_other_trust_is_the_preflights_refusal() {
         },
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_resume_follows_the_jobs_options_where_a_flag_may_only_ask_less() {
+    let mut now = given();
+    now.analyze = false;
+    let mut job = stored();
+    job.fire_triggers = true;
+    job.split_larger_than = 1 << 20;
+    let followed = resume(7, &job, &now, GivenSizes::default()).unwrap();
+    assert_eq!(followed.include_tables.as_deref(), Some("public.*"));
+    assert_eq!(followed.split_larger_than, 1 << 20);
+    assert!(!followed.analyze, "--no-analyze given now is followed");
+    assert!(
+        followed.fire_triggers,
+        "the job fired triggers: so does its resume"
+    );
+    assert_eq!(followed.defer_indexes, Some(true));
+    assert_eq!(followed.defer_indexes_min_bytes, 1 << 20);
+    assert!(
+        followed.allow_empty_match,
+        "the stored plan is held against today's selection instead"
+    );
+    assert_eq!(
+        followed.transforms, now.transforms,
+        "the expressions run are this command line's, never the stored digests"
+    );
+    assert_eq!(followed.trust, job.trust_owner);
+    let mut other = given();
+    other.include_tables = Some("sales.*".into());
+    assert!(matches!(
+        resume(7, &job, &other, GivenSizes::default()),
+        Err(Mismatch::Usage(_))
+    ));
 }
