@@ -187,7 +187,7 @@ async fn start<'a>(
     }
 }
 
-/// Forwards the chunk's rows ([`pipe`]) and reads the source's own count,
+/// Forwards the chunk's rows ([`pipe()`]) and reads the source's own count,
 /// which arrives right behind its data: the bytes moved and the rows read.
 async fn forward(
     shared: &Shared,
