@@ -367,11 +367,7 @@ impl Cluster {
     /// `psql` as the superuser over the socket: unaligned, tuples only, stops at
     /// the first error. Returns stdout, or stderr as the error.
     pub fn try_psql_as(&self, db: &str, user: &str, sql: &str) -> Result<String, String> {
-        // The npm builds carry no psql: the system's talks to every major.
-        let psql = Some(self.bindir.join("psql"))
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| bindir().join("psql"));
-        let out = Command::new(psql)
+        let out = Command::new(self.psql_path())
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
             .arg("-h")
             .arg(self.socket_dir())
@@ -410,10 +406,7 @@ impl Cluster {
     /// `psql` as the superuser in the background (a session that holds a
     /// lock while a test runs); the caller kills or waits for it.
     pub fn psql_in_background(&self, db: &str, sql: &str) -> std::process::Child {
-        let psql = Some(self.bindir.join("psql"))
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| bindir().join("psql"));
-        Command::new(psql)
+        Command::new(self.psql_path())
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.socket_dir())
             .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
@@ -424,6 +417,38 @@ impl Cluster {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn psql")
+    }
+
+    /// The system's psql, or this cluster's own where its major ships one.
+    fn psql_path(&self) -> PathBuf {
+        // The npm builds carry no psql: the system's talks to every major.
+        Some(self.bindir.join("psql"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| bindir().join("psql"))
+    }
+
+    /// One psql kept open as the superuser, for a test that looks many
+    /// times (a poll every 50 ms): a psql and a backend started for each
+    /// look cost more CPU than the copy being watched.
+    pub fn psql_session(&self, db: &str) -> PsqlSession {
+        let mut child = Command::new(self.psql_path())
+            .args(["-X", "-A", "-t", "-q", "-h"])
+            .arg(self.socket_dir())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .env_remove("PGPASSWORD")
+            .env("PGAPPNAME", "test poll")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn psql");
+        let stdin = child.stdin.take().expect("psql stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("psql stdout"));
+        PsqlSession {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     /// [`Cluster::try_psql_as`] as superuser, panicking on error.
@@ -512,6 +537,46 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+}
+
+/// A psql session kept open ([`Cluster::psql_session`]): each query goes to
+/// its stdin, and its answer is read back up to a marker line. A query that
+/// fails answers nothing (its error goes nowhere): a poll reads that as "not
+/// yet".
+pub struct PsqlSession {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PsqlSession {
+    /// The rows `sql` (one statement) returns, unaligned, one a line,
+    /// trimmed; empty when it fails or returns none.
+    pub fn query(&mut self, sql: &str) -> String {
+        use std::io::{BufRead, Write};
+        const END: &str = "--pgcopy-test-end--";
+        write!(self.stdin, "{};\n\\echo {END}\n", sql.trim_end().trim_end_matches(';'))
+            .and_then(|()| self.stdin.flush())
+            .expect("write to psql");
+        let mut answer = String::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = self.stdout.read_line(&mut line).expect("read from psql");
+            assert!(read > 0, "psql ended: the server went away?");
+            if line.trim_end() == END {
+                return answer.trim().to_string();
+            }
+            answer.push_str(&line);
+        }
+    }
+}
+
+impl Drop for PsqlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -61,14 +61,11 @@ fn signal_in_phase(
     let deadline = Instant::now() + Duration::from_secs(60);
     let phase_now =
         "SELECT coalesce((SELECT phase FROM pgcopy.jobs ORDER BY job_id DESC LIMIT 1), '')";
+    // One psql for every look (before the state schema exists, the look
+    // fails and answers nothing).
+    let mut look = p.dst.psql_session(&p.db);
     loop {
-        let ready = scalar(
-            &p.dst,
-            &p.db,
-            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgcopy'",
-        ) == "1"
-            && scalar(&p.dst, &p.db, phase_now) == phase;
-        if ready {
+        if look.query(phase_now) == phase {
             break;
         }
         assert!(Instant::now() < deadline, "the copy never reached {phase}");
