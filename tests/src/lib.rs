@@ -457,6 +457,38 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("psql on {} ({db}) failed: {e}\nSQL: {sql}", self.name))
     }
 
+    /// Several queries through one psql as the superuser, each answer as
+    /// [`Cluster::psql`] gives it: a fingerprint of five parts is one psql
+    /// and one backend, not five. A query ends with `;` added, unless it
+    /// ends with a psql meta-command (`\gexec`).
+    pub fn psql_parts<const N: usize>(&self, db: &str, queries: [&str; N]) -> [String; N] {
+        const PART_END: &str = "--pgcopy-test-part--";
+        let mut script = String::new();
+        for q in queries {
+            let q = q.trim_end();
+            script.push_str(q);
+            if !q.ends_with("\\gexec") {
+                script.push(';');
+            }
+            script.push_str(&format!("\n\\echo {PART_END}\n"));
+        }
+        let out = self.psql(db, &script);
+        let mut parts = Vec::with_capacity(N);
+        let mut part = String::new();
+        for line in out.lines() {
+            if line == PART_END {
+                parts.push(part.trim_end().to_string());
+                part.clear();
+            } else {
+                part.push_str(line);
+                part.push('\n');
+            }
+        }
+        parts
+            .try_into()
+            .unwrap_or_else(|p: Vec<String>| panic!("psql answered {} parts of {N}", p.len()))
+    }
+
     /// Runs a SQL file with psql as superuser.
     pub fn psql_file(&self, db: &str, path: &Path) {
         let sql = std::fs::read_to_string(path)

@@ -179,21 +179,25 @@ pub struct Fingerprint {
 
 /// Rows and digest of every table, and every sequence's state.
 pub fn fingerprint(c: &Cluster, db: &str) -> Fingerprint {
-    let tables = c.psql(
-        db,
-        r#"SELECT format('SELECT %L, count(*), md5(coalesce(string_agg(md5(t::text), '''' ORDER BY md5(t::text)), '''')) FROM ONLY %s t',
+    let [tables, sequences] = c.psql_parts(db, [TABLES_SQL, SEQUENCES_SQL]);
+    data_fingerprint(&tables, &sequences)
+}
+
+/// The rows of every table outside `pgcopy` as `name|count|digest` lines.
+const TABLES_SQL: &str = r#"SELECT format('SELECT %L, count(*), md5(coalesce(string_agg(md5(t::text), '''' ORDER BY md5(t::text)), '''')) FROM ONLY %s t',
                          n.nspname || '.' || c.relname, c.oid::regclass)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pgcopy'
               AND n.nspname !~ '^pg_toast'
-            ORDER BY 1 \gexec"#,
-    );
-    let sequences = c.psql(
-        db,
-        r#"SELECT format('SELECT %L, last_value, is_called FROM %s', n.nspname || '.' || c.relname, c.oid::regclass)
+            ORDER BY 1 \gexec"#;
+
+/// Every sequence's state outside `pgcopy` as `name|last_value|is_called`.
+const SEQUENCES_SQL: &str = r#"SELECT format('SELECT %L, last_value, is_called FROM %s', n.nspname || '.' || c.relname, c.oid::regclass)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'S' AND n.nspname !~ '^pgcopy' ORDER BY 1 \gexec"#,
-    );
+            WHERE c.relkind = 'S' AND n.nspname !~ '^pgcopy' ORDER BY 1 \gexec"#;
+
+/// A [`Fingerprint`] from the answers of [`TABLES_SQL`] and [`SEQUENCES_SQL`].
+fn data_fingerprint(tables: &str, sequences: &str) -> Fingerprint {
     let mut fp = Fingerprint {
         tables: BTreeMap::new(),
         sequences: BTreeMap::new(),
@@ -249,9 +253,12 @@ pub struct FullFingerprint {
 /// index it uses and its comment, then every NOT NULL column; and user
 /// trigger states (outside `pgcopy`).
 pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
-    let fks = c.psql(
-        db,
-        "SELECT * FROM (
+    let [constraints, triggers] = c.psql_parts(db, [CONSTRAINTS_SQL, TRIGGERS_SQL]);
+    (constraints, triggers)
+}
+
+/// Every table constraint and NOT NULL column ([`constraints_and_triggers`]).
+const CONSTRAINTS_SQL: &str = "SELECT * FROM (
            SELECT conrelid::regclass::text AS rel, conname::text AS name, pg_get_constraintdef(oid), convalidated,
                   conindid::regclass, coalesce(obj_description(oid, 'pg_constraint'), '')
              FROM pg_constraint
@@ -262,33 +269,39 @@ pub fn constraints_and_triggers(c: &Cluster, db: &str) -> (String, String) {
             WHERE a.attnotnull AND a.attnum > 0 AND NOT a.attisdropped AND t.relkind IN ('r', 'p')
               AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
               AND t.relnamespace::regnamespace::text !~ '^pgcopy') x
-          ORDER BY rel, name, 3",
-    );
-    let triggers = c.psql(
-        db,
-        "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+          ORDER BY rel, name, 3";
+
+/// Every user trigger's state ([`constraints_and_triggers`]).
+const TRIGGERS_SQL: &str = "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
           WHERE NOT tgisinternal AND c.relnamespace::regnamespace::text !~ '^pgcopy'
-          ORDER BY tgrelid::regclass::text, tgname",
-    );
-    (fks, triggers)
-}
+          ORDER BY tgrelid::regclass::text, tgname";
 
 /// The schema a copy must leave as it found it: constraints (with the index
 /// each uses) and NOT NULL columns, indexes with what hangs on them, and
 /// triggers.
 pub fn schema_of(c: &Cluster, db: &str) -> (String, String, String) {
-    let (constraints, triggers) = constraints_and_triggers(c, db);
-    (constraints, index_set(c, db), triggers)
+    let [constraints, indexes, triggers] =
+        c.psql_parts(db, [CONSTRAINTS_SQL, INDEXES_SQL, TRIGGERS_SQL]);
+    (constraints, indexes, triggers)
 }
 
 /// The full fingerprint of a database.
 pub fn full_fingerprint(c: &Cluster, db: &str) -> FullFingerprint {
-    let (fks, triggers) = constraints_and_triggers(c, db);
+    let [fks, triggers, indexes, tables, sequences] = c.psql_parts(
+        db,
+        [
+            CONSTRAINTS_SQL,
+            TRIGGERS_SQL,
+            INDEXES_SQL,
+            TABLES_SQL,
+            SEQUENCES_SQL,
+        ],
+    );
     FullFingerprint {
-        data: fingerprint(c, db),
+        data: data_fingerprint(&tables, &sequences),
         fks,
         triggers,
-        indexes: index_set(c, db),
+        indexes,
     }
 }
 
@@ -407,9 +420,11 @@ impl Rng {
 /// identity, CLUSTER ON, comment, statistics targets, tablespace), plus each
 /// table's replica identity setting where it is not the default; sorted.
 pub fn index_set(c: &Cluster, db: &str) -> String {
-    c.psql(
-        db,
-        "SELECT pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' (invalid)' END
+    c.psql(db, INDEXES_SQL)
+}
+
+/// Every index and what hangs on it ([`index_set`]).
+const INDEXES_SQL: &str = "SELECT pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' (invalid)' END
                 || coalesce(' attached to ' || (SELECT h.inhparent::regclass::text FROM pg_inherits h
                                                   WHERE h.inhrelid = i.indexrelid), '')
                 || CASE WHEN i.indisreplident THEN ' (replica identity)' ELSE '' END
@@ -429,9 +444,7 @@ pub fn index_set(c: &Cluster, db: &str) -> String {
           WHERE t.relkind IN ('r', 'p') AND t.relreplident <> 'd'
             AND t.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
             AND t.relnamespace::regnamespace::text !~ '^pgcopy'
-          ORDER BY 1",
-    )
-}
+          ORDER BY 1";
 
 /// Reads the child's stderr until a line contains `pattern`, then SIGKILLs it.
 pub fn kill_after(child: &mut std::process::Child, pattern: &str) {
