@@ -23,14 +23,11 @@ the server's own parser and run as its table's owner (see
 )]
 
 mod parse;
+mod planning;
 mod putback;
 mod subxact;
 
-use pgcopy_core::catalog::Catalog;
-use pgcopy_core::filter::parse_patterns;
-use pgcopy_core::options::{CopyOptions, PlanSetting};
-use pgcopy_core::plan::{FkAction, PlanOptions, DEFAULT_SPLIT_LARGER_THAN};
-use pgcopy_core::quote::QualifiedName;
+use pgcopy_core::plan::DEFAULT_SPLIT_LARGER_THAN;
 use pgcopy_core::restore::{self, RestoreState, SavedFk, SavedIndex};
 use pgcopy_core::triggers::SavedTrigger;
 use pgrx::prelude::*;
@@ -91,20 +88,6 @@ fn extension_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-fn patterns(
-    list: Option<Vec<Option<String>>>,
-    what: &str,
-) -> Vec<pgcopy_core::filter::TablePattern> {
-    let mut out = Vec::new();
-    for item in list.unwrap_or_default().into_iter().flatten() {
-        match parse_patterns(&item) {
-            Ok(p) => out.extend(p),
-            Err(e) => ExtError::Argument(format!("{what}: {e}")).raise("pgcopy.plan"),
-        }
-    }
-    out
-}
-
 /// What a copy into this database would do, planned from its own catalog (the
 /// source has the same schema) by the same core code as `pgcopy copy --dry-run`,
 /// assuming a non-superuser copy (drop mode): one row per table, in load order.
@@ -144,135 +127,19 @@ fn plan(
         name!(transformed_columns, Vec<String>),
     ),
 > {
-    let json: String = Spi::get_one(pgcopy_core::CATALOG_SQL)
-        .unwrap_or_else(|e| {
-            ExtError::Read {
-                what: "reading the catalog",
-                error: e.to_string(),
-            }
-            .raise("pgcopy.plan")
-        })
-        .unwrap_or_default();
-    let catalog = Catalog::from_json(&json).unwrap_or_else(|e| {
-        ExtError::Read {
-            what: "decoding the catalog",
-            error: e.to_string(),
-        }
-        .raise("pgcopy.plan")
-    });
-    let block_size: i64 = Spi::get_one("SELECT current_setting('block_size')::bigint")
-        .ok()
-        .flatten()
-        .unwrap_or(8192);
-    let options = CopyOptions {
-        split_larger_than: split_larger_than.max(0) as u64,
-        row_filters: row_filters
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .map(|s| pgcopy_core::subset::RowFilter::parse(&s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
+    let catalog = planning::read_catalog();
+    let opts = planning::plan_options(planning::Arguments {
+        include,
+        exclude,
+        split_larger_than,
+        row_filters,
         follow_fks,
-        transforms: transforms
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .map(|s| pgcopy_core::transform::ColumnTransform::parse(&s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
-        trust: pgcopy_core::trust::TrustedOwners::new(
-            trust_owner.unwrap_or_default().into_iter().flatten(),
-        ),
-        ..CopyOptions::default()
-    };
-    // The plan of this database into one of its own major, in drop mode.
-    let setting = PlanSetting {
-        state_schema: SCHEMA,
-        block_size: block_size as u64,
-        ..PlanSetting::default()
-    };
-    let opts = PlanOptions {
-        // Each array element is a list of patterns of its own.
-        include: patterns(include, "include"),
-        exclude: patterns(exclude, "exclude"),
-        ..options
-            .plan_options(&setting)
-            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"))
-    };
-    // As the CLI refuses them: each is pasted into subqueries, where text
-    // that is not one expression would read other rows.
-    let alone = opts
-        .row_filters
-        .iter()
-        .map(|f| ("row_filters", f.table.clone(), &f.condition))
-        .chain(opts.transforms.iter().map(|t| {
-            (
-                "transforms",
-                format!("{}.{}", t.table, t.column),
-                &t.expression,
-            )
-        }));
-    for (argument, target, text) in alone {
-        if let Err(why) = parse::one_expression(text) {
-            ExtError::Argument(format!(
-                "the {argument} entry for {target} is refused: {why}"
-            ))
-            .raise("pgcopy.plan");
-        }
-    }
+        transforms,
+        trust_owner,
+    });
     let p = pgcopy_core::plan::plan(&catalog, &opts)
         .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"));
-    let mut rows = Vec::new();
-    for t in &p.tables {
-        let root = t.partition_of.clone().unwrap_or_else(|| t.table.clone());
-        let position = p
-            .load_order
-            .iter()
-            .position(|n| n == &root)
-            .map(|i| i as i32 + 1)
-            .unwrap_or(0);
-        let cycle = p
-            .fk_cycles
-            .iter()
-            .position(|c| c.contains(&root))
-            .map(|i| i as i32 + 1);
-        let drops: Vec<String> = p
-            .foreign_keys
-            .iter()
-            .filter(|f| {
-                f.action == FkAction::DropAndRestore
-                    && (f.fk.table == root || f.fk.table == t.table)
-            })
-            .map(|f| f.fk.name.clone())
-            .collect();
-        let outside: Vec<String> = p
-            .foreign_keys
-            .iter()
-            .filter(|f| f.fk.referenced == root && p.referenced_from_outside.contains(&f.fk.table))
-            .map(|f| f.fk.table.display_name())
-            .collect();
-        rows.push((
-            position,
-            t.table.schema.clone(),
-            t.table.name.clone(),
-            t.partition_of.as_ref().map(QualifiedName::display_name),
-            t.est_rows as i64,
-            t.bytes as i64,
-            t.chunks.len() as i32,
-            cycle,
-            drops,
-            outside,
-            t.taken.as_str().to_string(),
-            t.rows_where.clone(),
-            t.transforms
-                .iter()
-                .map(|(c, e)| format!("{} = {e}", pgcopy_core::quote::quote_ident(c)))
-                .collect(),
-        ));
-    }
-    rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
-    TableIterator::new(rows)
+    TableIterator::new(planning::rows(&p))
 }
 
 /// Re-creates what a copy dropped (of `job`, or every pending one) from the

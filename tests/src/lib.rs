@@ -588,9 +588,13 @@ impl PsqlSession {
     pub fn query(&mut self, sql: &str) -> String {
         use std::io::{BufRead, Write};
         const END: &str = "--pgcopy-test-end--";
-        write!(self.stdin, "{};\n\\echo {END}\n", sql.trim_end().trim_end_matches(';'))
-            .and_then(|()| self.stdin.flush())
-            .expect("write to psql");
+        write!(
+            self.stdin,
+            "{};\n\\echo {END}\n",
+            sql.trim_end().trim_end_matches(';')
+        )
+        .and_then(|()| self.stdin.flush())
+        .expect("write to psql");
         let mut answer = String::new();
         let mut line = String::new();
         loop {
