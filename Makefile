@@ -130,9 +130,9 @@ integration-run:
 # output held in target/lint.log and shown at the end; either failing fails
 # make test. By then the test builds have compiled what clippy and rustdoc
 # would compile again elsewhere (the proc macros, the build scripts, the
-# extension's bindings), and cargo holds no lock while tests run; it ran
-# beside the builds before, in a directory of its own (make test: 10 min
-# 20 s then).
+# extension's bindings), and cargo holds no lock while tests run. Beside
+# the builds, in a directory of its own, it compiled 138 units again (make
+# test from a clean clone: 10 min 20 s then, 9 min 52 s so).
 test: setup
 	@mkdir -p target
 	@$(MAKE) --no-print-directory unit pgtest integration-build || exit 1; \

@@ -51,21 +51,27 @@ fn is_root() -> bool {
 }
 
 /// The server binaries: `$PG_BINDIR`, else `pg_config --bindir` of `$PG_CONFIG`
-/// (default `pg_config`), else PostgreSQL 15's Debian location.
+/// (default `pg_config`), else PostgreSQL 15's Debian location. Asked once a
+/// process (the suite asked pg_config about a thousand times).
 pub fn bindir() -> PathBuf {
-    if let Ok(d) = std::env::var("PG_BINDIR") {
-        return PathBuf::from(d);
-    }
-    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
-    if let Ok(out) = Command::new(pg_config).arg("--bindir").output() {
-        if out.status.success() {
-            let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            if d.join("initdb").exists() {
-                return d;
+    static BINDIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINDIR
+        .get_or_init(|| {
+            if let Ok(d) = std::env::var("PG_BINDIR") {
+                return PathBuf::from(d);
             }
-        }
-    }
-    PathBuf::from("/usr/lib/postgresql/15/bin")
+            let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
+            if let Ok(out) = Command::new(pg_config).arg("--bindir").output() {
+                if out.status.success() {
+                    let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                    if d.join("initdb").exists() {
+                        return d;
+                    }
+                }
+            }
+            PathBuf::from("/usr/lib/postgresql/15/bin")
+        })
+        .clone()
 }
 
 /// Runs a server-side program, as the `postgres` OS user when we are root, and
