@@ -110,33 +110,38 @@ pgtest: setup
 # signal, a failpoint's pause), and its clusters live in memory
 # (tests/src/lib.rs, cluster_dir). At six the cores are busy throughout
 # (416 CPU seconds in 210 s; at four, 227 s).
-integration: integration-build integration-run
+integration: integration-build
+	$(MAKE) --no-print-directory integration-run
 
 integration-build: install-ext-debug
 	$(MAKE) --no-print-directory ext-17 EXT_PROFILE=debug
 	cargo build $(TEST_PACKAGES) --bins --tests
 
-# The suite runs from its executable, as cargo test would run it (from
-# tests/), so that no cargo holds the target directory while it runs (make
-# test's lint works there meanwhile).
+# The suite, as integration-build built it, runs from its executable, as
+# cargo test would run it (from tests/), so that no cargo holds the target
+# directory while it runs (make test's lint works there meanwhile).
 INTEGRATION_BIN_SH = cargo test $(TEST_PACKAGES) --test integration --no-run 2>&1 | \
-    grep -o 'target/debug/deps/integration-[0-9a-f]*' | head -1
+    grep -o '[^ ()]*deps/integration-[0-9a-f]*' | head -1
 INTEGRATION_BIN = $(shell $(INTEGRATION_BIN_SH))
 integration-run:
-	cd tests && PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
-	    $(CURDIR)/$(INTEGRATION_BIN) --test-threads 6
+	@bin='$(INTEGRATION_BIN)'; [ -n "$$bin" ] || { \
+	    echo "make: the integration tests' executable was not found (make integration-build)" >&2; exit 1; }; \
+	bin=$$(realpath "$$bin") && cd tests && PGCOPY_EXT_MAJORS=17 PGCOPY_EXT_PROFILE=debug \
+	    "$$bin" --test-threads 6
 
 # lint runs beside the integration tests, in the same target directory, its
 # output held in target/lint.log and shown at the end; either failing fails
 # make test. By then the test builds have compiled what clippy and rustdoc
 # would compile again elsewhere (the proc macros, the build scripts, the
-# extension's bindings), and cargo holds no lock while tests run. Beside
+# extension's bindings), and cargo holds no lock while tests run (test-package
+# after them waits for lint's lock where lint still runs). Beside
 # the builds, in a directory of its own, it compiled 138 units again (make
 # test from a clean clone: 10 min 20 s then, 9 min 52 s so).
 test: setup
 	@mkdir -p target
 	@$(MAKE) --no-print-directory unit pgtest integration-build || exit 1; \
-	bin=$$($(INTEGRATION_BIN_SH)); [ -n "$$bin" ] || exit 1; \
+	bin=$$($(INTEGRATION_BIN_SH)); [ -n "$$bin" ] || { \
+	    echo "make test: the integration tests' executable was not found" >&2; exit 1; }; \
 	$(MAKE) --no-print-directory lint > target/lint.log 2>&1 & lint=$$!; \
 	$(MAKE) --no-print-directory integration-run INTEGRATION_BIN=$$bin test-package; tests=$$?; \
 	wait $$lint; linted=$$?; \

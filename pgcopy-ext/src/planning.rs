@@ -65,6 +65,10 @@ pub(crate) fn plan_options(args: Arguments) -> PlanOptions {
         .ok()
         .flatten()
         .unwrap_or(8192);
+    // Each array element is a list of patterns of its own; read first, as
+    // before the options were core's.
+    let include = patterns(args.include, "include");
+    let exclude = patterns(args.exclude, "exclude");
     let options = CopyOptions {
         split_larger_than: args.split_larger_than.max(0) as u64,
         row_filters: args
@@ -96,9 +100,8 @@ pub(crate) fn plan_options(args: Arguments) -> PlanOptions {
         ..PlanSetting::default()
     };
     let opts = PlanOptions {
-        // Each array element is a list of patterns of its own.
-        include: patterns(args.include, "include"),
-        exclude: patterns(args.exclude, "exclude"),
+        include,
+        exclude,
         ..options
             .plan_options(&setting)
             .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"))
