@@ -195,14 +195,13 @@ async fn plan_checks(
     let (catalog, dst_catalog) = (sides.source, sides.dest);
     // The selection as the copy's, every table whole (no chunks).
     let options = CopyOptions {
-        include_tables: args.include_tables.clone(),
-        exclude_tables: args.exclude_tables.clone(),
         split_larger_than: 0,
-        row_filters: args.subset.row_filters.clone(),
-        follow_fks: !args.subset.no_follow_fks,
-        transforms: args.subset.transforms.clone(),
-        trust: args.trust.owners(),
-        ..CopyOptions::default()
+        ..crate::engine::config::selection(
+            args.include_tables.clone(),
+            args.exclude_tables.clone(),
+            args.subset.clone(),
+            &args.trust,
+        )
     };
     let opts = options
         .plan_options(&PlanSetting {

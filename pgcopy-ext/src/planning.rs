@@ -71,23 +71,12 @@ pub(crate) fn plan_options(args: Arguments) -> PlanOptions {
     let exclude = patterns(args.exclude, "exclude");
     let options = CopyOptions {
         split_larger_than: args.split_larger_than.max(0) as u64,
-        row_filters: args
-            .row_filters
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .map(|s| pgcopy_core::subset::RowFilter::parse(&s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
+        row_filters: each(args.row_filters, pgcopy_core::subset::RowFilter::parse),
         follow_fks: args.follow_fks,
-        transforms: args
-            .transforms
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .map(|s| pgcopy_core::transform::ColumnTransform::parse(&s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan")),
+        transforms: each(
+            args.transforms,
+            pgcopy_core::transform::ColumnTransform::parse,
+        ),
         trust: pgcopy_core::trust::TrustedOwners::new(
             args.trust_owner.unwrap_or_default().into_iter().flatten(),
         ),
@@ -196,4 +185,18 @@ fn patterns(
         }
     }
     out
+}
+
+/// Each non-NULL element of an array argument, parsed; the first that
+/// cannot be is the call's error.
+fn each<T, E: std::fmt::Display>(
+    list: Option<Vec<Option<String>>>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Vec<T> {
+    list.unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|s| parse(&s))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| ExtError::Argument(e.to_string()).raise("pgcopy.plan"))
 }

@@ -373,21 +373,9 @@ impl Cluster {
     /// `psql` as the superuser over the socket: unaligned, tuples only, stops at
     /// the first error. Returns stdout, or stderr as the error.
     pub fn try_psql_as(&self, db: &str, user: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.psql_path())
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
-            .arg("-h")
-            .arg(self.socket_dir())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                user,
-                "-d",
-                db,
-                "-f",
-                "-",
-            ])
-            .env_remove("PGPASSWORD")
+        let out = self
+            .psql_command(db, user)
+            .args(["-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -412,12 +400,8 @@ impl Cluster {
     /// `psql` as the superuser in the background (a session that holds a
     /// lock while a test runs); the caller kills or waits for it.
     pub fn psql_in_background(&self, db: &str, sql: &str) -> std::process::Child {
-        Command::new(self.psql_path())
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.socket_dir())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
-            .args(["-c", sql])
-            .env_remove("PGPASSWORD")
+        self.psql_command(db, "postgres")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .env("PGAPPNAME", "lock holder")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -425,23 +409,30 @@ impl Cluster {
             .expect("spawn psql")
     }
 
-    /// The system's psql, or this cluster's own where its major ships one.
-    fn psql_path(&self) -> PathBuf {
+    /// psql (the system's, or this cluster's own where its major ships one)
+    /// as `user` to `db` over the socket, without psqlrc or a password from
+    /// the environment; the caller adds its output options and its SQL.
+    fn psql_command(&self, db: &str, user: &str) -> Command {
         // The npm builds carry no psql: the system's talks to every major.
-        Some(self.bindir.join("psql"))
+        let psql = Some(self.bindir.join("psql"))
             .filter(|p| p.exists())
-            .unwrap_or_else(|| bindir().join("psql"))
+            .unwrap_or_else(|| bindir().join("psql"));
+        let mut c = Command::new(psql);
+        c.arg("-X")
+            .arg("-h")
+            .arg(self.socket_dir())
+            .args(["-p", &self.port.to_string(), "-U", user, "-d", db])
+            .env_remove("PGPASSWORD");
+        c
     }
 
     /// One psql kept open as the superuser, for a test that looks many
     /// times (a poll every 50 ms): a psql and a backend started for each
     /// look cost more CPU than the copy being watched.
     pub fn psql_session(&self, db: &str) -> PsqlSession {
-        let mut child = Command::new(self.psql_path())
-            .args(["-X", "-A", "-t", "-q", "-h"])
-            .arg(self.socket_dir())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
-            .env_remove("PGPASSWORD")
+        let mut child = self
+            .psql_command(db, "postgres")
+            .args(["-A", "-t", "-q"])
             .env("PGAPPNAME", "test poll")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

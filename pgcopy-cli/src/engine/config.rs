@@ -3,7 +3,7 @@
 //! and how (core's `CopyOptions`, which a resume takes from the job's
 //! stored options). The engine reads this, never the clap struct.
 
-use crate::cli::CopyArgs;
+use crate::cli::{CopyArgs, SubsetArgs, TrustArgs};
 use crate::connect::Endpoint;
 use crate::error::UserError;
 use pgcopy_core::options::{CopyOptions, GivenSizes, LargeObjects};
@@ -110,8 +110,6 @@ impl CopyConfig {
                 summary_json: args.summary_json,
             },
             options: CopyOptions {
-                include_tables: args.include_tables,
-                exclude_tables: args.exclude_tables,
                 allow_empty_match: args.allow_empty_match,
                 split_larger_than: args
                     .split_larger_than
@@ -134,12 +132,35 @@ impl CopyConfig {
                         .defer_indexes_above
                         .unwrap_or(pgcopy_core::plan::DEFER_INDEXES_MIN_BYTES),
                 },
-                row_filters: args.subset.row_filters,
-                follow_fks: !args.subset.no_follow_fks,
-                transforms: args.subset.transforms,
-                trust: args.trust.owners(),
+                ..selection(
+                    args.include_tables,
+                    args.exclude_tables,
+                    args.subset,
+                    &args.trust,
+                )
             },
         })
+    }
+}
+
+/// What the tables and rows flags select, as `pgcopy copy` and `pgcopy
+/// verify` take them alike (`--include-tables`, `--exclude-tables`,
+/// `--where`, `--no-follow-fks`, `--transform`, `--trust-owner`), the other
+/// options at their defaults: verify compares what the copy copied.
+pub fn selection(
+    include_tables: Option<String>,
+    exclude_tables: Option<String>,
+    subset: SubsetArgs,
+    trust: &TrustArgs,
+) -> CopyOptions {
+    CopyOptions {
+        include_tables,
+        exclude_tables,
+        row_filters: subset.row_filters,
+        follow_fks: !subset.no_follow_fks,
+        transforms: subset.transforms,
+        trust: trust.owners(),
+        ..CopyOptions::default()
     }
 }
 
