@@ -69,7 +69,10 @@ pub async fn restore(
     progress: Option<&crate::engine::after_load::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
     let rows = dst
-        .query(&restore::pending_sql(store.schema()), &[&scope.job])
+        .query(
+            &store.sql(pgcopy_core::state_sql::PENDING_FKS),
+            &[&scope.job],
+        )
         .await
         .pg_context(|| "reading saved foreign keys".into())?;
     let saved: Vec<SavedFk> = rows

@@ -128,7 +128,10 @@ pub async fn rebuild_table(
     on_built: &(dyn Fn() + Send + Sync),
 ) -> anyhow::Result<usize> {
     let rows = conn
-        .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
+        .query(
+            &store.sql(pgcopy_core::state_sql::PENDING_INDEXES),
+            &[&scope.job],
+        )
         .await
         .pg_context(|| "reading saved indexes".into())?;
     let mut pending = Vec::new();
@@ -166,7 +169,10 @@ pub async fn rebuild(
     early: usize,
 ) -> anyhow::Result<(usize, Vec<String>)> {
     let rows = dst
-        .query(&restore::pending_indexes_sql(store.schema()), &[&scope.job])
+        .query(
+            &store.sql(pgcopy_core::state_sql::PENDING_INDEXES),
+            &[&scope.job],
+        )
         .await
         .pg_context(|| "reading saved indexes".into())?;
     if rows.is_empty() {

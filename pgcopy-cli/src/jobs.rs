@@ -4,7 +4,7 @@ use crate::cli::{JobsAction, JobsArgs};
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
-use pgcopy_core::quote::{printable, quote_ident};
+use pgcopy_core::quote::printable;
 use pgcopy_core::states::JobState;
 
 /// Runs `pgcopy jobs ...`; returns the exit code.
@@ -23,15 +23,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
     match args.action {
         JobsAction::List { json, .. } => {
             let rows = dst
-                .query(
-                    &format!(
-                        "SELECT j.job_id, p.state, j.source, j.started_at::text, j.finished_at::text, \
-                                coalesce(p.rows_copied, 0), coalesce(j.error, '') \
-                           FROM {s}.jobs j JOIN {s}.progress p USING (job_id) ORDER BY j.job_id DESC",
-                        s = quote_ident(&target.state_schema)
-                    ),
-                    &[],
-                )
+                .query(&store.sql(pgcopy_core::state_sql::LIST_JOBS), &[])
                 .await
                 .pg_context(|| "listing jobs".into())?;
             let jobs: Vec<serde_json::Value> = rows

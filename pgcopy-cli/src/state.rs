@@ -1,12 +1,14 @@
 //! The state store: pgcopy's jobs, tables, chunks and workers in the destination's
-//! state schema (`sql/state_schema.sql`). Every statement naming the schema is
-//! built here with the core's quoting, so the schema may be any name
-//! (`--state-schema`).
+//! state schema (`sql/state_schema.sql`). Its statements are files under
+//! `sql/state/`, the schema filled in quoted (`pgcopy_core::state_sql`), so
+//! it may be any name (`--state-schema`); the two put together from builders
+//! (the saved keys' and indexes' bindings) name it through [`StateStore::rel`].
 
 use crate::error::{PgContext, UserError};
 use pgcopy_core::plan::Plan;
 use pgcopy_core::preflight::state_schema::{self, StateSchemaFacts, StateSchemaProblem};
 use pgcopy_core::quote::{quote_ident, quote_literal};
+use pgcopy_core::state_sql::{self, StateSql};
 use pgcopy_core::states::Phase;
 use pgcopy_core::states::{JobState, TableState};
 use pgcopy_core::STATE_SCHEMA_VERSION;
@@ -139,7 +141,12 @@ impl StateStore {
         &self.schema
     }
 
-    /// `"schema".name`.
+    /// `statement` for this state schema.
+    pub fn sql(&self, statement: StateSql) -> String {
+        statement.render(&self.schema)
+    }
+
+    /// `"schema".name`, for the statements put together from builders.
     pub fn rel(&self, name: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
     }
@@ -206,7 +213,7 @@ impl StateStore {
             Ok(true) => {}
         }
         let v: i32 = client
-            .query_one(&format!("SELECT {}()", self.rel("schema_version")), &[])
+            .query_one(&self.sql(state_sql::SCHEMA_VERSION), &[])
             .await
             .pg_context(|| format!("reading {}.schema_version()", self.schema))?
             .try_get(0)?;

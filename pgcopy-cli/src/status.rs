@@ -5,7 +5,8 @@ use crate::cli::StatusArgs;
 use crate::error::{PgContext, UserError};
 use crate::exit;
 use crate::state::{StateSchemaStatus, StateStore};
-use pgcopy_core::quote::{printable, quote_ident};
+use pgcopy_core::quote::printable;
+use pgcopy_core::state_sql;
 use serde::Serialize;
 
 /// One job's overall progress (`pgcopy.progress`).
@@ -89,19 +90,8 @@ async fn read_status(
     state_schema: &str,
     job: Option<i64>,
 ) -> anyhow::Result<JobStatus> {
-    let schema = quote_ident(state_schema);
     let found = dst
-        .query_opt(
-            &format!(
-                "SELECT job_id, state, tables, tables_done, est_rows, rows_copied, percent::float8, \
-                        rows_per_second::float8, \
-                        pg_catalog.date_trunc('second', eta)::text, error, phase, next_step \
-                   FROM {schema}.progress \
-                  WHERE job_id = coalesce($1, (SELECT max(j.job_id) FROM {schema}.jobs j \
-                                                  WHERE pg_catalog.pg_get_userbyid(j.created_by) = current_user))"
-            ),
-            &[&job],
-        )
+        .query_opt(&state_sql::JOB_PROGRESS.render(state_schema), &[&job])
         .await
         .pg_context(|| "reading the job's progress".into())?;
     let Some(j) = found else {
@@ -118,13 +108,7 @@ async fn read_status(
     };
     let job_id: i64 = j.try_get(0)?;
     let rows = dst
-        .query(
-            &format!(
-                "SELECT table_name, state, rows_copied, est_rows, percent::float8, rows_per_second::float8, \
-                        pg_catalog.date_trunc('second', eta)::text, error FROM {schema}.status($1)"
-            ),
-            &[&job_id],
-        )
+        .query(&state_sql::TABLE_PROGRESS.render(state_schema), &[&job_id])
         .await
         .pg_context(|| "reading the tables' progress".into())?;
     Ok(JobStatus {

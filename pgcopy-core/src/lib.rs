@@ -40,6 +40,7 @@ pub mod restore;
 pub mod route;
 pub mod rows;
 pub mod sql;
+pub mod state_sql;
 pub mod states;
 pub mod steps;
 pub mod stored;
@@ -56,7 +57,7 @@ pub const STATE_SCHEMA_SQL: &str = include_str!("../../sql/state_schema.sql");
 /// [`STATE_SCHEMA_SQL`] for a state schema named `schema`: `@extschema@`
 /// replaced by the quoted name, as PostgreSQL does in an extension script.
 pub fn state_schema_sql(schema: &str) -> String {
-    STATE_SCHEMA_SQL.replace("@extschema@", &quote::quote_ident(schema))
+    state_sql::StateSql::new(STATE_SCHEMA_SQL).render(schema)
 }
 
 /// The catalog query: returns one `jsonb` document for [`catalog::Catalog`].

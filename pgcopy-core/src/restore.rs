@@ -14,7 +14,7 @@
 //! ([`crate::stored`]), and runs as the table's owner, only when both the job's
 //! creator and the role restoring may act as that owner.
 
-use crate::quote::{quote_ident, quote_literal, QualifiedName};
+use crate::quote::{quote_ident, QualifiedName};
 use crate::sql;
 use crate::stored::{self, Authority, Refusal, Statement};
 use serde::{Deserialize, Serialize};
@@ -40,9 +40,7 @@ pub use clones::{
 };
 pub use index::{index_action, IndexAction, IndexPresent, SavedIndex};
 pub use statements::{
-    added_constraint_bindings, error_sql, index_error_sql, lock_for_validation, mark_index_sql,
-    mark_sql, pending_indexes_sql, pending_sql, probe_sql, FK_UNTRUSTED_CODE_SQL,
-    VALIDATION_LOCKS_SQL,
+    added_constraint_bindings, lock_for_validation, FK_UNTRUSTED_CODE_SQL, VALIDATION_LOCKS_SQL,
 };
 
 /// A row of `saved_fks`.
@@ -72,7 +70,7 @@ pub struct SavedFk {
     pub clone_names: Vec<CloneName>,
 }
 
-/// What the destination has now, from [`probe_sql`].
+/// What the destination has now, from [`crate::state_sql::FK_PROBE`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Present {
     /// Definition of a constraint with that name on the table, if any.

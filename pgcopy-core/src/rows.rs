@@ -2,8 +2,8 @@
 //! extension. Each side gives a [`Columns`] view of its rows, counted from 0
 //! (tokio-postgres counts from 0, SPI from 1: the extension's view adds the
 //! one, in one place), and the column order lives here beside the queries'
-//! order: [`crate::restore::pending_sql`], [`crate::restore::pending_indexes_sql`]
-//! and the probes' [`crate::stored::AUTHORITY_COLUMNS`].
+//! order: [`crate::state_sql::PENDING_FKS`], [`crate::state_sql::PENDING_INDEXES`]
+//! and the probes' [`crate::state_sql::AUTHORITY_COLUMNS`].
 
 use crate::catalog::ConstraintKind;
 use crate::quote::QualifiedName;
@@ -28,7 +28,7 @@ pub trait Columns {
     fn invalid(&self, what: String) -> Self::Error;
 }
 
-/// A saved FK or CHECK from a row of [`crate::restore::pending_sql`].
+/// A saved FK or CHECK from a row of [`crate::state_sql::PENDING_FKS`].
 pub fn saved_fk<C: Columns>(r: &C) -> Result<SavedFk, C::Error> {
     let text = |i| r.text(i).map(Option::unwrap_or_default);
     Ok(SavedFk {
@@ -54,7 +54,7 @@ fn bindings<C: Columns>(
     crate::bindings::from_json(r.json(i)?).map_err(|e| r.invalid(e))
 }
 
-/// What [`crate::stored::index_probe_sql`] finds of a saved index, with job
+/// What [`crate::state_sql::INDEX_PROBE`] finds of a saved index, with job
 /// `job`'s [`Authority`] over its table.
 pub fn index_present<C: Columns>(
     r: &C,
@@ -72,7 +72,7 @@ pub fn index_present<C: Columns>(
 
 /// A saved index and its level in its tree (0: built first; above: a
 /// partitioned index attaching those below) from a row of
-/// [`crate::restore::pending_indexes_sql`]. Properties that do not read
+/// [`crate::state_sql::PENDING_INDEXES`]. Properties that do not read
 /// back are an error: rebuilt without them, the index would lose what hung
 /// on it (replica identity, CLUSTER ON...) unseen.
 pub fn saved_index<C: Columns>(r: &C) -> Result<(SavedIndex, i32), C::Error> {
@@ -99,7 +99,7 @@ pub fn saved_index<C: Columns>(r: &C) -> Result<(SavedIndex, i32), C::Error> {
     ))
 }
 
-/// What [`crate::restore::probe_sql`] finds of a saved constraint's table,
+/// What [`crate::state_sql::FK_PROBE`] finds of a saved constraint's table,
 /// with job `job`'s [`Authority`] over it.
 pub fn present<C: Columns>(r: &C, job: i64) -> Result<Present, C::Error> {
     Ok(Present {
@@ -111,7 +111,7 @@ pub fn present<C: Columns>(r: &C, job: i64) -> Result<Present, C::Error> {
 }
 
 /// The [`Authority`] of job `job` from the probe's
-/// [`crate::stored::AUTHORITY_COLUMNS`], starting at column `first`. A NULL
+/// [`crate::state_sql::AUTHORITY_COLUMNS`], starting at column `first`. A NULL
 /// reads as the answer that grants nothing.
 pub fn authority<C: Columns>(r: &C, first: usize, job: i64) -> Result<Authority, C::Error> {
     let text = |i| r.text(i).map(Option::unwrap_or_default);

@@ -289,18 +289,6 @@ pub fn authorize(table: &QualifiedName, a: &Authority) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Columns the probes below return, in order, after their own: the table's
-/// owner, `current_user`, whether it is a member of the owner, the job's
-/// creator, whether the creator is, whether the owner is a superuser or
-/// `current_user`. `t` is the table's `pg_class` row and `$1` the job id.
-pub const AUTHORITY_COLUMNS: &str =
-    "pg_catalog.pg_get_userbyid(t.relowner)::text, current_user::text, \
-     pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER'), \
-     pg_catalog.pg_get_userbyid(j.created_by)::text, \
-     coalesce(pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'), false), \
-     coalesce((SELECT r.rolsuper OR r.rolname = current_user FROM pg_catalog.pg_roles r \
-                WHERE r.oid = t.relowner), false)";
-
 /// Whether a definition holding `risky` literals (those whose input function
 /// the parser would not take from `pg_catalog`: cast to another schema's type,
 /// or with no cast, typed by where they stand; described for people) may be
@@ -326,47 +314,6 @@ pub fn check_literals(
         }),
         _ => Ok(()),
     }
-}
-
-/// Reads what a saved index's restore needs, with `$1` the job, `$2` the
-/// table's schema, `$3` its name, `$4` the index's name, `$5` the
-/// tablespace its saved properties name (NULL: the default): one row
-/// (absent when the table is gone) of whether the index exists on that table
-/// (one of that name on another table is not it), whether a PRIMARY KEY or
-/// UNIQUE constraint of the table uses it, whether the table's owner may
-/// create objects in that tablespace, then [`AUTHORITY_COLUMNS`].
-pub fn index_probe_sql(state_schema: &str) -> String {
-    format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class i JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid \
-                         WHERE i.relnamespace = t.relnamespace AND i.relname = $4 AND x.indrelid = t.oid), \
-                EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
-                          JOIN pg_catalog.pg_class i ON i.oid = c.conindid \
-                         WHERE c.conrelid = t.oid AND c.contype IN ('p', 'u') AND i.relname = $4), \
-                $5::pg_catalog.text IS NULL \
-                OR EXISTS (SELECT 1 FROM pg_catalog.pg_tablespace ts \
-                            WHERE ts.spcname = $5::pg_catalog.text \
-                              AND pg_catalog.has_tablespace_privilege(t.relowner, ts.oid, 'CREATE')), \
-                {AUTHORITY_COLUMNS} \
-           FROM pg_catalog.pg_class t \
-           JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
-           LEFT JOIN {}.jobs j ON j.job_id = $1 \
-          WHERE n.nspname = $2 AND t.relname = $3 AND t.relkind IN ('r', 'p')",
-        crate::quote::quote_ident(state_schema)
-    )
-}
-
-/// Reads what a trigger's re-enabling needs, with `$1` the job, `$2` the
-/// table's schema, `$3` its name: one row (absent when the table is gone) of
-/// [`AUTHORITY_COLUMNS`].
-pub fn table_probe_sql(state_schema: &str) -> String {
-    format!(
-        "SELECT {AUTHORITY_COLUMNS} \
-           FROM pg_catalog.pg_class t \
-           JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
-           LEFT JOIN {}.jobs j ON j.job_id = $1 \
-          WHERE n.nspname = $2 AND t.relname = $3 AND t.relkind IN ('r', 'p')",
-        crate::quote::quote_ident(state_schema)
-    )
 }
 
 #[cfg(test)]

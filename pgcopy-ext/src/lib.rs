@@ -173,7 +173,11 @@ fn restore_fks(
 > {
     let pending: Vec<SavedFk> = Spi::connect(|client| {
         let table = client
-            .select(&restore::pending_sql(SCHEMA), None, &[job.into()])
+            .select(
+                &pgcopy_core::state_sql::PENDING_FKS.render(SCHEMA),
+                None,
+                &[job.into()],
+            )
             .map_err(|e| e.to_string())?;
         table
             .map(|row| pgcopy_core::rows::saved_fk(&putback::SpiRow(&row)))

@@ -15,7 +15,11 @@ pub(crate) use triggers::restore_triggers;
 pub(crate) fn restore_indexes(job: Option<i64>) -> Vec<RestoreRow> {
     let pending: Vec<SavedIndex> = Spi::connect(|client| {
         let table = client
-            .select(&restore::pending_indexes_sql(SCHEMA), None, &[job.into()])
+            .select(
+                &pgcopy_core::state_sql::PENDING_INDEXES.render(SCHEMA),
+                None,
+                &[job.into()],
+            )
             .map_err(|e| e.to_string())?;
         table
             .map(|row| pgcopy_core::rows::saved_index(&SpiRow(&row)).map(|(saved, _)| saved))

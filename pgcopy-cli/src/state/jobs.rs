@@ -14,23 +14,7 @@ impl StateStore {
         job: Option<i64>,
     ) -> anyhow::Result<Vec<StoredJob>> {
         let rows = client
-            .query(
-                &format!(
-                    "SELECT job_id, state, {stale}(j), source, coalesce(plan, 'null'), options, \
-                            truncated_at IS NOT NULL, \
-                            coalesce(disabled_triggers, '[]'), \
-                            pg_catalog.pg_get_userbyid(created_by)::text, \
-                            pg_catalog.pg_get_userbyid(created_by) = current_user, \
-                            coalesce({next}(j), '') \
-                       FROM {jobs} j \
-                      WHERE state NOT IN ('succeeded', 'discarded') AND ($1::bigint IS NULL OR job_id = $1) \
-                      ORDER BY job_id DESC",
-                    stale = self.rel("job_is_stale"),
-                    next = self.rel("next_step"),
-                    jobs = self.rel("jobs")
-                ),
-                &[&job],
-            )
+            .query(&self.sql(state_sql::UNFINISHED_JOBS), &[&job])
             .await
             .pg_context(|| "reading unfinished jobs".into())?;
         rows.iter()
@@ -61,14 +45,13 @@ impl StateStore {
     ) -> anyhow::Result<()> {
         client
             .execute(
-                &format!(
-                    "UPDATE {} SET state = 'running', snapshot = $2, error = NULL, finished_at = NULL, \
-                            heartbeat_at = now(), client_pid = $3, client_backend_pid = pg_catalog.pg_backend_pid(), \
-                            client_version = $4, phase = 'setup' \
-                      WHERE job_id = $1",
-                    self.rel("jobs")
-                ),
-                &[&job_id, &snapshot, &(std::process::id() as i32), &env!("CARGO_PKG_VERSION")],
+                &self.sql(state_sql::RESTART_JOB),
+                &[
+                    &job_id,
+                    &snapshot,
+                    &(std::process::id() as i32),
+                    &env!("CARGO_PKG_VERSION"),
+                ],
             )
             .await
             .pg_context(|| format!("taking up job {job_id} again"))?;
@@ -81,38 +64,26 @@ impl StateStore {
     pub async fn enter_phase(&self, client: &Client, job_id: i64, phase: Phase) {
         tracing::debug!("job {job_id}: phase {phase}");
         let written = client
-            .execute(
-                &format!(
-                    "UPDATE {} SET phase = $2 WHERE job_id = $1",
-                    self.rel("jobs")
-                ),
-                &[&job_id, &phase.as_str()],
-            )
+            .execute(&self.sql(state_sql::JOB_PHASE), &[&job_id, &phase.as_str()])
             .await
             .pg_context(|| format!("recording job {job_id}'s phase"));
         crate::state::log_failed_write(written.map(drop), "the job's phase");
         crate::failpoint::hit(&format!("phase:{phase}")).await;
     }
 
-    /// `UPDATE jobs SET <column> = now()`, run inside the transaction doing the step.
+    /// Records that the job did `step`, inside the transaction doing it.
     pub async fn mark_step(
         &self,
         tx: &impl GenericClient,
         job_id: i64,
         column: JobStep,
     ) -> Result<u64, tokio_postgres::Error> {
-        let col = match column {
-            JobStep::Truncated => "truncated_at",
-            JobStep::FksDropped => "fks_dropped_at",
+        let statement = match column {
+            JobStep::Truncated => state_sql::JOB_TRUNCATED,
+            JobStep::FksDropped => state_sql::JOB_FKS_DROPPED,
         };
-        tx.execute_typed(
-            &format!(
-                "UPDATE {} SET {col} = now() WHERE job_id = $1",
-                self.rel("jobs")
-            ),
-            &[(&job_id, Type::INT8)],
-        )
-        .await
+        tx.execute_typed(&self.sql(statement), &[(&job_id, Type::INT8)])
+            .await
     }
 
     /// Records which tables have their user triggers disabled by the job (None:
@@ -124,10 +95,7 @@ impl StateStore {
         tables: Option<&serde_json::Value>,
     ) -> Result<u64, tokio_postgres::Error> {
         tx.execute(
-            &format!(
-                "UPDATE {} SET disabled_triggers = $2 WHERE job_id = $1",
-                self.rel("jobs")
-            ),
+            &self.sql(state_sql::JOB_DISABLED_TRIGGERS),
             &[&job_id, &tables],
         )
         .await
@@ -143,16 +111,7 @@ impl StateStore {
     /// them back).
     pub async fn pending_fk_count(&self, client: &Client, besides: &[i64]) -> anyhow::Result<i64> {
         Ok(client
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM {} s JOIN {} j ON j.job_id = s.job_id \
-                      WHERE s.restored_at IS NULL AND {} AND s.job_id <> ALL ($1::int8[])",
-                    self.rel("saved_fks"),
-                    self.rel("jobs"),
-                    restorable("s.table_schema", "s.table_name")
-                ),
-                &[&besides],
-            )
+            .query_one(&self.sql(state_sql::PENDING_FK_COUNT), &[&besides])
             .await
             .pg_context(|| "reading pending saved foreign keys".into())?
             .try_get(0)?)
@@ -163,29 +122,10 @@ impl StateStore {
     /// back (see [`Self::pending_fk_count`]).
     pub async fn job_leftovers(&self, client: &Client, job_id: i64) -> anyhow::Result<i64> {
         Ok(client
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM {fks} s WHERE s.job_id = j.job_id AND s.restored_at IS NULL \
-                                AND {fk_rows}) \
-                          + (SELECT count(*) FROM {indexes} s WHERE s.job_id = j.job_id AND s.restored_at IS NULL \
-                                AND {index_rows}) \
-                          + (SELECT count(*) \
-                               FROM pg_catalog.jsonb_array_elements(coalesce(j.disabled_triggers, '[]')) e \
-                              WHERE pg_catalog.jsonb_typeof(e) = 'object' AND {triggers}) \
-                       FROM {jobs} j WHERE j.job_id = $1",
-                    fks = self.rel("saved_fks"),
-                    indexes = self.rel("saved_indexes"),
-                    jobs = self.rel("jobs"),
-                    fk_rows = restorable("s.table_schema", "s.table_name"),
-                    index_rows = restorable("s.table_schema", "s.table_name"),
-                    triggers = restorable("e ->> 'schema'", "e ->> 'name'"),
-                ),
-                &[&job_id],
-            )
+            .query_one(&self.sql(state_sql::JOB_LEFTOVERS), &[&job_id])
             .await
             .pg_context(|| format!("reading what job {job_id} left to restore"))?
-            .try_get::<_, Option<i64>>(0)?
-            .unwrap_or(0))
+            .try_get(0)?)
     }
 
     /// Adds what job `job_id` saved and has not put back to `own`.
@@ -197,8 +137,8 @@ impl StateStore {
     ) -> anyhow::Result<()> {
         let job = Some(job_id);
         let (fk_sql, index_sql) = (
-            pgcopy_core::restore::pending_sql(self.schema()),
-            pgcopy_core::restore::pending_indexes_sql(self.schema()),
+            self.sql(state_sql::PENDING_FKS),
+            self.sql(state_sql::PENDING_INDEXES),
         );
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&job];
         let (fks, indexes) = tokio::try_join!(
@@ -221,19 +161,7 @@ impl StateStore {
     /// still disabled.
     pub async fn outstanding(&self, client: &Client, job_id: i64) -> anyhow::Result<Outstanding> {
         let row = client
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM {fks} WHERE job_id = $1 \
-                               AND (restored_at IS NULL OR (was_validated AND restored_valid IS NOT TRUE))), \
-                            (SELECT count(*) FROM {indexes} WHERE job_id = $1 AND restored_at IS NULL), \
-                            (SELECT coalesce(pg_catalog.jsonb_array_length(disabled_triggers), 0)::bigint \
-                               FROM {jobs} WHERE job_id = $1)",
-                    fks = self.rel("saved_fks"),
-                    indexes = self.rel("saved_indexes"),
-                    jobs = self.rel("jobs"),
-                ),
-                &[&job_id],
-            )
+            .query_one(&self.sql(state_sql::JOB_OUTSTANDING), &[&job_id])
             .await
             .pg_context(|| format!("reading what job {job_id} left out"))?;
         Ok(Outstanding {
@@ -247,14 +175,7 @@ impl StateStore {
     /// its error.
     pub async fn supersede_job(&self, client: &Client, job_id: i64) -> anyhow::Result<()> {
         client
-            .execute(
-                &format!(
-                    "UPDATE {} SET state = 'discarded', finished_at = coalesce(finished_at, now()) \
-                      WHERE job_id = $1",
-                    self.rel("jobs")
-                ),
-                &[&job_id],
-            )
+            .execute(&self.sql(state_sql::DISCARD_JOB), &[&job_id])
             .await
             .pg_context(|| format!("marking job {job_id} discarded"))?;
         Ok(())
@@ -283,12 +204,7 @@ impl StateStore {
         });
         let job_id: i64 = tx
             .query_typed_one(
-                &format!(
-                    "INSERT INTO {} (state, source, destination, options, fk_strategy, snapshot, \
-                       client_host, client_pid, client_version, plan, started_at, heartbeat_at, client_backend_pid, phase) \
-                     VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), pg_catalog.pg_backend_pid(), 'setup') RETURNING job_id",
-                    self.rel("jobs")
-                ),
+                &self.sql(state_sql::INSERT_JOB),
                 &[
                     (&source, Type::TEXT),
                     (&dest, Type::TEXT),
@@ -316,13 +232,7 @@ impl StateStore {
         let bytes: Vec<i64> = t.iter().map(|t| t.bytes as i64).collect();
         let chunks: Vec<i32> = t.iter().map(|t| t.chunks.len() as i32).collect();
         // The tables' and the chunks' rows go out together (one round trip).
-        let tables_sql = format!(
-            "INSERT INTO {} (job_id, table_schema, table_name, partition_of, est_rows, est_bytes, chunk_count) \
-             SELECT $1, t.s, t.n, t.p, t.r, t.b, t.c \
-               FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[]) \
-                    AS t(s, n, p, r, b, c)",
-            self.rel("job_tables")
-        );
+        let tables_sql = self.sql(state_sql::INSERT_JOB_TABLES);
         let each_chunk = || t.iter().flat_map(|t| t.chunks.iter().map(move |c| (t, c)));
         let chunk_schemas: Vec<&str> = each_chunk().map(|(t, _)| t.table.schema.as_str()).collect();
         let chunk_names: Vec<&str> = each_chunk().map(|(t, _)| t.table.name.as_str()).collect();
@@ -333,12 +243,7 @@ impl StateStore {
         let end: Vec<Option<i64>> = each_chunk()
             .map(|(_, c)| c.end_page.map(|p| p as i64))
             .collect();
-        let chunks_sql = format!(
-            "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
-             SELECT $1, c.s, c.n, c.i, c.f, c.e \
-               FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS c(s, n, i, f, e)",
-            self.rel("job_chunks")
-        );
+        let chunks_sql = self.sql(state_sql::INSERT_JOB_CHUNKS);
         let table_params: [(&(dyn ToSql + Sync), Type); 7] = [
             (&job_id, Type::INT8),
             (&schemas, Type::TEXT_ARRAY),
@@ -368,11 +273,7 @@ impl StateStore {
             let batches = &plan.large_objects;
             let count: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
             tx.execute(
-                &format!(
-                    "INSERT INTO {} (job_id, table_schema, table_name, est_rows, chunk_count) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    self.rel("job_tables")
-                ),
+                &self.sql(state_sql::INSERT_LARGE_OBJECTS),
                 &[&job_id, &schema, &table, &count, &(batches.len() as i32)],
             )
             .await
@@ -381,12 +282,7 @@ impl StateStore {
             let first: Vec<i64> = batches.iter().map(|b| i64::from(b.first)).collect();
             let after: Vec<i64> = batches.iter().map(|b| i64::from(b.last) + 1).collect();
             tx.execute(
-                &format!(
-                    "INSERT INTO {} (job_id, table_schema, table_name, chunk_index, start_page, end_page) \
-                     SELECT $1, $2, $3, b.i, b.first, b.after \
-                       FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS b(i, first, after)",
-                    self.rel("job_chunks")
-                ),
+                &self.sql(state_sql::INSERT_LARGE_OBJECT_BATCHES),
                 &[&job_id, &schema, &table, &index, &first, &after],
             )
             .await
@@ -405,30 +301,12 @@ impl StateStore {
         error: Option<&str>,
     ) -> anyhow::Result<()> {
         client
-            .batch_execute(&format!(
-                "UPDATE {jobs} SET state = {s}, error = {e}, finished_at = now(), \
-                        heartbeat_at = now() WHERE job_id = {job_id};
-                 UPDATE {w} SET rows_streamed = 0, bytes_streamed = 0, table_schema = NULL, table_name = NULL, \
-                        chunk_index = NULL WHERE job_id = {job_id}",
-                jobs = self.rel("jobs"),
-                w = self.rel("job_workers"),
-                s = quote_literal(state.as_str()),
-                e = error.map(quote_literal).unwrap_or_else(|| "NULL".into()),
-            ))
+            .execute(
+                &self.sql(state_sql::FINISH_JOB),
+                &[&job_id, &state.as_str(), &error],
+            )
             .await
             .pg_context(|| "recording the end of the job".into())?;
         Ok(())
     }
-}
-
-/// SQL: the table `schema`.`name` (text expressions) exists and the creator
-/// of the job `j` may act as its owner, so what the job left of it may be
-/// put back.
-fn restorable(schema: &str, name: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM pg_catalog.pg_class t \
-                  WHERE t.oid = pg_catalog.to_regclass(pg_catalog.quote_ident({schema}) || '.' || \
-                                                      pg_catalog.quote_ident({name})) \
-                    AND pg_catalog.pg_has_role(j.created_by, t.relowner, 'MEMBER'))"
-    )
 }

@@ -11,14 +11,7 @@ impl StateStore {
         job_id: i64,
     ) -> anyhow::Result<std::collections::HashMap<(String, String, i32), (i64, i64)>> {
         let rows = client
-            .query(
-                &format!(
-                    "SELECT table_schema, table_name, chunk_index, rows_copied, bytes_copied FROM {} \
-                      WHERE job_id = $1 AND state = 'done'",
-                    self.rel("job_chunks")
-                ),
-                &[&job_id],
-            )
+            .query(&self.sql(state_sql::DONE_CHUNKS), &[&job_id])
             .await
             .pg_context(|| "reading the job's chunks".into())?;
         Ok(rows
@@ -41,11 +34,7 @@ impl StateStore {
     ) -> Result<Option<(i64, i64)>, tokio_postgres::Error> {
         let row = client
             .query_opt(
-                &format!(
-                    "SELECT rows_copied, bytes_copied FROM {} WHERE job_id = $1 AND table_schema = $2 \
-                        AND table_name = $3 AND chunk_index = $4 AND state = 'done'",
-                    self.rel("job_chunks")
-                ),
+                &self.sql(state_sql::CHUNK_DONE),
                 &[&key.job_id, &key.schema, &key.table, &key.chunk],
             )
             .await?;
@@ -70,9 +59,7 @@ impl StateStore {
         &self,
         client: &Client,
     ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-        client
-            .prepare(&self.mark_chunk_done_statement(["$1", "$2", "$3", "$4", "$5", "$6", "$7"]))
-            .await
+        client.prepare(&self.sql(state_sql::MARK_CHUNK_DONE)).await
     }
 
     /// The statement of [`StateStore::prepare_mark_chunk_done`] with its
@@ -86,42 +73,17 @@ impl StateStore {
         bytes: i64,
         table_done: bool,
     ) -> String {
-        self.mark_chunk_done_statement([
-            &key.job_id.to_string(),
-            &quote_literal(key.schema),
-            &quote_literal(key.table),
-            &key.chunk.to_string(),
-            &rows.to_string(),
-            &bytes.to_string(),
-            &table_done.to_string(),
-        ])
-    }
-
-    /// The chunk's (and, with the 7th value, its table's) progress update,
-    /// over SQL values: job, schema, table, chunk, rows, bytes, table done.
-    fn mark_chunk_done_statement(&self, v: [&str; 7]) -> String {
-        let [job, schema, table, chunk, rows, bytes, table_done] = v;
-        format!(
-            // now() is the load transaction's start, the chunk's: the
-            // table started with its first chunk, and ends at this commit
-            // (clock_timestamp()), so the rate status() shows is the load's.
-            "WITH table_done AS (\
-                 UPDATE {tables} SET state = 'done', started_at = coalesce(started_at, now()), \
-                        finished_at = pg_catalog.clock_timestamp() \
-                  WHERE {table_done} AND job_id = {job} AND table_schema = {schema} AND table_name = {table}) \
-             , table_started AS (\
-                 UPDATE {tables} SET started_at = now() \
-                  WHERE NOT {table_done} AND started_at IS NULL \
-                    AND job_id = {job} AND table_schema = {schema} AND table_name = {table}) \
-             , chunk AS (\
-                 UPDATE {chunks} SET state = 'done', rows_copied = {rows}, bytes_copied = {bytes}, \
-                        attempts = attempts + 1, finished_at = now(), error = NULL \
-                  WHERE job_id = {job} AND table_schema = {schema} AND table_name = {table} \
-                    AND chunk_index = {chunk} AND state <> 'done' \
-              RETURNING 1) \
-             SELECT 1 / count(*)::int FROM chunk",
-            tables = self.rel("job_tables"),
-            chunks = self.rel("job_chunks")
+        state_sql::MARK_CHUNK_DONE.render_with(
+            self.schema(),
+            &[
+                &key.job_id.to_string(),
+                &quote_literal(key.schema),
+                &quote_literal(key.table),
+                &key.chunk.to_string(),
+                &rows.to_string(),
+                &bytes.to_string(),
+                &table_done.to_string(),
+            ],
         )
     }
 
@@ -162,12 +124,7 @@ impl StateStore {
     ) -> anyhow::Result<()> {
         client
             .execute(
-                &format!(
-                    "UPDATE {} SET state = 'failed', attempts = attempts + 1, error = $5 \
-                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3 AND chunk_index = $4 \
-                        AND state <> 'done'",
-                    self.rel("job_chunks")
-                ),
+                &self.sql(state_sql::MARK_CHUNK_FAILED),
                 &[&key.job_id, &key.schema, &key.table, &key.chunk, &error],
             )
             .await
@@ -195,13 +152,7 @@ impl StateStore {
     ) -> anyhow::Result<()> {
         client
             .execute(
-                &format!(
-                    "UPDATE {} SET state = $4, error = coalesce($5, error), \
-                            started_at = coalesce(started_at, now()), \
-                            finished_at = CASE WHEN $4 IN ('done', 'failed') THEN now() END \
-                      WHERE job_id = $1 AND table_schema = $2 AND table_name = $3",
-                    self.rel("job_tables")
-                ),
+                &self.sql(state_sql::TABLE_STATE),
                 &[&job_id, &schema, &table, &state.as_str(), &error],
             )
             .await
@@ -231,21 +182,10 @@ impl StateStore {
         let secs: Vec<f64> = workers.iter().map(|w| w.secs).collect();
         client
             .execute(
-                &format!(
-                    "WITH beat AS (UPDATE {jobs} SET heartbeat_at = now() WHERE job_id = $1)
-                 INSERT INTO {w} (job_id, worker, table_schema, table_name, chunk_index, rows_streamed, bytes_streamed, chunk_started_at, updated_at)
-                 SELECT $1, x.worker, x.s, x.t, x.c, x.r, x.b, now() - make_interval(secs => x.secs), now()
-                   FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::float8[])
-                        AS x(worker, s, t, c, r, b, secs)
-                 ON CONFLICT (job_id, worker) DO UPDATE SET
-                        table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,
-                        chunk_index = EXCLUDED.chunk_index, rows_streamed = EXCLUDED.rows_streamed,
-                        bytes_streamed = EXCLUDED.bytes_streamed, chunk_started_at = EXCLUDED.chunk_started_at,
-                        updated_at = now()",
-                    jobs = self.rel("jobs"),
-                    w = self.rel("job_workers"),
-                ),
-                &[&job_id, &worker, &schema, &table, &chunk, &rows, &bytes, &secs],
+                &self.sql(state_sql::HEARTBEAT),
+                &[
+                    &job_id, &worker, &schema, &table, &chunk, &rows, &bytes, &secs,
+                ],
             )
             .await
             .pg_context(|| "writing the heartbeat".into())?;

@@ -370,7 +370,10 @@ pub fn index_restore(
         own.check_index(saved)?;
     }
     by.trusted(&mut authority);
-    let mark = Action::Record(index_keys(mark_index_sql(by.state_schema), saved));
+    let mark = Action::Record(index_keys(
+        crate::state_sql::MARK_INDEX.render(by.state_schema),
+        saved,
+    ));
     let on_failure = OnFailure::Pending;
     let IndexAction::Build { sql, before, after } =
         index_action(saved, present, &authority, parse)?

@@ -45,7 +45,7 @@ pub struct SavedIndex {
 }
 
 /// What the destination has of a saved index, from
-/// [`stored::index_probe_sql`].
+/// [`crate::state_sql::INDEX_PROBE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexPresent {
     /// An index of that name is on the table (one of that name on another

@@ -12,14 +12,7 @@ pub(crate) fn restore_triggers(job: Option<i64>) -> Vec<RestoreRow> {
     let jobs: Result<Vec<(i64, serde_json::Value)>, String> = Spi::connect_mut(|client| {
         let table = client
             .update(
-                &format!(
-                    "SELECT j.job_id, j.disabled_triggers FROM {SCHEMA}.jobs j \
-                      WHERE j.disabled_triggers IS NOT NULL \
-                        AND j.state NOT IN ('succeeded', 'discarded') \
-                        AND (j.state <> 'running' OR {SCHEMA}.job_is_stale(j)) \
-                        AND ($1::bigint IS NULL OR j.job_id = $1) \
-                      ORDER BY j.job_id"
-                ),
+                &pgcopy_core::state_sql::JOBS_WITH_DISABLED_TRIGGERS.render(SCHEMA),
                 None,
                 &[job.into()],
             )

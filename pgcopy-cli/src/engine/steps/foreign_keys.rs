@@ -134,7 +134,7 @@ async fn early_candidates(shared: &Shared) -> Option<(Vec<SavedFk>, Client)> {
     let adder = shared.dest.connect("foreign key adder").await.ok()?;
     let rows = adder
         .query(
-            &pgcopy_core::restore::pending_sql(shared.store.schema()),
+            &shared.store.sql(pgcopy_core::state_sql::PENDING_FKS),
             &[&shared.scope.job],
         )
         .await
