@@ -148,6 +148,10 @@ statements! {
 
 /// `sql` with each `$n` outside quotes, comments and identifiers replaced
 /// by `values[n - 1]` (one left as it is when there is no such value).
+///
+/// It knows the SQL the files under `sql/state/` are written in, which a
+/// test holds them to: no dollar quotes, no `E''` strings, no nested
+/// comments.
 fn bind_literals(sql: &str, values: &[&str]) -> String {
     #[derive(Clone, Copy, PartialEq)]
     enum In {

@@ -100,3 +100,27 @@ fn the_chunk_mark_with_values_keeps_no_parameter() {
         "{sql}"
     );
 }
+
+#[test]
+fn the_files_keep_to_the_sql_the_binding_knows() {
+    for (file, sql) in ALL {
+        let text = sql.render("pgcopy");
+        assert!(
+            !text.is_empty() && !text.starts_with("--"),
+            "{file}: {text}"
+        );
+        for unknown in ["$$", "/*"] {
+            assert!(!text.contains(unknown), "{file} holds {unknown}");
+        }
+        // An escape string starts with E or e standing alone before a quote.
+        let escape_string = text.char_indices().any(|(i, c)| {
+            matches!(c, 'E' | 'e')
+                && text[i + 1..].starts_with('\'')
+                && !text[..i]
+                    .chars()
+                    .last()
+                    .is_some_and(|p| p.is_alphanumeric() || p == '_')
+        });
+        assert!(!escape_string, "{file} holds an escape string");
+    }
+}
