@@ -72,6 +72,46 @@ fn errors_are_clear() {
     assert!(p.resolve(no_env, &defaults(), None).is_err());
 }
 
+/// A word libpq does not know names the ones it does, in libpq's order.
+#[test]
+fn a_wrong_word_lists_the_right_ones() {
+    for (given, said) in [
+        (
+            "target_session_attrs=x",
+            "`x` is not one of any, read-write, read-only, primary, standby, prefer-standby",
+        ),
+        (
+            "channel_binding=x",
+            "`x` is not one of disable, prefer, require",
+        ),
+        ("load_balance_hosts=x", "`x` is not disable or random"),
+        ("gssencmode=x", "`x` is not one of disable, prefer, require"),
+        ("sslnegotiation=x", "`x` is not postgres or direct"),
+        ("sslcertmode=x", "`x` is not one of disable, allow, require"),
+        ("connect_timeout=x", "`x` is not a number of seconds"),
+        ("keepalives_idle=x", "`x` is not a whole number"),
+        ("sslsni=2", "`2` is not 0 or 1"),
+    ] {
+        let p = ConnParams::parse(given).unwrap();
+        match p.resolve(no_env, &defaults(), None) {
+            Err(ConnInfoError::BadValue { reason, .. }) => assert_eq!(reason, said, "{given}"),
+            other => panic!("{given}: {other:?}"),
+        }
+    }
+    for refused in [
+        "gssencmode=require",
+        "sslnegotiation=direct",
+        "sslcertmode=require",
+    ] {
+        let p = ConnParams::parse(refused).unwrap();
+        let e = p.resolve(no_env, &defaults(), None);
+        assert!(
+            matches!(e, Err(ConnInfoError::Unsupported { .. })),
+            "{refused}: {e:?}"
+        );
+    }
+}
+
 /// A password's unencoded `/`, `?`, `#` or `,[` cuts a URI short; the
 /// error quotes none of it (a red team saw pieces of the password in
 /// the host, an unknown parameter and the host list's error).
