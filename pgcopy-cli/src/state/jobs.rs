@@ -220,7 +220,22 @@ impl StateStore {
             .await
             .pg_context(|| "recording the job in the state schema".into())?
             .try_get(0)?;
-        // Column by column, as arrays: the SQL knows no field of the plan's.
+        self.insert_tables_and_chunks(&tx, job_id, plan).await?;
+        if !plan.large_objects.is_empty() {
+            self.insert_large_objects(&tx, job_id, plan).await?;
+        }
+        tx.commit().await?;
+        Ok(job_id)
+    }
+
+    /// The job's tables and chunks, column by column as arrays (the SQL
+    /// knows no field of the plan's), in the transaction recording it.
+    async fn insert_tables_and_chunks(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        job_id: i64,
+        plan: &Plan,
+    ) -> anyhow::Result<()> {
         let t = &plan.tables;
         let schemas: Vec<&str> = t.iter().map(|t| t.table.schema.as_str()).collect();
         let names: Vec<&str> = t.iter().map(|t| t.table.name.as_str()).collect();
@@ -267,29 +282,36 @@ impl StateStore {
         );
         tables_done.pg_context(|| "recording the job's tables".into())?;
         chunks_done.pg_context(|| "recording the job's chunks".into())?;
-        if !plan.large_objects.is_empty() {
-            // Large objects are tracked as a table of batches (by OID).
-            let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
-            let batches = &plan.large_objects;
-            let count: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
-            tx.execute(
-                &self.sql(state_sql::INSERT_LARGE_OBJECTS),
-                &[&job_id, &schema, &table, &count, &(batches.len() as i32)],
-            )
-            .await
-            .pg_context(|| "recording the job's large objects".into())?;
-            let index: Vec<i32> = batches.iter().map(|b| b.index as i32).collect();
-            let first: Vec<i64> = batches.iter().map(|b| i64::from(b.first)).collect();
-            let after: Vec<i64> = batches.iter().map(|b| i64::from(b.last) + 1).collect();
-            tx.execute(
-                &self.sql(state_sql::INSERT_LARGE_OBJECT_BATCHES),
-                &[&job_id, &schema, &table, &index, &first, &after],
-            )
-            .await
-            .pg_context(|| "recording the job's large objects".into())?;
-        }
-        tx.commit().await?;
-        Ok(job_id)
+        Ok(())
+    }
+
+    /// The job's large objects, tracked as a table of batches (by OID), in
+    /// the transaction recording it.
+    async fn insert_large_objects(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        job_id: i64,
+        plan: &Plan,
+    ) -> anyhow::Result<()> {
+        let (schema, table) = pgcopy_core::plan::LARGE_OBJECTS;
+        let batches = &plan.large_objects;
+        let count: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
+        tx.execute(
+            &self.sql(state_sql::INSERT_LARGE_OBJECTS),
+            &[&job_id, &schema, &table, &count, &(batches.len() as i32)],
+        )
+        .await
+        .pg_context(|| "recording the job's large objects".into())?;
+        let index: Vec<i32> = batches.iter().map(|b| b.index as i32).collect();
+        let first: Vec<i64> = batches.iter().map(|b| i64::from(b.first)).collect();
+        let after: Vec<i64> = batches.iter().map(|b| i64::from(b.last) + 1).collect();
+        tx.execute(
+            &self.sql(state_sql::INSERT_LARGE_OBJECT_BATCHES),
+            &[&job_id, &schema, &table, &index, &first, &after],
+        )
+        .await
+        .pg_context(|| "recording the job's large objects".into())?;
+        Ok(())
     }
 
     /// Ends a job in `state` (succeeded, failed, interrupted or discarded).

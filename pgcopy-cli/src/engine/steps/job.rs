@@ -158,8 +158,8 @@ pub(super) async fn new_job(
 /// are copied), code of roles not trusted, rows no destination partition
 /// takes, names that must exist, the conditions (written into `plan`),
 /// bare names across schemas, the deferred indexes' owners. Returns the
-/// conditions' environment.
-async fn server_checks(
+/// conditions' environment. A new job and a resumed one alike.
+pub(super) async fn server_checks(
     ctx: &Ctx<'_>,
     dst: &Client,
     plan: &mut Plan,

@@ -1,7 +1,7 @@
 //! `pgcopy copy --resume`: the job's stored plan and options, followed only
 //! when this role wrote them and they select nothing today's options do not.
 
-use super::job::Setup;
+use super::job::{server_checks, Setup};
 use super::plan::Ctx;
 use super::preflight::fail_preflight;
 use crate::error::UserError;
@@ -54,19 +54,19 @@ pub(super) async fn resume(
     if !loads_left {
         triggers.clear();
     }
-    problems.extend(ctx.untrusted_code(dst, &plan).await?);
-    if problems.is_empty() {
-        problems.extend(ctx.unroutable_rows(dst, &plan).await?);
-        problems.extend(ctx.names_exist(dst, &plan).await?);
-    }
-    let (conditions, found) = ctx.conditions(&mut plan, problems.is_empty()).await?;
-    problems.extend(found);
-    if !plan.large_objects.is_empty() {
-        let source_objects = crate::engine::steps::large_objects::list(ctx.src).await?;
-        problems.extend(
-            crate::engine::steps::large_objects::preflight(ctx.src, dst, &source_objects).await?,
-        );
-    }
+    let source_objects = match plan.large_objects.is_empty() {
+        true => None,
+        false => Some(crate::engine::steps::large_objects::list(ctx.src).await?),
+    };
+    let conditions = server_checks(
+        &ctx,
+        dst,
+        &mut plan,
+        source_objects.as_ref(),
+        &indexes_to_drop,
+        &mut problems,
+    )
+    .await?;
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
     // are the ones to restore.
