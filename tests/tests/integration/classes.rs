@@ -4,7 +4,7 @@
 //! application's database through.
 
 use crate::common::{
-    assert_no_state_schema, index_bindings, kill_after, pagila_owner_pair, pgcopy, scalar,
+    assert_no_state_schema, copy, index_bindings, kill_after, pagila_owner_pair, pgcopy, scalar,
     schema_of, spawn_copy, Pair,
 };
 use crate::security::Hostile;
@@ -117,17 +117,7 @@ fn a_table_with_row_security_forced_is_copied_whole_by_a_superuser() {
     // Its owner is refused before any change, with the way in its own
     // hands; which works.
     p.dst.psql(&p.db, "TRUNCATE notes");
-    let app_copy = || {
-        pgcopy(&[
-            "copy",
-            "-s",
-            &p.urls().0,
-            "-d",
-            &d,
-            "--state-schema",
-            "pgcopy_app",
-        ])
-    };
+    let app_copy = || copy(&p.urls().0, &d, &["--state-schema", "pgcopy_app"]);
     let run = app_copy();
     run.expect_code(1);
     assert!(
@@ -496,18 +486,17 @@ fn other_roles_rows_neither_pass_for_this_roles_nor_hold_it_up() {
     h.app_sql("CREATE EXTENSION pgcopy").unwrap();
     let secret = "md5(v || 'pepper-5a1t')";
     let transform = format!("public.parent.v: {secret}");
-    let run = crate::common::pgcopy(&[
-        "copy",
-        "-s",
+    let run = crate::common::copy(
         &h.src,
-        "-d",
         &h.dst,
-        "--no-progress",
-        "--include-tables",
-        "public.parent,public.child",
-        "--transform",
-        &transform,
-    ]);
+        &[
+            "--no-progress",
+            "--include-tables",
+            "public.parent,public.child",
+            "--transform",
+            &transform,
+        ],
+    );
     run.expect_code(0);
     assert_eq!(
         h.su("SELECT count(*) FROM pgcopy.jobs WHERE options::text || coalesce(plan::text, '') LIKE '%pepper%'"),
@@ -536,18 +525,17 @@ fn other_roles_rows_neither_pass_for_this_roles_nor_hold_it_up() {
     );
     // The superuser's next copy is not held up by app's pending key, which
     // app could not restore anyway.
-    crate::common::pgcopy(&[
-        "copy",
-        "-s",
+    crate::common::copy(
         &h.src,
-        "-d",
         &h.dst,
-        "--no-progress",
-        "--include-tables",
-        "public.parent,public.child",
-        "--transform",
-        &transform,
-    ])
+        &[
+            "--no-progress",
+            "--include-tables",
+            "public.parent,public.child",
+            "--transform",
+            &transform,
+        ],
+    )
     .expect_code(0);
     h.assert_gained_nothing("forged jobs and pending rows");
 }

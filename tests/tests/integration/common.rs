@@ -49,9 +49,9 @@ impl Pair {
     /// `pgcopy copy -s SRC -d DST <extra>` as superuser.
     pub fn copy(&self, extra: &[&str]) -> Run {
         let (s, d) = self.urls();
-        let mut args = vec!["copy", "-s", &s, "-d", &d, "--no-progress"];
+        let mut args = vec!["--no-progress"];
         args.extend_from_slice(extra);
-        pgcopy(&args)
+        copy(&s, &d, &args)
     }
 
     /// Gives the destination database to a new non-superuser `app`, which
@@ -136,15 +136,31 @@ pub fn pgcopy(args: &[&str]) -> Run {
 
 /// `pgcopy copy -s SRC -d DST EXTRA...`.
 pub fn copy(src: &str, dst: &str, extra: &[&str]) -> Run {
+    copy_env(src, dst, extra, &[])
+}
+
+/// `pgcopy copy -s SRC -d DST EXTRA...` with extra environment variables.
+pub fn copy_env(src: &str, dst: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut args = vec!["copy", "-s", src, "-d", dst];
     args.extend_from_slice(extra);
-    pgcopy(&args)
+    pgcopy_env(&args, env)
 }
 
 /// How many foreign keys (and NOT VALID checks) jobs saved and have not put back
 /// (`pgcopy.pending_fks`) on the pair's destination.
 pub fn pending_fks(p: &Pair) -> String {
     scalar(&p.dst, &p.db, "SELECT count(*) FROM pgcopy.pending_fks")
+}
+
+/// How many saved foreign keys (and NOT VALID checks) are not back as
+/// they were on the pair's destination: not restored, or restored with
+/// another validity than they had.
+pub fn keys_not_back(p: &Pair) -> String {
+    scalar(
+        &p.dst,
+        &p.db,
+        "SELECT count(*) FROM pgcopy.saved_fks WHERE restored_at IS NULL OR restored_valid <> was_validated",
+    )
 }
 
 /// Runs pgcopy with extra environment variables.

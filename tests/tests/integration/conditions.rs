@@ -4,7 +4,7 @@
 //! mean something else, the copy is refused with the way to go on, and the
 //! look-alike never runs.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{copy, pgcopy, scalar, Pair};
 
 const SCHEMA: &str = "CREATE EXTENSION citext; CREATE EXTENSION hstore; CREATE EXTENSION ltree;
     CREATE TABLE account (id int PRIMARY KEY, email citext UNIQUE, tags hstore, path ltree, created timestamptz);
@@ -180,15 +180,7 @@ fn every_role_creating_in_public_is_named_with_the_revoke_and_trust_is_the_other
     let p = pair("wherepublic");
     p.src.psql(&p.db, "GRANT CREATE ON SCHEMA public TO PUBLIC");
     let (s, d) = p.urls();
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &s,
-        "-d",
-        &d,
-        "--where",
-        "account: email = 'ALICE@EXAMPLE.COM'",
-    ]);
+    let run = copy(&s, &d, &["--where", "account: email = 'ALICE@EXAMPLE.COM'"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(

@@ -1,6 +1,6 @@
 //! Copies that must end with identical data on both sides.
 
-use crate::common::{constraints_and_triggers, pgcopy, scalar, Pair};
+use crate::common::{constraints_and_triggers, copy, pgcopy, scalar, Pair};
 use pgcopy_tests::fixture;
 
 /// The run's log names each trigger of `disabled`, and none of `kept`.
@@ -459,17 +459,7 @@ fn triggers_a_role_cannot_disable_are_refused_before_any_change() {
     crate::common::assert_no_state_schema(&p.dst, &p.db);
     // Asked to, it lets the trigger fire: the (not copied) log gets a row per
     // copied row.
-    pgcopy(&[
-        "copy",
-        "-s",
-        &s,
-        "-d",
-        &d,
-        "--fire-triggers",
-        "--exclude-tables",
-        "log",
-    ])
-    .expect_code(0);
+    copy(&s, &d, &["--fire-triggers", "--exclude-tables", "log"]).expect_code(0);
     assert_eq!(scalar(&p.dst, &p.db, "SELECT count(*) FROM log"), "10");
     // The owner (here the superuser) disables it and puts it back ALWAYS. The
     // loader's state schema is not the superuser's to trust: refused with

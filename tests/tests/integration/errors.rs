@@ -1,6 +1,6 @@
 //! Bad input gets one clear sentence and leaves the destination unchanged.
 
-use crate::common::{fingerprint, pgcopy, pgcopy_env, scalar, Pair};
+use crate::common::{copy, fingerprint, pgcopy, pgcopy_env, scalar, Pair};
 use pgcopy_tests::SUPERUSER_PASSWORD;
 
 fn assert_untouched(p: &Pair, before: &crate::common::Fingerprint) {
@@ -66,13 +66,7 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
         .local_addr()
         .unwrap()
         .port();
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &format!("postgresql://u:pw@127.0.0.1:{port}/x"),
-        "-d",
-        &d,
-    ]);
+    let run = copy(&format!("postgresql://u:pw@127.0.0.1:{port}/x"), &d, &[]);
     run.expect_code(1);
     assert!(
         run.stderr.contains("could not connect to the source"),
@@ -93,7 +87,7 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
     run.expect_code(2);
     assert!(run.stderr.contains("is empty"), "{}", run.stderr);
     std::fs::remove_file(&empty).unwrap();
-    let run = pgcopy(&["copy", "-s", "host=x dbnam=y", "-d", &d]);
+    let run = copy("host=x dbnam=y", &d, &[]);
     run.expect_code(2);
     assert!(
         run.stderr.contains("unknown connection parameter `dbnam`"),
@@ -126,15 +120,7 @@ fn bad_inputs_fail_cleanly_before_touching_the_destination() {
         "CREATE ROLE lister LOGIN PASSWORD 'lister-pw'; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO lister",
     );
     let lister = p.src.url_for(&p.db, "lister", "lister-pw");
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &lister,
-        "-d",
-        &d,
-        "--include-tables",
-        "sales.*",
-    ]);
+    let run = copy(&lister, &d, &["--include-tables", "sales.*"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(

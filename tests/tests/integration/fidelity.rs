@@ -2,7 +2,7 @@
 //! own: sequences set by the tables they serve, never rewound under a table
 //! the copy leaves alone.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{copy, pgcopy, scalar, Pair};
 
 /// Sequences linked every way PostgreSQL links them: a default that calls one
 /// owned by no table (pagila's kind), one shared by two tables' defaults and
@@ -52,16 +52,7 @@ fn sequences_follow_their_tables_and_never_rewind_one_left_alone() {
                     setval('shared_seq', 5000), setval('e_id_seq', 1, false);",
         );
         // The dry run says which are set and why.
-        let run = pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            d,
-            "--include-tables",
-            "a,c",
-            "--dry-run",
-        ]);
+        let run = copy(&s, d, &["--include-tables", "a,c", "--dry-run"]);
         run.expect_code(0);
         assert!(
             run.stdout
@@ -80,44 +71,14 @@ fn sequences_follow_their_tables_and_never_rewind_one_left_alone() {
         // A subset: a_seq (a default, owned by nothing) is set; b_seq, whose
         // table is not copied, is left alone; shared_seq is not rewound
         // under d, which still holds values up to 5000.
-        pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            d,
-            "--include-tables",
-            "a,c",
-            "--no-progress",
-        ])
-        .expect_code(0);
+        copy(&s, d, &["--include-tables", "a,c", "--no-progress"]).expect_code(0);
         assert_eq!(last_values(&p), "200 9999 5000 1");
         // Ahead of the destination, a shared sequence moves forward.
         p.dst.psql(&p.db, "SELECT setval('shared_seq', 10)");
-        pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            d,
-            "--include-tables",
-            "c",
-            "--no-progress",
-        ])
-        .expect_code(0);
+        copy(&s, d, &["--include-tables", "c", "--no-progress"]).expect_code(0);
         assert_eq!(last_values(&p), "200 9999 150 1");
         // Excluding b leaves b_seq where the destination had it.
-        pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            d,
-            "--exclude-tables",
-            "b",
-            "--no-progress",
-        ])
-        .expect_code(0);
+        copy(&s, d, &["--exclude-tables", "b", "--no-progress"]).expect_code(0);
         assert_eq!(last_values(&p), "200 9999 150 70");
         // The whole database: every sequence as on the source, and the next
         // insert into each table works.
@@ -380,16 +341,11 @@ fn a_destination_partitioned_differently_takes_every_row_through_its_own_partiti
         p.src.psql(&p.db, "DELETE FROM o WHERE v = 'late'");
 
         // One partition alone cannot go through a table emptied whole.
-        let run = pgcopy(&[
-            "copy",
-            "-s",
+        let run = copy(
             &s,
-            "-d",
             &d,
-            "--no-progress",
-            "--include-tables",
-            "public.o_old",
-        ]);
+            &["--no-progress", "--include-tables", "public.o_old"],
+        );
         run.expect_code(1);
         assert!(
             run.stderr.contains(

@@ -1,7 +1,7 @@
 //! Foreign keys: replica mode, drop mode (save, drop, restore exactly), kills
 //! right after the drops, and validation failures that must not go unnoticed.
 
-use crate::common::{pgcopy, pgcopy_env, scalar, Pair};
+use crate::common::{copy, copy_env, pgcopy, pgcopy_env, scalar, Pair};
 use pgcopy_tests::Cluster;
 
 /// (table, name, definition, validated) of every FK, sorted.
@@ -123,15 +123,7 @@ const ANALYZE_COUNTS: &str = "SELECT (SELECT count(*) FROM pg_stat_user_tables s
 fn no_defer_indexes_keeps_them_in_place() {
     let (p, d) = owner_pair("fknodefer");
     let (s, _) = p.urls();
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &s,
-        "-d",
-        &d,
-        "--no-defer-indexes",
-        "--no-analyze",
-    ]);
+    let run = copy(&s, &d, &["--no-defer-indexes", "--no-analyze"]);
     run.expect_code(0);
     let tables = scalar(
         &p.dst,
@@ -469,13 +461,7 @@ fn drop_mode_without_ownership_is_refused_before_any_change() {
     );
     let before = fk_set(&p.dst, &p.db);
     let (s, _) = p.urls();
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &s,
-        "-d",
-        &p.dst.url_for(&p.db, "loader", "pw"),
-    ]);
+    let run = copy(&s, &p.dst.url_for(&p.db, "loader", "pw"), &[]);
     run.expect_code(1);
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     assert!(run.stderr.contains("permission denied to drop foreign key \"book_author_fk\" on public.book: the role must own public.book"), "{}", run.stderr);
@@ -541,7 +527,7 @@ fn small_tables_keep_their_indexes_by_default() {
     let indexes = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let default = [("PGCOPY_DEFER_INDEXES_ABOVE", "1MB")];
-    let run = pgcopy_env(&["copy", "-s", &s, "-d", &d], &default);
+    let run = copy_env(&s, &d, &[], &default);
     run.expect_code(0);
     assert!(
         !run.stderr.contains("each rebuilt once its table is loaded"),
@@ -633,7 +619,7 @@ fn partition_copies_of_a_key_keep_their_names() {
         .try_psql_as(&p.db, "app", "CREATE EXTENSION pgcopy")
         .expect("extension");
     let before = crate::common::full_fingerprint(&p.dst, &p.db);
-    let run = pgcopy_env(&["copy", "-s", &p.urls().0, "-d", &d], &[]);
+    let run = copy_env(&p.urls().0, &d, &[], &[]);
     run.expect_code(0);
     assert!(run.stderr.contains("drop mode"), "{}", run.stderr);
     p.assert_same_data();

@@ -8,7 +8,7 @@
 //! FK definitions and validity, index definitions, trigger modes. `GEN_SEED`
 //! replays a schema, `GEN_ROUNDS` makes more.
 
-use crate::common::{full_fingerprint, owner_pair, pgcopy, Pair, Rng};
+use crate::common::{copy, full_fingerprint, owner_pair, Pair, Rng};
 
 /// (type, value expression over `g`, the row number from 1).
 const TYPES: &[(&str, &str)] = &[
@@ -526,17 +526,7 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
 
         let (p, d) = owner_pair(&format!("genown{round}"), &[&schema_file], &[&data_file]);
         let (s, _) = p.urls();
-        let run = pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            &d,
-            "-p",
-            "3",
-            "--split-larger-than",
-            "16kB",
-        ]);
+        let run = copy(&s, &d, &["-p", "3", "--split-larger-than", "16kB"]);
         run.expect_code(0);
         let (src, dst) = (
             full_fingerprint(&p.src, &p.db),
@@ -558,17 +548,7 @@ fn generated_schemas_copy_identically_as_superuser_and_as_owner() {
         let table = &names[rng.range(0, names.len() as u64) as usize];
         let filter = format!("{table}: id % 3 <> 0");
         eprintln!("round {round}: --where {filter:?}");
-        let run = pgcopy(&[
-            "copy",
-            "-s",
-            &s,
-            "-d",
-            &d,
-            "--split-larger-than",
-            "16kB",
-            "--where",
-            &filter,
-        ]);
+        let run = copy(&s, &d, &["--split-larger-than", "16kB", "--where", &filter]);
         match run.code {
             0 => {
                 p.dst.psql(&p.db, crate::subset::EVERY_KEY_HOLDS);

@@ -1,7 +1,7 @@
 //! Resuming an interrupted job: exactly once, at chunk granularity.
 
 use crate::common::{
-    full_fingerprint, kill_after, owner_pair_all_fixtures, pgcopy, scalar, spawn_copy,
+    copy, full_fingerprint, kill_after, owner_pair_all_fixtures, pgcopy, scalar, spawn_copy,
 };
 
 #[test]
@@ -68,16 +68,7 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
         run.stderr
     );
     // A resume that contradicts the job's selection is refused.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &s,
-        "-d",
-        &d,
-        "--resume",
-        "--include-tables",
-        "book",
-    ]);
+    let run = copy(&s, &d, &["--resume", "--include-tables", "book"]);
     run.expect_code(2);
     assert!(run.stderr.contains("contradicts job 1"), "{}", run.stderr);
     // So is one that asks to load otherwise (it would be quietly ignored:
@@ -103,18 +94,11 @@ fn killed_job_is_refused_then_resumed_exactly_once() {
     assert_eq!(full_fingerprint(&p.dst, &p.db), interrupted);
 
     // The same sizes again are no contradiction.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
+    let run = copy(
         &s,
-        "-d",
         &d,
-        "--resume",
-        "-p",
-        "3",
-        "--split-larger-than",
-        "64kB",
-    ]);
+        &["--resume", "-p", "3", "--split-larger-than", "64kB"],
+    );
     run.expect_code(0);
     assert!(
         run.stderr

@@ -9,7 +9,7 @@
 //! another role's session), and that the legitimate work still completes or
 //! is refused with one sentence.
 
-use crate::common::{pgcopy, pgcopy_env, scalar, Pair};
+use crate::common::{copy, pgcopy, pgcopy_env, scalar, Pair};
 use pgcopy_tests::Cluster;
 
 /// The copied schema, owned by `app` on the destination.
@@ -521,16 +521,11 @@ fn planted_operators_and_lookalike_schemas_never_run_in_a_superusers_session() {
     );
     let loader = h.p.dst.url_for(h.db(), "loader", "loader-pw");
     h.su("GRANT CREATE ON DATABASE shadows TO loader");
-    pgcopy(&[
-        "copy",
-        "-s",
+    copy(
         &h.src,
-        "-d",
         &loader,
-        "--state-schema",
-        "loader_state",
-        "--no-progress",
-    ])
+        &["--state-schema", "loader_state", "--no-progress"],
+    )
     .expect_code(0);
     // Drop mode saved every definition with its referenced table qualified.
     assert_eq!(
@@ -1163,15 +1158,7 @@ fn a_resume_follows_only_a_plan_its_own_role_wrote() {
     );
     h.assert_gained_nothing("a superuser's --resume of app's job");
     // app's own resume checks the stored plan against today's catalogs.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &h.src,
-        "-d",
-        &h.app,
-        "--resume",
-        "--no-progress",
-    ]);
+    let run = copy(&h.src, &h.app, &["--resume", "--no-progress"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -1187,16 +1174,7 @@ fn a_resume_follows_only_a_plan_its_own_role_wrote() {
         genuine.replace('\'', "''")
     ))
     .unwrap();
-    pgcopy(&[
-        "copy",
-        "-s",
-        &h.src,
-        "-d",
-        &h.app,
-        "--resume",
-        "--no-progress",
-    ])
-    .expect_code(0);
+    copy(&h.src, &h.app, &["--resume", "--no-progress"]).expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child"]);
     assert_eq!(
         h.su("SELECT count(*) FROM pg_constraint WHERE conname = 'child_parent_id_fkey' AND convalidated"),
@@ -1478,15 +1456,7 @@ fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
     h.app_sql("CREATE EXTENSION pgcopy").unwrap();
     // A superuser's copy would drop bob's index and keep its definition in a
     // schema app may drop with the extension: refused, with what to do.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &h.src,
-        "-d",
-        &h.dst,
-        "--no-progress",
-        "--defer-indexes",
-    ]);
+    let run = copy(&h.src, &h.dst, &["--no-progress", "--defer-indexes"]);
     run.expect_code(1);
     assert!(
         run.stderr.contains(
@@ -1501,17 +1471,16 @@ fn an_extension_the_database_owner_may_drop_keeps_no_state_of_other_roles() {
         "1"
     );
     // With a state schema of its own, the copy goes ahead.
-    pgcopy(&[
-        "copy",
-        "-s",
+    copy(
         &h.src,
-        "-d",
         &h.dst,
-        "--state-schema",
-        "su_state",
-        "--no-progress",
-        "--defer-indexes",
-    ])
+        &[
+            "--state-schema",
+            "su_state",
+            "--no-progress",
+            "--defer-indexes",
+        ],
+    )
     .expect_code(0);
     h.p.assert_same_data_in(&["public.parent", "public.child", "public.bobtab"]);
     assert_eq!(

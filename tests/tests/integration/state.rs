@@ -2,7 +2,7 @@
 //! killed run seen as stale and repaired with restore_fks(), with and without
 //! the extension.
 
-use crate::common::{pgcopy, scalar, Pair};
+use crate::common::{copy, pgcopy, scalar, Pair};
 use pgcopy_tests::{fixture, Cluster};
 use std::time::{Duration, Instant};
 
@@ -51,17 +51,11 @@ fn plan_from_psql_lists_tables_and_cycles_and_agrees_with_dry_run() {
     assert!(line("public.book").ends_with("|book_author_fk"));
 
     // The CLI plans the same database (as source and destination) identically.
-    let run = pgcopy(&[
-        "copy",
-        "-s",
+    let run = copy(
         &d,
-        "-d",
         &d,
-        "--dry-run",
-        "--json",
-        "--split-larger-than",
-        "8192",
-    ]);
+        &["--dry-run", "--json", "--split-larger-than", "8192"],
+    );
     run.expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let mut from_cli: Vec<String> = doc["plan"]["tables"]
@@ -330,11 +324,7 @@ fn killed_mid_copy_is_stale_and_no_fk_is_lost() {
             other => panic!("unexpected outcome {other}: {l}"),
         }
     }
-    let unresolved = scalar(
-        &p.dst,
-        &p.db,
-        "SELECT count(*) FROM pgcopy.saved_fks WHERE restored_at IS NULL OR restored_valid <> was_validated",
-    );
+    let unresolved = crate::common::keys_not_back(&p);
     assert_eq!(
         unresolved,
         out.lines()

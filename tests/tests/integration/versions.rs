@@ -9,7 +9,7 @@
 //! (`PGCOPY_VERSION_PAIRS=all`, or a list like `18:14,14:18`). Servers other
 //! than the system's PostgreSQL 15 are fetched once into `target/pg-versions`.
 
-use crate::common::{full_fingerprint, pgcopy, scalar};
+use crate::common::{copy, full_fingerprint, pgcopy, scalar};
 use pgcopy_tests::{fixture, Cluster, VERSIONS};
 
 /// The (source, destination) majors to test.
@@ -50,14 +50,7 @@ fn copy_pair(src_major: u32, dst_major: u32) {
     }
     src.psql_file("pagila", &fixture("pagila/pagila-data.sql"));
     let before = full_fingerprint(&dst, "pagila");
-    let run = pgcopy(&[
-        "copy",
-        "-s",
-        &src.url("pagila"),
-        "-d",
-        &dst.url("pagila"),
-        "--no-progress",
-    ]);
+    let run = copy(&src.url("pagila"), &dst.url("pagila"), &["--no-progress"]);
     run.expect_code(0);
     let (a, b) = (data(&src, "pagila"), data(&dst, "pagila"));
     assert_eq!(a.tables, b.tables, "{tag}: pagila rows differ");
@@ -91,14 +84,11 @@ fn copy_pair(src_major: u32, dst_major: u32) {
             .unwrap_or_else(|e| panic!("{tag}: {f} as app: {e}"));
     }
     let before = full_fingerprint(&dst, "owned");
-    let run = pgcopy(&[
-        "copy",
-        "-s",
+    let run = copy(
         &src.url("owned"),
-        "-d",
         &dst.url_for("owned", "app", "app-pw"),
-        "--no-progress",
-    ]);
+        &["--no-progress"],
+    );
     run.expect_code(0);
     assert!(run.stderr.contains("drop mode"), "{tag}: {}", run.stderr);
     let (a, b) = (data(&src, "owned"), data(&dst, "owned"));
@@ -141,16 +131,7 @@ fn every_type_between(src: &Cluster, dst: &Cluster, tag: &str) {
     src.psql("every", &every_type::schema_sql());
     dst.psql("every", &every_type::schema_sql());
     src.psql("every", &every_type::rows_sql());
-    let copy = || {
-        pgcopy(&[
-            "copy",
-            "-s",
-            &src.url("every"),
-            "-d",
-            &dst.url("every"),
-            "--no-progress",
-        ])
-    };
+    let copy = || copy(&src.url("every"), &dst.url("every"), &["--no-progress"]);
     copy().expect_code(0);
     assert_eq!(
         data(src, "every").tables,
