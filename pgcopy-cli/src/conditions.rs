@@ -240,55 +240,9 @@ pub async fn resolve(
     current_user: &str,
 ) -> anyhow::Result<Resolved> {
     let mut probe = endpoint.as_psql_would().connect("settings probe").await?;
-    let row = probe
-        .query_one(PSQL_SETTINGS_SQL, &[])
-        .await
-        .pg_context(|| format!("reading the {}'s settings as psql gets them", endpoint.role))?;
-    let (path, time_zone, date_style, interval_style): (Vec<String>, String, String, String) = (
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    );
-    let date_order = date_style
-        .split(',')
-        .nth(1)
-        .map(|o| o.trim().to_uppercase())
-        .filter(|o| matches!(o.as_str(), "MDY" | "DMY" | "YMD"))
-        .unwrap_or_else(|| "MDY".to_string());
-    let path: Vec<String> = path
-        .into_iter()
-        .filter(|s| !s.starts_with("pg_temp"))
-        .collect();
-    let mut schemas = Vec::new();
-    let mut left_out: Vec<(String, Vec<String>, bool)> = Vec::new();
-    for r in client
-        .query(SCHEMA_CREATORS_SQL, &[&path])
-        .await
-        .pg_context(|| "reading who may create objects in the search_path's schemas".into())?
-    {
-        let (name, exists, everyone, creators): (String, bool, bool, Vec<String>) =
-            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-        if !exists {
-            continue;
-        }
-        let untrusted: Vec<String> = creators
-            .into_iter()
-            .filter(|c| c != current_user && !trust.trusts(c))
-            .collect();
-        let public = everyone && !trust.trusts(pgcopy_core::trust::EVERY_ROLE);
-        match name == "pg_catalog" || (untrusted.is_empty() && !public) {
-            true => schemas.push(name),
-            false => left_out.push((name, untrusted, public)),
-        }
-    }
-    let mut env = ConditionEnv {
-        schemas,
-        written_out: true,
-        time_zone,
-        date_order,
-        interval_style,
-    };
+    let (path, mut env) = psql_settings(&probe, endpoint).await?;
+    let (schemas, left_out) = trusted_path(client, &path, trust, current_user).await?;
+    env.schemas = schemas;
     // The names each text leaves to the path that a schema left out holds:
     // the hint for one that resolves otherwise, and, where no view can be
     // made, the test itself.
@@ -340,32 +294,9 @@ pub async fn resolve(
         }
     };
     for (w, hint) in written.iter().zip(outcomes) {
-        let Some(hint) = hint else { continue };
-        let (kind, name, schema) = match hint {
-            Some((kind, name, schema)) => (Some(kind), Some(name), schema),
-            None => (
-                None,
-                None,
-                left_out
-                    .first()
-                    .map(|(s, ..)| s.clone())
-                    .unwrap_or_else(|| "public".to_string()),
-            ),
-        };
-        let (_, creators, everyone) = left_out
-            .iter()
-            .find(|(s, ..)| *s == schema)
-            .cloned()
-            .unwrap_or_default();
-        problems.push(Problem::NameOnUntrustedPath {
-            option: w.option,
-            target: w.table.display_name(),
-            kind,
-            name,
-            schema,
-            creators,
-            everyone,
-        });
+        if let Some(hint) = hint {
+            problems.push(untrusted_name(w, hint, &left_out));
+        }
     }
     Ok(Resolved {
         env,
@@ -373,6 +304,115 @@ pub async fn resolve(
         written_out,
         fails,
     })
+}
+
+/// A schema of the path left out: its name, the roles not trusted that may
+/// create objects in it, and whether every role may.
+type LeftOut = (String, Vec<String>, bool);
+
+/// The role's `search_path` (without `pg_temp`) and the settings a text is
+/// read under, as psql gets them (`probe` connects as psql would); the
+/// path's schemas are the caller's to fill.
+async fn psql_settings(
+    probe: &Client,
+    endpoint: &Endpoint,
+) -> anyhow::Result<(Vec<String>, ConditionEnv)> {
+    let row = probe
+        .query_one(PSQL_SETTINGS_SQL, &[])
+        .await
+        .pg_context(|| format!("reading the {}'s settings as psql gets them", endpoint.role))?;
+    let (path, time_zone, date_style, interval_style): (Vec<String>, String, String, String) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
+    let date_order = date_style
+        .split(',')
+        .nth(1)
+        .map(|o| o.trim().to_uppercase())
+        .filter(|o| matches!(o.as_str(), "MDY" | "DMY" | "YMD"))
+        .unwrap_or_else(|| "MDY".to_string());
+    let path = path
+        .into_iter()
+        .filter(|s| !s.starts_with("pg_temp"))
+        .collect();
+    let env = ConditionEnv {
+        schemas: Vec::new(),
+        written_out: true,
+        time_zone,
+        date_order,
+        interval_style,
+    };
+    Ok((path, env))
+}
+
+/// The schemas of `path` that exist, split into those a text may take
+/// names from (`pg_catalog`, and those only this role and trusted roles
+/// may create objects in) and those left out.
+async fn trusted_path(
+    client: &Client,
+    path: &[String],
+    trust: &TrustedOwners,
+    current_user: &str,
+) -> anyhow::Result<(Vec<String>, Vec<LeftOut>)> {
+    let mut schemas = Vec::new();
+    let mut left_out = Vec::new();
+    for r in client
+        .query(SCHEMA_CREATORS_SQL, &[&path])
+        .await
+        .pg_context(|| "reading who may create objects in the search_path's schemas".into())?
+    {
+        let (name, exists, everyone, creators): (String, bool, bool, Vec<String>) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        if !exists {
+            continue;
+        }
+        let untrusted: Vec<String> = creators
+            .into_iter()
+            .filter(|c| c != current_user && !trust.trusts(c))
+            .collect();
+        let public = everyone && !trust.trusts(pgcopy_core::trust::EVERY_ROLE);
+        match name == "pg_catalog" || (untrusted.is_empty() && !public) {
+            true => schemas.push(name),
+            false => left_out.push((name, untrusted, public)),
+        }
+    }
+    Ok((schemas, left_out))
+}
+
+/// The refusal of `w`, whose names resolve through a schema left out:
+/// `hint` the (kind, name, schema) of one such name, when known.
+fn untrusted_name(
+    w: &Written,
+    hint: Option<(&'static str, String, String)>,
+    left_out: &[LeftOut],
+) -> Problem {
+    let (kind, name, schema) = match hint {
+        Some((kind, name, schema)) => (Some(kind), Some(name), schema),
+        None => (
+            None,
+            None,
+            left_out
+                .first()
+                .map(|(s, ..)| s.clone())
+                .unwrap_or_else(|| "public".to_string()),
+        ),
+    };
+    let (_, creators, everyone) = left_out
+        .iter()
+        .find(|(s, ..)| *s == schema)
+        .cloned()
+        .unwrap_or_default();
+    Problem::NameOnUntrustedPath {
+        option: w.option,
+        target: w.table.display_name(),
+        kind,
+        name,
+        schema,
+        creators,
+        everyone,
+    }
 }
 
 #[cfg(test)]

@@ -68,17 +68,7 @@ pub async fn restore(
     scope: &crate::scope::Scope,
     progress: Option<&crate::engine::after_load::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
-    let rows = dst
-        .query(
-            &store.sql(pgcopy_core::state_sql::PENDING_FKS),
-            &[&scope.job],
-        )
-        .await
-        .pg_context(|| "reading saved foreign keys".into())?;
-    let saved: Vec<SavedFk> = rows
-        .iter()
-        .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
-        .collect::<anyhow::Result<_>>()?;
+    let saved = read_saved(dst, store, scope).await?;
     if let Some(p) = progress {
         p.begin(pgcopy_core::states::Phase::ForeignKeys, saved.len());
     }
@@ -140,7 +130,29 @@ pub async fn restore(
             why,
         );
     }
+    Ok(logged_outcomes(saved, results))
+}
 
+/// The saved keys `scope` may restore, in the state schema's order.
+async fn read_saved(
+    dst: &Client,
+    store: &StateStore,
+    scope: &crate::scope::Scope,
+) -> anyhow::Result<Vec<SavedFk>> {
+    let rows = dst
+        .query(
+            &store.sql(pgcopy_core::state_sql::PENDING_FKS),
+            &[&scope.job],
+        )
+        .await
+        .pg_context(|| "reading saved foreign keys".into())?;
+    rows.iter()
+        .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
+        .collect()
+}
+
+/// Each key's outcome, logged: a key not back as it was is an error.
+fn logged_outcomes(saved: Vec<SavedFk>, results: Vec<(RestoreState, Option<String>)>) -> Vec<RestoreOutcome> {
     let mut out = Vec::new();
     for (fk, (state, error)) in saved.into_iter().zip(results) {
         let outcome = RestoreOutcome {
@@ -173,7 +185,7 @@ pub async fn restore(
         }
         out.push(outcome);
     }
-    Ok(out)
+    out
 }
 
 /// Records why a saved FK could not be restored (best effort: the connection

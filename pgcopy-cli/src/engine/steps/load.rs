@@ -92,14 +92,49 @@ async fn lost_chunks(
     Ok(lost)
 }
 
+/// Runs the workers over the queue, beside the tasks that take their
+/// tables on (ANALYZE, index builds, the keys), while this task records
+/// what they did; returns once all of them are over.
 async fn run_workers(
     shared: &Arc<Shared>,
     dst: &mut Client,
     opts: &RunOptions,
-    mut summary: summary::RunSummary,
+    summary: summary::RunSummary,
     display: Option<&crate::progress::Display>,
 ) -> anyhow::Result<summary::RunSummary> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
+    let (handoffs, beside) = start_beside(shared);
+    let mut handles = Vec::new();
+    for id in 0..opts.parallel {
+        let shared = Arc::clone(shared);
+        let (tx, handoffs) = (tx.clone(), handoffs.clone());
+        handles.push(tokio::spawn(async move {
+            worker::run(id, shared, tx, handoffs).await
+        }));
+    }
+    drop((tx, handoffs));
+    let summary = coordinate(shared, dst, rx, summary, display).await;
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(anyhow::anyhow!("a worker crashed: {e}")),
+        }
+    }
+    beside.wind_down(shared, dst).await;
+    Ok(summary)
+}
+
+/// The tasks that take on the tables the workers hand over.
+struct Beside {
+    analyzer: tokio::task::JoinHandle<()>,
+    builder: tokio::task::JoinHandle<()>,
+    early_keys: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the analyzer, the index builder and the early restore of the
+/// keys, and returns the workers' ends of their channels.
+fn start_beside(shared: &Arc<Shared>) -> (worker::Handoffs, Beside) {
     let (keys, keys_ready) = mpsc::unbounded_channel::<crate::engine::tables_done::KeyNews>();
     let early_keys = tokio::spawn(foreign_keys::early(Arc::clone(shared), keys_ready));
     let (ready, to_analyze) = mpsc::unbounded_channel::<usize>();
@@ -115,16 +150,25 @@ async fn run_workers(
         build: loaded,
         keys,
     };
-    let mut handles = Vec::new();
-    for id in 0..opts.parallel {
-        let shared = Arc::clone(shared);
-        let (tx, handoffs) = (tx.clone(), handoffs.clone());
-        handles.push(tokio::spawn(async move {
-            worker::run(id, shared, tx, handoffs).await
-        }));
-    }
-    drop((tx, handoffs));
+    (
+        handoffs,
+        Beside {
+            analyzer,
+            builder,
+            early_keys,
+        },
+    )
+}
 
+/// Records each outcome the workers send, beats the heartbeat, draws the
+/// progress and passes a stop on, until every worker has hung up.
+async fn coordinate(
+    shared: &Arc<Shared>,
+    dst: &mut Client,
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    mut summary: summary::RunSummary,
+    display: Option<&crate::progress::Display>,
+) -> summary::RunSummary {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut redraw = tokio::time::interval(Duration::from_millis(200));
     let mut last_report = Instant::now();
@@ -156,48 +200,47 @@ async fn run_workers(
             }
         }
     }
-    for h in handles {
-        match h.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e.into()),
-            Err(e) => return Err(anyhow::anyhow!("a worker crashed: {e}")),
+    summary
+}
+
+impl Beside {
+    /// Waits for the tasks beside the workers, which end once the workers
+    /// (their senders) are gone and what they started is over; the phase
+    /// moves on to what is still running. What a task that crashed did not
+    /// do is done after the load.
+    async fn wind_down(self, shared: &Arc<Shared>, dst: &mut Client) {
+        if self.analyzer.await.is_err() {
+            tracing::debug!(
+                "the analyzer crashed: what it did not analyze is analyzed after the load"
+            );
+        }
+        // Every row is in by now: what is left running is index builds.
+        if !self.builder.is_finished() && !crate::stop::requested() {
+            reconnect_if_closed(dst, &shared.dest).await;
+            shared
+                .enter(dst, Phase::Indexes, shared.builds.deferred())
+                .await;
+            shared
+                .after
+                .counter()
+                .fetch_add(shared.builds.built(), Ordering::Relaxed);
+        }
+        if self.builder.await.is_err() {
+            tracing::debug!(
+                "the index builder crashed: what it did not rebuild is rebuilt after the load"
+            );
+        }
+        // The builder's sender gone too, the early restore of the keys ends
+        // once what it started is over.
+        if !self.early_keys.is_finished() && !crate::stop::requested() {
+            shared.after.begin(Phase::ForeignKeys, 0);
+        }
+        if self.early_keys.await.is_err() {
+            tracing::debug!(
+                "the early restore of the foreign keys crashed: they are restored after the load"
+            );
         }
     }
-    // Every worker is gone, so is every sender: the analyzer ends once it
-    // has analyzed what they handed it.
-    if analyzer.await.is_err() {
-        tracing::debug!("the analyzer crashed: what it did not analyze is analyzed after the load");
-    }
-    // And the builder once its builds are over: what it did not rebuild is
-    // rebuilt after the load. Every row is in by now: what is left running
-    // is index builds.
-    if !builder.is_finished() && !crate::stop::requested() {
-        reconnect_if_closed(dst, &shared.dest).await;
-        shared
-            .enter(dst, Phase::Indexes, shared.builds.deferred())
-            .await;
-        shared
-            .after
-            .counter()
-            .fetch_add(shared.builds.built(), Ordering::Relaxed);
-    }
-    if builder.await.is_err() {
-        tracing::debug!(
-            "the index builder crashed: what it did not rebuild is rebuilt after the load"
-        );
-    }
-    // The builder's sender gone too, the early restore of the keys ends
-    // once what it started is over; what it did not restore is restored
-    // after the load.
-    if !early_keys.is_finished() && !crate::stop::requested() {
-        shared.after.begin(Phase::ForeignKeys, 0);
-    }
-    if early_keys.await.is_err() {
-        tracing::debug!(
-            "the early restore of the foreign keys crashed: they are restored after the load"
-        );
-    }
-    Ok(summary)
 }
 
 /// Cancels what the workers run: a stop was asked (`crate::stop`).
