@@ -152,7 +152,10 @@ async fn read_saved(
 }
 
 /// Each key's outcome, logged: a key not back as it was is an error.
-fn logged_outcomes(saved: Vec<SavedFk>, results: Vec<(RestoreState, Option<String>)>) -> Vec<RestoreOutcome> {
+fn logged_outcomes(
+    saved: Vec<SavedFk>,
+    results: Vec<(RestoreState, Option<String>)>,
+) -> Vec<RestoreOutcome> {
     let mut out = Vec::new();
     for (fk, (state, error)) in saved.into_iter().zip(results) {
         let outcome = RestoreOutcome {
