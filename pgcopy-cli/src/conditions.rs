@@ -44,42 +44,16 @@ use views::{by_name, write_out, Outcome};
 /// (implicit `pg_catalog` included, `"$user"` resolved), time zone, date
 /// style and interval style. Every call is `pg_catalog`'s, by name: that
 /// session's path is the role's, which another role may have shaped.
-const PSQL_SETTINGS_SQL: &str = "SELECT pg_catalog.current_schemas(true)::pg_catalog.text[], \
-     pg_catalog.current_setting('TimeZone'), pg_catalog.current_setting('DateStyle'), \
-     pg_catalog.current_setting('IntervalStyle')";
+const PSQL_SETTINGS_SQL: &str = include_str!("../../sql/psql_settings.sql");
 
 /// For each schema `$1` names (in order): whether it exists, whether every
 /// role may create in it (`PUBLIC`), and the roles other than superusers
 /// that may (owners included, through membership too).
-const SCHEMA_CREATORS_SQL: &str = "\
-SELECT s.name, n.oid IS NOT NULL,
-       coalesce((SELECT bool_or(a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid)
-                   FROM pg_catalog.aclexplode(n.nspacl) a
-                  WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'), false),
-       coalesce((SELECT pg_catalog.array_agg(r.rolname::pg_catalog.text ORDER BY r.rolname)
-                   FROM pg_catalog.pg_roles r
-                  WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) 'pg_database_owner'
-                    AND pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')), '{}')
-  FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS s(name, i)
-  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) s.name
- ORDER BY s.i";
+const SCHEMA_CREATORS_SQL: &str = include_str!("../../sql/schema_creators.sql");
 
 /// The objects of kind and name in `$2`/`$3` (kinds as [`NameKind::as_str`])
 /// that the schemas `$1` hold: (schema, kind, name).
-const OBJECTS_NAMED_SQL: &str = "\
-SELECT n.nspname::pg_catalog.text, x.kind, x.name
-  FROM (SELECT pronamespace, 'function', proname::pg_catalog.text FROM pg_catalog.pg_proc
-        UNION ALL SELECT oprnamespace, 'operator', oprname::pg_catalog.text FROM pg_catalog.pg_operator
-        UNION ALL SELECT typnamespace, 'type', typname::pg_catalog.text FROM pg_catalog.pg_type
-        UNION ALL SELECT relnamespace, 'table', relname::pg_catalog.text FROM pg_catalog.pg_class
-        UNION ALL SELECT collnamespace, 'collation', collname::pg_catalog.text FROM pg_catalog.pg_collation
-       ) AS x(ns, kind, name)
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.ns
-  JOIN ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]))
-       AS w(kind, name)
-    ON w.kind OPERATOR(pg_catalog.=) x.kind AND w.name OPERATOR(pg_catalog.=) x.name
- WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])
- GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+const OBJECTS_NAMED_SQL: &str = include_str!("../../sql/objects_named.sql");
 
 /// Where conditions run: the role's path less the schemas others may
 /// change, and the role's time zone, date order and interval style.

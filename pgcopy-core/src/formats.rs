@@ -206,18 +206,7 @@ pub fn catalog_of(type_name: &str) -> Option<&'static str> {
 /// type: its type (domains unwrapped) and, for an array, its element's
 /// name. A composite or range that holds one is neither (its values are
 /// checked by the load itself, which fails loudly).
-pub const OID_COLUMN_SHAPE_SQL: &str = "\
-WITH RECURSIVE d(oid) AS (
-    SELECT a.atttypid FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) $2
-    UNION ALL
-    SELECT t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.oid
-     WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
-SELECT t.typname::pg_catalog.text, coalesce(e.typname::pg_catalog.text, '')
-  FROM d JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.oid
-       AND t.typtype OPERATOR(pg_catalog.<>) 'd'
-  LEFT JOIN pg_catalog.pg_type e ON e.oid OPERATOR(pg_catalog.=) t.typelem
-       AND t.typcategory OPERATOR(pg_catalog.=) 'A'";
+pub const OID_COLUMN_SHAPE_SQL: &str = include_str!("../../sql/oid_column_shape.sql");
 
 /// On the source: the distinct values of `column` of `table` as text (as a
 /// text COPY prints them), each element for an array, at most `limit`.

@@ -218,10 +218,7 @@ pub fn table_checksum_of(table: &QualifiedName, select_list: &str, only: bool) -
 /// leads to now: a view that replaced the sequence under its name is never
 /// read. Reading the value locks the sequence until the transaction ends, so
 /// it is renamed or dropped by nobody before [`read_sequence`].
-pub const SEQUENCE_PROBE: &str = "SELECT c.oid, c.relkind = 'S', \
-        (SELECT s.seqincrement FROM pg_catalog.pg_sequence s WHERE s.seqrelid = c.oid), \
-        CASE WHEN c.relkind = 'S' THEN pg_catalog.pg_sequence_last_value(c.oid) END \
-   FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
+pub const SEQUENCE_PROBE: &str = include_str!("../../sql/sequence_probe.sql");
 
 /// Reads the state of the sequence `oid` (found by [`SEQUENCE_PROBE`] under
 /// the name `seq`) by its name, the only way before PostgreSQL 18 to read a

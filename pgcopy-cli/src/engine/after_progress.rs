@@ -70,6 +70,10 @@ struct IndexBuilds {
     last: String,
 }
 
+/// The index builds of this run (its builders' sessions are named "pgcopy
+/// index builder N"): (table, phase, percent done when known), by table.
+const INDEX_BUILDS_PROGRESS_SQL: &str = include_str!("../../../sql/index_builds_progress.sql");
+
 impl IndexBuilds {
     async fn read(&mut self, shared: &Shared) -> String {
         if self
@@ -93,19 +97,7 @@ impl IndexBuilds {
         let Some(c) = &self.client else {
             return String::new();
         };
-        // The builders' sessions are named "pgcopy index builder N".
-        let rows = c
-            .query(
-                "SELECT p.relid::pg_catalog.regclass::pg_catalog.text, p.phase,
-                        CASE WHEN p.blocks_total > 0 THEN 100 * p.blocks_done / p.blocks_total
-                             WHEN p.tuples_total > 0 THEN 100 * p.tuples_done / p.tuples_total END
-                   FROM pg_catalog.pg_stat_progress_create_index p
-                   JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
-                  WHERE a.application_name LIKE 'pgcopy index builder %'
-                  ORDER BY 1",
-                &[],
-            )
-            .await;
+        let rows = c.query(INDEX_BUILDS_PROGRESS_SQL, &[]).await;
         self.last = match rows {
             Ok(rows) => rows
                 .iter()

@@ -21,6 +21,12 @@ use tokio_postgres::Client;
 mod batch;
 use batch::{grants_ddl, object_ddl, read_batch, write_object, SourceBatch};
 
+/// On the source: how many large objects this role may not read (without
+/// `lo_compat_privileges`, neither owner nor granted SELECT, itself or
+/// through PUBLIC), and the roles any object grants something to.
+const SOURCE_OBJECTS_READABLE_SQL: &str =
+    include_str!("../../../../sql/large_objects_readable.sql");
+
 /// Large objects per batch (one destination transaction).
 const PER_BATCH: usize = 256;
 /// Bytes read per `lo_get` call: a batch holds at most this much per large
@@ -59,19 +65,7 @@ pub async fn preflight(
     objects: &BTreeMap<u32, String>,
 ) -> anyhow::Result<Vec<Problem>> {
     let row = src
-        .query_one(
-            "SELECT count(*) FILTER (WHERE NOT pg_catalog.current_setting('lo_compat_privileges')::bool
-                                       AND NOT pg_catalog.pg_has_role(m.lomowner, 'USAGE')
-                                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(m.lomacl) a
-                                                        WHERE a.privilege_type = 'SELECT'
-                                                          AND (a.grantee = 0
-                                                               OR pg_catalog.pg_has_role(a.grantee, 'USAGE')))),
-                    coalesce((SELECT pg_catalog.array_agg(DISTINCT pg_catalog.pg_get_userbyid(a.grantee)::text)
-                                FROM pg_catalog.pg_largeobject_metadata g, pg_catalog.aclexplode(g.lomacl) a
-                               WHERE a.grantee <> 0), '{}')
-               FROM pg_catalog.pg_largeobject_metadata m",
-            &[],
-        )
+        .query_one(SOURCE_OBJECTS_READABLE_SQL, &[])
         .await
         .pg_context(|| "reading the source's large objects".into())?;
     let (unreadable, grantees): (i64, Vec<String>) = (row.try_get(0)?, row.try_get(1)?);

@@ -9,6 +9,10 @@ use pgcopy_core::quote::{quote_ident, quote_literal};
 use std::collections::HashSet;
 use tokio_postgres::Client;
 
+/// Of the roles `$1`, those that exist and that this role is a member of
+/// (may act as).
+const GRANTORS_TO_ACT_AS_SQL: &str = include_str!("../../../../../sql/large_objects_grantors.sql");
+
 /// One large object as read from the source.
 pub(super) struct Object {
     pub(super) oid: u32,
@@ -91,13 +95,7 @@ pub(super) async fn grants_ddl(
     let may_act: HashSet<String> = match grantors.is_empty() {
         true => HashSet::new(),
         false => tx
-            .query(
-                "SELECT r FROM unnest($1::pg_catalog.text[]) AS r \
-                  WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles o \
-                                           WHERE o.rolname OPERATOR(pg_catalog.=) r) \
-                             THEN pg_catalog.pg_has_role(r::pg_catalog.name, 'MEMBER') END",
-                &[&grantors],
-            )
+            .query(GRANTORS_TO_ACT_AS_SQL, &[&grantors])
             .await?
             .iter()
             .map(|r| r.try_get(0))

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Of the function names `$1` (bare, or qualified as written), those that
+/// name a volatile function visible on the path, or qualified; sorted.
+const VOLATILE_CALLS_SQL: &str = include_str!("../../../../../sql/volatile_calls.sql");
+
 impl Ctx<'_> {
     /// Each `--where` condition and `--transform` expression is one SQL
     /// expression on its own ([`crate::parse::expressions_alone`]).
@@ -102,19 +106,7 @@ impl Ctx<'_> {
                 true => Vec::new(),
                 false => self
                     .src
-                    .query(
-                        "SELECT n.name FROM unnest($1::pg_catalog.text[]) AS n(name) \
-                          WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p \
-                                          JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) p.pronamespace \
-                                         WHERE p.provolatile OPERATOR(pg_catalog.=) 'v' \
-                                           AND CASE WHEN pg_catalog.strpos(n.name, '.') OPERATOR(pg_catalog.>) 0 \
-                                                    THEN (s.nspname OPERATOR(pg_catalog.||) '.' \
-                                                          OPERATOR(pg_catalog.||) p.proname) OPERATOR(pg_catalog.=) n.name \
-                                                    ELSE p.proname OPERATOR(pg_catalog.=) n.name \
-                                                         AND pg_catalog.pg_function_is_visible(p.oid) END) \
-                          ORDER BY 1",
-                        &[&names],
-                    )
+                    .query(VOLATILE_CALLS_SQL, &[&names])
                     .await?
                     .iter()
                     .map(|r| r.try_get(0))
