@@ -131,8 +131,8 @@ fn every_type_between(src: &Cluster, dst: &Cluster, tag: &str) {
     src.psql("every", &every_type::schema_sql());
     dst.psql("every", &every_type::schema_sql());
     src.psql("every", &every_type::rows_sql());
-    let copy = || copy(&src.url("every"), &dst.url("every"), &["--no-progress"]);
-    copy().expect_code(0);
+    let copy_every = || copy(&src.url("every"), &dst.url("every"), &["--no-progress"]);
+    copy_every().expect_code(0);
     assert_eq!(
         data(src, "every").tables,
         data(dst, "every").tables,
@@ -144,7 +144,7 @@ fn every_type_between(src: &Cluster, dst: &Cluster, tag: &str) {
             "every",
             "INSERT INTO every.t_interval VALUES (9, 'infinity', NULL, NULL, NULL)",
         );
-        let run = copy();
+        let run = copy_every();
         run.expect_code(3);
         assert!(
             run.stderr.contains("every.t_interval")

@@ -91,15 +91,8 @@ pub(super) async fn new_job(
     let (mut problems, triggers) = ctx.check(&plan, &fks_to_drop);
     problems.extend(routing);
     let source_objects = large_objects.then_some(&source_objects);
-    let conditions = server_checks(
-        ctx,
-        dst,
-        &mut plan,
-        source_objects,
-        &indexes_to_drop,
-        &mut problems,
-    )
-    .await?;
+    let conditions = server_checks(ctx, dst, &mut plan, source_objects, &mut problems).await?;
+    option_checks(ctx, &plan, &indexes_to_drop, &mut problems);
 
     let (schema_ready, superseded) = match dry_run {
         true => (false, Vec::new()),
@@ -156,18 +149,15 @@ pub(super) async fn new_job(
 /// The checks that ask the servers (beyond the catalogs' `Ctx::check`),
 /// adding to `problems`: the large objects' (`source_objects`, when they
 /// are copied), code of roles not trusted, rows no destination partition
-/// takes, names that must exist, the conditions (written into `plan`),
-/// bare names across schemas, the deferred indexes' owners. Returns the
-/// conditions' environment. A new job and a resumed one alike.
+/// takes, names that must exist, the conditions (written into `plan`).
+/// Returns the conditions' environment. A new job and a resumed one alike.
 pub(super) async fn server_checks(
     ctx: &Ctx<'_>,
     dst: &Client,
     plan: &mut Plan,
     source_objects: Option<&BTreeMap<u32, String>>,
-    indexes_to_drop: &[Index],
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<Option<crate::conditions::ConditionEnv>> {
-    let dry_run = ctx.config.dry_run.is_some();
     if let Some(objects) = source_objects {
         problems
             .extend(crate::engine::steps::large_objects::preflight(ctx.src, dst, objects).await?);
@@ -180,14 +170,28 @@ pub(super) async fn server_checks(
     }
     let (conditions, found) = ctx.conditions(plan, problems.is_empty()).await?;
     problems.extend(found);
-    // A bare name that selects tables in several schemas would truncate
-    // tables its writer never meant: a copy asks for the schema, and a glob
-    // across schemas is said out loud, before anything changes.
-    for a in &plan.ambiguous {
-        if a.bare_name && !dry_run {
-            problems.push(Problem::AmbiguousName(a.clone()));
-        } else if !dry_run {
-            tracing::warn!("{}", a.message());
+    Ok(conditions)
+}
+
+/// What a new job's options may ask that a resume cannot change, so only
+/// a new job is held to it: a bare name that selects tables in several
+/// schemas would truncate tables its writer never meant (a copy asks for
+/// the schema; a glob across schemas is said out loud), and deferred
+/// indexes need their tables' owners.
+fn option_checks(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    indexes_to_drop: &[Index],
+    problems: &mut Vec<Problem>,
+) {
+    for a in plan
+        .ambiguous
+        .iter()
+        .filter(|_| ctx.config.dry_run.is_none())
+    {
+        match a.bare_name {
+            true => problems.push(Problem::AmbiguousName(a.clone())),
+            false => tracing::warn!("{}", a.message()),
         }
     }
     if ctx.options.defer_indexes == Some(true) {
@@ -196,7 +200,6 @@ pub(super) async fn server_checks(
             ctx.dst_catalog,
         ));
     }
-    Ok(conditions)
 }
 
 /// The first changes to the destination: earlier jobs that left nothing

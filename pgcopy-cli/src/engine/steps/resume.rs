@@ -58,15 +58,8 @@ pub(super) async fn resume(
         true => None,
         false => Some(crate::engine::steps::large_objects::list(ctx.src).await?),
     };
-    let conditions = server_checks(
-        &ctx,
-        dst,
-        &mut plan,
-        source_objects.as_ref(),
-        &indexes_to_drop,
-        &mut problems,
-    )
-    .await?;
+    let conditions =
+        server_checks(&ctx, dst, &mut plan, source_objects.as_ref(), &mut problems).await?;
     fail_preflight(&problems)?;
     // Triggers the first run disabled read as disabled now: their saved modes
     // are the ones to restore.
