@@ -74,26 +74,7 @@ use error::UserError;
 
 fn main() {
     quiet_broken_pipe();
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if let Some(sentence) = cli::psql_style_options(&args) {
-        errln!("error: {sentence}");
-        std::process::exit(exit::USAGE);
-    }
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            std::process::exit(code);
-        }
-    };
+    let cli = parse_or_exit();
     logging::init(cli.verbose, cli.quiet, cli.log_format);
     let quiet = cli.quiet;
     let started = std::time::Instant::now();
@@ -114,6 +95,53 @@ fn main() {
         Resolved::Other(Command::Verify(a)) => a.parallel as usize,
         _ => 1,
     };
+    let runtime = runtime_or_exit(parallel);
+    let result = runtime.block_on(async move {
+        stop::install();
+        match command {
+            Resolved::Copy(config) => engine::run(config?).await,
+            Resolved::Other(command) => run(command, quiet).await,
+        }
+    });
+    let (code, error_text) = exit_code_and_error(result);
+    if let Some(path) = &summary_path {
+        let error = error_text.or_else(|| {
+            stop::signal_name()
+                .map(|s| format!("stopped by {s} before the copy began: nothing was changed"))
+        });
+        engine::summary::write_if_unwritten(path, code, error.as_deref(), started);
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}
+
+/// The command line, or the exit: psql's `-h/-p/-U` refused with the URL
+/// they make, clap's errors (and `--help`, `--version`) printed.
+fn parse_or_exit() -> Cli {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(sentence) = cli::psql_style_options(&args) {
+        errln!("error: {sentence}");
+        std::process::exit(exit::USAGE);
+    }
+    match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    }
+}
+
+/// The runtime for `parallel` sessions, or the exit.
+fn runtime_or_exit(parallel: usize) -> tokio::runtime::Runtime {
     let mut builder = match runtime_threads(parallel) {
         // One thread runs everything: the coordinator's future too, which a
         // multi-thread runtime would keep on this thread, apart from the workers.
@@ -124,24 +152,21 @@ fn main() {
             b
         }
     };
-    let runtime = match builder.enable_all().build() {
+    match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             errln!("error: cannot start the async runtime: {e}");
             std::process::exit(exit::FAILURE);
         }
-    };
-    let result = runtime.block_on(async move {
-        stop::install();
-        match command {
-            Resolved::Copy(config) => engine::run(config?).await,
-            Resolved::Other(command) => run(command, quiet).await,
-        }
-    });
-    let mut error_text = None;
-    let code = match result {
-        // A signal ended the run: its code, whatever the run made of it.
-        Ok(code) => stop::exit_code().unwrap_or(code),
+    }
+}
+
+/// The exit code of a run's `result`, and its error said on stderr (and
+/// returned, for the summary): a signal's code wins, whatever the run made
+/// of it.
+fn exit_code_and_error(result: anyhow::Result<i32>) -> (i32, Option<String>) {
+    match result {
+        Ok(code) => (stop::exit_code().unwrap_or(code), None),
         Err(e) => {
             let code = stop::exit_code().unwrap_or_else(|| {
                 e.downcast_ref::<UserError>()
@@ -155,20 +180,11 @@ fn main() {
                 .lines()
                 .map(|l| pgcopy_core::quote::printable(l).into_owned())
                 .collect();
-            errln!("error: {}", lines.join("\n"));
-            error_text = Some(lines.join("\n"));
-            code
+            let error = lines.join("\n");
+            errln!("error: {error}");
+            (code, Some(error))
         }
-    };
-    if let Some(path) = &summary_path {
-        let error = error_text.or_else(|| {
-            stop::signal_name()
-                .map(|s| format!("stopped by {s} before the copy began: nothing was changed"))
-        });
-        engine::summary::write_if_unwritten(path, code, error.as_deref(), started);
     }
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    std::process::exit(code);
 }
 
 /// What `main` runs: a copy with its configuration resolved (the runtime is
