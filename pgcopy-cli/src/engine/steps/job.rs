@@ -127,6 +127,9 @@ pub(super) async fn new_job(
             ),
         }
     );
+    if let Some(hint) = replica_hint(ctx, &fks_to_drop) {
+        tracing::info!("{hint}");
+    }
     Ok(Some(Setup {
         conditions,
         job_id,
@@ -330,6 +333,24 @@ pub(super) fn own_saved(fks: &[ForeignKey], indexes: &[Index]) -> pgcopy_core::r
         own.add_index(&i.table, &i.name, &i.definition, &i.properties);
     }
     own
+}
+
+/// The way to keep the foreign keys in place, for a role that must drop
+/// them: the grant of replica mode (PostgreSQL 15 and later), which spares
+/// the keys' validation after the load.
+fn replica_hint(ctx: &Ctx<'_>, fks_to_drop: &[ForeignKey]) -> Option<String> {
+    let keys = fks_to_drop
+        .iter()
+        .filter(|k| k.kind == pgcopy_core::catalog::ConstraintKind::Foreign)
+        .count();
+    (!ctx.replica_allowed && keys > 0 && ctx.dst_catalog.server_version_num >= 150000).then(|| {
+        format!(
+            "the {keys} foreign keys are validated again after the load; a role that may set \
+             session_replication_role keeps them in place and skips that (a superuser runs \
+             GRANT SET ON PARAMETER session_replication_role TO {})",
+            pgcopy_core::quote::quote_ident(&ctx.dst_catalog.current_user)
+        )
+    })
 }
 
 fn fk_mode(replica: bool, drops: usize) -> String {
