@@ -12,7 +12,9 @@
 //! tables; its schema on the source only) is for the whole-move tools:
 //! `move-pgcopy` (`pg_dump --schema-only | psql`, then `pgcopy copy`; as
 //! superuser, and `move-pgcopy-owner` as the tables' owner `app`;
-//! `move-pgcopy-owner-late` restores every key after the load),
+//! `move-pgcopy-owner-late` restores every key after the load;
+//! `move-pgcopy-owner-granted` is the owner granted SET on
+//! `session_replication_role`, as drop mode's log suggests),
 //! `move-pgdump` (`pg_dump -Fd -j N` + `pg_restore -j N`) and
 //! `move-pgcopydb` (`pgcopydb clone`), each timed as a whole into an empty
 //! database and checked after (row counts, indexes, valid constraints).
@@ -524,6 +526,20 @@ fn command(
             so = s.replace("postgres:", &format!("{OWNER}:")),
             do_ = d.replace("postgres:", &format!("{OWNER}:")),
         ),
+        // The same, the owner granted SET on session_replication_role (the
+        // grant drop mode's log names): replica mode, no key validated again.
+        // Revoked after, so the other tools run as they would without it.
+        "move-pgcopy-owner-granted" => {
+            let as_super = format!(
+                "PGPASSWORD={SUPERUSER_PASSWORD} psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {dp} -U postgres -d postgres -c",
+                dp = dst.port()
+            );
+            format!(
+                "{as_super} 'GRANT SET ON PARAMETER session_replication_role TO {OWNER}' && \
+                 {{ {}; rc=$?; {as_super} 'REVOKE SET ON PARAMETER session_replication_role FROM {OWNER}'; exit $rc; }}",
+                command("move-pgcopy-owner", db, src, dst, par, work)?
+            )
+        }
         // The same with another build (BENCH_BASELINE_BIN), to measure a
         // change to the move in one run.
         "move-pgcopy-owner-baseline" => match std::env::var("BENCH_BASELINE_BIN") {
