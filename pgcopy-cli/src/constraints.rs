@@ -68,7 +68,7 @@ pub async fn restore(
     scope: &crate::scope::Scope,
     progress: Option<&crate::engine::after_load::AfterLoad>,
 ) -> anyhow::Result<Vec<RestoreOutcome>> {
-    let saved = read_saved(dst, store, scope).await?;
+    let saved = store.pending_fks(dst, scope.job).await?;
     if let Some(p) = progress {
         p.begin(pgcopy_core::states::Phase::ForeignKeys, saved.len());
     }
@@ -131,24 +131,6 @@ pub async fn restore(
         );
     }
     Ok(logged_outcomes(saved, results))
-}
-
-/// The saved keys `scope` may restore, in the state schema's order.
-async fn read_saved(
-    dst: &Client,
-    store: &StateStore,
-    scope: &crate::scope::Scope,
-) -> anyhow::Result<Vec<SavedFk>> {
-    let rows = dst
-        .query(
-            &store.sql(pgcopy_core::state_sql::PENDING_FKS),
-            &[&scope.job],
-        )
-        .await
-        .pg_context(|| "reading saved foreign keys".into())?;
-    rows.iter()
-        .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
-        .collect()
 }
 
 /// Each key's outcome, logged: a key not back as it was is an error.

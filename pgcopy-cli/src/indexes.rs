@@ -127,20 +127,13 @@ pub async fn rebuild_table(
     table: &pgcopy_core::quote::QualifiedName,
     on_built: &(dyn Fn() + Send + Sync),
 ) -> anyhow::Result<usize> {
-    let rows = conn
-        .query(
-            &store.sql(pgcopy_core::state_sql::PENDING_INDEXES),
-            &[&scope.job],
-        )
-        .await
-        .pg_context(|| "reading saved indexes".into())?;
-    let mut pending = Vec::new();
-    for r in &rows {
-        let (saved, level) = pgcopy_core::rows::saved_index(&crate::rows::PgRow(r))?;
-        if level == 0 && &saved.table == table {
-            pending.push(Pending { saved, level });
-        }
-    }
+    let pending: Vec<Pending> = store
+        .pending_indexes(conn, scope.job)
+        .await?
+        .into_iter()
+        .filter(|(saved, level)| *level == 0 && &saved.table == table)
+        .map(|(saved, level)| Pending { saved, level })
+        .collect();
     let mut rebuilt = 0;
     for group in in_order(pending) {
         for p in &group {
@@ -168,14 +161,13 @@ pub async fn rebuild(
     progress: Option<&crate::engine::after_load::AfterLoad>,
     early: usize,
 ) -> anyhow::Result<(usize, Vec<String>)> {
-    let rows = dst
-        .query(
-            &store.sql(pgcopy_core::state_sql::PENDING_INDEXES),
-            &[&scope.job],
-        )
-        .await
-        .pg_context(|| "reading saved indexes".into())?;
-    if rows.is_empty() {
+    let pending: Vec<Pending> = store
+        .pending_indexes(dst, scope.job)
+        .await?
+        .into_iter()
+        .map(|(saved, level)| Pending { saved, level })
+        .collect();
+    if pending.is_empty() {
         if early > 0 {
             tracing::info!(
                 "rebuilt {}, each as soon as its table was loaded",
@@ -184,13 +176,6 @@ pub async fn rebuild(
         }
         return Ok((0, Vec::new()));
     }
-    let pending: Vec<Pending> = rows
-        .iter()
-        .map(|r| {
-            let (saved, level) = pgcopy_core::rows::saved_index(&crate::rows::PgRow(r))?;
-            Ok(Pending { saved, level })
-        })
-        .collect::<anyhow::Result<_>>()?;
     let total = pending.len();
     if let Some(p) = progress {
         p.begin(pgcopy_core::states::Phase::Indexes, total + early);

@@ -128,6 +128,38 @@ impl StateStore {
             .try_get(0)?)
     }
 
+    /// The saved foreign keys (and NOT VALID checks) still to restore, of
+    /// job `job` or of every job, in the state schema's order.
+    pub async fn pending_fks(
+        &self,
+        client: &Client,
+        job: Option<i64>,
+    ) -> anyhow::Result<Vec<pgcopy_core::restore::SavedFk>> {
+        let rows = client
+            .query(&self.sql(state_sql::PENDING_FKS), &[&job])
+            .await
+            .pg_context(|| "reading saved foreign keys".into())?;
+        rows.iter()
+            .map(|r| pgcopy_core::rows::saved_fk(&crate::rows::PgRow(r)))
+            .collect()
+    }
+
+    /// The saved indexes still to rebuild, of job `job` or of every job, in
+    /// rebuild order, each with its level (`sql/state/pending_indexes.sql`).
+    pub async fn pending_indexes(
+        &self,
+        client: &Client,
+        job: Option<i64>,
+    ) -> anyhow::Result<Vec<(pgcopy_core::restore::SavedIndex, i32)>> {
+        let rows = client
+            .query(&self.sql(state_sql::PENDING_INDEXES), &[&job])
+            .await
+            .pg_context(|| "reading saved indexes".into())?;
+        rows.iter()
+            .map(|r| pgcopy_core::rows::saved_index(&crate::rows::PgRow(r)))
+            .collect()
+    }
+
     /// Adds what job `job_id` saved and has not put back to `own`.
     pub async fn add_pending(
         &self,
