@@ -23,7 +23,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<i32> {
     match args.action {
         JobsAction::List { json, .. } => list(&dst, &store, json).await,
         JobsAction::Discard { job, trust, .. } => {
-            discard(&mut dst, &dest, &store, &target.state_schema, job, trust).await
+            discard(&mut dst, &dest, &store, job, trust).await
         }
     }
 }
@@ -79,7 +79,6 @@ async fn discard(
     dst: &mut tokio_postgres::Client,
     dest: &crate::connect::Endpoint,
     store: &StateStore,
-    state_schema: &str,
     job: i64,
     trust: crate::cli::TrustArgs,
 ) -> anyhow::Result<i32> {
@@ -111,7 +110,7 @@ async fn discard(
         errln!(
             "error: {bad} foreign keys, indexes or triggers of job {job} are not back as they were (see \
              {0}.saved_fks, {0}.saved_indexes and the job's disabled_triggers); the job stays as it is",
-            state_schema
+            store.schema()
         );
         return Ok(exit::PARTIAL);
     }
