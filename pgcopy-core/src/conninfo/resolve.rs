@@ -48,15 +48,15 @@ impl ConnParams {
         let user = g.text("user").unwrap_or_else(|| defaults.user.clone());
         let dbname = g.text("dbname").unwrap_or_else(|| user.clone());
         let tls = g.tls()?;
-        let connect_timeout = g.number("connect_timeout")?;
+        let connect_timeout = g.number("connect_timeout", "a number of seconds")?;
         let session = g.session(tls.sslmode)?;
         g.refuse_unsupported()?;
         let keepalives = Keepalives {
             enabled: g.flag("keepalives", true)?,
-            idle: g.number("keepalives_idle")?,
-            interval: g.number("keepalives_interval")?,
+            idle: g.number("keepalives_idle", WHOLE)?,
+            interval: g.number("keepalives_interval", WHOLE)?,
             count: g
-                .number("keepalives_count")?
+                .number("keepalives_count", WHOLE)?
                 .map(|n| u32::try_from(n).map_err(|_| bad("keepalives_count", "too large")))
                 .transpose()?,
         };
@@ -94,7 +94,7 @@ impl ConnParams {
                 .or_else(|| g.text("fallback_application_name")),
             hostaddrs,
             keepalives,
-            tcp_user_timeout: g.number("tcp_user_timeout")?,
+            tcp_user_timeout: g.number("tcp_user_timeout", WHOLE)?,
             target_session_attrs: session.target_session_attrs,
             load_balance_random: session.load_balance_random,
             channel_binding: session.channel_binding,
@@ -148,6 +148,9 @@ impl ConnParams {
     }
 }
 
+/// What a number parameter other than `connect_timeout` must be.
+const WHOLE: &str = "a whole number";
+
 /// The parameters given and from the environment, read as libpq reads
 /// them: an empty value is no value.
 struct Given(BTreeMap<String, String>);
@@ -173,14 +176,13 @@ impl Given {
         self.0.get(key).filter(|v| !v.is_empty()).cloned()
     }
 
-    /// `key` as a whole number.
-    fn number(&self, key: &str) -> Result<Option<u64>, ConnInfoError> {
+    /// `key` as a whole number, `what` saying which in its error.
+    fn number(&self, key: &str, what: &str) -> Result<Option<u64>, ConnInfoError> {
         self.text(key)
             .map(|v| {
-                v.trim().parse::<u64>().map_err(|_| match key {
-                    "connect_timeout" => bad(key, format!("`{v}` is not a number of seconds")),
-                    _ => bad(key, format!("`{v}` is not a whole number")),
-                })
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(key, format!("`{v}` is not {what}")))
             })
             .transpose()
     }
