@@ -74,7 +74,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let status = read_status(&dst, &args.state_schema, args.job).await?;
+    let status = read_status(&dst, &store, args.job).await?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(exit::OK);
@@ -87,11 +87,11 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
 /// of its tables, from the state schema's `progress` view and `status()`.
 async fn read_status(
     dst: &tokio_postgres::Client,
-    state_schema: &str,
+    store: &StateStore,
     job: Option<i64>,
 ) -> anyhow::Result<JobStatus> {
     let found = dst
-        .query_opt(&state_sql::JOB_PROGRESS.render(state_schema), &[&job])
+        .query_opt(&store.sql(state_sql::JOB_PROGRESS), &[&job])
         .await
         .pg_context(|| "reading the job's progress".into())?;
     let Some(j) = found else {
@@ -108,7 +108,7 @@ async fn read_status(
     };
     let job_id: i64 = j.try_get(0)?;
     let rows = dst
-        .query(&state_sql::TABLE_PROGRESS.render(state_schema), &[&job_id])
+        .query(&store.sql(state_sql::TABLE_PROGRESS), &[&job_id])
         .await
         .pg_context(|| "reading the tables' progress".into())?;
     Ok(JobStatus {
