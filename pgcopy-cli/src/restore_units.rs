@@ -101,6 +101,8 @@ async fn run_actions(conn: &Client, unit: &Unit) -> Result<(), Failure> {
                 foreign_code(conn, c).await?;
             }
             Action::Run(statements) => flight.extend(alone(statements)?),
+            // set_config(..., true): until the unit's COMMIT or ROLLBACK.
+            Action::PlanValidation(q) => flight.push(q.clone()),
             Action::RunAsOwner { owner, statements } => {
                 flight.push(plain(sql::set_local_role(owner)));
                 flight.extend(alone(statements)?);

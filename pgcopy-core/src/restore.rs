@@ -41,6 +41,7 @@ pub use clones::{
 pub use index::{index_action, IndexAction, IndexPresent, SavedIndex};
 pub use statements::{
     added_constraint_bindings, lock_for_validation, FK_UNTRUSTED_CODE_SQL, VALIDATION_LOCKS_SQL,
+    VALIDATION_PLAN_SQL,
 };
 
 /// A row of `saved_fks`.

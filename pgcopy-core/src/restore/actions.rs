@@ -78,6 +78,10 @@ pub enum Action {
     CheckForeignCode(CodeCheck),
     /// Run statements with the caller's own rights, each alone.
     Run(Vec<String>),
+    /// Set how the validation that follows plans its check
+    /// ([`VALIDATION_PLAN_SQL`]), for the unit only: the CLI's transaction
+    /// ends with it, the extension restores the settings after the unit.
+    PlanValidation(Query),
     /// Run statements as `owner`, by the executor's [`Switch`], each alone.
     RunAsOwner {
         /// The table's owner.
@@ -285,6 +289,13 @@ pub fn fk_restore(
                 restore.validate = Some(Unit {
                     actions: vec![
                         by.code_check(saved, &owner, true),
+                        Action::PlanValidation(Query {
+                            sql: VALIDATION_PLAN_SQL.to_string(),
+                            params: vec![
+                                saved.table.to_string().as_str().into(),
+                                saved.name.as_str().into(),
+                            ],
+                        }),
                         Action::RunAsOwner {
                             owner,
                             statements: vec![sql],

@@ -17,6 +17,13 @@ pub const FK_UNTRUSTED_CODE_SQL: &str = include_str!("../../../sql/fk_untrusted_
 /// check runs as (NULL: the current user). Rows of (schema, name), sorted.
 pub const VALIDATION_LOCKS_SQL: &str = include_str!("../../../sql/validation_locks.sql");
 
+/// How a foreign key's validation plans its check
+/// (`sql/validation_plan.sql`): hash joins off for the rest of the
+/// transaction where both tables can be merged in key order from their
+/// indexes. `$1` the table (a quoted qualified name), `$2` the constraint.
+/// The plan changes the check's speed, never what it finds.
+pub const VALIDATION_PLAN_SQL: &str = include_str!("../../../sql/validation_plan.sql");
+
 /// Locks `tables` (from [`VALIDATION_LOCKS_SQL`]) so that no one adds code
 /// the validation's planning calls until the transaction ends; `None` when
 /// there are none.

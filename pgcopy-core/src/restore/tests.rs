@@ -361,6 +361,7 @@ fn kinds(unit: &Unit) -> Vec<&'static str> {
             Action::CheckForeignCode(c) if c.validating => "code (validating)",
             Action::CheckForeignCode(_) => "code (adding)",
             Action::Run(_) => "run",
+            Action::PlanValidation(_) => "plan",
             Action::RunAsOwner { .. } => "run as owner",
             Action::CheckBindingsAfter(..) => "bindings after",
             Action::RenameClones(_) => "rename clones",
@@ -392,9 +393,17 @@ fn under_set_role_an_added_key_checks_literals_and_bindings_and_validates_apart(
     assert!(matches!(&r.add.actions[4], Action::Record(q)
         if q.sql.contains("UPDATE \"st\".saved_fks") && q.params[4..] == [Param::Bool(false), Param::Text(None)]));
     let v = r.validate.unwrap();
-    assert_eq!(kinds(&v), ["code (validating)", "run as owner", "record"]);
+    assert_eq!(
+        kinds(&v),
+        ["code (validating)", "plan", "run as owner", "record"]
+    );
     assert!(matches!(&v.actions[0], Action::CheckForeignCode(c)
         if c.checker == Checker::CurrentUser && c.owner == "app"));
+    // The plan is set with the caller's rights, after the code check's
+    // locks, for this key alone, before the owner validates.
+    assert!(matches!(&v.actions[1], Action::PlanValidation(q)
+        if q.sql == VALIDATION_PLAN_SQL
+           && q.params == [Param::from(r#""public"."b""#), Param::from("b_a_fk")]));
     // A failed validation records the key NOT VALID; a failed add leaves
     // its row to the caller.
     assert!(v.failed(Failure::Error("x".into())).1.is_some());

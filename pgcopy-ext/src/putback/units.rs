@@ -61,7 +61,17 @@ pub(super) fn record_query(q: &Query) {
 pub(super) fn run(unit: &Unit) -> Result<(), Failure> {
     let failure = std::cell::RefCell::new(None);
     let ran = subxact::run(std::panic::AssertUnwindSafe(|| {
-        if let Err(f) = run_actions(unit) {
+        // Settings the unit makes ([`Action::PlanValidation`]) end with it,
+        // as a function's SET clause ends with the call, rather than with
+        // the caller's transaction. An error pops the level with the
+        // subtransaction.
+        // SAFETY: the pattern of PostgreSQL's own index builds and VACUUM
+        // (a new nest level, then `AtEOXact_GUC(false, level)` to restore
+        // what was set inside it), in the unit's subtransaction.
+        let level = unsafe { pgrx::pg_sys::NewGUCNestLevel() };
+        let done = run_actions(unit);
+        unsafe { pgrx::pg_sys::AtEOXact_GUC(false, level) };
+        if let Err(f) = done {
             let message = f.to_string();
             *failure.borrow_mut() = Some(f);
             // Raised, so the subtransaction rolls back.
@@ -110,6 +120,7 @@ fn run_actions(unit: &Unit) -> Result<(), Failure> {
                 }
             }
             Action::CheckForeignCode(c) => foreign_code(c)?,
+            Action::PlanValidation(q) => Spi::run_with_args(&q.sql, &args(q)).map_err(spi)?,
             Action::Run(statements) => {
                 for s in statements {
                     Spi::run(s).map_err(spi)?;
