@@ -108,25 +108,23 @@ async fn save_and_drop_batch(
 
 /// A saved index waiting to be rebuilt.
 #[derive(Debug, Clone)]
-struct Pending {
+pub struct Pending {
     saved: SavedIndex,
     /// 0 for an index on a plain table; for a partitioned table's, its depth
     /// in the partition tree (it attaches its children, so it comes after).
     level: i32,
 }
 
-/// Rebuilds on `conn` the saved indexes of `scope` on `table` that build
-/// on their own (not a partitioned table's, which attaches its partitions'
-/// and comes after them all), in their order; returns how many it rebuilt.
-/// A build that fails stays pending, for the pass after the load to try and
-/// report.
-pub async fn rebuild_table(
-    conn: &mut Client,
+/// The saved indexes of `scope` on `table` that build on their own (not a
+/// partitioned table's, which attaches its partitions' and comes after them
+/// all), in the groups [`in_order`] makes: each group in order on one
+/// session; the groups may go side by side.
+pub async fn table_groups(
+    conn: &Client,
     store: &StateStore,
     scope: &Scope,
     table: &pgcopy_core::quote::QualifiedName,
-    on_built: &(dyn Fn() + Send + Sync),
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<TableGroup>> {
     let pending: Vec<Pending> = store
         .pending_indexes(conn, scope.job)
         .await?
@@ -134,16 +132,31 @@ pub async fn rebuild_table(
         .filter(|(saved, level)| *level == 0 && &saved.table == table)
         .map(|(saved, level)| Pending { saved, level })
         .collect();
+    Ok(in_order(pending).into_iter().map(TableGroup).collect())
+}
+
+/// Indexes of one table rebuilt in order on one session ([`table_groups`]).
+#[derive(Debug)]
+pub struct TableGroup(Vec<Pending>);
+
+/// Rebuilds `groups` on `conn`, one after the other, each in its order;
+/// returns how many it rebuilt. A build that fails stays pending, for the
+/// pass after the load to try and report.
+pub async fn rebuild_groups(
+    conn: &mut Client,
+    store: &StateStore,
+    scope: &Scope,
+    groups: &[TableGroup],
+    on_built: &(dyn Fn() + Send + Sync),
+) -> anyhow::Result<usize> {
     let mut rebuilt = 0;
-    for group in in_order(pending) {
-        for p in &group {
-            if crate::stop::requested() {
-                return Ok(rebuilt);
-            }
-            rebuild_one(conn, store, scope, p).await?;
-            rebuilt += 1;
-            on_built();
+    for p in groups.iter().flat_map(|g| &g.0) {
+        if crate::stop::requested() {
+            return Ok(rebuilt);
         }
+        rebuild_one(conn, store, scope, p).await?;
+        rebuilt += 1;
+        on_built();
     }
     Ok(rebuilt)
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 /// Live position of one worker, read by the progress reporter and heartbeat.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerLive {
     /// Index into the plan's tables of the unit being copied (`usize::MAX`: idle).
     pub table: std::sync::atomic::AtomicUsize,
@@ -27,6 +27,21 @@ pub struct WorkerLive {
     pub bytes: std::sync::atomic::AtomicU64,
     /// When the current chunk started (ms since the run's start).
     pub started_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for WorkerLive {
+    /// Idle: a worker copies nothing until it takes a unit (with 0, the
+    /// heartbeat and the bar showed each worker on the plan's first table
+    /// until then).
+    fn default() -> Self {
+        WorkerLive {
+            table: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            chunk: Default::default(),
+            rows: Default::default(),
+            bytes: Default::default(),
+            started_ms: Default::default(),
+        }
+    }
 }
 
 /// One chunk of one table: the unit a worker takes.
@@ -115,6 +130,17 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Whether a load is still to come or under way: a chunk in the queue,
+    /// or a worker copying one.
+    pub fn loads_in_flight(&self) -> bool {
+        use crate::lock::Locked;
+        !self.queue.locked().is_empty()
+            || self
+                .live
+                .iter()
+                .any(|l| l.table.load(std::sync::atomic::Ordering::Relaxed) != usize::MAX)
+    }
+
     /// The state row's key of `unit`, a chunk of this job.
     pub fn chunk_key(&self, unit: &Unit) -> crate::state::ChunkKey<'_> {
         let spec = &self.plan.tables[unit.table];

@@ -727,3 +727,51 @@ fn a_validation_merged_over_the_indexes_still_finds_the_violating_row() {
         "the second check did not read child_parent: {first}, then {second}"
     );
 }
+
+#[test]
+fn the_last_tables_indexes_build_side_by_side_and_come_back_exactly() {
+    // Once no load is left, a table's index groups build on sessions of
+    // their own at once: its key, unique constraint, replica identity,
+    // CLUSTER ON and statistics targets on one (they lock the table), a
+    // plain partial index with a comment beside it.
+    let p = Pair::new("sidebyside");
+    let schema = "CREATE TABLE big (id int PRIMARY KEY, code text NOT NULL, a int, b int,
+                                    CONSTRAINT big_code UNIQUE (code));
+                  CREATE INDEX big_a ON big (a);
+                  CREATE INDEX big_b ON big (b) WHERE b > 10;
+                  CREATE INDEX big_ab ON big ((a + b));
+                  ALTER INDEX big_ab ALTER COLUMN 1 SET STATISTICS 300;
+                  ALTER TABLE big REPLICA IDENTITY USING INDEX big_code;
+                  ALTER TABLE big CLUSTER ON big_a;
+                  COMMENT ON INDEX big_b IS 'partial';";
+    p.src.psql(&p.db, schema);
+    p.src.psql(
+        &p.db,
+        "INSERT INTO big SELECT g, 'c' || g, g % 97, g % 13 FROM generate_series(1, 30000) g",
+    );
+    let d = p.give_destination_to_app(&[schema]);
+    let before = crate::common::full_fingerprint(&p.dst, &p.db);
+    let (s, _) = p.urls();
+    let run = copy(&s, &d, &["-v"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("rebuilt 5 indexes of public.big on 2 sessions side by side, the load done"),
+        "{}",
+        run.stderr
+    );
+    p.assert_same_data();
+    let after = crate::common::full_fingerprint(&p.dst, &p.db);
+    assert_eq!(
+        (&after.fks, &after.indexes, &after.triggers),
+        (&before.fks, &before.indexes, &before.triggers)
+    );
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT count(*), count(restored_at) FROM pgcopy.saved_indexes"
+        ),
+        "5|5"
+    );
+}
