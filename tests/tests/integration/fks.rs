@@ -710,8 +710,19 @@ fn a_validation_merged_over_the_indexes_still_finds_the_violating_row() {
     );
     // The check read the child's index through (a hash reads the table
     // instead; planning either reads a few entries at its ends).
-    let read = "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'child_parent'";
-    let first: u64 = scalar(&p.dst, &p.db, read).parse().unwrap();
+    // A backend's counts reach the statistics as it exits, after pgcopy.
+    let read = |at_least: u64| {
+        let q = "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'child_parent'";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let n: u64 = scalar(&p.dst, &p.db, q).parse().unwrap();
+            if n >= at_least || std::time::Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let first = read(60_000);
     assert!(
         first >= 60_000,
         "the check did not read child_parent: {first}"
@@ -721,7 +732,7 @@ fn a_validation_merged_over_the_indexes_still_finds_the_violating_row() {
         .psql(&p.db, "DELETE FROM child WHERE id = 60001; ANALYZE child");
     pgcopy(&["restore-fks", "-d", &d]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
-    let second: u64 = scalar(&p.dst, &p.db, read).parse().unwrap();
+    let second = read(first + 60_000);
     assert!(
         second - first >= 60_000,
         "the second check did not read child_parent: {first}, then {second}"

@@ -141,6 +141,9 @@ async fn rebuild_table(shared: &Arc<Shared>, t: usize) -> anyhow::Result<(usize,
     // The slots left idle go to parallel workers, shared by the sessions.
     let sessions = 1 + beside.len();
     let workers = shared.budget.available_permits() / sessions;
+    // Before any build beside it starts: a failure here returns before
+    // there is one to abandon half-sent.
+    first.set_up(shared, workers).await?;
     let mut others = tokio::task::JoinSet::new();
     for (slot, group) in beside {
         let shared = Arc::clone(shared);
@@ -150,7 +153,6 @@ async fn rebuild_table(shared: &Arc<Shared>, t: usize) -> anyhow::Result<(usize,
             session.rebuild(&shared, &[group]).await
         });
     }
-    first.set_up(shared, workers).await?;
     let mut rebuilt = first.rebuild(shared, &in_turn).await;
     drop(first);
     while let Some(done) = others.join_next().await {

@@ -258,7 +258,11 @@ pub async fn run(
         );
         let started = Instant::now();
         let result = with_retries(&shared, id, &unit, key, &mut conns, &mut upcoming).await;
-        live.table.store(usize::MAX, Ordering::Relaxed);
+        // Idle only with no chunk taken for next: one taken is out of the
+        // queue, and `Shared::loads_in_flight` must still see it.
+        if upcoming.is_none() {
+            live.table.store(usize::MAX, Ordering::Relaxed);
+        }
         let secs = started.elapsed().as_secs_f64();
         let table = unit.table;
         let loaded = result.is_ok() && shared.analyze.chunk_committed(table);
