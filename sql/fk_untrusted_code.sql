@@ -4,7 +4,10 @@
 --   * the types of its columns, their domains' base types, element, range
 --     and composite types (an owner of any of them may add or replace a cast
 --     the key's comparison calls, looked up when the check runs);
---   * the functions behind its operators;
+--   * the functions behind its operators, and the support functions of
+--     the operator families the check may compare, sort or hash in (those
+--     holding its operators, and those of either table's indexes): only a
+--     superuser registers one, but its owner may replace its body;
 --   * what planning the check's query over either table (and the partitions
 --     above and below them) calls: the IMMUTABLE functions the planner folds
 --     in their index expressions and predicates, CHECK constraints,
@@ -69,6 +72,17 @@ rels(relid) AS (
     UNION SELECT a.relid FROM tables CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(tables.relid) a
     UNION SELECT p.relid FROM tables CROSS JOIN LATERAL pg_catalog.pg_partition_tree(tables.relid) p
 ),
+families(oid) AS (
+    SELECT o.amopfamily
+      FROM fk, pg_catalog.unnest(fk.conpfeqop OPERATOR(pg_catalog.||) fk.conppeqop
+                                 OPERATOR(pg_catalog.||) fk.conffeqop) op(oid)
+      JOIN pg_catalog.pg_amop o ON o.amopopr OPERATOR(pg_catalog.=) op.oid
+    UNION
+    SELECT oc.opcfamily
+      FROM rels JOIN pg_catalog.pg_index x ON x.indrelid OPERATOR(pg_catalog.=) rels.relid
+     CROSS JOIN LATERAL pg_catalog.unnest(x.indclass::pg_catalog.oid[]) c(oid)
+      JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) c.oid
+),
 planned(classid, objid) AS (
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, x.indexrelid
       FROM rels JOIN pg_catalog.pg_index x ON x.indrelid OPERATOR(pg_catalog.=) rels.relid
@@ -97,6 +111,14 @@ SELECT coalesce(pg_catalog.string_agg(DISTINCT what, '; '), '') FROM (
                                OPERATOR(pg_catalog.||) fk.conffeqop) op(oid)
     JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) op.oid
     JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) o.oprcode
+   WHERE p.proowner NOT IN (SELECT oid FROM trusted)
+  UNION ALL
+  SELECT pg_catalog.pg_describe_object('pg_catalog.pg_opfamily'::pg_catalog.regclass, fa.oid, 0)
+         OPERATOR(pg_catalog.||) ' calls ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text
+         OPERATOR(pg_catalog.||) ' of role ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(p.proowner)
+    FROM families fa
+    JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily OPERATOR(pg_catalog.=) fa.oid
+    JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) ap.amproc::pg_catalog.oid
    WHERE p.proowner NOT IN (SELECT oid FROM trusted)
   UNION ALL
   SELECT pg_catalog.pg_describe_object(pl.classid, pl.objid, 0) OPERATOR(pg_catalog.||) ' calls '

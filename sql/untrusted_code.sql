@@ -3,7 +3,10 @@
 -- `$2::text[]` trusts (`--trust-owner`; '*' trusts every role): functions called
 -- (directly or through an operator) by their CHECK and exclusion constraints,
 -- index expressions and predicates, generated columns, partition keys and
--- statistics objects (which the ANALYZE after the load computes);
+-- statistics objects (which the ANALYZE after the load computes); the
+-- support functions of their indexes' operator families (a B-tree's
+-- comparison, a hash's hash function: only a superuser registers one, but
+-- its owner may replace its body);
 -- domains among their columns' types and the types their expressions use (a
 -- domain's owner may add a CHECK at any time), functions their domains and
 -- range types call; and, in expressions a role neither superuser nor the
@@ -119,6 +122,18 @@ SELECT e.relid,
  WHERE e.author NOT IN (SELECT oid FROM trusted)
    AND (p.provolatile OPERATOR(pg_catalog.=) 'v'
         OR (p.provolatile OPERATOR(pg_catalog.=) 's' AND p.proname OPERATOR(pg_catalog.~) '(xml|json)'))
+UNION
+SELECT t.relid,
+       pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid, 0) || ' calls '
+           || pg_catalog.pg_describe_object('pg_catalog.pg_proc'::pg_catalog.regclass, f.oid, 0)
+           || ' (a support function of ' || pg_catalog.pg_describe_object('pg_catalog.pg_opfamily'::pg_catalog.regclass, oc.opcfamily, 0) || ')',
+       pg_catalog.pg_get_userbyid(f.proowner)::pg_catalog.text
+  FROM tables t
+  JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) t.relid
+ CROSS JOIN LATERAL pg_catalog.unnest(i.indclass::pg_catalog.oid[]) AS c(oid)
+  JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) c.oid
+  JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily OPERATOR(pg_catalog.=) oc.opcfamily
+  JOIN untrusted_fn f ON f.oid OPERATOR(pg_catalog.=) ap.amproc::pg_catalog.oid
 UNION
 SELECT ty.relid,
        ty.used || ' domain '

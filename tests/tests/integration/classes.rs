@@ -924,3 +924,82 @@ fn an_index_reaching_a_strangers_type_by_any_path_is_never_dropped() {
     p.assert_same_data();
     assert_eq!(schema_of(&p.dst, &p.db), before);
 }
+
+/// Class: a comparison's code is its owner's, through an operator family
+/// too. A superuser registered a function evil owns as the comparison of
+/// the operator class of an index on the child, and evil may replace its
+/// body at any time. A load into the child would call it (each insert
+/// compares), and so could the check of the child's key (a merge over that
+/// index compares): the load is refused before anything changes, and the
+/// key is left NOT VALID.
+#[test]
+fn a_strangers_support_function_of_an_operator_family_is_never_called() {
+    let p = Pair::new("opfamily");
+    let m = marker("opfamily");
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
+        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
+        c.try_psql_as(
+            &p.db,
+            "evil",
+            "CREATE FUNCTION public.cmp4(int, int) RETURNS int IMMUTABLE LANGUAGE sql
+                 AS $$ SELECT btint4cmp($1, $2) $$;",
+        )
+        .unwrap();
+        c.psql(
+            &p.db,
+            "CREATE OPERATOR FAMILY public.evil_ops USING btree;
+             CREATE OPERATOR CLASS public.evil_int4_ops FOR TYPE int USING btree FAMILY public.evil_ops AS
+                 OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+                 FUNCTION 1 public.cmp4(int, int);
+             CREATE TABLE public.parent3 (id int PRIMARY KEY);
+             CREATE TABLE public.child3 (id int PRIMARY KEY, p int REFERENCES public.parent3 (id));
+             CREATE INDEX child3_p ON public.child3 (p public.evil_int4_ops);
+             INSERT INTO public.parent3 VALUES (1), (2), (3);
+             INSERT INTO public.child3 VALUES (1, 1), (2, 2);",
+        );
+    }
+    p.dst
+        .try_psql_as(
+            &p.db,
+            "evil",
+            &format!(
+                "{} CREATE OR REPLACE FUNCTION public.cmp4(int, int) RETURNS int IMMUTABLE LANGUAGE plpgsql
+                     AS $$ BEGIN PERFORM public.mark(); RETURN btint4cmp($1, $2); END $$;",
+                escalation(&m)
+            ),
+        )
+        .unwrap();
+    let child = "SELECT string_agg(id || ':' || p, ',' ORDER BY id) FROM public.child3";
+    let run = p.copy(&["--include-tables", "public.child3"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("index public.child3_p calls function public.cmp4(integer,integer)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's comparison ran as the superuser");
+    assert_eq!(scalar(&p.dst, &p.db, child), "1:1,2:2");
+
+    // The parent loads; the child's key over it comes back unvalidated.
+    let run = p.copy(&["--include-tables", "public.parent3"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains(
+            "operator family public.evil_ops for access method btree calls public.cmp4(integer,integer) of role evil"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!m.exists(), "evil's comparison ran as the superuser");
+    assert_eq!(
+        scalar(
+            &p.dst,
+            &p.db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'child3_p_fkey'"
+        ),
+        "f"
+    );
+    std::fs::remove_file(&m).ok();
+}
