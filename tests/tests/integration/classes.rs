@@ -624,6 +624,17 @@ fn escalation(marker: &std::path::Path) -> String {
     )
 }
 
+/// On both clusters of `p`: the role evil, who may create in `public` and
+/// runs `evil_sql` there, then the superuser's `ddl`.
+fn with_evil_on_both(p: &Pair, evil_sql: &str, ddl: &str) {
+    for c in [&p.src, &p.dst] {
+        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
+        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
+        c.try_psql_as(&p.db, "evil", evil_sql).unwrap();
+        c.psql(&p.db, ddl);
+    }
+}
+
 /// A marker file of this test, gone.
 fn marker(name: &str) -> std::path::PathBuf {
     let m = std::env::temp_dir().join(format!("pgcopy-{name}-{}", std::process::id()));
@@ -813,24 +824,15 @@ fn keys_and_views_whose_checks_would_run_untrusted_code_are_left_and_said() {
 fn a_key_compared_through_a_strangers_cast_is_not_validated() {
     let p = Pair::new("fkcast");
     let m = marker("fkcast");
-    for c in [&p.src, &p.dst] {
-        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
-        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
-        c.try_psql_as(
-            &p.db,
-            "evil",
-            "CREATE TYPE public.tone AS ENUM ('x', 'y', 'z');
+    with_evil_on_both(
+        &p,
+        "CREATE TYPE public.tone AS ENUM ('x', 'y', 'z');
              CREATE FUNCTION public.t2i(public.tone) RETURNS int IMMUTABLE LANGUAGE sql
                  AS $$ SELECT array_position(enum_range(NULL::public.tone), $1) $$;
              CREATE CAST (public.tone AS int) WITH FUNCTION public.t2i(public.tone) AS IMPLICIT;",
-        )
-        .unwrap();
-        c.psql(
-            &p.db,
-            "CREATE TABLE public.parent2 (id int PRIMARY KEY);
+        "CREATE TABLE public.parent2 (id int PRIMARY KEY);
              CREATE TABLE public.child2 (id int, p public.tone REFERENCES public.parent2 (id));",
-        );
-    }
+    );
     p.src
         .psql(&p.db, "INSERT INTO public.parent2 VALUES (1), (2), (3)");
     p.dst.psql(
@@ -889,17 +891,7 @@ fn an_index_reaching_a_strangers_type_by_any_path_is_never_dropped() {
                    AS $$ SELECT (enum_range(NULL::public.mood))[1 + $1 % 3] $$;
                CREATE TABLE app.t3 (id int, x int);
                CREATE INDEX t3_fx ON app.t3 (((app.f(x))::int));";
-    for c in [&p.src, &p.dst] {
-        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
-        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
-        c.try_psql_as(
-            &p.db,
-            "evil",
-            "CREATE TYPE public.mood AS ENUM ('a', 'b', 'c')",
-        )
-        .unwrap();
-        c.psql(&p.db, ddl);
-    }
+    with_evil_on_both(&p, "CREATE TYPE public.mood AS ENUM ('a', 'b', 'c')", ddl);
     p.src.psql(
         &p.db,
         "INSERT INTO app.t SELECT g, 'a', g FROM generate_series(1, 100) g;
@@ -936,19 +928,11 @@ fn an_index_reaching_a_strangers_type_by_any_path_is_never_dropped() {
 fn a_strangers_support_function_of_an_operator_family_is_never_called() {
     let p = Pair::new("opfamily");
     let m = marker("opfamily");
-    for c in [&p.src, &p.dst] {
-        c.psql("postgres", "CREATE ROLE evil LOGIN PASSWORD 'evil-pw'");
-        c.psql(&p.db, "GRANT CREATE ON SCHEMA public TO evil");
-        c.try_psql_as(
-            &p.db,
-            "evil",
-            "CREATE FUNCTION public.cmp4(int, int) RETURNS int IMMUTABLE LANGUAGE sql
+    with_evil_on_both(
+        &p,
+        "CREATE FUNCTION public.cmp4(int, int) RETURNS int IMMUTABLE LANGUAGE sql
                  AS $$ SELECT btint4cmp($1, $2) $$;",
-        )
-        .unwrap();
-        c.psql(
-            &p.db,
-            "CREATE OPERATOR FAMILY public.evil_ops USING btree;
+        "CREATE OPERATOR FAMILY public.evil_ops USING btree;
              CREATE OPERATOR CLASS public.evil_int4_ops FOR TYPE int USING btree FAMILY public.evil_ops AS
                  OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
                  FUNCTION 1 public.cmp4(int, int);
@@ -957,8 +941,7 @@ fn a_strangers_support_function_of_an_operator_family_is_never_called() {
              CREATE INDEX child3_p ON public.child3 (p public.evil_int4_ops);
              INSERT INTO public.parent3 VALUES (1), (2), (3);
              INSERT INTO public.child3 VALUES (1, 1), (2, 2);",
-        );
-    }
+    );
     p.dst
         .try_psql_as(
             &p.db,
