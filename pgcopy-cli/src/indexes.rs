@@ -108,7 +108,7 @@ async fn save_and_drop_batch(
 
 /// A saved index waiting to be rebuilt.
 #[derive(Debug, Clone)]
-pub struct Pending {
+struct Pending {
     saved: SavedIndex,
     /// 0 for an index on a plain table; for a partitioned table's, its depth
     /// in the partition tree (it attaches its children, so it comes after).

@@ -101,8 +101,6 @@ async fn run_actions(conn: &Client, unit: &Unit) -> Result<(), Failure> {
                 foreign_code(conn, c).await?;
             }
             Action::Run(statements) => flight.extend(alone(statements)?),
-            // set_config(..., true): until the unit's COMMIT or ROLLBACK.
-            Action::PlanValidation(q) => flight.push(q.clone()),
             Action::RunAsOwner { owner, statements } => {
                 flight.push(plain(sql::set_local_role(owner)));
                 flight.extend(alone(statements)?);
@@ -121,7 +119,9 @@ async fn run_actions(conn: &Client, unit: &Unit) -> Result<(), Failure> {
                     .map_err(Failure::Error)?;
                 rename_clones(conn, c, &renames).await?;
             }
-            Action::Record(q) => flight.push(q.clone()),
+            // A plan's set_config(..., true) lasts until the unit's COMMIT
+            // or ROLLBACK.
+            Action::PlanValidation(q) | Action::Record(q) => flight.push(q.clone()),
         }
     }
     flight.push(plain("COMMIT"));

@@ -120,7 +120,6 @@ fn run_actions(unit: &Unit) -> Result<(), Failure> {
                 }
             }
             Action::CheckForeignCode(c) => foreign_code(c)?,
-            Action::PlanValidation(q) => Spi::run_with_args(&q.sql, &args(q)).map_err(spi)?,
             Action::Run(statements) => {
                 for s in statements {
                     Spi::run(s).map_err(spi)?;
@@ -135,7 +134,10 @@ fn run_actions(unit: &Unit) -> Result<(), Failure> {
             .map_err(spi)?,
             Action::CheckBindingsAfter(c, q) => c.after(json(q)?)?,
             Action::RenameClones(c) => rename_clones(c),
-            Action::Record(q) => Spi::run_with_args(&q.sql, &args(q)).map_err(spi)?,
+            // A plan's settings end with the unit ([`run`]).
+            Action::PlanValidation(q) | Action::Record(q) => {
+                Spi::run_with_args(&q.sql, &args(q)).map_err(spi)?
+            }
         }
     }
     Ok(())
