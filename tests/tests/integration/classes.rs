@@ -954,6 +954,7 @@ fn a_strangers_support_function_of_an_operator_family_is_never_called() {
         )
         .unwrap();
     let child = "SELECT string_agg(id || ':' || p, ',' ORDER BY id) FROM public.child3";
+    let before = schema_of(&p.dst, &p.db);
     let run = p.copy(&["--include-tables", "public.child3"]);
     assert_ne!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -964,6 +965,7 @@ fn a_strangers_support_function_of_an_operator_family_is_never_called() {
     );
     assert!(!m.exists(), "evil's comparison ran as the superuser");
     assert_eq!(scalar(&p.dst, &p.db, child), "1:1,2:2");
+    assert_eq!(schema_of(&p.dst, &p.db), before);
 
     // The parent loads; the child's key over it comes back unvalidated.
     let run = p.copy(&["--include-tables", "public.parent3"]);

@@ -688,6 +688,7 @@ fn a_validation_merged_over_the_indexes_still_finds_the_violating_row() {
     );
     let d = p.give_destination_to_app(&[schema]);
     let before = fk_set(&p.dst, &p.db);
+    let indexes_before = crate::common::index_set(&p.dst, &p.db);
     let (s, _) = p.urls();
     let run = copy(&s, &d, &[]);
     run.expect_code(3);
@@ -732,6 +733,7 @@ fn a_validation_merged_over_the_indexes_still_finds_the_violating_row() {
         .psql(&p.db, "DELETE FROM child WHERE id = 60001; ANALYZE child");
     pgcopy(&["restore-fks", "-d", &d]).expect_code(0);
     assert_eq!(fk_set(&p.dst, &p.db), before);
+    assert_eq!(crate::common::index_set(&p.dst, &p.db), indexes_before);
     let second = read(first + 60_000);
     assert!(
         second - first >= 60_000,
